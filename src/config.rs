@@ -1,0 +1,343 @@
+//! Configuration: built-in defaults, then an optional TOML file, then
+//! `PORTCULLIS_*` environment variables (`PORTCULLIS_DATABASE_URL` sets
+//! `database_url`). Unknown keys are refused so that a typo cannot silently
+//! leave a default in place.
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunMode {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+/// A secret string: its `Debug` output is redacted.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SecretString(String);
+
+impl SecretString {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// `development` (default) or `production`, which refuses unsafe defaults.
+    pub env: RunMode,
+    /// `sqlite://file.db` or `postgres://…`.
+    pub database_url: String,
+    pub database_max_connections: u32,
+    /// How long a request waits for a database connection before it gets a 503.
+    pub database_acquire_timeout_secs: u64,
+    pub listen: String,
+    /// Issuer of tokens and base of links in mail. No trailing slash.
+    pub public_url: String,
+    /// `aud` claim of access tokens.
+    pub audience: String,
+    /// `smtp://host:port`, `smtps://…` or `smtp://…?tls=required`; unset means mail is logged.
+    pub smtp_url: Option<SecretString>,
+    pub smtp_timeout_secs: u64,
+    pub mail_from: String,
+    /// Server secret for code HMACs and for encrypting signing keys (≥ 32 characters).
+    pub secret: Option<SecretString>,
+    pub access_token_ttl_secs: u64,
+    pub session_idle_ttl_secs: u64,
+    pub session_absolute_ttl_secs: u64,
+    pub verify_email_ttl_secs: u64,
+    /// How long a sign-up waits for verification before it is forgotten.
+    pub pending_registration_ttl_secs: u64,
+    pub code_max_attempts: u32,
+    /// Minimum time between two mails to one address.
+    pub mail_cooldown_secs: u64,
+    pub jwt_leeway_secs: u64,
+    /// Frontend page that receives verification links; `{token}` is replaced.
+    pub link_url_verify_email: Option<String>,
+    /// Concurrent Argon2 computations; 0 means one per CPU.
+    pub hash_concurrency: usize,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+    /// Largest accepted request body.
+    pub body_limit_bytes: usize,
+    /// HTTP worker threads; 0 means one per CPU.
+    pub workers: usize,
+    pub log_format: LogFormat,
+    /// A `tracing` filter such as `info` or `portcullis=debug,info`.
+    pub log_level: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            env: RunMode::Development,
+            database_url: "sqlite://portcullis.db".into(),
+            database_max_connections: 10,
+            database_acquire_timeout_secs: 3,
+            listen: "127.0.0.1:8080".into(),
+            public_url: "http://127.0.0.1:8080".into(),
+            audience: "portcullis".into(),
+            smtp_url: None,
+            smtp_timeout_secs: 10,
+            mail_from: "Portcullis <no-reply@localhost>".into(),
+            secret: None,
+            access_token_ttl_secs: 15 * 60,
+            session_idle_ttl_secs: 7 * 24 * 3600,
+            session_absolute_ttl_secs: 30 * 24 * 3600,
+            verify_email_ttl_secs: 3600,
+            pending_registration_ttl_secs: 24 * 3600,
+            code_max_attempts: 5,
+            mail_cooldown_secs: 60,
+            jwt_leeway_secs: 5,
+            link_url_verify_email: None,
+            hash_concurrency: 0,
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            body_limit_bytes: 64 * 1024,
+            workers: 0,
+            log_format: LogFormat::Json,
+            log_level: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration could not be read: {0}")]
+    Read(#[from] Box<figment::Error>),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+    #[error("refusing to start in production: {0}")]
+    Unsafe(String),
+}
+
+/// The storage backend named by `database_url`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Settings {
+    /// Defaults, then the TOML file (if any), then `PORTCULLIS_*` variables.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::Invalid(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment.merge(Env::prefixed("PORTCULLIS_").ignore(&["config"]));
+        let settings: Settings = figment.extract().map_err(Box::new)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks that hold in every mode, then the production rules.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: &str| Err(ConfigError::Invalid(m.to_string()));
+        self.backend()?;
+        if !(self.public_url.starts_with("https://") || self.public_url.starts_with("http://")) {
+            return invalid("public_url must start with https:// or http://");
+        }
+        if self.public_url.ends_with('/') {
+            return invalid("public_url must not end with a slash");
+        }
+        if self.access_token_ttl_secs == 0
+            || self.verify_email_ttl_secs == 0
+            || self.pending_registration_ttl_secs < self.verify_email_ttl_secs
+        {
+            return invalid(
+                "lifetimes must be at least one second, and pending registrations must live \
+                 at least as long as verification codes",
+            );
+        }
+        if self.session_idle_ttl_secs < self.access_token_ttl_secs {
+            return invalid("session_idle_ttl_secs must be at least access_token_ttl_secs");
+        }
+        if self.session_absolute_ttl_secs < self.session_idle_ttl_secs {
+            return invalid("session_absolute_ttl_secs must be at least session_idle_ttl_secs");
+        }
+        if self.jwt_leeway_secs > 60 {
+            return invalid("jwt_leeway_secs must be at most 60");
+        }
+        if self.code_max_attempts == 0 {
+            return invalid("code_max_attempts must be at least 1");
+        }
+        if let Some(template) = &self.link_url_verify_email {
+            if !template.contains("{token}") {
+                return invalid("link_url_verify_email must contain {token}");
+            }
+        }
+        if self.body_limit_bytes < 1024 {
+            return invalid("body_limit_bytes must be at least 1024");
+        }
+        if self.env == RunMode::Production {
+            self.validate_production()?;
+        }
+        Ok(())
+    }
+
+    fn validate_production(&self) -> Result<(), ConfigError> {
+        let unsafe_ = |m: &str| Err(ConfigError::Unsafe(m.to_string()));
+        match &self.secret {
+            None => return unsafe_("PORTCULLIS_SECRET is not set"),
+            Some(s) if s.expose().len() < 32 => {
+                return unsafe_("PORTCULLIS_SECRET must be at least 32 characters")
+            }
+            Some(_) => {}
+        }
+        if self.smtp_url.is_none() {
+            return unsafe_("PORTCULLIS_SMTP_URL is not set (mail would only be logged)");
+        }
+        if !self.public_url.starts_with("https://") {
+            return unsafe_("PORTCULLIS_PUBLIC_URL must be an https:// URL");
+        }
+        if self.argon2_memory_kib < 19_456 || self.argon2_iterations < 2 {
+            return unsafe_("Argon2 parameters are below m=19456 KiB, t=2");
+        }
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Result<Backend, ConfigError> {
+        let scheme = self.database_url.split(':').next().unwrap_or_default();
+        match scheme {
+            "sqlite" => Ok(Backend::Sqlite),
+            "postgres" | "postgresql" => Ok(Backend::Postgres),
+            _ => Err(ConfigError::Invalid(format!(
+                "database_url has an unknown scheme {scheme:?} (expected sqlite: or postgres:)"
+            ))),
+        }
+    }
+
+    pub fn access_token_ttl(&self) -> Duration {
+        Duration::from_secs(self.access_token_ttl_secs)
+    }
+
+    pub fn session_idle_ttl(&self) -> Duration {
+        Duration::from_secs(self.session_idle_ttl_secs)
+    }
+
+    pub fn session_absolute_ttl(&self) -> Duration {
+        Duration::from_secs(self.session_absolute_ttl_secs)
+    }
+
+    pub fn verify_email_ttl(&self) -> Duration {
+        Duration::from_secs(self.verify_email_ttl_secs)
+    }
+
+    pub fn pending_registration_ttl(&self) -> Duration {
+        Duration::from_secs(self.pending_registration_ttl_secs)
+    }
+
+    pub fn mail_cooldown(&self) -> Duration {
+        Duration::from_secs(self.mail_cooldown_secs)
+    }
+
+    /// The frontend link for a verification token.
+    pub fn verify_email_link(&self, token: &str) -> String {
+        match &self.link_url_verify_email {
+            Some(template) => template.replace("{token}", token),
+            None => format!("{}/verify-email#token={token}", self.public_url),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_for_development() {
+        let settings = Settings::default();
+        settings.validate().unwrap();
+        assert_eq!(settings.backend().unwrap(), Backend::Sqlite);
+    }
+
+    #[test]
+    fn unknown_database_scheme_is_an_error() {
+        let settings = Settings {
+            database_url: "mysql://localhost/db".into(),
+            ..Settings::default()
+        };
+        assert!(matches!(settings.validate(), Err(ConfigError::Invalid(_))));
+    }
+
+    #[test]
+    fn production_refuses_unsafe_defaults() {
+        let mut settings = Settings {
+            env: RunMode::Production,
+            ..Settings::default()
+        };
+        assert!(matches!(settings.validate(), Err(ConfigError::Unsafe(m)) if m.contains("SECRET")));
+        settings.secret = Some(SecretString::new("x".repeat(40)));
+        assert!(matches!(settings.validate(), Err(ConfigError::Unsafe(m)) if m.contains("SMTP")));
+        settings.smtp_url = Some(SecretString::new("smtp://mail:25"));
+        assert!(matches!(settings.validate(), Err(ConfigError::Unsafe(m)) if m.contains("https")));
+        settings.public_url = "https://auth.example.com".into();
+        settings.validate().unwrap();
+    }
+
+    #[test]
+    fn debug_output_redacts_secrets() {
+        let settings = Settings {
+            secret: Some(SecretString::new("very-secret-value")),
+            smtp_url: Some(SecretString::new("smtp://user:pw@mail:25")),
+            ..Settings::default()
+        };
+        let debug = format!("{settings:?}");
+        assert!(!debug.contains("very-secret-value"));
+        assert!(!debug.contains("user:pw"));
+    }
+
+    #[test]
+    fn toml_file_values_are_read_and_unknown_keys_refused() {
+        let figment = Figment::from(Serialized::defaults(Settings::default()))
+            .merge(Toml::string("listen = \"0.0.0.0:9000\"\naccess_token_ttl_secs = 600"));
+        let settings: Settings = figment.extract().unwrap();
+        assert_eq!(settings.listen, "0.0.0.0:9000");
+        assert_eq!(settings.access_token_ttl_secs, 600);
+        let typo = Figment::from(Serialized::defaults(Settings::default()))
+            .merge(Toml::string("listne = \"0.0.0.0:9000\""));
+        assert!(typo.extract::<Settings>().is_err());
+    }
+
+    #[test]
+    fn verify_link_uses_the_template_or_the_public_url() {
+        let mut settings = Settings::default();
+        assert_eq!(
+            settings.verify_email_link("abc"),
+            "http://127.0.0.1:8080/verify-email#token=abc"
+        );
+        settings.link_url_verify_email = Some("https://app.example.com/v?t={token}".into());
+        assert_eq!(settings.verify_email_link("abc"), "https://app.example.com/v?t=abc");
+    }
+}

@@ -1,0 +1,178 @@
+//! Small cryptographic building blocks: random secrets, digests for storing
+//! them, and authenticated encryption for key material at rest.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use hmac::{Hmac, Mac};
+use rand::{Rng, RngCore};
+use sha2::{Digest, Sha256};
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// 32 random bytes from the thread-local CSPRNG, base64url without padding
+/// (43 characters, 256 bits): refresh tokens and link tokens.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A uniformly random 8-digit code, zero-padded.
+pub fn random_code() -> String {
+    format!("{:08}", rand::rng().random_range(0..100_000_000u32))
+}
+
+/// SHA-256 as lowercase hex: the stored form of high-entropy tokens.
+pub fn sha256_hex(input: &str) -> String {
+    hex(&Sha256::digest(input.as_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The server secret. Every use derives its own key from it, so that a key
+/// leaked from one purpose says nothing about another.
+#[derive(Clone)]
+pub struct ServerSecret(Vec<u8>);
+
+impl ServerSecret {
+    pub fn new(secret: &str) -> Self {
+        Self(secret.as_bytes().to_vec())
+    }
+
+    fn derive(&self, purpose: &str) -> [u8; 32] {
+        // HMAC as a PRF keyed by the secret: the standard HKDF-Expand step for
+        // a single output block.
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.0)
+            .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+        mac.update(b"portcullis/v1/");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    pub fn code_hasher(&self) -> CodeHasher {
+        CodeHasher {
+            key: self.derive("email-code-hmac"),
+        }
+    }
+
+    pub fn key_cipher(&self) -> KeyCipher {
+        KeyCipher {
+            key: self.derive("signing-key-encryption"),
+        }
+    }
+}
+
+/// HMAC-SHA-256 of short codes, bound to the address and action they were
+/// issued for. A plain hash of 8 digits could be reversed offline in seconds.
+#[derive(Clone)]
+pub struct CodeHasher {
+    key: [u8; 32],
+}
+
+impl CodeHasher {
+    pub fn hash(&self, action: &str, email: &str, code: &str) -> String {
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.key)
+            .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+        for part in [action, email, code] {
+            // Length-prefix each part so that no two inputs collide.
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part.as_bytes());
+        }
+        hex(&mac.finalize().into_bytes())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("key material could not be decrypted: wrong PORTCULLIS_SECRET or corrupted data")]
+pub struct DecryptError;
+
+/// XChaCha20-Poly1305 for private keys stored in the database. The stored form
+/// is base64url(nonce || ciphertext); `context` (the key id) is bound as
+/// associated data so that a ciphertext cannot be moved to another row.
+#[derive(Clone)]
+pub struct KeyCipher {
+    key: [u8; 32],
+}
+
+impl KeyCipher {
+    pub fn encrypt(&self, plaintext: &[u8], context: &str) -> String {
+        let cipher = XChaCha20Poly1305::new(&self.key.into());
+        let mut nonce = [0u8; 24];
+        rand::rng().fill_bytes(&mut nonce);
+        let sealed = cipher
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: context.as_bytes(),
+                },
+            )
+            .unwrap_or_else(|_| unreachable!("encryption into a Vec cannot fail"));
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&sealed);
+        URL_SAFE_NO_PAD.encode(out)
+    }
+
+    pub fn decrypt(&self, stored: &str, context: &str) -> Result<Vec<u8>, DecryptError> {
+        let bytes = URL_SAFE_NO_PAD.decode(stored).map_err(|_| DecryptError)?;
+        if bytes.len() < 24 {
+            return Err(DecryptError);
+        }
+        let (nonce, sealed) = bytes.split_at(24);
+        XChaCha20Poly1305::new(&self.key.into())
+            .decrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: sealed,
+                    aad: context.as_bytes(),
+                },
+            )
+            .map_err(|_| DecryptError)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn tokens_are_256_bit_base64url_and_distinct() {
+        let tokens: HashSet<String> = (0..1000).map(|_| random_token()).collect();
+        assert_eq!(tokens.len(), 1000);
+        assert!(tokens.iter().all(|t| t.len() == 43));
+    }
+
+    #[test]
+    fn codes_are_eight_digits() {
+        for _ in 0..1000 {
+            let code = random_code();
+            assert_eq!(code.len(), 8);
+            assert!(code.bytes().all(|b| b.is_ascii_digit()));
+        }
+    }
+
+    #[test]
+    fn code_hash_is_bound_to_action_and_email() {
+        let hasher = ServerSecret::new("s").code_hasher();
+        let base = hasher.hash("verify_email", "a@x.io", "12345678");
+        assert_eq!(base, hasher.hash("verify_email", "a@x.io", "12345678"));
+        assert_ne!(base, hasher.hash("sign_in", "a@x.io", "12345678"));
+        assert_ne!(base, hasher.hash("verify_email", "b@x.io", "12345678"));
+        assert_ne!(base, ServerSecret::new("t").code_hasher().hash("verify_email", "a@x.io", "12345678"));
+    }
+
+    #[test]
+    fn key_cipher_round_trips_and_detects_tampering() {
+        let cipher = ServerSecret::new("secret").key_cipher();
+        let sealed = cipher.encrypt(b"private key", "kid-1");
+        assert_eq!(cipher.decrypt(&sealed, "kid-1").unwrap(), b"private key");
+        assert!(cipher.decrypt(&sealed, "kid-2").is_err());
+        assert!(ServerSecret::new("other").key_cipher().decrypt(&sealed, "kid-1").is_err());
+        assert!(cipher.decrypt("not base64!", "kid-1").is_err());
+    }
+}

@@ -1,0 +1,36 @@
+//! Validated domain types. Input is parsed into these once, at the HTTP
+//! boundary (`#[serde(try_from = "String")]`), so the rest of the code can rely
+//! on their invariants.
+
+mod code;
+mod email;
+mod password;
+mod profile;
+mod role;
+mod username;
+
+pub use code::{CodeAction, VerificationCode};
+pub use email::Email;
+pub use password::{Password, PasswordPolicy};
+pub use profile::{AvatarUrl, InfoText, ProfileText};
+pub use role::Role;
+pub use username::Username;
+
+/// Why a value was refused. The message is shown to the client, so it never
+/// repeats the value itself (it may be a secret).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+impl Invalid {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}
+
+/// True for characters that must never appear in single-line text fields:
+/// control characters (CR/LF would allow header or log injection) and the
+/// Unicode line/paragraph separators.
+pub(crate) fn is_forbidden_char(c: char) -> bool {
+    c.is_control() || c == '\u{2028}' || c == '\u{2029}'
+}

@@ -1,0 +1,104 @@
+use super::{is_forbidden_char, Invalid};
+use serde::{Deserialize, Serialize};
+
+/// Free-form single-line profile text of at most `MAX` characters, trimmed,
+/// without control characters. Empty after trimming is refused: clear a field
+/// with `null` instead.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct BoundedText<const MAX: usize>(String);
+
+/// Names, phone number, city.
+pub type ProfileText = BoundedText<200>;
+/// The free-form `info` field of Ecme's profile.
+pub type InfoText = BoundedText<2000>;
+
+impl<const MAX: usize> BoundedText<MAX> {
+    pub fn parse(input: &str) -> Result<Self, Invalid> {
+        let trimmed = input.trim();
+        if trimmed.is_empty() {
+            return Err(Invalid::new("must not be empty (send null to clear it)"));
+        }
+        if trimmed.chars().count() > MAX {
+            return Err(Invalid(format!("must be at most {MAX} characters long")));
+        }
+        if trimmed.chars().any(is_forbidden_char) {
+            return Err(Invalid::new("must not contain control characters"));
+        }
+        Ok(Self(trimmed.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<const MAX: usize> TryFrom<String> for BoundedText<MAX> {
+    type Error = Invalid;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl<const MAX: usize> From<BoundedText<MAX>> for String {
+    fn from(value: BoundedText<MAX>) -> Self {
+        value.0
+    }
+}
+
+/// An `https://` (or `http://`) URL of at most 2048 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct AvatarUrl(String);
+
+impl AvatarUrl {
+    pub fn parse(input: &str) -> Result<Self, Invalid> {
+        let scheme_ok = input.starts_with("https://") || input.starts_with("http://");
+        let host = input.split("://").nth(1).unwrap_or_default();
+        if !scheme_ok || host.is_empty() || host.starts_with('/') {
+            return Err(Invalid::new("must be an http(s) URL"));
+        }
+        if input.len() > 2048 {
+            return Err(Invalid::new("must be at most 2048 characters long"));
+        }
+        if input.chars().any(|c| c.is_whitespace() || is_forbidden_char(c)) {
+            return Err(Invalid::new("must not contain spaces or control characters"));
+        }
+        Ok(Self(input.to_string()))
+    }
+}
+
+impl TryFrom<String> for AvatarUrl {
+    type Error = Invalid;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<AvatarUrl> for String {
+    fn from(value: AvatarUrl) -> Self {
+        value.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profile_text_is_trimmed_and_bounded() {
+        assert_eq!(ProfileText::parse("  Ada ").unwrap().as_str(), "Ada");
+        assert!(ProfileText::parse("   ").is_err());
+        assert!(ProfileText::parse("a\nb").is_err());
+        assert!(ProfileText::parse(&"x".repeat(201)).is_err());
+        assert!(InfoText::parse(&"x".repeat(2000)).is_ok());
+    }
+
+    #[test]
+    fn avatar_must_be_a_web_url() {
+        assert!(AvatarUrl::parse("https://cdn.example.com/a.png").is_ok());
+        for bad in ["javascript:alert(1)", "https://", "ftp://x/y", "https:///x", "https://a b"] {
+            assert!(AvatarUrl::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}

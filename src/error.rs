@@ -1,0 +1,190 @@
+//! The API's error type and its one wire format, RFC 9457 problem details.
+//!
+//! Handlers and extractors return [`ApiError`]; its `ResponseError` impl only
+//! chooses the status and headers. The body is rendered for every 4xx/5xx
+//! response in one place, `http::problem`, where the request id is known.
+
+use crate::store::StoreError;
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// One invalid input field.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FieldError {
+    /// Path of the field in the request, such as `password` or `email`.
+    pub field: String,
+    pub message: String,
+}
+
+/// RFC 9457 problem details. Every error response has this body, with
+/// content type `application/problem+json`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the kind of problem, e.g. `urn:portcullis:problem:invalid-credentials`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// The request path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    /// Quote this when reporting a problem; it is in the server's logs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Malformed JSON, wrong types, unknown fields, invalid values.
+    #[error("{detail}")]
+    BadRequest {
+        detail: String,
+        errors: Vec<FieldError>,
+    },
+    #[error("the request body must be JSON (Content-Type: application/json)")]
+    UnsupportedMediaType,
+    #[error("the request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    /// The same answer for an unknown account, a wrong password and an
+    /// unverified address.
+    #[error("the credentials are not valid")]
+    InvalidCredentials,
+    /// Missing, invalid or expired bearer token, or a dead session.
+    #[error("authentication required: {0}")]
+    Unauthenticated(&'static str),
+    #[error("the refresh token is not valid")]
+    InvalidRefreshToken,
+    #[error("the code or link is invalid, expired or already used")]
+    InvalidCode,
+    #[error("not found")]
+    NotFound,
+    #[error("this method is not allowed here; allowed: {0}")]
+    MethodNotAllowed(String),
+    #[error("{detail}")]
+    Conflict { slug: &'static str, detail: String },
+    #[error("the service is temporarily unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn bad_request(field: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        ApiError::BadRequest {
+            detail: format!("{field}: {message}"),
+            errors: vec![FieldError {
+                field: field.to_string(),
+                message,
+            }],
+        }
+    }
+
+    pub fn internal(error: impl Into<anyhow::Error>) -> Self {
+        ApiError::Internal(error.into())
+    }
+
+    /// The `type` slug and title of the problem.
+    pub fn kind(&self) -> (&'static str, &'static str) {
+        match self {
+            ApiError::BadRequest { .. } => ("invalid-request", "The request is invalid"),
+            ApiError::UnsupportedMediaType => ("unsupported-media-type", "Unsupported media type"),
+            ApiError::PayloadTooLarge { .. } => ("payload-too-large", "Request body too large"),
+            ApiError::InvalidCredentials => ("invalid-credentials", "Invalid credentials"),
+            ApiError::Unauthenticated(_) => ("unauthenticated", "Authentication required"),
+            ApiError::InvalidRefreshToken => ("invalid-refresh-token", "Invalid refresh token"),
+            ApiError::InvalidCode => ("invalid-code", "Invalid or expired code"),
+            ApiError::NotFound => ("not-found", "Not found"),
+            ApiError::MethodNotAllowed(_) => ("method-not-allowed", "Method not allowed"),
+            ApiError::Conflict { slug, .. } => (slug, "Conflict"),
+            ApiError::Unavailable(_) => ("unavailable", "Service unavailable"),
+            ApiError::Internal(_) => ("internal", "Internal server error"),
+        }
+    }
+
+    /// What the client may read in `detail`. Never anything internal.
+    pub fn public_detail(&self) -> Option<String> {
+        match self {
+            ApiError::Unavailable(_) | ApiError::Internal(_) => None,
+            // One fixed text whatever the cause, so nothing can be told apart.
+            ApiError::Unauthenticated(_) => {
+                Some("a valid access token is required (Authorization: Bearer …)".into())
+            }
+            other => Some(other.to_string()),
+        }
+    }
+
+    pub fn field_errors(&self) -> &[FieldError] {
+        match self {
+            ApiError::BadRequest { errors, .. } => errors,
+            _ => &[],
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest { .. } | ApiError::InvalidCode => StatusCode::BAD_REQUEST,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::InvalidCredentials
+            | ApiError::Unauthenticated(_)
+            | ApiError::InvalidRefreshToken => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        match self {
+            ApiError::Unauthenticated(_) => {
+                response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            ApiError::Unavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, "1"));
+            }
+            ApiError::MethodNotAllowed(allowed) => {
+                response.insert_header((header::ALLOW, allowed.as_str()));
+            }
+            _ => {}
+        }
+        // The body is written by the problem-details middleware.
+        response.finish()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(_) => ApiError::Unavailable(error.into()),
+            StoreError::Conflict(_) => ApiError::Conflict {
+                slug: "conflict",
+                detail: "the request conflicts with existing data".into(),
+            },
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+impl From<crate::hashing::HashError> for ApiError {
+    fn from(error: crate::hashing::HashError) -> Self {
+        ApiError::Internal(error.into())
+    }
+}
+
+impl From<crate::tokens::TokenError> for ApiError {
+    fn from(error: crate::tokens::TokenError) -> Self {
+        ApiError::Internal(error.into())
+    }
+}

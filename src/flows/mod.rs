@@ -1,0 +1,19 @@
+//! The use cases, written once over the storage traits. Route handlers parse
+//! the request, call one of these and render the result.
+
+pub mod codes;
+pub mod profile;
+pub mod registration;
+pub mod sessions;
+pub mod sign_in;
+
+use crate::store::{Session, User};
+use crate::tokens::IssuedAccessToken;
+
+/// The result of every successful sign-in: a new session and its tokens.
+pub struct SignedIn {
+    pub access: IssuedAccessToken,
+    pub refresh_token: String,
+    pub session: Session,
+    pub user: User,
+}

@@ -1,0 +1,34 @@
+//! The signed-in user's own profile.
+
+use crate::error::ApiError;
+use crate::http::Authenticated;
+use crate::state::AppState;
+use crate::store::{ProfileUpdate, Timestamp, User};
+
+pub async fn me(state: &AppState, auth: &Authenticated) -> Result<User, ApiError> {
+    let mut repo = state.store.connection().await?;
+    repo.user_by_id(auth.user_id)
+        .await?
+        .ok_or(ApiError::Unauthenticated("user no longer exists"))
+}
+
+pub async fn update(
+    state: &AppState,
+    auth: &Authenticated,
+    update: &ProfileUpdate,
+) -> Result<User, ApiError> {
+    let mut repo = state.store.connection().await?;
+    repo.update_profile(auth.user_id, update, Timestamp::now())
+        .await
+        .map_err(|e| {
+            if e.is_conflict_on("users_username_key") {
+                ApiError::Conflict {
+                    slug: "username-taken",
+                    detail: "this username is already taken".into(),
+                }
+            } else {
+                e.into()
+            }
+        })?
+        .ok_or(ApiError::Unauthenticated("user no longer exists"))
+}

@@ -1,0 +1,167 @@
+//! Sign-up with a password: a pending registration until the address is
+//! verified, then a user with a session.
+
+use super::codes::{self, Proof};
+use super::sessions::open_session;
+use super::SignedIn;
+use crate::domain::{CodeAction, Email, Password, ProfileText, Role, Username};
+use crate::error::ApiError;
+use crate::http::ClientInfo;
+use crate::mail::Mail;
+use crate::state::AppState;
+use crate::store::{NewUser, PendingRegistration, Repo, StoreError, Timestamp};
+use uuid::Uuid;
+
+pub struct SignUp {
+    pub email: Email,
+    pub password: Password,
+    pub username: Option<Username>,
+    pub first_name: Option<ProfileText>,
+    pub last_name: Option<ProfileText>,
+}
+
+/// Words that identify an account; a password must not be built from them.
+pub fn context_words<'a>(email: &'a Email, username: Option<&'a Username>) -> Vec<&'a str> {
+    let mut words = vec![email.as_str(), email.local_part()];
+    words.extend(username.map(Username::as_str));
+    words
+}
+
+/// Answers the same way whether or not the address is taken: a new address
+/// gets a pending registration and a verification mail, a taken one a notice
+/// to its owner. The password is hashed first in both cases, so that timing
+/// tells nothing either.
+pub async fn sign_up(state: &AppState, input: SignUp) -> Result<(), ApiError> {
+    let context = context_words(&input.email, input.username.as_ref());
+    state
+        .password_policy
+        .check(&input.password, &context)
+        .map_err(|e| ApiError::bad_request("password", e.0))?;
+    if let Some(username) = &input.username {
+        // A username is a public handle: saying it is taken reveals nothing.
+        let mut repo = state.store.connection().await?;
+        if repo.user_by_username(username.as_str()).await?.is_some() {
+            return Err(username_taken());
+        }
+    }
+    let password_hash = state.hasher.hash(input.password.expose()).await?;
+
+    let now = Timestamp::now();
+    let email = &input.email;
+    let mut tx = state.store.transaction().await?;
+    let existing = tx.user_by_email(email.as_str()).await?;
+    if !claim_mail_slot(state, tx.as_mut(), email, now).await? {
+        return Ok(());
+    }
+    let mail = match existing {
+        Some(_) => state.templates.already_registered(email.as_str()),
+        None => {
+            tx.put_pending_registration(&PendingRegistration {
+                id: Uuid::now_v7(),
+                email: email.to_string(),
+                password_hash,
+                username: input.username.map(String::from),
+                first_name: input.first_name.map(String::from),
+                last_name: input.last_name.map(String::from),
+                created_at: now,
+                expires_at: now.plus(state.settings.pending_registration_ttl()),
+            })
+            .await?;
+            verification_mail(state, tx.as_mut(), email, now).await?
+        }
+    };
+    tx.commit().await?;
+    state.mailer.send(mail);
+    Ok(())
+}
+
+/// Sends a new code to a pending registration. Unknown and already verified
+/// addresses get nothing, with the same answer.
+pub async fn resend_verification(state: &AppState, email: &Email) -> Result<(), ApiError> {
+    let now = Timestamp::now();
+    let mut tx = state.store.transaction().await?;
+    if tx.pending_registration(email.as_str(), now).await?.is_none()
+        || !claim_mail_slot(state, tx.as_mut(), email, now).await?
+    {
+        return Ok(());
+    }
+    let mail = verification_mail(state, tx.as_mut(), email, now).await?;
+    tx.commit().await?;
+    state.mailer.send(mail);
+    Ok(())
+}
+
+/// Turns the pending registration into a verified user and signs it in, all
+/// in one transaction.
+pub async fn confirm(state: &AppState, proof: Proof, client: ClientInfo) -> Result<SignedIn, ApiError> {
+    let now = Timestamp::now();
+    let tx = state.store.transaction().await?;
+    let (mut tx, consumed) = codes::consume(state, tx, CodeAction::VerifyEmail, &proof, now).await?;
+    let pending = tx
+        .take_pending_registration(&consumed.email, now)
+        .await?
+        .ok_or(ApiError::InvalidCode)?;
+    let user = tx
+        .insert_user(&NewUser {
+            id: Uuid::now_v7(),
+            email: pending.email,
+            email_verified_at: Some(now),
+            username: pending.username,
+            first_name: pending.first_name,
+            last_name: pending.last_name,
+            role: Role::Viewer,
+            auth_provider: "email".into(),
+            password_hash: Some(pending.password_hash),
+            created_at: now,
+        })
+        .await
+        .map_err(|e| match e {
+            e if e.is_conflict_on("users_email_key") => ApiError::Conflict {
+                slug: "email-taken",
+                detail: "an account with this email address already exists".into(),
+            },
+            e if e.is_conflict_on("users_username_key") => username_taken(),
+            e => e.into(),
+        })?;
+    let (session, refresh_token) = open_session(state, tx.as_mut(), user.id, &client, now).await?;
+    tx.commit().await?;
+    let access = state.tokens.issue(user.id, session.id, user.role, now)?;
+    tracing::info!(user_id = %user.id, "email verified, user created");
+    Ok(SignedIn {
+        access,
+        refresh_token,
+        session,
+        user,
+    })
+}
+
+fn username_taken() -> ApiError {
+    ApiError::Conflict {
+        slug: "username-taken",
+        detail: "this username is already taken".into(),
+    }
+}
+
+async fn claim_mail_slot(
+    state: &AppState,
+    repo: &mut dyn Repo,
+    email: &Email,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    let not_after = now.minus(state.settings.mail_cooldown());
+    repo.claim_mail_slot(email.as_str(), now, not_after).await
+}
+
+async fn verification_mail(
+    state: &AppState,
+    repo: &mut dyn Repo,
+    email: &Email,
+    now: Timestamp,
+) -> Result<Mail, StoreError> {
+    let issued = codes::issue(state, repo, email, CodeAction::VerifyEmail, None, now).await?;
+    let link = state.settings.verify_email_link(&issued.token);
+    let minutes = state.settings.verify_email_ttl_secs.div_ceil(60);
+    Ok(state
+        .templates
+        .verify_email(email.as_str(), &issued.code, &link, minutes))
+}

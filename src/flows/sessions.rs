@@ -1,0 +1,123 @@
+//! Sessions: opening, refresh-token rotation with reuse detection, listing
+//! and revocation.
+
+use super::SignedIn;
+use crate::crypto::{random_token, sha256_hex};
+use crate::error::ApiError;
+use crate::http::{Authenticated, ClientInfo};
+use crate::state::AppState;
+use crate::store::{Repo, Session, StoreResult, Timestamp};
+use uuid::Uuid;
+
+/// Creates a session with its first refresh token inside the caller's
+/// transaction. Returns the session and the refresh token in clear, which
+/// exists nowhere else from now on.
+pub async fn open_session(
+    state: &AppState,
+    repo: &mut dyn Repo,
+    user_id: Uuid,
+    client: &ClientInfo,
+    now: Timestamp,
+) -> StoreResult<(Session, String)> {
+    let session = Session {
+        id: Uuid::now_v7(),
+        user_id,
+        ip: client.ip.clone(),
+        user_agent: client.user_agent.clone(),
+        created_at: now,
+        last_used_at: now,
+        expires_at: now.plus(state.settings.session_absolute_ttl()),
+        revoked_at: None,
+    };
+    repo.insert_session(&session).await?;
+    let refresh_token = random_token();
+    repo.insert_refresh_token(&sha256_hex(&refresh_token), session.id, now)
+        .await?;
+    Ok((session, refresh_token))
+}
+
+/// Exchanges a refresh token for a new pair. The old token stops working; if
+/// a token that was already rotated comes back, somebody holds a copy, and the
+/// whole session is revoked.
+pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<SignedIn, ApiError> {
+    let hash = sha256_hex(refresh_token);
+    let now = Timestamp::now();
+    let mut tx = state.store.transaction().await?;
+    let Some(session_id) = tx.rotate_refresh_token(&hash, now).await? else {
+        if let Some(session_id) = tx.refresh_token_session(&hash).await? {
+            let revoked = tx
+                .revoke_session(session_id, None, now, "refresh_token_reuse")
+                .await?;
+            tx.commit().await?;
+            if revoked {
+                tracing::warn!(session_id = %session_id, "refresh token reuse detected; session revoked");
+            }
+        }
+        return Err(ApiError::InvalidRefreshToken);
+    };
+    let idle_cutoff = now.minus(state.settings.session_idle_ttl());
+    // Dropping the transaction on the error paths below rolls the rotation back.
+    let session = tx
+        .touch_session(session_id, now, idle_cutoff)
+        .await?
+        .ok_or(ApiError::InvalidRefreshToken)?;
+    let user = tx
+        .user_by_id(session.user_id)
+        .await?
+        .ok_or(ApiError::InvalidRefreshToken)?;
+    let next_token = random_token();
+    tx.insert_refresh_token(&sha256_hex(&next_token), session.id, now)
+        .await?;
+    tx.commit().await?;
+    let access = state.tokens.issue(user.id, session.id, user.role, now)?;
+    Ok(SignedIn {
+        access,
+        refresh_token: next_token,
+        session,
+        user,
+    })
+}
+
+/// The caller's live sessions, newest first.
+pub async fn list(state: &AppState, auth: &Authenticated) -> Result<Vec<Session>, ApiError> {
+    let now = Timestamp::now();
+    let idle_cutoff = now.minus(state.settings.session_idle_ttl());
+    let mut repo = state.store.connection().await?;
+    Ok(repo
+        .live_sessions_of_user(auth.user_id, now, idle_cutoff)
+        .await?)
+}
+
+pub async fn current(state: &AppState, auth: &Authenticated) -> Result<Session, ApiError> {
+    let mut repo = state.store.connection().await?;
+    repo.live_session(auth.session_id, auth.user_id, Timestamp::now())
+        .await?
+        .ok_or(ApiError::Unauthenticated("session ended"))
+}
+
+/// Revokes one of the caller's own sessions; someone else's is "not found".
+pub async fn revoke(state: &AppState, auth: &Authenticated, id: Uuid) -> Result<(), ApiError> {
+    let mut repo = state.store.connection().await?;
+    let reason = if id == auth.session_id { "sign_out" } else { "revoked_by_user" };
+    if repo
+        .revoke_session(id, Some(auth.user_id), Timestamp::now(), reason)
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
+
+/// Revokes all of the caller's sessions, or all but the current one.
+pub async fn revoke_all(
+    state: &AppState,
+    auth: &Authenticated,
+    keep_current: bool,
+) -> Result<u64, ApiError> {
+    let keep = keep_current.then_some(auth.session_id);
+    let mut repo = state.store.connection().await?;
+    Ok(repo
+        .revoke_sessions_of_user(auth.user_id, keep, Timestamp::now(), "revoked_by_user")
+        .await?)
+}

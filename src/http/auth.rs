@@ -1,0 +1,56 @@
+use crate::domain::Role;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::Timestamp;
+use crate::tokens::TokenError;
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest};
+use futures_util::future::LocalBoxFuture;
+use uuid::Uuid;
+
+/// The caller of a protected endpoint: a valid access token whose session is
+/// still alive. Tokens are read from the `Authorization` header only, never
+/// from the query string.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub user_id: Uuid,
+    pub session_id: Uuid,
+    pub role: Role,
+}
+
+impl FromRequest for Authenticated {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let token = bearer_token(req);
+        Box::pin(async move {
+            let state = state.ok_or_else(|| ApiError::internal(anyhow::anyhow!("no app state")))?;
+            let token = token.ok_or(ApiError::Unauthenticated("no bearer token"))?;
+            let claims = state.tokens.verify(&token).await.map_err(|e| match e {
+                TokenError::Expired => ApiError::Unauthenticated("expired token"),
+                TokenError::Invalid(why) => ApiError::Unauthenticated(why),
+                other => ApiError::internal(other),
+            })?;
+            // Sign-out takes effect at once: the session must still be alive.
+            let mut repo = state.store.connection().await?;
+            repo.live_session(claims.sid, claims.sub, Timestamp::now())
+                .await?
+                .ok_or(ApiError::Unauthenticated("session ended"))?;
+            Ok(Authenticated {
+                user_id: claims.sub,
+                session_id: claims.sid,
+                role: claims.role,
+            })
+        })
+    }
+}
+
+fn bearer_token(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_string())
+}

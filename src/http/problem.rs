@@ -1,0 +1,109 @@
+use crate::error::{ApiError, Problem};
+use actix_web::body::{BoxBody, EitherBody, MessageBody};
+use actix_web::dev::{ResourceDef, ServiceRequest, ServiceResponse};
+use actix_web::http::{header, Method, StatusCode};
+use actix_web::middleware::Next;
+use actix_web::{web, HttpMessage, HttpRequest};
+use tracing_actix_web::RequestId;
+
+const PROBLEM_JSON: &str = "application/problem+json";
+
+/// Middleware: gives every 4xx/5xx response a problem+json body carrying the
+/// request id, whoever produced it (handlers, extractors, actix itself).
+pub async fn render_problems(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let res = next.call(req).await?;
+    let status = res.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return Ok(res.map_into_left_body());
+    }
+    let problem = build_problem(&res, status);
+    let body = serde_json::to_string(&problem).unwrap_or_default();
+    Ok(res.map_body(|head, _| {
+        head.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static(PROBLEM_JSON),
+        );
+        EitherBody::right(BoxBody::new(body))
+    }))
+}
+
+fn build_problem<B>(res: &ServiceResponse<B>, status: StatusCode) -> Problem {
+    let request = res.request();
+    let request_id = request
+        .extensions()
+        .get::<RequestId>()
+        .map(|id| id.to_string());
+    let error = res.response().error();
+    let (slug, title, detail, errors) = match error.and_then(|e| e.as_error::<ApiError>()) {
+        Some(api) => {
+            let (slug, title) = api.kind();
+            (slug, title.to_string(), api.public_detail(), api.field_errors().to_vec())
+        }
+        None => {
+            let title = status.canonical_reason().unwrap_or("Error").to_string();
+            // Errors raised by actix itself (query strings, path segments) are
+            // safe to show on a 4xx; a 5xx never carries details.
+            let detail = error
+                .filter(|_| status.is_client_error())
+                .map(|e| e.to_string());
+            ("http-error", title, detail, Vec::new())
+        }
+    };
+    Problem {
+        kind: format!("urn:portcullis:problem:{slug}"),
+        title,
+        status: status.as_u16(),
+        detail,
+        instance: Some(request.path().to_string()),
+        request_id,
+        errors,
+    }
+}
+
+/// The API's routes, taken from the OpenAPI document, so that an unmatched
+/// request can be told apart: unknown path (404) or wrong method (405).
+pub struct RouteTable {
+    routes: Vec<(ResourceDef, Vec<Method>)>,
+}
+
+impl RouteTable {
+    pub fn from_openapi(spec: &utoipa::openapi::OpenApi) -> Self {
+        let routes = spec
+            .paths
+            .paths
+            .iter()
+            .map(|(path, item)| {
+                let methods = [
+                    (Method::GET, item.get.is_some()),
+                    (Method::POST, item.post.is_some()),
+                    (Method::PUT, item.put.is_some()),
+                    (Method::PATCH, item.patch.is_some()),
+                    (Method::DELETE, item.delete.is_some()),
+                ]
+                .into_iter()
+                .filter_map(|(method, present)| present.then_some(method))
+                .collect();
+                (ResourceDef::new(path.as_str()), methods)
+            })
+            .collect();
+        Self { routes }
+    }
+
+    /// The default service: 405 with `Allow` for a known path, else 404.
+    pub async fn fallback(req: HttpRequest, table: web::Data<RouteTable>) -> Result<String, ApiError> {
+        let allowed: Vec<&str> = table
+            .routes
+            .iter()
+            .filter(|(def, _)| def.is_match(req.path()))
+            .flat_map(|(_, methods)| methods.iter().map(Method::as_str))
+            .collect();
+        if allowed.is_empty() {
+            Err(ApiError::NotFound)
+        } else {
+            Err(ApiError::MethodNotAllowed(allowed.join(", ")))
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! Portcullis: a headless JSON REST authentication service.
+//!
+//! The binary in `main.rs` is a thin command-line layer over this library; the
+//! integration tests start the same [`startup::Application`] on a random port.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod domain;
+pub mod error;
+pub mod flows;
+pub mod hashing;
+pub mod http;
+pub mod mail;
+pub mod openapi;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+pub mod tokens;

@@ -1,0 +1,57 @@
+//! The OpenAPI document: general information here, every path from the
+//! handlers themselves (see `routes::configure`).
+
+use actix_web::App;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::OpenApi as OpenApiDoc;
+use utoipa::{Modify, OpenApi};
+use utoipa_actix_web::AppExt;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Portcullis",
+        description = "A headless JSON REST authentication service: verified sign-up, \
+            password sign-in, sessions with rotating refresh tokens, EdDSA access tokens \
+            with a JWKS. Every error is an RFC 9457 `application/problem+json` document.",
+        license(name = "Apache-2.0")
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "users", description = "Sign-up and the signed-in user's profile"),
+        (name = "email-verification-codes", description = "Emailed one-time codes and links"),
+        (name = "sessions", description = "Sign-in, token refresh, sign-out"),
+        (name = "discovery", description = "Keys and metadata for services that validate tokens"),
+        (name = "health", description = "Probes"),
+        (name = "docs", description = "This document")
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut OpenApiDoc) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The complete document, built from the same route table the server uses.
+pub fn spec() -> OpenApiDoc {
+    let (_, mut spec) = App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(crate::routes::configure)
+        .split_for_parts();
+    spec.info.version = env!("CARGO_PKG_VERSION").to_string();
+    spec
+}

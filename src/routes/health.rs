@@ -1,0 +1,45 @@
+//! Liveness and readiness probes.
+
+use super::problems::ServerProblems;
+use crate::error::ApiError;
+use crate::state::AppState;
+use actix_web::{get, web};
+use serde::Serialize;
+use std::time::Duration;
+use utoipa::ToSchema;
+
+/// A readiness check must answer quickly even when the database hangs.
+const READY_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    #[schema(example = "ok")]
+    pub status: &'static str,
+    /// The storage backend, on readiness only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<&'static str>,
+}
+
+/// The process is up.
+#[utoipa::path(tag = "health", responses((status = 200, body = Health)))]
+#[get("/health/live")]
+pub async fn live() -> web::Json<Health> {
+    web::Json(Health {
+        status: "ok",
+        database: None,
+    })
+}
+
+/// The service can serve requests: its database answers.
+#[utoipa::path(tag = "health", responses((status = 200, body = Health), ServerProblems))]
+#[get("/health/ready")]
+pub async fn ready(state: web::Data<AppState>) -> Result<web::Json<Health>, ApiError> {
+    match tokio::time::timeout(READY_TIMEOUT, state.store.ping()).await {
+        Ok(Ok(())) => Ok(web::Json(Health {
+            status: "ok",
+            database: Some(state.store.backend_name()),
+        })),
+        Ok(Err(error)) => Err(ApiError::Unavailable(error.into())),
+        Err(_) => Err(ApiError::Unavailable(anyhow::anyhow!("database ping timed out"))),
+    }
+}

@@ -1,0 +1,36 @@
+//! HTTP routes, one file per resource. [`configure`] registers them all;
+//! utoipa-actix-web collects each handler's `#[utoipa::path]` on the way, so
+//! the OpenAPI document cannot miss a route.
+
+pub mod docs;
+pub mod email_codes;
+pub mod health;
+mod problems;
+pub mod sessions;
+pub mod users;
+pub mod views;
+pub mod well_known;
+
+use utoipa_actix_web::service_config::ServiceConfig;
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(users::sign_up)
+        .service(users::get_me)
+        .service(users::update_me)
+        .service(email_codes::request_code)
+        .service(email_codes::confirm)
+        .service(sessions::sign_in)
+        .service(sessions::refresh)
+        .service(sessions::list)
+        .service(sessions::revoke_many)
+        // `current` before `{id}`: the literal segment must win.
+        .service(sessions::current)
+        .service(sessions::sign_out)
+        .service(sessions::revoke)
+        .service(well_known::jwks)
+        .service(well_known::openid_configuration)
+        .service(health::live)
+        .service(health::ready)
+        .service(docs::openapi_json)
+        .service(docs::page);
+}

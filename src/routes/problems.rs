@@ -1,0 +1,46 @@
+//! Error responses shared by the operations in the OpenAPI document.
+
+use crate::error::Problem;
+use utoipa::IntoResponses;
+
+/// Problems any JSON-accepting operation can answer with.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum InputProblems {
+    /// Malformed JSON, wrong types, unknown fields or invalid values.
+    #[response(status = 400, content_type = "application/problem+json")]
+    BadRequest(Problem),
+    /// The body is larger than the configured limit (64 KiB by default).
+    #[response(status = 413, content_type = "application/problem+json")]
+    PayloadTooLarge(Problem),
+    /// The body is not `application/json`.
+    #[response(status = 415, content_type = "application/problem+json")]
+    UnsupportedMediaType(Problem),
+}
+
+/// Missing, invalid or expired access token, or the session has ended.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum AuthProblems {
+    #[response(
+        status = 401,
+        content_type = "application/problem+json",
+        headers(("WWW-Authenticate" = String, description = "`Bearer`"))
+    )]
+    Unauthenticated(Problem),
+}
+
+/// Problems on the server side; the body carries a request id, never details.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum ServerProblems {
+    #[response(status = 500, content_type = "application/problem+json")]
+    Internal(Problem),
+    /// The database is unreachable or busy; retry after `Retry-After` seconds.
+    #[response(
+        status = 503,
+        content_type = "application/problem+json",
+        headers(("Retry-After" = String))
+    )]
+    Unavailable(Problem),
+}

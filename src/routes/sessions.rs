@@ -1,0 +1,234 @@
+//! `sessions`: sign-in, refresh, listing and sign-out.
+
+use super::problems::{AuthProblems, InputProblems, ServerProblems};
+use super::views::{SessionView, TokenResponse, UserView};
+use crate::domain::{Email, Username};
+use crate::error::{ApiError, Problem};
+use crate::flows::{profile, sessions, sign_in as password_sign_in};
+use crate::http::{Authenticated, ClientInfo, JsonBody};
+use crate::state::AppState;
+use actix_web::{delete, get, post, web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+/// Longest password accepted at sign-in (the sign-up limit is 128 characters).
+const MAX_SIGN_IN_PASSWORD_BYTES: usize = 1024;
+
+/// `email` or `username`, and the password.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignInRequest {
+    #[schema(value_type = Option<String>, format = Email)]
+    email: Option<Email>,
+    #[schema(value_type = Option<String>)]
+    username: Option<Username>,
+    #[schema(format = Password)]
+    password: String,
+}
+
+/// Sign in with a password.
+///
+/// Unknown account, wrong password and unverified address all get the same
+/// 401, after the same amount of work.
+#[utoipa::path(
+    tag = "sessions",
+    request_body = SignInRequest,
+    responses(
+        (status = 201, description = "Signed in", body = TokenResponse),
+        (status = 401, description = "Invalid credentials", body = Problem, content_type = "application/problem+json"),
+        InputProblems,
+        ServerProblems,
+    )
+)]
+#[post("/v1/sessions")]
+pub async fn sign_in(
+    state: web::Data<AppState>,
+    client: ClientInfo,
+    body: JsonBody<SignInRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let SignInRequest {
+        email,
+        username,
+        password,
+    } = body.0;
+    let identifier = match (email, username) {
+        (Some(email), None) => password_sign_in::Identifier::Email(email),
+        (None, Some(username)) => password_sign_in::Identifier::Username(username),
+        _ => {
+            return Err(ApiError::BadRequest {
+                detail: "send either email or username".into(),
+                errors: Vec::new(),
+            })
+        }
+    };
+    if password.is_empty() || password.len() > MAX_SIGN_IN_PASSWORD_BYTES {
+        return Err(ApiError::bad_request("password", "must be 1 to 1024 bytes"));
+    }
+    let signed_in = password_sign_in::with_password(&state, identifier, &password, client).await?;
+    Ok(HttpResponse::Created().json(TokenResponse::new(
+        signed_in,
+        state.settings.session_idle_ttl(),
+    )))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    #[schema(max_length = 512)]
+    refresh_token: String,
+}
+
+/// Exchange a refresh token for a new pair.
+///
+/// The presented token stops working. Presenting a token that was already
+/// exchanged revokes the whole session: someone else holds a copy.
+#[utoipa::path(
+    tag = "sessions",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "A new token pair", body = TokenResponse),
+        (status = 401, description = "Invalid, used or expired refresh token, or the session ended", body = Problem, content_type = "application/problem+json"),
+        InputProblems,
+        ServerProblems,
+    )
+)]
+#[post("/v1/sessions/refresh")]
+pub async fn refresh(
+    state: web::Data<AppState>,
+    body: JsonBody<RefreshRequest>,
+) -> Result<web::Json<TokenResponse>, ApiError> {
+    let token = body.0.refresh_token;
+    if token.is_empty() || token.len() > 512 {
+        return Err(ApiError::bad_request("refresh_token", "must be 1 to 512 bytes"));
+    }
+    let signed_in = sessions::refresh(&state, &token).await?;
+    Ok(web::Json(TokenResponse::new(
+        signed_in,
+        state.settings.session_idle_ttl(),
+    )))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SessionList {
+    pub sessions: Vec<SessionView>,
+}
+
+/// The signed-in user's live sessions, newest first.
+#[utoipa::path(
+    tag = "sessions",
+    security(("bearer" = [])),
+    responses((status = 200, body = SessionList), AuthProblems, ServerProblems)
+)]
+#[get("/v1/sessions")]
+pub async fn list(state: web::Data<AppState>, auth: Authenticated) -> Result<web::Json<SessionList>, ApiError> {
+    let idle = state.settings.session_idle_ttl();
+    let sessions = sessions::list(&state, &auth)
+        .await?
+        .into_iter()
+        .map(|s| SessionView::new(s, Some(auth.session_id), idle))
+        .collect();
+    Ok(web::Json(SessionList { sessions }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CurrentSession {
+    pub session: SessionView,
+    pub user: UserView,
+}
+
+/// The session of the access token, with its user.
+#[utoipa::path(
+    tag = "sessions",
+    security(("bearer" = [])),
+    responses((status = 200, body = CurrentSession), AuthProblems, ServerProblems)
+)]
+#[get("/v1/sessions/current")]
+pub async fn current(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+) -> Result<web::Json<CurrentSession>, ApiError> {
+    let session = sessions::current(&state, &auth).await?;
+    let user = profile::me(&state, &auth).await?;
+    Ok(web::Json(CurrentSession {
+        session: SessionView::new(session, Some(auth.session_id), state.settings.session_idle_ttl()),
+        user: user.into(),
+    }))
+}
+
+/// Sign out: end the session of the access token.
+#[utoipa::path(
+    tag = "sessions",
+    security(("bearer" = [])),
+    responses((status = 204, description = "Signed out"), AuthProblems, ServerProblems)
+)]
+#[delete("/v1/sessions/current")]
+pub async fn sign_out(state: web::Data<AppState>, auth: Authenticated) -> Result<HttpResponse, ApiError> {
+    sessions::revoke(&state, &auth, auth.session_id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// End one of the signed-in user's sessions.
+#[utoipa::path(
+    tag = "sessions",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Session id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 404, description = "No such live session of yours", body = Problem, content_type = "application/problem+json"),
+        AuthProblems,
+        ServerProblems,
+    )
+)]
+#[delete("/v1/sessions/{id}")]
+pub async fn revoke(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    sessions::revoke(&state, &auth, id.into_inner()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RevokeScope {
+    /// `others`: every session but the current one; `all`: every session.
+    scope: Scope,
+}
+
+#[derive(Deserialize, ToSchema, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    Others,
+    All,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Revoked {
+    /// How many sessions were ended.
+    pub revoked: u64,
+}
+
+/// End several of the signed-in user's sessions.
+#[utoipa::path(
+    tag = "sessions",
+    security(("bearer" = [])),
+    params(RevokeScope),
+    responses(
+        (status = 200, body = Revoked),
+        (status = 400, description = "Missing or unknown scope", body = Problem, content_type = "application/problem+json"),
+        AuthProblems,
+        ServerProblems,
+    )
+)]
+#[delete("/v1/sessions")]
+pub async fn revoke_many(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    query: web::Query<RevokeScope>,
+) -> Result<web::Json<Revoked>, ApiError> {
+    let keep_current = matches!(query.scope, Scope::Others);
+    let revoked = sessions::revoke_all(&state, &auth, keep_current).await?;
+    Ok(web::Json(Revoked { revoked }))
+}

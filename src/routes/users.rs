@@ -1,0 +1,164 @@
+//! `users`: sign-up and the signed-in user's own profile.
+
+use super::problems::{AuthProblems, InputProblems, ServerProblems};
+use super::views::{Accepted, UserView};
+use crate::domain::{AvatarUrl, Email, InfoText, Password, ProfileText, Username};
+use crate::error::{ApiError, Problem};
+use crate::flows::{profile, registration};
+use crate::http::{Authenticated, JsonBody};
+use crate::state::AppState;
+use crate::store::ProfileUpdate;
+use actix_web::{get, patch, post, web, HttpResponse};
+use serde::{Deserialize, Deserializer};
+use utoipa::ToSchema;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignUpRequest {
+    #[schema(value_type = String, format = Email, example = "ada@example.com")]
+    email: Email,
+    /// 8 to 128 characters; common passwords and ones built from the email
+    /// address or username are refused.
+    #[schema(value_type = String, format = Password, min_length = 8, max_length = 128)]
+    password: Password,
+    /// 3 to 32 characters of `a-z 0-9 . _ -`, stored in lower case.
+    #[schema(value_type = Option<String>, example = "ada")]
+    username: Option<Username>,
+    #[schema(value_type = Option<String>, max_length = 200)]
+    first_name: Option<ProfileText>,
+    #[schema(value_type = Option<String>, max_length = 200)]
+    last_name: Option<ProfileText>,
+}
+
+/// Sign up with an email address and a password.
+///
+/// Creates a pending registration (never a user) and mails an 8-digit code
+/// and a link to the address; confirm either at
+/// `POST /v1/email-verification-codes/confirm`. The answer is the same 202
+/// whether or not the address is taken; the owner of a taken address gets a
+/// notice instead. Signing up again replaces the pending registration. At
+/// most one mail per address per `mail_cooldown_secs`.
+#[utoipa::path(
+    tag = "users",
+    request_body = SignUpRequest,
+    responses(
+        (status = 202, description = "Accepted; check the mailbox", body = Accepted),
+        (status = 409, description = "The username is taken", body = Problem, content_type = "application/problem+json"),
+        InputProblems,
+        ServerProblems,
+    )
+)]
+#[post("/v1/users")]
+pub async fn sign_up(
+    state: web::Data<AppState>,
+    body: JsonBody<SignUpRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let SignUpRequest {
+        email,
+        password,
+        username,
+        first_name,
+        last_name,
+    } = body.0;
+    registration::sign_up(
+        &state,
+        registration::SignUp {
+            email,
+            password,
+            username,
+            first_name,
+            last_name,
+        },
+    )
+    .await?;
+    Ok(HttpResponse::Accepted().json(Accepted::mail_on_its_way()))
+}
+
+/// The signed-in user.
+#[utoipa::path(
+    tag = "users",
+    security(("bearer" = [])),
+    responses((status = 200, body = UserView), AuthProblems, ServerProblems)
+)]
+#[get("/v1/users/me")]
+pub async fn get_me(state: web::Data<AppState>, auth: Authenticated) -> Result<web::Json<UserView>, ApiError> {
+    Ok(web::Json(profile::me(&state, &auth).await?.into()))
+}
+
+/// Profile fields only. A field that is absent keeps its value, `null`
+/// clears it. Anything else (`email`, `role`, `email_verified`, …) is refused.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProfileRequest {
+    #[serde(default, deserialize_with = "patch_field")]
+    #[schema(value_type = Option<String>)]
+    username: Option<Option<Username>>,
+    /// Display name.
+    #[serde(default, deserialize_with = "patch_field")]
+    #[schema(value_type = Option<String>, max_length = 200)]
+    name: Option<Option<ProfileText>>,
+    #[serde(default, deserialize_with = "patch_field")]
+    #[schema(value_type = Option<String>, max_length = 200)]
+    first_name: Option<Option<ProfileText>>,
+    #[serde(default, deserialize_with = "patch_field")]
+    #[schema(value_type = Option<String>, max_length = 200)]
+    last_name: Option<Option<ProfileText>>,
+    #[serde(default, deserialize_with = "patch_field")]
+    #[schema(value_type = Option<String>, max_length = 200)]
+    phone: Option<Option<ProfileText>>,
+    #[serde(default, deserialize_with = "patch_field")]
+    #[schema(value_type = Option<String>, max_length = 200)]
+    city: Option<Option<ProfileText>>,
+    #[serde(default, deserialize_with = "patch_field")]
+    #[schema(value_type = Option<String>, max_length = 2000)]
+    info: Option<Option<InfoText>>,
+    #[serde(default, deserialize_with = "patch_field")]
+    #[schema(value_type = Option<String>, format = "uri")]
+    avatar_url: Option<Option<AvatarUrl>>,
+}
+
+/// A present field is `Some`, even when it is `null`.
+fn patch_field<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+fn into_patch<T: Into<String>>(field: Option<Option<T>>) -> Option<Option<String>> {
+    field.map(|value| value.map(Into::into))
+}
+
+/// Update the signed-in user's profile.
+#[utoipa::path(
+    tag = "users",
+    security(("bearer" = [])),
+    request_body = UpdateProfileRequest,
+    responses(
+        (status = 200, body = UserView),
+        (status = 409, description = "The username is taken", body = Problem, content_type = "application/problem+json"),
+        InputProblems,
+        AuthProblems,
+        ServerProblems,
+    )
+)]
+#[patch("/v1/users/me")]
+pub async fn update_me(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    body: JsonBody<UpdateProfileRequest>,
+) -> Result<web::Json<UserView>, ApiError> {
+    let body = body.0;
+    let update = ProfileUpdate {
+        username: into_patch(body.username),
+        display_name: into_patch(body.name),
+        first_name: into_patch(body.first_name),
+        last_name: into_patch(body.last_name),
+        phone: into_patch(body.phone),
+        city: into_patch(body.city),
+        info: into_patch(body.info),
+        avatar_url: into_patch(body.avatar_url),
+    };
+    Ok(web::Json(profile::update(&state, &auth, &update).await?.into()))
+}

@@ -1,0 +1,21 @@
+use crate::config::Settings;
+use crate::crypto::CodeHasher;
+use crate::domain::PasswordPolicy;
+use crate::hashing::PasswordHasher;
+use crate::mail::{Mailer, Templates};
+use crate::store::Store;
+use crate::tokens::AccessTokens;
+use std::sync::Arc;
+
+/// Everything a request handler needs, built once at start-up and shared by
+/// the workers as `web::Data<AppState>`.
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub store: Arc<dyn Store>,
+    pub hasher: PasswordHasher,
+    pub password_policy: Arc<PasswordPolicy>,
+    pub tokens: Arc<AccessTokens>,
+    pub code_hasher: CodeHasher,
+    pub mailer: Mailer,
+    pub templates: Templates,
+}

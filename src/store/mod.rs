@@ -1,0 +1,187 @@
+//! Storage behind one interface, with a SQLite and a PostgreSQL backend.
+//!
+//! A [`Store`] hands out a [`Repo`]: either a pooled connection in autocommit
+//! mode or a write transaction. Every `Repo` method is a single SQL statement;
+//! the flows in `crate::flows` compose them, so business logic exists once.
+//! Single use and uniqueness are enforced by the statements themselves
+//! (conditional `UPDATE … RETURNING`, unique indexes), never by reading first.
+
+mod records;
+mod sql;
+mod timestamp;
+
+pub use records::*;
+pub use sql::{connect, migrate, ConnectError};
+pub use timestamp::Timestamp;
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique index refused the write; the name follows PostgreSQL's
+    /// `<table>_<columns>_key` convention on both backends.
+    #[error("unique constraint {0} was violated")]
+    Conflict(String),
+    /// The database cannot be reached or is too busy right now; worth a retry.
+    #[error("database unavailable")]
+    Unavailable(#[source] sqlx::Error),
+    #[error("database error")]
+    Other(#[source] sqlx::Error),
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    pub fn is_conflict_on(&self, key: &str) -> bool {
+        matches!(self, StoreError::Conflict(k) if k == key)
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// `sqlite` or `postgres`.
+    fn backend_name(&self) -> &'static str;
+    /// A cheap round trip, for readiness.
+    async fn ping(&self) -> StoreResult<()>;
+    /// A pooled connection in autocommit mode: reads and single-statement writes.
+    async fn connection(&self) -> StoreResult<Box<dyn Repo>>;
+    /// A write transaction (SQLite: `BEGIN IMMEDIATE`, so concurrent writers
+    /// queue on the busy timeout instead of failing). Dropping it without
+    /// [`Repo::commit`] rolls everything back.
+    async fn transaction(&self) -> StoreResult<Box<dyn Repo>>;
+}
+
+#[async_trait]
+pub trait Repo: UserRepo + RegistrationRepo + CodeRepo + SessionRepo + KeyRepo + Send {
+    /// Commits a transaction; a no-op for a plain connection.
+    async fn commit(self: Box<Self>) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait UserRepo {
+    async fn user_by_id(&mut self, id: Uuid) -> StoreResult<Option<User>>;
+    async fn user_by_email(&mut self, email: &str) -> StoreResult<Option<User>>;
+    async fn user_by_username(&mut self, username: &str) -> StoreResult<Option<User>>;
+    /// Fails with `Conflict("users_email_key" | "users_username_key")`.
+    async fn insert_user(&mut self, user: &NewUser) -> StoreResult<User>;
+    async fn update_profile(
+        &mut self,
+        id: Uuid,
+        update: &ProfileUpdate,
+        now: Timestamp,
+    ) -> StoreResult<Option<User>>;
+    async fn set_password_hash(&mut self, id: Uuid, hash: &str, now: Timestamp)
+        -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait RegistrationRepo {
+    /// Creates or replaces the pending registration of an address.
+    async fn put_pending_registration(&mut self, pending: &PendingRegistration) -> StoreResult<()>;
+    async fn pending_registration(
+        &mut self,
+        email: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<PendingRegistration>>;
+    /// Deletes and returns the live pending registration of an address.
+    async fn take_pending_registration(
+        &mut self,
+        email: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<PendingRegistration>>;
+    /// Records a mail to `email` unless one went out after `not_after`;
+    /// true when the caller may send.
+    async fn claim_mail_slot(
+        &mut self,
+        email: &str,
+        now: Timestamp,
+        not_after: Timestamp,
+    ) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait CodeRepo {
+    /// Creates the code for (email, action), replacing (and so killing) any
+    /// earlier one.
+    async fn put_code(&mut self, code: &NewCode) -> StoreResult<()>;
+    /// Consumes the live code with this hash if it still has attempts left.
+    async fn consume_code(
+        &mut self,
+        email: &str,
+        action: &str,
+        code_hash: &str,
+        now: Timestamp,
+        max_attempts: u32,
+    ) -> StoreResult<Option<ConsumedCode>>;
+    /// Counts a wrong guess against the live code of (email, action).
+    async fn count_failed_attempt(&mut self, email: &str, action: &str) -> StoreResult<()>;
+    /// Consumes the live code whose link token has this hash.
+    async fn consume_link_token(
+        &mut self,
+        token_hash: &str,
+        action: &str,
+        now: Timestamp,
+        max_attempts: u32,
+    ) -> StoreResult<Option<ConsumedCode>>;
+}
+
+#[async_trait]
+pub trait SessionRepo {
+    async fn insert_session(&mut self, session: &Session) -> StoreResult<()>;
+    async fn insert_refresh_token(
+        &mut self,
+        token_hash: &str,
+        session_id: Uuid,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    /// Marks an unrotated refresh token as rotated; returns its session.
+    async fn rotate_refresh_token(&mut self, token_hash: &str, now: Timestamp)
+        -> StoreResult<Option<Uuid>>;
+    /// The session a refresh token (rotated or not) belongs to.
+    async fn refresh_token_session(&mut self, token_hash: &str) -> StoreResult<Option<Uuid>>;
+    /// Records use of a live session (not revoked, inside both lifetimes).
+    async fn touch_session(
+        &mut self,
+        id: Uuid,
+        now: Timestamp,
+        idle_cutoff: Timestamp,
+    ) -> StoreResult<Option<Session>>;
+    /// A session that is neither revoked nor past its absolute lifetime.
+    async fn live_session(
+        &mut self,
+        id: Uuid,
+        user_id: Uuid,
+        now: Timestamp,
+    ) -> StoreResult<Option<Session>>;
+    async fn live_sessions_of_user(
+        &mut self,
+        user_id: Uuid,
+        now: Timestamp,
+        idle_cutoff: Timestamp,
+    ) -> StoreResult<Vec<Session>>;
+    /// Revokes a live session (of `owner`, when given); false if there was none.
+    async fn revoke_session(
+        &mut self,
+        id: Uuid,
+        owner: Option<Uuid>,
+        now: Timestamp,
+        reason: &str,
+    ) -> StoreResult<bool>;
+    /// Revokes every live session of a user except `keep`; returns how many.
+    async fn revoke_sessions_of_user(
+        &mut self,
+        user_id: Uuid,
+        keep: Option<Uuid>,
+        now: Timestamp,
+        reason: &str,
+    ) -> StoreResult<u64>;
+}
+
+#[async_trait]
+pub trait KeyRepo {
+    async fn signing_keys(&mut self) -> StoreResult<Vec<SigningKeyRecord>>;
+    async fn insert_signing_key(&mut self, key: &SigningKeyRecord) -> StoreResult<()>;
+}

@@ -1,0 +1,119 @@
+//! Rows as the store reads and writes them.
+
+use super::Timestamp;
+use crate::domain::Role;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct User {
+    pub id: Uuid,
+    pub email: String,
+    pub email_verified_at: Option<Timestamp>,
+    pub username: Option<String>,
+    pub display_name: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub phone: Option<String>,
+    pub city: Option<String>,
+    pub info: Option<String>,
+    pub avatar_url: Option<String>,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
+    /// How the account was created: `email`, or a social provider's id.
+    pub auth_provider: String,
+    /// Argon2id PHC string; `None` for accounts without a password.
+    pub password_hash: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub id: Uuid,
+    pub email: String,
+    pub email_verified_at: Option<Timestamp>,
+    pub username: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub role: Role,
+    pub auth_provider: String,
+    pub password_hash: Option<String>,
+    pub created_at: Timestamp,
+}
+
+/// A field of a partial update: absent (`None`), cleared (`Some(None)`) or set.
+pub type Patch<T> = Option<Option<T>>;
+
+#[derive(Debug, Clone, Default)]
+pub struct ProfileUpdate {
+    pub username: Patch<String>,
+    pub display_name: Patch<String>,
+    pub first_name: Patch<String>,
+    pub last_name: Patch<String>,
+    pub phone: Patch<String>,
+    pub city: Patch<String>,
+    pub info: Patch<String>,
+    pub avatar_url: Patch<String>,
+}
+
+/// A sign-up waiting for its address to be verified (Ecme's `pending_users`).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PendingRegistration {
+    pub id: Uuid,
+    pub email: String,
+    pub password_hash: String,
+    pub username: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewCode {
+    pub id: Uuid,
+    pub email: String,
+    pub action: &'static str,
+    pub user_id: Option<Uuid>,
+    /// HMAC of the 8-digit code.
+    pub code_hash: String,
+    /// SHA-256 of the link token.
+    pub token_hash: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ConsumedCode {
+    pub email: String,
+    pub user_id: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Session {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub created_at: Timestamp,
+    /// Last sign-in or refresh; the idle lifetime counts from here.
+    pub last_used_at: Timestamp,
+    /// Absolute end of the session.
+    pub expires_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SigningKeyRecord {
+    pub kid: String,
+    pub algorithm: String,
+    /// Public key, base64url (the JWK `x` of an Ed25519 key).
+    pub public_key: String,
+    /// Private key, encrypted with a key derived from the server secret.
+    pub private_key_enc: String,
+    pub created_at: Timestamp,
+    /// From this moment the key signs; before it, it is only published.
+    pub activates_at: Timestamp,
+    /// From this moment the key no longer signs.
+    pub retires_at: Option<Timestamp>,
+}

@@ -1,0 +1,106 @@
+use super::{map_err, Dialect, SqlRepo};
+use crate::store::{CodeRepo, ConsumedCode, NewCode, StoreResult, Timestamp};
+use async_trait::async_trait;
+use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
+use uuid::Uuid;
+
+#[async_trait]
+impl<DB> CodeRepo for SqlRepo<DB>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    ConsumedCode: for<'r> FromRow<'r, DB::Row>,
+    for<'q> Uuid: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<Uuid>: Encode<'q, DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> Timestamp: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<Timestamp>: Encode<'q, DB>,
+{
+    async fn put_code(&mut self, code: &NewCode) -> StoreResult<()> {
+        // One live code per (email, action): a new request replaces the row,
+        // which kills the previous code and resets the attempt counter.
+        sqlx::query(
+            "INSERT INTO email_verification_codes \
+             (id, email, action, user_id, code_hash, token_hash, attempts, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8) \
+             ON CONFLICT (email, action) DO UPDATE SET id = excluded.id, \
+             user_id = excluded.user_id, code_hash = excluded.code_hash, \
+             token_hash = excluded.token_hash, attempts = 0, created_at = excluded.created_at, \
+             expires_at = excluded.expires_at, consumed_at = NULL",
+        )
+        .bind(code.id)
+        .bind(code.email.as_str())
+        .bind(code.action)
+        .bind(code.user_id)
+        .bind(code.code_hash.as_str())
+        .bind(code.token_hash.as_str())
+        .bind(code.created_at)
+        .bind(code.expires_at)
+        .execute(self.conn())
+        .await
+        .map_err(map_err::<DB>)?;
+        Ok(())
+    }
+
+    async fn consume_code(
+        &mut self,
+        email: &str,
+        action: &str,
+        code_hash: &str,
+        now: Timestamp,
+        max_attempts: u32,
+    ) -> StoreResult<Option<ConsumedCode>> {
+        // A single conditional UPDATE: of many concurrent confirms exactly one
+        // sees `consumed_at IS NULL` and wins.
+        sqlx::query_as(
+            "UPDATE email_verification_codes SET consumed_at = $4, attempts = attempts + 1 \
+             WHERE email = $1 AND action = $2 AND code_hash = $3 AND consumed_at IS NULL \
+             AND expires_at > $4 AND attempts < $5 RETURNING email, user_id",
+        )
+        .bind(email)
+        .bind(action)
+        .bind(code_hash)
+        .bind(now)
+        .bind(i64::from(max_attempts))
+        .fetch_optional(self.conn())
+        .await
+        .map_err(map_err::<DB>)
+    }
+
+    async fn count_failed_attempt(&mut self, email: &str, action: &str) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE email_verification_codes SET attempts = attempts + 1 \
+             WHERE email = $1 AND action = $2 AND consumed_at IS NULL",
+        )
+        .bind(email)
+        .bind(action)
+        .execute(self.conn())
+        .await
+        .map_err(map_err::<DB>)?;
+        Ok(())
+    }
+
+    async fn consume_link_token(
+        &mut self,
+        token_hash: &str,
+        action: &str,
+        now: Timestamp,
+        max_attempts: u32,
+    ) -> StoreResult<Option<ConsumedCode>> {
+        sqlx::query_as(
+            "UPDATE email_verification_codes SET consumed_at = $3 \
+             WHERE token_hash = $1 AND action = $2 AND consumed_at IS NULL \
+             AND expires_at > $3 AND attempts < $4 RETURNING email, user_id",
+        )
+        .bind(token_hash)
+        .bind(action)
+        .bind(now)
+        .bind(i64::from(max_attempts))
+        .fetch_optional(self.conn())
+        .await
+        .map_err(map_err::<DB>)
+    }
+}

@@ -1,0 +1,153 @@
+//! One SQL implementation of the store, generic over the database. The few
+//! differences between SQLite and PostgreSQL (how a write transaction starts,
+//! how errors name a violated index, how a timestamp is stored, the migrations)
+//! live in [`sqlite`] and [`postgres`] behind the [`Dialect`] trait.
+//!
+//! The `where` clause on each `impl` below lists the column types the queries
+//! bind and decode; Rust does not carry such bounds over from a trait, so each
+//! impl states them again.
+
+mod codes;
+mod keys;
+mod postgres;
+mod registrations;
+mod sessions;
+mod sqlite;
+mod users;
+
+use super::{Repo, Store, StoreError, StoreResult};
+use crate::config::{Backend, Settings};
+use async_trait::async_trait;
+use sqlx::error::DatabaseError;
+use sqlx::pool::PoolConnection;
+use sqlx::{Database, Pool, Transaction};
+use std::sync::Arc;
+
+/// What differs between the SQL backends.
+pub trait Dialect: Database {
+    const BACKEND: &'static str;
+    /// Statement that opens a transaction that is going to write.
+    const BEGIN_WRITE: &'static str;
+    /// The violated unique index, as `<table>_<columns>_key`.
+    fn unique_key(error: &dyn DatabaseError) -> String;
+    /// Lock contention or a server going away: a 503, not a 500.
+    fn is_transient(error: &dyn DatabaseError) -> bool;
+    fn rows_affected(result: &Self::QueryResult) -> u64;
+}
+
+/// The store over a connection pool of one backend.
+pub struct SqlStore<DB: Database> {
+    pool: Pool<DB>,
+}
+
+/// A unit of work: a plain pooled connection or a transaction.
+pub enum SqlRepo<DB: Database> {
+    Connection(PoolConnection<DB>),
+    Transaction(Transaction<'static, DB>),
+}
+
+impl<DB: Database> SqlRepo<DB> {
+    fn conn(&mut self) -> &mut DB::Connection {
+        match self {
+            SqlRepo::Connection(conn) => conn,
+            SqlRepo::Transaction(tx) => tx,
+        }
+    }
+}
+
+/// Maps a driver error to the store's error, keeping the cause for the logs.
+fn map_err<DB: Dialect>(error: sqlx::Error) -> StoreError {
+    match &error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Conflict(DB::unique_key(db.as_ref()))
+        }
+        sqlx::Error::Database(db) if DB::is_transient(db.as_ref()) => {
+            StoreError::Unavailable(error)
+        }
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(error),
+        _ => StoreError::Other(error),
+    }
+}
+
+#[async_trait]
+impl<DB> Store for SqlStore<DB>
+where
+    DB: Dialect,
+    SqlRepo<DB>: Repo,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    DB::Arguments: sqlx::IntoArguments<DB>,
+{
+    fn backend_name(&self) -> &'static str {
+        DB::BACKEND
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        let mut conn = self.pool.acquire().await.map_err(map_err::<DB>)?;
+        sqlx::query("SELECT 1")
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err::<DB>)?;
+        Ok(())
+    }
+
+    async fn connection(&self) -> StoreResult<Box<dyn Repo>> {
+        let conn = self.pool.acquire().await.map_err(map_err::<DB>)?;
+        Ok(Box::new(SqlRepo::Connection(conn)))
+    }
+
+    async fn transaction(&self) -> StoreResult<Box<dyn Repo>> {
+        let tx = self
+            .pool
+            .begin_with(DB::BEGIN_WRITE)
+            .await
+            .map_err(map_err::<DB>)?;
+        Ok(Box::new(SqlRepo::Transaction(tx)))
+    }
+}
+
+#[async_trait]
+impl<DB> Repo for SqlRepo<DB>
+where
+    DB: Dialect,
+    SqlRepo<DB>: super::UserRepo
+        + super::RegistrationRepo
+        + super::CodeRepo
+        + super::SessionRepo
+        + super::KeyRepo,
+{
+    async fn commit(self: Box<Self>) -> StoreResult<()> {
+        match *self {
+            SqlRepo::Connection(_) => Ok(()),
+            SqlRepo::Transaction(tx) => tx.commit().await.map_err(map_err::<DB>),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("could not open the database")]
+    Connect(#[source] sqlx::Error),
+    #[error("could not apply migrations")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+}
+
+/// Opens the backend named by `database_url`, applying migrations first when
+/// `migrate` is set.
+pub async fn connect(settings: &Settings, migrate: bool) -> Result<Arc<dyn Store>, ConnectError> {
+    Ok(match settings.backend()? {
+        Backend::Sqlite => Arc::new(sqlite::open(settings, migrate).await?),
+        Backend::Postgres => Arc::new(postgres::open(settings, migrate).await?),
+    })
+}
+
+/// Applies pending migrations and returns.
+pub async fn migrate(settings: &Settings) -> Result<(), ConnectError> {
+    connect(settings, true).await.map(|_| ())
+}

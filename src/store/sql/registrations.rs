@@ -1,0 +1,99 @@
+use super::{map_err, Dialect, SqlRepo};
+use crate::store::{PendingRegistration, RegistrationRepo, StoreResult, Timestamp};
+use async_trait::async_trait;
+use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
+use uuid::Uuid;
+
+#[async_trait]
+impl<DB> RegistrationRepo for SqlRepo<DB>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    PendingRegistration: for<'r> FromRow<'r, DB::Row>,
+    (String,): for<'r> FromRow<'r, DB::Row>,
+    for<'q> Uuid: Encode<'q, DB> + Type<DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB>,
+    for<'q> Timestamp: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<Timestamp>: Encode<'q, DB>,
+{
+    async fn put_pending_registration(&mut self, pending: &PendingRegistration) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO pending_registrations \
+             (id, email, password_hash, username, first_name, last_name, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (email) DO UPDATE SET id = excluded.id, \
+             password_hash = excluded.password_hash, username = excluded.username, \
+             first_name = excluded.first_name, last_name = excluded.last_name, \
+             created_at = excluded.created_at, expires_at = excluded.expires_at",
+        )
+        .bind(pending.id)
+        .bind(pending.email.as_str())
+        .bind(pending.password_hash.as_str())
+        .bind(pending.username.as_deref())
+        .bind(pending.first_name.as_deref())
+        .bind(pending.last_name.as_deref())
+        .bind(pending.created_at)
+        .bind(pending.expires_at)
+        .execute(self.conn())
+        .await
+        .map_err(map_err::<DB>)?;
+        Ok(())
+    }
+
+    async fn pending_registration(
+        &mut self,
+        email: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<PendingRegistration>> {
+        sqlx::query_as(
+            "SELECT id, email, password_hash, username, first_name, last_name, created_at, \
+             expires_at FROM pending_registrations WHERE email = $1 AND expires_at > $2",
+        )
+        .bind(email)
+        .bind(now)
+        .fetch_optional(self.conn())
+        .await
+        .map_err(map_err::<DB>)
+    }
+
+    async fn take_pending_registration(
+        &mut self,
+        email: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<PendingRegistration>> {
+        sqlx::query_as(
+            "DELETE FROM pending_registrations WHERE email = $1 AND expires_at > $2 \
+             RETURNING id, email, password_hash, username, first_name, last_name, created_at, \
+             expires_at",
+        )
+        .bind(email)
+        .bind(now)
+        .fetch_optional(self.conn())
+        .await
+        .map_err(map_err::<DB>)
+    }
+
+    async fn claim_mail_slot(
+        &mut self,
+        email: &str,
+        now: Timestamp,
+        not_after: Timestamp,
+    ) -> StoreResult<bool> {
+        // The conditional upsert returns a row only when it inserted or the
+        // last mail is old enough: two racing requests cannot both win.
+        let claimed: Option<(String,)> = sqlx::query_as(
+            "INSERT INTO mail_throttle (email, last_sent_at) VALUES ($1, $2) \
+             ON CONFLICT (email) DO UPDATE SET last_sent_at = excluded.last_sent_at \
+             WHERE mail_throttle.last_sent_at <= $3 RETURNING email",
+        )
+        .bind(email)
+        .bind(now)
+        .bind(not_after)
+        .fetch_optional(self.conn())
+        .await
+        .map_err(map_err::<DB>)?;
+        Ok(claimed.is_some())
+    }
+}

@@ -1,0 +1,118 @@
+//! SQLite: the embedded default. One file, WAL journal, a busy timeout so
+//! that writers queue instead of failing, foreign keys on.
+
+use super::{ConnectError, Dialect, SqlStore};
+use crate::config::Settings;
+use crate::store::Timestamp;
+use sqlx::encode::IsNull;
+use sqlx::error::{BoxDynError, DatabaseError};
+use sqlx::sqlite::{
+    SqliteArgumentsBuffer, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions,
+    SqliteSynchronous, SqliteTypeInfo, SqliteValueRef,
+};
+use sqlx::{Decode, Encode, Sqlite, Type};
+use std::str::FromStr;
+use std::time::Duration;
+
+impl Dialect for Sqlite {
+    const BACKEND: &'static str = "sqlite";
+    // IMMEDIATE takes the write lock up front: a deferred transaction that
+    // reads and then writes can fail with SQLITE_BUSY without waiting.
+    const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
+
+    /// SQLite says `UNIQUE constraint failed: users.email`; this returns
+    /// `users_email_key`, PostgreSQL's name for the same index.
+    fn unique_key(error: &dyn DatabaseError) -> String {
+        index_name_from_message(error.message())
+    }
+
+    fn rows_affected(result: &sqlx::sqlite::SqliteQueryResult) -> u64 {
+        result.rows_affected()
+    }
+
+    fn is_transient(error: &dyn DatabaseError) -> bool {
+        let code: i32 = error.code().and_then(|c| c.parse().ok()).unwrap_or(0);
+        // BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN (primary codes).
+        matches!(code & 0xff, 5 | 6 | 8 | 10 | 13 | 14)
+    }
+}
+
+fn index_name_from_message(message: &str) -> String {
+        let columns = message
+            .split_once(": ")
+            .map(|(_, cols)| cols)
+            .unwrap_or_default();
+        let mut table = "";
+        let mut names = Vec::new();
+        for qualified in columns.split(", ") {
+            if let Some((t, column)) = qualified.split_once('.') {
+                table = t;
+                names.push(column);
+            }
+        }
+        format!("{table}_{}_key", names.join("_"))
+}
+
+pub(super) async fn open(settings: &Settings, migrate: bool) -> Result<SqlStore<Sqlite>, ConnectError> {
+    let options = SqliteConnectOptions::from_str(&settings.database_url)
+        .map_err(ConnectError::Connect)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(5))
+        .foreign_keys(true);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(settings.database_max_connections)
+        .acquire_timeout(Duration::from_secs(settings.database_acquire_timeout_secs))
+        .connect_with(options)
+        .await
+        .map_err(ConnectError::Connect)?;
+    if migrate {
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&pool)
+            .await
+            .map_err(ConnectError::Migrate)?;
+    }
+    Ok(SqlStore { pool })
+}
+
+impl Type<Sqlite> for Timestamp {
+    fn type_info() -> SqliteTypeInfo {
+        <i64 as Type<Sqlite>>::type_info()
+    }
+    fn compatible(ty: &SqliteTypeInfo) -> bool {
+        <i64 as Type<Sqlite>>::compatible(ty)
+    }
+}
+
+impl Encode<'_, Sqlite> for Timestamp {
+    fn encode_by_ref(&self, buf: &mut SqliteArgumentsBuffer) -> Result<IsNull, BoxDynError> {
+        <i64 as Encode<Sqlite>>::encode(self.unix_millis(), buf)
+    }
+}
+
+impl<'r> Decode<'r, Sqlite> for Timestamp {
+    fn decode(value: SqliteValueRef<'r>) -> Result<Self, BoxDynError> {
+        let millis = <i64 as Decode<Sqlite>>::decode(value)?;
+        Timestamp::from_unix_millis(millis).ok_or_else(|| "timestamp out of range".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::index_name_from_message;
+
+    #[test]
+    fn unique_key_names_match_postgres_conventions() {
+        assert_eq!(
+            index_name_from_message("UNIQUE constraint failed: users.email"),
+            "users_email_key"
+        );
+        assert_eq!(
+            index_name_from_message(
+                "UNIQUE constraint failed: email_verification_codes.email, email_verification_codes.action"
+            ),
+            "email_verification_codes_email_action_key"
+        );
+    }
+}

@@ -1,0 +1,130 @@
+use super::{map_err, Dialect, SqlRepo};
+use crate::store::{NewUser, ProfileUpdate, StoreResult, Timestamp, User, UserRepo};
+use async_trait::async_trait;
+use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
+use uuid::Uuid;
+
+/// The columns of [`User`], as a literal so that `concat!` can build queries.
+macro_rules! user_columns {
+    () => {
+        "id, email, email_verified_at, username, display_name, first_name, last_name, phone, \
+         city, info, avatar_url, role, auth_provider, password_hash, created_at, updated_at"
+    };
+}
+
+#[async_trait]
+impl<DB> UserRepo for SqlRepo<DB>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    User: for<'r> FromRow<'r, DB::Row>,
+    for<'q> Uuid: Encode<'q, DB> + Type<DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB>,
+    for<'q> bool: Encode<'q, DB> + Type<DB>,
+    for<'q> Timestamp: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<Timestamp>: Encode<'q, DB>,
+{
+    async fn user_by_id(&mut self, id: Uuid) -> StoreResult<Option<User>> {
+        sqlx::query_as(concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(self.conn())
+            .await
+            .map_err(map_err::<DB>)
+    }
+
+    async fn user_by_email(&mut self, email: &str) -> StoreResult<Option<User>> {
+        sqlx::query_as(concat!("SELECT ", user_columns!(), " FROM users WHERE email = $1"))
+            .bind(email)
+            .fetch_optional(self.conn())
+            .await
+            .map_err(map_err::<DB>)
+    }
+
+    async fn user_by_username(&mut self, username: &str) -> StoreResult<Option<User>> {
+        sqlx::query_as(concat!("SELECT ", user_columns!(), " FROM users WHERE username = $1"))
+            .bind(username)
+            .fetch_optional(self.conn())
+            .await
+            .map_err(map_err::<DB>)
+    }
+
+    async fn insert_user(&mut self, user: &NewUser) -> StoreResult<User> {
+        let sql = concat!(
+            "INSERT INTO users (id, email, email_verified_at, username, first_name, last_name, \
+             role, auth_provider, password_hash, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING ",
+            user_columns!()
+        );
+        sqlx::query_as(sql)
+            .bind(user.id)
+            .bind(user.email.as_str())
+            .bind(user.email_verified_at)
+            .bind(user.username.as_deref())
+            .bind(user.first_name.as_deref())
+            .bind(user.last_name.as_deref())
+            .bind(user.role.as_str())
+            .bind(user.auth_provider.as_str())
+            .bind(user.password_hash.as_deref())
+            .bind(user.created_at)
+            .fetch_one(self.conn())
+            .await
+            .map_err(map_err::<DB>)
+    }
+
+    async fn update_profile(
+        &mut self,
+        id: Uuid,
+        update: &ProfileUpdate,
+        now: Timestamp,
+    ) -> StoreResult<Option<User>> {
+        // Each field is a (present, value) pair, so that absent fields keep
+        // their value in the same statement: no read-modify-write race.
+        let sql = concat!(
+            "UPDATE users SET \
+             username = CASE WHEN $2 THEN $3 ELSE username END, \
+             display_name = CASE WHEN $4 THEN $5 ELSE display_name END, \
+             first_name = CASE WHEN $6 THEN $7 ELSE first_name END, \
+             last_name = CASE WHEN $8 THEN $9 ELSE last_name END, \
+             phone = CASE WHEN $10 THEN $11 ELSE phone END, \
+             city = CASE WHEN $12 THEN $13 ELSE city END, \
+             info = CASE WHEN $14 THEN $15 ELSE info END, \
+             avatar_url = CASE WHEN $16 THEN $17 ELSE avatar_url END, \
+             updated_at = $18 \
+             WHERE id = $1 RETURNING ",
+            user_columns!()
+        );
+        let mut query = sqlx::query_as(sql).bind(id);
+        for field in [
+            &update.username,
+            &update.display_name,
+            &update.first_name,
+            &update.last_name,
+            &update.phone,
+            &update.city,
+            &update.info,
+            &update.avatar_url,
+        ] {
+            query = query
+                .bind(field.is_some())
+                .bind(field.as_ref().and_then(|v| v.as_deref()));
+        }
+        query
+            .bind(now)
+            .fetch_optional(self.conn())
+            .await
+            .map_err(map_err::<DB>)
+    }
+
+    async fn set_password_hash(&mut self, id: Uuid, hash: &str, now: Timestamp) -> StoreResult<()> {
+        sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
+            .bind(id)
+            .bind(hash)
+            .bind(now)
+            .execute(self.conn())
+            .await
+            .map_err(map_err::<DB>)?;
+        Ok(())
+    }
+}

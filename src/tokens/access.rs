@@ -1,0 +1,137 @@
+//! Issuing and validating access tokens.
+
+use super::keys::{KeyRing, KeyRingError};
+use crate::domain::Role;
+use crate::store::Timestamp;
+use jsonwebtoken::{Algorithm, Header, Validation};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// RFC 9068 media type: keeps other JWTs from passing as access tokens.
+const TOKEN_TYPE: &str = "at+jwt";
+/// Anything longer is not one of ours; refuse it before parsing.
+const MAX_TOKEN_LEN: usize = 4096;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub aud: String,
+    /// The user id.
+    pub sub: Uuid,
+    /// The session id: a token dies with its session.
+    pub sid: Uuid,
+    pub role: Role,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: Uuid,
+}
+
+pub struct IssuedAccessToken {
+    pub token: String,
+    pub expires_in: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// Malformed, badly signed, wrong issuer/audience/type, unknown key.
+    #[error("invalid access token: {0}")]
+    Invalid(&'static str),
+    #[error("access token expired")]
+    Expired,
+    #[error(transparent)]
+    Keys(#[from] KeyRingError),
+    #[error("access token could not be signed")]
+    Signing(#[source] jsonwebtoken::errors::Error),
+}
+
+pub struct AccessTokens {
+    keys: Arc<KeyRing>,
+    issuer: String,
+    audience: String,
+    ttl: Duration,
+    validation: Validation,
+}
+
+impl AccessTokens {
+    pub fn new(keys: Arc<KeyRing>, issuer: &str, audience: &str, ttl: Duration, leeway: u64) -> Self {
+        // The algorithm is fixed here, never taken from the token.
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.leeway = leeway;
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+        Self {
+            keys,
+            issuer: issuer.to_string(),
+            audience: audience.to_string(),
+            ttl,
+            validation,
+        }
+    }
+
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+
+    pub fn issue(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        role: Role,
+        now: Timestamp,
+    ) -> Result<IssuedAccessToken, TokenError> {
+        let iat = now.unix_seconds();
+        let claims = AccessClaims {
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            sub: user_id,
+            sid: session_id,
+            role,
+            iat,
+            exp: iat + self.ttl.as_secs() as i64,
+            jti: Uuid::new_v4(),
+        };
+        let token = self.keys.with_signing_key(now, |kid, key| {
+            let mut header = Header::new(Algorithm::EdDSA);
+            header.kid = Some(kid.to_string());
+            header.typ = Some(TOKEN_TYPE.to_string());
+            jsonwebtoken::encode(&header, &claims, key)
+        })?;
+        Ok(IssuedAccessToken {
+            token: token.map_err(TokenError::Signing)?,
+            expires_in: self.ttl.as_secs(),
+        })
+    }
+
+    /// Checks signature, algorithm, type, issuer, audience and lifetime. Whether
+    /// the session is still alive is the caller's business.
+    pub async fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(TokenError::Invalid("too long"));
+        }
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid("malformed header"))?;
+        if header.alg != Algorithm::EdDSA {
+            return Err(TokenError::Invalid("algorithm not allowed"));
+        }
+        if header.typ.as_deref() != Some(TOKEN_TYPE) {
+            return Err(TokenError::Invalid("not an access token"));
+        }
+        let kid = header.kid.ok_or(TokenError::Invalid("no key id"))?;
+        let key = self
+            .keys
+            .decoding_key(&kid)
+            .await
+            .ok_or(TokenError::Invalid("unknown key id"))?;
+        jsonwebtoken::decode::<AccessClaims>(token, &key, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
+                _ => TokenError::Invalid("rejected"),
+            })
+    }
+}

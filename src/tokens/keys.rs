@@ -1,0 +1,239 @@
+//! The signing key ring: Ed25519 keys stored in the database with their
+//! private half encrypted, loaded into memory, published as a JWKS.
+
+use crate::crypto::{KeyCipher, DecryptError};
+use crate::store::{SigningKeyRecord, Store, StoreError, Timestamp};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use ed25519_dalek::pkcs8::EncodePrivateKey;
+use ed25519_dalek::SigningKey;
+use jsonwebtoken::{DecodingKey, EncodingKey};
+use rand::RngCore;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+pub const ALGORITHM: &str = "EdDSA";
+/// Unknown `kid`s trigger a reload from the database at most this often.
+const RELOAD_INTERVAL: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyRingError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("signing key {kid} could not be decrypted")]
+    Decrypt {
+        kid: String,
+        #[source]
+        source: DecryptError,
+    },
+    #[error("signing key {0} is malformed")]
+    Malformed(String),
+    #[error("no signing key is active")]
+    NoActiveKey,
+}
+
+struct SigningEntry {
+    kid: String,
+    encoding: EncodingKey,
+    activates_at: Timestamp,
+    retires_at: Option<Timestamp>,
+}
+
+/// An immutable snapshot of the keys; replaced as a whole on reload.
+struct KeySet {
+    signing: Vec<SigningEntry>,
+    verifying: HashMap<String, DecodingKey>,
+    jwks: Arc<str>,
+}
+
+pub struct KeyRing {
+    store: Arc<dyn Store>,
+    cipher: KeyCipher,
+    current: RwLock<Arc<KeySet>>,
+    last_reload: Mutex<Instant>,
+}
+
+impl KeyRing {
+    /// Loads the keys, creating the first one if the database has none.
+    pub async fn load_or_create(store: Arc<dyn Store>, cipher: KeyCipher) -> Result<Self, KeyRingError> {
+        let mut records = read_keys(store.as_ref()).await?;
+        if records.is_empty() {
+            let record = generate(&cipher, Timestamp::now());
+            let mut repo = store.connection().await?;
+            repo.insert_signing_key(&record).await?;
+            tracing::info!(kid = %record.kid, "created the first signing key");
+            records = read_keys(store.as_ref()).await?;
+        }
+        let set = build_set(&records, &cipher)?;
+        Ok(Self {
+            store,
+            cipher,
+            current: RwLock::new(Arc::new(set)),
+            last_reload: Mutex::new(Instant::now()),
+        })
+    }
+
+    fn snapshot(&self) -> Arc<KeySet> {
+        match self.current.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The key that signs at `now`: the most recently activated one that has
+    /// not retired.
+    pub fn with_signing_key<T>(
+        &self,
+        now: Timestamp,
+        sign: impl FnOnce(&str, &EncodingKey) -> T,
+    ) -> Result<T, KeyRingError> {
+        let set = self.snapshot();
+        let entry = set
+            .signing
+            .iter()
+            .filter(|k| k.activates_at <= now && k.retires_at.is_none_or(|r| r > now))
+            .max_by_key(|k| k.activates_at)
+            .ok_or(KeyRingError::NoActiveKey)?;
+        Ok(sign(&entry.kid, &entry.encoding))
+    }
+
+    /// The verification key for `kid`. An unknown `kid` may be a key another
+    /// instance created since we loaded, so the set is reloaded (rate-limited).
+    pub async fn decoding_key(&self, kid: &str) -> Option<DecodingKey> {
+        if let Some(key) = self.snapshot().verifying.get(kid) {
+            return Some(key.clone());
+        }
+        if !self.reload_due() {
+            return None;
+        }
+        if let Err(error) = self.reload().await {
+            tracing::warn!(error = %error, "reloading signing keys failed");
+            return None;
+        }
+        self.snapshot().verifying.get(kid).cloned()
+    }
+
+    /// The JWKS document, pre-serialised.
+    pub fn jwks(&self) -> Arc<str> {
+        self.snapshot().jwks.clone()
+    }
+
+    fn reload_due(&self) -> bool {
+        let Ok(mut last) = self.last_reload.lock() else {
+            return false;
+        };
+        if last.elapsed() < RELOAD_INTERVAL {
+            return false;
+        }
+        *last = Instant::now();
+        true
+    }
+
+    pub async fn reload(&self) -> Result<(), KeyRingError> {
+        let records = read_keys(self.store.as_ref()).await?;
+        let set = Arc::new(build_set(&records, &self.cipher)?);
+        match self.current.write() {
+            Ok(mut guard) => *guard = set,
+            Err(poisoned) => *poisoned.into_inner() = set,
+        }
+        Ok(())
+    }
+}
+
+async fn read_keys(store: &dyn Store) -> Result<Vec<SigningKeyRecord>, StoreError> {
+    store.connection().await?.signing_keys().await
+}
+
+/// A fresh Ed25519 key; its `kid` is the RFC 7638 thumbprint of its JWK.
+pub fn generate(cipher: &KeyCipher, now: Timestamp) -> SigningKeyRecord {
+    let mut seed = [0u8; 32];
+    rand::rng().fill_bytes(&mut seed);
+    let signing = SigningKey::from_bytes(&seed);
+    let x = URL_SAFE_NO_PAD.encode(signing.verifying_key().to_bytes());
+    let kid = thumbprint(&x);
+    SigningKeyRecord {
+        private_key_enc: cipher.encrypt(&seed, &kid),
+        kid,
+        algorithm: ALGORITHM.to_string(),
+        public_key: x,
+        created_at: now,
+        activates_at: now,
+        retires_at: None,
+    }
+}
+
+fn thumbprint(x: &str) -> String {
+    // Members in lexicographic order, no whitespace (RFC 7638 §3.2).
+    let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
+    URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
+}
+
+fn build_set(records: &[SigningKeyRecord], cipher: &KeyCipher) -> Result<KeySet, KeyRingError> {
+    let mut signing = Vec::new();
+    let mut verifying = HashMap::new();
+    let mut jwks = Vec::new();
+    for record in records.iter().filter(|r| r.algorithm == ALGORITHM) {
+        let seed = cipher
+            .decrypt(&record.private_key_enc, &record.kid)
+            .map_err(|source| KeyRingError::Decrypt {
+                kid: record.kid.clone(),
+                source,
+            })?;
+        let seed: [u8; 32] = seed
+            .try_into()
+            .map_err(|_| KeyRingError::Malformed(record.kid.clone()))?;
+        let der = SigningKey::from_bytes(&seed)
+            .to_pkcs8_der()
+            .map_err(|_| KeyRingError::Malformed(record.kid.clone()))?;
+        signing.push(SigningEntry {
+            kid: record.kid.clone(),
+            encoding: EncodingKey::from_ed_der(der.as_bytes()),
+            activates_at: record.activates_at,
+            retires_at: record.retires_at,
+        });
+        let decoding = DecodingKey::from_ed_components(&record.public_key)
+            .map_err(|_| KeyRingError::Malformed(record.kid.clone()))?;
+        verifying.insert(record.kid.clone(), decoding);
+        jwks.push(json!({
+            "kty": "OKP",
+            "crv": "Ed25519",
+            "x": record.public_key,
+            "kid": record.kid,
+            "alg": ALGORITHM,
+            "use": "sig",
+        }));
+    }
+    let jwks = json!({ "keys": jwks }).to_string();
+    Ok(KeySet {
+        signing,
+        verifying,
+        jwks: jwks.into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::ServerSecret;
+
+    #[test]
+    fn generated_keys_round_trip_through_encryption() {
+        let cipher = ServerSecret::new("test secret").key_cipher();
+        let record = generate(&cipher, Timestamp::now());
+        assert_eq!(record.kid.len(), 43);
+        let set = build_set(std::slice::from_ref(&record), &cipher).unwrap();
+        assert!(set.verifying.contains_key(&record.kid));
+        let jwks: serde_json::Value = serde_json::from_str(&set.jwks).unwrap();
+        let key = &jwks["keys"][0];
+        assert_eq!(key["kid"], record.kid.as_str());
+        assert!(key.get("d").is_none());
+        let other = ServerSecret::new("other secret").key_cipher();
+        assert!(matches!(
+            build_set(&[record], &other),
+            Err(KeyRingError::Decrypt { .. })
+        ));
+    }
+}

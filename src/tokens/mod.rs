@@ -1,0 +1,8 @@
+//! Access tokens: EdDSA-signed JWTs whose keys every instance shares through
+//! the database and publishes as a JWKS.
+
+mod access;
+mod keys;
+
+pub use access::{AccessClaims, AccessTokens, IssuedAccessToken, TokenError};
+pub use keys::{KeyRing, KeyRingError};
