@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "portcullis", version, about = "A headless JSON REST authentication service")]
+#[command(
+    name = "portcullis",
+    version,
+    about = "A headless JSON REST authentication service"
+)]
 pub struct Cli {
     /// TOML configuration file; `PORTCULLIS_*` variables override it.
     #[arg(long, short, env = "PORTCULLIS_CONFIG", global = true)]
@@ -40,7 +44,12 @@ pub async fn run() -> anyhow::Result<()> {
             store::migrate(&settings).await?;
             tracing::info!("migrations applied");
         }
-        _ => Application::build(settings).await?.run_until_stopped().await?,
+        _ => {
+            Application::build(settings)
+                .await?
+                .run_until_stopped()
+                .await?
+        }
     }
     Ok(())
 }

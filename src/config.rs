@@ -320,8 +320,9 @@ mod tests {
 
     #[test]
     fn toml_file_values_are_read_and_unknown_keys_refused() {
-        let figment = Figment::from(Serialized::defaults(Settings::default()))
-            .merge(Toml::string("listen = \"0.0.0.0:9000\"\naccess_token_ttl_secs = 600"));
+        let figment = Figment::from(Serialized::defaults(Settings::default())).merge(Toml::string(
+            "listen = \"0.0.0.0:9000\"\naccess_token_ttl_secs = 600",
+        ));
         let settings: Settings = figment.extract().unwrap();
         assert_eq!(settings.listen, "0.0.0.0:9000");
         assert_eq!(settings.access_token_ttl_secs, 600);
@@ -338,6 +339,9 @@ mod tests {
             "http://127.0.0.1:8080/verify-email#token=abc"
         );
         settings.link_url_verify_email = Some("https://app.example.com/v?t={token}".into());
-        assert_eq!(settings.verify_email_link("abc"), "https://app.example.com/v?t=abc");
+        assert_eq!(
+            settings.verify_email_link("abc"),
+            "https://app.example.com/v?t=abc"
+        );
     }
 }

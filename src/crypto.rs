@@ -163,7 +163,12 @@ mod tests {
         assert_eq!(base, hasher.hash("verify_email", "a@x.io", "12345678"));
         assert_ne!(base, hasher.hash("sign_in", "a@x.io", "12345678"));
         assert_ne!(base, hasher.hash("verify_email", "b@x.io", "12345678"));
-        assert_ne!(base, ServerSecret::new("t").code_hasher().hash("verify_email", "a@x.io", "12345678"));
+        assert_ne!(
+            base,
+            ServerSecret::new("t")
+                .code_hasher()
+                .hash("verify_email", "a@x.io", "12345678")
+        );
     }
 
     #[test]
@@ -172,7 +177,10 @@ mod tests {
         let sealed = cipher.encrypt(b"private key", "kid-1");
         assert_eq!(cipher.decrypt(&sealed, "kid-1").unwrap(), b"private key");
         assert!(cipher.decrypt(&sealed, "kid-2").is_err());
-        assert!(ServerSecret::new("other").key_cipher().decrypt(&sealed, "kid-1").is_err());
+        assert!(ServerSecret::new("other")
+            .key_cipher()
+            .decrypt(&sealed, "kid-1")
+            .is_err());
         assert!(cipher.decrypt("not base64!", "kid-1").is_err());
     }
 }

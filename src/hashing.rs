@@ -45,8 +45,12 @@ pub struct PasswordHasher {
 
 impl PasswordHasher {
     /// Builds the hasher and computes the dummy hash (one Argon2 run).
-    pub fn new(memory_kib: u32, iterations: u32, parallelism: u32, concurrency: usize)
-        -> Result<Self, HashError> {
+    pub fn new(
+        memory_kib: u32,
+        iterations: u32,
+        parallelism: u32,
+        concurrency: usize,
+    ) -> Result<Self, HashError> {
         let params = Params::new(memory_kib, iterations, parallelism, None)
             .map_err(|e| HashError::Params(e.to_string()))?;
         let concurrency = if concurrency == 0 {
@@ -65,7 +69,8 @@ impl PasswordHasher {
     pub async fn hash(&self, password: &str) -> Result<String, HashError> {
         let params = self.params.clone();
         let password = password.to_owned();
-        self.run(move || hash_blocking(&params, password.as_bytes())).await?
+        self.run(move || hash_blocking(&params, password.as_bytes()))
+            .await?
     }
 
     /// Checks `password` against `stored`, or against the dummy hash when there
@@ -85,7 +90,11 @@ impl PasswordHasher {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HashError> {
-        let _permit = self.permits.acquire().await.map_err(|_| HashError::Cancelled)?;
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| HashError::Cancelled)?;
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || span.in_scope(work))
             .await
@@ -145,17 +154,32 @@ mod tests {
     async fn verifies_exactly_the_same_password() {
         let hasher = fast();
         let hash = hasher.hash("Tr0ub4dor&3 ünïcödé").await.unwrap();
-        assert_eq!(hasher.verify("Tr0ub4dor&3 ünïcödé", Some(&hash)).await.unwrap(), Verdict::Match);
+        assert_eq!(
+            hasher
+                .verify("Tr0ub4dor&3 ünïcödé", Some(&hash))
+                .await
+                .unwrap(),
+            Verdict::Match
+        );
         for wrong in ["Tr0ub4dor&3 ünïcödé ", "tr0ub4dor&3 ünïcödé", "Tr0ub4dor&3"] {
-            assert_eq!(hasher.verify(wrong, Some(&hash)).await.unwrap(), Verdict::Mismatch);
+            assert_eq!(
+                hasher.verify(wrong, Some(&hash)).await.unwrap(),
+                Verdict::Mismatch
+            );
         }
     }
 
     #[tokio::test]
     async fn missing_hash_never_matches() {
         let hasher = fast();
-        assert_eq!(hasher.verify("anything", None).await.unwrap(), Verdict::Mismatch);
-        assert_eq!(hasher.verify("x", Some("not a phc string")).await.unwrap(), Verdict::Mismatch);
+        assert_eq!(
+            hasher.verify("anything", None).await.unwrap(),
+            Verdict::Mismatch
+        );
+        assert_eq!(
+            hasher.verify("x", Some("not a phc string")).await.unwrap(),
+            Verdict::Mismatch
+        );
     }
 
     #[tokio::test]
@@ -163,7 +187,10 @@ mod tests {
         let old = fast().hash("password for rehash").await.unwrap();
         let stronger = PasswordHasher::new(2048, 2, 1, 2).unwrap();
         assert_eq!(
-            stronger.verify("password for rehash", Some(&old)).await.unwrap(),
+            stronger
+                .verify("password for rehash", Some(&old))
+                .await
+                .unwrap(),
             Verdict::MatchNeedsRehash
         );
     }

@@ -95,7 +95,10 @@ impl Application {
 
         let listener = TcpListener::bind(&settings.listen)
             .map_err(io_error(format!("cannot listen on {}", settings.listen)))?;
-        let port = listener.local_addr().map_err(io_error("no local address"))?.port();
+        let port = listener
+            .local_addr()
+            .map_err(io_error("no local address"))?
+            .port();
         let body_limit = settings.body_limit_bytes;
         let server = HttpServer::new(move || {
             App::new()
@@ -125,7 +128,11 @@ impl Application {
             server
         };
         let server = server.shutdown_timeout(10).run();
-        tracing::info!(port, backend = store.backend_name(), "portcullis is listening");
+        tracing::info!(
+            port,
+            backend = store.backend_name(),
+            "portcullis is listening"
+        );
         Ok(Self {
             port,
             server,
@@ -161,7 +168,8 @@ fn resolve_secret(settings: &Settings) -> Result<ServerSecret, StartupError> {
     debug_assert_eq!(settings.env, RunMode::Development);
     let path = Path::new(DEV_SECRET_FILE);
     if path.exists() {
-        let secret = std::fs::read_to_string(path).map_err(io_error("cannot read portcullis.secret"))?;
+        let secret =
+            std::fs::read_to_string(path).map_err(io_error("cannot read portcullis.secret"))?;
         return Ok(ServerSecret::new(secret.trim()));
     }
     let secret = random_token();

@@ -20,17 +20,29 @@ impl Email {
         if input.chars().count() > Self::MAX_LEN {
             return Err(Invalid::new("email is longer than 254 characters"));
         }
-        if input.chars().any(|c| c.is_whitespace() || is_forbidden_char(c)) {
-            return Err(Invalid::new("email must not contain spaces or control characters"));
+        if input
+            .chars()
+            .any(|c| c.is_whitespace() || is_forbidden_char(c))
+        {
+            return Err(Invalid::new(
+                "email must not contain spaces or control characters",
+            ));
         }
         let (local, domain) = input
             .split_once('@')
             .ok_or_else(|| Invalid::new("email must contain an @"))?;
         if local.is_empty() || domain.contains('@') {
-            return Err(Invalid::new("email must have exactly one @ and a local part"));
+            return Err(Invalid::new(
+                "email must have exactly one @ and a local part",
+            ));
         }
-        if local.chars().any(|c| matches!(c, '<' | '>' | '"' | ',' | ';' | '\\')) {
-            return Err(Invalid::new("email local part contains a forbidden character"));
+        if local
+            .chars()
+            .any(|c| matches!(c, '<' | '>' | '"' | ',' | ';' | '\\'))
+        {
+            return Err(Invalid::new(
+                "email local part contains a forbidden character",
+            ));
         }
         let labels_ok = domain.split('.').count() >= 2
             && domain

@@ -61,8 +61,13 @@ impl AvatarUrl {
         if input.len() > 2048 {
             return Err(Invalid::new("must be at most 2048 characters long"));
         }
-        if input.chars().any(|c| c.is_whitespace() || is_forbidden_char(c)) {
-            return Err(Invalid::new("must not contain spaces or control characters"));
+        if input
+            .chars()
+            .any(|c| c.is_whitespace() || is_forbidden_char(c))
+        {
+            return Err(Invalid::new(
+                "must not contain spaces or control characters",
+            ));
         }
         Ok(Self(input.to_string()))
     }
@@ -97,7 +102,13 @@ mod tests {
     #[test]
     fn avatar_must_be_a_web_url() {
         assert!(AvatarUrl::parse("https://cdn.example.com/a.png").is_ok());
-        for bad in ["javascript:alert(1)", "https://", "ftp://x/y", "https:///x", "https://a b"] {
+        for bad in [
+            "javascript:alert(1)",
+            "https://",
+            "ftp://x/y",
+            "https:///x",
+            "https://a b",
+        ] {
             assert!(AvatarUrl::parse(bad).is_err(), "{bad:?}");
         }
     }

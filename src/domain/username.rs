@@ -58,7 +58,15 @@ mod tests {
 
     #[test]
     fn refuses_bad_handles() {
-        for bad in ["ab", "a@b.com", "_ada", "ada lovelace", "ädä", &"a".repeat(33), "x'; DROP"] {
+        for bad in [
+            "ab",
+            "a@b.com",
+            "_ada",
+            "ada lovelace",
+            "ädä",
+            &"a".repeat(33),
+            "x'; DROP",
+        ] {
             assert!(Username::parse(bad).is_err(), "{bad:?} was accepted");
         }
     }

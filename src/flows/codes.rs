@@ -15,7 +15,10 @@ pub struct IssuedCode {
 
 /// How a person proves they received the mail.
 pub enum Proof {
-    Code { email: Email, code: VerificationCode },
+    Code {
+        email: Email,
+        code: VerificationCode,
+    },
     LinkToken(String),
 }
 
@@ -35,7 +38,9 @@ pub async fn issue(
         email: email.to_string(),
         action: action.as_str(),
         user_id,
-        code_hash: state.code_hasher.hash(action.as_str(), email.as_str(), &code),
+        code_hash: state
+            .code_hasher
+            .hash(action.as_str(), email.as_str(), &code),
         token_hash: sha256_hex(&token),
         created_at: now,
         expires_at: now.plus(state.settings.verify_email_ttl()),
@@ -64,7 +69,8 @@ pub async fn consume(
                 .consume_code(email.as_str(), action.as_str(), &hash, now, max_attempts)
                 .await?;
             if consumed.is_none() {
-                tx.count_failed_attempt(email.as_str(), action.as_str()).await?;
+                tx.count_failed_attempt(email.as_str(), action.as_str())
+                    .await?;
                 tx.commit().await?;
                 return Err(ApiError::InvalidCode);
             }

@@ -80,7 +80,10 @@ pub async fn sign_up(state: &AppState, input: SignUp) -> Result<(), ApiError> {
 pub async fn resend_verification(state: &AppState, email: &Email) -> Result<(), ApiError> {
     let now = Timestamp::now();
     let mut tx = state.store.transaction().await?;
-    if tx.pending_registration(email.as_str(), now).await?.is_none()
+    if tx
+        .pending_registration(email.as_str(), now)
+        .await?
+        .is_none()
         || !claim_mail_slot(state, tx.as_mut(), email, now).await?
     {
         return Ok(());
@@ -93,10 +96,15 @@ pub async fn resend_verification(state: &AppState, email: &Email) -> Result<(), 
 
 /// Turns the pending registration into a verified user and signs it in, all
 /// in one transaction.
-pub async fn confirm(state: &AppState, proof: Proof, client: ClientInfo) -> Result<SignedIn, ApiError> {
+pub async fn confirm(
+    state: &AppState,
+    proof: Proof,
+    client: ClientInfo,
+) -> Result<SignedIn, ApiError> {
     let now = Timestamp::now();
     let tx = state.store.transaction().await?;
-    let (mut tx, consumed) = codes::consume(state, tx, CodeAction::VerifyEmail, &proof, now).await?;
+    let (mut tx, consumed) =
+        codes::consume(state, tx, CodeAction::VerifyEmail, &proof, now).await?;
     let pending = tx
         .take_pending_registration(&consumed.email, now)
         .await?
@@ -148,8 +156,13 @@ async fn claim_mail_slot(
     email: &Email,
     now: Timestamp,
 ) -> Result<bool, StoreError> {
-    let not_after = now.minus(state.settings.mail_cooldown());
-    repo.claim_mail_slot(email.as_str(), now, not_after).await
+    let cooldown = state.settings.mail_cooldown();
+    if cooldown.is_zero() {
+        // Disabled (tests, or a deployment that throttles elsewhere).
+        return Ok(true);
+    }
+    repo.claim_mail_slot(email.as_str(), now, now.minus(cooldown))
+        .await
 }
 
 async fn verification_mail(

@@ -98,7 +98,11 @@ pub async fn current(state: &AppState, auth: &Authenticated) -> Result<Session, 
 /// Revokes one of the caller's own sessions; someone else's is "not found".
 pub async fn revoke(state: &AppState, auth: &Authenticated, id: Uuid) -> Result<(), ApiError> {
     let mut repo = state.store.connection().await?;
-    let reason = if id == auth.session_id { "sign_out" } else { "revoked_by_user" };
+    let reason = if id == auth.session_id {
+        "sign_out"
+    } else {
+        "revoked_by_user"
+    };
     if repo
         .revoke_session(id, Some(auth.user_id), Timestamp::now(), reason)
         .await?

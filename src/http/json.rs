@@ -29,8 +29,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
             if !is_json {
                 return Err(ApiError::UnsupportedMediaType);
             }
-            let bytes = bytes.await.map_err(|error| {
-                match error.as_error::<PayloadError>() {
+            let bytes = bytes
+                .await
+                .map_err(|error| match error.as_error::<PayloadError>() {
                     Some(PayloadError::Overflow) => ApiError::PayloadTooLarge { limit },
                     _ if error.as_response_error().status_code()
                         == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE =>
@@ -38,8 +39,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
                         ApiError::PayloadTooLarge { limit }
                     }
                     _ => ApiError::bad_request("body", "the request body could not be read"),
-                }
-            })?;
+                })?;
             parse(&bytes).map(JsonBody)
         })
     }
@@ -72,12 +72,10 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         }
     })?;
     // Trailing characters after the value.
-    deserializer
-        .end()
-        .map_err(|_| ApiError::BadRequest {
-            detail: "malformed JSON: trailing characters after the body".into(),
-            errors: Vec::new(),
-        })?;
+    deserializer.end().map_err(|_| ApiError::BadRequest {
+        detail: "malformed JSON: trailing characters after the body".into(),
+        errors: Vec::new(),
+    })?;
     Ok(value)
 }
 
@@ -114,9 +112,15 @@ mod tests {
 
     #[test]
     fn unknown_fields_and_broken_json_are_bad_requests() {
-        assert!(err(r#"{"email": "a@b.co", "role": "ADMIN"}"#).to_string().contains("unknown field `role`"));
-        assert!(err(r#"{"email": "#).to_string().starts_with("malformed JSON"));
-        assert!(err(r#"{"email": "a@b.co"} x"#).to_string().contains("trailing"));
+        assert!(err(r#"{"email": "a@b.co", "role": "ADMIN"}"#)
+            .to_string()
+            .contains("unknown field `role`"));
+        assert!(err(r#"{"email": "#)
+            .to_string()
+            .starts_with("malformed JSON"));
+        assert!(err(r#"{"email": "a@b.co"} x"#)
+            .to_string()
+            .contains("trailing"));
         assert!(err(r#"{"email": 5}"#).to_string().contains("invalid type"));
     }
 }

@@ -40,7 +40,12 @@ fn build_problem<B>(res: &ServiceResponse<B>, status: StatusCode) -> Problem {
     let (slug, title, detail, errors) = match error.and_then(|e| e.as_error::<ApiError>()) {
         Some(api) => {
             let (slug, title) = api.kind();
-            (slug, title.to_string(), api.public_detail(), api.field_errors().to_vec())
+            (
+                slug,
+                title.to_string(),
+                api.public_detail(),
+                api.field_errors().to_vec(),
+            )
         }
         None => {
             let title = status.canonical_reason().unwrap_or("Error").to_string();
@@ -93,13 +98,24 @@ impl RouteTable {
     }
 
     /// The default service: 405 with `Allow` for a known path, else 404.
-    pub async fn fallback(req: HttpRequest, table: web::Data<RouteTable>) -> Result<String, ApiError> {
-        let allowed: Vec<&str> = table
+    pub async fn fallback(
+        req: HttpRequest,
+        table: web::Data<RouteTable>,
+    ) -> Result<String, ApiError> {
+        // Several templates can match one path (`/v1/sessions/current` and
+        // `/v1/sessions/{id}`), so collect their methods without repeats.
+        let mut allowed: Vec<&str> = Vec::new();
+        for (_, methods) in table
             .routes
             .iter()
             .filter(|(def, _)| def.is_match(req.path()))
-            .flat_map(|(_, methods)| methods.iter().map(Method::as_str))
-            .collect();
+        {
+            for method in methods.iter().map(Method::as_str) {
+                if !allowed.contains(&method) {
+                    allowed.push(method);
+                }
+            }
+        }
         if allowed.is_empty() {
             Err(ApiError::NotFound)
         } else {

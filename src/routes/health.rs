@@ -40,6 +40,8 @@ pub async fn ready(state: web::Data<AppState>) -> Result<web::Json<Health>, ApiE
             database: Some(state.store.backend_name()),
         })),
         Ok(Err(error)) => Err(ApiError::Unavailable(error.into())),
-        Err(_) => Err(ApiError::Unavailable(anyhow::anyhow!("database ping timed out"))),
+        Err(_) => Err(ApiError::Unavailable(anyhow::anyhow!(
+            "database ping timed out"
+        ))),
     }
 }

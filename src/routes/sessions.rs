@@ -100,7 +100,10 @@ pub async fn refresh(
 ) -> Result<web::Json<TokenResponse>, ApiError> {
     let token = body.0.refresh_token;
     if token.is_empty() || token.len() > 512 {
-        return Err(ApiError::bad_request("refresh_token", "must be 1 to 512 bytes"));
+        return Err(ApiError::bad_request(
+            "refresh_token",
+            "must be 1 to 512 bytes",
+        ));
     }
     let signed_in = sessions::refresh(&state, &token).await?;
     Ok(web::Json(TokenResponse::new(
@@ -121,7 +124,10 @@ pub struct SessionList {
     responses((status = 200, body = SessionList), AuthProblems, ServerProblems)
 )]
 #[get("/v1/sessions")]
-pub async fn list(state: web::Data<AppState>, auth: Authenticated) -> Result<web::Json<SessionList>, ApiError> {
+pub async fn list(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+) -> Result<web::Json<SessionList>, ApiError> {
     let idle = state.settings.session_idle_ttl();
     let sessions = sessions::list(&state, &auth)
         .await?
@@ -151,7 +157,11 @@ pub async fn current(
     let session = sessions::current(&state, &auth).await?;
     let user = profile::me(&state, &auth).await?;
     Ok(web::Json(CurrentSession {
-        session: SessionView::new(session, Some(auth.session_id), state.settings.session_idle_ttl()),
+        session: SessionView::new(
+            session,
+            Some(auth.session_id),
+            state.settings.session_idle_ttl(),
+        ),
         user: user.into(),
     }))
 }
@@ -163,7 +173,10 @@ pub async fn current(
     responses((status = 204, description = "Signed out"), AuthProblems, ServerProblems)
 )]
 #[delete("/v1/sessions/current")]
-pub async fn sign_out(state: web::Data<AppState>, auth: Authenticated) -> Result<HttpResponse, ApiError> {
+pub async fn sign_out(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+) -> Result<HttpResponse, ApiError> {
     sessions::revoke(&state, &auth, auth.session_id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -81,7 +81,10 @@ pub async fn sign_up(
     responses((status = 200, body = UserView), AuthProblems, ServerProblems)
 )]
 #[get("/v1/users/me")]
-pub async fn get_me(state: web::Data<AppState>, auth: Authenticated) -> Result<web::Json<UserView>, ApiError> {
+pub async fn get_me(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+) -> Result<web::Json<UserView>, ApiError> {
     Ok(web::Json(profile::me(&state, &auth).await?.into()))
 }
 
@@ -160,5 +163,7 @@ pub async fn update_me(
         info: into_patch(body.info),
         avatar_url: into_patch(body.avatar_url),
     };
-    Ok(web::Json(profile::update(&state, &auth, &update).await?.into()))
+    Ok(web::Json(
+        profile::update(&state, &auth, &update).await?.into(),
+    ))
 }

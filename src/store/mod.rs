@@ -73,8 +73,7 @@ pub trait UserRepo {
         update: &ProfileUpdate,
         now: Timestamp,
     ) -> StoreResult<Option<User>>;
-    async fn set_password_hash(&mut self, id: Uuid, hash: &str, now: Timestamp)
-        -> StoreResult<()>;
+    async fn set_password_hash(&mut self, id: Uuid, hash: &str, now: Timestamp) -> StoreResult<()>;
 }
 
 #[async_trait]
@@ -138,8 +137,11 @@ pub trait SessionRepo {
         now: Timestamp,
     ) -> StoreResult<()>;
     /// Marks an unrotated refresh token as rotated; returns its session.
-    async fn rotate_refresh_token(&mut self, token_hash: &str, now: Timestamp)
-        -> StoreResult<Option<Uuid>>;
+    async fn rotate_refresh_token(
+        &mut self,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<Uuid>>;
     /// The session a refresh token (rotated or not) belongs to.
     async fn refresh_token_session(&mut self, token_hash: &str) -> StoreResult<Option<Uuid>>;
     /// Records use of a live session (not revoked, inside both lifetimes).

@@ -55,7 +55,13 @@ pub struct AccessTokens {
 }
 
 impl AccessTokens {
-    pub fn new(keys: Arc<KeyRing>, issuer: &str, audience: &str, ttl: Duration, leeway: u64) -> Self {
+    pub fn new(
+        keys: Arc<KeyRing>,
+        issuer: &str,
+        audience: &str,
+        ttl: Duration,
+        leeway: u64,
+    ) -> Self {
         // The algorithm is fixed here, never taken from the token.
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.leeway = leeway;
@@ -113,8 +119,8 @@ impl AccessTokens {
         if token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::Invalid("too long"));
         }
-        let header =
-            jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid("malformed header"))?;
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| TokenError::Invalid("malformed header"))?;
         if header.alg != Algorithm::EdDSA {
             return Err(TokenError::Invalid("algorithm not allowed"));
         }

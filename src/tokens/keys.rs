@@ -1,7 +1,7 @@
 //! The signing key ring: Ed25519 keys stored in the database with their
 //! private half encrypted, loaded into memory, published as a JWKS.
 
-use crate::crypto::{KeyCipher, DecryptError};
+use crate::crypto::{DecryptError, KeyCipher};
 use crate::store::{SigningKeyRecord, Store, StoreError, Timestamp};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -58,7 +58,10 @@ pub struct KeyRing {
 
 impl KeyRing {
     /// Loads the keys, creating the first one if the database has none.
-    pub async fn load_or_create(store: Arc<dyn Store>, cipher: KeyCipher) -> Result<Self, KeyRingError> {
+    pub async fn load_or_create(
+        store: Arc<dyn Store>,
+        cipher: KeyCipher,
+    ) -> Result<Self, KeyRingError> {
         let mut records = read_keys(store.as_ref()).await?;
         if records.is_empty() {
             let record = generate(&cipher, Timestamp::now());

@@ -55,6 +55,13 @@ impl<DB: Database> SqlRepo<DB> {
     }
 }
 
+/// Not getting a connection at all means the database is unavailable,
+/// whatever the driver says the reason was (refused, unknown database,
+/// authentication, timeout): a 503 that the client may retry.
+fn unavailable(error: sqlx::Error) -> StoreError {
+    StoreError::Unavailable(error)
+}
+
 /// Maps a driver error to the store's error, keeping the cause for the logs.
 fn map_err<DB: Dialect>(error: sqlx::Error) -> StoreError {
     match &error {
@@ -87,7 +94,7 @@ where
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        let mut conn = self.pool.acquire().await.map_err(map_err::<DB>)?;
+        let mut conn = self.pool.acquire().await.map_err(unavailable)?;
         sqlx::query("SELECT 1")
             .execute(&mut *conn)
             .await
@@ -96,7 +103,7 @@ where
     }
 
     async fn connection(&self) -> StoreResult<Box<dyn Repo>> {
-        let conn = self.pool.acquire().await.map_err(map_err::<DB>)?;
+        let conn = self.pool.acquire().await.map_err(unavailable)?;
         Ok(Box::new(SqlRepo::Connection(conn)))
     }
 
@@ -105,7 +112,7 @@ where
             .pool
             .begin_with(DB::BEGIN_WRITE)
             .await
-            .map_err(map_err::<DB>)?;
+            .map_err(unavailable)?;
         Ok(Box::new(SqlRepo::Transaction(tx)))
     }
 }

@@ -38,22 +38,25 @@ impl Dialect for Sqlite {
 }
 
 fn index_name_from_message(message: &str) -> String {
-        let columns = message
-            .split_once(": ")
-            .map(|(_, cols)| cols)
-            .unwrap_or_default();
-        let mut table = "";
-        let mut names = Vec::new();
-        for qualified in columns.split(", ") {
-            if let Some((t, column)) = qualified.split_once('.') {
-                table = t;
-                names.push(column);
-            }
+    let columns = message
+        .split_once(": ")
+        .map(|(_, cols)| cols)
+        .unwrap_or_default();
+    let mut table = "";
+    let mut names = Vec::new();
+    for qualified in columns.split(", ") {
+        if let Some((t, column)) = qualified.split_once('.') {
+            table = t;
+            names.push(column);
         }
-        format!("{table}_{}_key", names.join("_"))
+    }
+    format!("{table}_{}_key", names.join("_"))
 }
 
-pub(super) async fn open(settings: &Settings, migrate: bool) -> Result<SqlStore<Sqlite>, ConnectError> {
+pub(super) async fn open(
+    settings: &Settings,
+    migrate: bool,
+) -> Result<SqlStore<Sqlite>, ConnectError> {
     let options = SqliteConnectOptions::from_str(&settings.database_url)
         .map_err(ConnectError::Connect)?
         .create_if_missing(true)

@@ -27,27 +27,39 @@ where
     for<'q> Option<Timestamp>: Encode<'q, DB>,
 {
     async fn user_by_id(&mut self, id: Uuid) -> StoreResult<Option<User>> {
-        sqlx::query_as(concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(self.conn())
-            .await
-            .map_err(map_err::<DB>)
+        sqlx::query_as(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.conn())
+        .await
+        .map_err(map_err::<DB>)
     }
 
     async fn user_by_email(&mut self, email: &str) -> StoreResult<Option<User>> {
-        sqlx::query_as(concat!("SELECT ", user_columns!(), " FROM users WHERE email = $1"))
-            .bind(email)
-            .fetch_optional(self.conn())
-            .await
-            .map_err(map_err::<DB>)
+        sqlx::query_as(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE email = $1"
+        ))
+        .bind(email)
+        .fetch_optional(self.conn())
+        .await
+        .map_err(map_err::<DB>)
     }
 
     async fn user_by_username(&mut self, username: &str) -> StoreResult<Option<User>> {
-        sqlx::query_as(concat!("SELECT ", user_columns!(), " FROM users WHERE username = $1"))
-            .bind(username)
-            .fetch_optional(self.conn())
-            .await
-            .map_err(map_err::<DB>)
+        sqlx::query_as(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE username = $1"
+        ))
+        .bind(username)
+        .fetch_optional(self.conn())
+        .await
+        .map_err(map_err::<DB>)
     }
 
     async fn insert_user(&mut self, user: &NewUser) -> StoreResult<User> {

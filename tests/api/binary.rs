@@ -1,0 +1,369 @@
+//! The compiled binary, as an operator runs it: its commands, its defaults,
+//! its refusals, and what it writes to its logs.
+
+use crate::backend_tests;
+use crate::helpers::*;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+backend_tests!(
+    migrate_command_applies_migrations,
+    no_secret_reaches_the_logs
+);
+
+fn binary() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+    for (key, _) in
+        std::env::vars().filter(|(k, _)| k.starts_with("PORTCULLIS_") || k == "RUST_LOG")
+    {
+        command.env_remove(key);
+    }
+    command
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn temp_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("portcullis-bin-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A running server process, killed on drop; its output goes to a file.
+struct Server {
+    child: Child,
+    log: PathBuf,
+    address: String,
+}
+
+impl Server {
+    async fn start(dir: &Path, envs: &[(&str, String)]) -> Server {
+        let port = free_port();
+        let log = dir.join("server.log");
+        let out = std::fs::File::create(&log).unwrap();
+        let child = binary()
+            .current_dir(dir)
+            .env("PORTCULLIS_LISTEN", format!("127.0.0.1:{port}"))
+            .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdout(Stdio::from(out.try_clone().unwrap()))
+            .stderr(Stdio::from(out))
+            .spawn()
+            .unwrap();
+        let server = Server {
+            child,
+            log,
+            address: format!("http://127.0.0.1:{port}"),
+        };
+        let client = reqwest::Client::new();
+        for _ in 0..100 {
+            if let Ok(response) = client.get(server.url("/health/ready")).send().await {
+                if response.status() == StatusCode::OK {
+                    return server;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the server did not become ready:\n{}", server.output());
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn openapi_command_prints_the_committed_spec() {
+    let output = binary().arg("openapi").output().unwrap();
+    assert!(output.status.success());
+    let printed = String::from_utf8(output.stdout).unwrap();
+    let committed =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi/openapi.json"))
+            .unwrap();
+    assert!(
+        printed == committed,
+        "openapi/openapi.json is stale: run `cargo run -- openapi > openapi/openapi.json`"
+    );
+}
+
+#[test]
+fn production_mode_refuses_unsafe_defaults() {
+    let dir = temp_dir();
+    let run = |envs: &[(&str, &str)]| {
+        let output = binary()
+            .current_dir(&dir)
+            .env("PORTCULLIS_ENV", "production")
+            .env("PORTCULLIS_LISTEN", "127.0.0.1:0")
+            .envs(envs.iter().copied())
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    assert!(run(&[]).contains("PORTCULLIS_SECRET is not set"));
+    assert!(run(&[("PORTCULLIS_SECRET", "short")]).contains("at least 32 characters"));
+    let secret = ("PORTCULLIS_SECRET", SECRET);
+    assert!(run(&[secret]).contains("PORTCULLIS_SMTP_URL"));
+    let smtp = ("PORTCULLIS_SMTP_URL", "smtp://127.0.0.1:2525");
+    assert!(run(&[secret, smtp]).contains("https://"));
+    let typo = run(&[("PORTCULLIS_DATABSE_URL", "sqlite://x.db")]);
+    assert!(typo.contains("unknown field"), "{typo}");
+    let scheme = binary()
+        .current_dir(&dir)
+        .env("PORTCULLIS_DATABASE_URL", "mysql://localhost/db")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&scheme.stderr).contains("unknown scheme"));
+    assert!(!dir.join("portcullis.db").exists(), "nothing was created");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// The README's first command: no configuration at all, SQLite in the
+/// working directory, mail in the log. Then the walk-through.
+#[tokio::test]
+async fn starts_and_works_with_no_configuration() {
+    let dir = temp_dir();
+    let server = Server::start(&dir, &[]).await;
+    assert!(dir.join("portcullis.db").exists());
+    assert!(dir.join("portcullis.secret").exists());
+    let client = reqwest::Client::new();
+    let email = unique_email();
+    let response = client
+        .post(server.url("/v1/users"))
+        .json(&json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+
+    let mut code = None;
+    for _ in 0..50 {
+        let output = server.output();
+        if let Some(line) = output
+            .lines()
+            .find(|l| l.contains("DEVELOPMENT ONLY") && l.contains(&email))
+        {
+            let after = line.split("code is: ").nth(1).unwrap();
+            code = Some(after[..8].to_string());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let code = code.expect("the verification mail was logged");
+    let response = client
+        .post(server.url("/v1/email-verification-codes/confirm"))
+        .json(&json!({"action": "verify_email", "email": email, "code": code}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let tokens = Tokens::from_body(&response.json().await.unwrap());
+    let refreshed = client
+        .post(server.url("/v1/sessions/refresh"))
+        .json(&json!({"refresh_token": tokens.refresh}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refreshed.status(), StatusCode::OK);
+
+    // A restart keeps the keys (and so the tokens) valid.
+    drop(server);
+    let server = Server::start(&dir, &[]).await;
+    let tokens = Tokens::from_body(&refreshed.json().await.unwrap());
+    let me = client
+        .get(server.url("/v1/users/me"))
+        .bearer_auth(&tokens.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), StatusCode::OK);
+    drop(server);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+async fn migrate_command_applies_migrations(backend: Backend) {
+    let db = TestDb::create(backend).await;
+    let dir = temp_dir();
+    let output = binary()
+        .current_dir(&dir)
+        .arg("migrate")
+        .env("PORTCULLIS_DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let again = binary()
+        .current_dir(&dir)
+        .arg("migrate")
+        .env("PORTCULLIS_DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
+    assert!(again.status.success(), "migrations are idempotent");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Runs every flow against the real binary with debug logging, then looks for
+/// each secret that crossed the wire in everything the process wrote.
+async fn no_secret_reaches_the_logs(backend: Backend) {
+    let db = TestDb::create(backend).await;
+    let mail = MailSink::start().await;
+    let dir = temp_dir();
+    let server = Server::start(
+        &dir,
+        &[
+            ("PORTCULLIS_DATABASE_URL", db.url.clone()),
+            ("PORTCULLIS_SMTP_URL", mail.url()),
+            ("PORTCULLIS_SECRET", SECRET.to_string()),
+            ("PORTCULLIS_MAIL_COOLDOWN_SECS", "0".to_string()),
+            ("PORTCULLIS_LOG_LEVEL", "debug".to_string()),
+        ],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let post = |path: &str, body: Value| client.post(server.url(path)).json(&body).send();
+    let email = unique_email();
+    let password = "sentinel-password-Zq8#wX";
+
+    post("/v1/users", json!({"email": email, "password": password}))
+        .await
+        .unwrap();
+    let first = mail.wait_for(&email).await;
+    post(
+        "/v1/email-verification-codes",
+        json!({"email": email, "action": "verify_email"}),
+    )
+    .await
+    .unwrap();
+    let second = mail.wait_for_nth(&email, 2).await;
+    // Wrong guesses and wrongly typed secrets are refused without being echoed to the log.
+    post(
+        "/v1/email-verification-codes/confirm",
+        json!({"action": "verify_email", "email": email, "code": first.code()}),
+    )
+    .await
+    .unwrap();
+    post("/v1/email-verification-codes/confirm", json!({"action": "verify_email", "email": email, "code": first.code().parse::<u64>().unwrap()}))
+        .await
+        .unwrap();
+    post(
+        "/v1/email-verification-codes/confirm",
+        json!({"action": "verify_email", "token": first.link_token()}),
+    )
+    .await
+    .unwrap();
+    let confirmed: Value = post(
+        "/v1/email-verification-codes/confirm",
+        json!({"action": "verify_email", "email": email, "code": second.code()}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let t1 = Tokens::from_body(&confirmed);
+    post(
+        "/v1/sessions",
+        json!({"email": email, "password": "sentinel-wrong-password"}),
+    )
+    .await
+    .unwrap();
+    let signed_in: Value = post(
+        "/v1/sessions",
+        json!({"email": email, "password": password}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let t2 = Tokens::from_body(&signed_in);
+    let refreshed: Value = post("/v1/sessions/refresh", json!({"refresh_token": t2.refresh}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let t3 = Tokens::from_body(&refreshed);
+    post("/v1/sessions/refresh", json!({"refresh_token": t2.refresh}))
+        .await
+        .unwrap();
+    post(
+        "/v1/sessions",
+        json!({"email": email, "password": 123456789012u64}),
+    )
+    .await
+    .unwrap();
+    client
+        .get(server.url(&format!("/v1/users/me?access_token={}", t1.access)))
+        .send()
+        .await
+        .unwrap();
+    client
+        .get(server.url("/v1/users/me"))
+        .bearer_auth(&t1.access)
+        .send()
+        .await
+        .unwrap();
+    client
+        .get(server.url("/v1/sessions"))
+        .header("authorization", "Bearer sentinel-garbage-token")
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let logs = server.output();
+    assert!(
+        logs.contains("request finished"),
+        "the server logged requests"
+    );
+    let secrets = [
+        password.to_string(),
+        "sentinel-wrong-password".into(),
+        "123456789012".into(),
+        first.code(),
+        second.code(),
+        first.link_token(),
+        second.link_token(),
+        t1.access.clone(),
+        t1.refresh.clone(),
+        t2.refresh.clone(),
+        t3.refresh.clone(),
+        t3.access.clone(),
+        "sentinel-garbage-token".into(),
+        SECRET.into(),
+    ];
+    for secret in secrets {
+        if let Some(line) = logs.lines().find(|l| l.contains(&secret)) {
+            panic!("a secret reached the log: {secret} in {line}");
+        }
+    }
+    // One JSON object per line.
+    for line in logs.lines().filter(|l| !l.trim().is_empty()) {
+        serde_json::from_str::<Value>(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+    }
+    drop(server);
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -1,0 +1,176 @@
+//! A fresh database per test: a SQLite file in its own temporary directory,
+//! or a new PostgreSQL database. Both are removed when the test ends.
+
+use sqlx::{Connection, PgConnection};
+use std::path::PathBuf;
+use tokio::sync::OnceCell;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub fn postgres_admin_url() -> String {
+    std::env::var("PORTCULLIS_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// Whether PostgreSQL tests can run. Without a server they are skipped with a
+/// message, except in CI (`CI=true`), where that is a failure.
+pub async fn postgres_available() -> bool {
+    static AVAILABLE: OnceCell<bool> = OnceCell::const_new();
+    *AVAILABLE
+        .get_or_init(|| async {
+            match PgConnection::connect(&postgres_admin_url()).await {
+                Ok(conn) => {
+                    let _ = conn.close().await;
+                    true
+                }
+                Err(error) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+                    panic!(
+                        "CI=true but PostgreSQL is not reachable at {}: {error}",
+                        postgres_admin_url()
+                    )
+                }
+                Err(error) => {
+                    eprintln!(
+                        "SKIPPING PostgreSQL tests: {} is not reachable ({error}); \
+                         set PORTCULLIS_TEST_POSTGRES_URL or start PostgreSQL",
+                        postgres_admin_url()
+                    );
+                    false
+                }
+            }
+        })
+        .await
+}
+
+pub struct TestDb {
+    pub backend: Backend,
+    pub url: String,
+    dir: Option<PathBuf>,
+    pg_name: Option<String>,
+}
+
+impl TestDb {
+    pub async fn create(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let dir = std::env::temp_dir().join(format!("portcullis-test-{}", Uuid::new_v4()));
+                std::fs::create_dir_all(&dir).unwrap();
+                let url = format!("sqlite://{}", dir.join("test.db").display());
+                Self {
+                    backend,
+                    url,
+                    dir: Some(dir),
+                    pg_name: None,
+                }
+            }
+            Backend::Postgres => {
+                let name = format!("portcullis_test_{}", Uuid::new_v4().simple());
+                let mut admin = PgConnection::connect(&postgres_admin_url()).await.unwrap();
+                let create = format!(r#"CREATE DATABASE "{name}""#);
+                sqlx::raw_sql(sqlx::AssertSqlSafe(create))
+                    .execute(&mut admin)
+                    .await
+                    .unwrap();
+                let base = postgres_admin_url();
+                let url = match base.rsplit_once('/') {
+                    Some((server, _)) => format!("{server}/{name}"),
+                    None => format!("{base}/{name}"),
+                };
+                Self {
+                    backend,
+                    url,
+                    dir: None,
+                    pg_name: Some(name),
+                }
+            }
+        }
+    }
+
+    /// PostgreSQL only: refuse (and cut) or allow connections to the test
+    /// database, to simulate an outage.
+    pub async fn set_connectable(&self, allowed: bool) {
+        let name = self.pg_name.as_ref().expect("only for PostgreSQL");
+        let mut admin = PgConnection::connect(&postgres_admin_url()).await.unwrap();
+        let alter = format!(r#"ALTER DATABASE "{name}" ALLOW_CONNECTIONS {allowed}"#);
+        sqlx::raw_sql(sqlx::AssertSqlSafe(alter))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        if !allowed {
+            let kill = format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+            );
+            sqlx::raw_sql(sqlx::AssertSqlSafe(kill))
+                .execute(&mut admin)
+                .await
+                .unwrap();
+        }
+    }
+
+    /// Every text value stored in the database, for grey-box checks that a
+    /// secret was never written in clear.
+    pub async fn dump(&self) -> String {
+        match self.backend {
+            Backend::Sqlite => {
+                let dir = self.dir.as_ref().unwrap();
+                let mut all = Vec::new();
+                for entry in std::fs::read_dir(dir).unwrap() {
+                    all.extend(std::fs::read(entry.unwrap().path()).unwrap());
+                }
+                String::from_utf8_lossy(&all).into_owned()
+            }
+            Backend::Postgres => {
+                let mut conn = PgConnection::connect(&self.url).await.unwrap();
+                let tables: Vec<(String,)> = sqlx::query_as(
+                    "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'",
+                )
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+                let mut dump = String::new();
+                for (table,) in tables {
+                    let sql = format!(
+                        r#"SELECT coalesce(string_agg(t::text, ' '), '') FROM "{table}" t"#
+                    );
+                    let (rows,): (String,) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                        .fetch_one(&mut conn)
+                        .await
+                        .unwrap();
+                    dump.push_str(&rows);
+                }
+                dump
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        if let Some(name) = self.pg_name.take() {
+            // Drop runs outside async code: use a thread with its own runtime.
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async move {
+                    if let Ok(mut admin) = PgConnection::connect(&postgres_admin_url()).await {
+                        let sql = format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#);
+                        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                            .execute(&mut admin)
+                            .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}

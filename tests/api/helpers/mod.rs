@@ -1,0 +1,277 @@
+//! `spawn_app`: the real application on a random port, with its own
+//! database and a real SMTP listener, plus typed request helpers.
+
+mod db;
+mod smtp;
+
+pub use db::{postgres_available, Backend, TestDb};
+pub use smtp::MailSink;
+
+use portcullis::config::{LogFormat, SecretString, Settings};
+use portcullis::startup::Application;
+use reqwest::{Response, StatusCode};
+use serde_json::{json, Value};
+use std::sync::LazyLock;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+pub const SECRET: &str = "test-secret-that-is-long-enough-0123456789";
+
+/// Generates one `#[tokio::test]` per backend for each scenario function
+/// `async fn name(backend: Backend)` in the calling module.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if $crate::helpers::postgres_available().await {
+                        super::$name($crate::helpers::Backend::Postgres).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+static TRACING: LazyLock<()> = LazyLock::new(|| {
+    if std::env::var("TEST_LOG").is_ok() {
+        portcullis::telemetry::init(LogFormat::Pretty, "info");
+    }
+});
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub mail: MailSink,
+    pub settings: Settings,
+    pub db: TestDb,
+}
+
+/// Settings for a test: short-lived nothing by default, no mail cool-down.
+pub fn test_settings(db_url: &str, mail: &MailSink) -> Settings {
+    Settings {
+        database_url: db_url.to_string(),
+        listen: "127.0.0.1:0".into(),
+        public_url: "http://127.0.0.1".into(),
+        smtp_url: Some(SecretString::new(mail.url())),
+        mail_from: "Portcullis <no-reply@portcullis.test>".into(),
+        secret: Some(SecretString::new(SECRET)),
+        mail_cooldown_secs: 0,
+        workers: 2,
+        database_max_connections: 5,
+        ..Settings::default()
+    }
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// Starts the application with test settings adjusted by `configure`.
+pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    LazyLock::force(&TRACING);
+    let db = TestDb::create(backend).await;
+    let mail = MailSink::start().await;
+    let mut settings = test_settings(&db.url, &mail);
+    configure(&mut settings);
+    let app = Application::build(settings.clone())
+        .await
+        .expect("the application failed to start");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent("portcullis-tests/1.0")
+            .build()
+            .unwrap(),
+        mail,
+        settings,
+        db,
+    }
+}
+
+impl TestApp {
+    /// Another instance on the same database, as in a scaled-out deployment.
+    pub async fn second_instance(&self) -> TestApp2 {
+        let app = Application::build(self.settings.clone())
+            .await
+            .expect("the second instance failed to start");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        TestApp2 { address }
+    }
+}
+
+/// An extra instance that shares the first one's database and mail sink.
+pub struct TestApp2 {
+    pub address: String,
+}
+
+impl TestApp2 {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+}
+
+/// A signed-in user, as the tests need it.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub access: String,
+    pub refresh: String,
+    pub session_id: String,
+    pub user_id: String,
+}
+
+impl Tokens {
+    pub fn from_body(body: &Value) -> Self {
+        Self {
+            access: body["access_token"].as_str().unwrap().to_string(),
+            refresh: body["refresh_token"].as_str().unwrap().to_string(),
+            session_id: body["session"]["id"].as_str().unwrap().to_string(),
+            user_id: body["user"]["id"].as_str().unwrap().to_string(),
+        }
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, path: &str, access: Option<&str>) -> Response {
+        let mut request = self.client.get(self.url(path));
+        if let Some(token) = access {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap()
+    }
+
+    pub async fn delete(&self, path: &str, access: &str) -> Response {
+        self.client
+            .delete(self.url(path))
+            .bearer_auth(access)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn patch_me(&self, access: &str, body: &Value) -> Response {
+        self.client
+            .patch(self.url("/v1/users/me"))
+            .bearer_auth(access)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn sign_up(&self, email: &str, password: &str) -> Response {
+        self.post_json("/v1/users", &json!({"email": email, "password": password}))
+            .await
+    }
+
+    pub async fn request_code(&self, email: &str, action: &str) -> Response {
+        self.post_json(
+            "/v1/email-verification-codes",
+            &json!({"email": email, "action": action}),
+        )
+        .await
+    }
+
+    pub async fn confirm_code(&self, email: &str, code: &str) -> Response {
+        self.post_json(
+            "/v1/email-verification-codes/confirm",
+            &json!({"action": "verify_email", "email": email, "code": code}),
+        )
+        .await
+    }
+
+    pub async fn confirm_token(&self, token: &str) -> Response {
+        self.post_json(
+            "/v1/email-verification-codes/confirm",
+            &json!({"action": "verify_email", "token": token}),
+        )
+        .await
+    }
+
+    pub async fn sign_in(&self, email: &str, password: &str) -> Response {
+        self.post_json(
+            "/v1/sessions",
+            &json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Response {
+        self.post_json(
+            "/v1/sessions/refresh",
+            &json!({"refresh_token": refresh_token}),
+        )
+        .await
+    }
+
+    /// Signs up, reads the code from the mail and confirms it.
+    pub async fn register(&self, email: &str, password: &str) -> Tokens {
+        // Mail goes to the normalised (lower-case) address.
+        let mailbox = email.to_lowercase();
+        let before = self.mail.to(&mailbox).len();
+        assert_eq!(
+            self.sign_up(email, password).await.status(),
+            StatusCode::ACCEPTED
+        );
+        let mail = self.mail.wait_for_nth(&mailbox, before + 1).await;
+        let response = self.confirm_code(email, &mail.code()).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        Tokens::from_body(&response.json().await.unwrap())
+    }
+
+    pub async fn signed_in(&self, email: &str) -> Tokens {
+        let response = self.sign_in(email, PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        Tokens::from_body(&response.json().await.unwrap())
+    }
+}
+
+/// A fresh address for each call.
+pub fn unique_email() -> String {
+    format!("user-{}@example.com", uuid::Uuid::new_v4().simple())
+}
+
+/// The status and the body of a problem response, checking its media type.
+pub async fn problem(response: Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    assert_eq!(content_type, "application/problem+json", "status {status}");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], status.as_u16());
+    assert!(body["type"]
+        .as_str()
+        .unwrap()
+        .starts_with("urn:portcullis:problem:"));
+    assert!(body["request_id"].is_string());
+    (status, body)
+}

@@ -1,0 +1,16 @@
+//! Black-box tests: the real application on a random port, a fresh database
+//! per test (SQLite and PostgreSQL), a real SMTP listener, HTTP in between.
+//! Every scenario runs on both backends (`backend_tests!`).
+
+mod helpers;
+
+mod binary;
+mod errors;
+mod profile;
+mod races;
+mod refresh;
+mod sessions;
+mod sign_in;
+mod signup;
+mod tokens;
+mod verification;

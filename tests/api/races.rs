@@ -1,0 +1,99 @@
+//! Concurrency: single use and uniqueness must hold when requests race.
+
+use crate::backend_tests;
+use crate::helpers::*;
+use futures_util::future::join_all;
+use reqwest::StatusCode;
+use std::collections::HashMap;
+
+backend_tests!(
+    concurrent_refreshes_with_one_token_have_one_winner,
+    concurrent_sign_ups_and_confirms_make_one_user,
+    concurrent_confirms_of_one_code_have_one_winner,
+    concurrent_sign_ins_open_distinct_sessions,
+);
+
+fn tally(statuses: &[StatusCode]) -> HashMap<u16, usize> {
+    let mut counts = HashMap::new();
+    for status in statuses {
+        *counts.entry(status.as_u16()).or_default() += 1;
+    }
+    counts
+}
+
+async fn concurrent_refreshes_with_one_token_have_one_winner(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tokens = app.register(&unique_email(), PASSWORD).await;
+    let statuses: Vec<StatusCode> = join_all((0..20).map(|_| app.refresh(&tokens.refresh)))
+        .await
+        .into_iter()
+        .map(|r| r.status())
+        .collect();
+    let counts = tally(&statuses);
+    assert_eq!(counts.get(&200), Some(&1), "{counts:?}");
+    assert_eq!(counts.get(&401), Some(&19), "{counts:?}");
+}
+
+async fn concurrent_sign_ups_and_confirms_make_one_user(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let email = unique_email();
+    let variants: Vec<String> = (0..20)
+        .map(|i| {
+            if i % 2 == 0 {
+                email.clone()
+            } else {
+                email.to_uppercase()
+            }
+        })
+        .collect();
+    let sign_ups = join_all(variants.iter().map(|e| app.sign_up(e, PASSWORD))).await;
+    assert!(sign_ups.iter().all(|r| r.status() == StatusCode::ACCEPTED));
+    app.mail.wait_for_nth(&email, 20).await;
+    // Each sign-up replaced the code before it: exactly one link is live. (Links,
+    // not codes: 19 wrong codes in a row would use up the live code's attempts.)
+    let links: Vec<String> = app.mail.to(&email).iter().map(|m| m.link_token()).collect();
+
+    let confirms = join_all(links.iter().map(|token| app.confirm_token(token))).await;
+    let statuses: Vec<StatusCode> = confirms.iter().map(|r| r.status()).collect();
+    let counts = tally(&statuses);
+    assert_eq!(counts.get(&201), Some(&1), "{counts:?}");
+    assert!(statuses.iter().all(|s| !s.is_server_error()), "{counts:?}");
+    // One account: a new sign-up now only notifies its owner.
+    let before = app.mail.to(&email).len();
+    app.sign_up(&email, PASSWORD).await;
+    let notice = app.mail.wait_for_nth(&email, before + 1).await;
+    assert_eq!(
+        notice.subject(),
+        "Someone tried to sign up with your address"
+    );
+}
+
+async fn concurrent_confirms_of_one_code_have_one_winner(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let email = unique_email();
+    app.sign_up(&email, PASSWORD).await;
+    let code = app.mail.wait_for(&email).await.code();
+    let statuses: Vec<StatusCode> = join_all((0..16).map(|_| app.confirm_code(&email, &code)))
+        .await
+        .into_iter()
+        .map(|r| r.status())
+        .collect();
+    let counts = tally(&statuses);
+    assert_eq!(counts.get(&201), Some(&1), "{counts:?}");
+    assert_eq!(counts.get(&400), Some(&15), "{counts:?}");
+}
+
+async fn concurrent_sign_ins_open_distinct_sessions(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let email = unique_email();
+    let tokens = app.register(&email, PASSWORD).await;
+    let responses = join_all((0..12).map(|_| app.sign_in(&email, PASSWORD))).await;
+    assert!(responses.iter().all(|r| r.status() == StatusCode::CREATED));
+    let list: serde_json::Value = app
+        .get("/v1/sessions", Some(&tokens.access))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["sessions"].as_array().unwrap().len(), 13);
+}

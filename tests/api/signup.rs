@@ -1,0 +1,260 @@
+use crate::backend_tests;
+use crate::helpers::*;
+use reqwest::StatusCode;
+use serde_json::json;
+
+backend_tests!(
+    sign_up_creates_a_pending_registration_and_mails_a_code,
+    sign_up_answers_the_same_for_a_taken_address,
+    signing_up_again_replaces_the_pending_registration,
+    sign_up_refuses_invalid_input,
+    sign_up_accepts_long_unicode_passphrases,
+    emails_are_case_insensitive,
+    usernames_are_unique,
+    mail_cool_down_limits_mails_per_address,
+);
+
+async fn sign_up_creates_a_pending_registration_and_mails_a_code(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let email = unique_email();
+
+    let response = app.sign_up(&email, PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+
+    let mail = app.mail.wait_for(&email).await;
+    assert_eq!(mail.subject(), "Verify your email address");
+    let code = mail.code();
+    assert_eq!(code.len(), 8);
+    assert!(code.bytes().all(|b| b.is_ascii_digit()));
+    let token = mail.link_token();
+    assert_eq!(token.len(), 43, "256-bit base64url token");
+    assert!(mail.body().contains("http://127.0.0.1/verify-email#token="));
+    // Not a user yet: signing in fails like any wrong password.
+    let (status, body) = problem(app.sign_in(&email, PASSWORD).await).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["type"], "urn:portcullis:problem:invalid-credentials");
+}
+
+async fn sign_up_answers_the_same_for_a_taken_address(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let email = unique_email();
+    let first = app.sign_up(&email, PASSWORD).await;
+    let first_status = first.status();
+    let first_body = first.text().await.unwrap();
+    let code = app.mail.wait_for(&email).await.code();
+    assert_eq!(
+        app.confirm_code(&email, &code).await.status(),
+        StatusCode::CREATED
+    );
+
+    let second = app.sign_up(&email, "another fine passphrase").await;
+    assert_eq!(second.status(), first_status);
+    assert_eq!(second.text().await.unwrap(), first_body);
+
+    // The owner is told, and gets no code.
+    let notice = app.mail.wait_for_nth(&email, 2).await;
+    assert_eq!(
+        notice.subject(),
+        "Someone tried to sign up with your address"
+    );
+    assert!(!notice.body().contains("code is"));
+    // The first password still works, the second never did.
+    assert_eq!(
+        app.sign_in(&email, PASSWORD).await.status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        app.sign_in(&email, "another fine passphrase")
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+async fn signing_up_again_replaces_the_pending_registration(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let email = unique_email();
+    app.sign_up(&email, "first passphrase here").await;
+    let first = app.mail.wait_for_nth(&email, 1).await;
+    app.sign_up(&email, PASSWORD).await;
+    let second = app.mail.wait_for_nth(&email, 2).await;
+
+    let (status, _) = problem(app.confirm_code(&email, &first.code()).await).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "the first code was replaced"
+    );
+    assert_eq!(
+        app.confirm_code(&email, &second.code()).await.status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        app.sign_in(&email, PASSWORD).await.status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        app.sign_in(&email, "first passphrase here").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+async fn sign_up_refuses_invalid_input(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let email = unique_email();
+    let local = email.split('@').next().unwrap().to_string();
+    let cases = [
+        (json!({"email": email, "password": "1234567"}), "password"),
+        (
+            json!({"email": email, "password": "x".repeat(129)}),
+            "password",
+        ),
+        (
+            json!({"email": email, "password": "password1234"}),
+            "password",
+        ),
+        (
+            json!({"email": email, "password": "qwertyuiop123"}),
+            "password",
+        ),
+        (
+            json!({"email": email, "password": format!("{local}2025!")}),
+            "password",
+        ),
+        (
+            json!({"email": "not-an-address", "password": PASSWORD}),
+            "email",
+        ),
+        (
+            json!({"email": "a@example.com\r\nBcc: x@evil.test", "password": PASSWORD}),
+            "email",
+        ),
+        (
+            json!({"email": email, "password": PASSWORD, "username": "no spaces"}),
+            "username",
+        ),
+        (
+            json!({"email": email, "password": PASSWORD, "first_name": "a\nb"}),
+            "first_name",
+        ),
+        (json!({"email": email, "password": 12345678}), "password"),
+    ];
+    for (body, field) in cases {
+        let (status, problem) = problem(app.post_json("/v1/users", &body).await).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+    }
+    let (status, problem) = problem(
+        app.post_json(
+            "/v1/users",
+            &json!({"email": email, "password": PASSWORD, "role": "SUPER-ADMIN"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(problem["detail"]
+        .as_str()
+        .unwrap()
+        .contains("unknown field `role`"));
+    assert_eq!(
+        app.mail.settled_count(&email).await,
+        0,
+        "nothing was mailed"
+    );
+}
+
+async fn sign_up_accepts_long_unicode_passphrases(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for password in [
+        "😀😀😀😀😀😀😀😀".to_string(),
+        "a long passphrase with spaces, ümlauts and emoji 🐢 ".repeat(2),
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"[..64]
+            .to_string(),
+    ] {
+        let email = unique_email();
+        app.register(&email, &password).await;
+        assert_eq!(
+            app.sign_in(&email, &password).await.status(),
+            StatusCode::CREATED
+        );
+    }
+}
+
+async fn emails_are_case_insensitive(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let email = unique_email();
+    let shouted = email.to_uppercase();
+    app.register(&shouted, PASSWORD).await;
+    assert_eq!(
+        app.sign_in(&email, PASSWORD).await.status(),
+        StatusCode::CREATED
+    );
+    // The lower-cased address is the same account: the owner gets a notice.
+    app.sign_up(&email, "a different passphrase").await;
+    let notice = app.mail.wait_for_nth(&email, 2).await;
+    assert_eq!(
+        notice.subject(),
+        "Someone tried to sign up with your address"
+    );
+}
+
+async fn usernames_are_unique(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let email = unique_email();
+    let handle = format!("u{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    app.post_json(
+        "/v1/users",
+        &json!({"email": email, "password": PASSWORD, "username": handle.to_uppercase()}),
+    )
+    .await;
+    let code = app.mail.wait_for(&email).await.code();
+    let body: serde_json::Value = app.confirm_code(&email, &code).await.json().await.unwrap();
+    assert_eq!(body["user"]["username"], handle.as_str());
+
+    let response = app
+        .post_json(
+            "/v1/users",
+            &json!({"email": unique_email(), "password": PASSWORD, "username": handle}),
+        )
+        .await;
+    let (status, body) = problem(response).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["type"], "urn:portcullis:problem:username-taken");
+    // Sign-in by username works.
+    let response = app
+        .post_json(
+            "/v1/sessions",
+            &json!({"username": handle, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+}
+
+async fn mail_cool_down_limits_mails_per_address(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.mail_cooldown_secs = 60).await;
+    let email = unique_email();
+    assert_eq!(
+        app.sign_up(&email, PASSWORD).await.status(),
+        StatusCode::ACCEPTED
+    );
+    let first = app.mail.wait_for(&email).await;
+    assert_eq!(
+        app.sign_up(&email, PASSWORD).await.status(),
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        app.request_code(&email, "verify_email").await.status(),
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        app.mail.settled_count(&email).await,
+        1,
+        "one mail per minute"
+    );
+    // The first code is still the live one.
+    assert_eq!(
+        app.confirm_code(&email, &first.code()).await.status(),
+        StatusCode::CREATED
+    );
+}

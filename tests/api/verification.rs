@@ -1,0 +1,235 @@
+use crate::backend_tests;
+use crate::helpers::*;
+use reqwest::StatusCode;
+use serde_json::json;
+use std::time::Duration;
+
+backend_tests!(
+    confirming_by_link_creates_the_user_and_signs_in,
+    a_code_works_only_once,
+    five_wrong_codes_kill_the_code,
+    four_wrong_codes_leave_the_code_alive,
+    codes_expire,
+    a_code_is_bound_to_its_address,
+    resend_kills_the_previous_code,
+    resend_for_unknown_or_verified_addresses_sends_nothing,
+    confirm_needs_either_a_code_or_a_token,
+    secrets_are_stored_only_as_hashes,
+);
+
+async fn confirming_by_link_creates_the_user_and_signs_in(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let email = unique_email();
+    app.sign_up(&email, PASSWORD).await;
+    let token = app.mail.wait_for(&email).await.link_token();
+
+    let response = app.confirm_token(&token).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["user"]["email"], email.as_str());
+    assert_eq!(body["user"]["email_verified"], true);
+    assert_eq!(body["user"]["role"], "VIEWER");
+    assert_eq!(body["user"]["auth_provider"], "email");
+    assert_eq!(body["token_type"], "Bearer");
+    let tokens = Tokens::from_body(&body);
+    let me = app.get("/v1/users/me", Some(&tokens.access)).await;
+    assert_eq!(me.status(), StatusCode::OK);
+
+    let (status, _) = problem(app.confirm_token(&token).await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a link works once");
+}
+
+async fn a_code_works_only_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let email = unique_email();
+    app.sign_up(&email, PASSWORD).await;
+    let mail = app.mail.wait_for(&email).await;
+    assert_eq!(
+        app.confirm_code(&email, &mail.code()).await.status(),
+        StatusCode::CREATED
+    );
+    let (status, body) = problem(app.confirm_code(&email, &mail.code()).await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["type"], "urn:portcullis:problem:invalid-code");
+    let (status, _) = problem(app.confirm_token(&mail.link_token()).await).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "code and link are one secret"
+    );
+}
+
+fn wrong_code(code: &str, n: u32) -> String {
+    let value: u32 = code.parse().unwrap();
+    format!("{:08}", (value + 1 + n) % 100_000_000)
+}
+
+async fn five_wrong_codes_kill_the_code(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let email = unique_email();
+    app.sign_up(&email, PASSWORD).await;
+    let mail = app.mail.wait_for(&email).await;
+    for n in 0..5 {
+        let (status, _) =
+            problem(app.confirm_code(&email, &wrong_code(&mail.code(), n)).await).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+    let (status, _) = problem(app.confirm_code(&email, &mail.code()).await).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "the right code is dead now"
+    );
+    let (status, _) = problem(app.confirm_token(&mail.link_token()).await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "and so is the link");
+}
+
+async fn four_wrong_codes_leave_the_code_alive(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let email = unique_email();
+    app.sign_up(&email, PASSWORD).await;
+    let code = app.mail.wait_for(&email).await.code();
+    for n in 0..4 {
+        app.confirm_code(&email, &wrong_code(&code, n)).await;
+    }
+    assert_eq!(
+        app.confirm_code(&email, &code).await.status(),
+        StatusCode::CREATED
+    );
+}
+
+async fn codes_expire(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.verify_email_ttl_secs = 1).await;
+    let email = unique_email();
+    app.sign_up(&email, PASSWORD).await;
+    let mail = app.mail.wait_for(&email).await;
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let (status, _) = problem(app.confirm_code(&email, &mail.code()).await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = problem(app.confirm_token(&mail.link_token()).await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // A new code works (the pending registration lives longer than its codes).
+    assert_eq!(
+        app.request_code(&email, "verify_email").await.status(),
+        StatusCode::ACCEPTED
+    );
+    let fresh = app.mail.wait_for_nth(&email, 2).await;
+    assert_eq!(
+        app.confirm_code(&email, &fresh.code()).await.status(),
+        StatusCode::CREATED
+    );
+}
+
+async fn a_code_is_bound_to_its_address(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = unique_email();
+    let bob = unique_email();
+    app.sign_up(&alice, PASSWORD).await;
+    app.sign_up(&bob, PASSWORD).await;
+    let alice_code = app.mail.wait_for(&alice).await.code();
+    app.mail.wait_for(&bob).await;
+    let (status, _) = problem(app.confirm_code(&bob, &alice_code).await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        app.confirm_code(&alice, &alice_code).await.status(),
+        StatusCode::CREATED
+    );
+}
+
+async fn resend_kills_the_previous_code(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let email = unique_email();
+    app.sign_up(&email, PASSWORD).await;
+    let first = app.mail.wait_for_nth(&email, 1).await;
+    assert_eq!(
+        app.request_code(&email, "verify_email").await.status(),
+        StatusCode::ACCEPTED
+    );
+    let second = app.mail.wait_for_nth(&email, 2).await;
+    assert_ne!(first.code(), second.code());
+    let (status, _) = problem(app.confirm_code(&email, &first.code()).await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = problem(app.confirm_token(&first.link_token()).await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        app.confirm_code(&email, &second.code()).await.status(),
+        StatusCode::CREATED
+    );
+}
+
+async fn resend_for_unknown_or_verified_addresses_sends_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let unknown = unique_email();
+    let verified = unique_email();
+    app.register(&verified, PASSWORD).await;
+
+    let a = app.request_code(&unknown, "verify_email").await;
+    let b = app.request_code(&verified, "verify_email").await;
+    assert_eq!(a.status(), StatusCode::ACCEPTED);
+    assert_eq!(b.status(), StatusCode::ACCEPTED);
+    assert_eq!(a.text().await.unwrap(), b.text().await.unwrap());
+    assert_eq!(app.mail.settled_count(&unknown).await, 0);
+    assert_eq!(
+        app.mail.settled_count(&verified).await,
+        1,
+        "only the first verification mail"
+    );
+
+    let (status, _) = problem(app.request_code(&unknown, "launch_missiles").await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+async fn confirm_needs_either_a_code_or_a_token(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let email = unique_email();
+    for body in [
+        json!({"action": "verify_email"}),
+        json!({"action": "verify_email", "email": email}),
+        json!({"action": "verify_email", "code": "12345678"}),
+        json!({"action": "verify_email", "email": email, "code": "12345678", "token": "abc"}),
+        json!({"action": "verify_email", "email": email, "code": "1234abcd"}),
+        json!({"action": "verify_email", "token": ""}),
+        json!({"action": "verify_email", "token": "x".repeat(600)}),
+        json!({"email": email, "code": "12345678"}),
+    ] {
+        let response = app
+            .post_json("/v1/email-verification-codes/confirm", &body)
+            .await;
+        let (status, _) = problem(response).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    }
+}
+
+async fn secrets_are_stored_only_as_hashes(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let email = unique_email();
+    app.sign_up(&email, PASSWORD).await;
+    let mail = app.mail.wait_for(&email).await;
+    let dump = app.db.dump().await;
+    assert!(dump.contains(&email), "the dump sees the data");
+    assert!(!dump.contains(&mail.code()), "the code is stored in clear");
+    assert!(
+        !dump.contains(&mail.link_token()),
+        "the link token is stored in clear"
+    );
+    assert!(!dump.contains(PASSWORD), "the password is stored in clear");
+    assert!(
+        dump.contains("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "Argon2id with OWASP parameters"
+    );
+
+    let body: serde_json::Value = app
+        .confirm_code(&email, &mail.code())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let tokens = Tokens::from_body(&body);
+    let dump = app.db.dump().await;
+    assert!(
+        !dump.contains(&tokens.refresh),
+        "the refresh token is stored in clear"
+    );
+}
