@@ -3,7 +3,10 @@
 //! The binary in `main.rs` is a thin command-line layer over this library; the
 //! integration tests start the same [`startup::Application`] on a random port.
 // No panics on a request path; unit tests may unwrap.
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod cli;
 pub mod config;

@@ -21,7 +21,7 @@ pub struct Health {
 }
 
 /// The process is up.
-#[utoipa::path(tag = "health", responses((status = 200, body = Health)))]
+#[utoipa::path(tag = "health", responses((status = 200, description = "Alive", body = Health)))]
 #[get("/health/live")]
 pub async fn live() -> web::Json<Health> {
     web::Json(Health {
@@ -31,7 +31,7 @@ pub async fn live() -> web::Json<Health> {
 }
 
 /// The service can serve requests: its database answers.
-#[utoipa::path(tag = "health", responses((status = 200, body = Health), ServerProblems))]
+#[utoipa::path(tag = "health", responses((status = 200, description = "Ready", body = Health), ServerProblems))]
 #[get("/health/ready")]
 pub async fn ready(state: web::Data<AppState>) -> Result<web::Json<Health>, ApiError> {
     match tokio::time::timeout(READY_TIMEOUT, state.store.ping()).await {

@@ -18,10 +18,10 @@ pub enum InputProblems {
     UnsupportedMediaType(Problem),
 }
 
-/// Missing, invalid or expired access token, or the session has ended.
 #[derive(IntoResponses)]
 #[allow(dead_code)]
 pub enum AuthProblems {
+    /// Missing, invalid or expired access token, or the session has ended.
     #[response(
         status = 401,
         content_type = "application/problem+json",
@@ -34,6 +34,7 @@ pub enum AuthProblems {
 #[derive(IntoResponses)]
 #[allow(dead_code)]
 pub enum ServerProblems {
+    /// An unexpected error; the details are in the server's log under the request id.
     #[response(status = 500, content_type = "application/problem+json")]
     Internal(Problem),
     /// The database is unreachable or busy; retry after `Retry-After` seconds.

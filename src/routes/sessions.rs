@@ -121,7 +121,7 @@ pub struct SessionList {
 #[utoipa::path(
     tag = "sessions",
     security(("bearer" = [])),
-    responses((status = 200, body = SessionList), AuthProblems, ServerProblems)
+    responses((status = 200, description = "The sessions", body = SessionList), AuthProblems, ServerProblems)
 )]
 #[get("/v1/sessions")]
 pub async fn list(
@@ -147,7 +147,7 @@ pub struct CurrentSession {
 #[utoipa::path(
     tag = "sessions",
     security(("bearer" = [])),
-    responses((status = 200, body = CurrentSession), AuthProblems, ServerProblems)
+    responses((status = 200, description = "The current session and its user", body = CurrentSession), AuthProblems, ServerProblems)
 )]
 #[get("/v1/sessions/current")]
 pub async fn current(
@@ -207,6 +207,7 @@ pub async fn revoke(
 #[into_params(parameter_in = Query)]
 pub struct RevokeScope {
     /// `others`: every session but the current one; `all`: every session.
+    #[param(inline)]
     scope: Scope,
 }
 
@@ -229,7 +230,7 @@ pub struct Revoked {
     security(("bearer" = [])),
     params(RevokeScope),
     responses(
-        (status = 200, body = Revoked),
+        (status = 200, description = "Sessions ended", body = Revoked),
         (status = 400, description = "Missing or unknown scope", body = Problem, content_type = "application/problem+json"),
         AuthProblems,
         ServerProblems,

@@ -78,7 +78,7 @@ pub async fn sign_up(
 #[utoipa::path(
     tag = "users",
     security(("bearer" = [])),
-    responses((status = 200, body = UserView), AuthProblems, ServerProblems)
+    responses((status = 200, description = "The signed-in user", body = UserView), AuthProblems, ServerProblems)
 )]
 #[get("/v1/users/me")]
 pub async fn get_me(
@@ -139,7 +139,7 @@ fn into_patch<T: Into<String>>(field: Option<Option<T>>) -> Option<Option<String
     security(("bearer" = [])),
     request_body = UpdateProfileRequest,
     responses(
-        (status = 200, body = UserView),
+        (status = 200, description = "The updated user", body = UserView),
         (status = 409, description = "The username is taken", body = Problem, content_type = "application/problem+json"),
         InputProblems,
         AuthProblems,
