@@ -15,6 +15,7 @@ pub mod domain;
 pub mod error;
 pub mod flows;
 pub mod hashing;
+pub mod housekeeping;
 pub mod http;
 pub mod mail;
 pub mod openapi;

@@ -83,6 +83,7 @@ impl Application {
             templates: Templates::new(&settings.public_url),
             settings: Arc::new(settings.clone()),
         });
+        crate::housekeeping::spawn(store.clone(), state.settings.clone());
 
         let spec = openapi::spec();
         let route_table = web::Data::new(RouteTable::from_openapi(&spec));

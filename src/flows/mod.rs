@@ -7,6 +7,7 @@ pub mod registration;
 pub mod sessions;
 pub mod sign_in;
 
+use crate::error::ApiError;
 use crate::store::{Session, User};
 use crate::tokens::IssuedAccessToken;
 
@@ -16,4 +17,12 @@ pub struct SignedIn {
     pub refresh_token: String,
     pub session: Session,
     pub user: User,
+}
+
+/// Usernames are public handles: saying one is taken reveals nothing private.
+pub(crate) fn username_taken() -> ApiError {
+    ApiError::Conflict {
+        slug: "username-taken",
+        detail: "this username is already taken".into(),
+    }
 }

@@ -22,10 +22,7 @@ pub async fn update(
         .await
         .map_err(|e| {
             if e.is_conflict_on("users_username_key") {
-                ApiError::Conflict {
-                    slug: "username-taken",
-                    detail: "this username is already taken".into(),
-                }
+                super::username_taken()
             } else {
                 e.into()
             }

@@ -3,7 +3,7 @@
 
 use super::codes::{self, Proof};
 use super::sessions::open_session;
-use super::SignedIn;
+use super::{username_taken, SignedIn};
 use crate::domain::{CodeAction, Email, Password, ProfileText, Role, Username};
 use crate::error::ApiError;
 use crate::http::ClientInfo;
@@ -38,7 +38,6 @@ pub async fn sign_up(state: &AppState, input: SignUp) -> Result<(), ApiError> {
         .check(&input.password, &context)
         .map_err(|e| ApiError::bad_request("password", e.0))?;
     if let Some(username) = &input.username {
-        // A username is a public handle: saying it is taken reveals nothing.
         let mut repo = state.store.connection().await?;
         if repo.user_by_username(username.as_str()).await?.is_some() {
             return Err(username_taken());
@@ -141,13 +140,6 @@ pub async fn confirm(
         session,
         user,
     })
-}
-
-fn username_taken() -> ApiError {
-    ApiError::Conflict {
-        slug: "username-taken",
-        detail: "this username is already taken".into(),
-    }
 }
 
 async fn claim_mail_slot(

@@ -55,7 +55,9 @@ pub trait Store: Send + Sync {
 }
 
 #[async_trait]
-pub trait Repo: UserRepo + RegistrationRepo + CodeRepo + SessionRepo + KeyRepo + Send {
+pub trait Repo:
+    UserRepo + RegistrationRepo + CodeRepo + SessionRepo + KeyRepo + HousekeepingRepo + Send
+{
     /// Commits a transaction; a no-op for a plain connection.
     async fn commit(self: Box<Self>) -> StoreResult<()>;
 }
@@ -186,4 +188,18 @@ pub trait SessionRepo {
 pub trait KeyRepo {
     async fn signing_keys(&mut self) -> StoreResult<Vec<SigningKeyRecord>>;
     async fn insert_signing_key(&mut self, key: &SigningKeyRecord) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait HousekeepingRepo {
+    /// Deletes what can no longer be used: expired codes, pending
+    /// registrations and mail throttles, and sessions (with their refresh
+    /// tokens) that ended before `sessions_ended_before`. Returns the number
+    /// of rows deleted.
+    async fn purge_expired(
+        &mut self,
+        now: Timestamp,
+        sessions_ended_before: Timestamp,
+        throttles_before: Timestamp,
+    ) -> StoreResult<u64>;
 }

@@ -15,6 +15,7 @@ backend_tests!(
     resend_for_unknown_or_verified_addresses_sends_nothing,
     confirm_needs_either_a_code_or_a_token,
     secrets_are_stored_only_as_hashes,
+    housekeeping_purges_what_expired,
 );
 
 async fn confirming_by_link_creates_the_user_and_signs_in(backend: Backend) {
@@ -232,4 +233,33 @@ async fn secrets_are_stored_only_as_hashes(backend: Backend) {
         !dump.contains(&tokens.refresh),
         "the refresh token is stored in clear"
     );
+}
+
+async fn housekeeping_purges_what_expired(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.verify_email_ttl_secs = 1;
+        s.pending_registration_ttl_secs = 1;
+    })
+    .await;
+    let live = app.register(&unique_email(), PASSWORD).await;
+    let email = unique_email();
+    app.sign_up(&email, PASSWORD).await;
+    app.mail.wait_for(&email).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+
+    let store = portcullis::store::connect(&app.settings, false)
+        .await
+        .unwrap();
+    let deleted = portcullis::housekeeping::purge_once(store.as_ref(), &app.settings)
+        .await
+        .unwrap();
+    assert!(
+        deleted >= 3,
+        "two codes and a pending registration, got {deleted}"
+    );
+    assert_eq!(app.db.count_rows("pending_registrations").await, 0);
+    assert_eq!(app.db.count_rows("email_verification_codes").await, 0);
+    assert_eq!(app.db.count_rows("sessions").await, 1);
+    // Live sessions are kept.
+    assert_eq!(app.refresh(&live.refresh).await.status(), StatusCode::OK);
 }

@@ -8,6 +8,7 @@
 //! impl states them again.
 
 mod codes;
+mod housekeeping;
 mod keys;
 mod postgres;
 mod registrations;
@@ -125,7 +126,8 @@ where
         + super::RegistrationRepo
         + super::CodeRepo
         + super::SessionRepo
-        + super::KeyRepo,
+        + super::KeyRepo
+        + super::HousekeepingRepo,
 {
     async fn commit(self: Box<Self>) -> StoreResult<()> {
         match *self {

@@ -91,6 +91,21 @@ impl TestDb {
         }
     }
 
+    /// The number of rows in `table` (a name from the migrations).
+    pub async fn count_rows(&self, table: &str) -> i64 {
+        let sql = sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}"));
+        match self.backend {
+            Backend::Sqlite => {
+                let mut conn = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+                sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+            }
+            Backend::Postgres => {
+                let mut conn = PgConnection::connect(&self.url).await.unwrap();
+                sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+            }
+        }
+    }
+
     /// PostgreSQL only: refuse (and cut) or allow connections to the test
     /// database, to simulate an outage.
     pub async fn set_connectable(&self, allowed: bool) {

@@ -1,0 +1,43 @@
+//! A background task that deletes what can no longer be used, so that tables
+//! do not grow without bound. Every instance may run it: the deletes are
+//! idempotent.
+
+use crate::config::Settings;
+use crate::store::{Store, Timestamp};
+use std::sync::Arc;
+use std::time::Duration;
+
+const INTERVAL: Duration = Duration::from_secs(600);
+/// Ended sessions stay listed for a week (for support questions), then go.
+const SESSION_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+pub fn spawn(store: Arc<dyn Store>, settings: Arc<Settings>) {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(INTERVAL);
+        loop {
+            ticker.tick().await;
+            if let Err(error) = purge_once(store.as_ref(), &settings).await {
+                tracing::warn!(error = ?error, "housekeeping failed; retrying later");
+            }
+        }
+    });
+}
+
+pub async fn purge_once(
+    store: &dyn Store,
+    settings: &Settings,
+) -> Result<u64, crate::store::StoreError> {
+    let now = Timestamp::now();
+    let mut repo = store.connection().await?;
+    let deleted = repo
+        .purge_expired(
+            now,
+            now.minus(SESSION_RETENTION),
+            now.minus(settings.mail_cooldown()),
+        )
+        .await?;
+    if deleted > 0 {
+        tracing::info!(deleted, "housekeeping removed expired rows");
+    }
+    Ok(deleted)
+}
