@@ -88,13 +88,6 @@ pub async fn list(state: &AppState, auth: &Authenticated) -> Result<Vec<Session>
         .await?)
 }
 
-pub async fn current(state: &AppState, auth: &Authenticated) -> Result<Session, ApiError> {
-    let mut repo = state.store.connection().await?;
-    repo.live_session(auth.session_id, auth.user_id, Timestamp::now())
-        .await?
-        .ok_or(ApiError::Unauthenticated("session ended"))
-}
-
 /// Revokes one of the caller's own sessions; someone else's is "not found".
 pub async fn revoke(state: &AppState, auth: &Authenticated, id: Uuid) -> Result<(), ApiError> {
     let mut repo = state.store.connection().await?;

@@ -1,7 +1,7 @@
 use crate::domain::Role;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::Timestamp;
+use crate::store::{Session, Timestamp};
 use crate::tokens::TokenError;
 use actix_web::dev::Payload;
 use actix_web::http::header;
@@ -17,6 +17,8 @@ pub struct Authenticated {
     pub user_id: Uuid,
     pub session_id: Uuid,
     pub role: Role,
+    /// The session as it was read to check that it is alive.
+    pub session: Session,
 }
 
 impl FromRequest for Authenticated {
@@ -36,13 +38,15 @@ impl FromRequest for Authenticated {
             })?;
             // Sign-out takes effect at once: the session must still be alive.
             let mut repo = state.store.connection().await?;
-            repo.live_session(claims.sid, claims.sub, Timestamp::now())
+            let session = repo
+                .live_session(claims.sid, claims.sub, Timestamp::now())
                 .await?
                 .ok_or(ApiError::Unauthenticated("session ended"))?;
             Ok(Authenticated {
                 user_id: claims.sub,
                 session_id: claims.sid,
                 role: claims.role,
+                session,
             })
         })
     }

@@ -154,14 +154,12 @@ pub async fn current(
     state: web::Data<AppState>,
     auth: Authenticated,
 ) -> Result<web::Json<CurrentSession>, ApiError> {
-    let session = sessions::current(&state, &auth).await?;
+    // The extractor has just read the live session; only the user is missing.
     let user = profile::me(&state, &auth).await?;
+    let idle = state.settings.session_idle_ttl();
+    let session_id = auth.session_id;
     Ok(web::Json(CurrentSession {
-        session: SessionView::new(
-            session,
-            Some(auth.session_id),
-            state.settings.session_idle_ttl(),
-        ),
+        session: SessionView::new(auth.session, Some(session_id), idle),
         user: user.into(),
     }))
 }
