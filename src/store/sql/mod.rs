@@ -23,12 +23,18 @@ use sqlx::error::DatabaseError;
 use sqlx::pool::PoolConnection;
 use sqlx::{Database, Pool, Transaction};
 use std::sync::Arc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// What differs between the SQL backends.
 pub trait Dialect: Database {
     const BACKEND: &'static str;
     /// Statement that opens a transaction that is going to write.
     const BEGIN_WRITE: &'static str;
+    /// Whether this process lets one write transaction run at a time. SQLite
+    /// has a single writer anyway; queueing in the process (first come, first
+    /// served) replaces its sleep-and-retry busy handler, which under load
+    /// let some writers wait for hundreds of milliseconds.
+    const SERIALIZE_WRITES: bool;
     /// The violated unique index, as `<table>_<columns>_key`.
     fn unique_key(error: &dyn DatabaseError) -> String;
     /// Lock contention or a server going away: a 503, not a 500.
@@ -39,19 +45,31 @@ pub trait Dialect: Database {
 /// The store over a connection pool of one backend.
 pub struct SqlStore<DB: Database> {
     pool: Pool<DB>,
+    /// One permit: the in-process write queue (see `Dialect::SERIALIZE_WRITES`).
+    writer: Arc<Semaphore>,
+}
+
+impl<DB: Database> SqlStore<DB> {
+    fn new(pool: Pool<DB>) -> Self {
+        Self {
+            pool,
+            writer: Arc::new(Semaphore::new(1)),
+        }
+    }
 }
 
 /// A unit of work: a plain pooled connection or a transaction.
 pub enum SqlRepo<DB: Database> {
     Connection(PoolConnection<DB>),
-    Transaction(Transaction<'static, DB>),
+    /// The permit, if any, is released when the transaction ends.
+    Transaction(Transaction<'static, DB>, Option<OwnedSemaphorePermit>),
 }
 
 impl<DB: Database> SqlRepo<DB> {
     fn conn(&mut self) -> &mut DB::Connection {
         match self {
             SqlRepo::Connection(conn) => conn,
-            SqlRepo::Transaction(tx) => tx,
+            SqlRepo::Transaction(tx, _) => tx,
         }
     }
 }
@@ -109,12 +127,22 @@ where
     }
 
     async fn transaction(&self) -> StoreResult<Box<dyn Repo>> {
+        let permit = if DB::SERIALIZE_WRITES {
+            let acquired = self.writer.clone().acquire_owned();
+            let timeout = self.pool.options().get_acquire_timeout();
+            match tokio::time::timeout(timeout, acquired).await {
+                Ok(Ok(permit)) => Some(permit),
+                _ => return Err(unavailable(sqlx::Error::PoolTimedOut)),
+            }
+        } else {
+            None
+        };
         let tx = self
             .pool
             .begin_with(DB::BEGIN_WRITE)
             .await
             .map_err(unavailable)?;
-        Ok(Box::new(SqlRepo::Transaction(tx)))
+        Ok(Box::new(SqlRepo::Transaction(tx, permit)))
     }
 }
 
@@ -132,7 +160,7 @@ where
     async fn commit(self: Box<Self>) -> StoreResult<()> {
         match *self {
             SqlRepo::Connection(_) => Ok(()),
-            SqlRepo::Transaction(tx) => tx.commit().await.map_err(map_err::<DB>),
+            SqlRepo::Transaction(tx, _permit) => tx.commit().await.map_err(map_err::<DB>),
         }
     }
 }

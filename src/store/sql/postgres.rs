@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 
 impl Dialect for Postgres {
     const BACKEND: &'static str = "postgres";
+    const SERIALIZE_WRITES: bool = false;
     const BEGIN_WRITE: &'static str = "BEGIN";
 
     fn unique_key(error: &dyn DatabaseError) -> String {
@@ -55,7 +56,7 @@ pub(super) async fn open(
             .await
             .map_err(ConnectError::Migrate)?;
     }
-    Ok(SqlStore { pool })
+    Ok(SqlStore::new(pool))
 }
 
 impl Type<Postgres> for Timestamp {

@@ -18,6 +18,7 @@ impl Dialect for Sqlite {
     const BACKEND: &'static str = "sqlite";
     // IMMEDIATE takes the write lock up front: a deferred transaction that
     // reads and then writes can fail with SQLITE_BUSY without waiting.
+    const SERIALIZE_WRITES: bool = true;
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
 
     /// SQLite says `UNIQUE constraint failed: users.email`; this returns
@@ -76,7 +77,7 @@ pub(super) async fn open(
             .await
             .map_err(ConnectError::Migrate)?;
     }
-    Ok(SqlStore { pool })
+    Ok(SqlStore::new(pool))
 }
 
 impl Type<Sqlite> for Timestamp {
