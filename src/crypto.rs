@@ -33,6 +33,13 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+fn hmac_sha256(key: &[u8]) -> HmacSha256 {
+    // HMAC is defined for keys of any length (long ones are hashed first);
+    // the error only exists because `KeyInit` is shared with fixed-key MACs.
+    <HmacSha256 as Mac>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"))
+}
+
 /// The server secret. Every use derives its own key from it, so that a key
 /// leaked from one purpose says nothing about another.
 #[derive(Clone)]
@@ -46,8 +53,7 @@ impl ServerSecret {
     fn derive(&self, purpose: &str) -> [u8; 32] {
         // HMAC as a PRF keyed by the secret: the standard HKDF-Expand step for
         // a single output block.
-        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.0)
-            .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+        let mut mac = hmac_sha256(&self.0);
         mac.update(b"portcullis/v1/");
         mac.update(purpose.as_bytes());
         mac.finalize().into_bytes().into()
@@ -75,8 +81,7 @@ pub struct CodeHasher {
 
 impl CodeHasher {
     pub fn hash(&self, action: &str, email: &str, code: &str) -> String {
-        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.key)
-            .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+        let mut mac = hmac_sha256(&self.key);
         for part in [action, email, code] {
             // Length-prefix each part so that no two inputs collide.
             mac.update(&(part.len() as u64).to_be_bytes());
@@ -90,6 +95,10 @@ impl CodeHasher {
 #[error("key material could not be decrypted: wrong PORTCULLIS_SECRET or corrupted data")]
 pub struct DecryptError;
 
+#[derive(Debug, thiserror::Error)]
+#[error("key material could not be encrypted")]
+pub struct EncryptError;
+
 /// XChaCha20-Poly1305 for private keys stored in the database. The stored form
 /// is base64url(nonce || ciphertext); `context` (the key id) is bound as
 /// associated data so that a ciphertext cannot be moved to another row.
@@ -99,7 +108,7 @@ pub struct KeyCipher {
 }
 
 impl KeyCipher {
-    pub fn encrypt(&self, plaintext: &[u8], context: &str) -> String {
+    pub fn encrypt(&self, plaintext: &[u8], context: &str) -> Result<String, EncryptError> {
         let cipher = XChaCha20Poly1305::new(&self.key.into());
         let mut nonce = [0u8; 24];
         rand::rng().fill_bytes(&mut nonce);
@@ -111,10 +120,10 @@ impl KeyCipher {
                     aad: context.as_bytes(),
                 },
             )
-            .unwrap_or_else(|_| unreachable!("encryption into a Vec cannot fail"));
+            .map_err(|_| EncryptError)?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&sealed);
-        URL_SAFE_NO_PAD.encode(out)
+        Ok(URL_SAFE_NO_PAD.encode(out))
     }
 
     pub fn decrypt(&self, stored: &str, context: &str) -> Result<Vec<u8>, DecryptError> {
@@ -174,7 +183,7 @@ mod tests {
     #[test]
     fn key_cipher_round_trips_and_detects_tampering() {
         let cipher = ServerSecret::new("secret").key_cipher();
-        let sealed = cipher.encrypt(b"private key", "kid-1");
+        let sealed = cipher.encrypt(b"private key", "kid-1").unwrap();
         assert_eq!(cipher.decrypt(&sealed, "kid-1").unwrap(), b"private key");
         assert!(cipher.decrypt(&sealed, "kid-2").is_err());
         assert!(ServerSecret::new("other")

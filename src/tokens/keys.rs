@@ -33,6 +33,8 @@ pub enum KeyRingError {
     Malformed(String),
     #[error("no signing key is active")]
     NoActiveKey,
+    #[error(transparent)]
+    Encrypt(#[from] EncryptError),
 }
 
 struct SigningEntry {
@@ -64,7 +66,7 @@ impl KeyRing {
     ) -> Result<Self, KeyRingError> {
         let mut records = read_keys(store.as_ref()).await?;
         if records.is_empty() {
-            let record = generate(&cipher, Timestamp::now());
+            let record = generate(&cipher, Timestamp::now())?;
             let mut repo = store.connection().await?;
             repo.insert_signing_key(&record).await?;
             tracing::info!(kid = %record.kid, "created the first signing key");
@@ -151,21 +153,21 @@ async fn read_keys(store: &dyn Store) -> Result<Vec<SigningKeyRecord>, StoreErro
 }
 
 /// A fresh Ed25519 key; its `kid` is the RFC 7638 thumbprint of its JWK.
-pub fn generate(cipher: &KeyCipher, now: Timestamp) -> SigningKeyRecord {
+pub fn generate(cipher: &KeyCipher, now: Timestamp) -> Result<SigningKeyRecord, EncryptError> {
     let mut seed = [0u8; 32];
     rand::rng().fill_bytes(&mut seed);
     let signing = SigningKey::from_bytes(&seed);
     let x = URL_SAFE_NO_PAD.encode(signing.verifying_key().to_bytes());
     let kid = thumbprint(&x);
-    SigningKeyRecord {
-        private_key_enc: cipher.encrypt(&seed, &kid),
+    Ok(SigningKeyRecord {
+        private_key_enc: cipher.encrypt(&seed, &kid)?,
         kid,
         algorithm: ALGORITHM.to_string(),
         public_key: x,
         created_at: now,
         activates_at: now,
         retires_at: None,
-    }
+    })
 }
 
 fn thumbprint(x: &str) -> String {
@@ -225,7 +227,7 @@ mod tests {
     #[test]
     fn generated_keys_round_trip_through_encryption() {
         let cipher = ServerSecret::new("test secret").key_cipher();
-        let record = generate(&cipher, Timestamp::now());
+        let record = generate(&cipher, Timestamp::now()).unwrap();
         assert_eq!(record.kid.len(), 43);
         let set = build_set(std::slice::from_ref(&record), &cipher).unwrap();
         assert!(set.verifying.contains_key(&record.kid));
