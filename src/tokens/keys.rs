@@ -1,7 +1,7 @@
 //! The signing key ring: Ed25519 keys stored in the database with their
 //! private half encrypted, loaded into memory, published as a JWKS.
 
-use crate::crypto::{DecryptError, KeyCipher};
+use crate::crypto::{DecryptError, EncryptError, KeyCipher};
 use crate::store::{SigningKeyRecord, Store, StoreError, Timestamp};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
