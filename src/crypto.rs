@@ -70,6 +70,13 @@ impl ServerSecret {
             key: self.derive("signing-key-encryption"),
         }
     }
+
+    /// For tokens that social providers issued to us.
+    pub fn provider_token_cipher(&self) -> KeyCipher {
+        KeyCipher {
+            key: self.derive("provider-token-encryption"),
+        }
+    }
 }
 
 /// HMAC-SHA-256 of short codes, bound to the address and action they were
@@ -99,7 +106,8 @@ pub struct DecryptError;
 #[error("key material could not be encrypted")]
 pub struct EncryptError;
 
-/// XChaCha20-Poly1305 for private keys stored in the database. The stored form
+/// XChaCha20-Poly1305 for secrets stored in the database (signing keys,
+/// provider tokens). The stored form
 /// is base64url(nonce || ciphertext); `context` (the key id) is bound as
 /// associated data so that a ciphertext cannot be moved to another row.
 #[derive(Clone)]

@@ -68,6 +68,12 @@ pub enum ApiError {
     MethodNotAllowed(String),
     #[error("{detail}")]
     Conflict { slug: &'static str, detail: String },
+    /// The social provider's answer did not pass validation, or it refused.
+    #[error("{0}")]
+    ProviderRejected(&'static str),
+    /// The social provider could not be reached in time.
+    #[error("the provider could not be reached")]
+    ProviderUnreachable(#[source] anyhow::Error),
     #[error("the service is temporarily unavailable")]
     Unavailable(#[source] anyhow::Error),
     #[error("internal error")]
@@ -103,6 +109,12 @@ impl ApiError {
             ApiError::NotFound => ("not-found", "Not found"),
             ApiError::MethodNotAllowed(_) => ("method-not-allowed", "Method not allowed"),
             ApiError::Conflict { slug, .. } => (slug, "Conflict"),
+            ApiError::ProviderRejected(_) => {
+                ("provider-rejected", "Sign-in with the provider failed")
+            }
+            ApiError::ProviderUnreachable(_) => {
+                ("provider-unreachable", "The provider is unreachable")
+            }
             ApiError::Unavailable(_) => ("unavailable", "Service unavailable"),
             ApiError::Internal(_) => ("internal", "Internal server error"),
         }
@@ -111,7 +123,9 @@ impl ApiError {
     /// What the client may read in `detail`. Never anything internal.
     pub fn public_detail(&self) -> Option<String> {
         match self {
-            ApiError::Unavailable(_) | ApiError::Internal(_) => None,
+            ApiError::Unavailable(_) | ApiError::Internal(_) | ApiError::ProviderUnreachable(_) => {
+                None
+            }
             // One fixed text whatever the cause, so nothing can be told apart.
             ApiError::Unauthenticated(_) => {
                 Some("a valid access token is required (Authorization: Bearer …)".into())
@@ -131,7 +145,10 @@ impl ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::BadRequest { .. } | ApiError::InvalidCode => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest { .. } | ApiError::InvalidCode | ApiError::ProviderRejected(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::ProviderUnreachable(_) => StatusCode::BAD_GATEWAY,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::InvalidCredentials
@@ -179,6 +196,28 @@ impl From<StoreError> for ApiError {
 
 impl From<crate::hashing::HashError> for ApiError {
     fn from(error: crate::hashing::HashError) -> Self {
+        ApiError::Internal(error.into())
+    }
+}
+
+impl From<crate::oauth::OAuthError> for ApiError {
+    fn from(error: crate::oauth::OAuthError) -> Self {
+        use crate::oauth::OAuthError;
+        tracing::warn!(error = %error, "social sign-in failed at the provider");
+        match error {
+            OAuthError::Unreachable(_) => ApiError::ProviderUnreachable(error.into()),
+            OAuthError::Refused(_) => {
+                ApiError::ProviderRejected("the provider refused the authorization code")
+            }
+            OAuthError::Invalid(_) => {
+                ApiError::ProviderRejected("the provider's answer failed validation")
+            }
+        }
+    }
+}
+
+impl From<crate::crypto::EncryptError> for ApiError {
+    fn from(error: crate::crypto::EncryptError) -> Self {
         ApiError::Internal(error.into())
     }
 }

@@ -18,6 +18,7 @@ pub mod hashing;
 pub mod housekeeping;
 pub mod http;
 pub mod mail;
+pub mod oauth;
 pub mod openapi;
 pub mod routes;
 pub mod startup;

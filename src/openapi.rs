@@ -21,6 +21,8 @@ use utoipa_actix_web::AppExt;
         (name = "users", description = "Sign-up and the signed-in user's profile"),
         (name = "email-verification-codes", description = "Emailed one-time codes and links"),
         (name = "sessions", description = "Sign-in, token refresh, sign-out"),
+        (name = "oauth", description = "Social sign-in with OAuth 2.0 / OpenID Connect providers"),
+        (name = "accounts", description = "Linked provider accounts"),
         (name = "discovery", description = "Keys and metadata for services that validate tokens"),
         (name = "health", description = "Probes"),
         (name = "docs", description = "This document")

@@ -6,6 +6,7 @@ use crate::domain::PasswordPolicy;
 use crate::hashing::{HashError, PasswordHasher};
 use crate::http::{render_problems, RequestSpan, RouteTable};
 use crate::mail::{MailError, Mailer, Templates};
+use crate::oauth::Providers;
 use crate::routes::docs::ApiDocs;
 use crate::state::AppState;
 use crate::store::{self, Store};
@@ -33,6 +34,8 @@ pub enum StartupError {
     Hashing(#[from] HashError),
     #[error(transparent)]
     Mail(#[from] MailError),
+    #[error("social sign-in: {0}")]
+    OAuth(String),
     #[error("{context}")]
     Io {
         context: String,
@@ -81,6 +84,11 @@ impl Application {
             code_hasher: secret.code_hasher(),
             mailer: Mailer::from_settings(&settings)?,
             templates: Templates::new(&settings.public_url),
+            providers: Arc::new(
+                Providers::from_settings(&settings.oauth, &settings.public_url)
+                    .map_err(StartupError::OAuth)?,
+            ),
+            provider_cipher: secret.provider_token_cipher(),
             settings: Arc::new(settings.clone()),
         });
         crate::housekeeping::spawn(store.clone(), state.settings.clone());

@@ -1,8 +1,9 @@
 use crate::config::Settings;
-use crate::crypto::CodeHasher;
+use crate::crypto::{CodeHasher, KeyCipher};
 use crate::domain::PasswordPolicy;
 use crate::hashing::PasswordHasher;
 use crate::mail::{Mailer, Templates};
+use crate::oauth::Providers;
 use crate::store::Store;
 use crate::tokens::AccessTokens;
 use std::sync::Arc;
@@ -18,4 +19,7 @@ pub struct AppState {
     pub code_hasher: CodeHasher,
     pub mailer: Mailer,
     pub templates: Templates,
+    pub providers: Arc<Providers>,
+    /// Encrypts the tokens providers issue to us.
+    pub provider_cipher: KeyCipher,
 }

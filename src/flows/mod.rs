@@ -6,6 +6,7 @@ pub mod profile;
 pub mod registration;
 pub mod sessions;
 pub mod sign_in;
+pub mod social;
 
 use crate::error::ApiError;
 use crate::store::{Session, User};

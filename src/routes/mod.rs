@@ -2,9 +2,11 @@
 //! utoipa-actix-web collects each handler's `#[utoipa::path]` on the way, so
 //! the OpenAPI document cannot miss a route.
 
+pub mod accounts;
 pub mod docs;
 pub mod email_codes;
 pub mod health;
+pub mod oauth;
 mod problems;
 pub mod sessions;
 pub mod users;
@@ -27,6 +29,13 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(sessions::current)
         .service(sessions::sign_out)
         .service(sessions::revoke)
+        .service(oauth::providers)
+        .service(oauth::authorize)
+        .service(oauth::callback)
+        .service(oauth::token)
+        .service(accounts::list)
+        .service(accounts::link)
+        .service(accounts::unlink)
         .service(well_known::jwks)
         .service(well_known::openid_configuration)
         .service(health::live)

@@ -56,7 +56,7 @@ pub trait Store: Send + Sync {
 
 #[async_trait]
 pub trait Repo:
-    UserRepo + RegistrationRepo + CodeRepo + SessionRepo + KeyRepo + HousekeepingRepo + Send
+    UserRepo + RegistrationRepo + CodeRepo + SessionRepo + KeyRepo + OAuthRepo + HousekeepingRepo + Send
 {
     /// Commits a transaction; a no-op for a plain connection.
     async fn commit(self: Box<Self>) -> StoreResult<()>;
@@ -188,6 +188,39 @@ pub trait SessionRepo {
 pub trait KeyRepo {
     async fn signing_keys(&mut self) -> StoreResult<Vec<SigningKeyRecord>>;
     async fn insert_signing_key(&mut self, key: &SigningKeyRecord) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait OAuthRepo {
+    async fn insert_oauth_state(&mut self, state: &OAuthState) -> StoreResult<()>;
+    /// Consumes the live flow with this state hash, for this provider only.
+    async fn consume_oauth_state(
+        &mut self,
+        state_hash: &str,
+        provider: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<OAuthState>>;
+    async fn insert_handoff(&mut self, handoff: &OAuthHandoff) -> StoreResult<()>;
+    async fn consume_handoff(
+        &mut self,
+        code_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<OAuthHandoff>>;
+    async fn account_by_identity(
+        &mut self,
+        provider: &str,
+        subject: &str,
+    ) -> StoreResult<Option<Account>>;
+    /// Fails with `Conflict("accounts_provider_id_account_id_key")`.
+    async fn insert_account(&mut self, account: &Account) -> StoreResult<()>;
+    /// Replaces what the provider said at the last sign-in: address, scope,
+    /// (encrypted) tokens, raw claims.
+    async fn refresh_account(&mut self, account: &Account) -> StoreResult<()>;
+    async fn accounts_of_user(&mut self, user_id: Uuid) -> StoreResult<Vec<Account>>;
+    async fn delete_account(&mut self, id: Uuid, user_id: Uuid) -> StoreResult<bool>;
+    /// Locks the user row for the rest of the transaction (a no-op write) and
+    /// says whether the user has a password; `None` if there is no such user.
+    async fn lock_user(&mut self, user_id: Uuid) -> StoreResult<Option<bool>>;
 }
 
 #[async_trait]

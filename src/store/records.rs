@@ -33,8 +33,10 @@ pub struct NewUser {
     pub email: String,
     pub email_verified_at: Option<Timestamp>,
     pub username: Option<String>,
+    pub display_name: Option<String>,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
+    pub avatar_url: Option<String>,
     pub role: Role,
     pub auth_provider: String,
     pub password_hash: Option<String>,
@@ -116,4 +118,54 @@ pub struct SigningKeyRecord {
     pub activates_at: Timestamp,
     /// From this moment the key no longer signs.
     pub retires_at: Option<Timestamp>,
+}
+
+/// A started social sign-in or link flow, until the provider calls back.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OAuthState {
+    pub state_hash: String,
+    pub provider: String,
+    /// `sign_in` or `link`.
+    pub purpose: String,
+    /// The signed-in user who asked to link; `None` for sign-in.
+    pub user_id: Option<Uuid>,
+    pub nonce: String,
+    pub pkce_verifier: String,
+    pub redirect_to: String,
+    pub client_code_challenge: Option<String>,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// The one-time code handed to the frontend after a social sign-in.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OAuthHandoff {
+    pub code_hash: String,
+    pub user_id: Uuid,
+    pub provider: String,
+    pub client_code_challenge: Option<String>,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// A link between a user and an identity at a provider (seed 004 `account`).
+/// Provider tokens are stored encrypted and never leave the service.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Account {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub provider_id: String,
+    /// The provider's subject: with `provider_id`, the identity.
+    pub account_id: String,
+    pub email: Option<String>,
+    pub scope: Option<String>,
+    pub access_token_enc: Option<String>,
+    pub access_token_expires_at: Option<Timestamp>,
+    pub refresh_token_enc: Option<String>,
+    pub refresh_token_expires_at: Option<Timestamp>,
+    pub id_token_enc: Option<String>,
+    /// The profile claims the provider sent, as JSON.
+    pub raw: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }

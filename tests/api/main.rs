@@ -12,5 +12,6 @@ mod refresh;
 mod sessions;
 mod sign_in;
 mod signup;
+mod social;
 mod tokens;
 mod verification;

@@ -10,6 +10,7 @@
 mod codes;
 mod housekeeping;
 mod keys;
+mod oauth;
 mod postgres;
 mod registrations;
 mod sessions;
@@ -155,6 +156,7 @@ where
         + super::CodeRepo
         + super::SessionRepo
         + super::KeyRepo
+        + super::OAuthRepo
         + super::HousekeepingRepo,
 {
     async fn commit(self: Box<Self>) -> StoreResult<()> {

@@ -64,9 +64,9 @@ where
 
     async fn insert_user(&mut self, user: &NewUser) -> StoreResult<User> {
         let sql = concat!(
-            "INSERT INTO users (id, email, email_verified_at, username, first_name, last_name, \
-             role, auth_provider, password_hash, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING ",
+            "INSERT INTO users (id, email, email_verified_at, username, display_name, first_name, \
+             last_name, avatar_url, role, auth_provider, password_hash, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) RETURNING ",
             user_columns!()
         );
         sqlx::query_as(sql)
@@ -74,8 +74,10 @@ where
             .bind(user.email.as_str())
             .bind(user.email_verified_at)
             .bind(user.username.as_deref())
+            .bind(user.display_name.as_deref())
             .bind(user.first_name.as_deref())
             .bind(user.last_name.as_deref())
+            .bind(user.avatar_url.as_deref())
             .bind(user.role.as_str())
             .bind(user.auth_provider.as_str())
             .bind(user.password_hash.as_deref())

@@ -2,6 +2,7 @@
 //! database and a real SMTP listener, plus typed request helpers.
 
 mod db;
+pub mod oidc;
 mod smtp;
 
 pub use db::{postgres_available, Backend, TestDb};

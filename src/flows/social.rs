@@ -1,0 +1,493 @@
+//! Social sign-in and account linking. The identity is (provider, subject),
+//! never the address; a provider's address only joins an existing user when
+//! the provider says it is verified and so is the local one.
+
+use super::sessions::open_session;
+use super::SignedIn;
+use crate::crypto::{random_token, sha256_hex};
+use crate::domain::{AvatarUrl, Email, ProfileText, Role};
+use crate::error::ApiError;
+use crate::http::{Authenticated, ClientInfo};
+use crate::oauth::{AuthorizationRequest, Identity, Provider, ProviderTokens};
+use crate::state::AppState;
+use crate::store::{Account, NewUser, OAuthHandoff, OAuthState, Repo, Timestamp};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use oauth2::PkceCodeChallenge;
+use sha2::{Digest, Sha256};
+use std::time::Duration;
+use uuid::Uuid;
+
+pub enum Purpose {
+    SignIn,
+    Link(Uuid),
+}
+
+/// A flow handed to the provider: where to send the browser, and the state
+/// to bind to it (sign-in sets it as a cookie).
+pub struct StartedFlow {
+    pub provider_url: String,
+    pub state: String,
+}
+
+/// What the provider sent back to the callback.
+pub struct Callback {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    pub error: Option<String>,
+}
+
+fn provider<'a>(state: &'a AppState, id: &str) -> Result<&'a Provider, ApiError> {
+    state.providers.get(id).ok_or(ApiError::NotFound)
+}
+
+/// `redirect_to` must be on the allow-list, character for character.
+fn check_redirect(state: &AppState, redirect_to: &str) -> Result<(), ApiError> {
+    if state
+        .settings
+        .oauth
+        .redirect_allowlist
+        .iter()
+        .any(|allowed| allowed == redirect_to)
+    {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "redirect_to",
+            "is not on the allow-list",
+        ))
+    }
+}
+
+/// A client's own PKCE challenge: S256 only, 43 to 128 base64url characters.
+pub fn check_client_challenge(
+    challenge: Option<String>,
+    method: Option<&str>,
+) -> Result<Option<String>, ApiError> {
+    let Some(challenge) = challenge else {
+        return match method {
+            None => Ok(None),
+            Some(_) => Err(ApiError::bad_request(
+                "code_challenge",
+                "is required with a method",
+            )),
+        };
+    };
+    if method.unwrap_or("S256") != "S256" {
+        return Err(ApiError::bad_request(
+            "code_challenge_method",
+            "only S256 is supported",
+        ));
+    }
+    let well_formed = (43..=128).contains(&challenge.len())
+        && challenge
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !well_formed {
+        return Err(ApiError::bad_request(
+            "code_challenge",
+            "must be 43 to 128 base64url characters",
+        ));
+    }
+    Ok(Some(challenge))
+}
+
+/// Records a new flow (state, nonce, our PKCE verifier; 10 minutes) and
+/// returns the provider's authorization URL.
+pub async fn start(
+    state: &AppState,
+    provider_id: &str,
+    redirect_to: &str,
+    client_challenge: Option<String>,
+    purpose: Purpose,
+) -> Result<StartedFlow, ApiError> {
+    let provider = provider(state, provider_id)?;
+    check_redirect(state, redirect_to)?;
+    let flow_state = random_token();
+    let nonce = random_token();
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let provider_url = provider
+        .authorization_url(
+            state.providers.http(),
+            AuthorizationRequest {
+                state: &flow_state,
+                nonce: &nonce,
+                pkce_challenge: challenge,
+            },
+        )
+        .await?;
+    let now = Timestamp::now();
+    let (purpose, user_id) = match purpose {
+        Purpose::SignIn => ("sign_in", None),
+        Purpose::Link(user_id) => ("link", Some(user_id)),
+    };
+    let mut repo = state.store.connection().await?;
+    repo.insert_oauth_state(&OAuthState {
+        state_hash: sha256_hex(&flow_state),
+        provider: provider.id.clone(),
+        purpose: purpose.into(),
+        user_id,
+        nonce,
+        pkce_verifier: verifier.secret().clone(),
+        redirect_to: redirect_to.to_string(),
+        client_code_challenge: client_challenge,
+        created_at: now,
+        expires_at: now.plus(Duration::from_secs(state.settings.oauth.state_ttl_secs)),
+    })
+    .await?;
+    Ok(StartedFlow {
+        provider_url,
+        state: flow_state,
+    })
+}
+
+/// Handles the provider's redirect back. Returns where to send the browser:
+/// `redirect_to` with a one-time `code` (sign-in), `linked=<provider>` (link)
+/// or the provider's `error` (the person declined).
+pub async fn callback(
+    state: &AppState,
+    provider_id: &str,
+    params: Callback,
+    bound_state: Option<String>,
+) -> Result<String, ApiError> {
+    let provider = provider(state, provider_id)?;
+    let invalid_state = || ApiError::bad_request("state", "unknown, expired or already used");
+    let flow_state = params
+        .state
+        .filter(|s| !s.is_empty() && s.len() <= 512)
+        .ok_or_else(|| ApiError::bad_request("state", "is required"))?;
+    let now = Timestamp::now();
+    // Consumed first, whatever happens next: a callback works once.
+    let flow = {
+        let mut repo = state.store.connection().await?;
+        repo.consume_oauth_state(&sha256_hex(&flow_state), &provider.id, now)
+            .await?
+            .ok_or_else(invalid_state)?
+    };
+    // A sign-in must come back to the browser that started it.
+    if flow.purpose == "sign_in" && bound_state.as_deref() != Some(flow_state.as_str()) {
+        return Err(invalid_state());
+    }
+    if let Some(error) = params.error {
+        let error: String = error
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .take(64)
+            .collect();
+        return with_query(&flow.redirect_to, &[("error", &error)]);
+    }
+    let code = params
+        .code
+        .filter(|c| !c.is_empty() && c.len() <= 2048)
+        .ok_or_else(|| ApiError::bad_request("code", "is required"))?;
+    let (identity, tokens) = provider
+        .complete(
+            state.providers.http(),
+            &code,
+            &flow.pkce_verifier,
+            &flow.nonce,
+        )
+        .await?;
+
+    let mut tx = state.store.transaction().await?;
+    let location = match flow.user_id {
+        Some(user_id) if flow.purpose == "link" => {
+            link(
+                state,
+                tx.as_mut(),
+                user_id,
+                provider,
+                &identity,
+                &tokens,
+                now,
+            )
+            .await?;
+            with_query(&flow.redirect_to, &[("linked", &provider.id)])?
+        }
+        _ => {
+            let user_id =
+                sign_in_or_up(state, tx.as_mut(), provider, &identity, &tokens, now).await?;
+            let code = random_token();
+            tx.insert_handoff(&OAuthHandoff {
+                code_hash: sha256_hex(&code),
+                user_id,
+                provider: provider.id.clone(),
+                client_code_challenge: flow.client_code_challenge,
+                created_at: now,
+                expires_at: now.plus(Duration::from_secs(state.settings.oauth.handoff_ttl_secs)),
+            })
+            .await?;
+            with_query(&flow.redirect_to, &[("code", &code)])?
+        }
+    };
+    tx.commit().await?;
+    Ok(location)
+}
+
+/// `redirect_to` with extra query parameters.
+fn with_query(redirect_to: &str, pairs: &[(&str, &str)]) -> Result<String, ApiError> {
+    let mut url = oauth2::url::Url::parse(redirect_to)
+        .map_err(|_| ApiError::bad_request("redirect_to", "is not a URL"))?;
+    for (key, value) in pairs {
+        url.query_pairs_mut().append_pair(key, value);
+    }
+    Ok(url.into())
+}
+
+fn already_linked() -> ApiError {
+    ApiError::Conflict {
+        slug: "identity-linked-elsewhere",
+        detail: "this identity is already linked to another account".into(),
+    }
+}
+
+async fn link(
+    state: &AppState,
+    tx: &mut dyn Repo,
+    user_id: Uuid,
+    provider: &Provider,
+    identity: &Identity,
+    tokens: &ProviderTokens,
+    now: Timestamp,
+) -> Result<(), ApiError> {
+    match tx
+        .account_by_identity(&provider.id, &identity.subject)
+        .await?
+    {
+        Some(existing) if existing.user_id != user_id => Err(already_linked()),
+        Some(existing) => {
+            let record =
+                account_record(state, existing.id, user_id, provider, identity, tokens, now)?;
+            Ok(tx.refresh_account(&record).await?)
+        }
+        None => {
+            let record = account_record(
+                state,
+                Uuid::now_v7(),
+                user_id,
+                provider,
+                identity,
+                tokens,
+                now,
+            )?;
+            tx.insert_account(&record).await.map_err(|e| {
+                if e.is_conflict_on("accounts_provider_id_account_id_key") {
+                    already_linked()
+                } else {
+                    e.into()
+                }
+            })
+        }
+    }
+}
+
+/// The user this identity signs in as: the linked one, or an existing user
+/// whose verified address the provider also verified, or a new user.
+async fn sign_in_or_up(
+    state: &AppState,
+    tx: &mut dyn Repo,
+    provider: &Provider,
+    identity: &Identity,
+    tokens: &ProviderTokens,
+    now: Timestamp,
+) -> Result<Uuid, ApiError> {
+    if let Some(account) = tx
+        .account_by_identity(&provider.id, &identity.subject)
+        .await?
+    {
+        let record = account_record(
+            state,
+            account.id,
+            account.user_id,
+            provider,
+            identity,
+            tokens,
+            now,
+        )?;
+        tx.refresh_account(&record).await?;
+        return Ok(account.user_id);
+    }
+    let email = identity
+        .email
+        .as_deref()
+        .and_then(|e| Email::parse(e).ok())
+        .ok_or(ApiError::ProviderRejected(
+            "the provider did not share an email address",
+        ))?;
+    let account_exists = || ApiError::Conflict {
+        slug: "account-exists",
+        detail: format!(
+            "an account with this email address exists: sign in to it, then link {} from there",
+            provider.name
+        ),
+    };
+    let user_id = match tx.user_by_email(email.as_str()).await? {
+        Some(user) if identity.email_verified && user.email_verified_at.is_some() => user.id,
+        Some(_) => return Err(account_exists()),
+        None if !identity.email_verified => {
+            return Err(ApiError::ProviderRejected(
+                "the provider has not verified this email address",
+            ))
+        }
+        None => {
+            // A sign-up with a password that nobody verified yet must not
+            // survive: whoever chose that password never proved the address.
+            tx.take_pending_registration(email.as_str(), now).await?;
+            let text = |v: &Option<String>| {
+                v.as_deref()
+                    .and_then(|s| ProfileText::parse(s).ok())
+                    .map(String::from)
+            };
+            let user = tx
+                .insert_user(&NewUser {
+                    id: Uuid::now_v7(),
+                    email: email.to_string(),
+                    email_verified_at: Some(now),
+                    username: None,
+                    display_name: text(&identity.name),
+                    first_name: text(&identity.given_name),
+                    last_name: text(&identity.family_name),
+                    avatar_url: identity
+                        .picture
+                        .as_deref()
+                        .and_then(|p| AvatarUrl::parse(p).ok())
+                        .map(String::from),
+                    role: Role::Viewer,
+                    auth_provider: provider.id.clone(),
+                    password_hash: None,
+                    created_at: now,
+                })
+                .await
+                .map_err(|e| {
+                    if e.is_conflict_on("users_email_key") {
+                        account_exists()
+                    } else {
+                        e.into()
+                    }
+                })?;
+            tracing::info!(user_id = %user.id, provider = %provider.id, "user created by social sign-in");
+            user.id
+        }
+    };
+    let record = account_record(
+        state,
+        Uuid::now_v7(),
+        user_id,
+        provider,
+        identity,
+        tokens,
+        now,
+    )?;
+    tx.insert_account(&record).await?;
+    Ok(user_id)
+}
+
+/// The account row, with every provider token encrypted and bound to the
+/// account and the token's role.
+fn account_record(
+    state: &AppState,
+    id: Uuid,
+    user_id: Uuid,
+    provider: &Provider,
+    identity: &Identity,
+    tokens: &ProviderTokens,
+    now: Timestamp,
+) -> Result<Account, ApiError> {
+    let cipher = &state.provider_cipher;
+    let seal = |value: &str, role: &str| cipher.encrypt(value.as_bytes(), &format!("{id}/{role}"));
+    Ok(Account {
+        id,
+        user_id,
+        provider_id: provider.id.clone(),
+        account_id: identity.subject.clone(),
+        email: identity.email.clone(),
+        scope: tokens.scope.clone(),
+        access_token_enc: Some(seal(&tokens.access_token, "access")?),
+        access_token_expires_at: tokens.access_expires_at,
+        refresh_token_enc: tokens
+            .refresh_token
+            .as_deref()
+            .map(|t| seal(t, "refresh"))
+            .transpose()?,
+        refresh_token_expires_at: None,
+        id_token_enc: tokens
+            .id_token
+            .as_deref()
+            .map(|t| seal(t, "id"))
+            .transpose()?,
+        raw: Some(identity.raw.to_string()),
+        created_at: now,
+        updated_at: now,
+    })
+}
+
+/// Exchanges the one-time code from the callback for a session. When the
+/// flow was started with a `code_challenge`, the matching verifier is needed.
+pub async fn exchange(
+    state: &AppState,
+    code: &str,
+    code_verifier: Option<&str>,
+    client: &ClientInfo,
+) -> Result<SignedIn, ApiError> {
+    let invalid = || ApiError::bad_request("code", "unknown, expired or already used");
+    let now = Timestamp::now();
+    let mut tx = state.store.transaction().await?;
+    let handoff = tx
+        .consume_handoff(&sha256_hex(code), now)
+        .await?
+        .ok_or_else(invalid)?;
+    if let Some(challenge) = &handoff.client_code_challenge {
+        let proven = code_verifier
+            .is_some_and(|v| URL_SAFE_NO_PAD.encode(Sha256::digest(v.as_bytes())) == *challenge);
+        if !proven {
+            // The code is spent either way: it was single use.
+            tx.commit().await?;
+            return Err(ApiError::bad_request(
+                "code_verifier",
+                "does not match the code_challenge of the flow",
+            ));
+        }
+    }
+    let user = tx.user_by_id(handoff.user_id).await?.ok_or_else(invalid)?;
+    let (session, refresh_token) = open_session(state, tx.as_mut(), user.id, client, now).await?;
+    tx.commit().await?;
+    let access = state.tokens.issue(user.id, session.id, user.role, now)?;
+    tracing::info!(user_id = %user.id, provider = %handoff.provider, "signed in with a provider");
+    Ok(SignedIn {
+        access,
+        refresh_token,
+        session,
+        user,
+    })
+}
+
+pub async fn accounts(state: &AppState, auth: &Authenticated) -> Result<Vec<Account>, ApiError> {
+    let mut repo = state.store.connection().await?;
+    Ok(repo.accounts_of_user(auth.user_id).await?)
+}
+
+/// Unlinks one of the caller's accounts, unless it is the only way a user
+/// without a password can sign in. The user row is locked first, so two
+/// concurrent unlinks cannot both pass the check.
+pub async fn unlink(state: &AppState, auth: &Authenticated, id: Uuid) -> Result<(), ApiError> {
+    let mut tx = state.store.transaction().await?;
+    let has_password = tx
+        .lock_user(auth.user_id)
+        .await?
+        .ok_or(ApiError::Unauthenticated("user no longer exists"))?;
+    let accounts = tx.accounts_of_user(auth.user_id).await?;
+    if !accounts.iter().any(|a| a.id == id) {
+        return Err(ApiError::NotFound);
+    }
+    if !has_password && accounts.len() == 1 {
+        return Err(ApiError::Conflict {
+            slug: "last-sign-in-method",
+            detail: "this is your only way to sign in; set a password or link another \
+                     provider first"
+                .into(),
+        });
+    }
+    tx.delete_account(id, auth.user_id).await?;
+    tx.commit().await?;
+    Ok(())
+}

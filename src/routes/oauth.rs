@@ -1,0 +1,223 @@
+//! Social sign-in: `/v1/oauth/…`. No token ever travels in a URL: the
+//! callback hands the frontend a one-time code, exchanged at
+//! `POST /v1/oauth/token`.
+
+use super::problems::{InputProblems, ServerProblems};
+use super::views::TokenResponse;
+use crate::config::ProviderKind;
+use crate::error::{ApiError, Problem};
+use crate::flows::social::{self, Callback, Purpose};
+use crate::http::{ClientInfo, JsonBody};
+use crate::state::AppState;
+use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
+use actix_web::http::header;
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+#[derive(Serialize, ToSchema)]
+pub struct ProviderView {
+    /// Used in the paths: `/v1/oauth/{id}/authorize`.
+    pub id: String,
+    pub name: String,
+    #[schema(example = "oidc")]
+    pub kind: &'static str,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProviderList {
+    pub providers: Vec<ProviderView>,
+}
+
+/// The enabled social sign-in providers.
+#[utoipa::path(
+    tag = "oauth",
+    responses((status = 200, description = "The providers", body = ProviderList))
+)]
+#[get("/v1/oauth/providers")]
+pub async fn providers(state: web::Data<AppState>) -> web::Json<ProviderList> {
+    let providers = state
+        .providers
+        .all()
+        .map(|p| ProviderView {
+            id: p.id.clone(),
+            name: p.name.clone(),
+            kind: match p.kind {
+                ProviderKind::Oidc => "oidc",
+                ProviderKind::Github => "github",
+            },
+        })
+        .collect();
+    web::Json(ProviderList { providers })
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuthorizeQuery {
+    /// Where the browser returns with `?code=…`: exactly one of
+    /// `oauth.redirect_allowlist`.
+    redirect_to: String,
+    /// Optional PKCE of the frontend itself (S256): then `POST /v1/oauth/token`
+    /// needs the matching `code_verifier`.
+    code_challenge: Option<String>,
+    /// Only `S256`.
+    code_challenge_method: Option<String>,
+}
+
+/// The cookie that binds a sign-in flow to the browser that started it.
+fn binding_cookie_name(state: &AppState) -> &'static str {
+    if state.settings.public_url.starts_with("https://") {
+        "__Host-portcullis-oauth"
+    } else {
+        "portcullis-oauth"
+    }
+}
+
+fn binding_cookie(state: &AppState, value: String, max_age: CookieDuration) -> Cookie<'static> {
+    Cookie::build(binding_cookie_name(state), value)
+        .path("/")
+        .http_only(true)
+        .secure(state.settings.public_url.starts_with("https://"))
+        .same_site(SameSite::Lax)
+        .max_age(max_age)
+        .finish()
+}
+
+/// Start a social sign-in: redirects the browser to the provider.
+///
+/// Authorization code flow with PKCE (S256); a fresh `state` and `nonce`
+/// (256 bits each) are kept server-side for 10 minutes and consumed once, and
+/// the state is also bound to this browser by an HttpOnly cookie.
+#[utoipa::path(
+    tag = "oauth",
+    params(("provider" = String, Path, description = "Provider id"), AuthorizeQuery),
+    responses(
+        (status = 302, description = "To the provider's login page", headers(("Location" = String))),
+        (status = 400, description = "`redirect_to` not allowed, bad `code_challenge`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such provider", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "The provider is unreachable", body = Problem, content_type = "application/problem+json"),
+        ServerProblems,
+    )
+)]
+#[get("/v1/oauth/{provider}/authorize")]
+pub async fn authorize(
+    state: web::Data<AppState>,
+    provider: web::Path<String>,
+    query: web::Query<AuthorizeQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let challenge = social::check_client_challenge(
+        query.code_challenge,
+        query.code_challenge_method.as_deref(),
+    )?;
+    let flow = social::start(
+        &state,
+        &provider,
+        &query.redirect_to,
+        challenge,
+        Purpose::SignIn,
+    )
+    .await?;
+    let max_age = CookieDuration::seconds(state.settings.oauth.state_ttl_secs as i64);
+    Ok(HttpResponse::Found()
+        .insert_header((header::LOCATION, flow.provider_url))
+        .cookie(binding_cookie(&state, flow.state, max_age))
+        .finish())
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    /// Set by the provider when the person declined or it failed.
+    error: Option<String>,
+}
+
+/// The provider's redirect back (register it as the app's redirect URI:
+/// `{public_url}/v1/oauth/{provider}/callback`).
+///
+/// Checks the state, exchanges the code, validates the ID token, signs the
+/// user in (or up, or links the identity), then redirects to `redirect_to`
+/// with `?code=` (one-time, 60 s), `?linked=` or the provider's `?error=`.
+#[utoipa::path(
+    tag = "oauth",
+    params(("provider" = String, Path, description = "Provider id"), CallbackQuery),
+    responses(
+        (status = 302, description = "Back to `redirect_to`", headers(("Location" = String))),
+        (status = 400, description = "Missing, unknown, expired or replayed state; the provider's answer failed validation", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such provider", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The identity is linked to another account, or an account with this address exists and must link it itself", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "The provider is unreachable", body = Problem, content_type = "application/problem+json"),
+        ServerProblems,
+    )
+)]
+#[get("/v1/oauth/{provider}/callback")]
+pub async fn callback(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    provider: web::Path<String>,
+    query: web::Query<CallbackQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let bound = request
+        .cookie(binding_cookie_name(&state))
+        .map(|c| c.value().to_string());
+    let params = Callback {
+        code: query.code,
+        state: query.state,
+        error: query.error,
+    };
+    let location = social::callback(&state, &provider, params, bound).await?;
+    Ok(HttpResponse::Found()
+        .insert_header((header::LOCATION, location))
+        .cookie(binding_cookie(&state, String::new(), CookieDuration::ZERO))
+        .finish())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRequest {
+    /// The one-time `code` from the redirect.
+    #[schema(max_length = 512)]
+    code: String,
+    /// Required when the flow was started with a `code_challenge`.
+    #[schema(max_length = 128)]
+    code_verifier: Option<String>,
+}
+
+/// Exchange the one-time code from a social sign-in for a token pair.
+#[utoipa::path(
+    tag = "oauth",
+    request_body = TokenRequest,
+    responses(
+        (status = 201, description = "Signed in", body = TokenResponse),
+        InputProblems,
+        ServerProblems,
+    )
+)]
+#[post("/v1/oauth/token")]
+pub async fn token(
+    state: web::Data<AppState>,
+    client: ClientInfo,
+    body: JsonBody<TokenRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let TokenRequest {
+        code,
+        code_verifier,
+    } = body.0;
+    if code.is_empty() || code.len() > 512 {
+        return Err(ApiError::bad_request("code", "must be 1 to 512 bytes"));
+    }
+    if code_verifier.as_ref().is_some_and(|v| v.len() > 128) {
+        return Err(ApiError::bad_request(
+            "code_verifier",
+            "must be at most 128 bytes",
+        ));
+    }
+    let signed_in = social::exchange(&state, &code, code_verifier.as_deref(), &client).await?;
+    Ok(HttpResponse::Created().json(TokenResponse::new(
+        signed_in,
+        state.settings.session_idle_ttl(),
+    )))
+}

@@ -1,0 +1,214 @@
+use super::{map_err, Dialect, SqlRepo};
+use crate::store::{Account, OAuthHandoff, OAuthRepo, OAuthState, StoreResult, Timestamp};
+use async_trait::async_trait;
+use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
+use uuid::Uuid;
+
+macro_rules! state_columns {
+    () => {
+        "state_hash, provider, purpose, user_id, nonce, pkce_verifier, redirect_to, \
+         client_code_challenge, created_at, expires_at"
+    };
+}
+
+macro_rules! account_columns {
+    () => {
+        "id, user_id, provider_id, account_id, email, scope, access_token_enc, \
+         access_token_expires_at, refresh_token_enc, refresh_token_expires_at, id_token_enc, raw, \
+         created_at, updated_at"
+    };
+}
+
+#[async_trait]
+impl<DB> OAuthRepo for SqlRepo<DB>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    OAuthState: for<'r> FromRow<'r, DB::Row>,
+    OAuthHandoff: for<'r> FromRow<'r, DB::Row>,
+    Account: for<'r> FromRow<'r, DB::Row>,
+    (bool,): for<'r> FromRow<'r, DB::Row>,
+    for<'q> Uuid: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<Uuid>: Encode<'q, DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB>,
+    for<'q> Timestamp: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<Timestamp>: Encode<'q, DB>,
+{
+    async fn insert_oauth_state(&mut self, state: &OAuthState) -> StoreResult<()> {
+        sqlx::query(concat!(
+            "INSERT INTO oauth_states (",
+            state_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        ))
+        .bind(state.state_hash.as_str())
+        .bind(state.provider.as_str())
+        .bind(state.purpose.as_str())
+        .bind(state.user_id)
+        .bind(state.nonce.as_str())
+        .bind(state.pkce_verifier.as_str())
+        .bind(state.redirect_to.as_str())
+        .bind(state.client_code_challenge.as_deref())
+        .bind(state.created_at)
+        .bind(state.expires_at)
+        .execute(self.conn())
+        .await
+        .map_err(map_err::<DB>)?;
+        Ok(())
+    }
+
+    async fn consume_oauth_state(
+        &mut self,
+        state_hash: &str,
+        provider: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<OAuthState>> {
+        sqlx::query_as(concat!(
+            "UPDATE oauth_states SET consumed_at = $3 WHERE state_hash = $1 AND provider = $2 \
+             AND consumed_at IS NULL AND expires_at > $3 RETURNING ",
+            state_columns!()
+        ))
+        .bind(state_hash)
+        .bind(provider)
+        .bind(now)
+        .fetch_optional(self.conn())
+        .await
+        .map_err(map_err::<DB>)
+    }
+
+    async fn insert_handoff(&mut self, handoff: &OAuthHandoff) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO oauth_handoffs (code_hash, user_id, provider, client_code_challenge, \
+             created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(handoff.code_hash.as_str())
+        .bind(handoff.user_id)
+        .bind(handoff.provider.as_str())
+        .bind(handoff.client_code_challenge.as_deref())
+        .bind(handoff.created_at)
+        .bind(handoff.expires_at)
+        .execute(self.conn())
+        .await
+        .map_err(map_err::<DB>)?;
+        Ok(())
+    }
+
+    async fn consume_handoff(
+        &mut self,
+        code_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<OAuthHandoff>> {
+        sqlx::query_as(
+            "UPDATE oauth_handoffs SET consumed_at = $2 WHERE code_hash = $1 \
+             AND consumed_at IS NULL AND expires_at > $2 RETURNING code_hash, user_id, provider, \
+             client_code_challenge, created_at, expires_at",
+        )
+        .bind(code_hash)
+        .bind(now)
+        .fetch_optional(self.conn())
+        .await
+        .map_err(map_err::<DB>)
+    }
+
+    async fn account_by_identity(
+        &mut self,
+        provider: &str,
+        subject: &str,
+    ) -> StoreResult<Option<Account>> {
+        sqlx::query_as(concat!(
+            "SELECT ",
+            account_columns!(),
+            " FROM accounts WHERE provider_id = $1 AND account_id = $2"
+        ))
+        .bind(provider)
+        .bind(subject)
+        .fetch_optional(self.conn())
+        .await
+        .map_err(map_err::<DB>)
+    }
+
+    async fn insert_account(&mut self, account: &Account) -> StoreResult<()> {
+        sqlx::query(concat!(
+            "INSERT INTO accounts (",
+            account_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        ))
+        .bind(account.id)
+        .bind(account.user_id)
+        .bind(account.provider_id.as_str())
+        .bind(account.account_id.as_str())
+        .bind(account.email.as_deref())
+        .bind(account.scope.as_deref())
+        .bind(account.access_token_enc.as_deref())
+        .bind(account.access_token_expires_at)
+        .bind(account.refresh_token_enc.as_deref())
+        .bind(account.refresh_token_expires_at)
+        .bind(account.id_token_enc.as_deref())
+        .bind(account.raw.as_deref())
+        .bind(account.created_at)
+        .bind(account.updated_at)
+        .execute(self.conn())
+        .await
+        .map_err(map_err::<DB>)?;
+        Ok(())
+    }
+
+    async fn refresh_account(&mut self, account: &Account) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE accounts SET email = $2, scope = $3, access_token_enc = $4, \
+             access_token_expires_at = $5, refresh_token_enc = COALESCE($6, refresh_token_enc), \
+             refresh_token_expires_at = CASE WHEN $6 IS NULL THEN refresh_token_expires_at \
+             ELSE $7 END, id_token_enc = $8, raw = $9, updated_at = $10 \
+             WHERE id = $1",
+        )
+        .bind(account.id)
+        .bind(account.email.as_deref())
+        .bind(account.scope.as_deref())
+        .bind(account.access_token_enc.as_deref())
+        .bind(account.access_token_expires_at)
+        .bind(account.refresh_token_enc.as_deref())
+        .bind(account.refresh_token_expires_at)
+        .bind(account.id_token_enc.as_deref())
+        .bind(account.raw.as_deref())
+        .bind(account.updated_at)
+        .execute(self.conn())
+        .await
+        .map_err(map_err::<DB>)?;
+        Ok(())
+    }
+
+    async fn accounts_of_user(&mut self, user_id: Uuid) -> StoreResult<Vec<Account>> {
+        sqlx::query_as(concat!(
+            "SELECT ",
+            account_columns!(),
+            " FROM accounts WHERE user_id = $1 ORDER BY created_at, id"
+        ))
+        .bind(user_id)
+        .fetch_all(self.conn())
+        .await
+        .map_err(map_err::<DB>)
+    }
+
+    async fn delete_account(&mut self, id: Uuid, user_id: Uuid) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM accounts WHERE id = $1 AND user_id = $2")
+            .bind(id)
+            .bind(user_id)
+            .execute(self.conn())
+            .await
+            .map_err(map_err::<DB>)?;
+        Ok(DB::rows_affected(&done) > 0)
+    }
+
+    async fn lock_user(&mut self, user_id: Uuid) -> StoreResult<Option<bool>> {
+        let row: Option<(bool,)> = sqlx::query_as(
+            "UPDATE users SET updated_at = updated_at WHERE id = $1 \
+             RETURNING password_hash IS NOT NULL",
+        )
+        .bind(user_id)
+        .fetch_optional(self.conn())
+        .await
+        .map_err(map_err::<DB>)?;
+        Ok(row.map(|(has_password,)| has_password))
+    }
+}
