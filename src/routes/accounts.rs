@@ -50,7 +50,7 @@ pub struct AccountList {
     responses((status = 200, description = "The linked accounts", body = AccountList), AuthProblems, ServerProblems)
 )]
 #[get("/v1/accounts")]
-pub async fn list(
+pub async fn list_accounts(
     state: web::Data<AppState>,
     auth: Authenticated,
 ) -> Result<web::Json<AccountList>, ApiError> {

@@ -23,7 +23,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(email_codes::confirm)
         .service(sessions::sign_in)
         .service(sessions::refresh)
-        .service(sessions::list)
+        .service(sessions::list_sessions)
         .service(sessions::revoke_many)
         // `current` before `{id}`: the literal segment must win.
         .service(sessions::current)
@@ -33,7 +33,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(oauth::authorize)
         .service(oauth::callback)
         .service(oauth::token)
-        .service(accounts::list)
+        .service(accounts::list_accounts)
         .service(accounts::link)
         .service(accounts::unlink)
         .service(well_known::jwks)

@@ -124,7 +124,7 @@ pub struct SessionList {
     responses((status = 200, description = "The sessions", body = SessionList), AuthProblems, ServerProblems)
 )]
 #[get("/v1/sessions")]
-pub async fn list(
+pub async fn list_sessions(
     state: web::Data<AppState>,
     auth: Authenticated,
 ) -> Result<web::Json<SessionList>, ApiError> {

@@ -2,6 +2,7 @@
 //! database and a real SMTP listener, plus typed request helpers.
 
 mod db;
+pub mod github;
 pub mod oidc;
 mod smtp;
 
