@@ -76,6 +76,12 @@ pub enum ApiError {
     ProviderUnreachable(#[source] anyhow::Error),
     #[error("the service is temporarily unavailable")]
     Unavailable(#[source] anyhow::Error),
+    /// Too many password checks are in progress or waiting.
+    #[error("too many sign-ins at once; retry in a moment")]
+    Overloaded,
+    /// A per-client limit was reached.
+    #[error("too many requests; retry after {retry_after_secs} seconds")]
+    TooManyRequests { retry_after_secs: u64 },
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -116,6 +122,8 @@ impl ApiError {
                 ("provider-unreachable", "The provider is unreachable")
             }
             ApiError::Unavailable(_) => ("unavailable", "Service unavailable"),
+            ApiError::Overloaded => ("overloaded", "Service overloaded"),
+            ApiError::TooManyRequests { .. } => ("too-many-requests", "Too many requests"),
             ApiError::Internal(_) => ("internal", "Internal server error"),
         }
     }
@@ -123,9 +131,10 @@ impl ApiError {
     /// What the client may read in `detail`. Never anything internal.
     pub fn public_detail(&self) -> Option<String> {
         match self {
-            ApiError::Unavailable(_) | ApiError::Internal(_) | ApiError::ProviderUnreachable(_) => {
-                None
-            }
+            ApiError::Unavailable(_)
+            | ApiError::Internal(_)
+            | ApiError::ProviderUnreachable(_)
+            | ApiError::Overloaded => None,
             // One fixed text whatever the cause, so nothing can be told apart.
             ApiError::Unauthenticated(_) => {
                 Some("a valid access token is required (Authorization: Bearer …)".into())
@@ -157,7 +166,8 @@ impl ResponseError for ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -168,8 +178,11 @@ impl ResponseError for ApiError {
             ApiError::Unauthenticated(_) => {
                 response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
             }
-            ApiError::Unavailable(_) => {
+            ApiError::Unavailable(_) | ApiError::Overloaded => {
                 response.insert_header((header::RETRY_AFTER, "1"));
+            }
+            ApiError::TooManyRequests { retry_after_secs } => {
+                response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
             }
             ApiError::MethodNotAllowed(allowed) => {
                 response.insert_header((header::ALLOW, allowed.as_str()));
@@ -196,7 +209,10 @@ impl From<StoreError> for ApiError {
 
 impl From<crate::hashing::HashError> for ApiError {
     fn from(error: crate::hashing::HashError) -> Self {
-        ApiError::Internal(error.into())
+        match error {
+            crate::hashing::HashError::Overloaded => ApiError::Overloaded,
+            other => ApiError::Internal(other.into()),
+        }
     }
 }
 

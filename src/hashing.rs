@@ -12,14 +12,18 @@
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand::RngCore;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 const SALT_LEN: usize = 16;
 const OUTPUT_LEN: usize = 32;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HashError {
+    /// Every hashing slot is busy and the queue is full.
+    #[error("password hashing is overloaded")]
+    Overloaded,
     #[error("invalid Argon2 parameters: {0}")]
     Params(String),
     #[error("password hashing failed: {0}")]
@@ -71,6 +75,9 @@ impl MemoryPool {
 pub struct PasswordHasher {
     params: Params,
     permits: Arc<Semaphore>,
+    /// Requests waiting for a permit, bounded by `queue_limit`.
+    waiting: Arc<AtomicUsize>,
+    queue_limit: usize,
     memory: Arc<MemoryPool>,
     /// Verified against when an account does not exist or has no password, so
     /// that every sign-in costs one Argon2 computation.
@@ -84,6 +91,7 @@ impl PasswordHasher {
         iterations: u32,
         parallelism: u32,
         concurrency: usize,
+        queue_limit: usize,
     ) -> Result<Self, HashError> {
         let params = Params::new(memory_kib, iterations, parallelism, Some(OUTPUT_LEN))
             .map_err(|e| HashError::Params(e.to_string()))?;
@@ -100,47 +108,78 @@ impl PasswordHasher {
         Ok(Self {
             params,
             permits: Arc::new(Semaphore::new(concurrency)),
+            waiting: Arc::new(AtomicUsize::new(0)),
+            queue_limit,
             memory,
             dummy_hash: dummy.into(),
         })
     }
 
+    /// Waits for a hashing slot, or fails at once with `Overloaded` when the
+    /// queue is full: a burst degrades into quick 503s, not unbounded waits.
+    pub async fn slot(&self) -> Result<HashSlot<'_>, HashError> {
+        if let Ok(permit) = self.permits.try_acquire() {
+            return Ok(HashSlot {
+                hasher: self,
+                _permit: permit,
+            });
+        }
+        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.queue_limit {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(HashError::Overloaded);
+        }
+        let permit = self.permits.acquire().await;
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        let permit = permit.map_err(|_| HashError::Cancelled)?;
+        Ok(HashSlot {
+            hasher: self,
+            _permit: permit,
+        })
+    }
+
     pub async fn hash(&self, password: &str) -> Result<String, HashError> {
-        let params = self.params.clone();
-        let memory = self.memory.clone();
+        self.slot().await?.hash(password).await
+    }
+
+    pub async fn verify(&self, password: &str, stored: Option<&str>) -> Result<Verdict, HashError> {
+        self.slot().await?.verify(password, stored).await
+    }
+}
+
+/// The right to run one Argon2 computation now.
+pub struct HashSlot<'a> {
+    hasher: &'a PasswordHasher,
+    _permit: SemaphorePermit<'a>,
+}
+
+impl HashSlot<'_> {
+    pub async fn hash(self, password: &str) -> Result<String, HashError> {
+        let params = self.hasher.params.clone();
+        let memory = self.hasher.memory.clone();
         let password = password.to_owned();
-        self.run(move || hash_blocking(&params, &memory, password.as_bytes()))
-            .await?
+        run(move || hash_blocking(&params, &memory, password.as_bytes())).await?
     }
 
     /// Checks `password` against `stored`, or against the dummy hash when there
     /// is nothing stored; in that case the answer is always `Mismatch`.
-    pub async fn verify(&self, password: &str, stored: Option<&str>) -> Result<Verdict, HashError> {
+    pub async fn verify(self, password: &str, stored: Option<&str>) -> Result<Verdict, HashError> {
         let is_real = stored.is_some();
-        let stored: String = stored.unwrap_or(&self.dummy_hash).to_string();
-        let params = self.params.clone();
-        let memory = self.memory.clone();
+        let stored: String = stored.unwrap_or(&self.hasher.dummy_hash).to_string();
+        let params = self.hasher.params.clone();
+        let memory = self.hasher.memory.clone();
         let password = password.to_owned();
-        let verdict = self
-            .run(move || verify_blocking(&params, &memory, password.as_bytes(), &stored))
-            .await?;
+        let verdict =
+            run(move || verify_blocking(&params, &memory, password.as_bytes(), &stored)).await?;
         Ok(if is_real { verdict } else { Verdict::Mismatch })
     }
+}
 
-    async fn run<T: Send + 'static>(
-        &self,
-        work: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, HashError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| HashError::Cancelled)?;
-        let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || span.in_scope(work))
-            .await
-            .map_err(|_| HashError::Cancelled)
-    }
+/// Runs on the blocking pool, keeping the caller's span.
+async fn run<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, HashError> {
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(work))
+        .await
+        .map_err(|_| HashError::Cancelled)
 }
 
 /// Argon2id over pooled memory, written as a PHC string.
@@ -217,12 +256,12 @@ mod tests {
     use super::*;
 
     fn fast() -> PasswordHasher {
-        PasswordHasher::new(1024, 1, 1, 2).unwrap()
+        PasswordHasher::new(1024, 1, 1, 2, 8).unwrap()
     }
 
     #[tokio::test]
     async fn hashes_are_argon2id_phc_strings_with_unique_salts() {
-        let hasher = PasswordHasher::new(19_456, 2, 1, 2).unwrap();
+        let hasher = PasswordHasher::new(19_456, 2, 1, 2, 8).unwrap();
         let a = hasher.hash("correct horse").await.unwrap();
         let b = hasher.hash("correct horse").await.unwrap();
         assert!(a.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{a}");
@@ -295,6 +334,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_full_queue_is_refused_at_once() {
+        let hasher = PasswordHasher::new(1024, 1, 1, 1, 1).unwrap();
+        let running = hasher.slot().await.unwrap();
+        // One may wait...
+        let waiting = tokio::spawn({
+            let hasher = hasher.clone();
+            async move { hasher.hash("queued password").await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        // ...the next is turned away.
+        assert!(matches!(
+            hasher.hash("one too many").await,
+            Err(HashError::Overloaded)
+        ));
+        drop(running);
+        assert!(waiting.await.unwrap().is_ok());
+        assert!(hasher.hash("capacity again").await.is_ok());
+    }
+
+    #[tokio::test]
     async fn memory_is_reused_across_hashes() {
         let hasher = fast();
         for _ in 0..8 {
@@ -307,7 +366,7 @@ mod tests {
     #[tokio::test]
     async fn changed_parameters_ask_for_a_rehash() {
         let old = fast().hash("password for rehash").await.unwrap();
-        let stronger = PasswordHasher::new(2048, 2, 1, 2).unwrap();
+        let stronger = PasswordHasher::new(2048, 2, 1, 2, 8).unwrap();
         assert_eq!(
             stronger
                 .verify("password for rehash", Some(&old))

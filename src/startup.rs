@@ -7,13 +7,16 @@ use crate::hashing::{HashError, PasswordHasher};
 use crate::http::{render_problems, RequestSpan, RouteTable};
 use crate::mail::{MailError, Mailer, Templates};
 use crate::oauth::Providers;
+use crate::pwned::PwnedPasswords;
 use crate::routes::docs::ApiDocs;
 use crate::state::AppState;
 use crate::store::{self, Store};
 use crate::tokens::{AccessTokens, KeyRing, KeyRingError};
 use crate::{http, openapi, routes};
+use actix_cors::Cors;
 use actix_web::dev::Server;
-use actix_web::middleware::{from_fn, DefaultHeaders};
+use actix_web::http::header;
+use actix_web::middleware::{from_fn, Condition, DefaultHeaders};
 use actix_web::{web, App, HttpServer};
 use std::net::TcpListener;
 use std::path::Path;
@@ -36,6 +39,8 @@ pub enum StartupError {
     Mail(#[from] MailError),
     #[error("social sign-in: {0}")]
     OAuth(String),
+    #[error("{0}")]
+    Protections(String),
     #[error("{context}")]
     Io {
         context: String,
@@ -75,6 +80,7 @@ impl Application {
             settings.argon2_iterations,
             settings.argon2_parallelism,
             settings.hash_concurrency,
+            settings.hash_queue_limit,
         )?;
         let state = web::Data::new(AppState {
             store: store.clone(),
@@ -89,6 +95,11 @@ impl Application {
                     .map_err(StartupError::OAuth)?,
             ),
             provider_cipher: secret.provider_token_cipher(),
+            trusted_proxies: settings
+                .trusted_proxy_nets()
+                .map_err(|e| StartupError::Protections(e.to_string()))?,
+            pwned: PwnedPasswords::new(&settings.pwned_passwords)
+                .map_err(StartupError::Protections)?,
             settings: Arc::new(settings.clone()),
         });
         crate::housekeeping::spawn(store.clone(), state.settings.clone());
@@ -109,6 +120,8 @@ impl Application {
             .map_err(io_error("no local address"))?
             .port();
         let body_limit = settings.body_limit_bytes;
+        let origins = settings.cors_allowed_origins.clone();
+        let hsts = settings.public_url.starts_with("https://");
         let server = HttpServer::new(move || {
             App::new()
                 .into_utoipa_app()
@@ -120,13 +133,11 @@ impl Application {
                 .app_data(docs.clone())
                 .app_data(web::PayloadConfig::new(body_limit))
                 .app_data(http::BodyLimit(body_limit))
+                // Innermost first: CORS answers preflights and adds its
+                // headers to every answer, problems included.
+                .wrap(Condition::new(!origins.is_empty(), cors(&origins)))
                 .wrap(from_fn(render_problems))
-                .wrap(
-                    DefaultHeaders::new()
-                        .add(("X-Content-Type-Options", "nosniff"))
-                        .add(("Referrer-Policy", "no-referrer"))
-                        .add(("Cache-Control", "no-store")),
-                )
+                .wrap(security_headers(hsts))
                 .wrap(TracingLogger::<RequestSpan>::new())
         })
         .listen(listener)
@@ -165,6 +176,42 @@ impl Application {
     /// Serves until SIGINT/SIGTERM, then drains connections gracefully.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
+    }
+}
+
+/// Cross-origin access for the configured browser origins only. Requests
+/// carry bearer tokens, not cookies, so credentials are never allowed.
+fn cors(origins: &[String]) -> Cors {
+    origins
+        .iter()
+        .fold(Cors::default(), |cors, origin| cors.allowed_origin(origin))
+        .allowed_methods(["GET", "POST", "PATCH", "DELETE"])
+        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+        .expose_headers([header::RETRY_AFTER, header::WWW_AUTHENTICATE])
+        .max_age(3600)
+        // Other origins get no CORS headers (their browsers then refuse to
+        // read the answer) rather than an error for every request.
+        .block_on_origin_mismatch(false)
+}
+
+/// Added to every response that does not set its own.
+fn security_headers(hsts: bool) -> DefaultHeaders {
+    let headers = DefaultHeaders::new()
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("Referrer-Policy", "no-referrer"))
+        .add(("Cache-Control", "no-store"))
+        .add(("X-Frame-Options", "DENY"))
+        .add((
+            "Content-Security-Policy",
+            "default-src 'none'; frame-ancestors 'none'",
+        ));
+    if hsts {
+        headers.add((
+            "Strict-Transport-Security",
+            "max-age=31536000; includeSubDomains",
+        ))
+    } else {
+        headers
     }
 }
 

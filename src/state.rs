@@ -4,6 +4,7 @@ use crate::domain::PasswordPolicy;
 use crate::hashing::PasswordHasher;
 use crate::mail::{Mailer, Templates};
 use crate::oauth::Providers;
+use crate::pwned::PwnedPasswords;
 use crate::store::Store;
 use crate::tokens::AccessTokens;
 use std::sync::Arc;
@@ -22,4 +23,7 @@ pub struct AppState {
     pub providers: Arc<Providers>,
     /// Encrypts the tokens providers issue to us.
     pub provider_cipher: KeyCipher,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub pwned: PwnedPasswords,
 }

@@ -37,6 +37,12 @@ pub async fn sign_up(state: &AppState, input: SignUp) -> Result<(), ApiError> {
         .password_policy
         .check(&input.password, &context)
         .map_err(|e| ApiError::bad_request("password", e.0))?;
+    if state.pwned.is_pwned(input.password.expose()).await == Some(true) {
+        return Err(ApiError::bad_request(
+            "password",
+            "this password appears in known data breaches; choose another one",
+        ));
+    }
     if let Some(username) = &input.username {
         let mut repo = state.store.connection().await?;
         if repo.user_by_username(username.as_str()).await?.is_some() {

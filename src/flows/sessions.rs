@@ -22,7 +22,7 @@ pub async fn open_session(
     let session = Session {
         id: Uuid::now_v7(),
         user_id,
-        ip: client.ip.clone(),
+        ip: client.ip_text(),
         user_agent: client.user_agent.clone(),
         created_at: now,
         last_used_at: now,

@@ -8,14 +8,16 @@ use crate::hashing::Verdict;
 use crate::http::ClientInfo;
 use crate::state::AppState;
 use crate::store::Timestamp;
+use crate::throttle;
 
 pub enum Identifier {
     Email(Email),
     Username(Username),
 }
 
-/// Unknown account, missing password, wrong password: the same error after
-/// the same work (one Argon2 verification, against a dummy hash if needed).
+/// Unknown account, missing password, wrong password, locked account: the
+/// same error after the same work (one Argon2 verification, against a dummy
+/// hash if needed).
 pub async fn with_password(
     state: &AppState,
     identifier: Identifier,
@@ -29,13 +31,28 @@ pub async fn with_password(
             Identifier::Username(name) => repo.user_by_username(name.as_str()).await?,
         }
     };
-    // No connection is held while hashing.
-    let stored = user.as_ref().and_then(|u| u.password_hash.as_deref());
-    let verdict = state.hasher.verify(password, stored).await?;
+    // The lockout counts per account: its address, or what was typed when
+    // there is no such account, so that both behave alike.
+    let key = match (&user, &identifier) {
+        (Some(user), _) => user.email.clone(),
+        (None, Identifier::Email(email)) => email.to_string(),
+        (None, Identifier::Username(name)) => format!("@{}", name.as_str()),
+    };
+    // A hashing slot first: when the service is overloaded the answer is a
+    // 503 and nothing is counted against the account.
+    let slot = state.hasher.slot().await?;
+    let allowed = throttle::claim_sign_in(state, &key).await?;
+    let stored = user
+        .as_ref()
+        .filter(|_| allowed)
+        .and_then(|u| u.password_hash.as_deref());
+    // No database connection is held while hashing.
+    let verdict = slot.verify(password, stored).await?;
     let user = match user {
-        Some(user) if verdict.is_match() && user.email_verified_at.is_some() => user,
+        Some(user) if allowed && verdict.is_match() && user.email_verified_at.is_some() => user,
         _ => return Err(ApiError::InvalidCredentials),
     };
+    throttle::sign_in_succeeded(state, &key).await?;
     let now = Timestamp::now();
     if verdict == Verdict::MatchNeedsRehash {
         rehash(state, &user.id, password, now).await;

@@ -1,25 +1,89 @@
+use crate::state::AppState;
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest};
+use actix_web::{web, FromRequest, HttpRequest};
+use ipnet::IpNet;
 use std::future::{ready, Ready};
+use std::net::IpAddr;
 
-/// Where a request came from, as recorded on sessions.
+/// Where a request came from: recorded on sessions, and the key of per-client
+/// limits.
 #[derive(Debug, Clone, Default)]
 pub struct ClientInfo {
-    /// The peer address of the connection.
-    pub ip: Option<String>,
+    /// The connection's peer, or, when that peer is a trusted proxy, the
+    /// nearest address in `X-Forwarded-For` that is not one.
+    pub ip: Option<IpAddr>,
     /// The `User-Agent` header, cut to 512 characters.
     pub user_agent: Option<String>,
 }
 
 const MAX_USER_AGENT_CHARS: usize = 512;
 
+impl ClientInfo {
+    pub fn ip_text(&self) -> Option<String> {
+        self.ip.map(|ip| ip.to_string())
+    }
+
+    /// The unit of per-client limits: the address, or its /64 for IPv6 (one
+    /// subscriber usually holds a whole /64).
+    pub fn limit_key(&self) -> Option<String> {
+        self.ip.map(|ip| match ip {
+            IpAddr::V4(v4) => v4.to_string(),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => v4.to_string(),
+                None => {
+                    let s = v6.segments();
+                    format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+                }
+            },
+        })
+    }
+}
+
+/// The client address: the peer, unless the peer is a trusted proxy; then the
+/// right-most `X-Forwarded-For` entry that is not a trusted proxy (entries
+/// further left were written by the client and prove nothing).
+pub fn client_ip(
+    peer: Option<IpAddr>,
+    forwarded_for: &[&str],
+    trusted: &[IpNet],
+) -> Option<IpAddr> {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    let peer = peer?;
+    if !is_trusted(&peer) {
+        return Some(peer);
+    }
+    let mut hops = forwarded_for
+        .iter()
+        .flat_map(|value| value.split(','))
+        .map(|hop| hop.trim().parse::<IpAddr>());
+    let mut client = peer;
+    while let Some(hop) = hops.next_back() {
+        match hop {
+            Ok(ip) if is_trusted(&ip) => client = ip,
+            Ok(ip) => return Some(ip),
+            // A malformed entry: stop at the last address we could trust.
+            Err(_) => break,
+        }
+    }
+    Some(client)
+}
+
 impl FromRequest for ClientInfo {
     type Error = actix_web::Error;
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let ip = req.peer_addr().map(|addr| addr.ip().to_string());
+        let trusted = req
+            .app_data::<web::Data<AppState>>()
+            .map(|state| state.trusted_proxies.as_slice())
+            .unwrap_or_default();
+        let forwarded: Vec<&str> = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        let ip = client_ip(req.peer_addr().map(|a| a.ip()), &forwarded, trusted);
         let user_agent = req
             .headers()
             .get(header::USER_AGENT)
@@ -32,5 +96,57 @@ impl FromRequest for ClientInfo {
             })
             .filter(|ua| !ua.is_empty());
         ready(Ok(ClientInfo { ip, user_agent }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn untrusted_peers_cannot_choose_their_address() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let peer = Some(ip("203.0.113.9"));
+        assert_eq!(
+            client_ip(peer, &["1.2.3.4"], &trusted),
+            Some(ip("203.0.113.9"))
+        );
+        assert_eq!(client_ip(peer, &[], &[]), Some(ip("203.0.113.9")));
+    }
+
+    #[test]
+    fn trusted_proxies_are_skipped_from_the_right() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let peer = Some(ip("10.0.0.2"));
+        // spoofed, real client, inner proxy
+        let chain = ["6.6.6.6, 198.51.100.7", "10.0.0.1"];
+        assert_eq!(client_ip(peer, &chain, &trusted), Some(ip("198.51.100.7")));
+        assert_eq!(client_ip(peer, &[], &trusted), Some(ip("10.0.0.2")));
+        assert_eq!(
+            client_ip(peer, &["garbage"], &trusted),
+            Some(ip("10.0.0.2"))
+        );
+    }
+
+    #[test]
+    fn ipv6_clients_are_limited_per_64() {
+        let a = ClientInfo {
+            ip: Some(ip("2001:db8:1:2:aaaa::1")),
+            user_agent: None,
+        };
+        let b = ClientInfo {
+            ip: Some(ip("2001:db8:1:2:bbbb::9")),
+            user_agent: None,
+        };
+        assert_eq!(a.limit_key(), b.limit_key());
+        let v4 = ClientInfo {
+            ip: Some(ip("::ffff:192.0.2.1")),
+            user_agent: None,
+        };
+        assert_eq!(v4.limit_key().as_deref(), Some("192.0.2.1"));
     }
 }

@@ -27,5 +27,13 @@ pub async fn page(docs: web::Data<ApiDocs>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        // The renderer runs in the browser from its CDN; everything else keeps
+        // the API's strict policy.
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self' https://cdn.jsdelivr.net; script-src https://cdn.jsdelivr.net; \
+             style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https:; \
+             font-src 'self' data: https://cdn.jsdelivr.net; frame-ancestors 'none'",
+        ))
         .body(docs.page_html.clone())
 }

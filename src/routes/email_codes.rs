@@ -1,6 +1,6 @@
 //! `email-verification-codes`: request a code, confirm a code or link.
 
-use super::problems::{InputProblems, ServerProblems};
+use super::problems::{InputProblems, RateProblems, ServerProblems};
 use super::views::{Accepted, TokenResponse};
 use crate::domain::{CodeAction, Email, VerificationCode};
 use crate::error::{ApiError, Problem};
@@ -8,6 +8,7 @@ use crate::flows::codes::Proof;
 use crate::flows::registration;
 use crate::http::{ClientInfo, JsonBody};
 use crate::state::AppState;
+use crate::throttle::{self, Limited};
 use actix_web::{post, web, HttpResponse};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -31,14 +32,17 @@ pub struct CodeRequest {
     responses(
         (status = 202, description = "Accepted; check the mailbox", body = Accepted),
         InputProblems,
+        RateProblems,
         ServerProblems,
     )
 )]
 #[post("/v1/email-verification-codes")]
 pub async fn request_code(
     state: web::Data<AppState>,
+    client: ClientInfo,
     body: JsonBody<CodeRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    throttle::check_rate(&state, Limited::CodeRequest, &client).await?;
     match body.0.action {
         CodeAction::VerifyEmail => registration::resend_verification(&state, &body.0.email).await?,
     }
@@ -89,6 +93,7 @@ impl ConfirmRequest {
         (status = 201, description = "Verified and signed in", body = TokenResponse),
         (status = 409, description = "The address or username was taken meanwhile", body = Problem, content_type = "application/problem+json"),
         InputProblems,
+        RateProblems,
         ServerProblems,
     )
 )]
@@ -98,6 +103,7 @@ pub async fn confirm(
     client: ClientInfo,
     body: JsonBody<ConfirmRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    throttle::check_rate(&state, Limited::CodeConfirm, &client).await?;
     let action = body.0.action;
     let proof = body.0.into_proof()?;
     let signed_in = match action {

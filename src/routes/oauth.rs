@@ -2,13 +2,14 @@
 //! callback hands the frontend a one-time code, exchanged at
 //! `POST /v1/oauth/token`.
 
-use super::problems::{InputProblems, ServerProblems};
+use super::problems::{InputProblems, RateProblems, ServerProblems};
 use super::views::TokenResponse;
 use crate::config::ProviderKind;
 use crate::error::{ApiError, Problem};
 use crate::flows::social::{self, Callback, Purpose};
 use crate::http::{ClientInfo, JsonBody};
 use crate::state::AppState;
+use crate::throttle::{self, Limited};
 use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
 use actix_web::http::header;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
@@ -193,6 +194,7 @@ pub struct TokenRequest {
     responses(
         (status = 201, description = "Signed in", body = TokenResponse),
         InputProblems,
+        RateProblems,
         ServerProblems,
     )
 )]
@@ -202,6 +204,7 @@ pub async fn token(
     client: ClientInfo,
     body: JsonBody<TokenRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    throttle::check_rate(&state, Limited::OAuthToken, &client).await?;
     let TokenRequest {
         code,
         code_verifier,

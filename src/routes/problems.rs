@@ -37,11 +37,25 @@ pub enum ServerProblems {
     /// An unexpected error; the details are in the server's log under the request id.
     #[response(status = 500, content_type = "application/problem+json")]
     Internal(Problem),
-    /// The database is unreachable or busy; retry after `Retry-After` seconds.
+    /// The database is unreachable or busy, or too many password checks are
+    /// waiting; retry after `Retry-After` seconds.
     #[response(
         status = 503,
         content_type = "application/problem+json",
         headers(("Retry-After" = String))
     )]
     Unavailable(Problem),
+}
+
+/// A per-client limit was reached.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum RateProblems {
+    /// Too many requests from this client address; retry after `Retry-After` seconds.
+    #[response(
+        status = 429,
+        content_type = "application/problem+json",
+        headers(("Retry-After" = String))
+    )]
+    TooManyRequests(Problem),
 }

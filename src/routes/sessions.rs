@@ -1,12 +1,13 @@
 //! `sessions`: sign-in, refresh, listing and sign-out.
 
-use super::problems::{AuthProblems, InputProblems, ServerProblems};
+use super::problems::{AuthProblems, InputProblems, RateProblems, ServerProblems};
 use super::views::{SessionView, TokenResponse, UserView};
 use crate::domain::{Email, Username};
 use crate::error::{ApiError, Problem};
 use crate::flows::{profile, sessions, sign_in as password_sign_in};
 use crate::http::{Authenticated, ClientInfo, JsonBody};
 use crate::state::AppState;
+use crate::throttle::{self, Limited};
 use actix_web::{delete, get, post, web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -38,6 +39,7 @@ pub struct SignInRequest {
         (status = 201, description = "Signed in", body = TokenResponse),
         (status = 401, description = "Invalid credentials", body = Problem, content_type = "application/problem+json"),
         InputProblems,
+        RateProblems,
         ServerProblems,
     )
 )]
@@ -47,6 +49,7 @@ pub async fn sign_in(
     client: ClientInfo,
     body: JsonBody<SignInRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    throttle::check_rate(&state, Limited::SignIn, &client).await?;
     let SignInRequest {
         email,
         username,
@@ -90,14 +93,17 @@ pub struct RefreshRequest {
         (status = 200, description = "A new token pair", body = TokenResponse),
         (status = 401, description = "Invalid, used or expired refresh token, or the session ended", body = Problem, content_type = "application/problem+json"),
         InputProblems,
+        RateProblems,
         ServerProblems,
     )
 )]
 #[post("/v1/sessions/refresh")]
 pub async fn refresh(
     state: web::Data<AppState>,
+    client: ClientInfo,
     body: JsonBody<RefreshRequest>,
 ) -> Result<web::Json<TokenResponse>, ApiError> {
+    throttle::check_rate(&state, Limited::Refresh, &client).await?;
     let token = body.0.refresh_token;
     if token.is_empty() || token.len() > 512 {
         return Err(ApiError::bad_request(

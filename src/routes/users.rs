@@ -1,13 +1,14 @@
 //! `users`: sign-up and the signed-in user's own profile.
 
-use super::problems::{AuthProblems, InputProblems, ServerProblems};
+use super::problems::{AuthProblems, InputProblems, RateProblems, ServerProblems};
 use super::views::{Accepted, UserView};
 use crate::domain::{AvatarUrl, Email, InfoText, Password, ProfileText, Username};
 use crate::error::{ApiError, Problem};
 use crate::flows::{profile, registration};
-use crate::http::{Authenticated, JsonBody};
+use crate::http::{Authenticated, ClientInfo, JsonBody};
 use crate::state::AppState;
 use crate::store::ProfileUpdate;
+use crate::throttle::{self, Limited};
 use actix_web::{get, patch, post, web, HttpResponse};
 use serde::{Deserialize, Deserializer};
 use utoipa::ToSchema;
@@ -45,14 +46,17 @@ pub struct SignUpRequest {
         (status = 202, description = "Accepted; check the mailbox", body = Accepted),
         (status = 409, description = "The username is taken", body = Problem, content_type = "application/problem+json"),
         InputProblems,
+        RateProblems,
         ServerProblems,
     )
 )]
 #[post("/v1/users")]
 pub async fn sign_up(
     state: web::Data<AppState>,
+    client: ClientInfo,
     body: JsonBody<SignUpRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    throttle::check_rate(&state, Limited::SignUp, &client).await?;
     let SignUpRequest {
         email,
         password,

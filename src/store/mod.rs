@@ -56,7 +56,15 @@ pub trait Store: Send + Sync {
 
 #[async_trait]
 pub trait Repo:
-    UserRepo + RegistrationRepo + CodeRepo + SessionRepo + KeyRepo + OAuthRepo + HousekeepingRepo + Send
+    UserRepo
+    + RegistrationRepo
+    + CodeRepo
+    + SessionRepo
+    + KeyRepo
+    + OAuthRepo
+    + ThrottleRepo
+    + HousekeepingRepo
+    + Send
 {
     /// Commits a transaction; a no-op for a plain connection.
     async fn commit(self: Box<Self>) -> StoreResult<()>;
@@ -221,6 +229,32 @@ pub trait OAuthRepo {
     /// Locks the user row for the rest of the transaction (a no-op write) and
     /// says whether the user has a password; `None` if there is no such user.
     async fn lock_user(&mut self, user_id: Uuid) -> StoreResult<Option<bool>>;
+}
+
+#[async_trait]
+pub trait ThrottleRepo {
+    /// Counts a hit on `key` in a fixed window that restarts when the
+    /// current one began at or before `window_cutoff`. Returns the hits in the
+    /// window (this one included) and when the window began.
+    async fn hit_rate_limit(
+        &mut self,
+        key: &str,
+        now: Timestamp,
+        window_cutoff: Timestamp,
+    ) -> StoreResult<(i64, Timestamp)>;
+    /// Claims a sign-in attempt for `key` unless it is locked: counts it
+    /// (forgetting failures from before `window_cutoff`) and returns the count
+    /// of attempts without a success, this one included. `None`: locked.
+    async fn claim_login_attempt(
+        &mut self,
+        key: &str,
+        now: Timestamp,
+        window_cutoff: Timestamp,
+    ) -> StoreResult<Option<i64>>;
+    /// Locks `key` until `until`, unless it is already locked for longer.
+    async fn lock_login(&mut self, key: &str, until: Timestamp) -> StoreResult<()>;
+    /// A successful sign-in forgets the failures.
+    async fn clear_login_attempts(&mut self, key: &str) -> StoreResult<()>;
 }
 
 #[async_trait]

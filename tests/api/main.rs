@@ -7,6 +7,7 @@ mod helpers;
 mod binary;
 mod errors;
 mod profile;
+mod protection;
 mod races;
 mod refresh;
 mod sessions;

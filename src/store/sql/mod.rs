@@ -15,6 +15,7 @@ mod postgres;
 mod registrations;
 mod sessions;
 mod sqlite;
+mod throttle;
 mod users;
 
 use super::{Repo, Store, StoreError, StoreResult};
@@ -157,6 +158,7 @@ where
         + super::SessionRepo
         + super::KeyRepo
         + super::OAuthRepo
+        + super::ThrottleRepo
         + super::HousekeepingRepo,
 {
     async fn commit(self: Box<Self>) -> StoreResult<()> {

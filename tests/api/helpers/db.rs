@@ -93,7 +93,12 @@ impl TestDb {
 
     /// The number of rows in `table` (a name from the migrations).
     pub async fn count_rows(&self, table: &str) -> i64 {
-        let sql = sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}"));
+        self.scalar(&format!("SELECT count(*) FROM {table}")).await
+    }
+
+    /// The single integer a query returns.
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        let sql = sqlx::AssertSqlSafe(sql.to_string());
         match self.backend {
             Backend::Sqlite => {
                 let mut conn = sqlx::SqliteConnection::connect(&self.url).await.unwrap();

@@ -4,6 +4,7 @@
 mod db;
 pub mod github;
 pub mod oidc;
+pub mod pwned;
 mod smtp;
 
 pub use db::{postgres_available, Backend, TestDb};
@@ -70,6 +71,8 @@ pub fn test_settings(db_url: &str, mail: &MailSink) -> Settings {
         mail_cooldown_secs: 0,
         workers: 2,
         database_max_connections: 5,
+        // Limits are switched on by the tests that are about them.
+        rate_limits: portcullis::config::RateLimits::off(),
         ..Settings::default()
     }
 }

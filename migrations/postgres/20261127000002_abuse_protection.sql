@@ -1,0 +1,18 @@
+-- Abuse protection: per-client request counters and per-account sign-in
+-- failures, kept in the database so that every instance sees the same state.
+
+-- Fixed-window counters, one row per (limit, client address).
+CREATE TABLE rate_limits (
+    key               TEXT        PRIMARY KEY,
+    window_started_at TIMESTAMPTZ NOT NULL,
+    hits              BIGINT      NOT NULL
+);
+
+-- Sign-in attempts per account (normalised address, or the identifier as
+-- typed when there is no such account, so that both behave alike).
+CREATE TABLE login_throttle (
+    key             TEXT        PRIMARY KEY,
+    failures        BIGINT      NOT NULL,   -- attempts not (yet) ended by a success
+    last_attempt_at TIMESTAMPTZ NOT NULL,
+    locked_until    TIMESTAMPTZ
+);
