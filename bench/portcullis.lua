@@ -17,7 +17,8 @@ function setup(thread)
 end
 
 local items, nitems, i = {}, 0, 0
-local non2xx = 0
+-- global, not local: done() reads it from each thread with thread:get()
+non2xx = 0
 -- refresh mode: tokens not currently in flight; each response returns the next one
 local pool, head, tail = {}, 1, 0
 
@@ -80,8 +81,8 @@ function done(summary, latency, requests)
   local secs = summary.duration / 1e6
   io.write(string.format(
     '{"label":"%s","mode":"%s","requests":%d,"secs":%.2f,"rps":%.1f,"p50_ms":%.2f,"p90_ms":%.2f,"p99_ms":%.2f,"max_ms":%.2f,' ..
-    '"err_connect":%d,"err_read":%d,"err_write":%d,"err_timeout":%d,"non2xx":%d}\n',
+    '"err_connect":%d,"err_read":%d,"err_write":%d,"err_timeout":%d,"err_status":%d,"non2xx":%d}\n',
     label, mode, summary.requests, secs, summary.requests / secs,
     latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000, latency.max / 1000,
-    e.connect, e.read, e.write, e.timeout, n))
+    e.connect, e.read, e.write, e.timeout, e.status, n))
 end

@@ -6,9 +6,14 @@
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
+
+mod oauth;
+mod protection;
+
+pub use oauth::{OAuthSettings, ProviderKind, ProviderSettings};
+pub use protection::{LockoutSettings, PwnedSettings, RateLimit, RateLimits};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -105,166 +110,6 @@ pub struct Settings {
     pub lockout: LockoutSettings,
     /// Optional check of new passwords against Have I Been Pwned.
     pub pwned_passwords: PwnedSettings,
-}
-
-/// At most `limit` requests per `window_secs` from one client address
-/// (one IPv6 /64); `limit = 0` switches the limit off.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RateLimit {
-    pub limit: u32,
-    pub window_secs: u64,
-}
-
-impl RateLimit {
-    pub const fn new(limit: u32, window_secs: u64) -> Self {
-        Self { limit, window_secs }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RateLimits {
-    pub sign_in: RateLimit,
-    pub sign_up: RateLimit,
-    pub code_request: RateLimit,
-    pub code_confirm: RateLimit,
-    pub refresh: RateLimit,
-    pub oauth_token: RateLimit,
-}
-
-impl Default for RateLimits {
-    fn default() -> Self {
-        Self {
-            sign_in: RateLimit::new(30, 300),
-            sign_up: RateLimit::new(10, 3600),
-            code_request: RateLimit::new(10, 3600),
-            code_confirm: RateLimit::new(30, 300),
-            refresh: RateLimit::new(600, 60),
-            oauth_token: RateLimit::new(30, 300),
-        }
-    }
-}
-
-impl RateLimits {
-    /// Every limit off (benchmarks, tests that are not about limits).
-    pub fn off() -> Self {
-        let off = RateLimit::new(0, 60);
-        Self {
-            sign_in: off,
-            sign_up: off,
-            code_request: off,
-            code_confirm: off,
-            refresh: off,
-            oauth_token: off,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct LockoutSettings {
-    /// Failed sign-ins allowed before the account is locked at all.
-    pub free_attempts: u32,
-    /// The first lock; each further failure doubles it, up to `max_delay_secs`.
-    pub base_delay_secs: u64,
-    pub max_delay_secs: u64,
-    /// After this many failures the account is locked for `hard_lock_secs`.
-    pub hard_cap: u32,
-    pub hard_lock_secs: u64,
-    /// Failures older than this are forgotten.
-    pub window_secs: u64,
-}
-
-impl Default for LockoutSettings {
-    fn default() -> Self {
-        Self {
-            free_attempts: 5,
-            base_delay_secs: 2,
-            max_delay_secs: 900,
-            hard_cap: 100,
-            hard_lock_secs: 24 * 3600,
-            window_secs: 24 * 3600,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct PwnedSettings {
-    pub enabled: bool,
-    /// The range API (k-anonymity: only 5 hex digits of the SHA-1 leave).
-    pub api_url: String,
-    pub timeout_secs: u64,
-    /// Refuse a password seen in at least this many breaches.
-    pub min_count: u64,
-}
-
-impl Default for PwnedSettings {
-    fn default() -> Self {
-        Self {
-            enabled: false,
-            api_url: "https://api.pwnedpasswords.com".into(),
-            timeout_secs: 2,
-            min_count: 1,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct OAuthSettings {
-    /// Where a social sign-in may send the browser back to; exact matches only.
-    pub redirect_allowlist: Vec<String>,
-    /// Lifetime of `state`, `nonce` and the PKCE verifier of a started flow.
-    pub state_ttl_secs: u64,
-    /// Lifetime of the one-time code handed to the frontend after sign-in.
-    pub handoff_ttl_secs: u64,
-    /// Timeout of every call to a provider.
-    pub http_timeout_secs: u64,
-    /// The enabled providers, by the id used in URLs (`/v1/oauth/{id}/…`).
-    pub providers: BTreeMap<String, ProviderSettings>,
-}
-
-impl Default for OAuthSettings {
-    fn default() -> Self {
-        Self {
-            redirect_allowlist: Vec::new(),
-            state_ttl_secs: 600,
-            handoff_ttl_secs: 60,
-            http_timeout_secs: 10,
-            providers: BTreeMap::new(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ProviderKind {
-    /// Any OpenID Connect provider, found by discovery from its issuer.
-    Oidc,
-    /// GitHub's OAuth 2.0 apps (no OpenID Connect: user and emails APIs).
-    Github,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProviderSettings {
-    /// Defaults by id: `google` and `microsoft` are OpenID Connect presets,
-    /// `github` is GitHub; any other id needs `kind = "oidc"` and `issuer`.
-    pub kind: Option<ProviderKind>,
-    /// OpenID Connect issuer; presets fill it in.
-    pub issuer: Option<String>,
-    pub client_id: String,
-    pub client_secret: SecretString,
-    /// Defaults: `openid email profile` (OIDC), `read:user user:email` (GitHub).
-    pub scopes: Option<Vec<String>>,
-    /// Shown by `GET /v1/oauth/providers`.
-    pub display_name: Option<String>,
-    /// GitHub endpoints, for GitHub Enterprise (or tests).
-    pub authorize_url: Option<String>,
-    pub token_url: Option<String>,
-    pub api_url: Option<String>,
 }
 
 impl Default for Settings {
@@ -389,79 +234,6 @@ impl Settings {
         self.validate_protections()?;
         if self.env == RunMode::Production {
             self.validate_production()?;
-        }
-        Ok(())
-    }
-
-    fn validate_protections(&self) -> Result<(), ConfigError> {
-        let invalid = |m: String| Err(ConfigError::Invalid(m));
-        self.trusted_proxy_nets()?;
-        for origin in &self.cors_allowed_origins {
-            let ok = (origin.starts_with("https://") || origin.starts_with("http://"))
-                && origin
-                    .split("://")
-                    .nth(1)
-                    .is_some_and(|h| !h.is_empty() && !h.contains('/'));
-            if !ok {
-                return invalid(format!(
-                    "cors_allowed_origins: {origin:?} must be an origin such as https://app.example.com (no path, no *)"
-                ));
-            }
-        }
-        let lockout = &self.lockout;
-        if lockout.free_attempts == 0 || lockout.hard_cap <= lockout.free_attempts {
-            return invalid("lockout: free_attempts must be at least 1 and below hard_cap".into());
-        }
-        if lockout.base_delay_secs == 0 || lockout.max_delay_secs < lockout.base_delay_secs {
-            return invalid("lockout: 0 < base_delay_secs <= max_delay_secs".into());
-        }
-        if self.hash_queue_limit == 0 {
-            return invalid("hash_queue_limit must be at least 1".into());
-        }
-        Ok(())
-    }
-
-    /// The parsed `trusted_proxies`: single addresses become /32 or /128.
-    pub fn trusted_proxy_nets(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
-        self.trusted_proxies
-            .iter()
-            .map(|entry| {
-                entry
-                    .parse::<ipnet::IpNet>()
-                    .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                    .map_err(|_| {
-                        ConfigError::Invalid(format!(
-                            "trusted_proxies: {entry:?} is not an address or a CIDR block"
-                        ))
-                    })
-            })
-            .collect()
-    }
-
-    fn validate_oauth(&self) -> Result<(), ConfigError> {
-        let invalid = |m: String| Err(ConfigError::Invalid(m));
-        for url in &self.oauth.redirect_allowlist {
-            let ok =
-                (url.starts_with("https://") || url.starts_with("http://")) && !url.contains('#');
-            if !ok {
-                return invalid(format!(
-                    "oauth.redirect_allowlist: {url:?} must be an absolute http(s) URL without a fragment"
-                ));
-            }
-        }
-        if self.oauth.state_ttl_secs == 0 || self.oauth.handoff_ttl_secs == 0 {
-            return invalid("oauth lifetimes must be at least one second".into());
-        }
-        for id in self.oauth.providers.keys() {
-            let ok = !id.is_empty()
-                && id
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-            if !ok {
-                return invalid(format!(
-                    "oauth provider id {id:?} must be lower-case a-z, 0-9, -"
-                ));
-            }
         }
         Ok(())
     }
@@ -601,27 +373,6 @@ mod tests {
         let typo = Figment::from(Serialized::defaults(Settings::default()))
             .merge(Toml::string("listne = \"0.0.0.0:9000\""));
         assert!(typo.extract::<Settings>().is_err());
-    }
-
-    #[test]
-    fn oauth_providers_come_from_nested_keys() {
-        let figment = Figment::from(Serialized::defaults(Settings::default())).merge(Toml::string(
-            "[oauth]\nredirect_allowlist = [\"https://app.example.com/cb\"]\n\
-             [oauth.providers.google]\nclient_id = \"id\"\nclient_secret = \"secret\"\n",
-        ));
-        let settings: Settings = figment.extract().unwrap();
-        settings.validate().unwrap();
-        let google = &settings.oauth.providers["google"];
-        assert_eq!(google.client_id, "id");
-        assert!(!format!("{google:?}").contains("secret\""));
-        let bad = Settings {
-            oauth: OAuthSettings {
-                redirect_allowlist: vec!["//evil.example".into()],
-                ..OAuthSettings::default()
-            },
-            ..Settings::default()
-        };
-        assert!(bad.validate().is_err());
     }
 
     #[test]
