@@ -6,6 +6,7 @@ mod helpers;
 
 mod binary;
 mod errors;
+mod github;
 mod profile;
 mod protection;
 mod races;

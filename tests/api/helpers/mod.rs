@@ -1,6 +1,7 @@
 //! `spawn_app`: the real application on a random port, with its own
 //! database and a real SMTP listener, plus typed request helpers.
 
+pub mod browser;
 mod db;
 pub mod github;
 pub mod oidc;

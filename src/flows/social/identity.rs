@@ -1,0 +1,197 @@
+//! Who a provider identity is here: link it to the signed-in user, or find
+//! or create the user it signs in as.
+
+use crate::domain::{AvatarUrl, Email, ProfileText, Role};
+use crate::error::ApiError;
+use crate::oauth::{Identity, Provider, ProviderTokens};
+use crate::state::AppState;
+use crate::store::{Account, NewUser, Repo, Timestamp};
+use uuid::Uuid;
+
+fn already_linked() -> ApiError {
+    ApiError::Conflict {
+        slug: "identity-linked-elsewhere",
+        detail: "this identity is already linked to another account".into(),
+    }
+}
+
+pub(super) async fn link(
+    state: &AppState,
+    tx: &mut dyn Repo,
+    user_id: Uuid,
+    provider: &Provider,
+    identity: &Identity,
+    tokens: &ProviderTokens,
+    now: Timestamp,
+) -> Result<(), ApiError> {
+    match tx
+        .account_by_identity(&provider.id, &identity.subject)
+        .await?
+    {
+        Some(existing) if existing.user_id != user_id => Err(already_linked()),
+        Some(existing) => {
+            let record =
+                account_record(state, existing.id, user_id, provider, identity, tokens, now)?;
+            Ok(tx.refresh_account(&record).await?)
+        }
+        None => {
+            let record = account_record(
+                state,
+                Uuid::now_v7(),
+                user_id,
+                provider,
+                identity,
+                tokens,
+                now,
+            )?;
+            tx.insert_account(&record).await.map_err(|e| {
+                if e.is_conflict_on("accounts_provider_id_account_id_key") {
+                    already_linked()
+                } else {
+                    e.into()
+                }
+            })
+        }
+    }
+}
+
+/// The user this identity signs in as: the linked one, or an existing user
+/// whose verified address the provider also verified, or a new user.
+pub(super) async fn sign_in_or_up(
+    state: &AppState,
+    tx: &mut dyn Repo,
+    provider: &Provider,
+    identity: &Identity,
+    tokens: &ProviderTokens,
+    now: Timestamp,
+) -> Result<Uuid, ApiError> {
+    if let Some(account) = tx
+        .account_by_identity(&provider.id, &identity.subject)
+        .await?
+    {
+        let record = account_record(
+            state,
+            account.id,
+            account.user_id,
+            provider,
+            identity,
+            tokens,
+            now,
+        )?;
+        tx.refresh_account(&record).await?;
+        return Ok(account.user_id);
+    }
+    let email = identity
+        .email
+        .as_deref()
+        .and_then(|e| Email::parse(e).ok())
+        .ok_or(ApiError::ProviderRejected(
+            "the provider did not share an email address",
+        ))?;
+    let account_exists = || ApiError::Conflict {
+        slug: "account-exists",
+        detail: format!(
+            "an account with this email address exists: sign in to it, then link {} from there",
+            provider.name
+        ),
+    };
+    let user_id = match tx.user_by_email(email.as_str()).await? {
+        Some(user) if identity.email_verified && user.email_verified_at.is_some() => user.id,
+        Some(_) => return Err(account_exists()),
+        None if !identity.email_verified => {
+            return Err(ApiError::ProviderRejected(
+                "the provider has not verified this email address",
+            ))
+        }
+        None => {
+            // A sign-up with a password that nobody verified yet must not
+            // survive: whoever chose that password never proved the address.
+            tx.take_pending_registration(email.as_str(), now).await?;
+            let text = |v: &Option<String>| {
+                v.as_deref()
+                    .and_then(|s| ProfileText::parse(s).ok())
+                    .map(String::from)
+            };
+            let user = tx
+                .insert_user(&NewUser {
+                    id: Uuid::now_v7(),
+                    email: email.to_string(),
+                    email_verified_at: Some(now),
+                    username: None,
+                    display_name: text(&identity.name),
+                    first_name: text(&identity.given_name),
+                    last_name: text(&identity.family_name),
+                    avatar_url: identity
+                        .picture
+                        .as_deref()
+                        .and_then(|p| AvatarUrl::parse(p).ok())
+                        .map(String::from),
+                    role: Role::Viewer,
+                    auth_provider: provider.id.clone(),
+                    password_hash: None,
+                    created_at: now,
+                })
+                .await
+                .map_err(|e| {
+                    if e.is_conflict_on("users_email_key") {
+                        account_exists()
+                    } else {
+                        e.into()
+                    }
+                })?;
+            tracing::info!(user_id = %user.id, provider = %provider.id, "user created by social sign-in");
+            user.id
+        }
+    };
+    let record = account_record(
+        state,
+        Uuid::now_v7(),
+        user_id,
+        provider,
+        identity,
+        tokens,
+        now,
+    )?;
+    tx.insert_account(&record).await?;
+    Ok(user_id)
+}
+
+/// The account row, with every provider token encrypted and bound to the
+/// account and the token's role.
+fn account_record(
+    state: &AppState,
+    id: Uuid,
+    user_id: Uuid,
+    provider: &Provider,
+    identity: &Identity,
+    tokens: &ProviderTokens,
+    now: Timestamp,
+) -> Result<Account, ApiError> {
+    let cipher = &state.provider_cipher;
+    let seal = |value: &str, role: &str| cipher.encrypt(value.as_bytes(), &format!("{id}/{role}"));
+    Ok(Account {
+        id,
+        user_id,
+        provider_id: provider.id.clone(),
+        account_id: identity.subject.clone(),
+        email: identity.email.clone(),
+        scope: tokens.scope.clone(),
+        access_token_enc: Some(seal(&tokens.access_token, "access")?),
+        access_token_expires_at: tokens.access_expires_at,
+        refresh_token_enc: tokens
+            .refresh_token
+            .as_deref()
+            .map(|t| seal(t, "refresh"))
+            .transpose()?,
+        refresh_token_expires_at: None,
+        id_token_enc: tokens
+            .id_token
+            .as_deref()
+            .map(|t| seal(t, "id"))
+            .transpose()?,
+        raw: Some(identity.raw.to_string()),
+        created_at: now,
+        updated_at: now,
+    })
+}
+
