@@ -14,10 +14,7 @@ backend_tests!(
     github_without_a_verified_address_is_refused,
 );
 
-async fn github_app(
-    backend: Backend,
-    emails: Value,
-) -> (TestApp, FakeGithub) {
+async fn github_app(backend: Backend, emails: Value) -> (TestApp, FakeGithub) {
     let github = FakeGithub::start(
         json!({"id": 583231, "login": "octocat", "name": "The Octocat",
                "avatar_url": "https://avatars.example.com/u/583231"}),

@@ -194,4 +194,3 @@ fn account_record(
         updated_at: now,
     })
 }
-

@@ -6,7 +6,6 @@ mod identity;
 
 use super::sessions::open_session;
 use super::SignedIn;
-use identity::{link, sign_in_or_up};
 use crate::crypto::{random_token, sha256_hex};
 use crate::error::ApiError;
 use crate::http::{Authenticated, ClientInfo};
@@ -15,6 +14,7 @@ use crate::state::AppState;
 use crate::store::{Account, OAuthHandoff, OAuthState, Timestamp};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use identity::{link, sign_in_or_up};
 use oauth2::PkceCodeChallenge;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
