@@ -64,6 +64,9 @@ pub enum ApiError {
     InvalidCode,
     #[error("not found")]
     NotFound,
+    /// Authenticated, but not allowed to do this.
+    #[error("{0}")]
+    Forbidden(&'static str),
     #[error("this method is not allowed here; allowed: {0}")]
     MethodNotAllowed(String),
     #[error("{detail}")]
@@ -113,6 +116,7 @@ impl ApiError {
             ApiError::InvalidRefreshToken => ("invalid-refresh-token", "Invalid refresh token"),
             ApiError::InvalidCode => ("invalid-code", "Invalid or expired code"),
             ApiError::NotFound => ("not-found", "Not found"),
+            ApiError::Forbidden(_) => ("forbidden", "Forbidden"),
             ApiError::MethodNotAllowed(_) => ("method-not-allowed", "Method not allowed"),
             ApiError::Conflict { slug, .. } => (slug, "Conflict"),
             ApiError::ProviderRejected(_) => {
@@ -164,6 +168,7 @@ impl ResponseError for ApiError {
             | ApiError::Unauthenticated(_)
             | ApiError::InvalidRefreshToken => StatusCode::UNAUTHORIZED,
             ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::Unavailable(_) | ApiError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,

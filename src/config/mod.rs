@@ -108,6 +108,8 @@ pub struct Settings {
     pub rate_limits: RateLimits,
     /// Per-account sign-in lockout.
     pub lockout: LockoutSettings,
+    /// How long audit events are kept.
+    pub audit_retention_days: u64,
     /// Optional check of new passwords against Have I Been Pwned.
     pub pwned_passwords: PwnedSettings,
 }
@@ -149,6 +151,7 @@ impl Default for Settings {
             cors_allowed_origins: Vec::new(),
             rate_limits: RateLimits::default(),
             lockout: LockoutSettings::default(),
+            audit_retention_days: 90,
             pwned_passwords: PwnedSettings::default(),
         }
     }

@@ -1,6 +1,7 @@
 //! The use cases, written once over the storage traits. Route handlers parse
 //! the request, call one of these and render the result.
 
+pub mod audit;
 pub mod codes;
 pub mod profile;
 pub mod registration;

@@ -3,13 +3,14 @@
 
 use super::codes::{self, Proof};
 use super::sessions::open_session;
-use super::{username_taken, SignedIn};
+use super::{audit, username_taken, SignedIn};
 use crate::domain::{CodeAction, Email, Password, ProfileText, Role, Username};
 use crate::error::ApiError;
 use crate::http::ClientInfo;
 use crate::mail::Mail;
 use crate::state::AppState;
 use crate::store::{NewUser, PendingRegistration, Repo, StoreError, Timestamp};
+use serde_json::json;
 use uuid::Uuid;
 
 pub struct SignUp {
@@ -31,7 +32,7 @@ pub fn context_words<'a>(email: &'a Email, username: Option<&'a Username>) -> Ve
 /// gets a pending registration and a verification mail, a taken one a notice
 /// to its owner. The password is hashed first in both cases, so that timing
 /// tells nothing either.
-pub async fn sign_up(state: &AppState, input: SignUp) -> Result<(), ApiError> {
+pub async fn sign_up(state: &AppState, input: SignUp, client: &ClientInfo) -> Result<(), ApiError> {
     let context = context_words(&input.email, input.username.as_ref());
     state
         .password_policy
@@ -58,6 +59,9 @@ pub async fn sign_up(state: &AppState, input: SignUp) -> Result<(), ApiError> {
     if !claim_mail_slot(state, tx.as_mut(), email, now).await? {
         return Ok(());
     }
+    let entry = audit::Entry::new(audit::Kind::SignUpRequested)
+        .details(json!({ "email": email.as_str(), "existing_account": existing.is_some() }));
+    audit::record_in(tx.as_mut(), client, entry).await?;
     let mail = match existing {
         Some(_) => state.templates.already_registered(email.as_str()),
         None => {
@@ -139,6 +143,13 @@ pub async fn confirm(
             e => e.into(),
         })?;
     let (session, refresh_token) = open_session(state, tx.as_mut(), user.id, &client, now).await?;
+    let method = match proof {
+        Proof::Code { .. } => "code",
+        Proof::LinkToken(_) => "link",
+    };
+    let entry = audit::Entry::by_user(audit::Kind::EmailVerified, user.id)
+        .details(json!({ "method": method, "session_id": session.id }));
+    audit::record_in(tx.as_mut(), &client, entry).await?;
     tx.commit().await?;
     let access = state.tokens.issue(user.id, session.id, user.role, now)?;
     tracing::info!(user_id = %user.id, "email verified, user created");

@@ -1,12 +1,13 @@
 //! Sessions: opening, refresh-token rotation with reuse detection, listing
 //! and revocation.
 
-use super::SignedIn;
+use super::{audit, SignedIn};
 use crate::crypto::{random_token, sha256_hex};
 use crate::error::ApiError;
 use crate::http::{Authenticated, ClientInfo};
 use crate::state::AppState;
 use crate::store::{Repo, Session, StoreResult, Timestamp};
+use serde_json::json;
 use uuid::Uuid;
 
 /// Creates a session with its first refresh token inside the caller's
@@ -39,19 +40,27 @@ pub async fn open_session(
 /// Exchanges a refresh token for a new pair. The old token stops working; if
 /// a token that was already rotated comes back, somebody holds a copy, and the
 /// whole session is revoked.
-pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<SignedIn, ApiError> {
+pub async fn refresh(
+    state: &AppState,
+    refresh_token: &str,
+    client: &ClientInfo,
+) -> Result<SignedIn, ApiError> {
     let hash = sha256_hex(refresh_token);
     let now = Timestamp::now();
     let mut tx = state.store.transaction().await?;
     let Some(session_id) = tx.rotate_refresh_token(&hash, now).await? else {
-        if let Some(session_id) = tx.refresh_token_session(&hash).await? {
+        if let Some((session_id, user_id)) = tx.refresh_token_session(&hash).await? {
             let revoked = tx
                 .revoke_session(session_id, None, now, "refresh_token_reuse")
                 .await?;
-            tx.commit().await?;
             if revoked {
+                let entry = audit::Entry::new(audit::Kind::RefreshTokenReused)
+                    .user(user_id)
+                    .details(json!({ "session_id": session_id }));
+                audit::record_in(tx.as_mut(), client, entry).await?;
                 tracing::warn!(session_id = %session_id, "refresh token reuse detected; session revoked");
             }
+            tx.commit().await?;
         }
         return Err(ApiError::InvalidRefreshToken);
     };
@@ -64,6 +73,7 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<SignedIn, 
     let user = tx
         .user_by_id(session.user_id)
         .await?
+        .filter(|user| !user.is_banned(now))
         .ok_or(ApiError::InvalidRefreshToken)?;
     let next_token = random_token();
     tx.insert_refresh_token(&sha256_hex(&next_token), session.id, now)
@@ -89,21 +99,29 @@ pub async fn list(state: &AppState, auth: &Authenticated) -> Result<Vec<Session>
 }
 
 /// Revokes one of the caller's own sessions; someone else's is "not found".
-pub async fn revoke(state: &AppState, auth: &Authenticated, id: Uuid) -> Result<(), ApiError> {
-    let mut repo = state.store.connection().await?;
+pub async fn revoke(
+    state: &AppState,
+    auth: &Authenticated,
+    id: Uuid,
+    client: &ClientInfo,
+) -> Result<(), ApiError> {
+    let mut tx = state.store.transaction().await?;
     let reason = if id == auth.session_id {
         "sign_out"
     } else {
         "revoked_by_user"
     };
-    if repo
+    if !tx
         .revoke_session(id, Some(auth.user_id), Timestamp::now(), reason)
         .await?
     {
-        Ok(())
-    } else {
-        Err(ApiError::NotFound)
+        return Err(ApiError::NotFound);
     }
+    let entry = audit::Entry::by_user(audit::Kind::SignedOut, auth.user_id)
+        .details(json!({ "session_id": id, "reason": reason }));
+    audit::record_in(tx.as_mut(), client, entry).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Revokes all of the caller's sessions, or all but the current one.
@@ -111,10 +129,17 @@ pub async fn revoke_all(
     state: &AppState,
     auth: &Authenticated,
     keep_current: bool,
+    client: &ClientInfo,
 ) -> Result<u64, ApiError> {
     let keep = keep_current.then_some(auth.session_id);
-    let mut repo = state.store.connection().await?;
-    Ok(repo
+    let mut tx = state.store.transaction().await?;
+    let revoked = tx
         .revoke_sessions_of_user(auth.user_id, keep, Timestamp::now(), "revoked_by_user")
-        .await?)
+        .await?;
+    let scope = if keep_current { "others" } else { "all" };
+    let entry = audit::Entry::by_user(audit::Kind::SignedOut, auth.user_id)
+        .details(json!({ "scope": scope, "sessions": revoked }));
+    audit::record_in(tx.as_mut(), client, entry).await?;
+    tx.commit().await?;
+    Ok(revoked)
 }

@@ -1,7 +1,7 @@
 //! Sign-in with a password.
 
 use super::sessions::open_session;
-use super::SignedIn;
+use super::{audit, SignedIn};
 use crate::domain::{Email, Username};
 use crate::error::ApiError;
 use crate::hashing::Verdict;
@@ -9,6 +9,7 @@ use crate::http::ClientInfo;
 use crate::state::AppState;
 use crate::store::Timestamp;
 use crate::throttle;
+use serde_json::json;
 
 pub enum Identifier {
     Email(Email),
@@ -48,17 +49,36 @@ pub async fn with_password(
         .and_then(|u| u.password_hash.as_deref());
     // No database connection is held while hashing.
     let verdict = slot.verify(password, stored).await?;
-    let user = match user {
-        Some(user) if allowed && verdict.is_match() && user.email_verified_at.is_some() => user,
-        _ => return Err(ApiError::InvalidCredentials),
+    let now = Timestamp::now();
+    let failure = match &user {
+        None => Some("invalid_credentials"),
+        Some(_) if !allowed => Some("locked"),
+        Some(_) if !verdict.is_match() => Some("invalid_credentials"),
+        Some(user) if user.email_verified_at.is_none() => Some("unverified"),
+        Some(user) if user.is_banned(now) => Some("banned"),
+        Some(_) => None,
+    };
+    if let Some(reason) = failure {
+        let mut entry = audit::Entry::new(audit::Kind::SignInFailed)
+            .details(json!({ "identifier": key, "reason": reason }));
+        if let Some(user) = &user {
+            entry = entry.user(user.id);
+        }
+        audit::record(state, &client, entry).await;
+        return Err(ApiError::InvalidCredentials);
+    }
+    let Some(user) = user else {
+        return Err(ApiError::InvalidCredentials);
     };
     throttle::sign_in_succeeded(state, &key).await?;
-    let now = Timestamp::now();
     if verdict == Verdict::MatchNeedsRehash {
         rehash(state, &user.id, password, now).await;
     }
     let mut tx = state.store.transaction().await?;
     let (session, refresh_token) = open_session(state, tx.as_mut(), user.id, &client, now).await?;
+    let entry = audit::Entry::by_user(audit::Kind::SignInSucceeded, user.id)
+        .details(json!({ "method": "password", "session_id": session.id }));
+    audit::record_in(tx.as_mut(), &client, entry).await?;
     tx.commit().await?;
     let access = state.tokens.issue(user.id, session.id, user.role, now)?;
     Ok(SignedIn {

@@ -1,10 +1,11 @@
 use crate::state::AppState;
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use ipnet::IpNet;
 use std::future::{ready, Ready};
 use std::net::IpAddr;
+use tracing_actix_web::RequestId;
 
 /// Where a request came from: recorded on sessions, and the key of per-client
 /// limits.
@@ -15,6 +16,8 @@ pub struct ClientInfo {
     pub ip: Option<IpAddr>,
     /// The `User-Agent` header, cut to 512 characters.
     pub user_agent: Option<String>,
+    /// The id under which the request is logged.
+    pub request_id: Option<String>,
 }
 
 const MAX_USER_AGENT_CHARS: usize = 512;
@@ -95,7 +98,12 @@ impl FromRequest for ClientInfo {
                     .collect::<String>()
             })
             .filter(|ua| !ua.is_empty());
-        ready(Ok(ClientInfo { ip, user_agent }))
+        let request_id = req.extensions().get::<RequestId>().map(|id| id.to_string());
+        ready(Ok(ClientInfo {
+            ip,
+            user_agent,
+            request_id,
+        }))
     }
 }
 
@@ -136,16 +144,16 @@ mod tests {
     fn ipv6_clients_are_limited_per_64() {
         let a = ClientInfo {
             ip: Some(ip("2001:db8:1:2:aaaa::1")),
-            user_agent: None,
+            ..Default::default()
         };
         let b = ClientInfo {
             ip: Some(ip("2001:db8:1:2:bbbb::9")),
-            user_agent: None,
+            ..Default::default()
         };
         assert_eq!(a.limit_key(), b.limit_key());
         let v4 = ClientInfo {
             ip: Some(ip("::ffff:192.0.2.1")),
-            user_agent: None,
+            ..Default::default()
         };
         assert_eq!(v4.limit_key().as_deref(), Some("192.0.2.1"));
     }

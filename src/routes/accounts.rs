@@ -3,7 +3,7 @@
 use super::problems::{AuthProblems, InputProblems, ServerProblems};
 use crate::error::{ApiError, Problem};
 use crate::flows::social::{self, Purpose};
-use crate::http::{Authenticated, JsonBody};
+use crate::http::{Authenticated, ClientInfo, JsonBody};
 use crate::state::AppState;
 use crate::store::{Account, Timestamp};
 use actix_web::{delete, get, post, web, HttpResponse};
@@ -127,8 +127,9 @@ pub async fn link(
 pub async fn unlink(
     state: web::Data<AppState>,
     auth: Authenticated,
+    client: ClientInfo,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    social::unlink(&state, &auth, id.into_inner()).await?;
+    social::unlink(&state, &auth, id.into_inner(), &client).await?;
     Ok(HttpResponse::NoContent().finish())
 }

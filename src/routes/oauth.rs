@@ -157,6 +157,7 @@ pub struct CallbackQuery {
 pub async fn callback(
     state: web::Data<AppState>,
     request: HttpRequest,
+    client: ClientInfo,
     provider: web::Path<String>,
     query: web::Query<CallbackQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -169,7 +170,7 @@ pub async fn callback(
         state: query.state,
         error: query.error,
     };
-    let location = social::callback(&state, &provider, params, bound).await?;
+    let location = social::callback(&state, &provider, params, bound, &client).await?;
     Ok(HttpResponse::Found()
         .insert_header((header::LOCATION, location))
         .cookie(binding_cookie(&state, String::new(), CookieDuration::ZERO))

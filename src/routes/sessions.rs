@@ -111,7 +111,7 @@ pub async fn refresh(
             "must be 1 to 512 bytes",
         ));
     }
-    let signed_in = sessions::refresh(&state, &token).await?;
+    let signed_in = sessions::refresh(&state, &token, &client).await?;
     Ok(web::Json(TokenResponse::new(
         signed_in,
         state.settings.session_idle_ttl(),
@@ -180,8 +180,9 @@ pub async fn current(
 pub async fn sign_out(
     state: web::Data<AppState>,
     auth: Authenticated,
+    client: ClientInfo,
 ) -> Result<HttpResponse, ApiError> {
-    sessions::revoke(&state, &auth, auth.session_id).await?;
+    sessions::revoke(&state, &auth, auth.session_id, &client).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -201,9 +202,10 @@ pub async fn sign_out(
 pub async fn revoke(
     state: web::Data<AppState>,
     auth: Authenticated,
+    client: ClientInfo,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    sessions::revoke(&state, &auth, id.into_inner()).await?;
+    sessions::revoke(&state, &auth, id.into_inner(), &client).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -244,9 +246,10 @@ pub struct Revoked {
 pub async fn revoke_many(
     state: web::Data<AppState>,
     auth: Authenticated,
+    client: ClientInfo,
     query: web::Query<RevokeScope>,
 ) -> Result<web::Json<Revoked>, ApiError> {
     let keep_current = matches!(query.scope, Scope::Others);
-    let revoked = sessions::revoke_all(&state, &auth, keep_current).await?;
+    let revoked = sessions::revoke_all(&state, &auth, keep_current, &client).await?;
     Ok(web::Json(Revoked { revoked }))
 }

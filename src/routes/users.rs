@@ -73,6 +73,7 @@ pub async fn sign_up(
             first_name,
             last_name,
         },
+        &client,
     )
     .await?;
     Ok(HttpResponse::Accepted().json(Accepted::mail_on_its_way()))

@@ -14,6 +14,7 @@ pub use records::*;
 pub use sql::{connect, migrate, ConnectError};
 pub use timestamp::Timestamp;
 
+use crate::domain::Role;
 use async_trait::async_trait;
 use uuid::Uuid;
 
@@ -63,6 +64,8 @@ pub trait Repo:
     + KeyRepo
     + OAuthRepo
     + ThrottleRepo
+    + AdminRepo
+    + AuditRepo
     + HousekeepingRepo
     + Send
 {
@@ -152,8 +155,11 @@ pub trait SessionRepo {
         token_hash: &str,
         now: Timestamp,
     ) -> StoreResult<Option<Uuid>>;
-    /// The session a refresh token (rotated or not) belongs to.
-    async fn refresh_token_session(&mut self, token_hash: &str) -> StoreResult<Option<Uuid>>;
+    /// The session (and its user) a refresh token, rotated or not, belongs to.
+    async fn refresh_token_session(
+        &mut self,
+        token_hash: &str,
+    ) -> StoreResult<Option<(Uuid, Uuid)>>;
     /// Records use of a live session (not revoked, inside both lifetimes).
     async fn touch_session(
         &mut self,
@@ -258,6 +264,49 @@ pub trait ThrottleRepo {
 }
 
 #[async_trait]
+pub trait AdminRepo {
+    /// A page of users, filtered and sorted, after the cursor.
+    async fn list_users(&mut self, query: &UserQuery) -> StoreResult<Vec<User>>;
+    async fn count_users(&mut self, filter: &UserFilter, now: Timestamp) -> StoreResult<i64>;
+    async fn set_role(&mut self, id: Uuid, role: Role, now: Timestamp) -> StoreResult<()>;
+    async fn set_email_verified(
+        &mut self,
+        id: Uuid,
+        verified_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    /// Bans (or re-bans with new terms); `until = None` bans until unbanned.
+    async fn ban_user(
+        &mut self,
+        id: Uuid,
+        until: Option<Timestamp>,
+        reason: Option<&str>,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    async fn unban_user(&mut self, id: Uuid, now: Timestamp) -> StoreResult<()>;
+    async fn delete_user(&mut self, id: Uuid) -> StoreResult<bool>;
+    /// SUPER-ADMINs that are not banned.
+    async fn count_active_super_admins(&mut self, now: Timestamp) -> StoreResult<i64>;
+    /// Holds the named lock row until the transaction ends.
+    async fn lock(&mut self, name: &str) -> StoreResult<()>;
+    async fn insert_service_client(&mut self, client: &ServiceClient) -> StoreResult<()>;
+    async fn service_clients(&mut self) -> StoreResult<Vec<ServiceClient>>;
+    async fn service_client_by_client_id(
+        &mut self,
+        client_id: &str,
+    ) -> StoreResult<Option<ServiceClient>>;
+    async fn delete_service_client(&mut self, id: Uuid) -> StoreResult<bool>;
+    async fn touch_service_client(&mut self, id: Uuid, now: Timestamp) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait AuditRepo {
+    async fn insert_audit_event(&mut self, event: &AuditEvent) -> StoreResult<()>;
+    /// Newest first, after the cursor.
+    async fn audit_events(&mut self, query: &AuditQuery) -> StoreResult<Vec<AuditEvent>>;
+}
+
+#[async_trait]
 pub trait HousekeepingRepo {
     /// Deletes what can no longer be used: expired codes, pending
     /// registrations and mail throttles, and sessions (with their refresh
@@ -268,5 +317,6 @@ pub trait HousekeepingRepo {
         now: Timestamp,
         sessions_ended_before: Timestamp,
         throttles_before: Timestamp,
+        audit_before: Timestamp,
     ) -> StoreResult<u64>;
 }

@@ -25,6 +25,16 @@ pub struct User {
     pub password_hash: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    pub banned_at: Option<Timestamp>,
+    /// End of a ban; `None` with `banned_at` set means until unbanned.
+    pub banned_until: Option<Timestamp>,
+    pub ban_reason: Option<String>,
+}
+
+impl User {
+    pub fn is_banned(&self, now: Timestamp) -> bool {
+        self.banned_at.is_some() && self.banned_until.is_none_or(|until| until > now)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -168,4 +178,75 @@ pub struct Account {
     pub raw: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+/// How an administrator's user list is sorted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserSort {
+    CreatedDesc,
+    CreatedAsc,
+    EmailAsc,
+    EmailDesc,
+}
+
+/// Where the previous page ended: the sort key and the id of its last row.
+#[derive(Debug, Clone)]
+pub enum UserCursor {
+    Created(Timestamp, Uuid),
+    Email(String, Uuid),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    /// A `LIKE` pattern, already lower-cased and escaped with `\`.
+    pub pattern: Option<String>,
+    pub role: Option<Role>,
+    pub verified: Option<bool>,
+    pub banned: Option<bool>,
+}
+
+#[derive(Debug, Clone)]
+pub struct UserQuery {
+    pub filter: UserFilter,
+    pub sort: UserSort,
+    pub after: Option<UserCursor>,
+    pub limit: i64,
+    pub now: Timestamp,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ServiceClient {
+    pub id: Uuid,
+    pub client_id: String,
+    /// SHA-256 of the secret.
+    pub secret_hash: String,
+    pub name: String,
+    pub created_by: Option<Uuid>,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AuditEvent {
+    pub id: Uuid,
+    pub occurred_at: Timestamp,
+    pub event_type: String,
+    pub user_id: Option<Uuid>,
+    pub actor_id: Option<Uuid>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+    /// JSON.
+    pub details: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub user_id: Option<Uuid>,
+    pub event_type: Option<String>,
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+    /// The (time, id) of the last event of the previous page.
+    pub before: Option<(Timestamp, Uuid)>,
+    pub limit: i64,
 }

@@ -5,7 +5,7 @@
 mod identity;
 
 use super::sessions::open_session;
-use super::SignedIn;
+use super::{audit, SignedIn};
 use crate::crypto::{random_token, sha256_hex};
 use crate::error::ApiError;
 use crate::http::{Authenticated, ClientInfo};
@@ -16,6 +16,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use identity::{link, sign_in_or_up};
 use oauth2::PkceCodeChallenge;
+use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 use uuid::Uuid;
@@ -151,6 +152,7 @@ pub async fn callback(
     provider_id: &str,
     params: Callback,
     bound_state: Option<String>,
+    client: &ClientInfo,
 ) -> Result<String, ApiError> {
     let provider = provider(state, provider_id)?;
     let invalid_state = || ApiError::bad_request("state", "unknown, expired or already used");
@@ -204,6 +206,9 @@ pub async fn callback(
                 now,
             )
             .await?;
+            let entry = audit::Entry::by_user(audit::Kind::AccountLinked, user_id)
+                .details(json!({ "provider": provider.id, "subject": identity.subject }));
+            audit::record_in(tx.as_mut(), client, entry).await?;
             with_query(&flow.redirect_to, &[("linked", &provider.id)])?
         }
         _ => {
@@ -264,7 +269,15 @@ pub async fn exchange(
         }
     }
     let user = tx.user_by_id(handoff.user_id).await?.ok_or_else(invalid)?;
+    if user.is_banned(now) {
+        tx.commit().await?;
+        return Err(ApiError::Forbidden("this account is suspended"));
+    }
     let (session, refresh_token) = open_session(state, tx.as_mut(), user.id, client, now).await?;
+    let entry = audit::Entry::by_user(audit::Kind::SignInSucceeded, user.id).details(
+        json!({ "method": "oauth", "provider": handoff.provider, "session_id": session.id }),
+    );
+    audit::record_in(tx.as_mut(), client, entry).await?;
     tx.commit().await?;
     let access = state.tokens.issue(user.id, session.id, user.role, now)?;
     tracing::info!(user_id = %user.id, provider = %handoff.provider, "signed in with a provider");
@@ -284,16 +297,21 @@ pub async fn accounts(state: &AppState, auth: &Authenticated) -> Result<Vec<Acco
 /// Unlinks one of the caller's accounts, unless it is the only way a user
 /// without a password can sign in. The user row is locked first, so two
 /// concurrent unlinks cannot both pass the check.
-pub async fn unlink(state: &AppState, auth: &Authenticated, id: Uuid) -> Result<(), ApiError> {
+pub async fn unlink(
+    state: &AppState,
+    auth: &Authenticated,
+    id: Uuid,
+    client: &ClientInfo,
+) -> Result<(), ApiError> {
     let mut tx = state.store.transaction().await?;
     let has_password = tx
         .lock_user(auth.user_id)
         .await?
         .ok_or(ApiError::Unauthenticated("user no longer exists"))?;
     let accounts = tx.accounts_of_user(auth.user_id).await?;
-    if !accounts.iter().any(|a| a.id == id) {
+    let Some(account) = accounts.iter().find(|a| a.id == id) else {
         return Err(ApiError::NotFound);
-    }
+    };
     if !has_password && accounts.len() == 1 {
         return Err(ApiError::Conflict {
             slug: "last-sign-in-method",
@@ -303,6 +321,9 @@ pub async fn unlink(state: &AppState, auth: &Authenticated, id: Uuid) -> Result<
         });
     }
     tx.delete_account(id, auth.user_id).await?;
+    let entry = audit::Entry::by_user(audit::Kind::AccountUnlinked, auth.user_id)
+        .details(json!({ "provider": account.provider_id, "subject": account.account_id }));
+    audit::record_in(tx.as_mut(), client, entry).await?;
     tx.commit().await?;
     Ok(())
 }

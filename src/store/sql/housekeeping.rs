@@ -16,8 +16,9 @@ where
         now: Timestamp,
         sessions_ended_before: Timestamp,
         throttles_before: Timestamp,
+        audit_before: Timestamp,
     ) -> StoreResult<u64> {
-        let statements: [(&'static str, Timestamp); 4] = [
+        let statements: [(&'static str, Timestamp); 9] = [
             (
                 "DELETE FROM email_verification_codes WHERE expires_at <= $1",
                 now,
@@ -26,14 +27,31 @@ where
                 "DELETE FROM pending_registrations WHERE expires_at <= $1",
                 now,
             ),
+            ("DELETE FROM oauth_states WHERE expires_at <= $1", now),
+            ("DELETE FROM oauth_handoffs WHERE expires_at <= $1", now),
             (
                 "DELETE FROM mail_throttle WHERE last_sent_at <= $1",
                 throttles_before,
+            ),
+            // Rate-limit windows and lockout counters outlive their purpose
+            // by far at the session retention.
+            (
+                "DELETE FROM rate_limits WHERE window_started_at <= $1",
+                sessions_ended_before,
+            ),
+            (
+                "DELETE FROM login_throttle WHERE last_attempt_at <= $1 \
+                 AND (locked_until IS NULL OR locked_until <= $1)",
+                sessions_ended_before,
             ),
             // Refresh tokens go with their session (ON DELETE CASCADE).
             (
                 "DELETE FROM sessions WHERE expires_at <= $1 OR revoked_at <= $1",
                 sessions_ended_before,
+            ),
+            (
+                "DELETE FROM audit_events WHERE occurred_at <= $1",
+                audit_before,
             ),
         ];
         let mut deleted = 0;

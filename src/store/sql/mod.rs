@@ -7,6 +7,16 @@
 //! bind and decode; Rust does not carry such bounds over from a trait, so each
 //! impl states them again.
 
+/// The columns of [`User`], as a literal so that `concat!` can build queries.
+macro_rules! user_columns {
+    () => {
+        "id, email, email_verified_at, username, display_name, first_name, last_name, phone, \
+         city, info, avatar_url, role, auth_provider, password_hash, created_at, updated_at, \
+         banned_at, banned_until, ban_reason"
+    };
+}
+
+mod admin;
 mod codes;
 mod housekeeping;
 mod keys;
@@ -159,6 +169,8 @@ where
         + super::KeyRepo
         + super::OAuthRepo
         + super::ThrottleRepo
+        + super::AdminRepo
+        + super::AuditRepo
         + super::HousekeepingRepo,
 {
     async fn commit(self: Box<Self>) -> StoreResult<()> {

@@ -18,6 +18,7 @@ where
     DB::Arguments: IntoArguments<DB>,
     Session: for<'r> FromRow<'r, DB::Row>,
     (Uuid,): for<'r> FromRow<'r, DB::Row>,
+    (Uuid, Uuid): for<'r> FromRow<'r, DB::Row>,
     for<'q> Uuid: Encode<'q, DB> + Type<DB>,
     for<'q> Option<Uuid>: Encode<'q, DB>,
     for<'q> &'q str: Encode<'q, DB> + Type<DB>,
@@ -80,14 +81,18 @@ where
         Ok(row.map(|(id,)| id))
     }
 
-    async fn refresh_token_session(&mut self, token_hash: &str) -> StoreResult<Option<Uuid>> {
-        let row: Option<(Uuid,)> =
-            sqlx::query_as("SELECT session_id FROM refresh_tokens WHERE token_hash = $1")
-                .bind(token_hash)
-                .fetch_optional(self.conn())
-                .await
-                .map_err(map_err::<DB>)?;
-        Ok(row.map(|(id,)| id))
+    async fn refresh_token_session(
+        &mut self,
+        token_hash: &str,
+    ) -> StoreResult<Option<(Uuid, Uuid)>> {
+        sqlx::query_as(
+            "SELECT r.session_id, s.user_id FROM refresh_tokens r \
+             JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(self.conn())
+        .await
+        .map_err(map_err::<DB>)
     }
 
     async fn touch_session(

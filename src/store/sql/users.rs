@@ -4,14 +4,6 @@ use async_trait::async_trait;
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
 use uuid::Uuid;
 
-/// The columns of [`User`], as a literal so that `concat!` can build queries.
-macro_rules! user_columns {
-    () => {
-        "id, email, email_verified_at, username, display_name, first_name, last_name, phone, \
-         city, info, avatar_url, role, auth_provider, password_hash, created_at, updated_at"
-    };
-}
-
 #[async_trait]
 impl<DB> UserRepo for SqlRepo<DB>
 where
