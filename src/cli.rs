@@ -1,7 +1,11 @@
 //! The command line: `serve` (default), `migrate`, `openapi`.
 
 use crate::config::Settings;
-use crate::startup::Application;
+use crate::domain::{Email, Password, PasswordPolicy};
+use crate::flows::admin;
+use crate::hashing::PasswordHasher;
+use crate::startup::{self, Application};
+use crate::tokens::KeyRing;
 use crate::{openapi, store, telemetry};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -28,6 +32,26 @@ enum Command {
     Migrate,
     /// Print the OpenAPI document as JSON.
     Openapi,
+    /// Make a user SUPER-ADMIN, or create one (password read from stdin).
+    CreateAdmin {
+        #[arg(long)]
+        email: String,
+        /// Read a password from standard input to create the user if there
+        /// is none with this address.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Publish a new signing key now; it signs after `key_rotation_lead_secs`.
+    Rotate,
 }
 
 pub async fn run() -> anyhow::Result<()> {
@@ -44,12 +68,67 @@ pub async fn run() -> anyhow::Result<()> {
             store::migrate(&settings).await?;
             tracing::info!("migrations applied");
         }
-        _ => {
+        Command::CreateAdmin {
+            email,
+            password_stdin,
+        } => create_admin(&settings, &email, password_stdin).await?,
+        Command::Keys {
+            command: KeysCommand::Rotate,
+        } => rotate_keys(&settings).await?,
+        Command::Serve | Command::Openapi => {
             Application::build(settings)
                 .await?
                 .run_until_stopped()
                 .await?
         }
     }
+    Ok(())
+}
+
+async fn create_admin(
+    settings: &Settings,
+    email: &str,
+    password_stdin: bool,
+) -> anyhow::Result<()> {
+    let email = Email::parse(email)?;
+    let password_hash = if password_stdin {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        let password = Password::parse(line.trim_end_matches(['\r', '\n']).to_string())?;
+        PasswordPolicy::bundled().check(&password, &[email.as_str(), email.local_part()])?;
+        let hasher = PasswordHasher::new(
+            settings.argon2_memory_kib,
+            settings.argon2_iterations,
+            settings.argon2_parallelism,
+            1,
+            1,
+        )?;
+        Some(hasher.hash(password.expose()).await?)
+    } else {
+        None
+    };
+    let store = store::connect(settings, true).await?;
+    let outcome = admin::bootstrap_super_admin(store.as_ref(), &email, password_hash).await?;
+    let message = match outcome {
+        admin::Bootstrap::Promoted(_) => "is now a SUPER-ADMIN (their sessions were ended)",
+        admin::Bootstrap::Created(_) => "was created as a SUPER-ADMIN",
+        admin::Bootstrap::AlreadySuperAdmin(_) => "already is a SUPER-ADMIN",
+    };
+    println!("{email} {message}");
+    Ok(())
+}
+
+async fn rotate_keys(settings: &Settings) -> anyhow::Result<()> {
+    let secret = startup::resolve_secret(settings)?;
+    let store = store::connect(settings, true).await?;
+    let keys =
+        KeyRing::load_or_create(store, secret.key_cipher(), settings.token_acceptance()).await?;
+    let rotation = keys.rotate(settings.key_rotation_lead()).await?;
+    println!(
+        "new key {} published; it signs from {} (unix time); retiring: {}",
+        rotation.kid,
+        rotation.activates_at.unix_seconds(),
+        rotation.retiring.join(", ")
+    );
     Ok(())
 }

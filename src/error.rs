@@ -64,6 +64,9 @@ pub enum ApiError {
     InvalidCode,
     #[error("not found")]
     NotFound,
+    /// A service client's credentials are missing or wrong.
+    #[error("service client authentication failed")]
+    ClientUnauthenticated,
     /// Authenticated, but not allowed to do this.
     #[error("{0}")]
     Forbidden(&'static str),
@@ -117,6 +120,7 @@ impl ApiError {
             ApiError::InvalidCode => ("invalid-code", "Invalid or expired code"),
             ApiError::NotFound => ("not-found", "Not found"),
             ApiError::Forbidden(_) => ("forbidden", "Forbidden"),
+            ApiError::ClientUnauthenticated => ("invalid-client", "Client authentication failed"),
             ApiError::MethodNotAllowed(_) => ("method-not-allowed", "Method not allowed"),
             ApiError::Conflict { slug, .. } => (slug, "Conflict"),
             ApiError::ProviderRejected(_) => {
@@ -166,7 +170,8 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::InvalidCredentials
             | ApiError::Unauthenticated(_)
-            | ApiError::InvalidRefreshToken => StatusCode::UNAUTHORIZED,
+            | ApiError::InvalidRefreshToken
+            | ApiError::ClientUnauthenticated => StatusCode::UNAUTHORIZED,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -188,6 +193,9 @@ impl ResponseError for ApiError {
             }
             ApiError::TooManyRequests { retry_after_secs } => {
                 response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+            }
+            ApiError::ClientUnauthenticated => {
+                response.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"portcullis\""));
             }
             ApiError::MethodNotAllowed(allowed) => {
                 response.insert_header((header::ALLOW, allowed.as_str()));

@@ -23,6 +23,7 @@ use utoipa_actix_web::AppExt;
         (name = "sessions", description = "Sign-in, token refresh, sign-out"),
         (name = "oauth", description = "Social sign-in with OAuth 2.0 / OpenID Connect providers"),
         (name = "accounts", description = "Linked provider accounts"),
+        (name = "admin", description = "User management, audit log, service clients, keys (ADMIN and above)"),
         (name = "discovery", description = "Keys and metadata for services that validate tokens"),
         (name = "health", description = "Probes"),
         (name = "docs", description = "This document")
@@ -35,6 +36,10 @@ struct BearerAuth;
 impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut OpenApiDoc) {
         let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "service_client",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Basic).build()),
+        );
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(

@@ -67,9 +67,24 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let secret = resolve_secret(&settings)?;
         let store = store::connect(&settings, true).await?;
-        let keys = KeyRing::load_or_create(store.clone(), secret.key_cipher()).await?;
+        if let Some(email) = &settings.bootstrap_admin_email {
+            bootstrap_admin(store.as_ref(), email).await;
+        }
+        let keys = Arc::new(
+            KeyRing::load_or_create(
+                store.clone(),
+                secret.key_cipher(),
+                settings.token_acceptance(),
+            )
+            .await?,
+        );
+        let refresh_every = (settings.key_rotation_lead() / 2).clamp(
+            std::time::Duration::from_secs(1),
+            std::time::Duration::from_secs(60),
+        );
+        keys.keep_fresh(refresh_every);
         let tokens = AccessTokens::new(
-            Arc::new(keys),
+            keys,
             &settings.public_url,
             &settings.audience,
             settings.access_token_ttl(),
@@ -179,6 +194,32 @@ impl Application {
     }
 }
 
+/// `bootstrap_admin_email`: while there is no active SUPER-ADMIN, the user
+/// with this address (who signed up the usual way) becomes one.
+async fn bootstrap_admin(store: &dyn Store, email: &str) {
+    let Ok(email) = crate::domain::Email::parse(email) else {
+        tracing::warn!("bootstrap_admin_email is not a valid address; ignored");
+        return;
+    };
+    let none_yet = async {
+        let mut repo = store.connection().await?;
+        let count = repo
+            .count_active_super_admins(crate::store::Timestamp::now())
+            .await?;
+        Ok::<_, store::StoreError>(count == 0)
+    };
+    match none_yet.await {
+        Ok(true) => match crate::flows::admin::bootstrap_super_admin(store, &email, None).await {
+            Ok(_) => tracing::info!("bootstrap: the configured user is now a SUPER-ADMIN"),
+            Err(error) => tracing::warn!(error = %error, "bootstrap: no SUPER-ADMIN made"),
+        },
+        Ok(false) => {}
+        Err(error) => {
+            tracing::warn!(error = ?error, "bootstrap: could not check for a SUPER-ADMIN")
+        }
+    }
+}
+
 /// Cross-origin access for the configured browser origins only. Requests
 /// carry bearer tokens, not cookies, so credentials are never allowed.
 fn cors(origins: &[String]) -> Cors {
@@ -217,7 +258,7 @@ fn security_headers(hsts: bool) -> DefaultHeaders {
 
 /// The configured secret, or in development one generated once and kept in
 /// [`DEV_SECRET_FILE`] (production refuses to start without a secret).
-fn resolve_secret(settings: &Settings) -> Result<ServerSecret, StartupError> {
+pub fn resolve_secret(settings: &Settings) -> Result<ServerSecret, StartupError> {
     if let Some(secret) = &settings.secret {
         return Ok(ServerSecret::new(secret.expose()));
     }

@@ -18,6 +18,7 @@ pub enum Limited {
     CodeConfirm,
     Refresh,
     OAuthToken,
+    Introspect,
 }
 
 impl Limited {
@@ -29,6 +30,7 @@ impl Limited {
             Limited::CodeConfirm => "code_confirm",
             Limited::Refresh => "refresh",
             Limited::OAuthToken => "oauth_token",
+            Limited::Introspect => "introspect",
         }
     }
 
@@ -40,6 +42,7 @@ impl Limited {
             Limited::CodeConfirm => limits.code_confirm,
             Limited::Refresh => limits.refresh,
             Limited::OAuthToken => limits.oauth_token,
+            Limited::Introspect => limits.introspect,
         }
     }
 }

@@ -110,6 +110,11 @@ pub struct Settings {
     pub lockout: LockoutSettings,
     /// How long audit events are kept.
     pub audit_retention_days: u64,
+    /// A rotated-in signing key is published this long before it signs, so
+    /// that verifiers caching the JWKS have it in time.
+    pub key_rotation_lead_secs: u64,
+    /// On start-up, make this (existing) user SUPER-ADMIN if there is none.
+    pub bootstrap_admin_email: Option<String>,
     /// Optional check of new passwords against Have I Been Pwned.
     pub pwned_passwords: PwnedSettings,
 }
@@ -152,6 +157,8 @@ impl Default for Settings {
             rate_limits: RateLimits::default(),
             lockout: LockoutSettings::default(),
             audit_retention_days: 90,
+            key_rotation_lead_secs: 600,
+            bootstrap_admin_email: None,
             pwned_passwords: PwnedSettings::default(),
         }
     }
@@ -307,6 +314,21 @@ impl Settings {
 
     pub fn mail_cooldown(&self) -> Duration {
         Duration::from_secs(self.mail_cooldown_secs)
+    }
+
+    pub fn key_rotation_lead(&self) -> Duration {
+        Duration::from_secs(self.key_rotation_lead_secs)
+    }
+
+    /// The longest an access token can be accepted after it was signed.
+    pub fn token_acceptance(&self) -> Duration {
+        Duration::from_secs(self.access_token_ttl_secs + self.jwt_leeway_secs)
+    }
+
+    /// How long verifiers may cache the JWKS: at most half the rotation lead,
+    /// so a key published for a rotation reaches them before it signs.
+    pub fn jwks_max_age_secs(&self) -> u64 {
+        (self.key_rotation_lead_secs / 2).min(300)
     }
 
     /// The frontend link for a verification token.

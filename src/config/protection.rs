@@ -28,6 +28,7 @@ pub struct RateLimits {
     pub code_confirm: RateLimit,
     pub refresh: RateLimit,
     pub oauth_token: RateLimit,
+    pub introspect: RateLimit,
 }
 
 impl Default for RateLimits {
@@ -39,6 +40,7 @@ impl Default for RateLimits {
             code_confirm: RateLimit::new(30, 300),
             refresh: RateLimit::new(600, 60),
             oauth_token: RateLimit::new(30, 300),
+            introspect: RateLimit::new(6000, 60),
         }
     }
 }
@@ -54,6 +56,7 @@ impl RateLimits {
             code_confirm: off,
             refresh: off,
             oauth_token: off,
+            introspect: off,
         }
     }
 }

@@ -1,10 +1,12 @@
 //! The use cases, written once over the storage traits. Route handlers parse
 //! the request, call one of these and render the result.
 
+pub mod admin;
 pub mod audit;
 pub mod codes;
 pub mod profile;
 pub mod registration;
+pub mod service_clients;
 pub mod sessions;
 pub mod sign_in;
 pub mod social;

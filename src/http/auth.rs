@@ -58,3 +58,50 @@ fn bearer_token(req: &HttpRequest) -> Option<String> {
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_string())
 }
+
+/// An administrator: a signed-in user whose current role (read from the
+/// database on every request, not taken from the token) is ADMIN or above,
+/// and who is not banned.
+#[derive(Debug, Clone)]
+pub struct Admin {
+    pub auth: Authenticated,
+    pub user: crate::store::User,
+}
+
+impl Admin {
+    pub fn role(&self) -> Role {
+        self.user.role
+    }
+
+    /// For operations reserved to SUPER-ADMINs.
+    pub fn require_super_admin(&self) -> Result<(), ApiError> {
+        if self.user.role == Role::SuperAdmin {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden("only a SUPER-ADMIN may do this"))
+        }
+    }
+}
+
+impl FromRequest for Admin {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let authenticated = Authenticated::from_request(req, payload);
+        Box::pin(async move {
+            let auth = authenticated.await?;
+            let state = state.ok_or_else(|| ApiError::internal(anyhow::anyhow!("no app state")))?;
+            let mut repo = state.store.connection().await?;
+            let user = repo
+                .user_by_id(auth.user_id)
+                .await?
+                .ok_or(ApiError::Unauthenticated("user no longer exists"))?;
+            if user.role < Role::Admin || user.is_banned(Timestamp::now()) {
+                return Err(ApiError::Forbidden("administrators only"));
+            }
+            Ok(Admin { auth, user })
+        })
+    }
+}

@@ -7,7 +7,7 @@ mod json;
 mod logging;
 mod problem;
 
-pub use auth::Authenticated;
+pub use auth::{Admin, Authenticated};
 pub use client::ClientInfo;
 pub use json::{BodyLimit, JsonBody};
 pub use logging::RequestSpan;

@@ -3,11 +3,13 @@
 //! the OpenAPI document cannot miss a route.
 
 pub mod accounts;
+pub mod admin;
 pub mod docs;
 pub mod email_codes;
 pub mod health;
+pub mod introspect;
 pub mod oauth;
-mod problems;
+pub(crate) mod problems;
 pub mod sessions;
 pub mod users;
 pub mod views;
@@ -36,6 +38,21 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(accounts::list_accounts)
         .service(accounts::link)
         .service(accounts::unlink)
+        .service(admin::users::list_users)
+        .service(admin::users::get_user)
+        .service(admin::users::update_user)
+        .service(admin::users::ban)
+        .service(admin::users::unban)
+        .service(admin::users::delete_user)
+        .service(admin::users::user_sessions)
+        .service(admin::users::revoke_user_session)
+        .service(admin::users::revoke_user_sessions)
+        .service(admin::audit::list_events)
+        .service(admin::service_clients::create)
+        .service(admin::service_clients::list)
+        .service(admin::service_clients::delete_client)
+        .service(admin::keys::rotate)
+        .service(introspect::introspect)
         .service(well_known::jwks)
         .service(well_known::openid_configuration)
         .service(health::live)

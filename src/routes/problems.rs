@@ -59,3 +59,23 @@ pub enum RateProblems {
     )]
     TooManyRequests(Problem),
 }
+
+/// The caller is not signed in, is not an administrator, or the operation
+/// needs more than their role; or the target does not exist.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum AdminProblems {
+    /// Missing, invalid or expired access token, or the session has ended.
+    #[response(
+        status = 401,
+        content_type = "application/problem+json",
+        headers(("WWW-Authenticate" = String, description = "`Bearer`"))
+    )]
+    Unauthenticated(Problem),
+    /// Not an administrator, or not allowed this operation or target.
+    #[response(status = 403, content_type = "application/problem+json")]
+    Forbidden(Problem),
+    /// No such user, session or client.
+    #[response(status = 404, content_type = "application/problem+json")]
+    NotFound(Problem),
+}

@@ -126,7 +126,7 @@ pub struct UpdateProfileRequest {
 }
 
 /// A present field is `Some`, even when it is `null`.
-fn patch_field<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+pub(crate) fn patch_field<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de>,
@@ -134,7 +134,7 @@ where
     Option::<T>::deserialize(deserializer).map(Some)
 }
 
-fn into_patch<T: Into<String>>(field: Option<Option<T>>) -> Option<Option<String>> {
+pub(crate) fn into_patch<T: Into<String>>(field: Option<Option<T>>) -> Option<Option<String>> {
     field.map(|value| value.map(Into::into))
 }
 

@@ -6,11 +6,6 @@ use actix_web::{get, web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-/// How long verifiers may cache the key set. A key that is about to sign is
-/// published before it does (see key rotation), and verifiers refetch on an
-/// unknown `kid`.
-const JWKS_MAX_AGE_SECS: u32 = 300;
-
 /// A JSON Web Key Set (RFC 7517) with the Ed25519 public keys.
 #[derive(Serialize, ToSchema)]
 pub struct JwkSet {
@@ -25,9 +20,11 @@ pub struct JwkSet {
 pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
+        // A key about to sign is published at least twice this long before
+        // it does (`key_rotation_lead_secs`), so cached copies have it in time.
         .insert_header((
             header::CACHE_CONTROL,
-            format!("public, max-age={JWKS_MAX_AGE_SECS}"),
+            format!("public, max-age={}", state.settings.jwks_max_age_secs()),
         ))
         .body(state.tokens.keys().jwks().to_string())
 }
@@ -39,6 +36,8 @@ pub struct Discovery {
     pub subject_types_supported: Vec<&'static str>,
     pub id_token_signing_alg_values_supported: Vec<&'static str>,
     pub access_token_signing_alg_values_supported: Vec<&'static str>,
+    pub introspection_endpoint: String,
+    pub introspection_endpoint_auth_methods_supported: Vec<&'static str>,
 }
 
 /// OpenID-style discovery metadata: issuer, key set and algorithms.
@@ -50,6 +49,8 @@ pub async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
         .json(Discovery {
             jwks_uri: format!("{issuer}/.well-known/jwks.json"),
+            introspection_endpoint: format!("{issuer}/v1/introspect"),
+            introspection_endpoint_auth_methods_supported: vec!["client_secret_basic"],
             issuer,
             subject_types_supported: vec!["public"],
             id_token_signing_alg_values_supported: vec!["EdDSA"],

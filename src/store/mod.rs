@@ -202,6 +202,8 @@ pub trait SessionRepo {
 pub trait KeyRepo {
     async fn signing_keys(&mut self) -> StoreResult<Vec<SigningKeyRecord>>;
     async fn insert_signing_key(&mut self, key: &SigningKeyRecord) -> StoreResult<()>;
+    /// Every key but `except` that would sign after `at` stops signing at `at`.
+    async fn retire_signing_keys(&mut self, at: Timestamp, except: &str) -> StoreResult<()>;
 }
 
 #[async_trait]

@@ -54,8 +54,21 @@ struct KeySet {
 pub struct KeyRing {
     store: Arc<dyn Store>,
     cipher: KeyCipher,
+    /// How long a retired key stays published and accepted: the longest an
+    /// access token it signed can live.
+    keep_after_retire: Duration,
     current: RwLock<Arc<KeySet>>,
     last_reload: Mutex<Instant>,
+}
+
+/// What a rotation did.
+#[derive(Debug, Clone)]
+pub struct Rotation {
+    pub kid: String,
+    /// The new key is published now and signs from then on.
+    pub activates_at: Timestamp,
+    /// Keys that stop signing at `activates_at`.
+    pub retiring: Vec<String>,
 }
 
 impl KeyRing {
@@ -63,6 +76,7 @@ impl KeyRing {
     pub async fn load_or_create(
         store: Arc<dyn Store>,
         cipher: KeyCipher,
+        keep_after_retire: Duration,
     ) -> Result<Self, KeyRingError> {
         let mut records = read_keys(store.as_ref()).await?;
         if records.is_empty() {
@@ -72,10 +86,11 @@ impl KeyRing {
             tracing::info!(kid = %record.kid, "created the first signing key");
             records = read_keys(store.as_ref()).await?;
         }
-        let set = build_set(&records, &cipher)?;
+        let set = build_set(&records, &cipher, Timestamp::now(), keep_after_retire)?;
         Ok(Self {
             store,
             cipher,
+            keep_after_retire,
             current: RwLock::new(Arc::new(set)),
             last_reload: Mutex::new(Instant::now()),
         })
@@ -137,9 +152,64 @@ impl KeyRing {
         true
     }
 
+    /// Creates the next key, published at once and signing after `lead`
+    /// (long enough for verifiers to refetch the JWKS); the keys signing now
+    /// retire at that moment and stay published until their last token has
+    /// expired. Concurrent rotations queue on a lock row.
+    pub async fn rotate(&self, lead: Duration) -> Result<Rotation, KeyRingError> {
+        let now = Timestamp::now();
+        let record = generate(&self.cipher, now)?;
+        let activates_at = now.plus(lead);
+        let record = SigningKeyRecord {
+            activates_at,
+            ..record
+        };
+        let mut tx = self.store.transaction().await?;
+        tx.lock("signing_keys").await?;
+        let retiring: Vec<String> = tx
+            .signing_keys()
+            .await?
+            .into_iter()
+            .filter(|k| k.retires_at.is_none_or(|r| r > activates_at))
+            .map(|k| k.kid)
+            .collect();
+        tx.insert_signing_key(&record).await?;
+        tx.retire_signing_keys(activates_at, &record.kid).await?;
+        tx.commit().await?;
+        self.reload().await?;
+        tracing::info!(kid = %record.kid, activates_at = %activates_at.unix_seconds(), "signing key rotation scheduled");
+        Ok(Rotation {
+            kid: record.kid,
+            activates_at,
+            retiring,
+        })
+    }
+
+    /// Reloads the key set every `every`, so that a rotation made by any
+    /// instance (or `portcullis keys rotate`) reaches this one in time.
+    pub fn keep_fresh(self: &Arc<Self>, every: Duration) {
+        let ring = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(every);
+            ticker.tick().await;
+            loop {
+                ticker.tick().await;
+                let Some(ring) = ring.upgrade() else { break };
+                if let Err(error) = ring.reload().await {
+                    tracing::warn!(error = %error, "reloading signing keys failed");
+                }
+            }
+        });
+    }
+
     pub async fn reload(&self) -> Result<(), KeyRingError> {
         let records = read_keys(self.store.as_ref()).await?;
-        let set = Arc::new(build_set(&records, &self.cipher)?);
+        let set = Arc::new(build_set(
+            &records,
+            &self.cipher,
+            Timestamp::now(),
+            self.keep_after_retire,
+        )?);
         match self.current.write() {
             Ok(mut guard) => *guard = set,
             Err(poisoned) => *poisoned.into_inner() = set,
@@ -176,11 +246,25 @@ fn thumbprint(x: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
 }
 
-fn build_set(records: &[SigningKeyRecord], cipher: &KeyCipher) -> Result<KeySet, KeyRingError> {
+fn build_set(
+    records: &[SigningKeyRecord],
+    cipher: &KeyCipher,
+    now: Timestamp,
+    keep_after_retire: Duration,
+) -> Result<KeySet, KeyRingError> {
     let mut signing = Vec::new();
     let mut verifying = HashMap::new();
     let mut jwks = Vec::new();
-    for record in records.iter().filter(|r| r.algorithm == ALGORITHM) {
+    // A retired key is dropped once every token it signed has expired.
+    let still_needed = |r: &&SigningKeyRecord| {
+        r.retires_at
+            .is_none_or(|at| at.plus(keep_after_retire) > now)
+    };
+    for record in records
+        .iter()
+        .filter(|r| r.algorithm == ALGORITHM)
+        .filter(still_needed)
+    {
         let seed = cipher
             .decrypt(&record.private_key_enc, &record.kid)
             .map_err(|source| KeyRingError::Decrypt {
@@ -228,8 +312,15 @@ mod tests {
     fn generated_keys_round_trip_through_encryption() {
         let cipher = ServerSecret::new("test secret").key_cipher();
         let record = generate(&cipher, Timestamp::now()).unwrap();
+        let keep = Duration::from_secs(60);
         assert_eq!(record.kid.len(), 43);
-        let set = build_set(std::slice::from_ref(&record), &cipher).unwrap();
+        let set = build_set(
+            std::slice::from_ref(&record),
+            &cipher,
+            Timestamp::now(),
+            keep,
+        )
+        .unwrap();
         assert!(set.verifying.contains_key(&record.kid));
         let jwks: serde_json::Value = serde_json::from_str(&set.jwks).unwrap();
         let key = &jwks["keys"][0];
@@ -237,8 +328,20 @@ mod tests {
         assert!(key.get("d").is_none());
         let other = ServerSecret::new("other secret").key_cipher();
         assert!(matches!(
-            build_set(&[record], &other),
+            build_set(
+                std::slice::from_ref(&record),
+                &other,
+                Timestamp::now(),
+                keep
+            ),
             Err(KeyRingError::Decrypt { .. })
         ));
+        // Retired long enough ago: no longer published.
+        let retired = SigningKeyRecord {
+            retires_at: Some(Timestamp::now().minus(Duration::from_secs(61))),
+            ..record
+        };
+        let set = build_set(&[retired], &cipher, Timestamp::now(), keep).unwrap();
+        assert!(set.verifying.is_empty());
     }
 }

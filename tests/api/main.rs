@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod admin;
 mod binary;
 mod errors;
 mod github;

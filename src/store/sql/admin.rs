@@ -83,7 +83,12 @@ where
             .bind(filter.verified)
             .bind(filter.banned)
             .bind(query.now);
+        // The first page binds NULLs of the sort key's own type: PostgreSQL
+        // types the comparison from them.
         let with_cursor = match &query.after {
+            None if matches!(query.sort, UserSort::CreatedDesc | UserSort::CreatedAsc) => {
+                base.bind(None::<Timestamp>).bind(None::<Uuid>)
+            }
             None => base.bind(None::<&str>).bind(None::<Uuid>),
             Some(UserCursor::Created(at, id)) => base.bind(Some(*at)).bind(Some(*id)),
             Some(UserCursor::Email(email, id)) => base.bind(Some(email.as_str())).bind(Some(*id)),

@@ -25,6 +25,19 @@ where
         .map_err(map_err::<DB>)
     }
 
+    async fn retire_signing_keys(&mut self, at: Timestamp, except: &str) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE signing_keys SET retires_at = $1 \
+             WHERE kid <> $2 AND (retires_at IS NULL OR retires_at > $1)",
+        )
+        .bind(at)
+        .bind(except)
+        .execute(self.conn())
+        .await
+        .map_err(map_err::<DB>)?;
+        Ok(())
+    }
+
     async fn insert_signing_key(&mut self, key: &SigningKeyRecord) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO signing_keys (kid, algorithm, public_key, private_key_enc, created_at, \

@@ -251,6 +251,38 @@ impl TestApp {
         Tokens::from_body(&response.json().await.unwrap())
     }
 
+    /// Makes a registered user SUPER-ADMIN the way `portcullis create-admin`
+    /// does, and signs them in again (a role change ends their sessions).
+    pub async fn make_super_admin(&self, email: &str) -> Tokens {
+        let store = portcullis::store::connect(&self.settings, false)
+            .await
+            .unwrap();
+        let email = portcullis::domain::Email::parse(email).unwrap();
+        portcullis::flows::admin::bootstrap_super_admin(store.as_ref(), &email, None)
+            .await
+            .unwrap();
+        self.signed_in(email.as_str()).await
+    }
+
+    /// A new user with `role`, set by `admin`; signed in after the change.
+    pub async fn user_with_role(&self, admin: &Tokens, role: &str) -> (String, Tokens) {
+        let email = unique_email();
+        let tokens = self.register(&email, PASSWORD).await;
+        if role != "VIEWER" {
+            let response = self
+                .client
+                .patch(self.url(&format!("/v1/admin/users/{}", tokens.user_id)))
+                .bearer_auth(&admin.access)
+                .json(&json!({ "role": role }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "making a {role}");
+            return (email.clone(), self.signed_in(&email).await);
+        }
+        (email, tokens)
+    }
+
     pub async fn signed_in(&self, email: &str) -> Tokens {
         let response = self.sign_in(email, PASSWORD).await;
         assert_eq!(response.status(), StatusCode::CREATED);

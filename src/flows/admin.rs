@@ -1,0 +1,519 @@
+//! User management by administrators. Every rule is checked here, against
+//! the actor's current role from the database:
+//! - nobody grants a role above their own;
+//! - only a SUPER-ADMIN manages a SUPER-ADMIN;
+//! - the last active SUPER-ADMIN cannot be demoted, banned or deleted (the
+//!   check runs under a lock row, so two concurrent demotions cannot both
+//!   pass);
+//! - a role change or a ban ends the user's sessions.
+
+use super::audit::{self, Entry, Kind};
+use crate::domain::Role;
+use crate::error::ApiError;
+use crate::http::{Admin, ClientInfo};
+use crate::state::AppState;
+use crate::store::{
+    AuditEvent, AuditQuery, ProfileUpdate, Repo, Session, Timestamp, User, UserCursor, UserFilter,
+    UserQuery, UserSort,
+};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+pub const DEFAULT_PAGE: i64 = 50;
+pub const MAX_PAGE: i64 = 200;
+
+pub struct UserPage {
+    pub users: Vec<User>,
+    pub total: i64,
+    pub next_cursor: Option<String>,
+}
+
+pub struct ListUsers {
+    pub search: Option<String>,
+    pub role: Option<Role>,
+    pub verified: Option<bool>,
+    pub banned: Option<bool>,
+    pub sort: UserSort,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// The opaque cursor: the last row's sort key and id, base64url JSON.
+#[derive(Serialize, Deserialize)]
+struct CursorData {
+    #[serde(rename = "s")]
+    sort: String,
+    #[serde(rename = "k")]
+    key: String,
+    id: Uuid,
+}
+
+fn sort_name(sort: UserSort) -> &'static str {
+    match sort {
+        UserSort::CreatedDesc => "-created_at",
+        UserSort::CreatedAsc => "created_at",
+        UserSort::EmailAsc => "email",
+        UserSort::EmailDesc => "-email",
+    }
+}
+
+fn encode_cursor(sort: UserSort, user: &User) -> String {
+    let key = match sort {
+        UserSort::CreatedDesc | UserSort::CreatedAsc => user.created_at.unix_millis().to_string(),
+        UserSort::EmailAsc | UserSort::EmailDesc => user.email.clone(),
+    };
+    let data = CursorData {
+        sort: sort_name(sort).into(),
+        key,
+        id: user.id,
+    };
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&data).unwrap_or_default())
+}
+
+fn decode_cursor(sort: UserSort, cursor: &str) -> Result<UserCursor, ApiError> {
+    let invalid = || ApiError::bad_request("cursor", "is not a cursor of this listing");
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
+    let data: CursorData = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+    if data.sort != sort_name(sort) {
+        return Err(invalid());
+    }
+    match sort {
+        UserSort::CreatedDesc | UserSort::CreatedAsc => {
+            let millis: i64 = data.key.parse().map_err(|_| invalid())?;
+            let at = Timestamp::from_unix_millis(millis).ok_or_else(invalid)?;
+            Ok(UserCursor::Created(at, data.id))
+        }
+        UserSort::EmailAsc | UserSort::EmailDesc => Ok(UserCursor::Email(data.key, data.id)),
+    }
+}
+
+/// `LIKE` pattern for a search term, lower-cased, wildcards escaped.
+fn like_pattern(term: &str) -> String {
+    let mut escaped = String::with_capacity(term.len() + 2);
+    escaped.push('%');
+    for c in term.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped.push('%');
+    escaped
+}
+
+pub fn page_size(limit: Option<i64>) -> Result<i64, ApiError> {
+    match limit {
+        None => Ok(DEFAULT_PAGE),
+        Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+        Some(_) => Err(ApiError::bad_request("limit", "must be 1 to 200")),
+    }
+}
+
+pub async fn list_users(state: &AppState, params: ListUsers) -> Result<UserPage, ApiError> {
+    let limit = page_size(params.limit)?;
+    let after = params
+        .cursor
+        .as_deref()
+        .map(|c| decode_cursor(params.sort, c))
+        .transpose()?;
+    let filter = UserFilter {
+        pattern: params
+            .search
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| like_pattern(s.trim())),
+        role: params.role,
+        verified: params.verified,
+        banned: params.banned,
+    };
+    let now = Timestamp::now();
+    let mut repo = state.store.connection().await?;
+    let mut users = repo
+        .list_users(&UserQuery {
+            filter: filter.clone(),
+            sort: params.sort,
+            after,
+            limit: limit + 1,
+            now,
+        })
+        .await?;
+    let total = repo.count_users(&filter, now).await?;
+    let next_cursor = if users.len() as i64 > limit {
+        users.truncate(limit as usize);
+        users.last().map(|u| encode_cursor(params.sort, u))
+    } else {
+        None
+    };
+    Ok(UserPage {
+        users,
+        total,
+        next_cursor,
+    })
+}
+
+pub async fn get_user(state: &AppState, id: Uuid) -> Result<User, ApiError> {
+    let mut repo = state.store.connection().await?;
+    repo.user_by_id(id).await?.ok_or(ApiError::NotFound)
+}
+
+/// Only a SUPER-ADMIN manages a SUPER-ADMIN.
+fn check_may_manage(admin: &Admin, target: &User) -> Result<(), ApiError> {
+    if target.role == Role::SuperAdmin && admin.role() < Role::SuperAdmin {
+        return Err(ApiError::Forbidden(
+            "only a SUPER-ADMIN can manage a SUPER-ADMIN",
+        ));
+    }
+    Ok(())
+}
+
+fn last_super_admin() -> ApiError {
+    ApiError::Conflict {
+        slug: "last-super-admin",
+        detail: "this is the last active SUPER-ADMIN; make another one first".into(),
+    }
+}
+
+/// Locks the SUPER-ADMIN set and loads the target (404 if absent).
+async fn lock_and_load(tx: &mut dyn Repo, admin: &Admin, id: Uuid) -> Result<User, ApiError> {
+    tx.lock("super_admins").await?;
+    let target = tx.user_by_id(id).await?.ok_or(ApiError::NotFound)?;
+    check_may_manage(admin, &target)?;
+    Ok(target)
+}
+
+/// Refuses when `target` is the last active SUPER-ADMIN (lock held).
+async fn ensure_not_last_super_admin(
+    tx: &mut dyn Repo,
+    target: &User,
+    now: Timestamp,
+) -> Result<(), ApiError> {
+    if target.role == Role::SuperAdmin
+        && !target.is_banned(now)
+        && tx.count_active_super_admins(now).await? <= 1
+    {
+        return Err(last_super_admin());
+    }
+    Ok(())
+}
+
+pub struct AdminUpdate {
+    pub profile: ProfileUpdate,
+    pub role: Option<Role>,
+    pub email_verified: Option<bool>,
+}
+
+pub async fn update_user(
+    state: &AppState,
+    admin: &Admin,
+    id: Uuid,
+    update: AdminUpdate,
+    client: &ClientInfo,
+) -> Result<User, ApiError> {
+    let now = Timestamp::now();
+    let mut tx = state.store.transaction().await?;
+    let target = lock_and_load(tx.as_mut(), admin, id).await?;
+    let actor = admin.user.id;
+    tx.update_profile(id, &update.profile, now)
+        .await
+        .map_err(|e| {
+            if e.is_conflict_on("users_username_key") {
+                super::username_taken()
+            } else {
+                e.into()
+            }
+        })?;
+    let entry = Entry::new(Kind::UserUpdated).user(id).actor(actor);
+    audit::record_in(tx.as_mut(), client, entry).await?;
+    if let Some(role) = update.role.filter(|r| *r != target.role) {
+        if role > admin.role() {
+            return Err(ApiError::Forbidden("nobody grants a role above their own"));
+        }
+        if target.role == Role::SuperAdmin {
+            ensure_not_last_super_admin(tx.as_mut(), &target, now).await?;
+        }
+        tx.set_role(id, role, now).await?;
+        // Tokens carry the role: the old ones must not outlive the change.
+        tx.revoke_sessions_of_user(id, None, now, "role_changed")
+            .await?;
+        let entry = Entry::new(Kind::RoleChanged)
+            .user(id)
+            .actor(actor)
+            .details(json!({ "from": target.role, "to": role }));
+        audit::record_in(tx.as_mut(), client, entry).await?;
+    }
+    if let Some(verified) = update.email_verified {
+        if verified != target.email_verified_at.is_some() {
+            tx.set_email_verified(id, verified.then_some(now), now)
+                .await?;
+        }
+    }
+    let user = tx.user_by_id(id).await?.ok_or(ApiError::NotFound)?;
+    tx.commit().await?;
+    Ok(user)
+}
+
+pub async fn ban(
+    state: &AppState,
+    admin: &Admin,
+    id: Uuid,
+    until: Option<Timestamp>,
+    reason: Option<String>,
+    client: &ClientInfo,
+) -> Result<User, ApiError> {
+    let now = Timestamp::now();
+    if until.is_some_and(|u| u <= now) {
+        return Err(ApiError::bad_request("until", "must be in the future"));
+    }
+    let mut tx = state.store.transaction().await?;
+    let target = lock_and_load(tx.as_mut(), admin, id).await?;
+    ensure_not_last_super_admin(tx.as_mut(), &target, now).await?;
+    tx.ban_user(id, until, reason.as_deref(), now).await?;
+    tx.revoke_sessions_of_user(id, None, now, "banned").await?;
+    let entry = Entry::new(Kind::UserBanned)
+        .user(id)
+        .actor(admin.user.id)
+        .details(json!({ "until": until, "reason": reason }));
+    audit::record_in(tx.as_mut(), client, entry).await?;
+    let user = tx.user_by_id(id).await?.ok_or(ApiError::NotFound)?;
+    tx.commit().await?;
+    Ok(user)
+}
+
+pub async fn unban(
+    state: &AppState,
+    admin: &Admin,
+    id: Uuid,
+    client: &ClientInfo,
+) -> Result<User, ApiError> {
+    let now = Timestamp::now();
+    let mut tx = state.store.transaction().await?;
+    lock_and_load(tx.as_mut(), admin, id).await?;
+    tx.unban_user(id, now).await?;
+    let entry = Entry::new(Kind::UserUnbanned).user(id).actor(admin.user.id);
+    audit::record_in(tx.as_mut(), client, entry).await?;
+    let user = tx.user_by_id(id).await?.ok_or(ApiError::NotFound)?;
+    tx.commit().await?;
+    Ok(user)
+}
+
+pub async fn delete_user(
+    state: &AppState,
+    admin: &Admin,
+    id: Uuid,
+    client: &ClientInfo,
+) -> Result<(), ApiError> {
+    let now = Timestamp::now();
+    let mut tx = state.store.transaction().await?;
+    let target = lock_and_load(tx.as_mut(), admin, id).await?;
+    ensure_not_last_super_admin(tx.as_mut(), &target, now).await?;
+    tx.delete_user(id).await?;
+    let entry = Entry::new(Kind::UserDeleted)
+        .user(id)
+        .actor(admin.user.id)
+        .details(json!({ "email": target.email, "role": target.role }));
+    audit::record_in(tx.as_mut(), client, entry).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn sessions_of(state: &AppState, id: Uuid) -> Result<Vec<Session>, ApiError> {
+    let now = Timestamp::now();
+    let idle_cutoff = now.minus(state.settings.session_idle_ttl());
+    let mut repo = state.store.connection().await?;
+    repo.user_by_id(id).await?.ok_or(ApiError::NotFound)?;
+    Ok(repo.live_sessions_of_user(id, now, idle_cutoff).await?)
+}
+
+/// Ends one session of a user, or all of them (`session = None`).
+pub async fn revoke_sessions_of(
+    state: &AppState,
+    admin: &Admin,
+    id: Uuid,
+    session: Option<Uuid>,
+    client: &ClientInfo,
+) -> Result<u64, ApiError> {
+    let now = Timestamp::now();
+    let mut tx = state.store.transaction().await?;
+    let target = tx.user_by_id(id).await?.ok_or(ApiError::NotFound)?;
+    check_may_manage(admin, &target)?;
+    let revoked = match session {
+        Some(session) => {
+            if !tx
+                .revoke_session(session, Some(id), now, "revoked_by_admin")
+                .await?
+            {
+                return Err(ApiError::NotFound);
+            }
+            1
+        }
+        None => {
+            tx.revoke_sessions_of_user(id, None, now, "revoked_by_admin")
+                .await?
+        }
+    };
+    let entry = Entry::new(Kind::SessionsRevoked)
+        .user(id)
+        .actor(admin.user.id)
+        .details(json!({ "session_id": session, "sessions": revoked }));
+    audit::record_in(tx.as_mut(), client, entry).await?;
+    tx.commit().await?;
+    Ok(revoked)
+}
+
+pub struct AuditPage {
+    pub events: Vec<AuditEvent>,
+    pub next_cursor: Option<String>,
+}
+
+pub async fn audit_events(
+    state: &AppState,
+    mut query: AuditQuery,
+    cursor: Option<&str>,
+) -> Result<AuditPage, ApiError> {
+    let limit = query.limit;
+    if let Some(cursor) = cursor {
+        let invalid = || ApiError::bad_request("cursor", "is not a cursor of this listing");
+        let text = URL_SAFE_NO_PAD
+            .decode(cursor)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(invalid)?;
+        let (millis, id) = text.split_once('/').ok_or_else(invalid)?;
+        let at = millis
+            .parse()
+            .ok()
+            .and_then(Timestamp::from_unix_millis)
+            .ok_or_else(invalid)?;
+        query.before = Some((at, id.parse().map_err(|_| invalid())?));
+    }
+    query.limit = limit + 1;
+    let mut repo = state.store.connection().await?;
+    let mut events = repo.audit_events(&query).await?;
+    let next_cursor = if events.len() as i64 > limit {
+        events.truncate(limit as usize);
+        events
+            .last()
+            .map(|e| URL_SAFE_NO_PAD.encode(format!("{}/{}", e.occurred_at.unix_millis(), e.id)))
+    } else {
+        None
+    };
+    Ok(AuditPage {
+        events,
+        next_cursor,
+    })
+}
+
+/// What `create-admin` (or the bootstrap address) did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Bootstrap {
+    Promoted(Uuid),
+    Created(Uuid),
+    AlreadySuperAdmin(Uuid),
+}
+
+/// Makes the user with `email` a SUPER-ADMIN (and marks the address
+/// verified: the operator vouches for it), or creates one with the given
+/// password hash. There is never a default account.
+pub async fn bootstrap_super_admin(
+    store: &dyn crate::store::Store,
+    email: &crate::domain::Email,
+    password_hash: Option<String>,
+) -> Result<Bootstrap, BootstrapError> {
+    let now = Timestamp::now();
+    let mut tx = store.transaction().await?;
+    tx.lock("super_admins").await?;
+    let outcome = match tx.user_by_email(email.as_str()).await? {
+        Some(user) if user.role == Role::SuperAdmin => Bootstrap::AlreadySuperAdmin(user.id),
+        Some(user) => {
+            tx.set_role(user.id, Role::SuperAdmin, now).await?;
+            if user.email_verified_at.is_none() {
+                tx.set_email_verified(user.id, Some(now), now).await?;
+            }
+            tx.revoke_sessions_of_user(user.id, None, now, "role_changed")
+                .await?;
+            Bootstrap::Promoted(user.id)
+        }
+        None => {
+            let hash = password_hash.ok_or(BootstrapError::NoSuchUser)?;
+            let user = tx
+                .insert_user(&crate::store::NewUser {
+                    id: Uuid::now_v7(),
+                    email: email.to_string(),
+                    email_verified_at: Some(now),
+                    username: None,
+                    display_name: None,
+                    first_name: None,
+                    last_name: None,
+                    avatar_url: None,
+                    role: Role::SuperAdmin,
+                    auth_provider: "email".into(),
+                    password_hash: Some(hash),
+                    created_at: now,
+                })
+                .await?;
+            Bootstrap::Created(user.id)
+        }
+    };
+    let user_id = match &outcome {
+        Bootstrap::Promoted(id) | Bootstrap::Created(id) | Bootstrap::AlreadySuperAdmin(id) => *id,
+    };
+    let entry = Entry::new(Kind::RoleChanged)
+        .user(user_id)
+        .details(json!({ "to": Role::SuperAdmin, "by": "bootstrap" }));
+    audit::record_in(tx.as_mut(), &ClientInfo::default(), entry).await?;
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BootstrapError {
+    #[error("there is no user with this address; give a password to create one")]
+    NoSuchUser,
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_terms_cannot_inject_wildcards() {
+        assert_eq!(like_pattern("Ada_100%"), "%ada\\_100\\%%");
+        assert_eq!(like_pattern("a\\b"), "%a\\\\b%");
+    }
+
+    #[test]
+    fn cursors_belong_to_their_sort() {
+        let user = User {
+            id: Uuid::now_v7(),
+            email: "a@b.co".into(),
+            email_verified_at: None,
+            username: None,
+            display_name: None,
+            first_name: None,
+            last_name: None,
+            phone: None,
+            city: None,
+            info: None,
+            avatar_url: None,
+            role: Role::Viewer,
+            auth_provider: "email".into(),
+            password_hash: None,
+            created_at: Timestamp::now(),
+            updated_at: Timestamp::now(),
+            banned_at: None,
+            banned_until: None,
+            ban_reason: None,
+        };
+        let cursor = encode_cursor(UserSort::EmailAsc, &user);
+        assert!(
+            matches!(decode_cursor(UserSort::EmailAsc, &cursor), Ok(UserCursor::Email(e, _)) if e == "a@b.co")
+        );
+        assert!(decode_cursor(UserSort::CreatedDesc, &cursor).is_err());
+        assert!(decode_cursor(UserSort::EmailAsc, "garbage!").is_err());
+    }
+}

@@ -1,0 +1,133 @@
+//! Credentials for other services, and what they use them for: RFC 7662
+//! token introspection.
+
+use super::audit::{self, Entry, Kind};
+use crate::crypto::{random_token, sha256_hex};
+use crate::error::ApiError;
+use crate::http::{Admin, ClientInfo};
+use crate::state::AppState;
+use crate::store::{ServiceClient, Timestamp};
+use crate::tokens::AccessClaims;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use rand::RngCore;
+use serde_json::json;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// `last_used_at` is written at most this often (introspection is hot).
+const TOUCH_INTERVAL: Duration = Duration::from_secs(60);
+
+pub struct CreatedClient {
+    pub client: ServiceClient,
+    /// Shown once; only its hash is stored.
+    pub secret: String,
+}
+
+pub async fn create(
+    state: &AppState,
+    admin: &Admin,
+    name: &str,
+    client_info: &ClientInfo,
+) -> Result<CreatedClient, ApiError> {
+    let mut id_bytes = [0u8; 12];
+    rand::rng().fill_bytes(&mut id_bytes);
+    let secret = random_token();
+    let client = ServiceClient {
+        id: Uuid::now_v7(),
+        client_id: format!("svc_{}", URL_SAFE_NO_PAD.encode(id_bytes)),
+        secret_hash: sha256_hex(&secret),
+        name: name.to_string(),
+        created_by: Some(admin.user.id),
+        created_at: Timestamp::now(),
+        last_used_at: None,
+    };
+    let mut tx = state.store.transaction().await?;
+    tx.insert_service_client(&client).await?;
+    let entry = Entry::new(Kind::ServiceClientCreated)
+        .actor(admin.user.id)
+        .details(json!({ "client_id": client.client_id, "name": name }));
+    audit::record_in(tx.as_mut(), client_info, entry).await?;
+    tx.commit().await?;
+    Ok(CreatedClient { client, secret })
+}
+
+pub async fn list(state: &AppState) -> Result<Vec<ServiceClient>, ApiError> {
+    let mut repo = state.store.connection().await?;
+    Ok(repo.service_clients().await?)
+}
+
+pub async fn delete(
+    state: &AppState,
+    admin: &Admin,
+    id: Uuid,
+    client_info: &ClientInfo,
+) -> Result<(), ApiError> {
+    admin.require_super_admin()?;
+    let mut tx = state.store.transaction().await?;
+    if !tx.delete_service_client(id).await? {
+        return Err(ApiError::NotFound);
+    }
+    let entry = Entry::new(Kind::ServiceClientDeleted)
+        .actor(admin.user.id)
+        .details(json!({ "id": id }));
+    audit::record_in(tx.as_mut(), client_info, entry).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The service client of an `Authorization: Basic` header, or 401.
+pub async fn authenticate(
+    state: &AppState,
+    authorization: Option<&str>,
+) -> Result<ServiceClient, ApiError> {
+    let unauthenticated = || ApiError::ClientUnauthenticated;
+    let encoded = authorization
+        .and_then(|h| h.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
+        .map(|(_, value)| value.trim())
+        .ok_or_else(unauthenticated)?;
+    let decoded = STANDARD
+        .decode(encoded)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(unauthenticated)?;
+    let (client_id, secret) = decoded.split_once(':').ok_or_else(unauthenticated)?;
+    let mut repo = state.store.connection().await?;
+    let client = repo
+        .service_client_by_client_id(client_id)
+        .await?
+        .ok_or_else(unauthenticated)?;
+    // Hashes of a 256-bit secret: comparing them leaks nothing useful.
+    if sha256_hex(secret) != client.secret_hash {
+        return Err(unauthenticated());
+    }
+    let now = Timestamp::now();
+    if client
+        .last_used_at
+        .is_none_or(|at| at.plus(TOUCH_INTERVAL) <= now)
+    {
+        repo.touch_service_client(client.id, now).await?;
+    }
+    Ok(client)
+}
+
+/// The claims of an access token that is valid now and whose session and
+/// user are alive; `None` for anything else (expired, revoked, garbage, a
+/// refresh token, a banned user).
+pub async fn introspect(state: &AppState, token: &str) -> Result<Option<AccessClaims>, ApiError> {
+    let Ok(claims) = state.tokens.verify(token).await else {
+        return Ok(None);
+    };
+    let now = Timestamp::now();
+    let mut repo = state.store.connection().await?;
+    if repo
+        .live_session(claims.sid, claims.sub, now)
+        .await?
+        .is_none()
+    {
+        return Ok(None);
+    }
+    let user = repo.user_by_id(claims.sub).await?;
+    Ok(user.filter(|u| !u.is_banned(now)).map(|_| claims))
+}

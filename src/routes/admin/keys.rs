@@ -1,0 +1,52 @@
+//! `admin/keys`: signing-key rotation.
+
+use crate::error::ApiError;
+use crate::flows::audit::{self, Entry, Kind};
+use crate::http::{Admin, ClientInfo};
+use crate::routes::problems::{AdminProblems, ServerProblems};
+use crate::state::AppState;
+use crate::store::Timestamp;
+use actix_web::{post, web, HttpResponse};
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
+
+#[derive(Serialize, ToSchema)]
+pub struct RotationView {
+    /// The new key, published in the JWKS from now on.
+    pub kid: String,
+    /// From this moment the new key signs (`key_rotation_lead_secs` from now).
+    pub activates_at: Timestamp,
+    /// Keys that stop signing then; they stay in the JWKS until the last
+    /// token they signed has expired.
+    pub retiring: Vec<String>,
+}
+
+/// Rotate the signing key (SUPER-ADMIN).
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer" = [])),
+    responses((status = 201, description = "Rotation scheduled", body = RotationView), AdminProblems, ServerProblems)
+)]
+#[post("/v1/admin/keys/rotate")]
+pub async fn rotate(
+    state: web::Data<AppState>,
+    admin: Admin,
+    client: ClientInfo,
+) -> Result<HttpResponse, ApiError> {
+    admin.require_super_admin()?;
+    let rotation = state
+        .tokens
+        .keys()
+        .rotate(state.settings.key_rotation_lead())
+        .await
+        .map_err(ApiError::internal)?;
+    let entry = Entry::by_user(Kind::SigningKeyRotated, admin.user.id)
+        .details(json!({ "kid": rotation.kid, "retiring": rotation.retiring }));
+    audit::record(&state, &client, entry).await;
+    Ok(HttpResponse::Created().json(RotationView {
+        kid: rotation.kid,
+        activates_at: rotation.activates_at,
+        retiring: rotation.retiring,
+    }))
+}

@@ -1,0 +1,7 @@
+//! `/v1/admin/…`: ADMIN and above (some operations SUPER-ADMIN only). The
+//! role is read from the database on every request.
+
+pub mod audit;
+pub mod keys;
+pub mod service_clients;
+pub mod users;

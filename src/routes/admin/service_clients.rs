@@ -1,0 +1,118 @@
+//! `admin/service-clients`: credentials for services that introspect tokens.
+
+use crate::domain::ProfileText;
+use crate::error::ApiError;
+use crate::flows::service_clients;
+use crate::http::{Admin, ClientInfo, JsonBody};
+use crate::routes::problems::{AdminProblems, InputProblems, ServerProblems};
+use crate::state::AppState;
+use crate::store::{ServiceClient, Timestamp};
+use actix_web::{delete, get, post, web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+#[derive(Serialize, ToSchema)]
+pub struct ServiceClientView {
+    pub id: Uuid,
+    /// The user name of HTTP Basic authentication at `POST /v1/introspect`.
+    pub client_id: String,
+    pub name: String,
+    pub created_by: Option<Uuid>,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+}
+
+impl From<ServiceClient> for ServiceClientView {
+    fn from(client: ServiceClient) -> Self {
+        Self {
+            id: client.id,
+            client_id: client.client_id,
+            name: client.name,
+            created_by: client.created_by,
+            created_at: client.created_at,
+            last_used_at: client.last_used_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CreatedServiceClient {
+    #[serde(flatten)]
+    pub client: ServiceClientView,
+    /// Shown this once; only a hash is stored.
+    pub client_secret: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateServiceClientRequest {
+    #[schema(value_type = String, max_length = 200, example = "billing-service")]
+    name: ProfileText,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ServiceClientList {
+    pub clients: Vec<ServiceClientView>,
+}
+
+/// Create credentials for a service; the secret is in this answer only.
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer" = [])),
+    request_body = CreateServiceClientRequest,
+    responses(
+        (status = 201, description = "Created", body = CreatedServiceClient),
+        InputProblems,
+        AdminProblems,
+        ServerProblems,
+    )
+)]
+#[post("/v1/admin/service-clients")]
+pub async fn create(
+    state: web::Data<AppState>,
+    admin: Admin,
+    client: ClientInfo,
+    body: JsonBody<CreateServiceClientRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let created = service_clients::create(&state, &admin, body.0.name.as_str(), &client).await?;
+    Ok(HttpResponse::Created().json(CreatedServiceClient {
+        client: created.client.into(),
+        client_secret: created.secret,
+    }))
+}
+
+/// The service clients (never their secrets).
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The clients", body = ServiceClientList), AdminProblems, ServerProblems)
+)]
+#[get("/v1/admin/service-clients")]
+pub async fn list(
+    state: web::Data<AppState>,
+    _admin: Admin,
+) -> Result<web::Json<ServiceClientList>, ApiError> {
+    let clients = service_clients::list(&state).await?;
+    Ok(web::Json(ServiceClientList {
+        clients: clients.into_iter().map(ServiceClientView::from).collect(),
+    }))
+}
+
+/// Delete a service client (SUPER-ADMIN).
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Service client id")),
+    responses((status = 204, description = "Deleted"), AdminProblems, ServerProblems)
+)]
+#[delete("/v1/admin/service-clients/{id}")]
+pub async fn delete_client(
+    state: web::Data<AppState>,
+    admin: Admin,
+    client: ClientInfo,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    service_clients::delete(&state, &admin, id.into_inner(), &client).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,360 @@
+//! `admin/users`: search, inspect, update, ban, delete users; their sessions.
+
+use crate::domain::{AvatarUrl, InfoText, ProfileText, Role, Username};
+use crate::error::{ApiError, Problem};
+use crate::flows::admin::{self, AdminUpdate, ListUsers};
+use crate::http::{Admin, ClientInfo, JsonBody};
+use crate::routes::problems::{AdminProblems, InputProblems, ServerProblems};
+use crate::routes::sessions::{Revoked, SessionList};
+use crate::routes::users::{into_patch, patch_field};
+use crate::routes::views::{SessionView, UserView};
+use crate::state::AppState;
+use crate::store::{ProfileUpdate, Timestamp, User, UserSort};
+use actix_web::{delete, get, patch, post, web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+/// A user as administrators see it: the profile plus the ban.
+#[derive(Serialize, ToSchema)]
+pub struct AdminUserView {
+    #[serde(flatten)]
+    pub user: UserView,
+    pub banned: bool,
+    pub banned_at: Option<Timestamp>,
+    /// End of the ban; absent with `banned`: until unbanned.
+    pub banned_until: Option<Timestamp>,
+    pub ban_reason: Option<String>,
+}
+
+impl From<User> for AdminUserView {
+    fn from(user: User) -> Self {
+        Self {
+            banned: user.is_banned(Timestamp::now()),
+            banned_at: user.banned_at,
+            banned_until: user.banned_until,
+            ban_reason: user.ban_reason.clone(),
+            user: user.into(),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema, Clone, Copy)]
+pub enum SortOrder {
+    #[serde(rename = "-created_at")]
+    NewestFirst,
+    #[serde(rename = "created_at")]
+    OldestFirst,
+    #[serde(rename = "email")]
+    Email,
+    #[serde(rename = "-email")]
+    EmailDescending,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Searches address, username and names (case-insensitive substring).
+    q: Option<String>,
+    #[param(inline)]
+    role: Option<Role>,
+    verified: Option<bool>,
+    banned: Option<bool>,
+    /// `-created_at` (default), `created_at`, `email` or `-email`.
+    #[param(inline)]
+    sort: Option<SortOrder>,
+    /// 1 to 200; default 50.
+    limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserPageView {
+    pub users: Vec<AdminUserView>,
+    /// Users matching the filters, over all pages.
+    pub total: i64,
+    /// Pass as `cursor` for the next page; absent on the last one.
+    pub next_cursor: Option<String>,
+}
+
+/// Search and page through users.
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer" = [])),
+    params(ListQuery),
+    responses((status = 200, description = "A page of users", body = UserPageView), AdminProblems, ServerProblems)
+)]
+#[get("/v1/admin/users")]
+pub async fn list_users(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    query: web::Query<ListQuery>,
+) -> Result<web::Json<UserPageView>, ApiError> {
+    let query = query.into_inner();
+    if query.q.as_ref().is_some_and(|q| q.chars().count() > 200) {
+        return Err(ApiError::bad_request("q", "must be at most 200 characters"));
+    }
+    let sort = match query.sort.unwrap_or(SortOrder::NewestFirst) {
+        SortOrder::NewestFirst => UserSort::CreatedDesc,
+        SortOrder::OldestFirst => UserSort::CreatedAsc,
+        SortOrder::Email => UserSort::EmailAsc,
+        SortOrder::EmailDescending => UserSort::EmailDesc,
+    };
+    let page = admin::list_users(
+        &state,
+        ListUsers {
+            search: query.q,
+            role: query.role,
+            verified: query.verified,
+            banned: query.banned,
+            sort,
+            limit: query.limit,
+            cursor: query.cursor,
+        },
+    )
+    .await?;
+    Ok(web::Json(UserPageView {
+        users: page.users.into_iter().map(AdminUserView::from).collect(),
+        total: page.total,
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// One user.
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "User id")),
+    responses((status = 200, description = "The user", body = AdminUserView), AdminProblems, ServerProblems)
+)]
+#[get("/v1/admin/users/{id}")]
+pub async fn get_user(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    id: web::Path<Uuid>,
+) -> Result<web::Json<AdminUserView>, ApiError> {
+    Ok(web::Json(
+        admin::get_user(&state, id.into_inner()).await?.into(),
+    ))
+}
+
+/// Profile fields as in `PATCH /v1/users/me`, plus `role` and `email_verified`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdminUpdateRequest {
+    #[serde(default, deserialize_with = "patch_field")]
+    #[schema(value_type = Option<String>)]
+    username: Option<Option<Username>>,
+    #[serde(default, deserialize_with = "patch_field")]
+    #[schema(value_type = Option<String>, max_length = 200)]
+    name: Option<Option<ProfileText>>,
+    #[serde(default, deserialize_with = "patch_field")]
+    #[schema(value_type = Option<String>, max_length = 200)]
+    first_name: Option<Option<ProfileText>>,
+    #[serde(default, deserialize_with = "patch_field")]
+    #[schema(value_type = Option<String>, max_length = 200)]
+    last_name: Option<Option<ProfileText>>,
+    #[serde(default, deserialize_with = "patch_field")]
+    #[schema(value_type = Option<String>, max_length = 200)]
+    phone: Option<Option<ProfileText>>,
+    #[serde(default, deserialize_with = "patch_field")]
+    #[schema(value_type = Option<String>, max_length = 200)]
+    city: Option<Option<ProfileText>>,
+    #[serde(default, deserialize_with = "patch_field")]
+    #[schema(value_type = Option<String>, max_length = 2000)]
+    info: Option<Option<InfoText>>,
+    #[serde(default, deserialize_with = "patch_field")]
+    #[schema(value_type = Option<String>, format = "uri")]
+    avatar_url: Option<Option<AvatarUrl>>,
+    /// Never above the caller's own; a change ends the user's sessions.
+    role: Option<Role>,
+    email_verified: Option<bool>,
+}
+
+/// Update a user's profile, role or verified flag.
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "User id")),
+    request_body = AdminUpdateRequest,
+    responses(
+        (status = 200, description = "The updated user", body = AdminUserView),
+        (status = 409, description = "Username taken, or the last SUPER-ADMIN would be demoted", body = Problem, content_type = "application/problem+json"),
+        InputProblems,
+        AdminProblems,
+        ServerProblems,
+    )
+)]
+#[patch("/v1/admin/users/{id}")]
+pub async fn update_user(
+    state: web::Data<AppState>,
+    admin: Admin,
+    client: ClientInfo,
+    id: web::Path<Uuid>,
+    body: JsonBody<AdminUpdateRequest>,
+) -> Result<web::Json<AdminUserView>, ApiError> {
+    let body = body.0;
+    let update = AdminUpdate {
+        profile: ProfileUpdate {
+            username: into_patch(body.username),
+            display_name: into_patch(body.name),
+            first_name: into_patch(body.first_name),
+            last_name: into_patch(body.last_name),
+            phone: into_patch(body.phone),
+            city: into_patch(body.city),
+            info: into_patch(body.info),
+            avatar_url: into_patch(body.avatar_url),
+        },
+        role: body.role,
+        email_verified: body.email_verified,
+    };
+    let user = admin::update_user(&state, &admin, id.into_inner(), update, &client).await?;
+    Ok(web::Json(user.into()))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BanRequest {
+    /// When the ban ends (RFC 3339); absent: until unbanned.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    until: Option<OffsetDateTime>,
+    /// Shown to administrators, not to the user.
+    #[schema(value_type = Option<String>, max_length = 200)]
+    reason: Option<ProfileText>,
+}
+
+/// Ban a user: their sessions end, and they cannot sign in or refresh until
+/// the ban ends or is lifted.
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "User id")),
+    request_body = BanRequest,
+    responses(
+        (status = 200, description = "The banned user", body = AdminUserView),
+        (status = 409, description = "The last SUPER-ADMIN cannot be banned", body = Problem, content_type = "application/problem+json"),
+        InputProblems,
+        AdminProblems,
+        ServerProblems,
+    )
+)]
+#[post("/v1/admin/users/{id}/ban")]
+pub async fn ban(
+    state: web::Data<AppState>,
+    admin: Admin,
+    client: ClientInfo,
+    id: web::Path<Uuid>,
+    body: JsonBody<BanRequest>,
+) -> Result<web::Json<AdminUserView>, ApiError> {
+    let BanRequest { until, reason } = body.0;
+    let until = until.map(Timestamp::from_datetime);
+    let reason = reason.map(String::from);
+    let user = admin::ban(&state, &admin, id.into_inner(), until, reason, &client).await?;
+    Ok(web::Json(user.into()))
+}
+
+/// Lift a ban.
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "User id")),
+    responses((status = 200, description = "The user", body = AdminUserView), AdminProblems, ServerProblems)
+)]
+#[delete("/v1/admin/users/{id}/ban")]
+pub async fn unban(
+    state: web::Data<AppState>,
+    admin: Admin,
+    client: ClientInfo,
+    id: web::Path<Uuid>,
+) -> Result<web::Json<AdminUserView>, ApiError> {
+    let user = admin::unban(&state, &admin, id.into_inner(), &client).await?;
+    Ok(web::Json(user.into()))
+}
+
+/// Delete a user and everything of theirs.
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "User id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 409, description = "The last SUPER-ADMIN cannot be deleted", body = Problem, content_type = "application/problem+json"),
+        AdminProblems,
+        ServerProblems,
+    )
+)]
+#[delete("/v1/admin/users/{id}")]
+pub async fn delete_user(
+    state: web::Data<AppState>,
+    admin: Admin,
+    client: ClientInfo,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    admin::delete_user(&state, &admin, id.into_inner(), &client).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// A user's live sessions.
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "User id")),
+    responses((status = 200, description = "The sessions", body = SessionList), AdminProblems, ServerProblems)
+)]
+#[get("/v1/admin/users/{id}/sessions")]
+pub async fn user_sessions(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    id: web::Path<Uuid>,
+) -> Result<web::Json<SessionList>, ApiError> {
+    let idle = state.settings.session_idle_ttl();
+    let sessions = admin::sessions_of(&state, id.into_inner())
+        .await?
+        .into_iter()
+        .map(|s| SessionView::new(s, None, idle))
+        .collect();
+    Ok(web::Json(SessionList { sessions }))
+}
+
+/// End one session of a user.
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer" = [])),
+    params(
+        ("id" = Uuid, Path, description = "User id"),
+        ("session_id" = Uuid, Path, description = "Session id"),
+    ),
+    responses((status = 204, description = "Revoked"), AdminProblems, ServerProblems)
+)]
+#[delete("/v1/admin/users/{id}/sessions/{session_id}")]
+pub async fn revoke_user_session(
+    state: web::Data<AppState>,
+    admin: Admin,
+    client: ClientInfo,
+    path: web::Path<(Uuid, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, session) = path.into_inner();
+    admin::revoke_sessions_of(&state, &admin, id, Some(session), &client).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// End every session of a user.
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "User id")),
+    responses((status = 200, description = "Sessions ended", body = Revoked), AdminProblems, ServerProblems)
+)]
+#[delete("/v1/admin/users/{id}/sessions")]
+pub async fn revoke_user_sessions(
+    state: web::Data<AppState>,
+    admin: Admin,
+    client: ClientInfo,
+    id: web::Path<Uuid>,
+) -> Result<web::Json<Revoked>, ApiError> {
+    let revoked = admin::revoke_sessions_of(&state, &admin, id.into_inner(), None, &client).await?;
+    Ok(web::Json(Revoked { revoked }))
+}
