@@ -12,6 +12,7 @@ mod profile;
 mod protection;
 mod races;
 mod refresh;
+mod services;
 mod sessions;
 mod sign_in;
 mod signup;

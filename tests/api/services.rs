@@ -1,0 +1,364 @@
+//! Token validation for other services: introspection with service
+//! clients, signing-key rotation, several instances on one database.
+
+use crate::backend_tests;
+use crate::helpers::*;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+backend_tests!(
+    introspection_tells_active_tokens_from_everything_else,
+    introspection_needs_client_credentials,
+    rotation_publishes_first_signs_later_and_retires_after_expiry,
+    instances_share_sign_outs_and_rotations,
+);
+
+async fn super_admin(app: &TestApp) -> Tokens {
+    let email = unique_email();
+    app.register(&email, PASSWORD).await;
+    app.make_super_admin(&email).await
+}
+
+/// Creates a service client; returns (client_id, secret).
+async fn service_client(app: &TestApp, admin: &Tokens) -> (String, String) {
+    let response = app
+        .client
+        .post(app.url("/v1/admin/service-clients"))
+        .bearer_auth(&admin.access)
+        .json(&json!({"name": "orders"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.unwrap();
+    (
+        body["client_id"].as_str().unwrap().to_string(),
+        body["client_secret"].as_str().unwrap().to_string(),
+    )
+}
+
+async fn introspect(
+    base: &str,
+    credentials: Option<(&str, &str)>,
+    token: &str,
+) -> reqwest::Response {
+    let mut request = reqwest::Client::new()
+        .post(format!("{base}/v1/introspect"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "token={}&token_type_hint=access_token",
+            urlencoding(token)
+        ));
+    if let Some((id, secret)) = credentials {
+        request = request.header(
+            "authorization",
+            format!("Basic {}", STANDARD.encode(format!("{id}:{secret}"))),
+        );
+    }
+    request.send().await.unwrap()
+}
+
+fn urlencoding(value: &str) -> String {
+    value
+        .replace('%', "%25")
+        .replace('+', "%2B")
+        .replace('&', "%26")
+        .replace('=', "%3D")
+}
+
+fn kid_of(access: &str) -> String {
+    let header: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(access.split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    header["kid"].as_str().unwrap().to_string()
+}
+
+async fn introspection_tells_active_tokens_from_everything_else(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.access_token_ttl_secs = 2;
+        s.jwt_leeway_secs = 0;
+    })
+    .await;
+    let admin = super_admin(&app).await;
+    let (id, secret) = service_client(&app, &admin).await;
+    let creds = Some((id.as_str(), secret.as_str()));
+    let user = app.register(&unique_email(), PASSWORD).await;
+
+    let response = introspect(&app.address, creds, &user.access).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let active: Value = response.json().await.unwrap();
+    assert_eq!(active["active"], true);
+    assert_eq!(active["sub"], user.user_id.as_str());
+    assert_eq!(active["sid"], user.session_id.as_str());
+    assert_eq!(active["role"], "VIEWER");
+    assert_eq!(active["iss"], "http://127.0.0.1");
+    assert_eq!(active["aud"], "portcullis");
+    assert_eq!(active["token_type"], "Bearer");
+    assert!(active["exp"].as_i64().unwrap() > active["iat"].as_i64().unwrap());
+
+    let inactive = json!({"active": false});
+    for token in [user.refresh.as_str(), "garbage", "a.b.c", ""] {
+        let body: Value = introspect(&app.address, creds, token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(body, inactive, "{token}");
+    }
+    // Revoked session: inactive at once.
+    let other = app.signed_in(&app_email(&app, &user).await).await;
+    let signed_out = app.delete("/v1/sessions/current", &other.access).await;
+    assert_eq!(signed_out.status(), StatusCode::NO_CONTENT);
+    let body: Value = introspect(&app.address, creds, &other.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body, inactive);
+    // Expired (expiry is checked in whole seconds: wait past the next one).
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    let body: Value = introspect(&app.address, creds, &user.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body, inactive);
+
+    let discovery: Value = app
+        .get("/.well-known/openid-configuration", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        discovery["introspection_endpoint"],
+        "http://127.0.0.1/v1/introspect"
+    );
+}
+
+/// The address of a registered user, from the admin view of the user list.
+async fn app_email(app: &TestApp, user: &Tokens) -> String {
+    let me: Value = app
+        .get("/v1/users/me", Some(&user.access))
+        .await
+        .json()
+        .await
+        .unwrap();
+    me["email"].as_str().unwrap().to_string()
+}
+
+async fn introspection_needs_client_credentials(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = super_admin(&app).await;
+    let (id, secret) = service_client(&app, &admin).await;
+    let user = app.register(&unique_email(), PASSWORD).await;
+    for creds in [
+        None,
+        Some((id.as_str(), "wrong secret")),
+        Some(("svc_unknown", secret.as_str())),
+    ] {
+        let response = introspect(&app.address, creds, &user.access).await;
+        assert_eq!(
+            response.headers()["www-authenticate"],
+            "Basic realm=\"portcullis\""
+        );
+        let (status, body) = problem(response).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(body["type"], "urn:portcullis:problem:invalid-client");
+    }
+    // A user's access token is not a client credential.
+    let bearer = reqwest::Client::new()
+        .post(app.url("/v1/introspect"))
+        .bearer_auth(&user.access)
+        .form(&[("token", user.access.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bearer.status(), StatusCode::UNAUTHORIZED);
+    // The secret is shown once: the list has none.
+    let list: Value = app
+        .get("/v1/admin/service-clients", Some(&admin.access))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(!list.to_string().contains(&secret));
+    assert_eq!(list["clients"][0]["client_id"], id.as_str());
+    // Deleted clients are refused.
+    let client_uuid = list["clients"][0]["id"].as_str().unwrap().to_string();
+    let deleted = app
+        .delete(
+            &format!("/v1/admin/service-clients/{client_uuid}"),
+            &admin.access,
+        )
+        .await;
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let response = introspect(
+        &app.address,
+        Some((id.as_str(), secret.as_str())),
+        &user.access,
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    // Not a form.
+    let json = reqwest::Client::new()
+        .post(app.url("/v1/introspect"))
+        .json(&json!({"token": user.access}))
+        .send()
+        .await
+        .unwrap();
+    assert!(json.status().is_client_error());
+}
+
+async fn rotation_publishes_first_signs_later_and_retires_after_expiry(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.key_rotation_lead_secs = 2;
+        s.access_token_ttl_secs = 2;
+        s.jwt_leeway_secs = 0;
+    })
+    .await;
+    let admin = super_admin(&app).await;
+    // Only a SUPER-ADMIN rotates.
+    let (_, plain_admin) = app.user_with_role(&admin, "ADMIN").await;
+    let response = app
+        .client
+        .post(app.url("/v1/admin/keys/rotate"))
+        .bearer_auth(&plain_admin.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let email = unique_email();
+    let before = app.register(&email, PASSWORD).await;
+    let old_kid = kid_of(&before.access);
+    let jwks = app.get("/.well-known/jwks.json", None).await;
+    assert_eq!(
+        jwks.headers()["cache-control"],
+        "public, max-age=1",
+        "half the lead"
+    );
+
+    let response = app
+        .client
+        .post(app.url("/v1/admin/keys/rotate"))
+        .bearer_auth(&admin.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let rotation: Value = response.json().await.unwrap();
+    let new_kid = rotation["kid"].as_str().unwrap().to_string();
+    assert_eq!(rotation["retiring"], json!([old_kid]));
+
+    // Published at once, not yet signing.
+    let keys: Value = app
+        .get("/.well-known/jwks.json", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let kids: Vec<&str> = keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert!(kids.contains(&old_kid.as_str()) && kids.contains(&new_kid.as_str()));
+    assert_eq!(kid_of(&app.signed_in(&email).await.access), old_kid);
+
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let after = app.signed_in(&email).await;
+    assert_eq!(
+        kid_of(&after.access),
+        new_kid,
+        "the new key signs after the lead"
+    );
+    // Tokens of the old key are good until they expire...
+    let still = app.signed_in(&email).await; // (signed by the new key)
+    assert_eq!(
+        app.get("/v1/users/me", Some(&still.access)).await.status(),
+        StatusCode::OK
+    );
+    // ...and the old key leaves the JWKS once its last token has expired.
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    let keys: Value = app
+        .get("/.well-known/jwks.json", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let kids: Vec<&str> = keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(kids, vec![new_kid.as_str()]);
+}
+
+async fn instances_share_sign_outs_and_rotations(backend: Backend) {
+    let first = spawn_app_with(backend, |s| s.key_rotation_lead_secs = 2).await;
+    let second = first.second_instance().await;
+    let admin = super_admin(&first).await;
+    let (id, secret) = service_client(&first, &admin).await;
+    let creds = Some((id.as_str(), secret.as_str()));
+    let user = first.register(&unique_email(), PASSWORD).await;
+
+    // Signed by one, accepted by the other; a sign-out on one is seen by
+    // introspection on the other at once.
+    let body: Value = introspect(&second.address, creds, &user.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["active"], true);
+    first.delete("/v1/sessions/current", &user.access).await;
+    let body: Value = introspect(&second.address, creds, &user.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body, json!({"active": false}));
+
+    // A key rotated on one instance is used by both.
+    let rotation: Value = first
+        .client
+        .post(first.url("/v1/admin/keys/rotate"))
+        .bearer_auth(&admin.access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let new_kid = rotation["kid"].as_str().unwrap().to_string();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let email = unique_email();
+    first.register(&email, PASSWORD).await;
+    let on_second: Value = first
+        .client
+        .post(second.url("/v1/sessions"))
+        .json(&json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = on_second["access_token"].as_str().unwrap();
+    assert_eq!(
+        kid_of(token),
+        new_kid,
+        "the other instance signs with the rotated key"
+    );
+    assert_eq!(
+        first.get("/v1/users/me", Some(token)).await.status(),
+        StatusCode::OK
+    );
+}
