@@ -2,7 +2,7 @@
 
 use crate::config::Settings;
 use crate::domain::{Email, Password, PasswordPolicy};
-use crate::flows::admin;
+use crate::flows::bootstrap;
 use crate::hashing::PasswordHasher;
 use crate::startup::{self, Application};
 use crate::tokens::KeyRing;
@@ -108,11 +108,11 @@ async fn create_admin(
         None
     };
     let store = store::connect(settings, true).await?;
-    let outcome = admin::bootstrap_super_admin(store.as_ref(), &email, password_hash).await?;
+    let outcome = bootstrap::bootstrap_super_admin(store.as_ref(), &email, password_hash).await?;
     let message = match outcome {
-        admin::Bootstrap::Promoted(_) => "is now a SUPER-ADMIN (their sessions were ended)",
-        admin::Bootstrap::Created(_) => "was created as a SUPER-ADMIN",
-        admin::Bootstrap::AlreadySuperAdmin(_) => "already is a SUPER-ADMIN",
+        bootstrap::Bootstrap::Promoted(_) => "is now a SUPER-ADMIN (their sessions were ended)",
+        bootstrap::Bootstrap::Created(_) => "was created as a SUPER-ADMIN",
+        bootstrap::Bootstrap::AlreadySuperAdmin(_) => "already is a SUPER-ADMIN",
     };
     println!("{email} {message}");
     Ok(())

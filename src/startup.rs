@@ -209,7 +209,8 @@ async fn bootstrap_admin(store: &dyn Store, email: &str) {
         Ok::<_, store::StoreError>(count == 0)
     };
     match none_yet.await {
-        Ok(true) => match crate::flows::admin::bootstrap_super_admin(store, &email, None).await {
+        Ok(true) => match crate::flows::bootstrap::bootstrap_super_admin(store, &email, None).await
+        {
             Ok(_) => tracing::info!("bootstrap: the configured user is now a SUPER-ADMIN"),
             Err(error) => tracing::warn!(error = %error, "bootstrap: no SUPER-ADMIN made"),
         },

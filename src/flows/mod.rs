@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod bootstrap;
 pub mod codes;
 pub mod profile;
 pub mod registration;

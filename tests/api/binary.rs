@@ -14,7 +14,7 @@ backend_tests!(
     no_secret_reaches_the_logs
 );
 
-fn binary() -> Command {
+pub(crate) fn binary() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));
     for (key, _) in
         std::env::vars().filter(|(k, _)| k.starts_with("PORTCULLIS_") || k == "RUST_LOG")
@@ -32,21 +32,21 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn temp_dir() -> PathBuf {
+pub(crate) fn temp_dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("portcullis-bin-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
 /// A running server process, killed on drop; its output goes to a file.
-struct Server {
+pub(crate) struct Server {
     child: Child,
     log: PathBuf,
     address: String,
 }
 
 impl Server {
-    async fn start(dir: &Path, envs: &[(&str, String)]) -> Server {
+    pub(crate) async fn start(dir: &Path, envs: &[(&str, String)]) -> Server {
         let port = free_port();
         let log = dir.join("server.log");
         let out = std::fs::File::create(&log).unwrap();
@@ -75,11 +75,11 @@ impl Server {
         panic!("the server did not become ready:\n{}", server.output());
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }
 
-    fn output(&self) -> String {
+    pub(crate) fn output(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }

@@ -6,6 +6,7 @@ mod helpers;
 
 mod admin;
 mod binary;
+mod commands;
 mod errors;
 mod github;
 mod profile;

@@ -47,6 +47,7 @@ impl From<AuditEvent> for AuditEventView {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct AuditParams {
     user_id: Option<Uuid>,

@@ -54,6 +54,7 @@ pub enum SortOrder {
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Searches address, username and names (case-insensitive substring).
     q: Option<String>,

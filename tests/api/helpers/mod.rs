@@ -258,7 +258,7 @@ impl TestApp {
             .await
             .unwrap();
         let email = portcullis::domain::Email::parse(email).unwrap();
-        portcullis::flows::admin::bootstrap_super_admin(store.as_ref(), &email, None)
+        portcullis::flows::bootstrap::bootstrap_super_admin(store.as_ref(), &email, None)
             .await
             .unwrap();
         self.signed_in(email.as_str()).await

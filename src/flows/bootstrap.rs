@@ -1,0 +1,82 @@
+//! The first SUPER-ADMIN: `portcullis create-admin` and the
+//! `bootstrap_admin_email` setting. There is never a default account.
+
+use super::audit::{self, Entry, Kind};
+use crate::domain::{Email, Role};
+use crate::http::ClientInfo;
+use crate::store::{NewUser, Store, StoreError, Timestamp};
+use serde_json::json;
+use uuid::Uuid;
+
+/// What `create-admin` (or the bootstrap address) did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Bootstrap {
+    Promoted(Uuid),
+    Created(Uuid),
+    AlreadySuperAdmin(Uuid),
+}
+
+/// Makes the user with `email` a SUPER-ADMIN (and marks the address
+/// verified: the operator vouches for it), or creates one with the given
+/// password hash. There is never a default account.
+pub async fn bootstrap_super_admin(
+    store: &dyn Store,
+    email: &Email,
+    password_hash: Option<String>,
+) -> Result<Bootstrap, BootstrapError> {
+    let now = Timestamp::now();
+    let mut tx = store.transaction().await?;
+    tx.lock("super_admins").await?;
+    let outcome = match tx.user_by_email(email.as_str()).await? {
+        Some(user) if user.role == Role::SuperAdmin => Bootstrap::AlreadySuperAdmin(user.id),
+        Some(user) => {
+            tx.set_role(user.id, Role::SuperAdmin, now).await?;
+            if user.email_verified_at.is_none() {
+                tx.set_email_verified(user.id, Some(now), now).await?;
+            }
+            tx.revoke_sessions_of_user(user.id, None, now, "role_changed")
+                .await?;
+            Bootstrap::Promoted(user.id)
+        }
+        None => {
+            let hash = password_hash.ok_or(BootstrapError::NoSuchUser)?;
+            let user = tx
+                .insert_user(&NewUser {
+                    id: Uuid::now_v7(),
+                    email: email.to_string(),
+                    email_verified_at: Some(now),
+                    username: None,
+                    display_name: None,
+                    first_name: None,
+                    last_name: None,
+                    avatar_url: None,
+                    role: Role::SuperAdmin,
+                    auth_provider: "email".into(),
+                    password_hash: Some(hash),
+                    created_at: now,
+                })
+                .await?;
+            Bootstrap::Created(user.id)
+        }
+    };
+    let changed = match &outcome {
+        Bootstrap::Promoted(id) | Bootstrap::Created(id) => Some(*id),
+        Bootstrap::AlreadySuperAdmin(_) => None,
+    };
+    if let Some(user_id) = changed {
+        let entry = Entry::new(Kind::RoleChanged)
+            .user(user_id)
+            .details(json!({ "to": Role::SuperAdmin, "by": "bootstrap" }));
+        audit::record_in(tx.as_mut(), &ClientInfo::default(), entry).await?;
+    }
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BootstrapError {
+    #[error("there is no user with this address; give a password to create one")]
+    NoSuchUser,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
