@@ -34,9 +34,12 @@ pub async fn purge_once(
             now,
             now.minus(SESSION_RETENTION),
             now.minus(settings.mail_cooldown()),
-            now.minus(Duration::from_secs(
-                settings.audit_retention_days * 24 * 3600,
-            )),
+            // 0 keeps the audit log forever.
+            (settings.audit_retention_days > 0).then(|| {
+                now.minus(Duration::from_secs(
+                    settings.audit_retention_days * 24 * 3600,
+                ))
+            }),
         )
         .await?;
     if deleted > 0 {

@@ -237,6 +237,12 @@ impl Settings {
                 return invalid("link_url_verify_email must contain {token}");
             }
         }
+        if self.audit_retention_days > 36_500 {
+            return invalid("audit_retention_days must be at most 36500 (0 keeps events forever)");
+        }
+        if self.key_rotation_lead_secs > 86_400 {
+            return invalid("key_rotation_lead_secs must be at most 86400");
+        }
         if self.body_limit_bytes < 1024 {
             return invalid("body_limit_bytes must be at least 1024");
         }

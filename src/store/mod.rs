@@ -312,13 +312,14 @@ pub trait AuditRepo {
 pub trait HousekeepingRepo {
     /// Deletes what can no longer be used: expired codes, pending
     /// registrations and mail throttles, and sessions (with their refresh
-    /// tokens) that ended before `sessions_ended_before`. Returns the number
-    /// of rows deleted.
+    /// tokens) that ended before `sessions_ended_before`, and audit events
+    /// older than `audit_before` (none when it is `None`). Returns the
+    /// number of rows deleted.
     async fn purge_expired(
         &mut self,
         now: Timestamp,
         sessions_ended_before: Timestamp,
         throttles_before: Timestamp,
-        audit_before: Timestamp,
+        audit_before: Option<Timestamp>,
     ) -> StoreResult<u64>;
 }

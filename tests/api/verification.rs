@@ -262,4 +262,36 @@ async fn housekeeping_purges_what_expired(backend: Backend) {
     assert_eq!(app.db.count_rows("sessions").await, 1);
     // Live sessions are kept.
     assert_eq!(app.refresh(&live.refresh).await.status(), StatusCode::OK);
+
+    // Audit events are kept for `audit_retention_days` (0: forever).
+    let events = app.db.count_rows("audit_events").await;
+    assert!(events >= 3, "sign-ups, a verification: {events}");
+    app.db.age_audit_events(89).await;
+    portcullis::housekeeping::purge_once(store.as_ref(), &app.settings)
+        .await
+        .unwrap();
+    assert_eq!(
+        app.db.count_rows("audit_events").await,
+        events,
+        "within 90 days"
+    );
+    app.db.age_audit_events(2).await;
+    let mut forever = app.settings.clone();
+    forever.audit_retention_days = 0;
+    portcullis::housekeeping::purge_once(store.as_ref(), &forever)
+        .await
+        .unwrap();
+    assert_eq!(
+        app.db.count_rows("audit_events").await,
+        events,
+        "kept forever"
+    );
+    portcullis::housekeeping::purge_once(store.as_ref(), &app.settings)
+        .await
+        .unwrap();
+    assert_eq!(
+        app.db.count_rows("audit_events").await,
+        0,
+        "older than 90 days"
+    );
 }

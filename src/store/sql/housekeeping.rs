@@ -16,9 +16,9 @@ where
         now: Timestamp,
         sessions_ended_before: Timestamp,
         throttles_before: Timestamp,
-        audit_before: Timestamp,
+        audit_before: Option<Timestamp>,
     ) -> StoreResult<u64> {
-        let statements: [(&'static str, Timestamp); 9] = [
+        let statements: [(&'static str, Timestamp); 8] = [
             (
                 "DELETE FROM email_verification_codes WHERE expires_at <= $1",
                 now,
@@ -49,13 +49,11 @@ where
                 "DELETE FROM sessions WHERE expires_at <= $1 OR revoked_at <= $1",
                 sessions_ended_before,
             ),
-            (
-                "DELETE FROM audit_events WHERE occurred_at <= $1",
-                audit_before,
-            ),
         ];
+        let audit =
+            audit_before.map(|cutoff| ("DELETE FROM audit_events WHERE occurred_at <= $1", cutoff));
         let mut deleted = 0;
-        for (sql, cutoff) in statements {
+        for (sql, cutoff) in statements.into_iter().chain(audit) {
             let done = sqlx::query(sql)
                 .bind(cutoff)
                 .execute(self.conn())

@@ -111,6 +111,34 @@ impl TestDb {
         }
     }
 
+    /// Moves every audit event `days` into the past, to test retention
+    /// without waiting for it.
+    pub async fn age_audit_events(&self, days: i64) {
+        match self.backend {
+            Backend::Sqlite => {
+                let sql = format!(
+                    "UPDATE audit_events SET occurred_at = occurred_at - {}",
+                    days * 86_400_000
+                );
+                let mut conn = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+            }
+            Backend::Postgres => {
+                let sql = format!(
+                    "UPDATE audit_events SET occurred_at = occurred_at - interval '{days} days'"
+                );
+                let mut conn = PgConnection::connect(&self.url).await.unwrap();
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
     /// PostgreSQL only: refuse (and cut) or allow connections to the test
     /// database, to simulate an outage.
     pub async fn set_connectable(&self, allowed: bool) {
