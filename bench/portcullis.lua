@@ -1,9 +1,10 @@
 -- wrk script for Portcullis. Env:
---   BENCH_MODE   live | session | refresh | signin
---   BENCH_DATA   file, one item per line: access tokens (session), refresh
+--   BENCH_MODE   live | session | refresh | signin | introspect
+--   BENCH_DATA   file, one item per line: access tokens (session, introspect), refresh
 --                tokens (refresh) or emails (signin)
 --   BENCH_PASS   password of the seeded users
 --   BENCH_LABEL  echoed in the JSON result line
+--   BENCH_BASIC  base64 of a service client's "client_id:secret" (introspect)
 -- done() prints one JSON line: rps, p50/p90/p99/max (ms), errors, non-2xx.
 local mode  = os.getenv("BENCH_MODE") or "live"
 local data  = os.getenv("BENCH_DATA"); if data == "" then data = nil end
@@ -48,6 +49,16 @@ elseif mode == "session" then
     h["Authorization"] = "Bearer " .. items[(i % nitems) + 1]
     return wrk.format("GET", "/v1/sessions/current", h, nil)
   end
+elseif mode == "introspect" then
+  local h = {
+    ["Content-Type"] = "application/x-www-form-urlencoded",
+    ["Authorization"] = "Basic " .. (os.getenv("BENCH_BASIC") or ""),
+    ["User-Agent"] = "wrk-portcullis-bench/1",
+  }
+  function request()
+    i = i + 1
+    return wrk.format("POST", "/v1/introspect", h, "token=" .. items[(i % nitems) + 1])
+  end
 elseif mode == "signin" then
   function request()
     i = i + 1
@@ -67,6 +78,8 @@ end
 if mode ~= "live" then
   function response(status, headers, body)
     if status < 200 or status > 299 then non2xx = non2xx + 1 end
+    -- an introspection answer is 200 either way: count the inactive ones too
+    if mode == "introspect" and body and not string.find(body, '"active":true', 1, true) then non2xx = non2xx + 1 end
     if mode == "refresh" and body then
       local token = string.match(body, '"refresh_token":"([^"]+)"')
       if token then tail = tail + 1; pool[tail] = token end

@@ -112,22 +112,18 @@ pub async fn authenticate(
     Ok(client)
 }
 
-/// The claims of an access token that is valid now and whose session and
-/// user are alive; `None` for anything else (expired, revoked, garbage, a
-/// refresh token, a banned user).
+/// The claims of an access token that is valid now and whose session is
+/// alive; `None` for anything else (expired, revoked, garbage, a refresh
+/// token). The session is the whole check: a ban, a role change and a
+/// deletion end the user's sessions in the same transaction, so a live
+/// session means a user who is not banned and whose role is the claim's.
 pub async fn introspect(state: &AppState, token: &str) -> Result<Option<AccessClaims>, ApiError> {
     let Ok(claims) = state.tokens.verify(token).await else {
         return Ok(None);
     };
-    let now = Timestamp::now();
     let mut repo = state.store.connection().await?;
-    if repo
-        .live_session(claims.sid, claims.sub, now)
-        .await?
-        .is_none()
-    {
-        return Ok(None);
-    }
-    let user = repo.user_by_id(claims.sub).await?;
-    Ok(user.filter(|u| !u.is_banned(now)).map(|_| claims))
+    let session = repo
+        .live_session(claims.sid, claims.sub, Timestamp::now())
+        .await?;
+    Ok(session.map(|_| claims))
 }

@@ -4,6 +4,7 @@ use crate::backend_tests;
 use crate::helpers::*;
 use futures_util::future::join_all;
 use reqwest::StatusCode;
+use serde_json::json;
 use std::collections::HashMap;
 
 backend_tests!(
@@ -11,6 +12,7 @@ backend_tests!(
     concurrent_sign_ups_and_confirms_make_one_user,
     concurrent_confirms_of_one_code_have_one_winner,
     concurrent_sign_ins_open_distinct_sessions,
+    two_super_admins_demoting_each_other_leave_one,
 );
 
 fn tally(statuses: &[StatusCode]) -> HashMap<u16, usize> {
@@ -96,4 +98,38 @@ async fn concurrent_sign_ins_open_distinct_sessions(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(list["sessions"].as_array().unwrap().len(), 13);
+}
+
+/// The last-SUPER-ADMIN rule under a race: the only two SUPER-ADMINs demote
+/// each other at the same moment. Exactly one wins; one always remains.
+async fn two_super_admins_demoting_each_other_leave_one(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let email = unique_email();
+    app.register(&email, PASSWORD).await;
+    let mut survivor = app.make_super_admin(&email).await;
+    for round in 0..5 {
+        let (_, other) = app.user_with_role(&survivor, "SUPER-ADMIN").await;
+        let demote = |actor: &Tokens, target: &Tokens| {
+            app.client
+                .patch(app.url(&format!("/v1/admin/users/{}", target.user_id)))
+                .bearer_auth(&actor.access)
+                .json(&json!({"role": "ADMIN"}))
+                .send()
+        };
+        let (first, second) = tokio::join!(demote(&survivor, &other), demote(&other, &survivor));
+        let (first, second) = (first.unwrap().status(), second.unwrap().status());
+        let wins = [first, second]
+            .iter()
+            .filter(|s| **s == StatusCode::OK)
+            .count();
+        assert_eq!(wins, 1, "round {round}: {first} and {second}");
+        let remaining = app
+            .db
+            .scalar("SELECT count(*) FROM users WHERE role = 'SUPER-ADMIN'")
+            .await;
+        assert_eq!(remaining, 1, "round {round}");
+        if second == StatusCode::OK {
+            survivor = other;
+        }
+    }
 }

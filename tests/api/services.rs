@@ -85,7 +85,9 @@ async fn introspection_tells_active_tokens_from_everything_else(backend: Backend
         s.jwt_leeway_secs = 0;
     })
     .await;
-    let admin = super_admin(&app).await;
+    let admin_email = unique_email();
+    app.register(&admin_email, PASSWORD).await;
+    let admin = app.make_super_admin(&admin_email).await;
     let (id, secret) = service_client(&app, &admin).await;
     let creds = Some((id.as_str(), secret.as_str()));
     let user = app.register(&unique_email(), PASSWORD).await;
@@ -103,6 +105,32 @@ async fn introspection_tells_active_tokens_from_everything_else(backend: Backend
     assert!(active["exp"].as_i64().unwrap() > active["iat"].as_i64().unwrap());
 
     let inactive = json!({"active": false});
+    // A ban or a role change: inactive at once.
+    let banned = app.register(&unique_email(), PASSWORD).await;
+    let promoted = app.register(&unique_email(), PASSWORD).await;
+    let admin = app.signed_in(&admin_email).await; // (access tokens live 2 s here)
+    for (path, body) in [
+        (format!("/v1/admin/users/{}/ban", banned.user_id), None),
+        (
+            format!("/v1/admin/users/{}", promoted.user_id),
+            Some(json!({"role": "EDITOR"})),
+        ),
+    ] {
+        let request = match body {
+            None => app.client.post(app.url(&path)).json(&json!({})),
+            Some(body) => app.client.patch(app.url(&path)).json(&body),
+        };
+        let response = request.bearer_auth(&admin.access).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+    }
+    for tokens in [&banned, &promoted] {
+        let body: Value = introspect(&app.address, creds, &tokens.access)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(body, inactive);
+    }
     for token in [user.refresh.as_str(), "garbage", "a.b.c", ""] {
         let body: Value = introspect(&app.address, creds, token)
             .await
