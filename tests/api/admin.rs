@@ -23,6 +23,13 @@ backend_tests!(
 );
 
 impl TestApp {
+    /// GETs `path` (with its query string) and expects a 200 JSON answer.
+    async fn get_ok(&self, path: String, token: &str) -> Value {
+        let response = self.call(Method::GET, &path, token, None).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        response.json().await.unwrap()
+    }
+
     async fn call(
         &self,
         method: Method,
@@ -464,22 +471,7 @@ async fn users_are_searched_filtered_sorted_and_paged(backend: Backend) {
         app.patch_me(&tokens.access, &json!({"name": name})).await;
         ids.push(tokens.user_id);
     }
-    let list = |query: String| {
-        let app = &app;
-        let token = root.access.clone();
-        async move {
-            let response = app
-                .call(
-                    Method::GET,
-                    &format!("/v1/admin/users?{query}"),
-                    &token,
-                    None,
-                )
-                .await;
-            assert_eq!(response.status(), StatusCode::OK, "{query}");
-            response.json::<Value>().await.unwrap()
-        }
-    };
+    let list = |query: String| app.get_ok(format!("/v1/admin/users?{query}"), &root.access);
     let page = list(format!("q={tag}")).await;
     assert_eq!(page["total"], 7);
     let page = list(format!("q={tag}&limit=3&sort=email")).await;
@@ -640,22 +632,8 @@ async fn the_audit_log_records_and_filters_events(backend: Backend) {
     )
     .await;
 
-    let events = |query: String| {
-        let app = &app;
-        let token = root.access.clone();
-        async move {
-            let response = app
-                .call(
-                    Method::GET,
-                    &format!("/v1/admin/audit-events?{query}"),
-                    &token,
-                    None,
-                )
-                .await;
-            assert_eq!(response.status(), StatusCode::OK, "{query}");
-            response.json::<Value>().await.unwrap()
-        }
-    };
+    let events =
+        |query: String| app.get_ok(format!("/v1/admin/audit-events?{query}"), &root.access);
     let mine = events(format!("user_id={}", user.user_id)).await;
     let types: Vec<&str> = mine["events"]
         .as_array()

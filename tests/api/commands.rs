@@ -4,8 +4,6 @@
 use crate::backend_tests;
 use crate::binary::{binary, temp_dir, Server};
 use crate::helpers::*;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::io::Write;
@@ -176,23 +174,6 @@ async fn create_admin_creates_or_promotes_and_never_weakly(backend: Backend) {
     assert_eq!(audit["events"].as_array().unwrap().len(), 2, "{audit}");
     drop(server);
     std::fs::remove_dir_all(dir).unwrap();
-}
-
-fn kids(jwks: &Value) -> Vec<String> {
-    jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap().to_string())
-        .collect()
-}
-
-fn kid_of(access: &str) -> String {
-    let header = URL_SAFE_NO_PAD
-        .decode(access.split('.').next().unwrap())
-        .unwrap();
-    let header: Value = serde_json::from_slice(&header).unwrap();
-    header["kid"].as_str().unwrap().to_string()
 }
 
 async fn keys_rotate_publishes_a_key_the_running_server_adopts(backend: Backend) {

@@ -3,7 +3,7 @@
 
 use crate::backend_tests;
 use crate::helpers::*;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -50,7 +50,7 @@ async fn introspect(
         .header("content-type", "application/x-www-form-urlencoded")
         .body(format!(
             "token={}&token_type_hint=access_token",
-            urlencoding(token)
+            browser::urlencode(token)
         ));
     if let Some((id, secret)) = credentials {
         request = request.header(
@@ -61,22 +61,13 @@ async fn introspect(
     request.send().await.unwrap()
 }
 
-fn urlencoding(value: &str) -> String {
-    value
-        .replace('%', "%25")
-        .replace('+', "%2B")
-        .replace('&', "%26")
-        .replace('=', "%3D")
-}
-
-fn kid_of(access: &str) -> String {
-    let header: Value = serde_json::from_slice(
-        &URL_SAFE_NO_PAD
-            .decode(access.split('.').next().unwrap())
-            .unwrap(),
-    )
-    .unwrap();
-    header["kid"].as_str().unwrap().to_string()
+async fn rotate(app: &TestApp, actor: &Tokens) -> reqwest::Response {
+    app.client
+        .post(app.url("/v1/admin/keys/rotate"))
+        .bearer_auth(&actor.access)
+        .send()
+        .await
+        .unwrap()
 }
 
 async fn introspection_tells_active_tokens_from_everything_else(backend: Backend) {
@@ -254,13 +245,7 @@ async fn rotation_publishes_first_signs_later_and_retires_after_expiry(backend: 
     let admin = super_admin(&app).await;
     // Only a SUPER-ADMIN rotates.
     let (_, plain_admin) = app.user_with_role(&admin, "ADMIN").await;
-    let response = app
-        .client
-        .post(app.url("/v1/admin/keys/rotate"))
-        .bearer_auth(&plain_admin.access)
-        .send()
-        .await
-        .unwrap();
+    let response = rotate(&app, &plain_admin).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     let email = unique_email();
     let before = app.register(&email, PASSWORD).await;
@@ -272,32 +257,21 @@ async fn rotation_publishes_first_signs_later_and_retires_after_expiry(backend: 
         "half the lead"
     );
 
-    let response = app
-        .client
-        .post(app.url("/v1/admin/keys/rotate"))
-        .bearer_auth(&admin.access)
-        .send()
-        .await
-        .unwrap();
+    let response = rotate(&app, &admin).await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let rotation: Value = response.json().await.unwrap();
     let new_kid = rotation["kid"].as_str().unwrap().to_string();
     assert_eq!(rotation["retiring"], json!([old_kid]));
 
     // Published at once, not yet signing.
-    let keys: Value = app
-        .get("/.well-known/jwks.json", None)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let kids: Vec<&str> = keys["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap())
-        .collect();
-    assert!(kids.contains(&old_kid.as_str()) && kids.contains(&new_kid.as_str()));
+    let published = kids(
+        &app.get("/.well-known/jwks.json", None)
+            .await
+            .json()
+            .await
+            .unwrap(),
+    );
+    assert!(published.contains(&old_kid) && published.contains(&new_kid));
     assert_eq!(kid_of(&app.signed_in(&email).await.access), old_kid);
 
     tokio::time::sleep(Duration::from_millis(2200)).await;
@@ -315,19 +289,14 @@ async fn rotation_publishes_first_signs_later_and_retires_after_expiry(backend: 
     );
     // ...and the old key leaves the JWKS once its last token has expired.
     tokio::time::sleep(Duration::from_millis(3000)).await;
-    let keys: Value = app
-        .get("/.well-known/jwks.json", None)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let kids: Vec<&str> = keys["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap())
-        .collect();
-    assert_eq!(kids, vec![new_kid.as_str()]);
+    let published = kids(
+        &app.get("/.well-known/jwks.json", None)
+            .await
+            .json()
+            .await
+            .unwrap(),
+    );
+    assert_eq!(published, vec![new_kid]);
 }
 
 async fn instances_share_sign_outs_and_rotations(backend: Backend) {
@@ -355,16 +324,7 @@ async fn instances_share_sign_outs_and_rotations(backend: Backend) {
     assert_eq!(body, json!({"active": false}));
 
     // A key rotated on one instance is used by both.
-    let rotation: Value = first
-        .client
-        .post(first.url("/v1/admin/keys/rotate"))
-        .bearer_auth(&admin.access)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let rotation: Value = rotate(&first, &admin).await.json().await.unwrap();
     let new_kid = rotation["kid"].as_str().unwrap().to_string();
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let email = unique_email();

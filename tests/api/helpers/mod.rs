@@ -290,6 +290,26 @@ impl TestApp {
     }
 }
 
+/// The `kid` in an access token's header.
+pub fn kid_of(access: &str) -> String {
+    use base64::Engine;
+    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(access.split('.').next().unwrap())
+        .unwrap();
+    let header: Value = serde_json::from_slice(&header).unwrap();
+    header["kid"].as_str().unwrap().to_string()
+}
+
+/// The `kid`s a JWKS document publishes, in its order.
+pub fn kids(jwks: &Value) -> Vec<String> {
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_string())
+        .collect()
+}
+
 /// A fresh address for each call.
 pub fn unique_email() -> String {
     format!("user-{}@example.com", uuid::Uuid::new_v4().simple())
