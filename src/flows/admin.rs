@@ -162,9 +162,7 @@ pub async fn get_user(state: &AppState, id: Uuid) -> Result<User, ApiError> {
 /// Only a SUPER-ADMIN manages a SUPER-ADMIN.
 fn check_may_manage(admin: &Admin, target: &User) -> Result<(), ApiError> {
     if target.role == Role::SuperAdmin && admin.role() < Role::SuperAdmin {
-        return Err(ApiError::Forbidden(
-            "only a SUPER-ADMIN can manage a SUPER-ADMIN",
-        ));
+        return Err(admin.refuse("only a SUPER-ADMIN can manage a SUPER-ADMIN"));
     }
     Ok(())
 }
@@ -229,7 +227,7 @@ pub async fn update_user(
     audit::record_in(tx.as_mut(), client, entry).await?;
     if let Some(role) = update.role.filter(|r| *r != target.role) {
         if role > admin.role() {
-            return Err(ApiError::Forbidden("nobody grants a role above their own"));
+            return Err(admin.refuse("nobody grants a role above their own"));
         }
         if target.role == Role::SuperAdmin {
             ensure_not_last_super_admin(tx.as_mut(), &target, now).await?;

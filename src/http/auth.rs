@@ -78,8 +78,14 @@ impl Admin {
         if self.user.role == Role::SuperAdmin {
             Ok(())
         } else {
-            Err(ApiError::Forbidden("only a SUPER-ADMIN may do this"))
+            Err(self.refuse("only a SUPER-ADMIN may do this"))
         }
+    }
+
+    /// A 403 for this administrator, logged: authorization failures are
+    /// security events (who tried what is in the request's span).
+    pub fn refuse(&self, why: &'static str) -> ApiError {
+        refused(self.auth.user_id, self.user.role, why)
     }
 }
 
@@ -99,9 +105,14 @@ impl FromRequest for Admin {
                 .await?
                 .ok_or(ApiError::Unauthenticated("user no longer exists"))?;
             if user.role < Role::Admin || user.is_banned(Timestamp::now()) {
-                return Err(ApiError::Forbidden("administrators only"));
+                return Err(refused(user.id, user.role, "administrators only"));
             }
             Ok(Admin { auth, user })
         })
     }
+}
+
+fn refused(user_id: uuid::Uuid, role: Role, why: &'static str) -> ApiError {
+    tracing::warn!(user_id = %user_id, role = role.as_str(), reason = why, "authorization refused");
+    ApiError::Forbidden(why)
 }

@@ -150,6 +150,24 @@ async fn create_admin_creates_or_promotes_and_never_weakly(backend: Backend) {
     // An existing user is promoted, and their old tokens stop working.
     let user = unique_email();
     let before = sign_up(&server, &mail, &user).await;
+    // A VIEWER at the admin API: 403, and the refusal is logged with who.
+    let refused = reqwest::Client::new()
+        .get(server.url("/v1/admin/users"))
+        .bearer_auth(&before.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let logged = server.output();
+    let line = logged
+        .lines()
+        .find(|l| l.contains("authorization refused"))
+        .expect("the refusal is logged");
+    assert!(
+        line.contains(&before.user_id) && line.contains("VIEWER"),
+        "{line}"
+    );
     let promoted = stdout(&run(&dir, &envs, &["create-admin", "--email", &user], None));
     assert!(promoted.contains("is now a SUPER-ADMIN"), "{promoted}");
     assert_eq!(

@@ -13,6 +13,7 @@ backend_tests!(
     concurrent_confirms_of_one_code_have_one_winner,
     concurrent_sign_ins_open_distinct_sessions,
     two_super_admins_demoting_each_other_leave_one,
+    a_role_change_racing_a_refresh_never_leaves_the_old_role,
 );
 
 fn tally(statuses: &[StatusCode]) -> HashMap<u16, usize> {
@@ -130,6 +131,52 @@ async fn two_super_admins_demoting_each_other_leave_one(backend: Backend) {
         assert_eq!(remaining, 1, "round {round}");
         if second == StatusCode::OK {
             survivor = other;
+        }
+    }
+}
+
+/// An administrator demotes a user while the user refreshes. Whichever
+/// wins, no usable token carries the old role afterwards.
+async fn a_role_change_racing_a_refresh_never_leaves_the_old_role(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let email = unique_email();
+    app.register(&email, PASSWORD).await;
+    let root = app.make_super_admin(&email).await;
+    for round in 0..8 {
+        let (_, user) = app.user_with_role(&root, "EDITOR").await;
+        let demote = app
+            .client
+            .patch(app.url(&format!("/v1/admin/users/{}", user.user_id)))
+            .bearer_auth(&root.access)
+            .json(&json!({"role": "VIEWER"}))
+            .send();
+        // Staggered starts, so that each side wins in some rounds.
+        let refresh = async {
+            tokio::time::sleep(std::time::Duration::from_millis(round)).await;
+            app.refresh(&user.refresh).await
+        };
+        let (demoted, refreshed) = tokio::join!(demote, refresh);
+        assert_eq!(demoted.unwrap().status(), StatusCode::OK, "round {round}");
+        if refreshed.status() != StatusCode::OK {
+            assert_eq!(
+                refreshed.status(),
+                StatusCode::UNAUTHORIZED,
+                "round {round}"
+            );
+            continue;
+        }
+        let tokens = Tokens::from_body(&refreshed.json().await.unwrap());
+        let me = app.get("/v1/users/me", Some(&tokens.access)).await.status();
+        if claims_of(&tokens.access)["role"] == "EDITOR" {
+            assert_eq!(
+                me,
+                StatusCode::UNAUTHORIZED,
+                "round {round}: an old-role token works"
+            );
+            let again = app.refresh(&tokens.refresh).await.status();
+            assert_eq!(again, StatusCode::UNAUTHORIZED, "round {round}");
+        } else {
+            assert_eq!(me, StatusCode::OK, "round {round}");
         }
     }
 }
