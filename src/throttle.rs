@@ -121,12 +121,6 @@ pub async fn claim_sign_in(state: &AppState, key: &str) -> Result<bool, ApiError
     Ok(true)
 }
 
-/// A correct password ends the count.
-pub async fn sign_in_succeeded(state: &AppState, key: &str) -> Result<(), ApiError> {
-    let mut repo = state.store.connection().await?;
-    Ok(repo.clear_login_attempts(key).await?)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@
 //! - a role change or a ban ends the user's sessions.
 
 use super::audit::{self, Entry, Kind};
+use super::paging;
 use crate::domain::Role;
 use crate::error::ApiError;
 use crate::http::{Admin, ClientInfo};
@@ -16,14 +17,8 @@ use crate::store::{
     AuditEvent, AuditQuery, ProfileUpdate, Repo, Session, Timestamp, User, UserCursor, UserFilter,
     UserQuery, UserSort,
 };
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
-
-pub const DEFAULT_PAGE: i64 = 50;
-pub const MAX_PAGE: i64 = 200;
 
 pub struct UserPage {
     pub users: Vec<User>,
@@ -41,16 +36,6 @@ pub struct ListUsers {
     pub cursor: Option<String>,
 }
 
-/// The opaque cursor: the last row's sort key and id, base64url JSON.
-#[derive(Serialize, Deserialize)]
-struct CursorData {
-    #[serde(rename = "s")]
-    sort: String,
-    #[serde(rename = "k")]
-    key: String,
-    id: Uuid,
-}
-
 fn sort_name(sort: UserSort) -> &'static str {
     match sort {
         UserSort::CreatedDesc => "-created_at",
@@ -60,34 +45,22 @@ fn sort_name(sort: UserSort) -> &'static str {
     }
 }
 
-fn encode_cursor(sort: UserSort, user: &User) -> String {
+fn user_cursor(sort: UserSort, user: &User) -> String {
     let key = match sort {
-        UserSort::CreatedDesc | UserSort::CreatedAsc => user.created_at.unix_millis().to_string(),
+        UserSort::CreatedDesc | UserSort::CreatedAsc => paging::time_key(user.created_at),
         UserSort::EmailAsc | UserSort::EmailDesc => user.email.clone(),
     };
-    let data = CursorData {
-        sort: sort_name(sort).into(),
-        key,
-        id: user.id,
-    };
-    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&data).unwrap_or_default())
+    paging::encode(sort_name(sort), key, user.id)
 }
 
-fn decode_cursor(sort: UserSort, cursor: &str) -> Result<UserCursor, ApiError> {
-    let invalid = || ApiError::bad_request("cursor", "is not a cursor of this listing");
-    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
-    let data: CursorData = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
-    if data.sort != sort_name(sort) {
-        return Err(invalid());
-    }
-    match sort {
+fn parse_user_cursor(sort: UserSort, cursor: &str) -> Result<UserCursor, ApiError> {
+    let (key, id) = paging::decode(sort_name(sort), cursor)?;
+    Ok(match sort {
         UserSort::CreatedDesc | UserSort::CreatedAsc => {
-            let millis: i64 = data.key.parse().map_err(|_| invalid())?;
-            let at = Timestamp::from_unix_millis(millis).ok_or_else(invalid)?;
-            Ok(UserCursor::Created(at, data.id))
+            UserCursor::Created(paging::parse_time_key(&key)?, id)
         }
-        UserSort::EmailAsc | UserSort::EmailDesc => Ok(UserCursor::Email(data.key, data.id)),
-    }
+        UserSort::EmailAsc | UserSort::EmailDesc => UserCursor::Email(key, id),
+    })
 }
 
 /// `LIKE` pattern for a search term, lower-cased, wildcards escaped.
@@ -104,20 +77,12 @@ fn like_pattern(term: &str) -> String {
     escaped
 }
 
-pub fn page_size(limit: Option<i64>) -> Result<i64, ApiError> {
-    match limit {
-        None => Ok(DEFAULT_PAGE),
-        Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
-        Some(_) => Err(ApiError::bad_request("limit", "must be 1 to 200")),
-    }
-}
-
 pub async fn list_users(state: &AppState, params: ListUsers) -> Result<UserPage, ApiError> {
-    let limit = page_size(params.limit)?;
+    let limit = paging::page_size(params.limit)?;
     let after = params
         .cursor
         .as_deref()
-        .map(|c| decode_cursor(params.sort, c))
+        .map(|c| parse_user_cursor(params.sort, c))
         .transpose()?;
     let filter = UserFilter {
         pattern: params
@@ -131,7 +96,7 @@ pub async fn list_users(state: &AppState, params: ListUsers) -> Result<UserPage,
     };
     let now = Timestamp::now();
     let mut repo = state.store.connection().await?;
-    let mut users = repo
+    let users = repo
         .list_users(&UserQuery {
             filter: filter.clone(),
             sort: params.sort,
@@ -141,12 +106,7 @@ pub async fn list_users(state: &AppState, params: ListUsers) -> Result<UserPage,
         })
         .await?;
     let total = repo.count_users(&filter, now).await?;
-    let next_cursor = if users.len() as i64 > limit {
-        users.truncate(limit as usize);
-        users.last().map(|u| encode_cursor(params.sort, u))
-    } else {
-        None
-    };
+    let (users, next_cursor) = paging::split(users, limit, |u| user_cursor(params.sort, u));
     Ok(UserPage {
         users,
         total,
@@ -366,38 +326,25 @@ pub struct AuditPage {
     pub next_cursor: Option<String>,
 }
 
+/// The order tag of audit cursors: newest first is the only order.
+const AUDIT_ORDER: &str = "-occurred_at";
+
 pub async fn audit_events(
     state: &AppState,
     mut query: AuditQuery,
     cursor: Option<&str>,
 ) -> Result<AuditPage, ApiError> {
-    let limit = query.limit;
     if let Some(cursor) = cursor {
-        let invalid = || ApiError::bad_request("cursor", "is not a cursor of this listing");
-        let text = URL_SAFE_NO_PAD
-            .decode(cursor)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .ok_or_else(invalid)?;
-        let (millis, id) = text.split_once('/').ok_or_else(invalid)?;
-        let at = millis
-            .parse()
-            .ok()
-            .and_then(Timestamp::from_unix_millis)
-            .ok_or_else(invalid)?;
-        query.before = Some((at, id.parse().map_err(|_| invalid())?));
+        let (key, id) = paging::decode(AUDIT_ORDER, cursor)?;
+        query.before = Some((paging::parse_time_key(&key)?, id));
     }
+    let limit = query.limit;
     query.limit = limit + 1;
     let mut repo = state.store.connection().await?;
-    let mut events = repo.audit_events(&query).await?;
-    let next_cursor = if events.len() as i64 > limit {
-        events.truncate(limit as usize);
-        events
-            .last()
-            .map(|e| URL_SAFE_NO_PAD.encode(format!("{}/{}", e.occurred_at.unix_millis(), e.id)))
-    } else {
-        None
-    };
+    let events = repo.audit_events(&query).await?;
+    let (events, next_cursor) = paging::split(events, limit, |e| {
+        paging::encode(AUDIT_ORDER, paging::time_key(e.occurred_at), e.id)
+    });
     Ok(AuditPage {
         events,
         next_cursor,
@@ -437,11 +384,11 @@ mod tests {
             banned_until: None,
             ban_reason: None,
         };
-        let cursor = encode_cursor(UserSort::EmailAsc, &user);
+        let cursor = user_cursor(UserSort::EmailAsc, &user);
         assert!(
-            matches!(decode_cursor(UserSort::EmailAsc, &cursor), Ok(UserCursor::Email(e, _)) if e == "a@b.co")
+            matches!(parse_user_cursor(UserSort::EmailAsc, &cursor), Ok(UserCursor::Email(e, _)) if e == "a@b.co")
         );
-        assert!(decode_cursor(UserSort::CreatedDesc, &cursor).is_err());
-        assert!(decode_cursor(UserSort::EmailAsc, "garbage!").is_err());
+        assert!(parse_user_cursor(UserSort::CreatedDesc, &cursor).is_err());
+        assert!(parse_user_cursor(UserSort::EmailAsc, "garbage!").is_err());
     }
 }

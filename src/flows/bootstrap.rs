@@ -42,18 +42,9 @@ pub async fn bootstrap_super_admin(
             let hash = password_hash.ok_or(BootstrapError::NoSuchUser)?;
             let user = tx
                 .insert_user(&NewUser {
-                    id: Uuid::now_v7(),
-                    email: email.to_string(),
-                    email_verified_at: Some(now),
-                    username: None,
-                    display_name: None,
-                    first_name: None,
-                    last_name: None,
-                    avatar_url: None,
                     role: Role::SuperAdmin,
-                    auth_provider: "email".into(),
                     password_hash: Some(hash),
-                    created_at: now,
+                    ..NewUser::verified(email.to_string(), "email", now)
                 })
                 .await?;
             Bootstrap::Created(user.id)

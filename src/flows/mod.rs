@@ -5,6 +5,7 @@ pub mod admin;
 pub mod audit;
 pub mod bootstrap;
 pub mod codes;
+pub mod paging;
 pub mod profile;
 pub mod registration;
 pub mod service_clients;

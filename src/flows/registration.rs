@@ -4,7 +4,7 @@
 use super::codes::{self, Proof};
 use super::sessions::open_session;
 use super::{audit, username_taken, SignedIn};
-use crate::domain::{CodeAction, Email, Password, ProfileText, Role, Username};
+use crate::domain::{CodeAction, Email, Password, ProfileText, Username};
 use crate::error::ApiError;
 use crate::http::ClientInfo;
 use crate::mail::Mail;
@@ -120,18 +120,11 @@ pub async fn confirm(
         .ok_or(ApiError::InvalidCode)?;
     let user = tx
         .insert_user(&NewUser {
-            id: Uuid::now_v7(),
-            email: pending.email,
-            email_verified_at: Some(now),
             username: pending.username,
-            display_name: None,
             first_name: pending.first_name,
             last_name: pending.last_name,
-            avatar_url: None,
-            role: Role::Viewer,
-            auth_provider: "email".into(),
             password_hash: Some(pending.password_hash),
-            created_at: now,
+            ..NewUser::verified(pending.email, "email", now)
         })
         .await
         .map_err(|e| match e {

@@ -70,11 +70,12 @@ pub async fn with_password(
     let Some(user) = user else {
         return Err(ApiError::InvalidCredentials);
     };
-    throttle::sign_in_succeeded(state, &key).await?;
     if verdict == Verdict::MatchNeedsRehash {
         rehash(state, &user.id, password, now).await;
     }
     let mut tx = state.store.transaction().await?;
+    // A correct password ends the failure count, with the session's write.
+    tx.clear_login_attempts(&key).await?;
     let (session, refresh_token) = open_session(state, tx.as_mut(), user.id, &client, now).await?;
     let entry = audit::Entry::by_user(audit::Kind::SignInSucceeded, user.id)
         .details(json!({ "method": "password", "session_id": session.id }));

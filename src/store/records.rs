@@ -53,6 +53,27 @@ pub struct NewUser {
     pub created_at: Timestamp,
 }
 
+impl NewUser {
+    /// A VIEWER whose address was proven at `now` (every user is created
+    /// that way), with no profile and no password; callers fill in the rest.
+    pub fn verified(email: String, auth_provider: &str, now: Timestamp) -> Self {
+        NewUser {
+            id: Uuid::now_v7(),
+            email,
+            email_verified_at: Some(now),
+            username: None,
+            display_name: None,
+            first_name: None,
+            last_name: None,
+            avatar_url: None,
+            role: Role::Viewer,
+            auth_provider: auth_provider.to_string(),
+            password_hash: None,
+            created_at: now,
+        }
+    }
+}
+
 /// A field of a partial update: absent (`None`), cleared (`Some(None)`) or set.
 pub type Patch<T> = Option<Option<T>>;
 

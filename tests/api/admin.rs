@@ -174,9 +174,7 @@ async fn operations(app: &TestApp, actor: &Tokens, super_admin: &Tokens) -> Vec<
 
 async fn every_role_gets_exactly_its_operations(backend: Backend) {
     let app = spawn_app(backend).await;
-    let root_email = unique_email();
-    app.register(&root_email, PASSWORD).await;
-    let root = app.make_super_admin(&root_email).await;
+    let root = app.new_super_admin().await;
     let (_, admin) = app.user_with_role(&root, "ADMIN").await;
     let (_, editor) = app.user_with_role(&root, "EDITOR").await;
     let (_, viewer) = app.user_with_role(&root, "VIEWER").await;
@@ -210,9 +208,7 @@ async fn every_role_gets_exactly_its_operations(backend: Backend) {
 
 async fn nobody_escalates_beyond_their_role(backend: Backend) {
     let app = spawn_app(backend).await;
-    let root_email = unique_email();
-    app.register(&root_email, PASSWORD).await;
-    let root = app.make_super_admin(&root_email).await;
+    let root = app.new_super_admin().await;
     let (_, admin) = app.user_with_role(&root, "ADMIN").await;
     let (_, editor) = app.user_with_role(&root, "EDITOR").await;
     let viewer = app.register(&unique_email(), PASSWORD).await;
@@ -291,9 +287,7 @@ async fn nobody_escalates_beyond_their_role(backend: Backend) {
 
 async fn the_last_super_admin_is_protected(backend: Backend) {
     let app = spawn_app(backend).await;
-    let root_email = unique_email();
-    app.register(&root_email, PASSWORD).await;
-    let root = app.make_super_admin(&root_email).await;
+    let root = app.new_super_admin().await;
     let me = format!("/v1/admin/users/{}", root.user_id);
     for (method, path, body) in [
         (Method::PATCH, me.clone(), Some(json!({"role": "ADMIN"}))),
@@ -341,9 +335,7 @@ async fn the_last_super_admin_is_protected(backend: Backend) {
 
 async fn a_ban_ends_sessions_and_blocks_sign_in_and_refresh(backend: Backend) {
     let app = spawn_app(backend).await;
-    let root_email = unique_email();
-    app.register(&root_email, PASSWORD).await;
-    let root = app.make_super_admin(&root_email).await;
+    let root = app.new_super_admin().await;
     let email = unique_email();
     let user = app.register(&email, PASSWORD).await;
     let ban = format!("/v1/admin/users/{}/ban", user.user_id);
@@ -421,9 +413,7 @@ async fn a_ban_ends_sessions_and_blocks_sign_in_and_refresh(backend: Backend) {
 
 async fn a_role_change_ends_sessions_and_new_tokens_carry_it(backend: Backend) {
     let app = spawn_app(backend).await;
-    let root_email = unique_email();
-    app.register(&root_email, PASSWORD).await;
-    let root = app.make_super_admin(&root_email).await;
+    let root = app.new_super_admin().await;
     let email = unique_email();
     let user = app.register(&email, PASSWORD).await;
     assert_eq!(role_of(&user.access), "VIEWER");
@@ -455,9 +445,7 @@ async fn a_role_change_ends_sessions_and_new_tokens_carry_it(backend: Backend) {
 
 async fn users_are_searched_filtered_sorted_and_paged(backend: Backend) {
     let app = spawn_app(backend).await;
-    let root_email = unique_email();
-    app.register(&root_email, PASSWORD).await;
-    let root = app.make_super_admin(&root_email).await;
+    let root = app.new_super_admin().await;
     let tag = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
     let mut ids = Vec::new();
     for n in 0..7 {
@@ -558,9 +546,7 @@ async fn users_are_searched_filtered_sorted_and_paged(backend: Backend) {
 
 async fn an_admin_ends_a_users_sessions(backend: Backend) {
     let app = spawn_app(backend).await;
-    let root_email = unique_email();
-    app.register(&root_email, PASSWORD).await;
-    let root = app.make_super_admin(&root_email).await;
+    let root = app.new_super_admin().await;
     let email = unique_email();
     let phone = app.register(&email, PASSWORD).await;
     let laptop = app.signed_in(&email).await;
@@ -611,9 +597,7 @@ async fn an_admin_ends_a_users_sessions(backend: Backend) {
 
 async fn the_audit_log_records_and_filters_events(backend: Backend) {
     let app = spawn_app(backend).await;
-    let root_email = unique_email();
-    app.register(&root_email, PASSWORD).await;
-    let root = app.make_super_admin(&root_email).await;
+    let root = app.new_super_admin().await;
     let email = unique_email();
     let user = app.register(&email, PASSWORD).await;
     app.client

@@ -105,9 +105,7 @@ async fn concurrent_sign_ins_open_distinct_sessions(backend: Backend) {
 /// each other at the same moment. Exactly one wins; one always remains.
 async fn two_super_admins_demoting_each_other_leave_one(backend: Backend) {
     let app = spawn_app(backend).await;
-    let email = unique_email();
-    app.register(&email, PASSWORD).await;
-    let mut survivor = app.make_super_admin(&email).await;
+    let mut survivor = app.new_super_admin().await;
     for round in 0..5 {
         let (_, other) = app.user_with_role(&survivor, "SUPER-ADMIN").await;
         let demote = |actor: &Tokens, target: &Tokens| {
@@ -139,9 +137,7 @@ async fn two_super_admins_demoting_each_other_leave_one(backend: Backend) {
 /// wins, no usable token carries the old role afterwards.
 async fn a_role_change_racing_a_refresh_never_leaves_the_old_role(backend: Backend) {
     let app = spawn_app(backend).await;
-    let email = unique_email();
-    app.register(&email, PASSWORD).await;
-    let root = app.make_super_admin(&email).await;
+    let root = app.new_super_admin().await;
     for round in 0..8 {
         let (_, user) = app.user_with_role(&root, "EDITOR").await;
         let demote = app

@@ -16,12 +16,6 @@ backend_tests!(
     instances_share_sign_outs_and_rotations,
 );
 
-async fn super_admin(app: &TestApp) -> Tokens {
-    let email = unique_email();
-    app.register(&email, PASSWORD).await;
-    app.make_super_admin(&email).await
-}
-
 /// Creates a service client; returns (client_id, secret).
 async fn service_client(app: &TestApp, admin: &Tokens) -> (String, String) {
     let response = app
@@ -174,7 +168,7 @@ async fn app_email(app: &TestApp, user: &Tokens) -> String {
 
 async fn introspection_needs_client_credentials(backend: Backend) {
     let app = spawn_app(backend).await;
-    let admin = super_admin(&app).await;
+    let admin = app.new_super_admin().await;
     let (id, secret) = service_client(&app, &admin).await;
     let user = app.register(&unique_email(), PASSWORD).await;
     for creds in [
@@ -242,7 +236,7 @@ async fn rotation_publishes_first_signs_later_and_retires_after_expiry(backend: 
         s.jwt_leeway_secs = 0;
     })
     .await;
-    let admin = super_admin(&app).await;
+    let admin = app.new_super_admin().await;
     // Only a SUPER-ADMIN rotates.
     let (_, plain_admin) = app.user_with_role(&admin, "ADMIN").await;
     let response = rotate(&app, &plain_admin).await;
@@ -302,7 +296,7 @@ async fn rotation_publishes_first_signs_later_and_retires_after_expiry(backend: 
 async fn instances_share_sign_outs_and_rotations(backend: Backend) {
     let first = spawn_app_with(backend, |s| s.key_rotation_lead_secs = 2).await;
     let second = first.second_instance().await;
-    let admin = super_admin(&first).await;
+    let admin = first.new_super_admin().await;
     let (id, secret) = service_client(&first, &admin).await;
     let creds = Some((id.as_str(), secret.as_str()));
     let user = first.register(&unique_email(), PASSWORD).await;

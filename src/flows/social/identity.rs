@@ -1,7 +1,7 @@
 //! Who a provider identity is here: link it to the signed-in user, or find
 //! or create the user it signs in as.
 
-use crate::domain::{AvatarUrl, Email, ProfileText, Role};
+use crate::domain::{AvatarUrl, Email, ProfileText};
 use crate::error::ApiError;
 use crate::oauth::{Identity, Provider, ProviderTokens};
 use crate::state::AppState;
@@ -114,10 +114,6 @@ pub(super) async fn sign_in_or_up(
             };
             let user = tx
                 .insert_user(&NewUser {
-                    id: Uuid::now_v7(),
-                    email: email.to_string(),
-                    email_verified_at: Some(now),
-                    username: None,
                     display_name: text(&identity.name),
                     first_name: text(&identity.given_name),
                     last_name: text(&identity.family_name),
@@ -126,10 +122,7 @@ pub(super) async fn sign_in_or_up(
                         .as_deref()
                         .and_then(|p| AvatarUrl::parse(p).ok())
                         .map(String::from),
-                    role: Role::Viewer,
-                    auth_provider: provider.id.clone(),
-                    password_hash: None,
-                    created_at: now,
+                    ..NewUser::verified(email.to_string(), &provider.id, now)
                 })
                 .await
                 .map_err(|e| {

@@ -1,7 +1,7 @@
 //! `admin/audit-events`: the audit log.
 
 use crate::error::ApiError;
-use crate::flows::admin;
+use crate::flows::{admin, paging};
 use crate::http::Admin;
 use crate::routes::problems::{AdminProblems, ServerProblems};
 use crate::state::AppState;
@@ -95,7 +95,7 @@ pub async fn list_events(
         from: params.from.map(Timestamp::from_datetime),
         to: params.to.map(Timestamp::from_datetime),
         before: None,
-        limit: admin::page_size(params.limit)?,
+        limit: paging::page_size(params.limit)?,
     };
     let page = admin::audit_events(&state, query, params.cursor.as_deref()).await?;
     Ok(web::Json(AuditPageView {

@@ -264,6 +264,13 @@ impl TestApp {
         self.signed_in(email.as_str()).await
     }
 
+    /// A new user, made SUPER-ADMIN the way an operator would.
+    pub async fn new_super_admin(&self) -> Tokens {
+        let email = unique_email();
+        self.register(&email, PASSWORD).await;
+        self.make_super_admin(&email).await
+    }
+
     /// A new user with `role`, set by `admin`; signed in after the change.
     pub async fn user_with_role(&self, admin: &Tokens, role: &str) -> (String, Tokens) {
         let email = unique_email();
