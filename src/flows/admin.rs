@@ -120,8 +120,8 @@ pub async fn get_user(state: &AppState, id: Uuid) -> Result<User, ApiError> {
 }
 
 /// Only a SUPER-ADMIN manages a SUPER-ADMIN.
-fn check_may_manage(admin: &Admin, target: &User) -> Result<(), ApiError> {
-    if target.role == Role::SuperAdmin && admin.role() < Role::SuperAdmin {
+fn check_may_manage(admin: &Admin, actor_role: Role, target: &User) -> Result<(), ApiError> {
+    if target.role == Role::SuperAdmin && actor_role < Role::SuperAdmin {
         return Err(admin.refuse("only a SUPER-ADMIN can manage a SUPER-ADMIN"));
     }
     Ok(())
@@ -134,12 +134,29 @@ fn last_super_admin() -> ApiError {
     }
 }
 
-/// Locks the SUPER-ADMIN set and loads the target (404 if absent).
-async fn lock_and_load(tx: &mut dyn Repo, admin: &Admin, id: Uuid) -> Result<User, ApiError> {
+/// Locks the SUPER-ADMIN set, then reads the actor's role again and loads
+/// the target (404 if absent). The extractor read the role before the lock:
+/// a demotion or ban committed in between must count, so the rules use the
+/// role read here.
+async fn lock_and_load(
+    tx: &mut dyn Repo,
+    admin: &Admin,
+    id: Uuid,
+    now: Timestamp,
+) -> Result<(Role, User), ApiError> {
     tx.lock("super_admins").await?;
+    let actor_role = current_role(tx, admin, now).await?;
     let target = tx.user_by_id(id).await?.ok_or(ApiError::NotFound)?;
-    check_may_manage(admin, &target)?;
-    Ok(target)
+    check_may_manage(admin, actor_role, &target)?;
+    Ok((actor_role, target))
+}
+
+/// The actor's role as it is now; 403 once they are no longer an ADMIN.
+async fn current_role(tx: &mut dyn Repo, admin: &Admin, now: Timestamp) -> Result<Role, ApiError> {
+    match tx.user_by_id(admin.user.id).await? {
+        Some(actor) if !actor.is_banned(now) && actor.role >= Role::Admin => Ok(actor.role),
+        _ => Err(admin.refuse("no longer an administrator")),
+    }
 }
 
 /// Refuses when `target` is the last active SUPER-ADMIN (lock held).
@@ -172,7 +189,7 @@ pub async fn update_user(
 ) -> Result<User, ApiError> {
     let now = Timestamp::now();
     let mut tx = state.store.transaction().await?;
-    let target = lock_and_load(tx.as_mut(), admin, id).await?;
+    let (actor_role, target) = lock_and_load(tx.as_mut(), admin, id, now).await?;
     let actor = admin.user.id;
     tx.update_profile(id, &update.profile, now)
         .await
@@ -186,7 +203,7 @@ pub async fn update_user(
     let entry = Entry::new(Kind::UserUpdated).user(id).actor(actor);
     audit::record_in(tx.as_mut(), client, entry).await?;
     if let Some(role) = update.role.filter(|r| *r != target.role) {
-        if role > admin.role() {
+        if role > actor_role {
             return Err(admin.refuse("nobody grants a role above their own"));
         }
         if target.role == Role::SuperAdmin {
@@ -226,7 +243,7 @@ pub async fn ban(
         return Err(ApiError::bad_request("until", "must be in the future"));
     }
     let mut tx = state.store.transaction().await?;
-    let target = lock_and_load(tx.as_mut(), admin, id).await?;
+    let (_, target) = lock_and_load(tx.as_mut(), admin, id, now).await?;
     ensure_not_last_super_admin(tx.as_mut(), &target, now).await?;
     tx.ban_user(id, until, reason.as_deref(), now).await?;
     tx.revoke_sessions_of_user(id, None, now, "banned").await?;
@@ -248,7 +265,7 @@ pub async fn unban(
 ) -> Result<User, ApiError> {
     let now = Timestamp::now();
     let mut tx = state.store.transaction().await?;
-    lock_and_load(tx.as_mut(), admin, id).await?;
+    lock_and_load(tx.as_mut(), admin, id, now).await?;
     tx.unban_user(id, now).await?;
     let entry = Entry::new(Kind::UserUnbanned).user(id).actor(admin.user.id);
     audit::record_in(tx.as_mut(), client, entry).await?;
@@ -265,7 +282,7 @@ pub async fn delete_user(
 ) -> Result<(), ApiError> {
     let now = Timestamp::now();
     let mut tx = state.store.transaction().await?;
-    let target = lock_and_load(tx.as_mut(), admin, id).await?;
+    let (_, target) = lock_and_load(tx.as_mut(), admin, id, now).await?;
     ensure_not_last_super_admin(tx.as_mut(), &target, now).await?;
     tx.delete_user(id).await?;
     let entry = Entry::new(Kind::UserDeleted)
@@ -295,8 +312,7 @@ pub async fn revoke_sessions_of(
 ) -> Result<u64, ApiError> {
     let now = Timestamp::now();
     let mut tx = state.store.transaction().await?;
-    let target = tx.user_by_id(id).await?.ok_or(ApiError::NotFound)?;
-    check_may_manage(admin, &target)?;
+    lock_and_load(tx.as_mut(), admin, id, now).await?;
     let revoked = match session {
         Some(session) => {
             if !tx
