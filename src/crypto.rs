@@ -71,6 +71,13 @@ impl ServerSecret {
         }
     }
 
+    /// For mail waiting in the outbox (it carries live codes).
+    pub fn mail_cipher(&self) -> KeyCipher {
+        KeyCipher {
+            key: self.derive("mail-outbox-encryption"),
+        }
+    }
+
     /// For tokens that social providers issued to us.
     pub fn provider_token_cipher(&self) -> KeyCipher {
         KeyCipher {

@@ -5,7 +5,7 @@ use crate::crypto::{random_token, ServerSecret};
 use crate::domain::PasswordPolicy;
 use crate::hashing::{HashError, PasswordHasher};
 use crate::http::{render_problems, RequestSpan, RouteTable};
-use crate::mail::{MailError, Mailer, Templates};
+use crate::mail::{MailError, Outbox, Templates};
 use crate::oauth::Providers;
 use crate::pwned::PwnedPasswords;
 use crate::routes::docs::ApiDocs;
@@ -97,14 +97,24 @@ impl Application {
             settings.hash_concurrency,
             settings.hash_queue_limit,
         )?;
+        let outbox = Outbox::new(secret.mail_cipher());
+        crate::mail::spawn_worker(
+            store.clone(),
+            crate::mail::transport(&settings)?,
+            outbox.clone(),
+            Arc::new(settings.clone()),
+        );
         let state = web::Data::new(AppState {
             store: store.clone(),
             hasher,
             password_policy: Arc::new(PasswordPolicy::bundled()),
             tokens: Arc::new(tokens),
             code_hasher: secret.code_hasher(),
-            mailer: Mailer::from_settings(&settings)?,
-            templates: Templates::new(&settings.public_url),
+            outbox: outbox.clone(),
+            templates: Templates::load(
+                &settings.public_url,
+                settings.mail_templates_dir.as_deref(),
+            )?,
             providers: Arc::new(
                 Providers::from_settings(&settings.oauth, &settings.public_url)
                     .map_err(StartupError::OAuth)?,

@@ -2,7 +2,7 @@ use crate::config::Settings;
 use crate::crypto::{CodeHasher, KeyCipher};
 use crate::domain::PasswordPolicy;
 use crate::hashing::PasswordHasher;
-use crate::mail::{Mailer, Templates};
+use crate::mail::{Outbox, Templates};
 use crate::oauth::Providers;
 use crate::pwned::PwnedPasswords;
 use crate::store::Store;
@@ -18,7 +18,8 @@ pub struct AppState {
     pub password_policy: Arc<PasswordPolicy>,
     pub tokens: Arc<AccessTokens>,
     pub code_hasher: CodeHasher,
-    pub mailer: Mailer,
+    /// Mail is queued here, in the transaction that causes it.
+    pub outbox: Outbox,
     pub templates: Templates,
     pub providers: Arc<Providers>,
     /// Encrypts the tokens providers issue to us.

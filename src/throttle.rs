@@ -3,6 +3,7 @@
 //! sign-in lockout with a growing delay and a hard cap.
 
 use crate::config::{LockoutSettings, RateLimit, RateLimits};
+use crate::domain::Email;
 use crate::error::ApiError;
 use crate::http::ClientInfo;
 use crate::state::AppState;
@@ -19,6 +20,8 @@ pub enum Limited {
     Refresh,
     OAuthToken,
     Introspect,
+    /// Code mails per recipient address.
+    MailPerAddress,
 }
 
 impl Limited {
@@ -31,6 +34,7 @@ impl Limited {
             Limited::Refresh => "refresh",
             Limited::OAuthToken => "oauth_token",
             Limited::Introspect => "introspect",
+            Limited::MailPerAddress => "mail_per_address",
         }
     }
 
@@ -43,6 +47,7 @@ impl Limited {
             Limited::Refresh => limits.refresh,
             Limited::OAuthToken => limits.oauth_token,
             Limited::Introspect => limits.introspect,
+            Limited::MailPerAddress => limits.mail_per_address,
         }
     }
 }
@@ -54,10 +59,21 @@ pub async fn check_rate(
     what: Limited,
     client: &ClientInfo,
 ) -> Result<(), ApiError> {
+    match client.limit_key() {
+        Some(client_key) => hit(state, what, &client_key).await,
+        None => Ok(()),
+    }
+}
+
+/// Counts a request that would mail `email`, whoever asks and whether or not
+/// the address has an account (so the answer reveals nothing): 429 with
+/// `Retry-After` past `rate_limits.mail_per_address`.
+pub async fn check_mail_rate(state: &AppState, email: &Email) -> Result<(), ApiError> {
+    hit(state, Limited::MailPerAddress, email.as_str()).await
+}
+
+async fn hit(state: &AppState, what: Limited, client_key: &str) -> Result<(), ApiError> {
     let limit = what.limit(&state.settings.rate_limits);
-    let Some(client_key) = client.limit_key() else {
-        return Ok(());
-    };
     if limit.limit == 0 {
         return Ok(());
     }

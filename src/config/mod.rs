@@ -3,6 +3,7 @@
 //! `database_url`). Unknown keys are refused so that a typo cannot silently
 //! leave a default in place.
 
+use crate::domain::CodeAction;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
@@ -80,8 +81,24 @@ pub struct Settings {
     /// Minimum time between two mails to one address.
     pub mail_cooldown_secs: u64,
     pub jwt_leeway_secs: u64,
-    /// Frontend page that receives verification links; `{token}` is replaced.
+    /// Lifetime of `sign_in` codes (10 minutes at most is recommended).
+    pub sign_in_code_ttl_secs: u64,
+    pub reset_password_ttl_secs: u64,
+    pub change_email_ttl_secs: u64,
+    /// Frontend pages that receive the links of each action; `{token}` is
+    /// replaced. Unset: `<public_url>/<action>#token=…`.
     pub link_url_verify_email: Option<String>,
+    pub link_url_sign_in: Option<String>,
+    pub link_url_reset_password: Option<String>,
+    pub link_url_change_email: Option<String>,
+    /// A directory whose `<locale>/<name>.txt|html` files replace the
+    /// built-in mail templates.
+    pub mail_templates_dir: Option<std::path::PathBuf>,
+    /// A failed delivery is retried after this, doubling up to the maximum.
+    pub mail_retry_base_secs: u64,
+    pub mail_retry_max_secs: u64,
+    /// How often every instance looks for mail another instance queued.
+    pub mail_poll_interval_ms: u64,
     /// Concurrent Argon2 computations; 0 means one per CPU.
     pub hash_concurrency: usize,
     pub argon2_memory_kib: u32,
@@ -141,7 +158,17 @@ impl Default for Settings {
             code_max_attempts: 5,
             mail_cooldown_secs: 60,
             jwt_leeway_secs: 5,
+            sign_in_code_ttl_secs: 600,
+            reset_password_ttl_secs: 3600,
+            change_email_ttl_secs: 3600,
             link_url_verify_email: None,
+            link_url_sign_in: None,
+            link_url_reset_password: None,
+            link_url_change_email: None,
+            mail_templates_dir: None,
+            mail_retry_base_secs: 5,
+            mail_retry_max_secs: 300,
+            mail_poll_interval_ms: 1000,
             hash_concurrency: 0,
             argon2_memory_kib: 19_456,
             argon2_iterations: 2,
@@ -232,10 +259,28 @@ impl Settings {
         if self.code_max_attempts == 0 {
             return invalid("code_max_attempts must be at least 1");
         }
-        if let Some(template) = &self.link_url_verify_email {
-            if !template.contains("{token}") {
-                return invalid("link_url_verify_email must contain {token}");
+        for (name, template) in [
+            ("link_url_verify_email", &self.link_url_verify_email),
+            ("link_url_sign_in", &self.link_url_sign_in),
+            ("link_url_reset_password", &self.link_url_reset_password),
+            ("link_url_change_email", &self.link_url_change_email),
+        ] {
+            if template.as_ref().is_some_and(|t| !t.contains("{token}")) {
+                return Err(ConfigError::Invalid(format!(
+                    "{name} must contain {{token}}"
+                )));
             }
+        }
+        if self.sign_in_code_ttl_secs == 0
+            || self.reset_password_ttl_secs == 0
+            || self.change_email_ttl_secs == 0
+        {
+            return invalid("code lifetimes must be at least one second");
+        }
+        if self.mail_retry_base_secs == 0 || self.mail_retry_max_secs < self.mail_retry_base_secs {
+            return invalid(
+                "mail_retry_base_secs must be at least 1 and at most mail_retry_max_secs",
+            );
         }
         if self.audit_retention_days > 36_500 {
             return invalid("audit_retention_days must be at most 36500 (0 keeps events forever)");
@@ -337,11 +382,32 @@ impl Settings {
         (self.key_rotation_lead_secs / 2).min(300)
     }
 
-    /// The frontend link for a verification token.
-    pub fn verify_email_link(&self, token: &str) -> String {
-        match &self.link_url_verify_email {
+    /// How long a code for `action` lives.
+    pub fn code_ttl(&self, action: CodeAction) -> Duration {
+        Duration::from_secs(match action {
+            CodeAction::VerifyEmail => self.verify_email_ttl_secs,
+            CodeAction::SignIn => self.sign_in_code_ttl_secs,
+            CodeAction::ResetPassword => self.reset_password_ttl_secs,
+            CodeAction::ChangeEmail => self.change_email_ttl_secs,
+        })
+    }
+
+    /// The frontend link that carries a code's token. Built from
+    /// configuration only, never from request headers.
+    pub fn code_link(&self, action: CodeAction, token: &str) -> String {
+        let template = match action {
+            CodeAction::VerifyEmail => &self.link_url_verify_email,
+            CodeAction::SignIn => &self.link_url_sign_in,
+            CodeAction::ResetPassword => &self.link_url_reset_password,
+            CodeAction::ChangeEmail => &self.link_url_change_email,
+        };
+        match template {
             Some(template) => template.replace("{token}", token),
-            None => format!("{}/verify-email#token={token}", self.public_url),
+            None => format!(
+                "{}/{}#token={token}",
+                self.public_url,
+                action.as_str().replace('_', "-")
+            ),
         }
     }
 }
@@ -407,16 +473,27 @@ mod tests {
     }
 
     #[test]
-    fn verify_link_uses_the_template_or_the_public_url() {
+    fn code_links_use_the_action_template_or_the_public_url() {
         let mut settings = Settings::default();
         assert_eq!(
-            settings.verify_email_link("abc"),
+            settings.code_link(CodeAction::VerifyEmail, "abc"),
             "http://127.0.0.1:8080/verify-email#token=abc"
         );
-        settings.link_url_verify_email = Some("https://app.example.com/v?t={token}".into());
         assert_eq!(
-            settings.verify_email_link("abc"),
+            settings.code_link(CodeAction::ResetPassword, "abc"),
+            "http://127.0.0.1:8080/reset-password#token=abc"
+        );
+        settings.link_url_verify_email = Some("https://app.example.com/v?t={token}".into());
+        settings.link_url_sign_in = Some("https://app.example.com/s#{token}".into());
+        assert_eq!(
+            settings.code_link(CodeAction::VerifyEmail, "abc"),
             "https://app.example.com/v?t=abc"
         );
+        assert_eq!(
+            settings.code_link(CodeAction::SignIn, "abc"),
+            "https://app.example.com/s#abc"
+        );
+        settings.link_url_change_email = Some("https://app.example.com/no-token".into());
+        assert!(settings.validate().is_err());
     }
 }

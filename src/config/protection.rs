@@ -29,6 +29,8 @@ pub struct RateLimits {
     pub refresh: RateLimit,
     pub oauth_token: RateLimit,
     pub introspect: RateLimit,
+    /// Code requests per recipient address (known or not), whatever the client.
+    pub mail_per_address: RateLimit,
 }
 
 impl Default for RateLimits {
@@ -41,6 +43,7 @@ impl Default for RateLimits {
             refresh: RateLimit::new(600, 60),
             oauth_token: RateLimit::new(30, 300),
             introspect: RateLimit::new(6000, 60),
+            mail_per_address: RateLimit::new(5, 3600),
         }
     }
 }
@@ -57,6 +60,7 @@ impl RateLimits {
             refresh: off,
             oauth_token: off,
             introspect: off,
+            mail_per_address: off,
         }
     }
 }

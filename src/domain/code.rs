@@ -3,20 +3,26 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// What an emailed code proves when it is confirmed.
-///
-/// `sign_in`, `reset_password` and `change_email` are part of the contract
-/// but arrive with the email-codes issue; the database already accepts them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CodeAction {
     /// Turns a pending registration into a verified user.
     VerifyEmail,
+    /// Signs in without a password (also for social-only users).
+    SignIn,
+    /// Sets a new password; every session ends.
+    ResetPassword,
+    /// Moves the account to the address the code was sent to.
+    ChangeEmail,
 }
 
 impl CodeAction {
     pub fn as_str(self) -> &'static str {
         match self {
             CodeAction::VerifyEmail => "verify_email",
+            CodeAction::SignIn => "sign_in",
+            CodeAction::ResetPassword => "reset_password",
+            CodeAction::ChangeEmail => "change_email",
         }
     }
 }

@@ -4,6 +4,7 @@
 
 mod code;
 mod email;
+mod locale;
 mod password;
 mod profile;
 mod role;
@@ -11,6 +12,7 @@ mod username;
 
 pub use code::{CodeAction, VerificationCode};
 pub use email::Email;
+pub use locale::Locale;
 pub use password::{Password, PasswordPolicy};
 pub use profile::{AvatarUrl, InfoText, ProfileText};
 pub use role::Role;

@@ -152,7 +152,11 @@ async fn lock_and_load(
 }
 
 /// The actor's role as it is now; 403 once they are no longer an ADMIN.
-async fn current_role(tx: &mut dyn Repo, admin: &Admin, now: Timestamp) -> Result<Role, ApiError> {
+pub(super) async fn current_role(
+    tx: &mut dyn Repo,
+    admin: &Admin,
+    now: Timestamp,
+) -> Result<Role, ApiError> {
     match tx.user_by_id(admin.user.id).await? {
         Some(actor) if !actor.is_banned(now) && actor.role >= Role::Admin => Ok(actor.role),
         _ => Err(admin.refuse("no longer an administrator")),
@@ -399,6 +403,7 @@ mod tests {
             banned_at: None,
             banned_until: None,
             ban_reason: None,
+            locale: None,
         };
         let cursor = user_cursor(UserSort::EmailAsc, &user);
         assert!(

@@ -28,6 +28,12 @@ pub enum Kind {
     ServiceClientCreated,
     ServiceClientDeleted,
     SigningKeyRotated,
+    PasswordChanged,
+    PasswordReset,
+    EmailChangeRequested,
+    EmailChanged,
+    AccountDeleted,
+    UserInvited,
 }
 
 impl Kind {
@@ -50,10 +56,16 @@ impl Kind {
             Kind::ServiceClientCreated => "admin.service_client_created",
             Kind::ServiceClientDeleted => "admin.service_client_deleted",
             Kind::SigningKeyRotated => "admin.signing_key_rotated",
+            Kind::PasswordChanged => "password.changed",
+            Kind::PasswordReset => "password.reset",
+            Kind::EmailChangeRequested => "email.change_requested",
+            Kind::EmailChanged => "email.changed",
+            Kind::AccountDeleted => "user.deleted",
+            Kind::UserInvited => "admin.user_invited",
         }
     }
 
-    pub const ALL: [Kind; 17] = [
+    pub const ALL: [Kind; 23] = [
         Kind::SignUpRequested,
         Kind::EmailVerified,
         Kind::SignInSucceeded,
@@ -71,6 +83,12 @@ impl Kind {
         Kind::ServiceClientCreated,
         Kind::ServiceClientDeleted,
         Kind::SigningKeyRotated,
+        Kind::PasswordChanged,
+        Kind::PasswordReset,
+        Kind::EmailChangeRequested,
+        Kind::EmailChanged,
+        Kind::AccountDeleted,
+        Kind::UserInvited,
     ];
 }
 

@@ -1,11 +1,18 @@
 //! Emailed one-time codes and link tokens.
 
 use crate::crypto::{random_code, random_token, sha256_hex};
-use crate::domain::{CodeAction, Email, VerificationCode};
+use crate::domain::{CodeAction, Email, Locale, VerificationCode};
 use crate::error::ApiError;
+use crate::http::ClientInfo;
+use crate::mail::MailKind;
 use crate::state::AppState;
-use crate::store::{ConsumedCode, NewCode, Repo, StoreResult, Timestamp};
+use crate::store::{ConsumedCode, NewCode, Repo, StoreError, StoreResult, Timestamp, User};
+use serde_json::{json, Value};
+use std::time::Duration;
 use uuid::Uuid;
+
+/// How long a notice (no code inside) is worth delivering.
+const NOTICE_SHELF_LIFE: Duration = Duration::from_secs(24 * 3600);
 
 /// The secrets that go into the mail; only their hashes are stored.
 pub struct IssuedCode {
@@ -43,10 +50,86 @@ pub async fn issue(
             .hash(action.as_str(), email.as_str(), &code),
         token_hash: sha256_hex(&token),
         created_at: now,
-        expires_at: now.plus(state.settings.verify_email_ttl()),
+        expires_at: now.plus(state.settings.code_ttl(action)),
     })
     .await?;
     Ok(IssuedCode { code, token })
+}
+
+/// The language of mail to `user` (when known) in answer to `client`'s
+/// request: the user's stored choice, else the request's Accept-Language.
+pub fn mail_locale(user: Option<&User>, client: &ClientInfo) -> Locale {
+    user.and_then(|u| u.locale.as_deref())
+        .and_then(|l| Locale::parse(l).ok())
+        .or(client.locale)
+        .unwrap_or_default()
+}
+
+/// Issues a code for `action` and queues its mail (`kind`: the text to
+/// use), in the caller's transaction. The mail is dropped from the outbox
+/// once the code has expired.
+#[allow(clippy::too_many_arguments)]
+pub async fn send_code(
+    state: &AppState,
+    repo: &mut dyn Repo,
+    email: &Email,
+    action: CodeAction,
+    user_id: Option<Uuid>,
+    kind: MailKind,
+    locale: Locale,
+    now: Timestamp,
+) -> Result<(), ApiError> {
+    let issued = issue(state, repo, email, action, user_id, now).await?;
+    let ttl = state.settings.code_ttl(action);
+    let values = json!({
+        "code": issued.code,
+        "link": state.settings.code_link(action, &issued.token),
+        "minutes": ttl.as_secs().div_ceil(60),
+    });
+    let mail = state
+        .templates
+        .render(kind, locale, email.as_str(), &values)
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    state.outbox.put(repo, &mail, now, now.plus(ttl)).await?;
+    Ok(())
+}
+
+/// Queues a notice (no code inside) in the caller's transaction.
+pub async fn send_notice(
+    state: &AppState,
+    repo: &mut dyn Repo,
+    to: &str,
+    kind: MailKind,
+    locale: Locale,
+    values: Value,
+    now: Timestamp,
+) -> Result<(), ApiError> {
+    let mail = state
+        .templates
+        .render(kind, locale, to, &values)
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    state
+        .outbox
+        .put(repo, &mail, now, now.plus(NOTICE_SHELF_LIFE))
+        .await?;
+    Ok(())
+}
+
+/// Records a mail to `email` unless one went out less than
+/// `mail_cooldown_secs` ago; true when the caller may send.
+pub async fn claim_mail_slot(
+    state: &AppState,
+    repo: &mut dyn Repo,
+    email: &Email,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    let cooldown = state.settings.mail_cooldown();
+    if cooldown.is_zero() {
+        // Disabled (tests, or a deployment that throttles elsewhere).
+        return Ok(true);
+    }
+    repo.claim_mail_slot(email.as_str(), now, now.minus(cooldown))
+        .await
 }
 
 /// Consumes the code or link token inside the caller's transaction. A wrong

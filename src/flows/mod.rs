@@ -1,12 +1,17 @@
 //! The use cases, written once over the storage traits. Route handlers parse
 //! the request, call one of these and render the result.
 
+pub mod account;
 pub mod admin;
 pub mod audit;
 pub mod bootstrap;
+pub mod code_sign_in;
 pub mod codes;
+pub mod invite;
 pub mod paging;
+pub mod passwords;
 pub mod profile;
+pub mod recovery;
 pub mod registration;
 pub mod service_clients;
 pub mod sessions;

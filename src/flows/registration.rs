@@ -1,15 +1,15 @@
 //! Sign-up with a password: a pending registration until the address is
 //! verified, then a user with a session.
 
-use super::codes::{self, Proof};
+use super::codes::{self, claim_mail_slot, Proof};
 use super::sessions::open_session;
 use super::{audit, username_taken, SignedIn};
-use crate::domain::{CodeAction, Email, Password, ProfileText, Username};
+use crate::domain::{CodeAction, Email, Locale, Password, ProfileText, Username};
 use crate::error::ApiError;
 use crate::http::ClientInfo;
-use crate::mail::Mail;
+use crate::mail::MailKind;
 use crate::state::AppState;
-use crate::store::{NewUser, PendingRegistration, Repo, StoreError, Timestamp};
+use crate::store::{NewUser, PendingRegistration, Repo, Timestamp};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -34,16 +34,7 @@ pub fn context_words<'a>(email: &'a Email, username: Option<&'a Username>) -> Ve
 /// tells nothing either.
 pub async fn sign_up(state: &AppState, input: SignUp, client: &ClientInfo) -> Result<(), ApiError> {
     let context = context_words(&input.email, input.username.as_ref());
-    state
-        .password_policy
-        .check(&input.password, &context)
-        .map_err(|e| ApiError::bad_request("password", e.0))?;
-    if state.pwned.is_pwned(input.password.expose()).await == Some(true) {
-        return Err(ApiError::bad_request(
-            "password",
-            "this password appears in known data breaches; choose another one",
-        ));
-    }
+    super::passwords::screen(state, &input.password, &context).await?;
     if let Some(username) = &input.username {
         let mut repo = state.store.connection().await?;
         if repo.user_by_username(username.as_str()).await?.is_some() {
@@ -62,8 +53,21 @@ pub async fn sign_up(state: &AppState, input: SignUp, client: &ClientInfo) -> Re
     let entry = audit::Entry::new(audit::Kind::SignUpRequested)
         .details(json!({ "email": email.as_str(), "existing_account": existing.is_some() }));
     audit::record_in(tx.as_mut(), client, entry).await?;
-    let mail = match existing {
-        Some(_) => state.templates.already_registered(email.as_str()),
+    let locale = codes::mail_locale(existing.as_ref(), client);
+    match existing {
+        Some(_) => {
+            let kind = MailKind::AlreadyRegistered;
+            codes::send_notice(
+                state,
+                tx.as_mut(),
+                email.as_str(),
+                kind,
+                locale,
+                json!({}),
+                now,
+            )
+            .await?;
+        }
         None => {
             tx.put_pending_registration(&PendingRegistration {
                 id: Uuid::now_v7(),
@@ -76,17 +80,21 @@ pub async fn sign_up(state: &AppState, input: SignUp, client: &ClientInfo) -> Re
                 expires_at: now.plus(state.settings.pending_registration_ttl()),
             })
             .await?;
-            verification_mail(state, tx.as_mut(), email, now).await?
+            verification_mail(state, tx.as_mut(), email, locale, now).await?;
         }
-    };
+    }
     tx.commit().await?;
-    state.mailer.send(mail);
+    state.outbox.wake();
     Ok(())
 }
 
 /// Sends a new code to a pending registration. Unknown and already verified
 /// addresses get nothing, with the same answer.
-pub async fn resend_verification(state: &AppState, email: &Email) -> Result<(), ApiError> {
+pub async fn resend_verification(
+    state: &AppState,
+    email: &Email,
+    client: &ClientInfo,
+) -> Result<(), ApiError> {
     let now = Timestamp::now();
     let mut tx = state.store.transaction().await?;
     if tx
@@ -97,9 +105,10 @@ pub async fn resend_verification(state: &AppState, email: &Email) -> Result<(), 
     {
         return Ok(());
     }
-    let mail = verification_mail(state, tx.as_mut(), email, now).await?;
+    let locale = codes::mail_locale(None, client);
+    verification_mail(state, tx.as_mut(), email, locale, now).await?;
     tx.commit().await?;
-    state.mailer.send(mail);
+    state.outbox.wake();
     Ok(())
 }
 
@@ -154,31 +163,13 @@ pub async fn confirm(
     })
 }
 
-async fn claim_mail_slot(
-    state: &AppState,
-    repo: &mut dyn Repo,
-    email: &Email,
-    now: Timestamp,
-) -> Result<bool, StoreError> {
-    let cooldown = state.settings.mail_cooldown();
-    if cooldown.is_zero() {
-        // Disabled (tests, or a deployment that throttles elsewhere).
-        return Ok(true);
-    }
-    repo.claim_mail_slot(email.as_str(), now, now.minus(cooldown))
-        .await
-}
-
 async fn verification_mail(
     state: &AppState,
     repo: &mut dyn Repo,
     email: &Email,
+    locale: Locale,
     now: Timestamp,
-) -> Result<Mail, StoreError> {
-    let issued = codes::issue(state, repo, email, CodeAction::VerifyEmail, None, now).await?;
-    let link = state.settings.verify_email_link(&issued.token);
-    let minutes = state.settings.verify_email_ttl_secs.div_ceil(60);
-    Ok(state
-        .templates
-        .verify_email(email.as_str(), &issued.code, &link, minutes))
+) -> Result<(), ApiError> {
+    let (action, kind) = (CodeAction::VerifyEmail, MailKind::VerifyEmail);
+    codes::send_code(state, repo, email, action, None, kind, locale, now).await
 }

@@ -1,3 +1,4 @@
+use crate::domain::Locale;
 use crate::state::AppState;
 use actix_web::dev::Payload;
 use actix_web::http::header;
@@ -18,6 +19,8 @@ pub struct ClientInfo {
     pub user_agent: Option<String>,
     /// The id under which the request is logged.
     pub request_id: Option<String>,
+    /// The best mail language the `Accept-Language` header asks for.
+    pub locale: Option<Locale>,
 }
 
 const MAX_USER_AGENT_CHARS: usize = 512;
@@ -99,10 +102,16 @@ impl FromRequest for ClientInfo {
             })
             .filter(|ua| !ua.is_empty());
         let request_id = req.extensions().get::<RequestId>().map(|id| id.to_string());
+        let locale = req
+            .headers()
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(Locale::negotiate);
         ready(Ok(ClientInfo {
             ip,
             user_agent,
             request_id,
+            locale,
         }))
     }
 }

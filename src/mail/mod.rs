@@ -1,26 +1,29 @@
-//! Outgoing mail: an SMTP transport (lettre) or, in development, the log.
-//! Mail is handed to a background task so that a slow or absent SMTP server
-//! never shows in response times (which would also reveal which branch a
-//! request took).
+//! Outgoing mail: templates, a transactional outbox, and an SMTP transport
+//! (lettre) or, in development, the log. A mail is written to the outbox in
+//! the transaction that causes it and sent by a background worker, so a slow
+//! or absent SMTP server never shows in response times (which would also
+//! reveal which branch a request took) and no mail is lost while it is down.
 
+mod outbox;
 mod templates;
 
-pub use templates::Templates;
+pub use outbox::{spawn_worker, Outbox};
+pub use templates::{MailKind, Templates};
 
 use crate::config::Settings;
 use async_trait::async_trait;
-use lettre::message::header::ContentType;
-use lettre::message::Mailbox;
+use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// A rendered message to one recipient.
-#[derive(Clone)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct Mail {
     pub to: String,
     pub subject: String,
     pub text: String,
+    pub html: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,13 +52,18 @@ struct SmtpTransport {
 impl MailTransport for SmtpTransport {
     async fn deliver(&self, mail: &Mail) -> Result<(), MailError> {
         let to: Mailbox = mail.to.parse().map_err(|_| MailError::Address)?;
-        let message = Message::builder()
+        let builder = Message::builder()
             .from(self.from.clone())
             .to(to)
-            .subject(&mail.subject)
-            .header(ContentType::TEXT_PLAIN)
-            .body(mail.text.clone())
-            .map_err(MailError::Build)?;
+            .subject(&mail.subject);
+        let message = match &mail.html {
+            Some(html) => builder.multipart(MultiPart::alternative_plain_html(
+                mail.text.clone(),
+                html.clone(),
+            )),
+            None => builder.singlepart(SinglePart::plain(mail.text.clone())),
+        }
+        .map_err(MailError::Build)?;
         self.transport
             .send(message)
             .await
@@ -80,37 +88,20 @@ impl MailTransport for LogTransport {
     }
 }
 
-#[derive(Clone)]
-pub struct Mailer {
-    transport: Arc<dyn MailTransport>,
-}
-
-impl Mailer {
-    pub fn from_settings(settings: &Settings) -> Result<Self, MailError> {
-        let transport: Arc<dyn MailTransport> = match &settings.smtp_url {
-            None => Arc::new(LogTransport),
-            Some(url) => {
-                let from: Mailbox = settings
-                    .mail_from
-                    .parse()
-                    .map_err(|_| MailError::Config("mail_from is not a valid mailbox".into()))?;
-                let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())
-                    .map_err(|_| MailError::Config("smtp_url is not a valid SMTP URL".into()))?
-                    .timeout(Some(Duration::from_secs(settings.smtp_timeout_secs)))
-                    .build();
-                Arc::new(SmtpTransport { transport, from })
-            }
-        };
-        Ok(Self { transport })
-    }
-
-    /// Delivers in the background; failures are logged (without the body).
-    pub fn send(&self, mail: Mail) {
-        let transport = self.transport.clone();
-        tokio::spawn(async move {
-            if let Err(error) = transport.deliver(&mail).await {
-                tracing::error!(error = ?error, subject = %mail.subject, "mail delivery failed");
-            }
-        });
-    }
+/// The configured transport: SMTP when `smtp_url` is set, else the log.
+pub fn transport(settings: &Settings) -> Result<Arc<dyn MailTransport>, MailError> {
+    Ok(match &settings.smtp_url {
+        None => Arc::new(LogTransport),
+        Some(url) => {
+            let from: Mailbox = settings
+                .mail_from
+                .parse()
+                .map_err(|_| MailError::Config("mail_from is not a valid mailbox".into()))?;
+            let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())
+                .map_err(|_| MailError::Config("smtp_url is not a valid SMTP URL".into()))?
+                .timeout(Some(Duration::from_secs(settings.smtp_timeout_secs)))
+                .build();
+            Arc::new(SmtpTransport { transport, from })
+        }
+    })
 }

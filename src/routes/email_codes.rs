@@ -1,11 +1,11 @@
 //! `email-verification-codes`: request a code, confirm a code or link.
 
 use super::problems::{InputProblems, RateProblems, ServerProblems};
-use super::views::{Accepted, TokenResponse};
-use crate::domain::{CodeAction, Email, VerificationCode};
+use super::views::{Accepted, TokenResponse, UserView};
+use crate::domain::{CodeAction, Email, Password, VerificationCode};
 use crate::error::{ApiError, Problem};
 use crate::flows::codes::Proof;
-use crate::flows::registration;
+use crate::flows::{account, code_sign_in, recovery, registration};
 use crate::http::{ClientInfo, JsonBody};
 use crate::state::AppState;
 use crate::throttle::{self, Limited};
@@ -23,9 +23,13 @@ pub struct CodeRequest {
 
 /// Request a new code for an action.
 ///
-/// `verify_email` re-sends the verification of a pending registration. A new
-/// code kills the previous one. Always 202, whether or not the address is
-/// known; at most one mail per address per `mail_cooldown_secs`.
+/// `verify_email` re-sends the verification of a pending registration;
+/// `sign_in` mails a sign-in code (10 minutes) to an account, with or without
+/// a password; `reset_password` mails a reset code (1 hour). `change_email`
+/// codes are requested with `POST /v1/users/me/email`. A new code kills the
+/// previous one. Always 202, whether or not the address is known; at most
+/// one mail per address per `mail_cooldown_secs`, and
+/// `rate_limits.mail_per_address` requests per address (429 beyond).
 #[utoipa::path(
     tag = "email-verification-codes",
     request_body = CodeRequest,
@@ -43,8 +47,21 @@ pub async fn request_code(
     body: JsonBody<CodeRequest>,
 ) -> Result<HttpResponse, ApiError> {
     throttle::check_rate(&state, Limited::CodeRequest, &client).await?;
-    match body.0.action {
-        CodeAction::VerifyEmail => registration::resend_verification(&state, &body.0.email).await?,
+    let CodeRequest { email, action } = body.0;
+    if action == CodeAction::ChangeEmail {
+        return Err(ApiError::bad_request(
+            "action",
+            "change_email codes are requested with POST /v1/users/me/email",
+        ));
+    }
+    throttle::check_mail_rate(&state, &email).await?;
+    match action {
+        CodeAction::VerifyEmail => {
+            registration::resend_verification(&state, &email, &client).await?
+        }
+        CodeAction::SignIn => code_sign_in::request(&state, &email, &client).await?,
+        CodeAction::ResetPassword => recovery::request(&state, &email, &client).await?,
+        CodeAction::ChangeEmail => {}
     }
     Ok(HttpResponse::Accepted().json(Accepted::mail_on_its_way()))
 }
@@ -62,11 +79,30 @@ pub struct ConfirmRequest {
     /// The link token; the frontend reads it from the link and posts it here.
     #[schema(max_length = 512)]
     token: Option<String>,
+    /// `reset_password` only: the new password.
+    #[schema(value_type = Option<String>, format = Password, min_length = 8, max_length = 128)]
+    new_password: Option<Password>,
 }
 
 impl ConfirmRequest {
-    fn into_proof(self) -> Result<Proof, ApiError> {
-        match (self.email, self.code, self.token) {
+    fn into_proof(self) -> Result<(Proof, Option<Password>), ApiError> {
+        let new_password = self.new_password;
+        match (self.action, &new_password) {
+            (CodeAction::ResetPassword, None) => {
+                return Err(ApiError::bad_request(
+                    "new_password",
+                    "required for reset_password",
+                ))
+            }
+            (CodeAction::ResetPassword, Some(_)) | (_, None) => {}
+            (_, Some(_)) => {
+                return Err(ApiError::bad_request(
+                    "new_password",
+                    "only reset_password takes a new password",
+                ))
+            }
+        }
+        let proof = match (self.email, self.code, self.token) {
             (Some(email), Some(code), None) => Ok(Proof::Code { email, code }),
             (None, None, Some(token)) if !token.is_empty() && token.len() <= 512 => {
                 Ok(Proof::LinkToken(token))
@@ -76,21 +112,31 @@ impl ConfirmRequest {
                 detail: "send either email and code, or token".into(),
                 errors: Vec::new(),
             }),
-        }
+        }?;
+        Ok((proof, new_password))
     }
 }
 
 /// Confirm a code or a link token; the action takes effect.
 ///
-/// `verify_email`: the pending registration becomes a verified user, who is
-/// signed in (201 with a token pair). Codes are single use, bound to the
-/// address and action, expire after `verify_email_ttl_secs` and die after
-/// `code_max_attempts` wrong guesses.
+/// - `verify_email`: the pending registration becomes a verified user, who
+///   is signed in (201 with a token pair).
+/// - `sign_in`: a session is opened (201 with a token pair).
+/// - `reset_password` (with `new_password`): the password is replaced, every
+///   session ends, the owner gets a notice; 204, no tokens.
+/// - `change_email`: the account moves to the address the code went to
+///   (200 with the user); 409 when another account took it meanwhile.
+///
+/// Codes are single use, bound to the address and action, expire (sign-in
+/// 10 min, others 1 h by default) and die after `code_max_attempts` wrong
+/// guesses.
 #[utoipa::path(
     tag = "email-verification-codes",
     request_body = ConfirmRequest,
     responses(
-        (status = 201, description = "Verified and signed in", body = TokenResponse),
+        (status = 201, description = "Verified or signed in (verify_email, sign_in)", body = TokenResponse),
+        (status = 200, description = "The address was changed (change_email)", body = UserView),
+        (status = 204, description = "The password was reset (reset_password)"),
         (status = 409, description = "The address or username was taken meanwhile", body = Problem, content_type = "application/problem+json"),
         InputProblems,
         RateProblems,
@@ -105,9 +151,24 @@ pub async fn confirm(
 ) -> Result<HttpResponse, ApiError> {
     throttle::check_rate(&state, Limited::CodeConfirm, &client).await?;
     let action = body.0.action;
-    let proof = body.0.into_proof()?;
-    let signed_in = match action {
-        CodeAction::VerifyEmail => registration::confirm(&state, proof, client).await?,
+    let (proof, new_password) = body.0.into_proof()?;
+    let signed_in = match (action, new_password) {
+        (CodeAction::VerifyEmail, _) => registration::confirm(&state, proof, client).await?,
+        (CodeAction::SignIn, _) => code_sign_in::confirm(&state, proof, client).await?,
+        (CodeAction::ResetPassword, Some(password)) => {
+            recovery::confirm(&state, proof, password, &client).await?;
+            return Ok(HttpResponse::NoContent().finish());
+        }
+        (CodeAction::ResetPassword, None) => {
+            return Err(ApiError::bad_request(
+                "new_password",
+                "required for reset_password",
+            ))
+        }
+        (CodeAction::ChangeEmail, _) => {
+            let user = account::confirm_email_change(&state, proof, &client).await?;
+            return Ok(HttpResponse::Ok().json(UserView::from(user)));
+        }
     };
     Ok(HttpResponse::Created().json(TokenResponse::new(
         signed_in,

@@ -8,6 +8,7 @@ pub mod docs;
 pub mod email_codes;
 pub mod health;
 pub mod introspect;
+pub mod me;
 pub mod oauth;
 pub(crate) mod problems;
 pub mod sessions;
@@ -21,6 +22,10 @@ pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(users::sign_up)
         .service(users::get_me)
         .service(users::update_me)
+        .service(me::delete_me)
+        .service(me::change_password)
+        .service(me::change_email)
+        .service(me::export)
         .service(email_codes::request_code)
         .service(email_codes::confirm)
         .service(sessions::sign_in)
@@ -39,6 +44,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(accounts::link)
         .service(accounts::unlink)
         .service(admin::users::list_users)
+        .service(admin::users::invite_user)
         .service(admin::users::get_user)
         .service(admin::users::update_user)
         .service(admin::users::ban)

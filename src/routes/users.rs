@@ -2,7 +2,7 @@
 
 use super::problems::{AuthProblems, InputProblems, RateProblems, ServerProblems};
 use super::views::{Accepted, UserView};
-use crate::domain::{AvatarUrl, Email, InfoText, Password, ProfileText, Username};
+use crate::domain::{AvatarUrl, Email, InfoText, Locale, Password, ProfileText, Username};
 use crate::error::{ApiError, Problem};
 use crate::flows::{profile, registration};
 use crate::http::{Authenticated, ClientInfo, JsonBody};
@@ -123,6 +123,10 @@ pub struct UpdateProfileRequest {
     #[serde(default, deserialize_with = "patch_field")]
     #[schema(value_type = Option<String>, format = "uri")]
     avatar_url: Option<Option<AvatarUrl>>,
+    /// The language of mail (`null`: follow the request's Accept-Language).
+    #[serde(default, deserialize_with = "patch_field")]
+    #[schema(value_type = Option<Locale>)]
+    locale: Option<Option<Locale>>,
 }
 
 /// A present field is `Some`, even when it is `null`.
@@ -167,6 +171,7 @@ pub async fn update_me(
         city: into_patch(body.city),
         info: into_patch(body.info),
         avatar_url: into_patch(body.avatar_url),
+        locale: body.locale.map(|l| l.map(|l| l.as_str().to_string())),
     };
     Ok(web::Json(
         profile::update(&state, &auth, &update).await?.into(),

@@ -26,6 +26,8 @@ pub struct UserView {
     pub city: Option<String>,
     pub info: Option<String>,
     pub avatar_url: Option<String>,
+    /// The language of mail; `null` follows the request's Accept-Language.
+    pub locale: Option<String>,
     pub role: Role,
     /// How the account was created: `email` or a provider id.
     pub auth_provider: String,
@@ -50,6 +52,7 @@ impl From<User> for UserView {
             city: user.city,
             info: user.info,
             avatar_url: user.avatar_url,
+            locale: user.locale,
             role: user.role,
             auth_provider: user.auth_provider,
             has_password: user.password_hash.is_some(),

@@ -67,6 +67,7 @@ pub trait Repo:
     + AdminRepo
     + AuditRepo
     + HousekeepingRepo
+    + OutboxRepo
     + Send
 {
     /// Commits a transaction; a no-op for a plain connection.
@@ -87,6 +88,9 @@ pub trait UserRepo {
         now: Timestamp,
     ) -> StoreResult<Option<User>>;
     async fn set_password_hash(&mut self, id: Uuid, hash: &str, now: Timestamp) -> StoreResult<()>;
+    /// Moves the user to a proven address; `Conflict("users_email_key")`
+    /// when someone else has it by now.
+    async fn set_email(&mut self, id: Uuid, email: &str, now: Timestamp) -> StoreResult<()>;
 }
 
 #[async_trait]
@@ -116,8 +120,8 @@ pub trait RegistrationRepo {
 
 #[async_trait]
 pub trait CodeRepo {
-    /// Creates the code for (email, action), replacing (and so killing) any
-    /// earlier one.
+    /// Creates the code for (email, action), or for the user's email change,
+    /// replacing (and so killing) any earlier one.
     async fn put_code(&mut self, code: &NewCode) -> StoreResult<()>;
     /// Consumes the live code with this hash if it still has attempts left.
     async fn consume_code(
@@ -130,6 +134,13 @@ pub trait CodeRepo {
     ) -> StoreResult<Option<ConsumedCode>>;
     /// Counts a wrong guess against the live code of (email, action).
     async fn count_failed_attempt(&mut self, email: &str, action: &str) -> StoreResult<()>;
+    /// The address of the live code with this link token, without using it.
+    async fn live_code_email(
+        &mut self,
+        token_hash: &str,
+        action: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<String>>;
     /// Consumes the live code whose link token has this hash.
     async fn consume_link_token(
         &mut self,
@@ -306,6 +317,29 @@ pub trait AuditRepo {
     async fn insert_audit_event(&mut self, event: &AuditEvent) -> StoreResult<()>;
     /// Newest first, after the cursor.
     async fn audit_events(&mut self, query: &AuditQuery) -> StoreResult<Vec<AuditEvent>>;
+}
+
+#[async_trait]
+pub trait OutboxRepo {
+    async fn enqueue_mail(&mut self, mail: &OutboxMail) -> StoreResult<()>;
+    /// Claims up to `limit` due mails for this instance until `lease_until`
+    /// (counting an attempt each); a mail another instance holds is skipped.
+    async fn claim_mail(
+        &mut self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: i64,
+    ) -> StoreResult<Vec<OutboxMail>>;
+    async fn delete_mail(&mut self, id: Uuid) -> StoreResult<()>;
+    /// After a failed attempt: try again at `next_attempt_at`.
+    async fn reschedule_mail(
+        &mut self,
+        id: Uuid,
+        next_attempt_at: Timestamp,
+        error: &str,
+    ) -> StoreResult<()>;
+    /// Drops mails past their `discard_after`; returns how many.
+    async fn discard_stale_mail(&mut self, now: Timestamp) -> StoreResult<u64>;
 }
 
 #[async_trait]

@@ -29,6 +29,8 @@ pub struct User {
     /// End of a ban; `None` with `banned_at` set means until unbanned.
     pub banned_until: Option<Timestamp>,
     pub ban_reason: Option<String>,
+    /// The language of the user's mail (`None`: the request's Accept-Language).
+    pub locale: Option<String>,
 }
 
 impl User {
@@ -54,8 +56,9 @@ pub struct NewUser {
 }
 
 impl NewUser {
-    /// A VIEWER whose address was proven at `now` (every user is created
-    /// that way), with no profile and no password; callers fill in the rest.
+    /// A VIEWER whose address was proven at `now` (every user but an
+    /// invited one is created that way), with no profile and no password;
+    /// callers fill in the rest.
     pub fn verified(email: String, auth_provider: &str, now: Timestamp) -> Self {
         NewUser {
             id: Uuid::now_v7(),
@@ -87,6 +90,7 @@ pub struct ProfileUpdate {
     pub city: Patch<String>,
     pub info: Patch<String>,
     pub avatar_url: Patch<String>,
+    pub locale: Patch<String>,
 }
 
 /// A sign-up waiting for its address to be verified (Ecme's `pending_users`).
@@ -270,4 +274,15 @@ pub struct AuditQuery {
     /// The (time, id) of the last event of the previous page.
     pub before: Option<(Timestamp, Uuid)>,
     pub limit: i64,
+}
+
+/// A mail waiting in the outbox; `sealed` is the encrypted message.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OutboxMail {
+    pub id: Uuid,
+    pub sealed: String,
+    pub created_at: Timestamp,
+    pub next_attempt_at: Timestamp,
+    pub attempts: i64,
+    pub discard_after: Timestamp,
 }

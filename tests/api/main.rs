@@ -4,14 +4,18 @@
 
 mod helpers;
 
+mod account;
 mod admin;
 mod binary;
 mod commands;
+mod email_sign_in;
 mod errors;
 mod github;
+mod mail;
 mod profile;
 mod protection;
 mod races;
+mod recovery;
 mod refresh;
 mod services;
 mod sessions;

@@ -1,8 +1,9 @@
 //! `admin/users`: search, inspect, update, ban, delete users; their sessions.
 
-use crate::domain::{AvatarUrl, InfoText, ProfileText, Role, Username};
+use crate::domain::{AvatarUrl, Email, InfoText, Locale, ProfileText, Role, Username};
 use crate::error::{ApiError, Problem};
 use crate::flows::admin::{self, AdminUpdate, ListUsers};
+use crate::flows::invite::{self, Invitation};
 use crate::http::{Admin, ClientInfo, JsonBody};
 use crate::routes::problems::{AdminProblems, InputProblems, ServerProblems};
 use crate::routes::sessions::{Revoked, SessionList};
@@ -38,6 +39,58 @@ impl From<User> for AdminUserView {
             user: user.into(),
         }
     }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InviteRequest {
+    #[schema(value_type = String, format = Email)]
+    email: Email,
+    /// VIEWER unless given; never above the caller's own.
+    role: Option<Role>,
+    #[schema(value_type = Option<String>, max_length = 200)]
+    first_name: Option<ProfileText>,
+    #[schema(value_type = Option<String>, max_length = 200)]
+    last_name: Option<ProfileText>,
+    /// The language of the invitation and later mail.
+    locale: Option<Locale>,
+}
+
+/// Invite a user.
+///
+/// Creates an account without a password and mails the person a `sign_in`
+/// code and link (valid `sign_in_code_ttl_secs`); they can set a password
+/// later with a `reset_password` code. No administrator sees or sets a
+/// password. 409 when the address already has an account.
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer" = [])),
+    request_body = InviteRequest,
+    responses(
+        (status = 201, description = "Invited", body = AdminUserView),
+        (status = 409, description = "The address already has an account", body = Problem, content_type = "application/problem+json"),
+        InputProblems,
+        AdminProblems,
+        ServerProblems,
+    )
+)]
+#[post("/v1/admin/users")]
+pub async fn invite_user(
+    state: web::Data<AppState>,
+    admin: Admin,
+    client: ClientInfo,
+    body: JsonBody<InviteRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.0;
+    let invitation = Invitation {
+        email: body.email,
+        role: body.role.unwrap_or(Role::Viewer),
+        first_name: body.first_name.map(String::from),
+        last_name: body.last_name.map(String::from),
+        locale: body.locale,
+    };
+    let user = invite::invite(&state, &admin, invitation, &client).await?;
+    Ok(HttpResponse::Created().json(AdminUserView::from(user)))
 }
 
 #[derive(Deserialize, ToSchema, Clone, Copy)]
@@ -169,6 +222,10 @@ pub struct AdminUpdateRequest {
     #[serde(default, deserialize_with = "patch_field")]
     #[schema(value_type = Option<String>, format = "uri")]
     avatar_url: Option<Option<AvatarUrl>>,
+    /// The language of mail (`null`: follow the request's Accept-Language).
+    #[serde(default, deserialize_with = "patch_field")]
+    #[schema(value_type = Option<Locale>)]
+    locale: Option<Option<Locale>>,
     /// Never above the caller's own; a change ends the user's sessions.
     role: Option<Role>,
     email_verified: Option<bool>,
@@ -207,6 +264,7 @@ pub async fn update_user(
             city: into_patch(body.city),
             info: into_patch(body.info),
             avatar_url: into_patch(body.avatar_url),
+            locale: body.locale.map(|l| l.map(|l| l.as_str().to_string())),
         },
         role: body.role,
         email_verified: body.email_verified,

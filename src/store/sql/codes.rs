@@ -4,6 +4,15 @@ use async_trait::async_trait;
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
 use uuid::Uuid;
 
+/// What a new request overwrites in the row of the code it replaces.
+macro_rules! replace_code {
+    () => {
+        "id = excluded.id, user_id = excluded.user_id, code_hash = excluded.code_hash, \
+         token_hash = excluded.token_hash, attempts = 0, created_at = excluded.created_at, \
+         expires_at = excluded.expires_at, consumed_at = NULL"
+    };
+}
+
 #[async_trait]
 impl<DB> CodeRepo for SqlRepo<DB>
 where
@@ -11,6 +20,7 @@ where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     DB::Arguments: IntoArguments<DB>,
     ConsumedCode: for<'r> FromRow<'r, DB::Row>,
+    (String,): for<'r> FromRow<'r, DB::Row>,
     for<'q> Uuid: Encode<'q, DB> + Type<DB>,
     for<'q> Option<Uuid>: Encode<'q, DB>,
     for<'q> &'q str: Encode<'q, DB> + Type<DB>,
@@ -22,26 +32,36 @@ where
     async fn put_code(&mut self, code: &NewCode) -> StoreResult<()> {
         // One live code per (email, action): a new request replaces the row,
         // which kills the previous code and resets the attempt counter.
-        sqlx::query(
-            "INSERT INTO email_verification_codes \
-             (id, email, action, user_id, code_hash, token_hash, attempts, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8) \
-             ON CONFLICT (email, action) DO UPDATE SET id = excluded.id, \
-             user_id = excluded.user_id, code_hash = excluded.code_hash, \
-             token_hash = excluded.token_hash, attempts = 0, created_at = excluded.created_at, \
-             expires_at = excluded.expires_at, consumed_at = NULL",
-        )
-        .bind(code.id)
-        .bind(code.email.as_str())
-        .bind(code.action)
-        .bind(code.user_id)
-        .bind(code.code_hash.as_str())
-        .bind(code.token_hash.as_str())
-        .bind(code.created_at)
-        .bind(code.expires_at)
-        .execute(self.conn())
-        .await
-        .map_err(map_err::<DB>)?;
+        // An email change is keyed on its user instead (partial indexes).
+        let sql = if code.action == "change_email" {
+            concat!(
+                "INSERT INTO email_verification_codes \
+                 (id, email, action, user_id, code_hash, token_hash, attempts, created_at, \
+                 expires_at) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8) \
+                 ON CONFLICT (user_id) WHERE action = 'change_email' DO UPDATE SET email = excluded.email, ",
+                replace_code!()
+            )
+        } else {
+            concat!(
+                "INSERT INTO email_verification_codes \
+                 (id, email, action, user_id, code_hash, token_hash, attempts, created_at, \
+                 expires_at) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8) \
+                 ON CONFLICT (email, action) WHERE action <> 'change_email' DO UPDATE SET ",
+                replace_code!()
+            )
+        };
+        sqlx::query(sql)
+            .bind(code.id)
+            .bind(code.email.as_str())
+            .bind(code.action)
+            .bind(code.user_id)
+            .bind(code.code_hash.as_str())
+            .bind(code.token_hash.as_str())
+            .bind(code.created_at)
+            .bind(code.expires_at)
+            .execute(self.conn())
+            .await
+            .map_err(map_err::<DB>)?;
         Ok(())
     }
 
@@ -81,6 +101,25 @@ where
         .await
         .map_err(map_err::<DB>)?;
         Ok(())
+    }
+
+    async fn live_code_email(
+        &mut self,
+        token_hash: &str,
+        action: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<String>> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT email FROM email_verification_codes WHERE token_hash = $1 AND action = $2 \
+             AND consumed_at IS NULL AND expires_at > $3",
+        )
+        .bind(token_hash)
+        .bind(action)
+        .bind(now)
+        .fetch_optional(self.conn())
+        .await
+        .map_err(map_err::<DB>)?;
+        Ok(row.map(|(email,)| email))
     }
 
     async fn consume_link_token(

@@ -12,7 +12,7 @@ macro_rules! user_columns {
     () => {
         "id, email, email_verified_at, username, display_name, first_name, last_name, phone, \
          city, info, avatar_url, role, auth_provider, password_hash, created_at, updated_at, \
-         banned_at, banned_until, ban_reason"
+         banned_at, banned_until, ban_reason, locale"
     };
 }
 
@@ -21,6 +21,7 @@ mod codes;
 mod housekeeping;
 mod keys;
 mod oauth;
+mod outbox;
 mod postgres;
 mod registrations;
 mod sessions;
@@ -171,7 +172,8 @@ where
         + super::ThrottleRepo
         + super::AdminRepo
         + super::AuditRepo
-        + super::HousekeepingRepo,
+        + super::HousekeepingRepo
+        + super::OutboxRepo,
 {
     async fn commit(self: Box<Self>) -> StoreResult<()> {
         match *self {

@@ -97,7 +97,8 @@ where
              city = CASE WHEN $12 THEN $13 ELSE city END, \
              info = CASE WHEN $14 THEN $15 ELSE info END, \
              avatar_url = CASE WHEN $16 THEN $17 ELSE avatar_url END, \
-             updated_at = $18 \
+             locale = CASE WHEN $18 THEN $19 ELSE locale END, \
+             updated_at = $20 \
              WHERE id = $1 RETURNING ",
             user_columns!()
         );
@@ -111,6 +112,7 @@ where
             &update.city,
             &update.info,
             &update.avatar_url,
+            &update.locale,
         ] {
             query = query
                 .bind(field.is_some())
@@ -131,6 +133,20 @@ where
             .execute(self.conn())
             .await
             .map_err(map_err::<DB>)?;
+        Ok(())
+    }
+
+    async fn set_email(&mut self, id: Uuid, email: &str, now: Timestamp) -> StoreResult<()> {
+        // The address was proven by the code that brought us here.
+        sqlx::query(
+            "UPDATE users SET email = $2, email_verified_at = $3, updated_at = $3 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(email)
+        .bind(now)
+        .execute(self.conn())
+        .await
+        .map_err(map_err::<DB>)?;
         Ok(())
     }
 }

@@ -9,7 +9,7 @@ pub mod pwned;
 mod smtp;
 
 pub use db::{postgres_available, Backend, TestDb};
-pub use smtp::MailSink;
+pub use smtp::{MailSink, ReceivedMail};
 
 use portcullis::config::{LogFormat, SecretString, Settings};
 use portcullis::startup::Application;
@@ -70,6 +70,9 @@ pub fn test_settings(db_url: &str, mail: &MailSink) -> Settings {
         mail_from: "Portcullis <no-reply@portcullis.test>".into(),
         secret: Some(SecretString::new(SECRET)),
         mail_cooldown_secs: 0,
+        mail_poll_interval_ms: 100,
+        mail_retry_base_secs: 1,
+        mail_retry_max_secs: 1,
         workers: 2,
         database_max_connections: 5,
         // Limits are switched on by the tests that are about them.
@@ -210,6 +213,39 @@ impl TestApp {
             &json!({"action": "verify_email", "email": email, "code": code}),
         )
         .await
+    }
+
+    /// `POST /v1/email-verification-codes/confirm` with any body.
+    pub async fn confirm(&self, body: &Value) -> Response {
+        self.post_json("/v1/email-verification-codes/confirm", body)
+            .await
+    }
+
+    /// A JSON request with a bearer token.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        access: &str,
+        body: Value,
+    ) -> Response {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(access)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Requests a code for `action` and returns the mail that carries it.
+    pub async fn code_mail(&self, email: &str, action: &str) -> ReceivedMail {
+        let before = self.mail.to(email).len();
+        assert_eq!(
+            self.request_code(email, action).await.status(),
+            StatusCode::ACCEPTED
+        );
+        self.mail.wait_for_nth(email, before + 1).await
     }
 
     pub async fn confirm_token(&self, token: &str) -> Response {

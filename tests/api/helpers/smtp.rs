@@ -16,50 +16,73 @@ pub struct ReceivedMail {
 }
 
 impl ReceivedMail {
+    /// The subject, with RFC 2047 base64 encoded-words decoded (the space
+    /// between two encoded words is not part of the text).
     pub fn subject(&self) -> String {
-        self.data
-            .lines()
-            .find_map(|l| l.strip_prefix("Subject: "))
-            .unwrap_or_default()
-            .to_string()
-    }
-
-    fn header(&self, name: &str) -> Option<String> {
-        let headers = self.data.split("\r\n\r\n").next().unwrap_or_default();
-        headers.lines().find_map(|line| {
-            let (key, value) = line.split_once(": ")?;
-            key.eq_ignore_ascii_case(name)
-                .then(|| value.trim().to_string())
-        })
-    }
-
-    /// The body, with its transfer encoding undone.
-    pub fn body(&self) -> String {
-        let raw = self
-            .data
-            .split_once("\r\n\r\n")
-            .map(|(_, body)| body)
-            .unwrap_or_default();
-        let decoded = match self.header("Content-Transfer-Encoding").as_deref() {
-            Some("quoted-printable") => decode_quoted_printable(raw),
-            Some("base64") => {
-                use base64::Engine;
-                let compact: String = raw.split_whitespace().collect();
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(compact)
-                    .unwrap();
-                String::from_utf8(bytes).unwrap()
+        use base64::Engine;
+        let raw = self.header("Subject").unwrap_or_default();
+        let mut out = String::new();
+        let mut previous_encoded = false;
+        for word in raw.split_whitespace() {
+            let lower = word.to_ascii_lowercase();
+            let encoded = lower.starts_with("=?utf-8?b?") && lower.ends_with("?=");
+            let joined_to_previous = encoded && previous_encoded;
+            if !out.is_empty() && !joined_to_previous {
+                out.push(' ');
             }
-            _ => raw.to_string(),
-        };
-        decoded.replace("\r\n", "\n")
+            if encoded {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(&word[10..word.len() - 2])
+                    .unwrap();
+                out.push_str(&String::from_utf8(bytes).unwrap());
+            } else {
+                out.push_str(word);
+            }
+            previous_encoded = encoded;
+        }
+        out
     }
 
-    /// The 8-digit code in the body.
+    /// The plain-text part (or the whole body of a single-part mail), with
+    /// its transfer encoding undone.
+    pub fn body(&self) -> String {
+        self.part("text/plain")
+            .unwrap_or_else(|| decode_part(&self.data).1)
+    }
+
+    /// The HTML part, if the mail has one.
+    pub fn html(&self) -> Option<String> {
+        self.part("text/html")
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        header_of(&self.data, name)
+    }
+
+    fn part(&self, content_type: &str) -> Option<String> {
+        let (headers, _) = self.data.split_once("\r\n\r\n")?;
+        let boundary = headers.split("boundary=\"").nth(1)?.split('"').next()?;
+        self.data
+            .split(&format!("--{boundary}"))
+            .skip(1)
+            .map(decode_part)
+            .find(|(headers, _)| headers.to_ascii_lowercase().contains(content_type))
+            .map(|(_, body)| body)
+    }
+
+    /// The 8-digit code: the first run of exactly eight digits in the text.
     pub fn code(&self) -> String {
         let body = self.body();
-        let after = body.split("code is: ").nth(1).expect("no code in mail");
-        after.chars().take(8).collect()
+        let chars: Vec<char> = body.chars().collect();
+        let mut i = 0;
+        while i < chars.len() {
+            let run = chars[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+            if run == 8 {
+                return chars[i..i + 8].iter().collect();
+            }
+            i += run.max(1);
+        }
+        panic!("no code in mail: {body}")
     }
 
     /// The link token from `…#token=<token>` in the body.
@@ -71,6 +94,34 @@ impl ReceivedMail {
             .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
             .collect()
     }
+}
+
+fn header_of(block: &str, name: &str) -> Option<String> {
+    let headers = block.split("\r\n\r\n").next().unwrap_or_default();
+    headers.lines().find_map(|line| {
+        let (key, value) = line.split_once(": ")?;
+        key.eq_ignore_ascii_case(name)
+            .then(|| value.trim().to_string())
+    })
+}
+
+/// A MIME entity's headers and its body with the transfer encoding undone.
+fn decode_part(entity: &str) -> (String, String) {
+    let entity = entity.trim_start_matches("\r\n");
+    let (headers, raw) = entity.split_once("\r\n\r\n").unwrap_or(("", entity));
+    let decoded = match header_of(headers, "Content-Transfer-Encoding").as_deref() {
+        Some("quoted-printable") => decode_quoted_printable(raw),
+        Some("base64") => {
+            use base64::Engine;
+            let compact: String = raw.split_whitespace().collect();
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(compact)
+                .unwrap();
+            String::from_utf8(bytes).unwrap()
+        }
+        _ => raw.to_string(),
+    };
+    (headers.to_string(), decoded.replace("\r\n", "\n"))
 }
 
 /// RFC 2045 quoted-printable: soft line breaks and `=XX` escapes.
@@ -102,7 +153,13 @@ pub struct MailSink {
 
 impl MailSink {
     pub async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on(0).await
+    }
+
+    /// Listens on `port` (0: any free one), e.g. a port the service was told
+    /// about while nothing listened there.
+    pub async fn start_on(port: u16) -> Self {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let sink = Self {
             port,

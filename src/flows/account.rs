@@ -1,0 +1,240 @@
+//! What signed-in users do to their own account: change the password, move
+//! to another address, delete the account, export their data.
+
+use super::codes::{self, Proof};
+use super::{audit, passwords};
+use crate::domain::{CodeAction, Email, Password, Role, VerificationCode};
+use crate::error::ApiError;
+use crate::http::{Authenticated, ClientInfo};
+use crate::mail::MailKind;
+use crate::state::AppState;
+use crate::store::{Account, AuditEvent, AuditQuery, Session, Timestamp, User};
+use serde_json::json;
+
+async fn current_user(state: &AppState, auth: &Authenticated) -> Result<User, ApiError> {
+    let mut repo = state.store.connection().await?;
+    repo.user_by_id(auth.user_id)
+        .await?
+        .ok_or(ApiError::Unauthenticated("the account no longer exists"))
+}
+
+/// Changes the password after checking the current one; optionally ends
+/// every other session. The owner gets a notice.
+pub async fn change_password(
+    state: &AppState,
+    auth: &Authenticated,
+    current: &str,
+    new_password: Password,
+    revoke_other_sessions: bool,
+    client: &ClientInfo,
+) -> Result<(), ApiError> {
+    let user = current_user(state, auth).await?;
+    passwords::confirm_current(state, &user, current).await?;
+    let hash = passwords::screen_and_hash(state, &user, &new_password).await?;
+    let now = Timestamp::now();
+    let mut tx = state.store.transaction().await?;
+    tx.set_password_hash(user.id, &hash, now).await?;
+    let ended = if revoke_other_sessions {
+        tx.revoke_sessions_of_user(user.id, Some(auth.session_id), now, "password_changed")
+            .await?
+    } else {
+        0
+    };
+    let entry = audit::Entry::by_user(audit::Kind::PasswordChanged, user.id)
+        .details(json!({ "other_sessions_ended": ended }));
+    audit::record_in(tx.as_mut(), client, entry).await?;
+    let locale = codes::mail_locale(Some(&user), client);
+    let kind = MailKind::PasswordChanged;
+    let values = json!({ "reset": false });
+    codes::send_notice(state, tx.as_mut(), &user.email, kind, locale, values, now).await?;
+    tx.commit().await?;
+    state.outbox.wake();
+    Ok(())
+}
+
+/// Starts a move to `new_email`: a code to the new address, a notice to the
+/// old one. Nothing changes until the code is confirmed. An address that
+/// already has an account gets no code (the answer is the same).
+pub async fn start_email_change(
+    state: &AppState,
+    auth: &Authenticated,
+    new_email: &Email,
+    password: &str,
+    client: &ClientInfo,
+) -> Result<(), ApiError> {
+    let user = current_user(state, auth).await?;
+    passwords::confirm_current(state, &user, password).await?;
+    if new_email.as_str() == user.email {
+        return Err(ApiError::bad_request(
+            "new_email",
+            "this is already the account's address",
+        ));
+    }
+    let now = Timestamp::now();
+    let mut tx = state.store.transaction().await?;
+    let locale = codes::mail_locale(Some(&user), client);
+    if tx.user_by_email(new_email.as_str()).await?.is_none()
+        && codes::claim_mail_slot(state, tx.as_mut(), new_email, now).await?
+    {
+        let (action, kind) = (CodeAction::ChangeEmail, MailKind::ChangeEmail);
+        codes::send_code(
+            state,
+            tx.as_mut(),
+            new_email,
+            action,
+            Some(user.id),
+            kind,
+            locale,
+            now,
+        )
+        .await?;
+    }
+    let kind = MailKind::EmailChangeRequested;
+    codes::send_notice(
+        state,
+        tx.as_mut(),
+        &user.email,
+        kind,
+        locale,
+        json!({}),
+        now,
+    )
+    .await?;
+    let entry = audit::Entry::by_user(audit::Kind::EmailChangeRequested, user.id);
+    audit::record_in(tx.as_mut(), client, entry).await?;
+    tx.commit().await?;
+    state.outbox.wake();
+    Ok(())
+}
+
+/// Moves the account to the address the code went to. Uniqueness is the
+/// database's: when two users race for one address, the second gets 409. A
+/// pending sign-up for that address (someone else's, unproven) is dropped.
+pub async fn confirm_email_change(
+    state: &AppState,
+    proof: Proof,
+    client: &ClientInfo,
+) -> Result<User, ApiError> {
+    let now = Timestamp::now();
+    let tx = state.store.transaction().await?;
+    let (mut tx, consumed) =
+        codes::consume(state, tx, CodeAction::ChangeEmail, &proof, now).await?;
+    let user = match consumed.user_id {
+        Some(id) => tx.user_by_id(id).await?,
+        None => None,
+    }
+    .ok_or(ApiError::InvalidCode)?;
+    tx.set_email(user.id, &consumed.email, now)
+        .await
+        .map_err(|e| {
+            if e.is_conflict_on("users_email_key") {
+                ApiError::Conflict {
+                    slug: "email-taken",
+                    detail: "an account with this email address already exists".into(),
+                }
+            } else {
+                e.into()
+            }
+        })?;
+    tx.take_pending_registration(&consumed.email, now).await?;
+    let entry = audit::Entry::by_user(audit::Kind::EmailChanged, user.id)
+        .details(json!({ "from": user.email, "to": consumed.email }));
+    audit::record_in(tx.as_mut(), client, entry).await?;
+    let updated = tx.user_by_id(user.id).await?.ok_or(ApiError::InvalidCode)?;
+    tx.commit().await?;
+    Ok(updated)
+}
+
+/// How a user proves it is them before deleting the account.
+pub enum Reauthentication {
+    Password(String),
+    /// A fresh `sign_in` code, for accounts without a password.
+    Code(VerificationCode),
+}
+
+/// Deletes the account and everything of it (sessions, identities, codes);
+/// its tokens stop working at once. The last SUPER-ADMIN cannot leave.
+pub async fn delete_me(
+    state: &AppState,
+    auth: &Authenticated,
+    proof: Reauthentication,
+    client: &ClientInfo,
+) -> Result<(), ApiError> {
+    let user = current_user(state, auth).await?;
+    let now = Timestamp::now();
+    // The password is checked before the transaction: no write lock is held
+    // while Argon2 runs.
+    let mut tx = match proof {
+        Reauthentication::Password(password) => {
+            passwords::confirm_current(state, &user, &password).await?;
+            state.store.transaction().await?
+        }
+        Reauthentication::Code(code) => {
+            let email = Email::parse(&user.email).map_err(|_| ApiError::InvalidCode)?;
+            let proof = Proof::Code { email, code };
+            let tx = state.store.transaction().await?;
+            let (tx, consumed) = codes::consume(state, tx, CodeAction::SignIn, &proof, now).await?;
+            if consumed.user_id != Some(user.id) {
+                return Err(ApiError::InvalidCode);
+            }
+            tx
+        }
+    };
+    if user.role == Role::SuperAdmin {
+        tx.lock("super_admins").await?;
+        if tx.count_active_super_admins(now).await? <= 1 {
+            return Err(ApiError::Conflict {
+                slug: "last-super-admin",
+                detail: "this is the last active SUPER-ADMIN; make another one first".into(),
+            });
+        }
+    }
+    tx.delete_user(user.id).await?;
+    let entry = audit::Entry::by_user(audit::Kind::AccountDeleted, user.id)
+        .details(json!({ "email": user.email }));
+    audit::record_in(tx.as_mut(), client, entry).await?;
+    tx.commit().await?;
+    tracing::info!(user_id = %user.id, "account deleted by its owner");
+    Ok(())
+}
+
+/// Everything stored about a user, for `GET /v1/users/me/export`.
+pub struct Export {
+    pub user: User,
+    pub accounts: Vec<Account>,
+    pub sessions: Vec<Session>,
+    pub events: Vec<AuditEvent>,
+}
+
+/// Security events in an export: the most recent ones.
+const EXPORTED_EVENTS: i64 = 1000;
+
+pub async fn export(state: &AppState, auth: &Authenticated) -> Result<Export, ApiError> {
+    let now = Timestamp::now();
+    let idle_cutoff = now.minus(state.settings.session_idle_ttl());
+    let mut repo = state.store.connection().await?;
+    let user = repo
+        .user_by_id(auth.user_id)
+        .await?
+        .ok_or(ApiError::Unauthenticated("the account no longer exists"))?;
+    let accounts = repo.accounts_of_user(user.id).await?;
+    let sessions = repo
+        .live_sessions_of_user(user.id, now, idle_cutoff)
+        .await?;
+    let events = repo
+        .audit_events(&AuditQuery {
+            user_id: Some(user.id),
+            event_type: None,
+            from: None,
+            to: None,
+            before: None,
+            limit: EXPORTED_EVENTS,
+        })
+        .await?;
+    Ok(Export {
+        user,
+        accounts,
+        sessions,
+        events,
+    })
+}

@@ -1,0 +1,89 @@
+//! Invitations: an administrator creates an account without a password and
+//! the person gets a `sign_in` code by mail. No administrator ever sees or
+//! sets a password; the person sets one later with a `reset_password` code.
+
+use super::admin::current_role;
+use super::audit::{self, Entry, Kind};
+use super::codes;
+use crate::domain::{CodeAction, Email, Locale, Role};
+use crate::error::ApiError;
+use crate::http::{Admin, ClientInfo};
+use crate::mail::MailKind;
+use crate::state::AppState;
+use crate::store::{NewUser, Timestamp, User};
+use serde_json::json;
+
+pub struct Invitation {
+    pub email: Email,
+    pub role: Role,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub locale: Option<Locale>,
+}
+
+/// Creates the user (unverified until the code is used) and queues the
+/// invitation, in one transaction; 409 when the address has an account.
+pub async fn invite(
+    state: &AppState,
+    admin: &Admin,
+    invitation: Invitation,
+    client: &ClientInfo,
+) -> Result<User, ApiError> {
+    let now = Timestamp::now();
+    let mut tx = state.store.transaction().await?;
+    tx.lock("super_admins").await?;
+    if invitation.role > current_role(tx.as_mut(), admin, now).await? {
+        return Err(admin.refuse("nobody grants a role above their own"));
+    }
+    let user = tx
+        .insert_user(&NewUser {
+            email_verified_at: None,
+            role: invitation.role,
+            first_name: invitation.first_name,
+            last_name: invitation.last_name,
+            ..NewUser::verified(invitation.email.to_string(), "email", now)
+        })
+        .await
+        .map_err(|e| {
+            if e.is_conflict_on("users_email_key") {
+                ApiError::Conflict {
+                    slug: "email-taken",
+                    detail: "an account with this email address already exists".into(),
+                }
+            } else {
+                e.into()
+            }
+        })?;
+    let locale = invitation
+        .locale
+        .unwrap_or_else(|| codes::mail_locale(None, client));
+    if let Some(chosen) = invitation.locale {
+        let update = crate::store::ProfileUpdate {
+            locale: Some(Some(chosen.as_str().to_string())),
+            ..Default::default()
+        };
+        tx.update_profile(user.id, &update, now).await?;
+    }
+    let (action, kind) = (CodeAction::SignIn, MailKind::Invite);
+    let email = &invitation.email;
+    codes::send_code(
+        state,
+        tx.as_mut(),
+        email,
+        action,
+        Some(user.id),
+        kind,
+        locale,
+        now,
+    )
+    .await?;
+    let entry = Entry::new(Kind::UserInvited)
+        .user(user.id)
+        .actor(admin.user.id)
+        .details(json!({ "email": user.email, "role": user.role }));
+    audit::record_in(tx.as_mut(), client, entry).await?;
+    let user = tx.user_by_id(user.id).await?.ok_or(ApiError::NotFound)?;
+    tx.commit().await?;
+    state.outbox.wake();
+    Ok(user)
+}

@@ -1,0 +1,99 @@
+//! Password reset by emailed code or link. The new password goes through
+//! the same screening as at sign-up; every session ends; the owner gets a
+//! notice; nobody is signed in. A sign-in lockout does not stop a reset, and
+//! a reset clears it.
+
+use super::codes::{self, claim_mail_slot, Proof};
+use super::{audit, passwords};
+use crate::crypto::sha256_hex;
+use crate::domain::{CodeAction, Email, Password};
+use crate::error::ApiError;
+use crate::http::ClientInfo;
+use crate::mail::MailKind;
+use crate::state::AppState;
+use crate::store::Timestamp;
+use serde_json::json;
+
+/// Mails a `reset_password` code to an existing, unbanned account; anyone
+/// else gets nothing, with the same answer.
+pub async fn request(state: &AppState, email: &Email, client: &ClientInfo) -> Result<(), ApiError> {
+    let now = Timestamp::now();
+    let mut tx = state.store.transaction().await?;
+    let Some(user) = tx.user_by_email(email.as_str()).await? else {
+        return Ok(());
+    };
+    if user.is_banned(now) || !claim_mail_slot(state, tx.as_mut(), email, now).await? {
+        return Ok(());
+    }
+    let locale = codes::mail_locale(Some(&user), client);
+    let (action, kind) = (CodeAction::ResetPassword, MailKind::ResetPassword);
+    codes::send_code(
+        state,
+        tx.as_mut(),
+        email,
+        action,
+        Some(user.id),
+        kind,
+        locale,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    state.outbox.wake();
+    Ok(())
+}
+
+/// Sets the new password. It is screened and hashed before the code is
+/// consumed, so a refused password leaves the code usable.
+pub async fn confirm(
+    state: &AppState,
+    proof: Proof,
+    new_password: Password,
+    client: &ClientInfo,
+) -> Result<(), ApiError> {
+    let action = CodeAction::ResetPassword;
+    let user = {
+        let mut repo = state.store.connection().await?;
+        let email = match &proof {
+            Proof::Code { email, .. } => Some(email.to_string()),
+            Proof::LinkToken(token) => {
+                let now = Timestamp::now();
+                repo.live_code_email(&sha256_hex(token), action.as_str(), now)
+                    .await?
+            }
+        };
+        match email {
+            Some(email) => repo.user_by_email(&email).await?,
+            None => None,
+        }
+    };
+    // Without an account the code cannot be right either; the same answer
+    // after the same checks keeps unknown addresses unknown.
+    let Some(user) = user else {
+        return Err(ApiError::InvalidCode);
+    };
+    let hash = passwords::screen_and_hash(state, &user, &new_password).await?;
+
+    let now = Timestamp::now();
+    let tx = state.store.transaction().await?;
+    let (mut tx, consumed) = codes::consume(state, tx, action, &proof, now).await?;
+    if consumed.user_id != Some(user.id) || consumed.email != user.email {
+        return Err(ApiError::InvalidCode);
+    }
+    tx.set_password_hash(user.id, &hash, now).await?;
+    let ended = tx
+        .revoke_sessions_of_user(user.id, None, now, "password_reset")
+        .await?;
+    tx.clear_login_attempts(&user.email).await?;
+    let entry = audit::Entry::by_user(audit::Kind::PasswordReset, user.id)
+        .details(json!({ "sessions_ended": ended }));
+    audit::record_in(tx.as_mut(), client, entry).await?;
+    let locale = codes::mail_locale(Some(&user), client);
+    let notice = json!({ "reset": true });
+    let kind = MailKind::PasswordChanged;
+    codes::send_notice(state, tx.as_mut(), &user.email, kind, locale, notice, now).await?;
+    tx.commit().await?;
+    state.outbox.wake();
+    tracing::info!(user_id = %user.id, "password reset");
+    Ok(())
+}

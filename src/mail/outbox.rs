@@ -1,0 +1,177 @@
+//! The transactional outbox: mail is stored (sealed) in the transaction that
+//! causes it and delivered by a worker on every instance. A worker leases a
+//! mail before sending it, so instances sharing a database send each mail
+//! once; a failed attempt is retried with exponential backoff until the mail
+//! is no longer worth sending (`discard_after`, e.g. its code has expired).
+
+use super::{Mail, MailTransport};
+use crate::config::Settings;
+use crate::crypto::KeyCipher;
+use crate::store::{OutboxMail, Repo, Store, StoreError, StoreResult, Timestamp};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+/// Mails one worker takes per round.
+const BATCH: i64 = 20;
+
+#[derive(Clone)]
+pub struct Outbox {
+    cipher: KeyCipher,
+    wake: Arc<Notify>,
+}
+
+impl Outbox {
+    pub fn new(cipher: KeyCipher) -> Self {
+        Self {
+            cipher,
+            wake: Arc::default(),
+        }
+    }
+
+    /// Writes the mail into the caller's transaction; call [`Outbox::wake`]
+    /// once it has committed.
+    pub async fn put(
+        &self,
+        repo: &mut dyn Repo,
+        mail: &Mail,
+        now: Timestamp,
+        discard_after: Timestamp,
+    ) -> StoreResult<()> {
+        let id = Uuid::now_v7();
+        let plain = serde_json::to_vec(mail)
+            .map_err(|_| StoreError::Corrupt("mail could not be serialised".into()))?;
+        let sealed = self
+            .cipher
+            .encrypt(&plain, &id.to_string())
+            .map_err(|_| StoreError::Corrupt("mail could not be sealed".into()))?;
+        repo.enqueue_mail(&OutboxMail {
+            id,
+            sealed,
+            created_at: now,
+            next_attempt_at: now,
+            attempts: 0,
+            discard_after,
+        })
+        .await
+    }
+
+    /// Tells this instance's worker that there is mail (others find it on
+    /// their next poll).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    fn open(&self, stored: &OutboxMail) -> Option<Mail> {
+        let plain = self
+            .cipher
+            .decrypt(&stored.sealed, &stored.id.to_string())
+            .ok()?;
+        serde_json::from_slice(&plain).ok()
+    }
+}
+
+/// How long to wait after the `attempts`-th failure.
+fn backoff(attempts: i64, settings: &Settings) -> Duration {
+    let exponent = u32::try_from(attempts.saturating_sub(1).clamp(0, 20)).unwrap_or(20);
+    let secs = settings
+        .mail_retry_base_secs
+        .saturating_mul(1 << exponent)
+        .min(settings.mail_retry_max_secs);
+    Duration::from_secs(secs)
+}
+
+pub fn spawn_worker(
+    store: Arc<dyn Store>,
+    transport: Arc<dyn MailTransport>,
+    outbox: Outbox,
+    settings: Arc<Settings>,
+) {
+    let poll = Duration::from_millis(settings.mail_poll_interval_ms.max(10));
+    tokio::spawn(async move {
+        loop {
+            let full =
+                match deliver_due(store.as_ref(), transport.as_ref(), &outbox, &settings).await {
+                    Ok(count) => count >= BATCH as usize,
+                    Err(error) => {
+                        tracing::warn!(error = ?error, "mail outbox unavailable; retrying later");
+                        false
+                    }
+                };
+            if !full {
+                let _ = tokio::time::timeout(poll, outbox.wake.notified()).await;
+            }
+        }
+    });
+}
+
+/// One round: drops stale mail, leases due mail, sends it. Returns how many
+/// mails were leased.
+async fn deliver_due(
+    store: &dyn Store,
+    transport: &dyn MailTransport,
+    outbox: &Outbox,
+    settings: &Settings,
+) -> StoreResult<usize> {
+    let now = Timestamp::now();
+    let mut repo = store.connection().await?;
+    let stale = repo.discard_stale_mail(now).await?;
+    if stale > 0 {
+        tracing::error!(
+            count = stale,
+            "undelivered mail discarded: it is out of date"
+        );
+    }
+    // The lease outlasts a send that runs into the SMTP timeout.
+    let lease = Duration::from_secs(settings.smtp_timeout_secs * 2 + 5);
+    let claimed = repo.claim_mail(now, now.plus(lease), BATCH).await?;
+    drop(repo);
+    for stored in &claimed {
+        let Some(mail) = outbox.open(stored) else {
+            tracing::error!(mail_id = %stored.id, "sealed mail cannot be opened; dropped");
+            store.connection().await?.delete_mail(stored.id).await?;
+            continue;
+        };
+        let result = transport.deliver(&mail).await;
+        let mut repo = store.connection().await?;
+        match result {
+            Ok(()) => {
+                repo.delete_mail(stored.id).await?;
+                tracing::info!(mail_id = %stored.id, subject = %mail.subject, "mail sent");
+            }
+            Err(error) => {
+                let retry = backoff(stored.attempts, settings);
+                tracing::warn!(
+                    mail_id = %stored.id,
+                    attempts = stored.attempts,
+                    retry_in_secs = retry.as_secs(),
+                    error = ?error,
+                    "mail delivery failed; will retry"
+                );
+                repo.reschedule_mail(stored.id, Timestamp::now().plus(retry), &error.to_string())
+                    .await?;
+            }
+        }
+    }
+    Ok(claimed.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_maximum() {
+        let settings = Settings {
+            mail_retry_base_secs: 5,
+            mail_retry_max_secs: 300,
+            ..Settings::default()
+        };
+        let secs: Vec<u64> = [1, 2, 3, 7, 50, i64::MAX]
+            .into_iter()
+            .map(|a| backoff(a, &settings).as_secs())
+            .collect();
+        assert_eq!(secs, [5, 10, 20, 300, 300, 300]);
+    }
+}

@@ -1,0 +1,206 @@
+//! `users/me`: what a signed-in user does to their own account beyond the
+//! profile: password, address, deletion, data export.
+
+use super::accounts::AccountView;
+use super::admin::audit::AuditEventView;
+use super::problems::{AuthProblems, InputProblems, RateProblems, ServerProblems};
+use super::views::{Accepted, SessionView, UserView};
+use crate::domain::{Email, Password, VerificationCode};
+use crate::error::{ApiError, Problem};
+use crate::flows::account::{self, Reauthentication};
+use crate::http::{Authenticated, ClientInfo, JsonBody};
+use crate::state::AppState;
+use crate::store::Timestamp;
+use crate::throttle;
+use actix_web::{delete, get, post, put, web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    current_password: String,
+    /// Screened like a sign-up password.
+    #[schema(value_type = String, format = Password, min_length = 8, max_length = 128)]
+    new_password: Password,
+    /// End every session but this one.
+    #[serde(default)]
+    revoke_other_sessions: bool,
+}
+
+/// Change the password (the current one is required).
+///
+/// The owner gets a notice mail. With `revoke_other_sessions` every other
+/// session ends. Accounts without a password set one with a
+/// `reset_password` code.
+#[utoipa::path(
+    tag = "users",
+    security(("bearer" = [])),
+    request_body = ChangePasswordRequest,
+    responses(
+        (status = 204, description = "Changed"),
+        (status = 403, description = "The current password is wrong", body = Problem, content_type = "application/problem+json"),
+        InputProblems,
+        AuthProblems,
+        ServerProblems,
+    )
+)]
+#[put("/v1/users/me/password")]
+pub async fn change_password(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    client: ClientInfo,
+    body: JsonBody<ChangePasswordRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.0;
+    account::change_password(
+        &state,
+        &auth,
+        &body.current_password,
+        body.new_password,
+        body.revoke_other_sessions,
+        &client,
+    )
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeEmailRequest {
+    #[schema(value_type = String, format = Email)]
+    new_email: Email,
+    /// The current password.
+    password: String,
+}
+
+/// Start moving the account to another address.
+///
+/// A `change_email` code goes to the new address and a notice to the
+/// current one; the address changes when the code is confirmed at
+/// `POST /v1/email-verification-codes/confirm`. 202 whether or not the new
+/// address is free (a taken one gets no code).
+#[utoipa::path(
+    tag = "users",
+    security(("bearer" = [])),
+    request_body = ChangeEmailRequest,
+    responses(
+        (status = 202, description = "Accepted; check the new mailbox", body = Accepted),
+        (status = 403, description = "The password is wrong", body = Problem, content_type = "application/problem+json"),
+        InputProblems,
+        AuthProblems,
+        RateProblems,
+        ServerProblems,
+    )
+)]
+#[post("/v1/users/me/email")]
+pub async fn change_email(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    client: ClientInfo,
+    body: JsonBody<ChangeEmailRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.0;
+    throttle::check_mail_rate(&state, &body.new_email).await?;
+    account::start_email_change(&state, &auth, &body.new_email, &body.password, &client).await?;
+    Ok(HttpResponse::Accepted().json(Accepted::mail_on_its_way()))
+}
+
+/// Either the password or, for accounts without one, a fresh `sign_in` code.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteMeRequest {
+    password: Option<String>,
+    #[schema(value_type = Option<String>, pattern = "^[0-9]{8}$")]
+    code: Option<VerificationCode>,
+}
+
+/// Delete the account and everything of it.
+///
+/// Sessions, linked identities and codes go with it; its tokens stop working
+/// at once. The last SUPER-ADMIN cannot delete itself (409).
+#[utoipa::path(
+    tag = "users",
+    security(("bearer" = [])),
+    request_body = DeleteMeRequest,
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "The password is wrong", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The last SUPER-ADMIN", body = Problem, content_type = "application/problem+json"),
+        InputProblems,
+        AuthProblems,
+        ServerProblems,
+    )
+)]
+#[delete("/v1/users/me")]
+pub async fn delete_me(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    client: ClientInfo,
+    body: JsonBody<DeleteMeRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let proof = match (body.0.password, body.0.code) {
+        (Some(password), None) => Reauthentication::Password(password),
+        (None, Some(code)) => Reauthentication::Code(code),
+        _ => {
+            return Err(ApiError::BadRequest {
+                detail: "send either password or code".into(),
+                errors: Vec::new(),
+            })
+        }
+    };
+    account::delete_me(&state, &auth, proof, &client).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Everything Portcullis stores about the signed-in user.
+#[derive(Serialize, ToSchema)]
+pub struct ExportView {
+    pub exported_at: Timestamp,
+    pub user: UserView,
+    /// Linked social identities (provider tokens are never exported).
+    pub accounts: Vec<AccountView>,
+    pub sessions: Vec<SessionView>,
+    /// The most recent security events about the account (up to 1000).
+    pub security_events: Vec<AuditEventView>,
+}
+
+/// Export my data as one JSON document.
+#[utoipa::path(
+    tag = "users",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The export", body = ExportView),
+        AuthProblems,
+        ServerProblems,
+    )
+)]
+#[get("/v1/users/me/export")]
+pub async fn export(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+) -> Result<HttpResponse, ApiError> {
+    let export = account::export(&state, &auth).await?;
+    let idle = state.settings.session_idle_ttl();
+    let view = ExportView {
+        exported_at: Timestamp::now(),
+        user: export.user.into(),
+        accounts: export.accounts.into_iter().map(AccountView::from).collect(),
+        sessions: export
+            .sessions
+            .into_iter()
+            .map(|s| SessionView::new(s, Some(auth.session_id), idle))
+            .collect(),
+        security_events: export
+            .events
+            .into_iter()
+            .map(AuditEventView::from)
+            .collect(),
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((
+            "Content-Disposition",
+            "attachment; filename=\"portcullis-export.json\"",
+        ))
+        .json(view))
+}

@@ -1,0 +1,240 @@
+//! Mail delivery an operator can trust: the outbox survives an SMTP outage,
+//! instances sharing a database send each mail once, and mail is localized
+//! and overridable.
+
+use crate::backend_tests;
+use crate::helpers::*;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use std::time::Duration;
+
+backend_tests!(
+    mail_queued_during_an_smtp_outage_arrives_when_it_returns,
+    two_instances_send_each_mail_once,
+    mail_speaks_the_language_asked_for,
+    templates_can_be_overridden_from_a_directory,
+    admins_invite_without_ever_seeing_a_password,
+);
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn mail_queued_during_an_smtp_outage_arrives_when_it_returns(backend: Backend) {
+    let port = free_port();
+    let app = spawn_app_with(backend, |s| {
+        s.smtp_url = Some(portcullis::config::SecretString::new(format!(
+            "smtp://127.0.0.1:{port}"
+        )));
+    })
+    .await;
+    let email = unique_email();
+    // Nobody listens on the port: the sign-up still answers at once.
+    let response = app.sign_up(&email, PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let pending: i64 = app.db.count_rows("mail_outbox").await;
+    assert_eq!(pending, 1, "the mail waits in the outbox");
+
+    let sink = MailSink::start_on(port).await;
+    let mail = sink.wait_for(&email).await;
+    let response = app.confirm_code(&email, &mail.code()).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        app.db.count_rows("mail_outbox").await,
+        0,
+        "sent mail leaves the outbox"
+    );
+    assert_eq!(sink.to(&email).len(), 1);
+}
+
+async fn two_instances_send_each_mail_once(backend: Backend) {
+    let port = free_port();
+    let app = spawn_app_with(backend, |s| {
+        s.smtp_url = Some(portcullis::config::SecretString::new(format!(
+            "smtp://127.0.0.1:{port}"
+        )));
+    })
+    .await;
+    let second = app.second_instance().await;
+    let emails: Vec<String> = (0..12).map(|_| unique_email()).collect();
+    for (i, email) in emails.iter().enumerate() {
+        let base = if i % 2 == 0 {
+            app.url("/v1/users")
+        } else {
+            second.url("/v1/users")
+        };
+        let response = app
+            .client
+            .post(base)
+            .json(&json!({"email": email, "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+    }
+    // Both workers compete for the queued mail once the server is back.
+    let sink = MailSink::start_on(port).await;
+    for email in &emails {
+        sink.wait_for(email).await;
+    }
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    for email in &emails {
+        assert_eq!(sink.to(email).len(), 1, "{email} got one mail");
+    }
+    assert_eq!(sink.all().len(), emails.len());
+}
+
+async fn mail_speaks_the_language_asked_for(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let email = unique_email();
+    let response = app
+        .client
+        .post(app.url("/v1/users"))
+        .header("accept-language", "fr-CH, de;q=0.9, en;q=0.8")
+        .json(&json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let mail = app.mail.wait_for(&email).await;
+    assert_eq!(mail.subject(), "Bitte bestätige deine E-Mail-Adresse");
+    assert!(mail.body().contains("Dein Bestätigungscode lautet"));
+    let html = mail.html().expect("an HTML part");
+    assert!(html.contains("lang=\"de\"") && html.contains(&mail.code()));
+    let tokens = Tokens::from_body(
+        &app.confirm_code(&email, &mail.code())
+            .await
+            .json()
+            .await
+            .unwrap(),
+    );
+
+    // No header: English.
+    let mail = app.code_mail(&email, "sign_in").await;
+    assert_eq!(mail.subject(), "Your sign-in code");
+    // A stored choice wins over the header.
+    let response = app.patch_me(&tokens.access, &json!({"locale": "de"})).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let response = app
+        .client
+        .post(app.url("/v1/email-verification-codes"))
+        .header("accept-language", "en")
+        .json(&json!({"email": email, "action": "reset_password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let mail = app.mail.wait_for_nth(&email, 3).await;
+    assert_eq!(mail.subject(), "Passwort zurücksetzen");
+    let (status, _) = problem(app.patch_me(&tokens.access, &json!({"locale": "xx"})).await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+async fn templates_can_be_overridden_from_a_directory(backend: Backend) {
+    let dir = std::env::temp_dir().join(format!("portcullis-tpl-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(dir.join("en")).unwrap();
+    std::fs::write(
+        dir.join("en/verify_email.txt"),
+        "Welcome to Acme\n\nAcme code: {{ code }}\nLink: {{ link }}\n",
+    )
+    .unwrap();
+    let templates = dir.clone();
+    let app = spawn_app_with(backend, move |s| {
+        s.mail_templates_dir = Some(templates);
+        s.link_url_verify_email = Some("https://app.acme.test/verify?t={token}".into());
+    })
+    .await;
+    let email = unique_email();
+    app.sign_up(&email, PASSWORD).await;
+    let mail = app.mail.wait_for(&email).await;
+    assert_eq!(mail.subject(), "Welcome to Acme");
+    assert!(mail.body().contains("Acme code: "));
+    assert!(mail.body().contains("https://app.acme.test/verify?t="));
+    // The HTML part was not overridden: the built-in one is used.
+    assert!(mail.html().unwrap().contains(&mail.code()));
+    assert_eq!(
+        app.confirm_code(&email, &mail.code()).await.status(),
+        StatusCode::CREATED
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+async fn admins_invite_without_ever_seeing_a_password(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.new_super_admin().await;
+    let (_, editor) = app.user_with_role(&admin, "EDITOR").await;
+    let (_, plain_admin) = app.user_with_role(&admin, "ADMIN").await;
+    let email = unique_email();
+    let invite = |tokens: &Tokens, body: serde_json::Value| {
+        let access = tokens.access.clone();
+        let app = &app;
+        async move {
+            app.send(Method::POST, "/v1/admin/users", &access, body)
+                .await
+        }
+    };
+    let (status, _) = problem(invite(&editor, json!({"email": email})).await).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) =
+        problem(invite(&plain_admin, json!({"email": email, "role": "SUPER-ADMIN"})).await).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "nobody grants above their own"
+    );
+    let (status, _) =
+        problem(invite(&plain_admin, json!({"email": email, "password": "x"})).await).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "admins never set passwords"
+    );
+    assert_eq!(app.mail.settled_count(&email).await, 0);
+
+    let response = invite(
+        &plain_admin,
+        json!({"email": email, "role": "EDITOR", "first_name": "Grace", "locale": "de"}),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let user: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(user["role"], "EDITOR");
+    assert_eq!(user["email_verified"], false);
+    assert_eq!(user["has_password"], false);
+    let text = serde_json::to_string(&user).unwrap();
+    let mail = app.mail.wait_for(&email).await;
+    assert_eq!(mail.subject(), "Du wurdest eingeladen");
+    assert!(!text.contains(&mail.code()) && !text.contains(&mail.link_token()));
+
+    let (status, body) = problem(invite(&plain_admin, json!({"email": email})).await).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(body["type"].as_str().unwrap().ends_with("email-taken"));
+
+    let response = app
+        .confirm(&json!({"action": "sign_in", "token": mail.link_token()}))
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        body["user"]["email_verified"], true,
+        "the code proved the address"
+    );
+    assert_eq!(body["user"]["role"], "EDITOR");
+
+    let events: serde_json::Value = app
+        .get(
+            "/v1/admin/audit-events?type=admin.user_invited",
+            Some(&admin.access),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(events["events"].as_array().unwrap().len(), 1);
+}
