@@ -124,6 +124,12 @@ async fn operations(app: &TestApp, actor: &Tokens, super_admin: &Tokens) -> Vec<
             None,
         ),
         (
+            "invite user",
+            Method::POST,
+            "/v1/admin/users".into(),
+            Some(json!({"email": unique_email()})),
+        ),
+        (
             "audit events",
             Method::GET,
             "/v1/admin/audit-events".into(),

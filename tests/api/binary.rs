@@ -332,6 +332,71 @@ async fn no_secret_reaches_the_logs(backend: Backend) {
         .send()
         .await
         .unwrap();
+    // Every other code action: passwordless sign-in, reset, email change.
+    let sign_in_mail = {
+        post(
+            "/v1/email-verification-codes",
+            json!({"email": email, "action": "sign_in"}),
+        )
+        .await
+        .unwrap();
+        mail.wait_for_nth(&email, 3).await
+    };
+    post(
+        "/v1/email-verification-codes/confirm",
+        json!({"action": "sign_in", "email": email, "code": sign_in_mail.code()}),
+    )
+    .await
+    .unwrap();
+    let reset_mail = {
+        post(
+            "/v1/email-verification-codes",
+            json!({"email": email, "action": "reset_password"}),
+        )
+        .await
+        .unwrap();
+        mail.wait_for_nth(&email, 4).await
+    };
+    let new_password = "sentinel-new-password-Kp3!";
+    post(
+        "/v1/email-verification-codes/confirm",
+        json!({"action": "reset_password", "token": reset_mail.link_token(),
+               "new_password": new_password}),
+    )
+    .await
+    .unwrap();
+    let signed_in: Value = post(
+        "/v1/sessions",
+        json!({"email": email, "password": new_password}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let t4 = Tokens::from_body(&signed_in);
+    let new_email = unique_email();
+    client
+        .post(server.url("/v1/users/me/email"))
+        .bearer_auth(&t4.access)
+        .json(&json!({"new_email": new_email, "password": new_password}))
+        .send()
+        .await
+        .unwrap();
+    let change_mail = mail.wait_for(&new_email).await;
+    post(
+        "/v1/email-verification-codes/confirm",
+        json!({"action": "change_email", "email": new_email, "code": change_mail.code()}),
+    )
+    .await
+    .unwrap();
+    client
+        .put(server.url("/v1/users/me/password"))
+        .bearer_auth(&t4.access)
+        .json(&json!({"current_password": new_password, "new_password": "sentinel-third-pw-Yx9"}))
+        .send()
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let logs = server.output();
@@ -353,6 +418,16 @@ async fn no_secret_reaches_the_logs(backend: Backend) {
         t3.refresh.clone(),
         t3.access.clone(),
         "sentinel-garbage-token".into(),
+        sign_in_mail.code(),
+        sign_in_mail.link_token(),
+        reset_mail.code(),
+        reset_mail.link_token(),
+        new_password.into(),
+        change_mail.code(),
+        change_mail.link_token(),
+        "sentinel-third-pw-Yx9".into(),
+        t4.access.clone(),
+        t4.refresh.clone(),
         SECRET.into(),
     ];
     for secret in secrets {
