@@ -6,6 +6,7 @@ COPY Cargo.toml Cargo.lock build.rs ./
 COPY src ./src
 COPY migrations ./migrations
 COPY data ./data
+COPY templates ./templates
 RUN cargo build --release --locked && strip target/release/portcullis
 
 FROM debian:bookworm-slim
