@@ -128,10 +128,7 @@ pub async fn confirm_email_change(
         .await
         .map_err(|e| {
             if e.is_conflict_on("users_email_key") {
-                ApiError::Conflict {
-                    slug: "email-taken",
-                    detail: "an account with this email address already exists".into(),
-                }
+                super::email_taken()
             } else {
                 e.into()
             }

@@ -94,6 +94,39 @@ pub async fn send_code(
     Ok(())
 }
 
+/// Mails a code for `action` to an existing, unbanned account; anyone else
+/// gets nothing, and the caller answers the same way.
+pub async fn mail_to_account(
+    state: &AppState,
+    email: &Email,
+    (action, kind): (CodeAction, MailKind),
+    client: &ClientInfo,
+) -> Result<(), ApiError> {
+    let now = Timestamp::now();
+    let mut tx = state.store.transaction().await?;
+    let Some(user) = tx.user_by_email(email.as_str()).await? else {
+        return Ok(());
+    };
+    if user.is_banned(now) || !claim_mail_slot(state, tx.as_mut(), email, now).await? {
+        return Ok(());
+    }
+    let locale = mail_locale(Some(&user), client);
+    send_code(
+        state,
+        tx.as_mut(),
+        email,
+        action,
+        Some(user.id),
+        kind,
+        locale,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    state.outbox.wake();
+    Ok(())
+}
+
 /// Queues a notice (no code inside) in the caller's transaction.
 pub async fn send_notice(
     state: &AppState,

@@ -30,6 +30,15 @@ pub struct SignedIn {
     pub user: User,
 }
 
+/// An address another account has. Only said where the caller proved the
+/// address or is an administrator; anonymous sign-up never says it.
+pub(crate) fn email_taken() -> ApiError {
+    ApiError::Conflict {
+        slug: "email-taken",
+        detail: "an account with this email address already exists".into(),
+    }
+}
+
 /// Usernames are public handles: saying one is taken reveals nothing private.
 pub(crate) fn username_taken() -> ApiError {
     ApiError::Conflict {

@@ -3,7 +3,7 @@
 //! notice; nobody is signed in. A sign-in lockout does not stop a reset, and
 //! a reset clears it.
 
-use super::codes::{self, claim_mail_slot, Proof};
+use super::codes::{self, Proof};
 use super::{audit, passwords};
 use crate::crypto::sha256_hex;
 use crate::domain::{CodeAction, Email, Password};
@@ -17,30 +17,8 @@ use serde_json::json;
 /// Mails a `reset_password` code to an existing, unbanned account; anyone
 /// else gets nothing, with the same answer.
 pub async fn request(state: &AppState, email: &Email, client: &ClientInfo) -> Result<(), ApiError> {
-    let now = Timestamp::now();
-    let mut tx = state.store.transaction().await?;
-    let Some(user) = tx.user_by_email(email.as_str()).await? else {
-        return Ok(());
-    };
-    if user.is_banned(now) || !claim_mail_slot(state, tx.as_mut(), email, now).await? {
-        return Ok(());
-    }
-    let locale = codes::mail_locale(Some(&user), client);
-    let (action, kind) = (CodeAction::ResetPassword, MailKind::ResetPassword);
-    codes::send_code(
-        state,
-        tx.as_mut(),
-        email,
-        action,
-        Some(user.id),
-        kind,
-        locale,
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    state.outbox.wake();
-    Ok(())
+    let what = (CodeAction::ResetPassword, MailKind::ResetPassword);
+    codes::mail_to_account(state, email, what, client).await
 }
 
 /// Sets the new password. It is screened and hashed before the code is

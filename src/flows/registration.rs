@@ -2,7 +2,7 @@
 //! verified, then a user with a session.
 
 use super::codes::{self, claim_mail_slot, Proof};
-use super::sessions::open_session;
+use super::sessions::complete_sign_in;
 use super::{audit, username_taken, SignedIn};
 use crate::domain::{CodeAction, Email, Locale, Password, ProfileText, Username};
 use crate::error::ApiError;
@@ -137,30 +137,26 @@ pub async fn confirm(
         })
         .await
         .map_err(|e| match e {
-            e if e.is_conflict_on("users_email_key") => ApiError::Conflict {
-                slug: "email-taken",
-                detail: "an account with this email address already exists".into(),
-            },
+            e if e.is_conflict_on("users_email_key") => super::email_taken(),
             e if e.is_conflict_on("users_username_key") => username_taken(),
             e => e.into(),
         })?;
-    let (session, refresh_token) = open_session(state, tx.as_mut(), user.id, &client, now).await?;
     let method = match proof {
         Proof::Code { .. } => "code",
         Proof::LinkToken(_) => "link",
     };
-    let entry = audit::Entry::by_user(audit::Kind::EmailVerified, user.id)
-        .details(json!({ "method": method, "session_id": session.id }));
-    audit::record_in(tx.as_mut(), &client, entry).await?;
-    tx.commit().await?;
-    let access = state.tokens.issue(user.id, session.id, user.role, now)?;
-    tracing::info!(user_id = %user.id, "email verified, user created");
-    Ok(SignedIn {
-        access,
-        refresh_token,
-        session,
+    let user_id = user.id;
+    let signed_in = complete_sign_in(
+        state,
+        tx,
         user,
-    })
+        &client,
+        (audit::Kind::EmailVerified, method),
+        now,
+    )
+    .await?;
+    tracing::info!(user_id = %user_id, "email verified, user created");
+    Ok(signed_in)
 }
 
 async fn verification_mail(

@@ -6,7 +6,7 @@ use crate::crypto::{random_token, sha256_hex};
 use crate::error::ApiError;
 use crate::http::{Authenticated, ClientInfo};
 use crate::state::AppState;
-use crate::store::{Repo, Session, StoreResult, Timestamp};
+use crate::store::{Repo, Session, StoreResult, Timestamp, User};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -35,6 +35,31 @@ pub async fn open_session(
     repo.insert_refresh_token(&sha256_hex(&refresh_token), session.id, now)
         .await?;
     Ok((session, refresh_token))
+}
+
+/// Opens a session for `user` in `tx`, records how they proved who they are
+/// (`kind` with `method`) in the same transaction, commits, and issues the
+/// access token.
+pub async fn complete_sign_in(
+    state: &AppState,
+    mut tx: Box<dyn Repo>,
+    user: User,
+    client: &ClientInfo,
+    (kind, method): (audit::Kind, &str),
+    now: Timestamp,
+) -> Result<SignedIn, ApiError> {
+    let (session, refresh_token) = open_session(state, tx.as_mut(), user.id, client, now).await?;
+    let entry = audit::Entry::by_user(kind, user.id)
+        .details(json!({ "method": method, "session_id": session.id }));
+    audit::record_in(tx.as_mut(), client, entry).await?;
+    tx.commit().await?;
+    let access = state.tokens.issue(user.id, session.id, user.role, now)?;
+    Ok(SignedIn {
+        access,
+        refresh_token,
+        session,
+        user,
+    })
 }
 
 /// Exchanges a refresh token for a new pair. The old token stops working; if

@@ -1,6 +1,6 @@
 //! Sign-in with a password.
 
-use super::sessions::open_session;
+use super::sessions::complete_sign_in;
 use super::{audit, SignedIn};
 use crate::domain::{Email, Username};
 use crate::error::ApiError;
@@ -76,18 +76,8 @@ pub async fn with_password(
     let mut tx = state.store.transaction().await?;
     // A correct password ends the failure count, with the session's write.
     tx.clear_login_attempts(&key).await?;
-    let (session, refresh_token) = open_session(state, tx.as_mut(), user.id, &client, now).await?;
-    let entry = audit::Entry::by_user(audit::Kind::SignInSucceeded, user.id)
-        .details(json!({ "method": "password", "session_id": session.id }));
-    audit::record_in(tx.as_mut(), &client, entry).await?;
-    tx.commit().await?;
-    let access = state.tokens.issue(user.id, session.id, user.role, now)?;
-    Ok(SignedIn {
-        access,
-        refresh_token,
-        session,
-        user,
-    })
+    let method = (audit::Kind::SignInSucceeded, "password");
+    complete_sign_in(state, tx, user, &client, method, now).await
 }
 
 /// Stores the password again with the configured parameters. A failure only

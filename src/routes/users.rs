@@ -38,7 +38,9 @@ pub struct SignUpRequest {
 /// `POST /v1/email-verification-codes/confirm`. The answer is the same 202
 /// whether or not the address is taken; the owner of a taken address gets a
 /// notice instead. Signing up again replaces the pending registration. At
-/// most one mail per address per `mail_cooldown_secs`.
+/// most one mail per address per `mail_cooldown_secs`, and
+/// `rate_limits.mail_per_address` sign-ups and code requests per address
+/// (429 beyond, whether or not the address has an account).
 #[utoipa::path(
     tag = "users",
     request_body = SignUpRequest,
@@ -64,6 +66,7 @@ pub async fn sign_up(
         first_name,
         last_name,
     } = body.0;
+    throttle::check_mail_rate(&state, &email).await?;
     registration::sign_up(
         &state,
         registration::SignUp {

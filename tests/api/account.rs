@@ -180,20 +180,7 @@ async fn password_less_users_delete_with_a_sign_in_code(backend: Backend) {
     let app = spawn_app(backend).await;
     let admin = app.new_super_admin().await;
     let email = unique_email();
-    let invited = app
-        .send(
-            Method::POST,
-            "/v1/admin/users",
-            &admin.access,
-            json!({"email": email}),
-        )
-        .await;
-    assert_eq!(invited.status(), StatusCode::CREATED);
-    let code = app.mail.wait_for(&email).await.code();
-    let response = app
-        .confirm(&json!({"action": "sign_in", "email": email, "code": code}))
-        .await;
-    let tokens = Tokens::from_body(&response.json().await.unwrap());
+    let (tokens, code) = app.invited(&admin, &email).await;
     let delete = |body: Value| app.send(Method::DELETE, "/v1/users/me", &tokens.access, body);
 
     // The used invitation code is no proof any more.

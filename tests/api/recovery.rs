@@ -17,6 +17,13 @@ backend_tests!(
 
 const NEW_PASSWORD: &str = "correct horse battery staple 42";
 
+/// Confirms a reset code with a new password.
+async fn reset(app: &TestApp, email: &str, code: &str, new_password: &str) -> reqwest::Response {
+    let body = json!({"action": "reset_password", "email": email, "code": code,
+                      "new_password": new_password});
+    app.confirm(&body).await
+}
+
 async fn reset_replaces_the_password_and_ends_every_session(backend: Backend) {
     let app = spawn_app(backend).await;
     let email = unique_email();
@@ -25,12 +32,7 @@ async fn reset_replaces_the_password_and_ends_every_session(backend: Backend) {
 
     let mail = app.code_mail(&email, "reset_password").await;
     assert_eq!(mail.subject(), "Reset your password");
-    let response = app
-        .confirm(
-            &json!({"action": "reset_password", "email": email, "code": mail.code(),
-                         "new_password": NEW_PASSWORD}),
-        )
-        .await;
+    let response = reset(&app, &email, &mail.code(), NEW_PASSWORD).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     assert!(response.text().await.unwrap().is_empty(), "no tokens");
 
@@ -57,12 +59,7 @@ async fn reset_replaces_the_password_and_ends_every_session(backend: Backend) {
         app.sign_in(&email, NEW_PASSWORD).await.status(),
         StatusCode::CREATED
     );
-    let again = app
-        .confirm(
-            &json!({"action": "reset_password", "email": email, "code": mail.code(),
-                         "new_password": "yet another passphrase"}),
-        )
-        .await;
+    let again = reset(&app, &email, &mail.code(), "yet another passphrase").await;
     assert_eq!(again.status(), StatusCode::BAD_REQUEST, "single use");
 }
 
@@ -136,12 +133,7 @@ async fn reset_works_while_sign_in_is_locked(backend: Backend) {
         "locked"
     );
     let mail = app.code_mail(&email, "reset_password").await;
-    let response = app
-        .confirm(
-            &json!({"action": "reset_password", "email": email, "code": mail.code(),
-                         "new_password": NEW_PASSWORD}),
-        )
-        .await;
+    let response = reset(&app, &email, &mail.code(), NEW_PASSWORD).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     // The reset also cleared the lock.
     assert_eq!(
@@ -230,12 +222,7 @@ async fn common_and_context_passwords_are_refused_everywhere(backend: Backend) {
     }
     let mail = app.code_mail(&email, "reset_password").await;
     for password in weak {
-        let (status, _) = problem(
-            app.confirm(&json!({"action": "reset_password", "email": email,
-                                "code": mail.code(), "new_password": password}))
-                .await,
-        )
-        .await;
+        let (status, _) = problem(reset(&app, &email, &mail.code(), password).await).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "reset {password}");
     }
     assert_eq!(
@@ -249,21 +236,7 @@ async fn password_less_users_set_a_password_by_reset(backend: Backend) {
     let app = spawn_app(backend).await;
     let admin = app.new_super_admin().await;
     let email = unique_email();
-    let response = app
-        .send(
-            Method::POST,
-            "/v1/admin/users",
-            &admin.access,
-            json!({"email": email}),
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let invite = app.mail.wait_for(&email).await;
-    let signed_in = app
-        .confirm(&json!({"action": "sign_in", "email": email, "code": invite.code()}))
-        .await;
-    assert_eq!(signed_in.status(), StatusCode::CREATED);
-    let tokens = Tokens::from_body(&signed_in.json().await.unwrap());
+    let (tokens, _) = app.invited(&admin, &email).await;
     // No current password to give: the change endpoint refuses.
     let (status, _) = problem(
         app.send(
@@ -277,12 +250,7 @@ async fn password_less_users_set_a_password_by_reset(backend: Backend) {
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let mail = app.code_mail(&email, "reset_password").await;
-    let response = app
-        .confirm(
-            &json!({"action": "reset_password", "email": email, "code": mail.code(),
-                         "new_password": NEW_PASSWORD}),
-        )
-        .await;
+    let response = reset(&app, &email, &mail.code(), NEW_PASSWORD).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     assert_eq!(
         app.sign_in(&email, NEW_PASSWORD).await.status(),

@@ -238,6 +238,27 @@ impl TestApp {
             .unwrap()
     }
 
+    /// A password-less user: invited by `admin`, signed in with the
+    /// invitation's code (which is returned too).
+    pub async fn invited(&self, admin: &Tokens, email: &str) -> (Tokens, String) {
+        let body = json!({ "email": email });
+        let response = self
+            .send(
+                reqwest::Method::POST,
+                "/v1/admin/users",
+                &admin.access,
+                body,
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let code = self.mail.wait_for(email).await.code();
+        let response = self
+            .confirm(&json!({"action": "sign_in", "email": email, "code": code}))
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        (Tokens::from_body(&response.json().await.unwrap()), code)
+    }
+
     /// Requests a code for `action` and returns the mail that carries it.
     pub async fn code_mail(&self, email: &str, action: &str) -> ReceivedMail {
         let before = self.mail.to(email).len();
