@@ -165,6 +165,42 @@ pub async fn claim_mail_slot(
         .await
 }
 
+/// Checks a code or link token without using it and returns its address,
+/// for actions that do slow work (hashing a new password) before consuming
+/// it. A wrong code counts against the code's attempts, as in [`consume`],
+/// and is refused before any slow work, so the answer's timing does not
+/// depend on whether the address has an account.
+pub async fn check(
+    state: &AppState,
+    action: CodeAction,
+    proof: &Proof,
+    now: Timestamp,
+) -> Result<String, ApiError> {
+    let mut repo = state.store.connection().await?;
+    match proof {
+        Proof::Code { email, code } => {
+            let hash = state
+                .code_hasher
+                .hash(action.as_str(), email.as_str(), code.expose());
+            let max_attempts = state.settings.code_max_attempts;
+            if repo
+                .code_is_live(email.as_str(), action.as_str(), &hash, now, max_attempts)
+                .await?
+            {
+                Ok(email.to_string())
+            } else {
+                repo.count_failed_attempt(email.as_str(), action.as_str())
+                    .await?;
+                Err(ApiError::InvalidCode)
+            }
+        }
+        Proof::LinkToken(token) => repo
+            .live_code_email(&sha256_hex(token), action.as_str(), now)
+            .await?
+            .ok_or(ApiError::InvalidCode),
+    }
+}
+
 /// Consumes the code or link token inside the caller's transaction. A wrong
 /// code counts against the code's attempts, and that count is committed even
 /// though the caller fails.

@@ -5,7 +5,6 @@
 
 use super::codes::{self, Proof};
 use super::{audit, passwords};
-use crate::crypto::sha256_hex;
 use crate::domain::{CodeAction, Email, Password};
 use crate::error::ApiError;
 use crate::http::ClientInfo;
@@ -30,23 +29,12 @@ pub async fn confirm(
     client: &ClientInfo,
 ) -> Result<(), ApiError> {
     let action = CodeAction::ResetPassword;
-    let user = {
-        let mut repo = state.store.connection().await?;
-        let email = match &proof {
-            Proof::Code { email, .. } => Some(email.to_string()),
-            Proof::LinkToken(token) => {
-                let now = Timestamp::now();
-                repo.live_code_email(&sha256_hex(token), action.as_str(), now)
-                    .await?
-            }
-        };
-        match email {
-            Some(email) => repo.user_by_email(&email).await?,
-            None => None,
-        }
-    };
-    // Without an account the code cannot be right either; the same answer
-    // after the same checks keeps unknown addresses unknown.
+    // A wrong code is refused before the password is hashed: the time of a
+    // refusal says nothing about whether the address has an account.
+    let email = codes::check(state, action, &proof, Timestamp::now()).await?;
+    let mut repo = state.store.connection().await?;
+    let user = repo.user_by_email(&email).await?;
+    drop(repo);
     let Some(user) = user else {
         return Err(ApiError::InvalidCode);
     };

@@ -134,6 +134,16 @@ pub trait CodeRepo {
     ) -> StoreResult<Option<ConsumedCode>>;
     /// Counts a wrong guess against the live code of (email, action).
     async fn count_failed_attempt(&mut self, email: &str, action: &str) -> StoreResult<()>;
+    /// Whether (email, action) has a live code with this hash and attempts
+    /// left, without using it.
+    async fn code_is_live(
+        &mut self,
+        email: &str,
+        action: &str,
+        code_hash: &str,
+        now: Timestamp,
+        max_attempts: u32,
+    ) -> StoreResult<bool>;
     /// The address of the live code with this link token, without using it.
     async fn live_code_email(
         &mut self,

@@ -10,6 +10,7 @@ backend_tests!(
     reset_replaces_the_password_and_ends_every_session,
     reset_by_link_and_refused_passwords_keep_the_code,
     reset_works_while_sign_in_is_locked,
+    wrong_reset_codes_count_and_kill_the_code,
     change_password_needs_the_current_one,
     common_and_context_passwords_are_refused_everywhere,
     password_less_users_set_a_password_by_reset,
@@ -254,6 +255,37 @@ async fn password_less_users_set_a_password_by_reset(backend: Backend) {
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     assert_eq!(
         app.sign_in(&email, NEW_PASSWORD).await.status(),
+        StatusCode::CREATED
+    );
+}
+
+async fn wrong_reset_codes_count_and_kill_the_code(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let email = unique_email();
+    app.register(&email, PASSWORD).await;
+    let code = app.code_mail(&email, "reset_password").await.code();
+    let wrong = if code == "00000000" {
+        "11111111"
+    } else {
+        "00000000"
+    };
+    // The same refusal for an address without an account.
+    let unknown = unique_email();
+    let (status, for_unknown) = problem(reset(&app, &unknown, wrong, NEW_PASSWORD).await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    for _ in 0..5 {
+        let (status, body) = problem(reset(&app, &email, wrong, NEW_PASSWORD).await).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["detail"], for_unknown["detail"]);
+    }
+    let (status, _) = problem(reset(&app, &email, &code, NEW_PASSWORD).await).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "five wrong guesses killed the code"
+    );
+    assert_eq!(
+        app.sign_in(&email, PASSWORD).await.status(),
         StatusCode::CREATED
     );
 }

@@ -103,6 +103,29 @@ where
         Ok(())
     }
 
+    async fn code_is_live(
+        &mut self,
+        email: &str,
+        action: &str,
+        code_hash: &str,
+        now: Timestamp,
+        max_attempts: u32,
+    ) -> StoreResult<bool> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT email FROM email_verification_codes WHERE email = $1 AND action = $2 \
+             AND code_hash = $3 AND consumed_at IS NULL AND expires_at > $4 AND attempts < $5",
+        )
+        .bind(email)
+        .bind(action)
+        .bind(code_hash)
+        .bind(now)
+        .bind(i64::from(max_attempts))
+        .fetch_optional(self.conn())
+        .await
+        .map_err(map_err::<DB>)?;
+        Ok(row.is_some())
+    }
+
     async fn live_code_email(
         &mut self,
         token_hash: &str,
