@@ -2,9 +2,10 @@
 
 use super::problems::{AuthProblems, InputProblems, RateProblems, ServerProblems};
 use super::views::{SessionView, TokenResponse, UserView};
-use crate::domain::{Email, Username};
+use crate::domain::{Email, Username, VerificationCode};
 use crate::error::{ApiError, Problem};
-use crate::flows::{profile, sessions, sign_in as password_sign_in};
+use crate::flows::codes::Proof;
+use crate::flows::{code_sign_in, profile, sessions, sign_in as password_sign_in};
 use crate::http::{Authenticated, ClientInfo, JsonBody};
 use crate::state::AppState;
 use crate::throttle::{self, Limited};
@@ -16,7 +17,8 @@ use uuid::Uuid;
 /// Longest password accepted at sign-in (the sign-up limit is 128 characters).
 const MAX_SIGN_IN_PASSWORD_BYTES: usize = 1024;
 
-/// `email` or `username`, and the password.
+/// `email` or `username` with the password, or `email` with a `sign_in`
+/// code from `POST /v1/email-verification-codes`.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignInRequest {
@@ -25,13 +27,17 @@ pub struct SignInRequest {
     #[schema(value_type = Option<String>)]
     username: Option<Username>,
     #[schema(format = Password)]
-    password: String,
+    password: Option<String>,
+    /// A `sign_in` code (instead of the password; with `email`).
+    #[schema(value_type = Option<String>, pattern = "^[0-9]{8}$")]
+    code: Option<VerificationCode>,
 }
 
-/// Sign in with a password.
+/// Sign in with a password or an emailed code.
 ///
 /// Unknown account, wrong password and unverified address all get the same
-/// 401, after the same amount of work.
+/// 401, after the same amount of work. With `code`, this is the same as
+/// confirming a `sign_in` code; a wrong code is the same 401.
 #[utoipa::path(
     tag = "sessions",
     request_body = SignInRequest,
@@ -54,7 +60,31 @@ pub async fn sign_in(
         email,
         username,
         password,
+        code,
     } = body.0;
+    let (password, email) = match (password, code, email) {
+        (Some(password), None, email) => (password, email),
+        (None, Some(code), Some(email)) if username.is_none() => {
+            let proof = Proof::Code { email, code };
+            let signed_in =
+                code_sign_in::confirm(&state, proof, client)
+                    .await
+                    .map_err(|e| match e {
+                        ApiError::InvalidCode => ApiError::InvalidCredentials,
+                        e => e,
+                    })?;
+            return Ok(HttpResponse::Created().json(TokenResponse::new(
+                signed_in,
+                state.settings.session_idle_ttl(),
+            )));
+        }
+        _ => {
+            return Err(ApiError::BadRequest {
+                detail: "send email or username with password, or email with code".into(),
+                errors: Vec::new(),
+            })
+        }
+    };
     let identifier = match (email, username) {
         (Some(email), None) => password_sign_in::Identifier::Email(email),
         (None, Some(username)) => password_sign_in::Identifier::Username(username),

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 backend_tests!(
     sign_in_by_code_and_by_link,
+    the_sessions_endpoint_takes_a_code_too,
     unknown_addresses_get_the_same_answer_and_no_mail,
     codes_are_bound_to_action_and_address,
     the_right_code_fails_after_five_wrong_ones,
@@ -297,4 +298,38 @@ async fn banned_users_get_no_code(backend: Backend) {
         StatusCode::ACCEPTED
     );
     assert_eq!(app.mail.settled_count(&email).await, before);
+}
+
+async fn the_sessions_endpoint_takes_a_code_too(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let email = unique_email();
+    let user = app.register(&email, PASSWORD).await;
+    let code = app.code_mail(&email, "sign_in").await.code();
+    let wrong = if code == "00000000" {
+        "11111111"
+    } else {
+        "00000000"
+    };
+    let (status, wrong_code) = problem(
+        app.post_json("/v1/sessions", &json!({"email": email, "code": wrong}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (_, wrong_password) = problem(app.sign_in(&email, "not the password").await).await;
+    assert_eq!(wrong_code["detail"], wrong_password["detail"]);
+    for body in [
+        json!({"email": email, "code": code, "password": PASSWORD}),
+        json!({"username": "someone", "code": code}),
+        json!({"email": email}),
+    ] {
+        let (status, _) = problem(app.post_json("/v1/sessions", &body).await).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    }
+    let response = app
+        .post_json("/v1/sessions", &json!({"email": email, "code": code}))
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let tokens = Tokens::from_body(&response.json().await.unwrap());
+    assert_eq!(tokens.user_id, user.user_id);
 }
