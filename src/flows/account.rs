@@ -166,6 +166,13 @@ pub async fn delete_me(
             passwords::confirm_current(state, &user, &password).await?;
             state.store.transaction().await?
         }
+        Reauthentication::Code(_) if user.password_hash.is_some() => {
+            // The mailbox alone is a weaker proof than the password.
+            return Err(ApiError::bad_request(
+                "code",
+                "this account has a password: confirm with it",
+            ));
+        }
         Reauthentication::Code(code) => {
             let email = Email::parse(&user.email).map_err(|_| ApiError::InvalidCode)?;
             let proof = Proof::Code { email, code };

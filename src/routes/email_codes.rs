@@ -27,7 +27,8 @@ pub struct CodeRequest {
 /// `sign_in` mails a sign-in code (10 minutes) to an account, with or without
 /// a password; `reset_password` mails a reset code (1 hour). `change_email`
 /// codes are requested with `POST /v1/users/me/email`. A new code kills the
-/// previous one. Always 202, whether or not the address is known; at most
+/// previous one. Always 202, at once, whether or not the address is known
+/// (the work happens after the answer, so its timing tells nothing); at most
 /// one mail per address per `mail_cooldown_secs`, and
 /// `rate_limits.mail_per_address` requests per address (429 beyond).
 #[utoipa::path(
@@ -55,14 +56,24 @@ pub async fn request_code(
         ));
     }
     throttle::check_mail_rate(&state, &email).await?;
-    match action {
-        CodeAction::VerifyEmail => {
-            registration::resend_verification(&state, &email, &client).await?
+    // The answer goes out before the address is even looked up: a known
+    // address costs a few writes more than an unknown one, and the response
+    // time must not tell them apart. Failures are logged (the person asks
+    // again when no mail comes).
+    let state = state.into_inner();
+    tokio::spawn(async move {
+        let result = match action {
+            CodeAction::VerifyEmail => {
+                registration::resend_verification(&state, &email, &client).await
+            }
+            CodeAction::SignIn => code_sign_in::request(&state, &email, &client).await,
+            CodeAction::ResetPassword => recovery::request(&state, &email, &client).await,
+            CodeAction::ChangeEmail => Ok(()),
+        };
+        if let Err(error) = result {
+            tracing::error!(error = ?error, action = action.as_str(), "code request failed");
         }
-        CodeAction::SignIn => code_sign_in::request(&state, &email, &client).await?,
-        CodeAction::ResetPassword => recovery::request(&state, &email, &client).await?,
-        CodeAction::ChangeEmail => {}
-    }
+    });
     Ok(HttpResponse::Accepted().json(Accepted::mail_on_its_way()))
 }
 

@@ -151,6 +151,11 @@ async fn delete_me_needs_the_password_and_ends_everything(backend: Backend) {
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _) = problem(delete(json!({})).await).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+    // With a password, a mailed code is not enough.
+    let code = app.code_mail(&email, "sign_in").await.code();
+    let (status, body) = problem(delete(json!({"code": code})).await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["errors"][0]["field"], "code");
     assert_eq!(
         app.get("/v1/users/me", Some(&tokens.access)).await.status(),
         StatusCode::OK
