@@ -1,7 +1,7 @@
 //! What signed-in users do to their own account: change the password, move
 //! to another address, delete the account, export their data.
 
-use super::codes::{self, Proof};
+use super::codes::{self, CodeMail, Proof};
 use super::{audit, passwords};
 use crate::domain::{CodeAction, Email, Password, Role, VerificationCode};
 use crate::error::ApiError;
@@ -76,18 +76,14 @@ pub async fn start_email_change(
     if tx.user_by_email(new_email.as_str()).await?.is_none()
         && codes::claim_mail_slot(state, tx.as_mut(), new_email, now).await?
     {
-        let (action, kind) = (CodeAction::ChangeEmail, MailKind::ChangeEmail);
-        codes::send_code(
-            state,
-            tx.as_mut(),
-            new_email,
-            action,
-            Some(user.id),
-            kind,
+        let mail = CodeMail {
+            to: new_email,
+            action: CodeAction::ChangeEmail,
+            kind: MailKind::ChangeEmail,
+            user_id: Some(user.id),
             locale,
-            now,
-        )
-        .await?;
+        };
+        codes::send_code(state, tx.as_mut(), mail, now).await?;
     }
     let kind = MailKind::EmailChangeRequested;
     codes::send_notice(

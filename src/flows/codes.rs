@@ -65,20 +65,32 @@ pub fn mail_locale(user: Option<&User>, client: &ClientInfo) -> Locale {
         .unwrap_or_default()
 }
 
-/// Issues a code for `action` and queues its mail (`kind`: the text to
-/// use), in the caller's transaction. The mail is dropped from the outbox
-/// once the code has expired.
-#[allow(clippy::too_many_arguments)]
+/// A code to issue and the mail that carries it.
+pub struct CodeMail<'a> {
+    pub to: &'a Email,
+    pub action: CodeAction,
+    /// The text to use (an invitation is a `sign_in` code in other words).
+    pub kind: MailKind,
+    /// The account the code acts on (none for a pending registration).
+    pub user_id: Option<Uuid>,
+    pub locale: Locale,
+}
+
+/// Issues the code and queues its mail, in the caller's transaction. The
+/// mail is dropped from the outbox once the code has expired.
 pub async fn send_code(
     state: &AppState,
     repo: &mut dyn Repo,
-    email: &Email,
-    action: CodeAction,
-    user_id: Option<Uuid>,
-    kind: MailKind,
-    locale: Locale,
+    mail: CodeMail<'_>,
     now: Timestamp,
 ) -> Result<(), ApiError> {
+    let CodeMail {
+        to: email,
+        action,
+        kind,
+        user_id,
+        locale,
+    } = mail;
     let issued = issue(state, repo, email, action, user_id, now).await?;
     let ttl = state.settings.code_ttl(action);
     let values = json!({
@@ -110,18 +122,14 @@ pub async fn mail_to_account(
     if user.is_banned(now) || !claim_mail_slot(state, tx.as_mut(), email, now).await? {
         return Ok(());
     }
-    let locale = mail_locale(Some(&user), client);
-    send_code(
-        state,
-        tx.as_mut(),
-        email,
+    let mail = CodeMail {
+        to: email,
         action,
-        Some(user.id),
         kind,
-        locale,
-        now,
-    )
-    .await?;
+        user_id: Some(user.id),
+        locale: mail_locale(Some(&user), client),
+    };
+    send_code(state, tx.as_mut(), mail, now).await?;
     tx.commit().await?;
     state.outbox.wake();
     Ok(())

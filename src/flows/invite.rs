@@ -4,7 +4,7 @@
 
 use super::admin::current_role;
 use super::audit::{self, Entry, Kind};
-use super::codes;
+use super::codes::{self, CodeMail};
 use crate::domain::{CodeAction, Email, Locale, Role};
 use crate::error::ApiError;
 use crate::http::{Admin, ClientInfo};
@@ -61,19 +61,14 @@ pub async fn invite(
         };
         tx.update_profile(user.id, &update, now).await?;
     }
-    let (action, kind) = (CodeAction::SignIn, MailKind::Invite);
-    let email = &invitation.email;
-    codes::send_code(
-        state,
-        tx.as_mut(),
-        email,
-        action,
-        Some(user.id),
-        kind,
+    let mail = CodeMail {
+        to: &invitation.email,
+        action: CodeAction::SignIn,
+        kind: MailKind::Invite,
+        user_id: Some(user.id),
         locale,
-        now,
-    )
-    .await?;
+    };
+    codes::send_code(state, tx.as_mut(), mail, now).await?;
     let entry = Entry::new(Kind::UserInvited)
         .user(user.id)
         .actor(admin.user.id)

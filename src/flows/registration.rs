@@ -166,6 +166,12 @@ async fn verification_mail(
     locale: Locale,
     now: Timestamp,
 ) -> Result<(), ApiError> {
-    let (action, kind) = (CodeAction::VerifyEmail, MailKind::VerifyEmail);
-    codes::send_code(state, repo, email, action, None, kind, locale, now).await
+    let mail = codes::CodeMail {
+        to: email,
+        action: CodeAction::VerifyEmail,
+        kind: MailKind::VerifyEmail,
+        user_id: None,
+        locale,
+    };
+    codes::send_code(state, repo, mail, now).await
 }
