@@ -122,13 +122,7 @@ pub async fn confirm_email_change(
     .ok_or(ApiError::InvalidCode)?;
     tx.set_email(user.id, &consumed.email, now)
         .await
-        .map_err(|e| {
-            if e.is_conflict_on("users_email_key") {
-                super::email_taken()
-            } else {
-                e.into()
-            }
-        })?;
+        .map_err(super::email_conflict)?;
     tx.take_pending_registration(&consumed.email, now).await?;
     let entry = audit::Entry::by_user(audit::Kind::EmailChanged, user.id)
         .details(json!({ "from": user.email, "to": consumed.email }));

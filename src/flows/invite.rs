@@ -44,13 +44,7 @@ pub async fn invite(
             ..NewUser::verified(invitation.email.to_string(), "email", now)
         })
         .await
-        .map_err(|e| {
-            if e.is_conflict_on("users_email_key") {
-                super::email_taken()
-            } else {
-                e.into()
-            }
-        })?;
+        .map_err(super::email_conflict)?;
     let locale = invitation
         .locale
         .unwrap_or_else(|| codes::mail_locale(None, client));

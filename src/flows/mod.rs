@@ -19,7 +19,7 @@ pub mod sign_in;
 pub mod social;
 
 use crate::error::ApiError;
-use crate::store::{Session, User};
+use crate::store::{Session, StoreError, User};
 use crate::tokens::IssuedAccessToken;
 
 /// The result of every successful sign-in: a new session and its tokens.
@@ -36,6 +36,16 @@ pub(crate) fn email_taken() -> ApiError {
     ApiError::Conflict {
         slug: "email-taken",
         detail: "an account with this email address already exists".into(),
+    }
+}
+
+/// A write that gives a user an address: the unique index's refusal is
+/// [`email_taken`].
+pub(crate) fn email_conflict(error: StoreError) -> ApiError {
+    if error.is_conflict_on("users_email_key") {
+        email_taken()
+    } else {
+        error.into()
     }
 }
 
