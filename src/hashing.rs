@@ -124,12 +124,9 @@ impl PasswordHasher {
                 _permit: permit,
             });
         }
-        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.queue_limit {
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
-            return Err(HashError::Overloaded);
-        }
+        let place = QueuePlace::take(&self.waiting, self.queue_limit)?;
         let permit = self.permits.acquire().await;
-        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        drop(place);
         let permit = permit.map_err(|_| HashError::Cancelled)?;
         Ok(HashSlot {
             hasher: self,
@@ -143,6 +140,26 @@ impl PasswordHasher {
 
     pub async fn verify(&self, password: &str, stored: Option<&str>) -> Result<Verdict, HashError> {
         self.slot().await?.verify(password, stored).await
+    }
+}
+
+/// A place in the queue for a hashing slot. Given back on drop, so a request
+/// abandoned while it waits (the client went away) does not keep it.
+struct QueuePlace<'a>(&'a AtomicUsize);
+
+impl<'a> QueuePlace<'a> {
+    fn take(waiting: &'a AtomicUsize, limit: usize) -> Result<Self, HashError> {
+        let place = QueuePlace(waiting);
+        if waiting.fetch_add(1, Ordering::SeqCst) >= limit {
+            return Err(HashError::Overloaded);
+        }
+        Ok(place)
+    }
+}
+
+impl Drop for QueuePlace<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -351,6 +368,28 @@ mod tests {
         drop(running);
         assert!(waiting.await.unwrap().is_ok());
         assert!(hasher.hash("capacity again").await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_wait_gives_its_place_back() {
+        let hasher = PasswordHasher::new(1024, 1, 1, 1, 1).unwrap();
+        let running = hasher.slot().await.unwrap();
+        let waiting = tokio::spawn({
+            let hasher = hasher.clone();
+            async move { hasher.hash("abandoned").await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        // The client goes away while its request waits in the queue.
+        waiting.abort();
+        assert!(waiting.await.unwrap_err().is_cancelled());
+        // Its place is free again: the next request may wait.
+        let next = tokio::spawn({
+            let hasher = hasher.clone();
+            async move { hasher.hash("next in line").await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        drop(running);
+        assert!(next.await.unwrap().is_ok());
     }
 
     #[tokio::test]
