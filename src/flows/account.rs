@@ -2,7 +2,7 @@
 //! to another address, delete the account, export their data.
 
 use super::codes::{self, CodeMail, Proof};
-use super::{audit, passwords};
+use super::{audit, passwords, profile};
 use crate::domain::{CodeAction, Email, Password, Role, VerificationCode};
 use crate::error::ApiError;
 use crate::http::{Authenticated, ClientInfo};
@@ -10,13 +10,6 @@ use crate::mail::MailKind;
 use crate::state::AppState;
 use crate::store::{Account, AuditEvent, AuditQuery, Session, Timestamp, User};
 use serde_json::json;
-
-async fn current_user(state: &AppState, auth: &Authenticated) -> Result<User, ApiError> {
-    let mut repo = state.store.connection().await?;
-    repo.user_by_id(auth.user_id)
-        .await?
-        .ok_or(ApiError::Unauthenticated("the account no longer exists"))
-}
 
 /// Changes the password after checking the current one; optionally ends
 /// every other session. The owner gets a notice.
@@ -28,7 +21,7 @@ pub async fn change_password(
     revoke_other_sessions: bool,
     client: &ClientInfo,
 ) -> Result<(), ApiError> {
-    let user = current_user(state, auth).await?;
+    let user = profile::me(state, auth).await?;
     passwords::confirm_current(state, &user, current).await?;
     let hash = passwords::screen_and_hash(state, &user, &new_password).await?;
     let now = Timestamp::now();
@@ -62,7 +55,7 @@ pub async fn start_email_change(
     password: &str,
     client: &ClientInfo,
 ) -> Result<(), ApiError> {
-    let user = current_user(state, auth).await?;
+    let user = profile::me(state, auth).await?;
     passwords::confirm_current(state, &user, password).await?;
     if new_email.as_str() == user.email {
         return Err(ApiError::bad_request(
@@ -147,7 +140,7 @@ pub async fn delete_me(
     proof: Reauthentication,
     client: &ClientInfo,
 ) -> Result<(), ApiError> {
-    let user = current_user(state, auth).await?;
+    let user = profile::me(state, auth).await?;
     let now = Timestamp::now();
     // The password is checked before the transaction: no write lock is held
     // while Argon2 runs.
@@ -210,7 +203,7 @@ pub async fn export(state: &AppState, auth: &Authenticated) -> Result<Export, Ap
     let user = repo
         .user_by_id(auth.user_id)
         .await?
-        .ok_or(ApiError::Unauthenticated("the account no longer exists"))?;
+        .ok_or(ApiError::Unauthenticated("user no longer exists"))?;
     let accounts = repo.accounts_of_user(user.id).await?;
     let sessions = repo
         .live_sessions_of_user(user.id, now, idle_cutoff)

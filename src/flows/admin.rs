@@ -197,13 +197,7 @@ pub async fn update_user(
     let actor = admin.user.id;
     tx.update_profile(id, &update.profile, now)
         .await
-        .map_err(|e| {
-            if e.is_conflict_on("users_username_key") {
-                super::username_taken()
-            } else {
-                e.into()
-            }
-        })?;
+        .map_err(super::username_conflict)?;
     let entry = Entry::new(Kind::UserUpdated).user(id).actor(actor);
     audit::record_in(tx.as_mut(), client, entry).await?;
     if let Some(role) = update.role.filter(|r| *r != target.role) {

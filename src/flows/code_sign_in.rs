@@ -10,6 +10,7 @@ use crate::http::ClientInfo;
 use crate::mail::MailKind;
 use crate::state::AppState;
 use crate::store::Timestamp;
+use serde_json::json;
 
 /// Mails a `sign_in` code to an existing, unbanned account; anyone else
 /// gets nothing, with the same answer.
@@ -39,6 +40,9 @@ pub async fn confirm(
         tx.set_email_verified(user.id, Some(now), now).await?;
         user.email_verified_at = Some(now);
     }
-    let method = (audit::Kind::SignInSucceeded, "email_code");
+    let method = (
+        audit::Kind::SignInSucceeded,
+        json!({ "method": "email_code" }),
+    );
     complete_sign_in(state, tx, user, &client, method, now).await
 }

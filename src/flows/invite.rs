@@ -41,6 +41,7 @@ pub async fn invite(
             role: invitation.role,
             first_name: invitation.first_name,
             last_name: invitation.last_name,
+            locale: invitation.locale.map(|l| l.as_str().to_string()),
             ..NewUser::verified(invitation.email.to_string(), "email", now)
         })
         .await
@@ -48,13 +49,6 @@ pub async fn invite(
     let locale = invitation
         .locale
         .unwrap_or_else(|| codes::mail_locale(None, client));
-    if let Some(chosen) = invitation.locale {
-        let update = crate::store::ProfileUpdate {
-            locale: Some(Some(chosen.as_str().to_string())),
-            ..Default::default()
-        };
-        tx.update_profile(user.id, &update, now).await?;
-    }
     let mail = CodeMail {
         to: &invitation.email,
         action: CodeAction::SignIn,
@@ -68,7 +62,6 @@ pub async fn invite(
         .actor(admin.user.id)
         .details(json!({ "email": user.email, "role": user.role }));
     audit::record_in(tx.as_mut(), client, entry).await?;
-    let user = tx.user_by_id(user.id).await?.ok_or(ApiError::NotFound)?;
     tx.commit().await?;
     state.outbox.wake();
     Ok(user)

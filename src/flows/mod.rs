@@ -49,6 +49,16 @@ pub(crate) fn email_conflict(error: StoreError) -> ApiError {
     }
 }
 
+/// A write that sets a username: the unique index's refusal is
+/// [`username_taken`].
+pub(crate) fn username_conflict(error: StoreError) -> ApiError {
+    if error.is_conflict_on("users_username_key") {
+        username_taken()
+    } else {
+        error.into()
+    }
+}
+
 /// Usernames are public handles: saying one is taken reveals nothing private.
 pub(crate) fn username_taken() -> ApiError {
     ApiError::Conflict {

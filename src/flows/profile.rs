@@ -20,12 +20,6 @@ pub async fn update(
     let mut repo = state.store.connection().await?;
     repo.update_profile(auth.user_id, update, Timestamp::now())
         .await
-        .map_err(|e| {
-            if e.is_conflict_on("users_username_key") {
-                super::username_taken()
-            } else {
-                e.into()
-            }
-        })?
+        .map_err(super::username_conflict)?
         .ok_or(ApiError::Unauthenticated("user no longer exists"))
 }

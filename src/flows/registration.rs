@@ -138,8 +138,7 @@ pub async fn confirm(
         .await
         .map_err(|e| match e {
             e if e.is_conflict_on("users_email_key") => super::email_taken(),
-            e if e.is_conflict_on("users_username_key") => username_taken(),
-            e => e.into(),
+            e => super::username_conflict(e),
         })?;
     let method = match proof {
         Proof::Code { .. } => "code",
@@ -151,7 +150,7 @@ pub async fn confirm(
         tx,
         user,
         &client,
-        (audit::Kind::EmailVerified, method),
+        (audit::Kind::EmailVerified, json!({ "method": method })),
         now,
     )
     .await?;

@@ -38,19 +38,21 @@ pub async fn open_session(
 }
 
 /// Opens a session for `user` in `tx`, records how they proved who they are
-/// (`kind` with `method`) in the same transaction, commits, and issues the
-/// access token.
+/// (`kind`, with `details` such as the method; the session id is added) in
+/// the same transaction, commits, and issues the access token.
 pub async fn complete_sign_in(
     state: &AppState,
     mut tx: Box<dyn Repo>,
     user: User,
     client: &ClientInfo,
-    (kind, method): (audit::Kind, &str),
+    (kind, mut details): (audit::Kind, serde_json::Value),
     now: Timestamp,
 ) -> Result<SignedIn, ApiError> {
     let (session, refresh_token) = open_session(state, tx.as_mut(), user.id, client, now).await?;
-    let entry = audit::Entry::by_user(kind, user.id)
-        .details(json!({ "method": method, "session_id": session.id }));
+    if let Some(details) = details.as_object_mut() {
+        details.insert("session_id".into(), json!(session.id));
+    }
+    let entry = audit::Entry::by_user(kind, user.id).details(details);
     audit::record_in(tx.as_mut(), client, entry).await?;
     tx.commit().await?;
     let access = state.tokens.issue(user.id, session.id, user.role, now)?;

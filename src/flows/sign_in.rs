@@ -76,7 +76,10 @@ pub async fn with_password(
     let mut tx = state.store.transaction().await?;
     // A correct password ends the failure count, with the session's write.
     tx.clear_login_attempts(&key).await?;
-    let method = (audit::Kind::SignInSucceeded, "password");
+    let method = (
+        audit::Kind::SignInSucceeded,
+        json!({ "method": "password" }),
+    );
     complete_sign_in(state, tx, user, &client, method, now).await
 }
 

@@ -52,6 +52,7 @@ pub struct NewUser {
     pub role: Role,
     pub auth_provider: String,
     pub password_hash: Option<String>,
+    pub locale: Option<String>,
     pub created_at: Timestamp,
 }
 
@@ -72,6 +73,7 @@ impl NewUser {
             role: Role::Viewer,
             auth_provider: auth_provider.to_string(),
             password_hash: None,
+            locale: None,
             created_at: now,
         }
     }

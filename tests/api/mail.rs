@@ -207,6 +207,7 @@ async fn admins_invite_without_ever_seeing_a_password(backend: Backend) {
     assert_eq!(user["role"], "EDITOR");
     assert_eq!(user["email_verified"], false);
     assert_eq!(user["has_password"], false);
+    assert_eq!(user["locale"], "de", "the chosen language is stored");
     let text = serde_json::to_string(&user).unwrap();
     let mail = app.mail.wait_for(&email).await;
     assert_eq!(mail.subject(), "Du wurdest eingeladen");

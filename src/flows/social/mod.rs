@@ -4,7 +4,7 @@
 
 mod identity;
 
-use super::sessions::open_session;
+use super::sessions::complete_sign_in;
 use super::{audit, SignedIn};
 use crate::crypto::{random_token, sha256_hex};
 use crate::error::ApiError;
@@ -273,20 +273,19 @@ pub async fn exchange(
         tx.commit().await?;
         return Err(ApiError::Forbidden("this account is suspended"));
     }
-    let (session, refresh_token) = open_session(state, tx.as_mut(), user.id, client, now).await?;
-    let entry = audit::Entry::by_user(audit::Kind::SignInSucceeded, user.id).details(
-        json!({ "method": "oauth", "provider": handoff.provider, "session_id": session.id }),
-    );
-    audit::record_in(tx.as_mut(), client, entry).await?;
-    tx.commit().await?;
-    let access = state.tokens.issue(user.id, session.id, user.role, now)?;
-    tracing::info!(user_id = %user.id, provider = %handoff.provider, "signed in with a provider");
-    Ok(SignedIn {
-        access,
-        refresh_token,
-        session,
+    let user_id = user.id;
+    let how = json!({ "method": "oauth", "provider": handoff.provider });
+    let signed_in = complete_sign_in(
+        state,
+        tx,
         user,
-    })
+        client,
+        (audit::Kind::SignInSucceeded, how),
+        now,
+    )
+    .await?;
+    tracing::info!(user_id = %user_id, provider = %handoff.provider, "signed in with a provider");
+    Ok(signed_in)
 }
 
 pub async fn accounts(state: &AppState, auth: &Authenticated) -> Result<Vec<Account>, ApiError> {

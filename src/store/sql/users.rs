@@ -57,8 +57,9 @@ where
     async fn insert_user(&mut self, user: &NewUser) -> StoreResult<User> {
         let sql = concat!(
             "INSERT INTO users (id, email, email_verified_at, username, display_name, first_name, \
-             last_name, avatar_url, role, auth_provider, password_hash, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) RETURNING ",
+             last_name, avatar_url, role, auth_provider, password_hash, locale, created_at, \
+             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) \
+             RETURNING ",
             user_columns!()
         );
         sqlx::query_as(sql)
@@ -73,6 +74,7 @@ where
             .bind(user.role.as_str())
             .bind(user.auth_provider.as_str())
             .bind(user.password_hash.as_deref())
+            .bind(user.locale.as_deref())
             .bind(user.created_at)
             .fetch_one(self.conn())
             .await
