@@ -59,7 +59,7 @@ async fn change_email_moves_the_account_after_the_new_address_confirms(backend: 
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert_eq!(app.mail.settled_count(&new).await, 0);
+    assert_eq!(app.settled_mail_count(&new).await, 0);
 
     let response = start_change(&app, &tokens, &new.to_uppercase(), PASSWORD).await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
@@ -103,7 +103,7 @@ async fn change_email_moves_the_account_after_the_new_address_confirms(backend: 
     let response = start_change(&app, &tokens, &other, PASSWORD).await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     assert_eq!(
-        app.mail.settled_count(&other).await,
+        app.settled_mail_count(&other).await,
         1,
         "only its verification"
     );

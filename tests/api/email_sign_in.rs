@@ -91,7 +91,7 @@ async fn unknown_addresses_get_the_same_answer_and_no_mail(backend: Backend) {
         assert_eq!(b.status(), StatusCode::ACCEPTED);
         assert_eq!(a.text().await.unwrap(), b.text().await.unwrap());
     }
-    assert_eq!(app.mail.settled_count(&unknown).await, 0);
+    assert_eq!(app.settled_mail_count(&unknown).await, 0);
     assert_eq!(app.mail.to(&known).len(), 3, "verification + 2 codes");
     // change_email codes only come from POST /v1/users/me/email.
     let (status, body) = problem(app.request_code(&known, "change_email").await).await;
@@ -249,7 +249,7 @@ async fn resend_cool_down_and_hourly_cap(backend: Backend) {
         app.request_code(&email, "reset_password").await.status(),
         StatusCode::ACCEPTED
     );
-    assert_eq!(app.mail.settled_count(&email).await, 1, "one mail a minute");
+    assert_eq!(app.settled_mail_count(&email).await, 1, "one mail a minute");
     // The fourth mail request for the address in the hour (the sign-up counts): 429, known or not.
     let response = app.request_code(&email, "sign_in").await;
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
@@ -297,7 +297,7 @@ async fn banned_users_get_no_code(backend: Backend) {
         app.request_code(&email, "sign_in").await.status(),
         StatusCode::ACCEPTED
     );
-    assert_eq!(app.mail.settled_count(&email).await, before);
+    assert_eq!(app.settled_mail_count(&email).await, before);
 }
 
 async fn the_sessions_endpoint_takes_a_code_too(backend: Backend) {

@@ -195,7 +195,7 @@ async fn admins_invite_without_ever_seeing_a_password(backend: Backend) {
         StatusCode::BAD_REQUEST,
         "admins never set passwords"
     );
-    assert_eq!(app.mail.settled_count(&email).await, 0);
+    assert_eq!(app.settled_mail_count(&email).await, 0);
 
     let response = invite(
         &plain_admin,

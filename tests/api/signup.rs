@@ -158,7 +158,7 @@ async fn sign_up_refuses_invalid_input(backend: Backend) {
         .unwrap()
         .contains("unknown field `role`"));
     assert_eq!(
-        app.mail.settled_count(&email).await,
+        app.settled_mail_count(&email).await,
         0,
         "nothing was mailed"
     );
@@ -248,7 +248,7 @@ async fn mail_cool_down_limits_mails_per_address(backend: Backend) {
         StatusCode::ACCEPTED
     );
     assert_eq!(
-        app.mail.settled_count(&email).await,
+        app.settled_mail_count(&email).await,
         1,
         "one mail per minute"
     );

@@ -171,9 +171,9 @@ async fn resend_for_unknown_or_verified_addresses_sends_nothing(backend: Backend
     assert_eq!(a.status(), StatusCode::ACCEPTED);
     assert_eq!(b.status(), StatusCode::ACCEPTED);
     assert_eq!(a.text().await.unwrap(), b.text().await.unwrap());
-    assert_eq!(app.mail.settled_count(&unknown).await, 0);
+    assert_eq!(app.settled_mail_count(&unknown).await, 0);
     assert_eq!(
-        app.mail.settled_count(&verified).await,
+        app.settled_mail_count(&verified).await,
         1,
         "only the first verification mail"
     );

@@ -259,6 +259,22 @@ impl TestApp {
         (Tokens::from_body(&response.json().await.unwrap()), code)
     }
 
+    /// How many mails `address` has received once nothing is in flight:
+    /// background work gets a moment to queue its mail, then the outbox must
+    /// drain, so "no mail" means none was queued rather than none arrived yet.
+    pub async fn settled_mail_count(&self, address: &str) -> usize {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        while self.db.count_rows("mail_outbox").await > 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the outbox never drained"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        self.mail.to(address).len()
+    }
+
     /// Requests a code for `action` and returns the mail that carries it.
     pub async fn code_mail(&self, email: &str, action: &str) -> ReceivedMail {
         let before = self.mail.to(email).len();

@@ -268,10 +268,4 @@ impl MailSink {
     pub async fn wait_for(&self, address: &str) -> ReceivedMail {
         self.wait_for_nth(address, 1).await
     }
-
-    /// Gives background deliveries time to arrive, then returns the count.
-    pub async fn settled_count(&self, address: &str) -> usize {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        self.to(address).len()
-    }
 }
