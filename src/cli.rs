@@ -102,8 +102,9 @@ async fn create_admin(
             settings.argon2_parallelism,
             1,
             1,
+            100,
         )?;
-        Some(hasher.hash(password.expose()).await?)
+        Some(hasher.hash(None, password.expose()).await?)
     } else {
         None
     };

@@ -78,6 +78,20 @@ impl ServerSecret {
         }
     }
 
+    /// For codes kept so that they can be mailed again unchanged.
+    pub fn code_cipher(&self) -> KeyCipher {
+        KeyCipher {
+            key: self.derive("resendable-code-encryption"),
+        }
+    }
+
+    /// Derives each refresh token's successor from the token itself.
+    pub fn refresh_chain(&self) -> RefreshChain {
+        RefreshChain {
+            key: self.derive("refresh-token-successor"),
+        }
+    }
+
     /// For tokens that social providers issued to us.
     pub fn provider_token_cipher(&self) -> KeyCipher {
         KeyCipher {
@@ -102,6 +116,24 @@ impl CodeHasher {
             mac.update(part.as_bytes());
         }
         hex(&mac.finalize().into_bytes())
+    }
+}
+
+/// The successor of a refresh token is HMAC(key, token): the same token
+/// always has the same successor. That is how a token presented again within
+/// the reuse window gets the successor it was already given, without the
+/// successor ever being stored in clear (only its SHA-256 is), and without
+/// anyone who lacks the server secret being able to compute it.
+#[derive(Clone)]
+pub struct RefreshChain {
+    key: [u8; 32],
+}
+
+impl RefreshChain {
+    pub fn successor(&self, token: &str) -> String {
+        let mut mac = hmac_sha256(&self.key);
+        mac.update(token.as_bytes());
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
     }
 }
 

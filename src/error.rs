@@ -224,6 +224,9 @@ impl From<crate::hashing::HashError> for ApiError {
     fn from(error: crate::hashing::HashError) -> Self {
         match error {
             crate::hashing::HashError::Overloaded => ApiError::Overloaded,
+            crate::hashing::HashError::ClientOverShare => ApiError::TooManyRequests {
+                retry_after_secs: 1,
+            },
             other => ApiError::Internal(other.into()),
         }
     }

@@ -12,6 +12,7 @@
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand::RngCore;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{Semaphore, SemaphorePermit};
@@ -30,6 +31,9 @@ pub enum HashError {
     Hash(String),
     #[error("the hashing task was cancelled")]
     Cancelled,
+    /// This client already holds its share of the hashing slots and queue.
+    #[error("this client has too many password checks in progress")]
+    ClientOverShare,
 }
 
 /// The outcome of checking a password.
@@ -79,6 +83,11 @@ pub struct PasswordHasher {
     waiting: Arc<AtomicUsize>,
     queue_limit: usize,
     memory: Arc<MemoryPool>,
+    /// Hashing slots held or awaited per client: one client (one address)
+    /// gets at most `client_share` of them, so that a single client cannot
+    /// fill the queue and turn everybody else's sign-in into a 503.
+    per_client: Arc<Mutex<HashMap<String, usize>>>,
+    client_share: usize,
     /// Verified against when an account does not exist or has no password, so
     /// that every sign-in costs one Argon2 computation.
     dummy_hash: Arc<str>,
@@ -92,6 +101,7 @@ impl PasswordHasher {
         parallelism: u32,
         concurrency: usize,
         queue_limit: usize,
+        client_share_percent: u8,
     ) -> Result<Self, HashError> {
         let params = Params::new(memory_kib, iterations, parallelism, Some(OUTPUT_LEN))
             .map_err(|e| HashError::Params(e.to_string()))?;
@@ -105,23 +115,35 @@ impl PasswordHasher {
             capacity: concurrency,
         });
         let dummy = hash_blocking(&params, &memory, b"portcullis-dummy-password")?;
+        let capacity = concurrency + queue_limit;
+        let client_share = (capacity * usize::from(client_share_percent.min(100)))
+            .div_ceil(100)
+            .max(1);
         Ok(Self {
             params,
             permits: Arc::new(Semaphore::new(concurrency)),
             waiting: Arc::new(AtomicUsize::new(0)),
             queue_limit,
             memory,
+            per_client: Arc::new(Mutex::new(HashMap::new())),
+            client_share,
             dummy_hash: dummy.into(),
         })
     }
 
     /// Waits for a hashing slot, or fails at once with `Overloaded` when the
     /// queue is full: a burst degrades into quick 503s, not unbounded waits.
-    pub async fn slot(&self) -> Result<HashSlot<'_>, HashError> {
+    /// With a `client` (its rate-limit key), fails at once with
+    /// `ClientOverShare` when that client already holds its share.
+    pub async fn slot(&self, client: Option<&str>) -> Result<HashSlot<'_>, HashError> {
+        let claim = client
+            .map(|key| ClientClaim::take(&self.per_client, key, self.client_share))
+            .transpose()?;
         if let Ok(permit) = self.permits.try_acquire() {
             return Ok(HashSlot {
                 hasher: self,
                 _permit: permit,
+                _claim: claim,
             });
         }
         let place = QueuePlace::take(&self.waiting, self.queue_limit)?;
@@ -131,15 +153,60 @@ impl PasswordHasher {
         Ok(HashSlot {
             hasher: self,
             _permit: permit,
+            _claim: claim,
         })
     }
 
-    pub async fn hash(&self, password: &str) -> Result<String, HashError> {
-        self.slot().await?.hash(password).await
+    pub async fn hash(&self, client: Option<&str>, password: &str) -> Result<String, HashError> {
+        self.slot(client).await?.hash(password).await
     }
 
-    pub async fn verify(&self, password: &str, stored: Option<&str>) -> Result<Verdict, HashError> {
-        self.slot().await?.verify(password, stored).await
+    pub async fn verify(
+        &self,
+        client: Option<&str>,
+        password: &str,
+        stored: Option<&str>,
+    ) -> Result<Verdict, HashError> {
+        self.slot(client).await?.verify(password, stored).await
+    }
+}
+
+/// One client's use of the hashing slots; given back on drop.
+struct ClientClaim {
+    counts: Arc<Mutex<HashMap<String, usize>>>,
+    key: String,
+}
+
+impl ClientClaim {
+    fn take(
+        counts: &Arc<Mutex<HashMap<String, usize>>>,
+        key: &str,
+        share: usize,
+    ) -> Result<Self, HashError> {
+        // A poisoned lock only means another thread panicked mid-update of a
+        // counter; the map is still usable.
+        let mut map = counts.lock().unwrap_or_else(|e| e.into_inner());
+        let held = map.entry(key.to_string()).or_insert(0);
+        if *held >= share {
+            return Err(HashError::ClientOverShare);
+        }
+        *held += 1;
+        Ok(ClientClaim {
+            counts: counts.clone(),
+            key: key.to_string(),
+        })
+    }
+}
+
+impl Drop for ClientClaim {
+    fn drop(&mut self) {
+        let mut map = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(held) = map.get_mut(&self.key) {
+            *held = held.saturating_sub(1);
+            if *held == 0 {
+                map.remove(&self.key);
+            }
+        }
     }
 }
 
@@ -167,6 +234,7 @@ impl Drop for QueuePlace<'_> {
 pub struct HashSlot<'a> {
     hasher: &'a PasswordHasher,
     _permit: SemaphorePermit<'a>,
+    _claim: Option<ClientClaim>,
 }
 
 impl HashSlot<'_> {
@@ -273,14 +341,14 @@ mod tests {
     use super::*;
 
     fn fast() -> PasswordHasher {
-        PasswordHasher::new(1024, 1, 1, 2, 8).unwrap()
+        PasswordHasher::new(1024, 1, 1, 2, 8, 100).unwrap()
     }
 
     #[tokio::test]
     async fn hashes_are_argon2id_phc_strings_with_unique_salts() {
-        let hasher = PasswordHasher::new(19_456, 2, 1, 2, 8).unwrap();
-        let a = hasher.hash("correct horse").await.unwrap();
-        let b = hasher.hash("correct horse").await.unwrap();
+        let hasher = PasswordHasher::new(19_456, 2, 1, 2, 8, 100).unwrap();
+        let a = hasher.hash(None, "correct horse").await.unwrap();
+        let b = hasher.hash(None, "correct horse").await.unwrap();
         assert!(a.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{a}");
         assert_ne!(a, b);
     }
@@ -288,17 +356,16 @@ mod tests {
     #[tokio::test]
     async fn verifies_exactly_the_same_password() {
         let hasher = fast();
-        let hash = hasher.hash("Tr0ub4dor&3 ünïcödé").await.unwrap();
+        let hash = hasher.hash(None, "Tr0ub4dor&3 ünïcödé").await.unwrap();
         assert_eq!(
-            hasher
-                .verify("Tr0ub4dor&3 ünïcödé", Some(&hash))
+            hasher.verify(None, "Tr0ub4dor&3 ünïcödé", Some(&hash))
                 .await
                 .unwrap(),
             Verdict::Match
         );
         for wrong in ["Tr0ub4dor&3 ünïcödé ", "tr0ub4dor&3 ünïcödé", "Tr0ub4dor&3"] {
             assert_eq!(
-                hasher.verify(wrong, Some(&hash)).await.unwrap(),
+                hasher.verify(None, wrong, Some(&hash)).await.unwrap(),
                 Verdict::Mismatch
             );
         }
@@ -308,11 +375,11 @@ mod tests {
     async fn missing_hash_never_matches() {
         let hasher = fast();
         assert_eq!(
-            hasher.verify("anything", None).await.unwrap(),
+            hasher.verify(None, "anything", None).await.unwrap(),
             Verdict::Mismatch
         );
         assert_eq!(
-            hasher.verify("x", Some("not a phc string")).await.unwrap(),
+            hasher.verify(None, "x", Some("not a phc string")).await.unwrap(),
             Verdict::Mismatch
         );
     }
@@ -328,7 +395,7 @@ mod tests {
         .hash_password(b"reference password")
         .unwrap()
         .to_string();
-        let ours = fast().hash("reference password").await.unwrap();
+        let ours = fast().hash(None, "reference password").await.unwrap();
         assert_eq!(
             reference.split('$').nth(3),
             ours.split('$').nth(3),
@@ -336,14 +403,14 @@ mod tests {
         );
         assert_eq!(
             fast()
-                .verify("reference password", Some(&reference))
+                .verify(None, "reference password", Some(&reference))
                 .await
                 .unwrap(),
             Verdict::Match
         );
         assert_eq!(
             fast()
-                .verify("other password", Some(&reference))
+                .verify(None, "other password", Some(&reference))
                 .await
                 .unwrap(),
             Verdict::Mismatch
@@ -352,31 +419,31 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_queue_is_refused_at_once() {
-        let hasher = PasswordHasher::new(1024, 1, 1, 1, 1).unwrap();
-        let running = hasher.slot().await.unwrap();
+        let hasher = PasswordHasher::new(1024, 1, 1, 1, 1, 100).unwrap();
+        let running = hasher.slot(None).await.unwrap();
         // One may wait...
         let waiting = tokio::spawn({
             let hasher = hasher.clone();
-            async move { hasher.hash("queued password").await }
+            async move { hasher.hash(None, "queued password").await }
         });
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         // ...the next is turned away.
         assert!(matches!(
-            hasher.hash("one too many").await,
+            hasher.hash(None, "one too many").await,
             Err(HashError::Overloaded)
         ));
         drop(running);
         assert!(waiting.await.unwrap().is_ok());
-        assert!(hasher.hash("capacity again").await.is_ok());
+        assert!(hasher.hash(None, "capacity again").await.is_ok());
     }
 
     #[tokio::test]
     async fn an_abandoned_wait_gives_its_place_back() {
-        let hasher = PasswordHasher::new(1024, 1, 1, 1, 1).unwrap();
-        let running = hasher.slot().await.unwrap();
+        let hasher = PasswordHasher::new(1024, 1, 1, 1, 1, 100).unwrap();
+        let running = hasher.slot(None).await.unwrap();
         let waiting = tokio::spawn({
             let hasher = hasher.clone();
-            async move { hasher.hash("abandoned").await }
+            async move { hasher.hash(None, "abandoned").await }
         });
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         // The client goes away while its request waits in the queue.
@@ -385,7 +452,7 @@ mod tests {
         // Its place is free again: the next request may wait.
         let next = tokio::spawn({
             let hasher = hasher.clone();
-            async move { hasher.hash("next in line").await }
+            async move { hasher.hash(None, "next in line").await }
         });
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         drop(running);
@@ -396,7 +463,7 @@ mod tests {
     async fn memory_is_reused_across_hashes() {
         let hasher = fast();
         for _ in 0..8 {
-            hasher.hash("some password").await.unwrap();
+            hasher.hash(None, "some password").await.unwrap();
         }
         let pooled = hasher.memory.buffers.lock().unwrap().len();
         assert!(pooled <= 2, "{pooled} buffers kept for 2 permits");
@@ -404,14 +471,35 @@ mod tests {
 
     #[tokio::test]
     async fn changed_parameters_ask_for_a_rehash() {
-        let old = fast().hash("password for rehash").await.unwrap();
-        let stronger = PasswordHasher::new(2048, 2, 1, 2, 8).unwrap();
+        let old = fast().hash(None, "password for rehash").await.unwrap();
+        let stronger = PasswordHasher::new(2048, 2, 1, 2, 8, 100).unwrap();
         assert_eq!(
             stronger
-                .verify("password for rehash", Some(&old))
+                .verify(None, "password for rehash", Some(&old))
                 .await
                 .unwrap(),
             Verdict::MatchNeedsRehash
         );
+    }
+
+    #[tokio::test]
+    async fn one_client_gets_only_its_share() {
+        // 2 slots + 6 queue places, 25 %: 2 per client.
+        let hasher = PasswordHasher::new(1024, 1, 1, 2, 6, 25).unwrap();
+        let first = hasher.slot(Some("198.51.100.1")).await.unwrap();
+        let second = hasher.slot(Some("198.51.100.1")).await.unwrap();
+        assert!(matches!(
+            hasher.slot(Some("198.51.100.1")).await.map(|_| ()),
+            Err(HashError::ClientOverShare)
+        ));
+        // Another client still gets in line, and the share comes back on drop.
+        let other = tokio::spawn({
+            let hasher = hasher.clone();
+            async move { hasher.hash(Some("203.0.113.7"), "someone else").await }
+        });
+        drop(first);
+        assert!(other.await.unwrap().is_ok());
+        drop(second);
+        assert!(hasher.slot(Some("198.51.100.1")).await.is_ok());
     }
 }

@@ -96,6 +96,7 @@ impl Application {
             settings.argon2_parallelism,
             settings.hash_concurrency,
             settings.hash_queue_limit,
+            settings.hash_client_share_percent,
         )?;
         let outbox = Outbox::new(secret.mail_cipher());
         crate::mail::spawn_worker(
@@ -110,6 +111,8 @@ impl Application {
             password_policy: Arc::new(PasswordPolicy::bundled()),
             tokens: Arc::new(tokens),
             code_hasher: secret.code_hasher(),
+            code_cipher: secret.code_cipher(),
+            refresh_chain: secret.refresh_chain(),
             outbox: outbox.clone(),
             templates: Templates::load(
                 &settings.public_url,

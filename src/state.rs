@@ -1,5 +1,5 @@
 use crate::config::Settings;
-use crate::crypto::{CodeHasher, KeyCipher};
+use crate::crypto::{CodeHasher, KeyCipher, RefreshChain};
 use crate::domain::PasswordPolicy;
 use crate::hashing::PasswordHasher;
 use crate::mail::{Outbox, Templates};
@@ -18,6 +18,10 @@ pub struct AppState {
     pub password_policy: Arc<PasswordPolicy>,
     pub tokens: Arc<AccessTokens>,
     pub code_hasher: CodeHasher,
+    /// Seals codes that may be mailed again unchanged.
+    pub code_cipher: KeyCipher,
+    /// Derives refresh tokens' successors (see the reuse window).
+    pub refresh_chain: RefreshChain,
     /// Mail is queued here, in the transaction that causes it.
     pub outbox: Outbox,
     pub templates: Templates,

@@ -7,7 +7,7 @@ use crate::domain::Email;
 use crate::error::ApiError;
 use crate::http::ClientInfo;
 use crate::state::AppState;
-use crate::store::Timestamp;
+use crate::store::{Repo, Timestamp};
 use std::time::Duration;
 
 /// The endpoints with a per-client limit.
@@ -22,6 +22,10 @@ pub enum Limited {
     Introspect,
     /// Code mails per recipient address.
     MailPerAddress,
+    Reauthentication,
+    OAuthAuthorize,
+    /// Wrong codes per address and action.
+    CodeFailures,
 }
 
 impl Limited {
@@ -35,6 +39,9 @@ impl Limited {
             Limited::OAuthToken => "oauth_token",
             Limited::Introspect => "introspect",
             Limited::MailPerAddress => "mail_per_address",
+            Limited::Reauthentication => "reauthentication",
+            Limited::OAuthAuthorize => "oauth_authorize",
+            Limited::CodeFailures => "code_failures",
         }
     }
 
@@ -48,6 +55,9 @@ impl Limited {
             Limited::OAuthToken => limits.oauth_token,
             Limited::Introspect => limits.introspect,
             Limited::MailPerAddress => limits.mail_per_address,
+            Limited::Reauthentication => limits.reauthentication,
+            Limited::OAuthAuthorize => limits.oauth_authorize,
+            Limited::CodeFailures => limits.code_failures_per_address,
         }
     }
 }
@@ -65,11 +75,56 @@ pub async fn check_rate(
     }
 }
 
-/// Counts a request that would mail `email`, whoever asks and whether or not
-/// the address has an account (so the answer reveals nothing): 429 with
-/// `Retry-After` past `rate_limits.mail_per_address`.
-pub async fn check_mail_rate(state: &AppState, email: &Email) -> Result<(), ApiError> {
-    hit(state, Limited::MailPerAddress, email.as_str()).await
+/// Counts a request that would mail `email`, whether or not the address has
+/// an account (so the answer reveals nothing): 429 with `Retry-After` past
+/// `rate_limits.mail_per_address`. It counts per address and client, so a
+/// stranger who keeps asking uses up their own allowance, not the owner's.
+pub async fn check_mail_rate(
+    state: &AppState,
+    email: &Email,
+    client: &ClientInfo,
+) -> Result<(), ApiError> {
+    let client_key = client.limit_key().unwrap_or_default();
+    let key = format!("{}|{client_key}", email.as_str());
+    hit(state, Limited::MailPerAddress, &key).await
+}
+
+/// Counts one wrong code for (email, action). Codes come and go (a new one
+/// has fresh attempts), so this count spans them: past
+/// `rate_limits.code_failures_per_address` in its window, every code for the
+/// address and action is refused until the window ends.
+pub async fn count_code_failure(state: &AppState, email: &str, action: &str) {
+    let key = format!("{action}:{email}");
+    // The refusal comes from `check_code_failures`; here only the count matters.
+    if let Err(error) = hit(state, Limited::CodeFailures, &key).await {
+        if !matches!(error, ApiError::TooManyRequests { .. }) {
+            tracing::warn!(error = ?error, "a wrong code could not be counted");
+        }
+    }
+}
+
+/// 429 when (email, action) has had too many wrong codes lately. Reads
+/// through the caller's connection or transaction.
+pub async fn check_code_failures(
+    state: &AppState,
+    repo: &mut dyn Repo,
+    email: &str,
+    action: &str,
+) -> Result<(), ApiError> {
+    let limit = Limited::CodeFailures.limit(&state.settings.rate_limits);
+    if limit.limit == 0 {
+        return Ok(());
+    }
+    let window = Duration::from_secs(limit.window_secs);
+    let now = Timestamp::now();
+    let key = format!("{}:{action}:{email}", Limited::CodeFailures.name());
+    match repo.rate_limit_window(&key, now.minus(window)).await? {
+        Some((hits, started)) if hits >= i64::from(limit.limit) => {
+            tracing::info!(action, "too many wrong codes for an address");
+            Err(retry_at(started.plus(window), now))
+        }
+        _ => Ok(()),
+    }
 }
 
 async fn hit(state: &AppState, what: Limited, client_key: &str) -> Result<(), ApiError> {
@@ -85,15 +140,18 @@ async fn hit(state: &AppState, what: Limited, client_key: &str) -> Result<(), Ap
     if hits <= i64::from(limit.limit) {
         return Ok(());
     }
-    let reopens = started.plus(window);
+    tracing::info!(limit = what.name(), client = %client_key, "rate limit reached");
+    Err(retry_at(started.plus(window), now))
+}
+
+fn retry_at(reopens: Timestamp, now: Timestamp) -> ApiError {
     let wait_ms = reopens
         .unix_millis()
         .saturating_sub(now.unix_millis())
         .max(0) as u64;
-    tracing::info!(limit = what.name(), client = %client_key, "rate limit reached");
-    Err(ApiError::TooManyRequests {
+    ApiError::TooManyRequests {
         retry_after_secs: wait_ms.div_ceil(1000).max(1),
-    })
+    }
 }
 
 /// How long an account stays locked after its `failures`-th attempt without

@@ -116,6 +116,13 @@ pub struct Settings {
     /// Argon2 computations allowed to wait for a hashing slot; beyond this a
     /// request gets 503 with `Retry-After` instead of queueing.
     pub hash_queue_limit: usize,
+    /// The most of the hashing slots and queue (percent) that one client
+    /// address may hold at once; beyond it, 429.
+    pub hash_client_share_percent: u8,
+    /// A refresh token presented again this long after its own rotation,
+    /// while its successor is unused, gets the same successor (concurrent
+    /// clients); 0 switches the window off.
+    pub refresh_reuse_window_secs: u64,
     /// Peers whose `X-Forwarded-For` is believed (addresses or CIDR blocks);
     /// for anyone else the client address is the connection's.
     pub trusted_proxies: Vec<String>,
@@ -179,6 +186,8 @@ impl Default for Settings {
             log_level: "info".into(),
             oauth: OAuthSettings::default(),
             hash_queue_limit: 64,
+            hash_client_share_percent: 25,
+            refresh_reuse_window_secs: 10,
             trusted_proxies: Vec::new(),
             cors_allowed_origins: Vec::new(),
             rate_limits: RateLimits::default(),
@@ -288,6 +297,12 @@ impl Settings {
         if self.key_rotation_lead_secs > 86_400 {
             return invalid("key_rotation_lead_secs must be at most 86400");
         }
+        if self.refresh_reuse_window_secs > 60 {
+            return invalid("refresh_reuse_window_secs must be at most 60 (0 switches it off)");
+        }
+        if self.hash_client_share_percent == 0 || self.hash_client_share_percent > 100 {
+            return invalid("hash_client_share_percent must be 1 to 100");
+        }
         if self.body_limit_bytes < 1024 {
             return invalid("body_limit_bytes must be at least 1024");
         }
@@ -361,6 +376,10 @@ impl Settings {
 
     pub fn pending_registration_ttl(&self) -> Duration {
         Duration::from_secs(self.pending_registration_ttl_secs)
+    }
+
+    pub fn refresh_reuse_window(&self) -> Duration {
+        Duration::from_secs(self.refresh_reuse_window_secs)
     }
 
     pub fn mail_cooldown(&self) -> Duration {

@@ -29,8 +29,15 @@ pub struct RateLimits {
     pub refresh: RateLimit,
     pub oauth_token: RateLimit,
     pub introspect: RateLimit,
-    /// Code requests per recipient address (known or not), whatever the client.
+    /// Code requests per recipient address (known or not) and client: a
+    /// stranger asking for codes uses up only their own allowance.
     pub mail_per_address: RateLimit,
+    /// Checks of the current password (or a code) before a sensitive change.
+    pub reauthentication: RateLimit,
+    /// Social sign-in and link flows started (each writes a row).
+    pub oauth_authorize: RateLimit,
+    /// Wrong codes per address and action, across successive codes.
+    pub code_failures_per_address: RateLimit,
 }
 
 impl Default for RateLimits {
@@ -44,6 +51,9 @@ impl Default for RateLimits {
             oauth_token: RateLimit::new(30, 300),
             introspect: RateLimit::new(6000, 60),
             mail_per_address: RateLimit::new(5, 3600),
+            reauthentication: RateLimit::new(10, 300),
+            oauth_authorize: RateLimit::new(30, 300),
+            code_failures_per_address: RateLimit::new(10, 3600),
         }
     }
 }
@@ -61,6 +71,9 @@ impl RateLimits {
             oauth_token: off,
             introspect: off,
             mail_per_address: off,
+            reauthentication: off,
+            oauth_authorize: off,
+            code_failures_per_address: off,
         }
     }
 }

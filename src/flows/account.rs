@@ -2,14 +2,26 @@
 //! to another address, delete the account, export their data.
 
 use super::codes::{self, CodeMail, Proof};
+use super::reauth::{self, Reauthentication};
 use super::{audit, passwords, profile};
-use crate::domain::{CodeAction, Email, Password, Role, VerificationCode};
+use crate::domain::{CodeAction, Email, Password, Role};
 use crate::error::ApiError;
 use crate::http::{Authenticated, ClientInfo};
 use crate::mail::MailKind;
 use crate::state::AppState;
-use crate::store::{Account, AuditEvent, AuditQuery, Session, Timestamp, User};
+use crate::store::{Account, AuditEvent, AuditQuery, Repo, Session, StoreResult, Timestamp, User};
 use serde_json::json;
+use uuid::Uuid;
+
+/// Ends what a thief could have started with a stolen password or token and
+/// finish after the owner took the account back: a pending email change,
+/// started link flows, identities waiting to be linked. Called by a password
+/// reset, a password change and signing out of other or all sessions.
+pub(crate) async fn end_pending_grants(repo: &mut dyn Repo, user_id: Uuid) -> StoreResult<u64> {
+    let changes = repo.end_email_changes(user_id).await?;
+    let links = repo.end_link_flows(user_id).await?;
+    Ok(changes + links)
+}
 
 /// Changes the password after checking the current one; optionally ends
 /// every other session. The owner gets a notice.
@@ -22,11 +34,12 @@ pub async fn change_password(
     client: &ClientInfo,
 ) -> Result<(), ApiError> {
     let user = profile::me(state, auth).await?;
-    passwords::confirm_current(state, &user, current).await?;
-    let hash = passwords::screen_and_hash(state, &user, &new_password).await?;
+    reauth::confirm_password(state, &user, current, client).await?;
+    let hash = passwords::screen_and_hash(state, &user, &new_password, client).await?;
     let now = Timestamp::now();
     let mut tx = state.store.transaction().await?;
     tx.set_password_hash(user.id, &hash, now).await?;
+    end_pending_grants(tx.as_mut(), user.id).await?;
     let ended = if revoke_other_sessions {
         tx.revoke_sessions_of_user(user.id, Some(auth.session_id), now, "password_changed")
             .await?
@@ -56,7 +69,7 @@ pub async fn start_email_change(
     client: &ClientInfo,
 ) -> Result<(), ApiError> {
     let user = profile::me(state, auth).await?;
-    passwords::confirm_current(state, &user, password).await?;
+    reauth::confirm_password(state, &user, password, client).await?;
     if new_email.as_str() == user.email {
         return Err(ApiError::bad_request(
             "new_email",
@@ -67,7 +80,8 @@ pub async fn start_email_change(
     let mut tx = state.store.transaction().await?;
     let locale = codes::mail_locale(Some(&user), client);
     if tx.user_by_email(new_email.as_str()).await?.is_none()
-        && codes::claim_mail_slot(state, tx.as_mut(), new_email, now).await?
+        && codes::claim_mail_slot(state, tx.as_mut(), new_email, CodeAction::ChangeEmail, now)
+            .await?
     {
         let mail = CodeMail {
             to: new_email,
@@ -99,6 +113,7 @@ pub async fn start_email_change(
 /// Moves the account to the address the code went to. Uniqueness is the
 /// database's: when two users race for one address, the second gets 409. A
 /// pending sign-up for that address (someone else's, unproven) is dropped.
+/// A banned user cannot complete a change. The old address is told.
 pub async fn confirm_email_change(
     state: &AppState,
     proof: Proof,
@@ -113,6 +128,10 @@ pub async fn confirm_email_change(
         None => None,
     }
     .ok_or(ApiError::InvalidCode)?;
+    if user.is_banned(now) {
+        // The code stays unused: the transaction is rolled back.
+        return Err(ApiError::Forbidden("this account is suspended"));
+    }
     tx.set_email(user.id, &consumed.email, now)
         .await
         .map_err(super::email_conflict)?;
@@ -121,15 +140,13 @@ pub async fn confirm_email_change(
         .details(json!({ "from": user.email, "to": consumed.email }));
     audit::record_in(tx.as_mut(), client, entry).await?;
     let updated = tx.user_by_id(user.id).await?.ok_or(ApiError::InvalidCode)?;
+    let locale = codes::mail_locale(Some(&user), client);
+    let values = json!({ "new_email": consumed.email });
+    let kind = MailKind::EmailChanged;
+    codes::send_notice(state, tx.as_mut(), &user.email, kind, locale, values, now).await?;
     tx.commit().await?;
+    state.outbox.wake();
     Ok(updated)
-}
-
-/// How a user proves it is them before deleting the account.
-pub enum Reauthentication {
-    Password(String),
-    /// A fresh `sign_in` code, for accounts without a password.
-    Code(VerificationCode),
 }
 
 /// Deletes the account and everything of it (sessions, identities, codes);
@@ -142,31 +159,7 @@ pub async fn delete_me(
 ) -> Result<(), ApiError> {
     let user = profile::me(state, auth).await?;
     let now = Timestamp::now();
-    // The password is checked before the transaction: no write lock is held
-    // while Argon2 runs.
-    let mut tx = match proof {
-        Reauthentication::Password(password) => {
-            passwords::confirm_current(state, &user, &password).await?;
-            state.store.transaction().await?
-        }
-        Reauthentication::Code(_) if user.password_hash.is_some() => {
-            // The mailbox alone is a weaker proof than the password.
-            return Err(ApiError::bad_request(
-                "code",
-                "this account has a password: confirm with it",
-            ));
-        }
-        Reauthentication::Code(code) => {
-            let email = Email::parse(&user.email).map_err(|_| ApiError::InvalidCode)?;
-            let proof = Proof::Code { email, code };
-            let tx = state.store.transaction().await?;
-            let (tx, consumed) = codes::consume(state, tx, CodeAction::SignIn, &proof, now).await?;
-            if consumed.user_id != Some(user.id) {
-                return Err(ApiError::InvalidCode);
-            }
-            tx
-        }
-    };
+    let mut tx = reauth::reauthenticate(state, &user, proof, client).await?;
     if user.role == Role::SuperAdmin {
         tx.lock("super_admins").await?;
         if tx.count_active_super_admins(now).await? <= 1 {

@@ -34,6 +34,9 @@ pub enum Kind {
     EmailChanged,
     AccountDeleted,
     UserInvited,
+    RefreshTokenReplayed,
+    LinkStarted,
+    ReauthenticationFailed,
 }
 
 impl Kind {
@@ -62,10 +65,13 @@ impl Kind {
             Kind::EmailChanged => "email.changed",
             Kind::AccountDeleted => "user.deleted",
             Kind::UserInvited => "admin.user_invited",
+            Kind::ReauthenticationFailed => "reauthentication.failed",
+            Kind::LinkStarted => "account.link_started",
+            Kind::RefreshTokenReplayed => "refresh_token.replayed",
         }
     }
 
-    pub const ALL: [Kind; 23] = [
+    pub const ALL: [Kind; 26] = [
         Kind::SignUpRequested,
         Kind::EmailVerified,
         Kind::SignInSucceeded,
@@ -89,6 +95,9 @@ impl Kind {
         Kind::EmailChanged,
         Kind::AccountDeleted,
         Kind::UserInvited,
+        Kind::RefreshTokenReplayed,
+        Kind::LinkStarted,
+        Kind::ReauthenticationFailed,
     ];
 }
 

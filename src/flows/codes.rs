@@ -6,7 +6,8 @@ use crate::error::ApiError;
 use crate::http::ClientInfo;
 use crate::mail::MailKind;
 use crate::state::AppState;
-use crate::store::{ConsumedCode, NewCode, Repo, StoreError, StoreResult, Timestamp, User};
+use crate::store::{ConsumedCode, NewCode, Repo, StoreError, Timestamp, User};
+use crate::throttle;
 use serde_json::{json, Value};
 use std::time::Duration;
 use uuid::Uuid;
@@ -30,6 +31,8 @@ pub enum Proof {
 }
 
 /// Stores a new code for (email, action), which replaces any earlier one.
+/// A `verify_email` code is also kept sealed, so that it can be mailed again
+/// unchanged (see [`resend_code`]).
 pub async fn issue(
     state: &AppState,
     repo: &mut dyn Repo,
@@ -37,9 +40,21 @@ pub async fn issue(
     action: CodeAction,
     user_id: Option<Uuid>,
     now: Timestamp,
-) -> StoreResult<IssuedCode> {
+) -> Result<IssuedCode, ApiError> {
     let code = random_code();
     let token = random_token();
+    let sealed = match action {
+        CodeAction::VerifyEmail => Some(
+            state
+                .code_cipher
+                .encrypt(
+                    format!("{code}.{token}").as_bytes(),
+                    &sealed_context(email, action),
+                )
+                .map_err(ApiError::internal)?,
+        ),
+        _ => None,
+    };
     repo.put_code(&NewCode {
         id: Uuid::now_v7(),
         email: email.to_string(),
@@ -49,11 +64,44 @@ pub async fn issue(
             .code_hasher
             .hash(action.as_str(), email.as_str(), &code),
         token_hash: sha256_hex(&token),
+        sealed,
         created_at: now,
         expires_at: now.plus(state.settings.code_ttl(action)),
     })
     .await?;
     Ok(IssuedCode { code, token })
+}
+
+/// Binds a sealed code to its row's address and action.
+fn sealed_context(email: &Email, action: CodeAction) -> String {
+    format!("code/{}/{}", action.as_str(), email.as_str())
+}
+
+/// The live code of (email, action) again, if it was kept sealed and still
+/// has attempts left.
+async fn live_code(
+    state: &AppState,
+    repo: &mut dyn Repo,
+    email: &Email,
+    action: CodeAction,
+    now: Timestamp,
+) -> Result<Option<IssuedCode>, ApiError> {
+    let max_attempts = state.settings.code_max_attempts;
+    let Some(sealed) = repo
+        .resendable_code(email.as_str(), action.as_str(), now, max_attempts)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let opened = state
+        .code_cipher
+        .decrypt(&sealed, &sealed_context(email, action))
+        .map_err(ApiError::internal)?;
+    let opened = String::from_utf8(opened).map_err(ApiError::internal)?;
+    Ok(opened.split_once('.').map(|(code, token)| IssuedCode {
+        code: code.to_string(),
+        token: token.to_string(),
+    }))
 }
 
 /// The language of mail to `user` (when known) in answer to `client`'s
@@ -84,14 +132,39 @@ pub async fn send_code(
     mail: CodeMail<'_>,
     now: Timestamp,
 ) -> Result<(), ApiError> {
+    let issued = issue(state, repo, mail.to, mail.action, mail.user_id, now).await?;
+    queue_code_mail(state, repo, mail, issued, now).await
+}
+
+/// Mails the live code of (email, action) again, unchanged, so that whoever
+/// asks again (the owner, or a stranger) does not kill the code the owner
+/// already has; issues a new one only when there is none left to re-send.
+pub async fn resend_code(
+    state: &AppState,
+    repo: &mut dyn Repo,
+    mail: CodeMail<'_>,
+    now: Timestamp,
+) -> Result<(), ApiError> {
+    match live_code(state, repo, mail.to, mail.action, now).await? {
+        Some(issued) => queue_code_mail(state, repo, mail, issued, now).await,
+        None => send_code(state, repo, mail, now).await,
+    }
+}
+
+async fn queue_code_mail(
+    state: &AppState,
+    repo: &mut dyn Repo,
+    mail: CodeMail<'_>,
+    issued: IssuedCode,
+    now: Timestamp,
+) -> Result<(), ApiError> {
     let CodeMail {
         to: email,
         action,
         kind,
-        user_id,
         locale,
+        ..
     } = mail;
-    let issued = issue(state, repo, email, action, user_id, now).await?;
     let ttl = state.settings.code_ttl(action);
     let values = json!({
         "code": issued.code,
@@ -119,7 +192,7 @@ pub async fn mail_to_account(
     let Some(user) = tx.user_by_email(email.as_str()).await? else {
         return Ok(());
     };
-    if user.is_banned(now) || !claim_mail_slot(state, tx.as_mut(), email, now).await? {
+    if user.is_banned(now) || !claim_mail_slot(state, tx.as_mut(), email, action, now).await? {
         return Ok(());
     }
     let mail = CodeMail {
@@ -156,12 +229,14 @@ pub async fn send_notice(
     Ok(())
 }
 
-/// Records a mail to `email` unless one went out less than
-/// `mail_cooldown_secs` ago; true when the caller may send.
+/// Records a mail for `action` to `email` unless one went out less than
+/// `mail_cooldown_secs` ago; true when the caller may send. The cool-down
+/// counts per action: mail about one action never holds back another.
 pub async fn claim_mail_slot(
     state: &AppState,
     repo: &mut dyn Repo,
     email: &Email,
+    action: CodeAction,
     now: Timestamp,
 ) -> Result<bool, StoreError> {
     let cooldown = state.settings.mail_cooldown();
@@ -169,7 +244,7 @@ pub async fn claim_mail_slot(
         // Disabled (tests, or a deployment that throttles elsewhere).
         return Ok(true);
     }
-    repo.claim_mail_slot(email.as_str(), now, now.minus(cooldown))
+    repo.claim_mail_slot(email.as_str(), action.as_str(), now, now.minus(cooldown))
         .await
 }
 
@@ -185,6 +260,10 @@ pub async fn check(
     now: Timestamp,
 ) -> Result<String, ApiError> {
     let mut repo = state.store.connection().await?;
+    if let Proof::Code { email, .. } = proof {
+        throttle::check_code_failures(state, repo.as_mut(), email.as_str(), action.as_str())
+            .await?;
+    }
     match proof {
         Proof::Code { email, code } => {
             let hash = state
@@ -199,6 +278,8 @@ pub async fn check(
             } else {
                 repo.count_failed_attempt(email.as_str(), action.as_str())
                     .await?;
+                drop(repo);
+                throttle::count_code_failure(state, email.as_str(), action.as_str()).await;
                 Err(ApiError::InvalidCode)
             }
         }
@@ -220,6 +301,10 @@ pub async fn consume(
     now: Timestamp,
 ) -> Result<(Box<dyn Repo>, ConsumedCode), ApiError> {
     let max_attempts = state.settings.code_max_attempts;
+    if let Proof::Code { email, .. } = proof {
+        throttle::check_code_failures(state, tx.as_mut(), email.as_str(), action.as_str())
+            .await?;
+    }
     let consumed = match proof {
         Proof::Code { email, code } => {
             let hash = state
@@ -232,6 +317,7 @@ pub async fn consume(
                 tx.count_failed_attempt(email.as_str(), action.as_str())
                     .await?;
                 tx.commit().await?;
+                throttle::count_code_failure(state, email.as_str(), action.as_str()).await;
                 return Err(ApiError::InvalidCode);
             }
             consumed

@@ -11,6 +11,7 @@ pub mod invite;
 pub mod paging;
 pub mod passwords;
 pub mod profile;
+pub mod reauth;
 pub mod recovery;
 pub mod registration;
 pub mod service_clients;

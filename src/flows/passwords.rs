@@ -1,8 +1,8 @@
-//! What every new password goes through (sign-up, change, reset), and the
-//! check of a current password before a sensitive change.
+//! What every new password goes through (sign-up, change, reset).
 
 use crate::domain::{Email, Password};
 use crate::error::ApiError;
+use crate::http::ClientInfo;
 use crate::state::AppState;
 use crate::store::User;
 
@@ -36,36 +36,20 @@ pub fn context_of(user: &User) -> Vec<String> {
     words
 }
 
-/// Screens `password` as a new password for `user`, then hashes it.
+/// Screens `password` as a new password for `user`, then hashes it within
+/// the client's share of the hashing queue.
 pub async fn screen_and_hash(
     state: &AppState,
     user: &User,
     password: &Password,
+    client: &ClientInfo,
 ) -> Result<String, ApiError> {
     let context = context_of(user);
     let words: Vec<&str> = context.iter().map(String::as_str).collect();
     screen(state, password, &words).await?;
-    Ok(state.hasher.hash(password.expose()).await?)
-}
-
-/// The re-authentication of sensitive changes: 403 `wrong-password` when the
-/// password is not the account's (or the account has none).
-pub async fn confirm_current(
-    state: &AppState,
-    user: &User,
-    password: &str,
-) -> Result<(), ApiError> {
-    let verdict = state
+    let client_key = client.limit_key();
+    Ok(state
         .hasher
-        .verify(password, user.password_hash.as_deref())
-        .await?;
-    if user.password_hash.is_some() && verdict.is_match() {
-        Ok(())
-    } else {
-        Err(wrong_password())
-    }
-}
-
-pub fn wrong_password() -> ApiError {
-    ApiError::Forbidden("the current password is not correct")
+        .hash(client_key.as_deref(), password.expose())
+        .await?)
 }

@@ -1,10 +1,12 @@
 //! Password reset by emailed code or link. The new password goes through
-//! the same screening as at sign-up; every session ends; the owner gets a
-//! notice; nobody is signed in. A sign-in lockout does not stop a reset, and
-//! a reset clears it.
+//! the same screening as at sign-up; every session ends, and so does every
+//! pending email change and link flow; the owner gets a notice that names the
+//! linked provider identities, which the reset can remove in the same step;
+//! nobody is signed in. A sign-in lockout does not stop a reset, and a reset
+//! clears it.
 
 use super::codes::{self, Proof};
-use super::{audit, passwords};
+use super::{account, audit, passwords};
 use crate::domain::{CodeAction, Email, Password};
 use crate::error::ApiError;
 use crate::http::ClientInfo;
@@ -20,12 +22,21 @@ pub async fn request(state: &AppState, email: &Email, client: &ClientInfo) -> Re
     codes::mail_to_account(state, email, what, client).await
 }
 
+/// What a reset does besides setting the password.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ResetOptions {
+    /// Remove every linked provider identity too (someone else's may be
+    /// among them).
+    pub unlink_accounts: bool,
+}
+
 /// Sets the new password. It is screened and hashed before the code is
 /// consumed, so a refused password leaves the code usable.
 pub async fn confirm(
     state: &AppState,
     proof: Proof,
     new_password: Password,
+    options: ResetOptions,
     client: &ClientInfo,
 ) -> Result<(), ApiError> {
     let action = CodeAction::ResetPassword;
@@ -38,7 +49,7 @@ pub async fn confirm(
     let Some(user) = user else {
         return Err(ApiError::InvalidCode);
     };
-    let hash = passwords::screen_and_hash(state, &user, &new_password).await?;
+    let hash = passwords::screen_and_hash(state, &user, &new_password, client).await?;
 
     let now = Timestamp::now();
     let tx = state.store.transaction().await?;
@@ -51,15 +62,38 @@ pub async fn confirm(
         .revoke_sessions_of_user(user.id, None, now, "password_reset")
         .await?;
     tx.clear_login_attempts(&user.email).await?;
-    let entry = audit::Entry::by_user(audit::Kind::PasswordReset, user.id)
-        .details(json!({ "sessions_ended": ended }));
+    let grants_ended = account::end_pending_grants(tx.as_mut(), user.id).await?;
+    let unlinked = if options.unlink_accounts {
+        tx.delete_accounts_of_user(user.id).await?
+    } else {
+        0
+    };
+    let linked: Vec<String> = tx
+        .accounts_of_user(user.id)
+        .await?
+        .into_iter()
+        .map(|account| provider_name(state, &account.provider_id))
+        .collect();
+    let entry = audit::Entry::by_user(audit::Kind::PasswordReset, user.id).details(json!({
+        "sessions_ended": ended,
+        "pending_changes_ended": grants_ended,
+        "accounts_unlinked": unlinked,
+    }));
     audit::record_in(tx.as_mut(), client, entry).await?;
     let locale = codes::mail_locale(Some(&user), client);
-    let notice = json!({ "reset": true });
+    let notice = json!({ "reset": true, "linked": linked, "unlinked": unlinked });
     let kind = MailKind::PasswordChanged;
     codes::send_notice(state, tx.as_mut(), &user.email, kind, locale, notice, now).await?;
     tx.commit().await?;
     state.outbox.wake();
     tracing::info!(user_id = %user.id, "password reset");
     Ok(())
+}
+
+/// The provider's display name, or its id once it is no longer configured.
+fn provider_name(state: &AppState, id: &str) -> String {
+    state
+        .providers
+        .get(id)
+        .map_or_else(|| id.to_string(), |provider| provider.name.clone())
 }

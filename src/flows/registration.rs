@@ -31,7 +31,10 @@ pub fn context_words<'a>(email: &'a Email, username: Option<&'a Username>) -> Ve
 /// Answers the same way whether or not the address is taken: a new address
 /// gets a pending registration and a verification mail, a taken one a notice
 /// to its owner. The password is hashed first in both cases, so that timing
-/// tells nothing either.
+/// tells nothing either. A sign-up for an address with a live pending
+/// registration changes nothing: it re-sends that registration's code, so
+/// whoever signs up second never decides the password of the account the
+/// owner confirms.
 pub async fn sign_up(state: &AppState, input: SignUp, client: &ClientInfo) -> Result<(), ApiError> {
     let context = context_words(&input.email, input.username.as_ref());
     super::passwords::screen(state, &input.password, &context).await?;
@@ -41,13 +44,16 @@ pub async fn sign_up(state: &AppState, input: SignUp, client: &ClientInfo) -> Re
             return Err(username_taken());
         }
     }
-    let password_hash = state.hasher.hash(input.password.expose()).await?;
+    let password_hash = state
+        .hasher
+        .hash(client.limit_key().as_deref(), input.password.expose())
+        .await?;
 
     let now = Timestamp::now();
     let email = &input.email;
     let mut tx = state.store.transaction().await?;
     let existing = tx.user_by_email(email.as_str()).await?;
-    if !claim_mail_slot(state, tx.as_mut(), email, now).await? {
+    if !claim_mail_slot(state, tx.as_mut(), email, CodeAction::VerifyEmail, now).await? {
         return Ok(());
     }
     let entry = audit::Entry::new(audit::Kind::SignUpRequested)
@@ -69,18 +75,23 @@ pub async fn sign_up(state: &AppState, input: SignUp, client: &ClientInfo) -> Re
             .await?;
         }
         None => {
-            tx.put_pending_registration(&PendingRegistration {
+            let created = tx
+                .put_pending_registration(&PendingRegistration {
                 id: Uuid::now_v7(),
                 email: email.to_string(),
                 password_hash,
                 username: input.username.map(String::from),
                 first_name: input.first_name.map(String::from),
                 last_name: input.last_name.map(String::from),
-                created_at: now,
-                expires_at: now.plus(state.settings.pending_registration_ttl()),
-            })
-            .await?;
-            verification_mail(state, tx.as_mut(), email, locale, now).await?;
+                    created_at: now,
+                    expires_at: now.plus(state.settings.pending_registration_ttl()),
+                })
+                .await?;
+            if created {
+                verification_mail(state, tx.as_mut(), email, locale, now).await?;
+            } else {
+                resend_verification_mail(state, tx.as_mut(), email, locale, now).await?;
+            }
         }
     }
     tx.commit().await?;
@@ -101,12 +112,12 @@ pub async fn resend_verification(
         .pending_registration(email.as_str(), now)
         .await?
         .is_none()
-        || !claim_mail_slot(state, tx.as_mut(), email, now).await?
+        || !claim_mail_slot(state, tx.as_mut(), email, CodeAction::VerifyEmail, now).await?
     {
         return Ok(());
     }
     let locale = codes::mail_locale(None, client);
-    verification_mail(state, tx.as_mut(), email, locale, now).await?;
+    resend_verification_mail(state, tx.as_mut(), email, locale, now).await?;
     tx.commit().await?;
     state.outbox.wake();
     Ok(())
@@ -158,6 +169,17 @@ pub async fn confirm(
     Ok(signed_in)
 }
 
+fn verification(email: &Email, locale: Locale) -> codes::CodeMail<'_> {
+    codes::CodeMail {
+        to: email,
+        action: CodeAction::VerifyEmail,
+        kind: MailKind::VerifyEmail,
+        user_id: None,
+        locale,
+    }
+}
+
+/// A new registration's first code.
 async fn verification_mail(
     state: &AppState,
     repo: &mut dyn Repo,
@@ -165,12 +187,17 @@ async fn verification_mail(
     locale: Locale,
     now: Timestamp,
 ) -> Result<(), ApiError> {
-    let mail = codes::CodeMail {
-        to: email,
-        action: CodeAction::VerifyEmail,
-        kind: MailKind::VerifyEmail,
-        user_id: None,
-        locale,
-    };
-    codes::send_code(state, repo, mail, now).await
+    codes::send_code(state, repo, verification(email, locale), now).await
+}
+
+/// The code the registration already has, again (a new one only when it has
+/// none left): asking again never kills the code in the owner's mailbox.
+async fn resend_verification_mail(
+    state: &AppState,
+    repo: &mut dyn Repo,
+    email: &Email,
+    locale: Locale,
+    now: Timestamp,
+) -> Result<(), ApiError> {
+    codes::resend_code(state, repo, verification(email, locale), now).await
 }

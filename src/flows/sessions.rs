@@ -64,32 +64,50 @@ pub async fn complete_sign_in(
     })
 }
 
+/// How a refresh was answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refreshed {
+    /// The token was current and has been rotated.
+    Rotated,
+    /// The token had just been rotated (two tabs, a retry): the same
+    /// successor again, with a fresh access token.
+    Replayed,
+}
+
 /// Exchanges a refresh token for a new pair. The old token stops working; if
 /// a token that was already rotated comes back, somebody holds a copy, and the
-/// whole session is revoked.
+/// whole session is revoked, unless it comes back within the reuse window of
+/// its own rotation while its successor is still current (concurrent clients
+/// of one session): then it gets that same successor again.
 pub async fn refresh(
     state: &AppState,
     refresh_token: &str,
     client: &ClientInfo,
-) -> Result<SignedIn, ApiError> {
+) -> Result<(SignedIn, Refreshed), ApiError> {
     let hash = sha256_hex(refresh_token);
     let now = Timestamp::now();
     let mut tx = state.store.transaction().await?;
-    let Some(session_id) = tx.rotate_refresh_token(&hash, now).await? else {
-        if let Some((session_id, user_id)) = tx.refresh_token_session(&hash).await? {
-            let revoked = tx
-                .revoke_session(session_id, None, now, "refresh_token_reuse")
-                .await?;
-            if revoked {
-                let entry = audit::Entry::new(audit::Kind::RefreshTokenReused)
-                    .user(user_id)
-                    .details(json!({ "session_id": session_id }));
-                audit::record_in(tx.as_mut(), client, entry).await?;
-                tracing::warn!(session_id = %session_id, "refresh token reuse detected; session revoked");
+    let successor = state.refresh_chain.successor(refresh_token);
+    let (session_id, outcome) = match tx.rotate_refresh_token(&hash, now).await? {
+        Some(session_id) => (session_id, Refreshed::Rotated),
+        None => {
+            let Some(used) = tx.refresh_token_record(&hash).await? else {
+                return Err(ApiError::InvalidRefreshToken);
+            };
+            let window = state.settings.refresh_reuse_window();
+            let recent = used
+                .rotated_at
+                .is_some_and(|at| !window.is_zero() && at > now.minus(window));
+            let successor_current = recent
+                && tx
+                    .is_current_refresh_token(&sha256_hex(&successor), used.session_id)
+                    .await?;
+            if !successor_current {
+                revoke_on_reuse(tx, used.session_id, used.user_id, client, now).await?;
+                return Err(ApiError::InvalidRefreshToken);
             }
-            tx.commit().await?;
+            (used.session_id, Refreshed::Replayed)
         }
-        return Err(ApiError::InvalidRefreshToken);
     };
     let idle_cutoff = now.minus(state.settings.session_idle_ttl());
     // Dropping the transaction on the error paths below rolls the rotation back.
@@ -102,17 +120,49 @@ pub async fn refresh(
         .await?
         .filter(|user| !user.is_banned(now))
         .ok_or(ApiError::InvalidRefreshToken)?;
-    let next_token = random_token();
-    tx.insert_refresh_token(&sha256_hex(&next_token), session.id, now)
-        .await?;
+    match outcome {
+        Refreshed::Rotated => {
+            tx.insert_refresh_token(&sha256_hex(&successor), session.id, now)
+                .await?;
+        }
+        Refreshed::Replayed => {
+            let entry = audit::Entry::by_user(audit::Kind::RefreshTokenReplayed, user.id)
+                .details(json!({ "session_id": session.id }));
+            audit::record_in(tx.as_mut(), client, entry).await?;
+        }
+    }
     tx.commit().await?;
     let access = state.tokens.issue(user.id, session.id, user.role, now)?;
-    Ok(SignedIn {
+    let signed_in = SignedIn {
         access,
-        refresh_token: next_token,
+        refresh_token: successor,
         session,
         user,
-    })
+    };
+    Ok((signed_in, outcome))
+}
+
+/// A rotated token came back outside the window, or an older ancestor did:
+/// somebody holds a copy, and the session ends.
+async fn revoke_on_reuse(
+    mut tx: Box<dyn Repo>,
+    session_id: Uuid,
+    user_id: Uuid,
+    client: &ClientInfo,
+    now: Timestamp,
+) -> Result<(), ApiError> {
+    let revoked = tx
+        .revoke_session(session_id, None, now, "refresh_token_reuse")
+        .await?;
+    if revoked {
+        let entry = audit::Entry::new(audit::Kind::RefreshTokenReused)
+            .user(user_id)
+            .details(json!({ "session_id": session_id }));
+        audit::record_in(tx.as_mut(), client, entry).await?;
+        tracing::warn!(session_id = %session_id, "refresh token reuse detected; session revoked");
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 /// The caller's live sessions, newest first.
@@ -151,7 +201,8 @@ pub async fn revoke(
     Ok(())
 }
 
-/// Revokes all of the caller's sessions, or all but the current one.
+/// Revokes all of the caller's sessions, or all but the current one, and
+/// ends pending email changes and link flows.
 pub async fn revoke_all(
     state: &AppState,
     auth: &Authenticated,
@@ -163,9 +214,14 @@ pub async fn revoke_all(
     let revoked = tx
         .revoke_sessions_of_user(auth.user_id, keep, Timestamp::now(), "revoked_by_user")
         .await?;
+    // Whoever else was signed in may have started an email change or a link.
+    let grants_ended = super::account::end_pending_grants(tx.as_mut(), auth.user_id).await?;
     let scope = if keep_current { "others" } else { "all" };
-    let entry = audit::Entry::by_user(audit::Kind::SignedOut, auth.user_id)
-        .details(json!({ "scope": scope, "sessions": revoked }));
+    let entry = audit::Entry::by_user(audit::Kind::SignedOut, auth.user_id).details(json!({
+        "scope": scope,
+        "sessions": revoked,
+        "pending_changes_ended": grants_ended,
+    }));
     audit::record_in(tx.as_mut(), client, entry).await?;
     tx.commit().await?;
     Ok(revoked)

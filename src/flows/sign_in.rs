@@ -41,7 +41,8 @@ pub async fn with_password(
     };
     // A hashing slot first: when the service is overloaded the answer is a
     // 503 and nothing is counted against the account.
-    let slot = state.hasher.slot().await?;
+    let client_key = client.limit_key();
+    let slot = state.hasher.slot(client_key.as_deref()).await?;
     let allowed = throttle::claim_sign_in(state, &key).await?;
     let stored = user
         .as_ref()
@@ -87,7 +88,11 @@ pub async fn with_password(
 /// costs the upgrade, never the sign-in.
 async fn rehash(state: &AppState, user_id: &uuid::Uuid, password: &str, now: Timestamp) {
     let result = async {
-        let hash = state.hasher.hash(password).await.map_err(ApiError::from)?;
+        let hash = state
+            .hasher
+            .hash(None, password)
+            .await
+            .map_err(ApiError::from)?;
         let mut repo = state.store.connection().await?;
         repo.set_password_hash(*user_id, &hash, now).await?;
         Ok::<_, ApiError>(())

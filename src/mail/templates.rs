@@ -22,10 +22,12 @@ pub enum MailKind {
     EmailChangeRequested,
     PasswordChanged,
     AlreadyRegistered,
+    EmailChanged,
+    AccountLinked,
 }
 
 impl MailKind {
-    const ALL: [MailKind; 8] = [
+    const ALL: [MailKind; 10] = [
         MailKind::VerifyEmail,
         MailKind::SignIn,
         MailKind::Invite,
@@ -34,6 +36,8 @@ impl MailKind {
         MailKind::EmailChangeRequested,
         MailKind::PasswordChanged,
         MailKind::AlreadyRegistered,
+        MailKind::EmailChanged,
+        MailKind::AccountLinked,
     ];
 
     pub fn name(self) -> &'static str {
@@ -46,6 +50,8 @@ impl MailKind {
             MailKind::EmailChangeRequested => "email_change_requested",
             MailKind::PasswordChanged => "password_changed",
             MailKind::AlreadyRegistered => "already_registered",
+            MailKind::EmailChanged => "email_changed",
+            MailKind::AccountLinked => "account_linked",
         }
     }
 }
@@ -70,6 +76,8 @@ const BUILTIN: &[(&str, &str)] = builtin!(
     "en" / "email_change_requested",
     "en" / "password_changed",
     "en" / "already_registered",
+    "en" / "email_changed",
+    "en" / "account_linked",
     "de" / "verify_email",
     "de" / "sign_in",
     "de" / "invite",
@@ -78,6 +86,8 @@ const BUILTIN: &[(&str, &str)] = builtin!(
     "de" / "email_change_requested",
     "de" / "password_changed",
     "de" / "already_registered",
+    "de" / "email_changed",
+    "de" / "account_linked",
 );
 const LAYOUT: &str = include_str!("../../templates/mail/layout.html");
 

@@ -39,7 +39,7 @@ pub enum OAuthError {
 }
 
 /// Who the provider says signed in.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Identity {
     /// The provider's stable subject identifier.
     pub subject: String,

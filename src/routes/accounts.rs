@@ -1,9 +1,12 @@
 //! `accounts`: the signed-in user's links to social providers.
 
-use super::problems::{AuthProblems, InputProblems, ServerProblems};
+use super::problems::{AuthProblems, InputProblems, RateProblems, ServerProblems};
+use crate::domain::VerificationCode;
 use crate::error::{ApiError, Problem};
-use crate::flows::social::{self, Purpose};
+use crate::flows::reauth::Reauthentication;
+use crate::flows::social;
 use crate::http::{Authenticated, ClientInfo, JsonBody};
+use crate::throttle::{self, Limited};
 use crate::state::AppState;
 use crate::store::{Account, Timestamp};
 use actix_web::{delete, get, post, web, HttpResponse};
@@ -60,21 +63,36 @@ pub async fn list_accounts(
     }))
 }
 
+/// Proof of the owner comes with the request: the password, or for an
+/// account without one a fresh `sign_in` code (`POST
+/// /v1/email-verification-codes` with `"action": "sign_in"`).
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LinkRequest {
-    /// Where the browser returns with `?linked={provider}`: one of
+    /// Where the browser returns with `?link_code=…`: one of
     /// `oauth.redirect_allowlist`.
     redirect_to: String,
+    /// The current password.
+    password: Option<String>,
+    /// A fresh `sign_in` code, for accounts without a password.
+    #[schema(value_type = Option<String>, pattern = "^[0-9]{8}$")]
+    code: Option<VerificationCode>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct LinkStarted {
-    /// Send the browser here; the provider's callback links the identity.
+    /// Send the browser here. The provider's callback returns it to
+    /// `redirect_to?link_code=…`; post that code to `POST /v1/accounts/link`.
     pub authorize_url: String,
 }
 
 /// Start linking a provider identity to the signed-in user.
+///
+/// Needs proof of the owner (`password`, or `code` for an account without a
+/// password): a stolen access token alone cannot add a way into the account.
+/// Password checks count in the account's sign-in lockout and in
+/// `rate_limits.reauthentication`. A password reset, a password change and
+/// signing out other sessions end a started flow.
 #[utoipa::path(
     tag = "accounts",
     security(("bearer" = [])),
@@ -82,10 +100,12 @@ pub struct LinkStarted {
     request_body = LinkRequest,
     responses(
         (status = 200, description = "The provider's authorization URL", body = LinkStarted),
+        (status = 403, description = "The password is wrong", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such provider", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "The provider is unreachable", body = Problem, content_type = "application/problem+json"),
         InputProblems,
         AuthProblems,
+        RateProblems,
         ServerProblems,
     )
 )]
@@ -93,20 +113,72 @@ pub struct LinkStarted {
 pub async fn link(
     state: web::Data<AppState>,
     auth: Authenticated,
+    client: ClientInfo,
     provider: web::Path<String>,
     body: JsonBody<LinkRequest>,
 ) -> Result<web::Json<LinkStarted>, ApiError> {
-    let flow = social::start(
-        &state,
-        &provider,
-        &body.0.redirect_to,
-        None,
-        Purpose::Link(auth.user_id),
-    )
-    .await?;
+    throttle::check_rate(&state, Limited::OAuthAuthorize, &client).await?;
+    let LinkRequest {
+        redirect_to,
+        password,
+        code,
+    } = body.0;
+    let proof = match (password, code) {
+        (Some(password), None) => Reauthentication::Password(password),
+        (None, Some(code)) => Reauthentication::Code(code),
+        _ => {
+            return Err(ApiError::BadRequest {
+                detail: "send either password or code".into(),
+                errors: Vec::new(),
+            })
+        }
+    };
+    let flow = social::start_link(&state, &auth, &provider, &redirect_to, proof, &client).await?;
     Ok(web::Json(LinkStarted {
         authorize_url: flow.provider_url,
     }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompleteLinkRequest {
+    /// The `link_code` from the redirect.
+    #[schema(max_length = 512)]
+    link_code: String,
+}
+
+/// Finish a link: the identity the provider returned becomes one of the
+/// caller's accounts.
+///
+/// Only the user who started the flow can claim its `link_code` (one-time,
+/// 60 s); any other user's attempt spends it and links nothing. The owner
+/// gets a mail naming the provider.
+#[utoipa::path(
+    tag = "accounts",
+    security(("bearer" = [])),
+    request_body = CompleteLinkRequest,
+    responses(
+        (status = 201, description = "Linked", body = AccountView),
+        (status = 403, description = "The account is suspended", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The identity is linked to another account", body = Problem, content_type = "application/problem+json"),
+        InputProblems,
+        AuthProblems,
+        ServerProblems,
+    )
+)]
+#[post("/v1/accounts/link")]
+pub async fn complete_link(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    client: ClientInfo,
+    body: JsonBody<CompleteLinkRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let link_code = body.0.link_code;
+    if link_code.is_empty() || link_code.len() > 512 {
+        return Err(ApiError::bad_request("link_code", "must be 1 to 512 bytes"));
+    }
+    let account = social::complete_link(&state, &auth, &link_code, &client).await?;
+    Ok(HttpResponse::Created().json(AccountView::from(account)))
 }
 
 /// Unlink a provider account. Refused for the last one of a user without a

@@ -55,7 +55,7 @@ pub async fn request_code(
             "change_email codes are requested with POST /v1/users/me/email",
         ));
     }
-    throttle::check_mail_rate(&state, &email).await?;
+    throttle::check_mail_rate(&state, &email, &client).await?;
     // The answer goes out before the address is even looked up: a known
     // address costs a few writes more than an unknown one, and the response
     // time must not tell them apart. Failures are logged (the person asks
@@ -93,10 +93,20 @@ pub struct ConfirmRequest {
     /// `reset_password` only: the new password.
     #[schema(value_type = Option<String>, format = Password, min_length = 8, max_length = 128)]
     new_password: Option<Password>,
+    /// `reset_password` only: also remove every linked provider identity
+    /// (the reset notice lists them). Default false.
+    #[serde(default)]
+    unlink_accounts: Option<bool>,
 }
 
 impl ConfirmRequest {
     fn into_proof(self) -> Result<(Proof, Option<Password>), ApiError> {
+        if self.unlink_accounts.is_some() && self.action != CodeAction::ResetPassword {
+            return Err(ApiError::bad_request(
+                "unlink_accounts",
+                "only reset_password can unlink accounts",
+            ));
+        }
         let new_password = self.new_password;
         match (self.action, &new_password) {
             (CodeAction::ResetPassword, None) => {
@@ -134,9 +144,12 @@ impl ConfirmRequest {
 ///   is signed in (201 with a token pair).
 /// - `sign_in`: a session is opened (201 with a token pair).
 /// - `reset_password` (with `new_password`): the password is replaced, every
-///   session ends, the owner gets a notice; 204, no tokens.
+///   session ends, pending email changes and link flows end, the owner gets a
+///   notice naming the linked provider identities; with `"unlink_accounts":
+///   true` those are removed in the same step; 204, no tokens.
 /// - `change_email`: the account moves to the address the code went to
-///   (200 with the user); 409 when another account took it meanwhile.
+///   (200 with the user) and the old address gets a notice; 409 when another
+///   account took it meanwhile; 403 for a suspended account.
 ///
 /// Codes are single use, bound to the address and action, expire (sign-in
 /// 10 min, others 1 h by default) and die after `code_max_attempts` wrong
@@ -162,12 +175,15 @@ pub async fn confirm(
 ) -> Result<HttpResponse, ApiError> {
     throttle::check_rate(&state, Limited::CodeConfirm, &client).await?;
     let action = body.0.action;
+    let options = recovery::ResetOptions {
+        unlink_accounts: body.0.unlink_accounts.unwrap_or(false),
+    };
     let (proof, new_password) = body.0.into_proof()?;
     let signed_in = match (action, new_password) {
         (CodeAction::VerifyEmail, _) => registration::confirm(&state, proof, client).await?,
         (CodeAction::SignIn, _) => code_sign_in::confirm(&state, proof, client).await?,
         (CodeAction::ResetPassword, Some(password)) => {
-            recovery::confirm(&state, proof, password, &client).await?;
+            recovery::confirm(&state, proof, password, options, &client).await?;
             return Ok(HttpResponse::NoContent().finish());
         }
         (CodeAction::ResetPassword, None) => {

@@ -7,7 +7,8 @@ use super::problems::{AuthProblems, InputProblems, RateProblems, ServerProblems}
 use super::views::{Accepted, SessionView, UserView};
 use crate::domain::{Email, Password, VerificationCode};
 use crate::error::{ApiError, Problem};
-use crate::flows::account::{self, Reauthentication};
+use crate::flows::account;
+use crate::flows::reauth::Reauthentication;
 use crate::http::{Authenticated, ClientInfo, JsonBody};
 use crate::state::AppState;
 use crate::store::Timestamp;
@@ -101,7 +102,7 @@ pub async fn change_email(
     body: JsonBody<ChangeEmailRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.0;
-    throttle::check_mail_rate(&state, &body.new_email).await?;
+    throttle::check_mail_rate(&state, &body.new_email, &client).await?;
     account::start_email_change(&state, &auth, &body.new_email, &body.password, &client).await?;
     Ok(HttpResponse::Accepted().json(Accepted::mail_on_its_way()))
 }

@@ -41,6 +41,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(oauth::callback)
         .service(oauth::token)
         .service(accounts::list_accounts)
+        .service(accounts::complete_link)
         .service(accounts::link)
         .service(accounts::unlink)
         .service(admin::users::list_users)

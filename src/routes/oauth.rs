@@ -58,8 +58,8 @@ pub struct AuthorizeQuery {
     /// Where the browser returns with `?code=…`: exactly one of
     /// `oauth.redirect_allowlist`.
     redirect_to: String,
-    /// Optional PKCE of the frontend itself (S256): then `POST /v1/oauth/token`
-    /// needs the matching `code_verifier`.
+    /// Required: the frontend's own PKCE challenge (S256 of a
+    /// `code_verifier` it keeps); `POST /v1/oauth/token` needs the verifier.
     code_challenge: Option<String>,
     /// Only `S256`.
     code_challenge_method: Option<String>,
@@ -88,24 +88,29 @@ fn binding_cookie(state: &AppState, value: String, max_age: CookieDuration) -> C
 ///
 /// Authorization code flow with PKCE (S256); a fresh `state` and `nonce`
 /// (256 bits each) are kept server-side for 10 minutes and consumed once, and
-/// the state is also bound to this browser by an HttpOnly cookie.
+/// the state is also bound to this browser by an HttpOnly cookie. The
+/// frontend's own `code_challenge` (S256) is required: without it, 400.
+/// Limited per client (`rate_limits.oauth_authorize`).
 #[utoipa::path(
     tag = "oauth",
     params(("provider" = String, Path, description = "Provider id"), AuthorizeQuery),
     responses(
         (status = 302, description = "To the provider's login page", headers(("Location" = String))),
-        (status = 400, description = "`redirect_to` not allowed, bad `code_challenge`", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`redirect_to` not allowed, missing or bad `code_challenge`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such provider", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "The provider is unreachable", body = Problem, content_type = "application/problem+json"),
+        RateProblems,
         ServerProblems,
     )
 )]
 #[get("/v1/oauth/{provider}/authorize")]
 pub async fn authorize(
     state: web::Data<AppState>,
+    client: ClientInfo,
     provider: web::Path<String>,
     query: web::Query<AuthorizeQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    throttle::check_rate(&state, Limited::OAuthAuthorize, &client).await?;
     let query = query.into_inner();
     let challenge = social::check_client_challenge(
         query.code_challenge,
@@ -115,7 +120,7 @@ pub async fn authorize(
         &state,
         &provider,
         &query.redirect_to,
-        challenge,
+        Some(challenge),
         Purpose::SignIn,
     )
     .await?;
@@ -139,8 +144,10 @@ pub struct CallbackQuery {
 /// `{public_url}/v1/oauth/{provider}/callback`).
 ///
 /// Checks the state, exchanges the code, validates the ID token, signs the
-/// user in (or up, or links the identity), then redirects to `redirect_to`
-/// with `?code=` (one-time, 60 s), `?linked=` or the provider's `?error=`.
+/// user in (or up), then redirects to `redirect_to` with `?code=` (one-time,
+/// 60 s) or the provider's `?error=`. A link flow does not link here: it
+/// redirects with `?link_code=` (one-time, 60 s), which the same user claims
+/// with `POST /v1/accounts/link`.
 #[utoipa::path(
     tag = "oauth",
     params(("provider" = String, Path, description = "Provider id"), CallbackQuery),
@@ -157,7 +164,6 @@ pub struct CallbackQuery {
 pub async fn callback(
     state: web::Data<AppState>,
     request: HttpRequest,
-    client: ClientInfo,
     provider: web::Path<String>,
     query: web::Query<CallbackQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -170,7 +176,7 @@ pub async fn callback(
         state: query.state,
         error: query.error,
     };
-    let location = social::callback(&state, &provider, params, bound, &client).await?;
+    let location = social::callback(&state, &provider, params, bound).await?;
     Ok(HttpResponse::Found()
         .insert_header((header::LOCATION, location))
         .cookie(binding_cookie(&state, String::new(), CookieDuration::ZERO))
@@ -183,7 +189,7 @@ pub struct TokenRequest {
     /// The one-time `code` from the redirect.
     #[schema(max_length = 512)]
     code: String,
-    /// Required when the flow was started with a `code_challenge`.
+    /// The PKCE verifier of the flow's `code_challenge`.
     #[schema(max_length = 128)]
     code_verifier: Option<String>,
 }

@@ -105,6 +105,9 @@ pub async fn sign_in(
     )))
 }
 
+/// Set on a refresh answered from the reuse window.
+pub const REPLAYED_HEADER: &str = "Portcullis-Refresh-Replayed";
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
@@ -115,12 +118,20 @@ pub struct RefreshRequest {
 /// Exchange a refresh token for a new pair.
 ///
 /// The presented token stops working. Presenting a token that was already
-/// exchanged revokes the whole session: someone else holds a copy.
+/// exchanged revokes the whole session: someone else holds a copy. The one
+/// exception is the reuse window (`refresh_reuse_window_secs`, 10 s by
+/// default): a token presented again within that time of its own rotation,
+/// while its successor has not been used yet, gets the same successor again
+/// and a fresh access token, with the header `Portcullis-Refresh-Replayed:
+/// true`. Two tabs or an app and its background task refreshing at once
+/// therefore stay signed in.
 #[utoipa::path(
     tag = "sessions",
     request_body = RefreshRequest,
     responses(
-        (status = 200, description = "A new token pair", body = TokenResponse),
+        (status = 200, description = "A new token pair", body = TokenResponse, headers(
+            ("Portcullis-Refresh-Replayed" = String, description = "`true` when the token had just been exchanged and the same successor is returned again")
+        )),
         (status = 401, description = "Invalid, used or expired refresh token, or the session ended", body = Problem, content_type = "application/problem+json"),
         InputProblems,
         RateProblems,
@@ -132,7 +143,7 @@ pub async fn refresh(
     state: web::Data<AppState>,
     client: ClientInfo,
     body: JsonBody<RefreshRequest>,
-) -> Result<web::Json<TokenResponse>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     throttle::check_rate(&state, Limited::Refresh, &client).await?;
     let token = body.0.refresh_token;
     if token.is_empty() || token.len() > 512 {
@@ -141,8 +152,12 @@ pub async fn refresh(
             "must be 1 to 512 bytes",
         ));
     }
-    let signed_in = sessions::refresh(&state, &token, &client).await?;
-    Ok(web::Json(TokenResponse::new(
+    let (signed_in, outcome) = sessions::refresh(&state, &token, &client).await?;
+    let mut response = HttpResponse::Ok();
+    if outcome == sessions::Refreshed::Replayed {
+        response.insert_header((REPLAYED_HEADER, "true"));
+    }
+    Ok(response.json(TokenResponse::new(
         signed_in,
         state.settings.session_idle_ttl(),
     )))

@@ -66,7 +66,7 @@ pub async fn sign_up(
         first_name,
         last_name,
     } = body.0;
-    throttle::check_mail_rate(&state, &email).await?;
+    throttle::check_mail_rate(&state, &email, &client).await?;
     registration::sign_up(
         &state,
         registration::SignUp {

@@ -95,8 +95,10 @@ pub trait UserRepo {
 
 #[async_trait]
 pub trait RegistrationRepo {
-    /// Creates or replaces the pending registration of an address.
-    async fn put_pending_registration(&mut self, pending: &PendingRegistration) -> StoreResult<()>;
+    /// Creates the pending registration of an address, replacing an expired
+    /// one; false (nothing written) when a live one exists.
+    async fn put_pending_registration(&mut self, pending: &PendingRegistration)
+        -> StoreResult<bool>;
     async fn pending_registration(
         &mut self,
         email: &str,
@@ -108,11 +110,12 @@ pub trait RegistrationRepo {
         email: &str,
         now: Timestamp,
     ) -> StoreResult<Option<PendingRegistration>>;
-    /// Records a mail to `email` unless one went out after `not_after`;
-    /// true when the caller may send.
+    /// Records a mail for `action` to `email` unless one went out after
+    /// `not_after`; true when the caller may send.
     async fn claim_mail_slot(
         &mut self,
         email: &str,
+        action: &str,
         now: Timestamp,
         not_after: Timestamp,
     ) -> StoreResult<bool>;
@@ -151,6 +154,16 @@ pub trait CodeRepo {
         action: &str,
         now: Timestamp,
     ) -> StoreResult<Option<String>>;
+    /// The sealed secrets of the live, re-sendable code of (email, action).
+    async fn resendable_code(
+        &mut self,
+        email: &str,
+        action: &str,
+        now: Timestamp,
+        max_attempts: u32,
+    ) -> StoreResult<Option<String>>;
+    /// Ends the user's pending email change; returns how many were ended.
+    async fn end_email_changes(&mut self, user_id: Uuid) -> StoreResult<u64>;
     /// Consumes the live code whose link token has this hash.
     async fn consume_link_token(
         &mut self,
@@ -176,11 +189,18 @@ pub trait SessionRepo {
         token_hash: &str,
         now: Timestamp,
     ) -> StoreResult<Option<Uuid>>;
-    /// The session (and its user) a refresh token, rotated or not, belongs to.
-    async fn refresh_token_session(
+    /// The session (and its user) a refresh token, rotated or not, belongs
+    /// to, and when it was rotated.
+    async fn refresh_token_record(
         &mut self,
         token_hash: &str,
-    ) -> StoreResult<Option<(Uuid, Uuid)>>;
+    ) -> StoreResult<Option<RefreshTokenRecord>>;
+    /// Whether this is the session's unrotated (current) refresh token.
+    async fn is_current_refresh_token(
+        &mut self,
+        token_hash: &str,
+        session_id: Uuid,
+    ) -> StoreResult<bool>;
     /// Records use of a live session (not revoked, inside both lifetimes).
     async fn touch_session(
         &mut self,
@@ -254,6 +274,18 @@ pub trait OAuthRepo {
     /// (encrypted) tokens, raw claims.
     async fn refresh_account(&mut self, account: &Account) -> StoreResult<()>;
     async fn accounts_of_user(&mut self, user_id: Uuid) -> StoreResult<Vec<Account>>;
+    async fn insert_pending_link(&mut self, link: &PendingLink) -> StoreResult<()>;
+    /// Removes the pending link with this code hash and returns it if it has
+    /// not expired.
+    async fn take_pending_link(
+        &mut self,
+        code_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<PendingLink>>;
+    /// Ends every started link flow of the user and every identity waiting to
+    /// be linked to it.
+    async fn end_link_flows(&mut self, user_id: Uuid) -> StoreResult<u64>;
+    async fn delete_accounts_of_user(&mut self, user_id: Uuid) -> StoreResult<u64>;
     async fn delete_account(&mut self, id: Uuid, user_id: Uuid) -> StoreResult<bool>;
     /// Locks the user row for the rest of the transaction (a no-op write) and
     /// says whether the user has a password; `None` if there is no such user.
@@ -271,6 +303,12 @@ pub trait ThrottleRepo {
         now: Timestamp,
         window_cutoff: Timestamp,
     ) -> StoreResult<(i64, Timestamp)>;
+    /// The hits and start of `key`'s window, if it began after `window_cutoff`.
+    async fn rate_limit_window(
+        &mut self,
+        key: &str,
+        window_cutoff: Timestamp,
+    ) -> StoreResult<Option<(i64, Timestamp)>>;
     /// Claims a sign-in attempt for `key` unless it is locked: counts it
     /// (forgetting failures from before `window_cutoff`) and returns the count
     /// of attempts without a success, this one included. `None`: locked.

@@ -118,6 +118,8 @@ pub struct NewCode {
     pub code_hash: String,
     /// SHA-256 of the link token.
     pub token_hash: String,
+    /// The code and link token sealed, so the same code can be mailed again.
+    pub sealed: Option<String>,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
 }
@@ -140,6 +142,14 @@ pub struct Session {
     /// Absolute end of the session.
     pub expires_at: Timestamp,
     pub revoked_at: Option<Timestamp>,
+}
+
+/// A refresh token as reuse detection needs it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RefreshTokenRecord {
+    pub session_id: Uuid,
+    pub user_id: Uuid,
+    pub rotated_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -181,6 +191,18 @@ pub struct OAuthHandoff {
     pub user_id: Uuid,
     pub provider: String,
     pub client_code_challenge: Option<String>,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// A provider identity waiting for `POST /v1/accounts/link` by the user who
+/// started the flow. `sealed` holds the identity and the provider's tokens.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PendingLink {
+    pub code_hash: String,
+    pub user_id: Uuid,
+    pub provider: String,
+    pub sealed: String,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
 }

@@ -23,16 +23,28 @@ pub(super) async fn link(
     identity: &Identity,
     tokens: &ProviderTokens,
     now: Timestamp,
-) -> Result<(), ApiError> {
+) -> Result<Account, ApiError> {
     match tx
         .account_by_identity(&provider.id, &identity.subject)
         .await?
     {
         Some(existing) if existing.user_id != user_id => Err(already_linked()),
         Some(existing) => {
-            let record =
-                account_record(state, existing.id, user_id, provider, identity, tokens, now)?;
-            Ok(tx.refresh_account(&record).await?)
+            let record = account_record(
+                state,
+                existing.id,
+                user_id,
+                provider,
+                identity,
+                tokens,
+                existing.created_at,
+            )?;
+            let record = Account {
+                updated_at: now,
+                ..record
+            };
+            tx.refresh_account(&record).await?;
+            Ok(record)
         }
         None => {
             let record = account_record(
@@ -50,7 +62,8 @@ pub(super) async fn link(
                 } else {
                     e.into()
                 }
-            })
+            })?;
+            Ok(record)
         }
     }
 }
@@ -95,14 +108,16 @@ pub(super) async fn sign_in_or_up(
             provider.name
         ),
     };
+    // An address the provider has not verified proves nothing, and the
+    // answer is the same whether or not a local account has it.
+    if !identity.email_verified {
+        return Err(ApiError::ProviderRejected(
+            "the provider has not verified this email address",
+        ));
+    }
     let user_id = match tx.user_by_email(email.as_str()).await? {
-        Some(user) if identity.email_verified && user.email_verified_at.is_some() => user.id,
+        Some(user) if user.email_verified_at.is_some() => user.id,
         Some(_) => return Err(account_exists()),
-        None if !identity.email_verified => {
-            return Err(ApiError::ProviderRejected(
-                "the provider has not verified this email address",
-            ))
-        }
         None => {
             // A sign-up with a password that nobody verified yet must not
             // survive: whoever chose that password never proved the address.

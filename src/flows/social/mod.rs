@@ -3,6 +3,7 @@
 //! the provider says it is verified and so is the local one.
 
 mod identity;
+mod link;
 
 use super::sessions::complete_sign_in;
 use super::{audit, SignedIn};
@@ -14,7 +15,8 @@ use crate::state::AppState;
 use crate::store::{Account, OAuthHandoff, OAuthState, Timestamp};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use identity::{link, sign_in_or_up};
+use identity::sign_in_or_up;
+pub use link::{complete_link, start_link};
 use oauth2::PkceCodeChallenge;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -62,19 +64,19 @@ fn check_redirect(state: &AppState, redirect_to: &str) -> Result<(), ApiError> {
     }
 }
 
-/// A client's own PKCE challenge: S256 only, 43 to 128 base64url characters.
+/// The frontend's own PKCE challenge, required for every sign-in (as OAuth
+/// 2.1 requires it of public clients): it binds the one-time code in the
+/// redirect to the frontend that started the flow. S256 only, 43 to 128
+/// base64url characters.
 pub fn check_client_challenge(
     challenge: Option<String>,
     method: Option<&str>,
-) -> Result<Option<String>, ApiError> {
+) -> Result<String, ApiError> {
     let Some(challenge) = challenge else {
-        return match method {
-            None => Ok(None),
-            Some(_) => Err(ApiError::bad_request(
-                "code_challenge",
-                "is required with a method",
-            )),
-        };
+        return Err(ApiError::bad_request(
+            "code_challenge",
+            "is required (PKCE with S256): send the S256 hash of a code_verifier you keep",
+        ));
     };
     if method.unwrap_or("S256") != "S256" {
         return Err(ApiError::bad_request(
@@ -92,7 +94,7 @@ pub fn check_client_challenge(
             "must be 43 to 128 base64url characters",
         ));
     }
-    Ok(Some(challenge))
+    Ok(challenge)
 }
 
 /// Records a new flow (state, nonce, our PKCE verifier; 10 minutes) and
@@ -145,14 +147,14 @@ pub async fn start(
 }
 
 /// Handles the provider's redirect back. Returns where to send the browser:
-/// `redirect_to` with a one-time `code` (sign-in), `linked=<provider>` (link)
-/// or the provider's `error` (the person declined).
+/// `redirect_to` with a one-time `code` (sign-in), a one-time `link_code`
+/// (link; claimed with `POST /v1/accounts/link`) or the provider's `error`
+/// (the person declined).
 pub async fn callback(
     state: &AppState,
     provider_id: &str,
     params: Callback,
     bound_state: Option<String>,
-    client: &ClientInfo,
 ) -> Result<String, ApiError> {
     let provider = provider(state, provider_id)?;
     let invalid_state = || ApiError::bad_request("state", "unknown, expired or already used");
@@ -196,20 +198,9 @@ pub async fn callback(
     let mut tx = state.store.transaction().await?;
     let location = match flow.user_id {
         Some(user_id) if flow.purpose == "link" => {
-            link(
-                state,
-                tx.as_mut(),
-                user_id,
-                provider,
-                &identity,
-                &tokens,
-                now,
-            )
-            .await?;
-            let entry = audit::Entry::by_user(audit::Kind::AccountLinked, user_id)
-                .details(json!({ "provider": provider.id, "subject": identity.subject }));
-            audit::record_in(tx.as_mut(), client, entry).await?;
-            with_query(&flow.redirect_to, &[("linked", &provider.id)])?
+            let held = (&identity, &tokens);
+            let link_code = link::hold(state, tx.as_mut(), user_id, provider, held, now).await?;
+            with_query(&flow.redirect_to, &[("link_code", &link_code)])?
         }
         _ => {
             let user_id =
@@ -241,8 +232,8 @@ fn with_query(redirect_to: &str, pairs: &[(&str, &str)]) -> Result<String, ApiEr
     Ok(url.into())
 }
 
-/// Exchanges the one-time code from the callback for a session. When the
-/// flow was started with a `code_challenge`, the matching verifier is needed.
+/// Exchanges the one-time code from the callback for a session, with the
+/// verifier of the flow's `code_challenge`.
 pub async fn exchange(
     state: &AppState,
     code: &str,
@@ -256,6 +247,8 @@ pub async fn exchange(
         .consume_handoff(&sha256_hex(code), now)
         .await?
         .ok_or_else(invalid)?;
+    // Flows started before the challenge became mandatory have none; they
+    // live 60 seconds, so this `None` is only ever seen around an upgrade.
     if let Some(challenge) = &handoff.client_code_challenge {
         let proven = code_verifier
             .is_some_and(|v| URL_SAFE_NO_PAD.encode(Sha256::digest(v.as_bytes())) == *challenge);

@@ -9,7 +9,7 @@ macro_rules! replace_code {
     () => {
         "id = excluded.id, user_id = excluded.user_id, code_hash = excluded.code_hash, \
          token_hash = excluded.token_hash, attempts = 0, created_at = excluded.created_at, \
-         expires_at = excluded.expires_at, consumed_at = NULL"
+         expires_at = excluded.expires_at, consumed_at = NULL, sealed = excluded.sealed"
     };
 }
 
@@ -37,7 +37,7 @@ where
             concat!(
                 "INSERT INTO email_verification_codes \
                  (id, email, action, user_id, code_hash, token_hash, attempts, created_at, \
-                 expires_at) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8) \
+                 expires_at, sealed) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $9) \
                  ON CONFLICT (user_id) WHERE action = 'change_email' DO UPDATE SET email = excluded.email, ",
                 replace_code!()
             )
@@ -45,7 +45,7 @@ where
             concat!(
                 "INSERT INTO email_verification_codes \
                  (id, email, action, user_id, code_hash, token_hash, attempts, created_at, \
-                 expires_at) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8) \
+                 expires_at, sealed) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $9) \
                  ON CONFLICT (email, action) WHERE action <> 'change_email' DO UPDATE SET ",
                 replace_code!()
             )
@@ -59,6 +59,7 @@ where
             .bind(code.token_hash.as_str())
             .bind(code.created_at)
             .bind(code.expires_at)
+            .bind(code.sealed.as_deref())
             .execute(self.conn())
             .await
             .map_err(map_err::<DB>)?;
@@ -164,5 +165,38 @@ where
         .fetch_optional(self.conn())
         .await
         .map_err(map_err::<DB>)
+    }
+
+    async fn resendable_code(
+        &mut self,
+        email: &str,
+        action: &str,
+        now: Timestamp,
+        max_attempts: u32,
+    ) -> StoreResult<Option<String>> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT sealed FROM email_verification_codes WHERE email = $1 AND action = $2 \
+             AND sealed IS NOT NULL AND consumed_at IS NULL AND expires_at > $3 \
+             AND attempts < $4",
+        )
+        .bind(email)
+        .bind(action)
+        .bind(now)
+        .bind(i64::from(max_attempts))
+        .fetch_optional(self.conn())
+        .await
+        .map_err(map_err::<DB>)?;
+        Ok(row.map(|(sealed,)| sealed))
+    }
+
+    async fn end_email_changes(&mut self, user_id: Uuid) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "DELETE FROM email_verification_codes WHERE user_id = $1 AND action = 'change_email'",
+        )
+        .bind(user_id)
+        .execute(self.conn())
+        .await
+        .map_err(map_err::<DB>)?;
+        Ok(DB::rows_affected(&done))
     }
 }

@@ -18,7 +18,7 @@ where
         throttles_before: Timestamp,
         audit_before: Option<Timestamp>,
     ) -> StoreResult<u64> {
-        let statements: [(&'static str, Timestamp); 8] = [
+        let statements: [(&'static str, Timestamp); 9] = [
             (
                 "DELETE FROM email_verification_codes WHERE expires_at <= $1",
                 now,
@@ -29,8 +29,9 @@ where
             ),
             ("DELETE FROM oauth_states WHERE expires_at <= $1", now),
             ("DELETE FROM oauth_handoffs WHERE expires_at <= $1", now),
+            ("DELETE FROM pending_links WHERE expires_at <= $1", now),
             (
-                "DELETE FROM mail_throttle WHERE last_sent_at <= $1",
+                "DELETE FROM mail_cooldowns WHERE last_sent_at <= $1",
                 throttles_before,
             ),
             // Rate-limit windows and lockout counters outlive their purpose

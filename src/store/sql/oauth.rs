@@ -1,5 +1,7 @@
 use super::{map_err, Dialect, SqlRepo};
-use crate::store::{Account, OAuthHandoff, OAuthRepo, OAuthState, StoreResult, Timestamp};
+use crate::store::{
+    Account, OAuthHandoff, OAuthRepo, OAuthState, PendingLink, StoreResult, Timestamp,
+};
 use async_trait::async_trait;
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
 use uuid::Uuid;
@@ -27,6 +29,7 @@ where
     DB::Arguments: IntoArguments<DB>,
     OAuthState: for<'r> FromRow<'r, DB::Row>,
     OAuthHandoff: for<'r> FromRow<'r, DB::Row>,
+    PendingLink: for<'r> FromRow<'r, DB::Row>,
     Account: for<'r> FromRow<'r, DB::Row>,
     (bool,): for<'r> FromRow<'r, DB::Row>,
     for<'q> Uuid: Encode<'q, DB> + Type<DB>,
@@ -210,5 +213,65 @@ where
         .await
         .map_err(map_err::<DB>)?;
         Ok(row.map(|(has_password,)| has_password))
+    }
+
+    async fn insert_pending_link(&mut self, link: &PendingLink) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO pending_links (code_hash, user_id, provider, sealed, created_at, \
+             expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(link.code_hash.as_str())
+        .bind(link.user_id)
+        .bind(link.provider.as_str())
+        .bind(link.sealed.as_str())
+        .bind(link.created_at)
+        .bind(link.expires_at)
+        .execute(self.conn())
+        .await
+        .map_err(map_err::<DB>)?;
+        Ok(())
+    }
+
+    async fn take_pending_link(
+        &mut self,
+        code_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<PendingLink>> {
+        // Deleted whoever presents it: a link code works once, also when the
+        // wrong user tried it first.
+        let taken: Option<PendingLink> = sqlx::query_as(
+            "DELETE FROM pending_links WHERE code_hash = $1 RETURNING code_hash, user_id, \
+             provider, sealed, created_at, expires_at",
+        )
+        .bind(code_hash)
+        .fetch_optional(self.conn())
+        .await
+        .map_err(map_err::<DB>)?;
+        Ok(taken.filter(|link| link.expires_at > now))
+    }
+
+    async fn end_link_flows(&mut self, user_id: Uuid) -> StoreResult<u64> {
+        let mut ended = 0;
+        for sql in [
+            "DELETE FROM oauth_states WHERE user_id = $1",
+            "DELETE FROM pending_links WHERE user_id = $1",
+        ] {
+            let done = sqlx::query(sql)
+                .bind(user_id)
+                .execute(self.conn())
+                .await
+                .map_err(map_err::<DB>)?;
+            ended += DB::rows_affected(&done);
+        }
+        Ok(ended)
+    }
+
+    async fn delete_accounts_of_user(&mut self, user_id: Uuid) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM accounts WHERE user_id = $1")
+            .bind(user_id)
+            .execute(self.conn())
+            .await
+            .map_err(map_err::<DB>)?;
+        Ok(DB::rows_affected(&done))
     }
 }

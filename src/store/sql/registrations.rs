@@ -18,15 +18,22 @@ where
     for<'q> Timestamp: Encode<'q, DB> + Type<DB>,
     for<'q> Option<Timestamp>: Encode<'q, DB>,
 {
-    async fn put_pending_registration(&mut self, pending: &PendingRegistration) -> StoreResult<()> {
-        sqlx::query(
+    async fn put_pending_registration(
+        &mut self,
+        pending: &PendingRegistration,
+    ) -> StoreResult<bool> {
+        // Only an expired registration is replaced: whoever signs up second
+        // for a live one must not decide its password. The conflict decides,
+        // not a read before the write, so two racing sign-ups cannot both win.
+        let done = sqlx::query(
             "INSERT INTO pending_registrations \
              (id, email, password_hash, username, first_name, last_name, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
              ON CONFLICT (email) DO UPDATE SET id = excluded.id, \
              password_hash = excluded.password_hash, username = excluded.username, \
              first_name = excluded.first_name, last_name = excluded.last_name, \
-             created_at = excluded.created_at, expires_at = excluded.expires_at",
+             created_at = excluded.created_at, expires_at = excluded.expires_at \
+             WHERE pending_registrations.expires_at <= excluded.created_at",
         )
         .bind(pending.id)
         .bind(pending.email.as_str())
@@ -39,7 +46,7 @@ where
         .execute(self.conn())
         .await
         .map_err(map_err::<DB>)?;
-        Ok(())
+        Ok(DB::rows_affected(&done) > 0)
     }
 
     async fn pending_registration(
@@ -78,19 +85,21 @@ where
     async fn claim_mail_slot(
         &mut self,
         email: &str,
+        action: &str,
         now: Timestamp,
         not_after: Timestamp,
     ) -> StoreResult<bool> {
         // The conditional upsert returns a row only when it inserted or the
         // last mail is old enough: two racing requests cannot both win.
         let claimed: Option<(String,)> = sqlx::query_as(
-            "INSERT INTO mail_throttle (email, last_sent_at) VALUES ($1, $2) \
-             ON CONFLICT (email) DO UPDATE SET last_sent_at = excluded.last_sent_at \
-             WHERE mail_throttle.last_sent_at <= $3 RETURNING email",
+            "INSERT INTO mail_cooldowns (email, action, last_sent_at) VALUES ($1, $4, $2) \
+             ON CONFLICT (email, action) DO UPDATE SET last_sent_at = excluded.last_sent_at \
+             WHERE mail_cooldowns.last_sent_at <= $3 RETURNING email",
         )
         .bind(email)
         .bind(now)
         .bind(not_after)
+        .bind(action)
         .fetch_optional(self.conn())
         .await
         .map_err(map_err::<DB>)?;

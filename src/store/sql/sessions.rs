@@ -1,5 +1,5 @@
 use super::{map_err, Dialect, SqlRepo};
-use crate::store::{Session, SessionRepo, StoreResult, Timestamp};
+use crate::store::{RefreshTokenRecord, Session, SessionRepo, StoreResult, Timestamp};
 use async_trait::async_trait;
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
 use uuid::Uuid;
@@ -18,7 +18,7 @@ where
     DB::Arguments: IntoArguments<DB>,
     Session: for<'r> FromRow<'r, DB::Row>,
     (Uuid,): for<'r> FromRow<'r, DB::Row>,
-    (Uuid, Uuid): for<'r> FromRow<'r, DB::Row>,
+    RefreshTokenRecord: for<'r> FromRow<'r, DB::Row>,
     for<'q> Uuid: Encode<'q, DB> + Type<DB>,
     for<'q> Option<Uuid>: Encode<'q, DB>,
     for<'q> &'q str: Encode<'q, DB> + Type<DB>,
@@ -81,18 +81,35 @@ where
         Ok(row.map(|(id,)| id))
     }
 
-    async fn refresh_token_session(
+    async fn refresh_token_record(
         &mut self,
         token_hash: &str,
-    ) -> StoreResult<Option<(Uuid, Uuid)>> {
+    ) -> StoreResult<Option<RefreshTokenRecord>> {
         sqlx::query_as(
-            "SELECT r.session_id, s.user_id FROM refresh_tokens r \
+            "SELECT r.session_id, s.user_id, r.rotated_at FROM refresh_tokens r \
              JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = $1",
         )
         .bind(token_hash)
         .fetch_optional(self.conn())
         .await
         .map_err(map_err::<DB>)
+    }
+
+    async fn is_current_refresh_token(
+        &mut self,
+        token_hash: &str,
+        session_id: Uuid,
+    ) -> StoreResult<bool> {
+        let row: Option<(Uuid,)> = sqlx::query_as(
+            "SELECT session_id FROM refresh_tokens WHERE token_hash = $1 AND session_id = $2 \
+             AND rotated_at IS NULL",
+        )
+        .bind(token_hash)
+        .bind(session_id)
+        .fetch_optional(self.conn())
+        .await
+        .map_err(map_err::<DB>)?;
+        Ok(row.is_some())
     }
 
     async fn touch_session(

@@ -38,6 +38,22 @@ where
         .map_err(map_err::<DB>)
     }
 
+    async fn rate_limit_window(
+        &mut self,
+        key: &str,
+        window_cutoff: Timestamp,
+    ) -> StoreResult<Option<(i64, Timestamp)>> {
+        sqlx::query_as(
+            "SELECT hits, window_started_at FROM rate_limits \
+             WHERE key = $1 AND window_started_at > $2",
+        )
+        .bind(key)
+        .bind(window_cutoff)
+        .fetch_optional(self.conn())
+        .await
+        .map_err(map_err::<DB>)
+    }
+
     async fn claim_login_attempt(
         &mut self,
         key: &str,
