@@ -112,6 +112,7 @@ pub async fn authorize(
 ) -> Result<HttpResponse, ApiError> {
     throttle::check_rate(&state, Limited::OAuthAuthorize, &client).await?;
     let query = query.into_inner();
+    social::check_start(&state, &provider, &query.redirect_to)?;
     let challenge = social::check_client_challenge(
         query.code_challenge,
         query.code_challenge_method.as_deref(),

@@ -46,8 +46,9 @@ async fn github_app(backend: Backend, emails: Value) -> (TestApp, FakeGithub) {
 async fn github_flow(app: &TestApp) -> Result<Url, Response> {
     let browser = browser();
     let mut url = app.url(&format!(
-        "/v1/oauth/github/authorize?redirect_to={}",
-        urlencode(APP)
+        "/v1/oauth/github/authorize?redirect_to={}{}",
+        urlencode(APP),
+        crate::social::pkce()
     ));
     for _ in 0..5 {
         let response = browser.get(&url).send().await.unwrap();
@@ -90,7 +91,10 @@ async fn github_signs_in_with_its_verified_primary_address(backend: Backend) {
     let landing = github_flow(&app).await.unwrap();
     let code = query(&landing, "code").unwrap();
     let response = app
-        .post_json("/v1/oauth/token", &json!({"code": code}))
+        .post_json(
+            "/v1/oauth/token",
+            &json!({"code": code, "code_verifier": crate::social::VERIFIER}),
+        )
         .await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let body: Value = response.json().await.unwrap();

@@ -11,6 +11,7 @@ mod commands;
 mod email_sign_in;
 mod errors;
 mod github;
+mod linking;
 mod mail;
 mod profile;
 mod protection;

@@ -79,8 +79,7 @@ pub async fn start_link(
     client: &ClientInfo,
 ) -> Result<StartedFlow, ApiError> {
     // Cheap refusals first: no password check for a provider that is not there.
-    provider(state, provider_id)?;
-    super::check_redirect(state, redirect_to)?;
+    super::check_start(state, provider_id, redirect_to)?;
     let user = crate::flows::profile::me(state, auth).await?;
     let mut tx = reauth::reauthenticate(state, &user, proof, client).await?;
     let entry = audit::Entry::by_user(audit::Kind::LinkStarted, user.id)

@@ -46,6 +46,13 @@ fn provider<'a>(state: &'a AppState, id: &str) -> Result<&'a Provider, ApiError>
     state.providers.get(id).ok_or(ApiError::NotFound)
 }
 
+/// The checks before a flow starts, in the order a client fixes them: the
+/// provider exists (404), then `redirect_to` is allowed (400).
+pub fn check_start(state: &AppState, provider_id: &str, redirect_to: &str) -> Result<(), ApiError> {
+    provider(state, provider_id)?;
+    check_redirect(state, redirect_to)
+}
+
 /// `redirect_to` must be on the allow-list, character for character.
 fn check_redirect(state: &AppState, redirect_to: &str) -> Result<(), ApiError> {
     if state

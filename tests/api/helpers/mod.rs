@@ -364,7 +364,11 @@ impl TestApp {
     }
 
     pub async fn signed_in(&self, email: &str) -> Tokens {
-        let response = self.sign_in(email, PASSWORD).await;
+        self.signed_in_with(email, PASSWORD).await
+    }
+
+    pub async fn signed_in_with(&self, email: &str, password: &str) -> Tokens {
+        let response = self.sign_in(email, password).await;
         assert_eq!(response.status(), StatusCode::CREATED);
         Tokens::from_body(&response.json().await.unwrap())
     }
