@@ -88,6 +88,7 @@ pub struct PasswordHasher {
     /// fill the queue and turn everybody else's sign-in into a 503.
     per_client: Arc<Mutex<HashMap<String, usize>>>,
     client_share: usize,
+    permits_total: usize,
     /// Verified against when an account does not exist or has no password, so
     /// that every sign-in costs one Argon2 computation.
     dummy_hash: Arc<str>,
@@ -127,6 +128,7 @@ impl PasswordHasher {
             memory,
             per_client: Arc::new(Mutex::new(HashMap::new())),
             client_share,
+            permits_total: concurrency,
             dummy_hash: dummy.into(),
         })
     }
@@ -136,7 +138,9 @@ impl PasswordHasher {
     /// With a `client` (its rate-limit key), fails at once with
     /// `ClientOverShare` when that client already holds its share.
     pub async fn slot(&self, client: Option<&str>) -> Result<HashSlot<'_>, HashError> {
+        // A share of the whole capacity is no limit: the queue bound decides.
         let claim = client
+            .filter(|_| self.client_share < self.permits_total + self.queue_limit)
             .map(|key| ClientClaim::take(&self.per_client, key, self.client_share))
             .transpose()?;
         if let Ok(permit) = self.permits.try_acquire() {

@@ -6,7 +6,8 @@ use serde_json::json;
 backend_tests!(
     sign_up_creates_a_pending_registration_and_mails_a_code,
     sign_up_answers_the_same_for_a_taken_address,
-    signing_up_again_replaces_the_pending_registration,
+    a_second_sign_up_never_decides_the_password,
+    racing_sign_ups_leave_one_registration,
     sign_up_refuses_invalid_input,
     sign_up_accepts_long_unicode_passphrases,
     emails_are_case_insensitive,
@@ -71,32 +72,69 @@ async fn sign_up_answers_the_same_for_a_taken_address(backend: Backend) {
     );
 }
 
-async fn signing_up_again_replaces_the_pending_registration(backend: Backend) {
+/// The takeover from review: a stranger signs up second for the owner's
+/// unverified address with their own password. Whichever code the owner
+/// confirms, the account carries the owner's password.
+async fn a_second_sign_up_never_decides_the_password(backend: Backend) {
+    for confirm_with in [0, 1] {
+        let app = spawn_app(backend).await;
+        let email = unique_email();
+        let owner = "the owner's own passphrase";
+        let stranger = "the stranger's passphrase";
+        app.sign_up(&email, owner).await;
+        let first = app.mail.wait_for_nth(&email, 1).await;
+        // The stranger, from elsewhere; the answer is the usual 202.
+        assert_eq!(
+            app.sign_up(&email, stranger).await.status(),
+            StatusCode::ACCEPTED
+        );
+        let second = app.mail.wait_for_nth(&email, 2).await;
+        assert_eq!(first.code(), second.code(), "the same code, re-sent");
+        assert_eq!(first.link_token(), second.link_token());
+
+        let code = [first.code(), second.code()][confirm_with].clone();
+        assert_eq!(
+            app.confirm_code(&email, &code).await.status(),
+            StatusCode::CREATED
+        );
+        assert_eq!(app.sign_in(&email, owner).await.status(), StatusCode::CREATED);
+        let (status, _) = problem(app.sign_in(&email, stranger).await).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+}
+
+/// Two sign-ups racing for one address: one registration, one password.
+async fn racing_sign_ups_leave_one_registration(backend: Backend) {
     let app = spawn_app(backend).await;
     let email = unique_email();
-    app.sign_up(&email, "first passphrase here").await;
-    let first = app.mail.wait_for_nth(&email, 1).await;
-    app.sign_up(&email, PASSWORD).await;
-    let second = app.mail.wait_for_nth(&email, 2).await;
-
-    let (status, _) = problem(app.confirm_code(&email, &first.code()).await).await;
+    let passwords: Vec<String> = (0..6).map(|i| format!("racing passphrase {i}")).collect();
+    let responses = futures_util::future::join_all(
+        passwords.iter().map(|p| app.sign_up(&email, p)),
+    )
+    .await;
+    assert!(responses.iter().all(|r| r.status() == StatusCode::ACCEPTED));
     assert_eq!(
-        status,
-        StatusCode::BAD_REQUEST,
-        "the first code was replaced"
+        app.db
+            .scalar("SELECT COUNT(*) FROM pending_registrations")
+            .await,
+        1
     );
+    let mails = app.mail.wait_for_nth(&email, 6).await;
+    let codes: std::collections::HashSet<String> =
+        app.mail.to(&email).iter().map(|m| m.code()).collect();
+    assert_eq!(codes.len(), 1, "every mail carries the one code");
     assert_eq!(
-        app.confirm_code(&email, &second.code()).await.status(),
+        app.confirm_code(&email, &mails.code()).await.status(),
         StatusCode::CREATED
     );
-    assert_eq!(
-        app.sign_in(&email, PASSWORD).await.status(),
-        StatusCode::CREATED
-    );
-    assert_eq!(
-        app.sign_in(&email, "first passphrase here").await.status(),
-        StatusCode::UNAUTHORIZED
-    );
+    // One after the other: six concurrent guesses would meet the lockout.
+    let mut winners = 0;
+    for password in &passwords {
+        if app.sign_in(&email, password).await.status() == StatusCode::CREATED {
+            winners += 1;
+        }
+    }
+    assert_eq!(winners, 1);
 }
 
 async fn sign_up_refuses_invalid_input(backend: Backend) {

@@ -77,6 +77,7 @@ pub fn test_settings(db_url: &str, mail: &MailSink) -> Settings {
         database_max_connections: 5,
         // Limits are switched on by the tests that are about them.
         rate_limits: portcullis::config::RateLimits::off(),
+        hash_client_share_percent: 100,
         ..Settings::default()
     }
 }
