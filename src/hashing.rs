@@ -362,7 +362,8 @@ mod tests {
         let hasher = fast();
         let hash = hasher.hash(None, "Tr0ub4dor&3 ünïcödé").await.unwrap();
         assert_eq!(
-            hasher.verify(None, "Tr0ub4dor&3 ünïcödé", Some(&hash))
+            hasher
+                .verify(None, "Tr0ub4dor&3 ünïcödé", Some(&hash))
                 .await
                 .unwrap(),
             Verdict::Match
@@ -383,7 +384,10 @@ mod tests {
             Verdict::Mismatch
         );
         assert_eq!(
-            hasher.verify(None, "x", Some("not a phc string")).await.unwrap(),
+            hasher
+                .verify(None, "x", Some("not a phc string"))
+                .await
+                .unwrap(),
             Verdict::Mismatch
         );
     }

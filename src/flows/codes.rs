@@ -302,8 +302,7 @@ pub async fn consume(
 ) -> Result<(Box<dyn Repo>, ConsumedCode), ApiError> {
     let max_attempts = state.settings.code_max_attempts;
     if let Proof::Code { email, .. } = proof {
-        throttle::check_code_failures(state, tx.as_mut(), email.as_str(), action.as_str())
-            .await?;
+        throttle::check_code_failures(state, tx.as_mut(), email.as_str(), action.as_str()).await?;
     }
     let consumed = match proof {
         Proof::Code { email, code } => {

@@ -77,12 +77,12 @@ pub async fn sign_up(state: &AppState, input: SignUp, client: &ClientInfo) -> Re
         None => {
             let created = tx
                 .put_pending_registration(&PendingRegistration {
-                id: Uuid::now_v7(),
-                email: email.to_string(),
-                password_hash,
-                username: input.username.map(String::from),
-                first_name: input.first_name.map(String::from),
-                last_name: input.last_name.map(String::from),
+                    id: Uuid::now_v7(),
+                    email: email.to_string(),
+                    password_hash,
+                    username: input.username.map(String::from),
+                    first_name: input.first_name.map(String::from),
+                    last_name: input.last_name.map(String::from),
                     created_at: now,
                     expires_at: now.plus(state.settings.pending_registration_ttl()),
                 })

@@ -97,8 +97,10 @@ pub trait UserRepo {
 pub trait RegistrationRepo {
     /// Creates the pending registration of an address, replacing an expired
     /// one; false (nothing written) when a live one exists.
-    async fn put_pending_registration(&mut self, pending: &PendingRegistration)
-        -> StoreResult<bool>;
+    async fn put_pending_registration(
+        &mut self,
+        pending: &PendingRegistration,
+    ) -> StoreResult<bool>;
     async fn pending_registration(
         &mut self,
         email: &str,

@@ -28,7 +28,12 @@ async fn post_link(s: &Social, access: Option<&str>, body: Value) -> Response {
 
 /// Starts a link with the password and returns the provider's URL.
 async fn start_link(s: &Social, access: &str) -> String {
-    let response = post_link(s, Some(access), json!({"redirect_to": APP, "password": PASSWORD})).await;
+    let response = post_link(
+        s,
+        Some(access),
+        json!({"redirect_to": APP, "password": PASSWORD}),
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.unwrap();
     body["authorize_url"].as_str().unwrap().to_string()
@@ -103,7 +108,11 @@ async fn linking_needs_the_owner_and_tells_them(backend: Backend) {
     assert_eq!(account["subject"], "linked-id");
     assert_eq!(accounts(&s, &local.access).await.len(), 1);
     let notice = s.app.mail.wait_for_nth(&email, 2).await;
-    assert!(notice.subject().contains("Test IdP"), "{}", notice.subject());
+    assert!(
+        notice.subject().contains("Test IdP"),
+        "{}",
+        notice.subject()
+    );
     assert!(notice.body().contains("Test IdP"));
 
     // Signing in with that identity now reaches the same user.
@@ -145,7 +154,9 @@ async fn a_link_code_only_works_for_the_user_who_started(backend: Backend) {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["errors"][0]["field"], "link_code");
     assert_eq!(
-        problem(complete(&s, Some(&owner.access), &code).await).await.0,
+        problem(complete(&s, Some(&owner.access), &code).await)
+            .await
+            .0,
         StatusCode::BAD_REQUEST
     );
     assert!(accounts(&s, &owner.access).await.is_empty());
@@ -201,9 +212,7 @@ async fn the_last_sign_in_method_cannot_be_unlinked(backend: Backend) {
         return;
     };
     let email = unique_email();
-    s.idp
-        .login_as(identity("only-way-in", &email, true))
-        .await;
+    s.idp.login_as(identity("only-way-in", &email, true)).await;
     let tokens = s.signed_in().await;
     let first = accounts(&s, &tokens.access).await[0]["id"]
         .as_str()
@@ -299,10 +308,16 @@ async fn a_reset_names_linked_identities_ends_link_flows_and_can_unlink(backend:
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let fresh = s.app.signed_in_with(&email, "a brand new passphrase").await;
     assert_eq!(
-        problem(complete(&s, Some(&fresh.access), &waiting).await).await.0,
+        problem(complete(&s, Some(&fresh.access), &waiting).await)
+            .await
+            .0,
         StatusCode::BAD_REQUEST
     );
-    assert_eq!(accounts(&s, &fresh.access).await.len(), 1, "kept unless asked");
+    assert_eq!(
+        accounts(&s, &fresh.access).await.len(),
+        1,
+        "kept unless asked"
+    );
 
     // A reset can remove every linked identity in the same step.
     let notice = reset(&s, &email, Some(true)).await;

@@ -37,7 +37,10 @@ async fn concurrent_refreshes_with_one_token_share_one_successor(backend: Backen
         .iter()
         .filter(|r| r.headers().contains_key("portcullis-refresh-replayed"))
         .count();
-    assert_eq!(replayed, 19, "all but the winner were answered from the window");
+    assert_eq!(
+        replayed, 19,
+        "all but the winner were answered from the window"
+    );
     let mut successors = std::collections::HashSet::new();
     for response in responses {
         let body: serde_json::Value = response.json().await.unwrap();

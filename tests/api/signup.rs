@@ -97,7 +97,10 @@ async fn a_second_sign_up_never_decides_the_password(backend: Backend) {
             app.confirm_code(&email, &code).await.status(),
             StatusCode::CREATED
         );
-        assert_eq!(app.sign_in(&email, owner).await.status(), StatusCode::CREATED);
+        assert_eq!(
+            app.sign_in(&email, owner).await.status(),
+            StatusCode::CREATED
+        );
         let (status, _) = problem(app.sign_in(&email, stranger).await).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
@@ -108,10 +111,8 @@ async fn racing_sign_ups_leave_one_registration(backend: Backend) {
     let app = spawn_app(backend).await;
     let email = unique_email();
     let passwords: Vec<String> = (0..6).map(|i| format!("racing passphrase {i}")).collect();
-    let responses = futures_util::future::join_all(
-        passwords.iter().map(|p| app.sign_up(&email, p)),
-    )
-    .await;
+    let responses =
+        futures_util::future::join_all(passwords.iter().map(|p| app.sign_up(&email, p))).await;
     assert!(responses.iter().all(|r| r.status() == StatusCode::ACCEPTED));
     assert_eq!(
         app.db

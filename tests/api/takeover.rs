@@ -54,7 +54,9 @@ async fn a_reset_ends_a_pending_email_change(backend: Backend) {
     let (status, _) = problem(confirm_change(&app, &thief, &code).await).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(
-        app.sign_in(&owner, "the owner's new passphrase").await.status(),
+        app.sign_in(&owner, "the owner's new passphrase")
+            .await
+            .status(),
         StatusCode::CREATED,
         "the account kept its address"
     );
@@ -133,9 +135,7 @@ async fn a_banned_user_cannot_complete_an_email_change(backend: Backend) {
     assert_eq!(status, StatusCode::FORBIDDEN);
     let address = app
         .db
-        .scalar(&format!(
-            "SELECT COUNT(*) FROM users WHERE email = '{new}'"
-        ))
+        .scalar(&format!("SELECT COUNT(*) FROM users WHERE email = '{new}'"))
         .await;
     assert_eq!(address, 0, "the address did not move");
 }
@@ -164,7 +164,11 @@ async fn password_checks_have_a_limit_of_their_own(backend: Backend) {
         let response = wrong_password_change(&app, &tokens, "198.51.100.20").await;
         assert_eq!(response.status(), StatusCode::FORBIDDEN);
     }
-    for path in ["/v1/users/me/password", "/v1/users/me/email", "/v1/users/me"] {
+    for path in [
+        "/v1/users/me/password",
+        "/v1/users/me/email",
+        "/v1/users/me",
+    ] {
         let method = match path {
             "/v1/users/me/password" => Method::PUT,
             "/v1/users/me/email" => Method::POST,
@@ -263,7 +267,12 @@ async fn one_client_cannot_fill_the_hashing_queue(backend: Backend) {
     assert_eq!(bystander, StatusCode::CREATED);
 }
 
-fn code_request_from(app: &TestApp, email: &str, action: &str, from: &str) -> reqwest::RequestBuilder {
+fn code_request_from(
+    app: &TestApp,
+    email: &str,
+    action: &str,
+    from: &str,
+) -> reqwest::RequestBuilder {
     app.client
         .post(app.url("/v1/email-verification-codes"))
         .header("x-forwarded-for", from)
@@ -299,7 +308,11 @@ async fn a_stranger_cannot_use_up_the_owners_reset_mail(backend: Backend) {
             .unwrap(),
     )
     .await;
-    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "the stranger is capped");
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the stranger is capped"
+    );
     // The owner, from their own address, still gets a reset mail at once.
     let response = code_request_from(&app, &email, "reset_password", "198.51.100.5")
         .send()
@@ -322,7 +335,11 @@ async fn wrong_codes_are_capped_across_successive_codes(backend: Backend) {
     let mut last_code = String::new();
     for round in 0..2 {
         last_code = app.code_mail(&email, "sign_in").await.code();
-        let wrong = if last_code == "00000000" { "11111111" } else { "00000000" };
+        let wrong = if last_code == "00000000" {
+            "11111111"
+        } else {
+            "00000000"
+        };
         for _ in 0..4 {
             let body = json!({"action": "sign_in", "email": email, "code": wrong});
             let (status, _) = problem(app.confirm(&body).await).await;

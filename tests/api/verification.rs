@@ -154,7 +154,11 @@ async fn resend_sends_the_same_code_until_it_is_used_up(backend: Backend) {
     assert_eq!(first.code(), second.code());
     assert_eq!(first.link_token(), second.link_token());
     // Used up by wrong guesses: the next request brings a new code.
-    let wrong = if first.code() == "00000000" { "11111111" } else { "00000000" };
+    let wrong = if first.code() == "00000000" {
+        "11111111"
+    } else {
+        "00000000"
+    };
     for _ in 0..5 {
         let (status, _) = problem(app.confirm_code(&email, wrong).await).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);

@@ -86,7 +86,14 @@ pub async fn start_link(
         .details(json!({ "provider": provider_id }));
     audit::record_in(tx.as_mut(), client, entry).await?;
     tx.commit().await?;
-    start(state, provider_id, redirect_to, None, Purpose::Link(user.id)).await
+    start(
+        state,
+        provider_id,
+        redirect_to,
+        None,
+        Purpose::Link(user.id),
+    )
+    .await
 }
 
 /// Step 2, in the callback's transaction: holds the identity for the user
@@ -101,7 +108,8 @@ pub(super) async fn hold(
 ) -> Result<String, ApiError> {
     let code = random_token();
     let code_hash = sha256_hex(&code);
-    let held = serde_json::to_vec(&HeldIdentity::new(identity, tokens)).map_err(ApiError::internal)?;
+    let held =
+        serde_json::to_vec(&HeldIdentity::new(identity, tokens)).map_err(ApiError::internal)?;
     let sealed = state
         .provider_cipher
         .encrypt(&held, &sealing_context(&code_hash))
@@ -159,7 +167,16 @@ pub async fn complete_link(
     let (identity, tokens) = serde_json::from_slice::<HeldIdentity>(&opened)
         .map_err(ApiError::internal)?
         .into_parts();
-    let account = link(state, tx.as_mut(), user.id, provider, &identity, &tokens, now).await?;
+    let account = link(
+        state,
+        tx.as_mut(),
+        user.id,
+        provider,
+        &identity,
+        &tokens,
+        now,
+    )
+    .await?;
     let entry = audit::Entry::by_user(audit::Kind::AccountLinked, user.id)
         .details(json!({ "provider": provider.id, "subject": identity.subject }));
     audit::record_in(tx.as_mut(), client, entry).await?;
