@@ -32,8 +32,10 @@ pub struct ChangePasswordRequest {
 /// Change the password (the current one is required).
 ///
 /// The owner gets a notice mail. With `revoke_other_sessions` every other
-/// session ends. Accounts without a password set one with a
-/// `reset_password` code.
+/// session ends. A pending email change and started link flows end either
+/// way. Accounts without a password set one with a `reset_password` code.
+/// The check of the current password counts in the account's sign-in
+/// lockout and in `rate_limits.reauthentication` (429 beyond).
 #[utoipa::path(
     tag = "users",
     security(("bearer" = [])),
@@ -43,6 +45,7 @@ pub struct ChangePasswordRequest {
         (status = 403, description = "The current password is wrong", body = Problem, content_type = "application/problem+json"),
         InputProblems,
         AuthProblems,
+        RateProblems,
         ServerProblems,
     )
 )]
@@ -130,6 +133,7 @@ pub struct DeleteMeRequest {
         (status = 409, description = "The last SUPER-ADMIN", body = Problem, content_type = "application/problem+json"),
         InputProblems,
         AuthProblems,
+        RateProblems,
         ServerProblems,
     )
 )]

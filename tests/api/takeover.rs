@@ -20,6 +20,7 @@ backend_tests!(
     one_client_cannot_fill_the_hashing_queue,
     a_stranger_cannot_use_up_the_owners_reset_mail,
     wrong_codes_are_capped_across_successive_codes,
+    starting_social_flows_is_limited_per_client,
 );
 
 async fn start_change(app: &TestApp, tokens: &Tokens, new: &str) -> Response {
@@ -359,4 +360,21 @@ async fn wrong_codes_are_capped_across_successive_codes(backend: Backend) {
     let body = json!({"action": "reset_password", "email": email, "code": reset,
                       "new_password": "a brand new passphrase"});
     assert_eq!(app.confirm(&body).await.status(), StatusCode::NO_CONTENT);
+}
+
+/// Every started flow writes a row: `authorize` (and starting a link) has a
+/// per-client limit.
+async fn starting_social_flows_is_limited_per_client(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.rate_limits.oauth_authorize = RateLimit::new(2, 60);
+    })
+    .await;
+    let url = app.url("/v1/oauth/nope/authorize?redirect_to=http%3A%2F%2Fapp.test%2Fcallback");
+    for _ in 0..2 {
+        let (status, _) = problem(app.client.get(&url).send().await.unwrap()).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+    let response = app.client.get(&url).send().await.unwrap();
+    assert!(response.headers().contains_key("retry-after"));
+    assert_eq!(problem(response).await.0, StatusCode::TOO_MANY_REQUESTS);
 }
