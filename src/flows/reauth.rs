@@ -22,6 +22,23 @@ pub enum Reauthentication {
     Code(VerificationCode),
 }
 
+impl Reauthentication {
+    /// From a request's `password` and `code` fields: exactly one of them.
+    pub fn from_fields(
+        password: Option<String>,
+        code: Option<VerificationCode>,
+    ) -> Result<Self, ApiError> {
+        match (password, code) {
+            (Some(password), None) => Ok(Reauthentication::Password(password)),
+            (None, Some(code)) => Ok(Reauthentication::Code(code)),
+            _ => Err(ApiError::BadRequest {
+                detail: "send either password or code".into(),
+                errors: Vec::new(),
+            }),
+        }
+    }
+}
+
 /// Checks the current password. 403 `forbidden` when it is not the
 /// account's, when the account has none, and while the account is locked
 /// (the same answer, as at sign-in, so a locked account gives nothing away).

@@ -9,7 +9,7 @@ use crate::error::ApiError;
 use crate::http::ClientInfo;
 use crate::mail::MailKind;
 use crate::state::AppState;
-use crate::store::{NewUser, PendingRegistration, Repo, Timestamp};
+use crate::store::{NewUser, PendingRegistration, Timestamp};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -88,9 +88,11 @@ pub async fn sign_up(state: &AppState, input: SignUp, client: &ClientInfo) -> Re
                 })
                 .await?;
             if created {
-                verification_mail(state, tx.as_mut(), email, locale, now).await?;
+                codes::send_code(state, tx.as_mut(), verification(email, locale), now).await?;
             } else {
-                resend_verification_mail(state, tx.as_mut(), email, locale, now).await?;
+                // The code the registration already has, again: asking again
+                // never kills the code in the owner's mailbox.
+                codes::resend_code(state, tx.as_mut(), verification(email, locale), now).await?;
             }
         }
     }
@@ -117,7 +119,7 @@ pub async fn resend_verification(
         return Ok(());
     }
     let locale = codes::mail_locale(None, client);
-    resend_verification_mail(state, tx.as_mut(), email, locale, now).await?;
+    codes::resend_code(state, tx.as_mut(), verification(email, locale), now).await?;
     tx.commit().await?;
     state.outbox.wake();
     Ok(())
@@ -177,27 +179,4 @@ fn verification(email: &Email, locale: Locale) -> codes::CodeMail<'_> {
         user_id: None,
         locale,
     }
-}
-
-/// A new registration's first code.
-async fn verification_mail(
-    state: &AppState,
-    repo: &mut dyn Repo,
-    email: &Email,
-    locale: Locale,
-    now: Timestamp,
-) -> Result<(), ApiError> {
-    codes::send_code(state, repo, verification(email, locale), now).await
-}
-
-/// The code the registration already has, again (a new one only when it has
-/// none left): asking again never kills the code in the owner's mailbox.
-async fn resend_verification_mail(
-    state: &AppState,
-    repo: &mut dyn Repo,
-    email: &Email,
-    locale: Locale,
-    now: Timestamp,
-) -> Result<(), ApiError> {
-    codes::resend_code(state, repo, verification(email, locale), now).await
 }

@@ -123,16 +123,7 @@ pub async fn link(
         password,
         code,
     } = body.0;
-    let proof = match (password, code) {
-        (Some(password), None) => Reauthentication::Password(password),
-        (None, Some(code)) => Reauthentication::Code(code),
-        _ => {
-            return Err(ApiError::BadRequest {
-                detail: "send either password or code".into(),
-                errors: Vec::new(),
-            })
-        }
-    };
+    let proof = Reauthentication::from_fields(password, code)?;
     let flow = social::start_link(&state, &auth, &provider, &redirect_to, proof, &client).await?;
     Ok(web::Json(LinkStarted {
         authorize_url: flow.provider_url,

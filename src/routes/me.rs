@@ -144,16 +144,7 @@ pub async fn delete_me(
     client: ClientInfo,
     body: JsonBody<DeleteMeRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let proof = match (body.0.password, body.0.code) {
-        (Some(password), None) => Reauthentication::Password(password),
-        (None, Some(code)) => Reauthentication::Code(code),
-        _ => {
-            return Err(ApiError::BadRequest {
-                detail: "send either password or code".into(),
-                errors: Vec::new(),
-            })
-        }
-    };
+    let proof = Reauthentication::from_fields(body.0.password, body.0.code)?;
     account::delete_me(&state, &auth, proof, &client).await?;
     Ok(HttpResponse::NoContent().finish())
 }
