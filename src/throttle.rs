@@ -3,7 +3,7 @@
 //! sign-in lockout with a growing delay and a hard cap.
 
 use crate::config::{LockoutSettings, RateLimit, RateLimits};
-use crate::domain::Email;
+use crate::domain::{CodeAction, Email};
 use crate::error::ApiError;
 use crate::http::ClientInfo;
 use crate::state::AppState;
@@ -75,30 +75,65 @@ pub async fn check_rate(
     }
 }
 
-/// Counts a request that would mail `email`, whether or not the address has
-/// an account (so the answer reveals nothing): 429 with `Retry-After` past
-/// `rate_limits.mail_per_address`. It counts per address and client, so a
-/// stranger who keeps asking uses up their own allowance, not the owner's.
+/// Counts a request that would mail `email` about `action`, whether or not
+/// the address has an account (so the answer reveals nothing): 429 with
+/// `Retry-After` past either limit. `rate_limits.mail_per_address` counts per
+/// address and client, so a stranger who keeps asking uses up their own
+/// allowance, not the owner's; `rate_limits.mail_per_address_total` counts
+/// per address and action whoever asks, the ceiling against mail-bombing
+/// from many addresses (which still leaves the other actions, the owner's
+/// reset among them, their own budget).
 pub async fn check_mail_rate(
     state: &AppState,
     email: &Email,
+    action: CodeAction,
     client: &ClientInfo,
 ) -> Result<(), ApiError> {
+    let limits = &state.settings.rate_limits;
     let client_key = client.limit_key().unwrap_or_default();
-    let key = format!("{}|{client_key}", email.as_str());
-    hit(state, Limited::MailPerAddress, &key).await
+    let per_client = format!(
+        "{}:{}|{client_key}",
+        Limited::MailPerAddress.name(),
+        email.as_str()
+    );
+    hit_key(state, &per_client, limits.mail_per_address).await?;
+    let total = format!("mail_total:{}:{}", action.as_str(), email.as_str());
+    hit_key(state, &total, limits.mail_per_address_total).await
+}
+
+/// The counters a wrong code for (email, action) goes into: one per client
+/// with `rate_limits.code_failures_per_address`, and one for the address
+/// with ten times that, so that strangers cannot block the owner's own code
+/// from one address, and guessing from many stays negligible against 10^8
+/// codes.
+fn code_failure_counters(
+    state: &AppState,
+    email: &str,
+    action: &str,
+    client: &ClientInfo,
+) -> [(String, RateLimit); 2] {
+    let limit = Limited::CodeFailures.limit(&state.settings.rate_limits);
+    let client_key = client.limit_key().unwrap_or_default();
+    let name = Limited::CodeFailures.name();
+    [
+        (format!("{name}:{action}:{email}|{client_key}"), limit),
+        (
+            format!("{name}:{action}:{email}"),
+            RateLimit::new(limit.limit.saturating_mul(10), limit.window_secs),
+        ),
+    ]
 }
 
 /// Counts one wrong code for (email, action). Codes come and go (a new one
-/// has fresh attempts), so this count spans them: past
-/// `rate_limits.code_failures_per_address` in its window, every code for the
-/// address and action is refused until the window ends.
-pub async fn count_code_failure(state: &AppState, email: &str, action: &str) {
-    let key = format!("{action}:{email}");
-    // The refusal comes from `check_code_failures`; here only the count matters.
-    if let Err(error) = hit(state, Limited::CodeFailures, &key).await {
-        if !matches!(error, ApiError::TooManyRequests { .. }) {
-            tracing::warn!(error = ?error, "a wrong code could not be counted");
+/// has fresh attempts), so these counts span them: past either limit in its
+/// window, every code for the address and action is refused until the
+/// window ends (a link token still works).
+pub async fn count_code_failure(state: &AppState, email: &str, action: &str, client: &ClientInfo) {
+    for (key, limit) in code_failure_counters(state, email, action, client) {
+        // The refusal comes from `check_code_failures`; here only the count matters.
+        match hit_key(state, &key, limit).await {
+            Ok(()) | Err(ApiError::TooManyRequests { .. }) => {}
+            Err(error) => tracing::warn!(error = ?error, "a wrong code could not be counted"),
         }
     }
 }
@@ -110,38 +145,53 @@ pub async fn check_code_failures(
     repo: &mut dyn Repo,
     email: &str,
     action: &str,
+    client: &ClientInfo,
 ) -> Result<(), ApiError> {
-    let limit = Limited::CodeFailures.limit(&state.settings.rate_limits);
-    if limit.limit == 0 {
-        return Ok(());
-    }
-    let window = Duration::from_secs(limit.window_secs);
     let now = Timestamp::now();
-    let key = format!("{}:{action}:{email}", Limited::CodeFailures.name());
-    match repo.rate_limit_window(&key, now.minus(window)).await? {
-        Some((hits, started)) if hits >= i64::from(limit.limit) => {
-            tracing::info!(action, "too many wrong codes for an address");
-            Err(retry_at(started.plus(window), now))
+    for (key, limit) in code_failure_counters(state, email, action, client) {
+        if limit.limit == 0 {
+            continue;
         }
-        _ => Ok(()),
+        let window = Duration::from_secs(limit.window_secs);
+        if let Some((hits, started)) = repo.rate_limit_window(&key, now.minus(window)).await? {
+            if hits >= i64::from(limit.limit) {
+                tracing::info!(action, "too many wrong codes for an address");
+                return Err(retry_at(started.plus(window), now));
+            }
+        }
     }
+    Ok(())
 }
 
 async fn hit(state: &AppState, what: Limited, client_key: &str) -> Result<(), ApiError> {
-    let limit = what.limit(&state.settings.rate_limits);
+    let key = format!("{}:{client_key}", what.name());
+    hit_key(state, &key, what.limit(&state.settings.rate_limits)).await
+}
+
+/// Counts a hit on `key`: 429 with `Retry-After` past `limit` in its window.
+async fn hit_key(state: &AppState, key: &str, limit: RateLimit) -> Result<(), ApiError> {
     if limit.limit == 0 {
         return Ok(());
     }
     let window = Duration::from_secs(limit.window_secs);
     let now = Timestamp::now();
-    let key = format!("{}:{client_key}", what.name());
     let mut repo = state.store.connection().await?;
-    let (hits, started) = repo.hit_rate_limit(&key, now, now.minus(window)).await?;
+    let (hits, started) = repo.hit_rate_limit(key, now, now.minus(window)).await?;
     if hits <= i64::from(limit.limit) {
         return Ok(());
     }
-    tracing::info!(limit = what.name(), client = %client_key, "rate limit reached");
+    tracing::info!(limit = %loggable(key), "rate limit reached");
     Err(retry_at(started.plus(window), now))
+}
+
+/// A limit's key as the log may show it: addresses are personal data, so a
+/// key that holds one is shown as its name and a short digest.
+fn loggable(key: &str) -> String {
+    if !key.contains('@') {
+        return key.to_string();
+    }
+    let name = key.split(':').next().unwrap_or_default();
+    format!("{name}:{}", &crate::crypto::sha256_hex(key)[..12])
 }
 
 fn retry_at(reopens: Timestamp, now: Timestamp) -> ApiError {

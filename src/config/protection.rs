@@ -32,11 +32,15 @@ pub struct RateLimits {
     /// Code requests per recipient address (known or not) and client: a
     /// stranger asking for codes uses up only their own allowance.
     pub mail_per_address: RateLimit,
+    /// Code requests per recipient address and action, whoever asks: the
+    /// ceiling against mail-bombing from many client addresses.
+    pub mail_per_address_total: RateLimit,
     /// Checks of the current password (or a code) before a sensitive change.
     pub reauthentication: RateLimit,
     /// Social sign-in and link flows started (each writes a row).
     pub oauth_authorize: RateLimit,
-    /// Wrong codes per address and action, across successive codes.
+    /// Wrong codes per address, action and client, across successive codes
+    /// (and ten times as many per address and action from all clients).
     pub code_failures_per_address: RateLimit,
 }
 
@@ -51,6 +55,7 @@ impl Default for RateLimits {
             oauth_token: RateLimit::new(30, 300),
             introspect: RateLimit::new(6000, 60),
             mail_per_address: RateLimit::new(5, 3600),
+            mail_per_address_total: RateLimit::new(20, 3600),
             reauthentication: RateLimit::new(10, 300),
             oauth_authorize: RateLimit::new(30, 300),
             code_failures_per_address: RateLimit::new(10, 3600),
@@ -71,6 +76,7 @@ impl RateLimits {
             oauth_token: off,
             introspect: off,
             mail_per_address: off,
+            mail_per_address_total: off,
             reauthentication: off,
             oauth_authorize: off,
             code_failures_per_address: off,

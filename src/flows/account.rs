@@ -122,7 +122,7 @@ pub async fn confirm_email_change(
     let now = Timestamp::now();
     let tx = state.store.transaction().await?;
     let (mut tx, consumed) =
-        codes::consume(state, tx, CodeAction::ChangeEmail, &proof, now).await?;
+        codes::consume(state, tx, CodeAction::ChangeEmail, &proof, now, client).await?;
     let user = match consumed.user_id {
         Some(id) => tx.user_by_id(id).await?,
         None => None,

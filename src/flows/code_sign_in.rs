@@ -28,7 +28,8 @@ pub async fn confirm(
 ) -> Result<SignedIn, ApiError> {
     let now = Timestamp::now();
     let tx = state.store.transaction().await?;
-    let (mut tx, consumed) = codes::consume(state, tx, CodeAction::SignIn, &proof, now).await?;
+    let (mut tx, consumed) =
+        codes::consume(state, tx, CodeAction::SignIn, &proof, now, &client).await?;
     let user = match consumed.user_id {
         Some(id) => tx.user_by_id(id).await?,
         None => None,

@@ -15,10 +15,12 @@ use uuid::Uuid;
 /// How long a notice (no code inside) is worth delivering.
 const NOTICE_SHELF_LIFE: Duration = Duration::from_secs(24 * 3600);
 
-/// The secrets that go into the mail; only their hashes are stored.
+/// The secrets that go into the mail (only their hashes are stored), and
+/// when they expire.
 pub struct IssuedCode {
     pub code: String,
     pub token: String,
+    pub expires_at: Timestamp,
 }
 
 /// How a person proves they received the mail.
@@ -43,6 +45,7 @@ pub async fn issue(
 ) -> Result<IssuedCode, ApiError> {
     let code = random_code();
     let token = random_token();
+    let expires_at = now.plus(state.settings.code_ttl(action));
     let sealed = match action {
         CodeAction::VerifyEmail => Some(
             state
@@ -66,10 +69,14 @@ pub async fn issue(
         token_hash: sha256_hex(&token),
         sealed,
         created_at: now,
-        expires_at: now.plus(state.settings.code_ttl(action)),
+        expires_at,
     })
     .await?;
-    Ok(IssuedCode { code, token })
+    Ok(IssuedCode {
+        code,
+        token,
+        expires_at,
+    })
 }
 
 /// Binds a sealed code to its row's address and action.
@@ -87,7 +94,7 @@ async fn live_code(
     now: Timestamp,
 ) -> Result<Option<IssuedCode>, ApiError> {
     let max_attempts = state.settings.code_max_attempts;
-    let Some(sealed) = repo
+    let Some((sealed, expires_at)) = repo
         .resendable_code(email.as_str(), action.as_str(), now, max_attempts)
         .await?
     else {
@@ -101,6 +108,7 @@ async fn live_code(
     Ok(opened.split_once('.').map(|(code, token)| IssuedCode {
         code: code.to_string(),
         token: token.to_string(),
+        expires_at,
     }))
 }
 
@@ -165,17 +173,21 @@ async fn queue_code_mail(
         locale,
         ..
     } = mail;
-    let ttl = state.settings.code_ttl(action);
+    // A re-sent code keeps its expiry: the mail says how long it has left.
+    let left_ms = issued.expires_at.unix_millis() - now.unix_millis();
     let values = json!({
         "code": issued.code,
         "link": state.settings.code_link(action, &issued.token),
-        "minutes": ttl.as_secs().div_ceil(60),
+        "minutes": u64::try_from(left_ms).unwrap_or(0).div_ceil(60_000),
     });
     let mail = state
         .templates
         .render(kind, locale, email.as_str(), &values)
         .map_err(|e| ApiError::Internal(e.into()))?;
-    state.outbox.put(repo, &mail, now, now.plus(ttl)).await?;
+    state
+        .outbox
+        .put(repo, &mail, now, issued.expires_at)
+        .await?;
     Ok(())
 }
 
@@ -258,11 +270,18 @@ pub async fn check(
     action: CodeAction,
     proof: &Proof,
     now: Timestamp,
+    client: &ClientInfo,
 ) -> Result<String, ApiError> {
     let mut repo = state.store.connection().await?;
     if let Proof::Code { email, .. } = proof {
-        throttle::check_code_failures(state, repo.as_mut(), email.as_str(), action.as_str())
-            .await?;
+        throttle::check_code_failures(
+            state,
+            repo.as_mut(),
+            email.as_str(),
+            action.as_str(),
+            client,
+        )
+        .await?;
     }
     match proof {
         Proof::Code { email, code } => {
@@ -279,7 +298,7 @@ pub async fn check(
                 repo.count_failed_attempt(email.as_str(), action.as_str())
                     .await?;
                 drop(repo);
-                throttle::count_code_failure(state, email.as_str(), action.as_str()).await;
+                throttle::count_code_failure(state, email.as_str(), action.as_str(), client).await;
                 Err(ApiError::InvalidCode)
             }
         }
@@ -299,10 +318,12 @@ pub async fn consume(
     action: CodeAction,
     proof: &Proof,
     now: Timestamp,
+    client: &ClientInfo,
 ) -> Result<(Box<dyn Repo>, ConsumedCode), ApiError> {
     let max_attempts = state.settings.code_max_attempts;
     if let Proof::Code { email, .. } = proof {
-        throttle::check_code_failures(state, tx.as_mut(), email.as_str(), action.as_str()).await?;
+        throttle::check_code_failures(state, tx.as_mut(), email.as_str(), action.as_str(), client)
+            .await?;
     }
     let consumed = match proof {
         Proof::Code { email, code } => {
@@ -316,7 +337,7 @@ pub async fn consume(
                 tx.count_failed_attempt(email.as_str(), action.as_str())
                     .await?;
                 tx.commit().await?;
-                throttle::count_code_failure(state, email.as_str(), action.as_str()).await;
+                throttle::count_code_failure(state, email.as_str(), action.as_str(), client).await;
                 return Err(ApiError::InvalidCode);
             }
             consumed

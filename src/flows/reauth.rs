@@ -97,7 +97,8 @@ pub async fn reauthenticate(
             let proof = Proof::Code { email, code };
             let tx = state.store.transaction().await?;
             let now = Timestamp::now();
-            let (tx, consumed) = codes::consume(state, tx, CodeAction::SignIn, &proof, now).await?;
+            let (tx, consumed) =
+                codes::consume(state, tx, CodeAction::SignIn, &proof, now, client).await?;
             if consumed.user_id != Some(user.id) {
                 return Err(ApiError::InvalidCode);
             }

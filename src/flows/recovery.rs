@@ -42,7 +42,7 @@ pub async fn confirm(
     let action = CodeAction::ResetPassword;
     // A wrong code is refused before the password is hashed: the time of a
     // refusal says nothing about whether the address has an account.
-    let email = codes::check(state, action, &proof, Timestamp::now()).await?;
+    let email = codes::check(state, action, &proof, Timestamp::now(), client).await?;
     let mut repo = state.store.connection().await?;
     let user = repo.user_by_email(&email).await?;
     drop(repo);
@@ -53,7 +53,7 @@ pub async fn confirm(
 
     let now = Timestamp::now();
     let tx = state.store.transaction().await?;
-    let (mut tx, consumed) = codes::consume(state, tx, action, &proof, now).await?;
+    let (mut tx, consumed) = codes::consume(state, tx, action, &proof, now, client).await?;
     if consumed.user_id != Some(user.id) || consumed.email != user.email {
         return Err(ApiError::InvalidCode);
     }

@@ -135,7 +135,7 @@ pub async fn confirm(
     let now = Timestamp::now();
     let tx = state.store.transaction().await?;
     let (mut tx, consumed) =
-        codes::consume(state, tx, CodeAction::VerifyEmail, &proof, now).await?;
+        codes::consume(state, tx, CodeAction::VerifyEmail, &proof, now, &client).await?;
     let pending = tx
         .take_pending_registration(&consumed.email, now)
         .await?

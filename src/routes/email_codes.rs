@@ -55,7 +55,7 @@ pub async fn request_code(
             "change_email codes are requested with POST /v1/users/me/email",
         ));
     }
-    throttle::check_mail_rate(&state, &email, &client).await?;
+    throttle::check_mail_rate(&state, &email, action, &client).await?;
     // The answer goes out before the address is even looked up: a known
     // address costs a few writes more than an unknown one, and the response
     // time must not tell them apart. Failures are logged (the person asks

@@ -5,7 +5,7 @@ use super::accounts::AccountView;
 use super::admin::audit::AuditEventView;
 use super::problems::{AuthProblems, InputProblems, RateProblems, ServerProblems};
 use super::views::{Accepted, SessionView, UserView};
-use crate::domain::{Email, Password, VerificationCode};
+use crate::domain::{CodeAction, Email, Password, VerificationCode};
 use crate::error::{ApiError, Problem};
 use crate::flows::account;
 use crate::flows::reauth::Reauthentication;
@@ -105,7 +105,7 @@ pub async fn change_email(
     body: JsonBody<ChangeEmailRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.0;
-    throttle::check_mail_rate(&state, &body.new_email, &client).await?;
+    throttle::check_mail_rate(&state, &body.new_email, CodeAction::ChangeEmail, &client).await?;
     account::start_email_change(&state, &auth, &body.new_email, &body.password, &client).await?;
     Ok(HttpResponse::Accepted().json(Accepted::mail_on_its_way()))
 }

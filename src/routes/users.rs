@@ -2,7 +2,9 @@
 
 use super::problems::{AuthProblems, InputProblems, RateProblems, ServerProblems};
 use super::views::{Accepted, UserView};
-use crate::domain::{AvatarUrl, Email, InfoText, Locale, Password, ProfileText, Username};
+use crate::domain::{
+    AvatarUrl, CodeAction, Email, InfoText, Locale, Password, ProfileText, Username,
+};
 use crate::error::{ApiError, Problem};
 use crate::flows::{profile, registration};
 use crate::http::{Authenticated, ClientInfo, JsonBody};
@@ -66,7 +68,7 @@ pub async fn sign_up(
         first_name,
         last_name,
     } = body.0;
-    throttle::check_mail_rate(&state, &email, &client).await?;
+    throttle::check_mail_rate(&state, &email, CodeAction::VerifyEmail, &client).await?;
     registration::sign_up(
         &state,
         registration::SignUp {

@@ -156,14 +156,15 @@ pub trait CodeRepo {
         action: &str,
         now: Timestamp,
     ) -> StoreResult<Option<String>>;
-    /// The sealed secrets of the live, re-sendable code of (email, action).
+    /// The sealed secrets and expiry of the live, re-sendable code of
+    /// (email, action).
     async fn resendable_code(
         &mut self,
         email: &str,
         action: &str,
         now: Timestamp,
         max_attempts: u32,
-    ) -> StoreResult<Option<String>>;
+    ) -> StoreResult<Option<(String, Timestamp)>>;
     /// Ends the user's pending email change; returns how many were ended.
     async fn end_email_changes(&mut self, user_id: Uuid) -> StoreResult<u64>;
     /// Consumes the live code whose link token has this hash.

@@ -20,6 +20,8 @@ backend_tests!(
     one_client_cannot_fill_the_hashing_queue,
     a_stranger_cannot_use_up_the_owners_reset_mail,
     wrong_codes_are_capped_across_successive_codes,
+    guesses_from_many_clients_meet_a_ceiling,
+    many_strangers_meet_a_mail_ceiling,
     starting_social_flows_is_limited_per_client,
 );
 
@@ -324,15 +326,25 @@ async fn a_stranger_cannot_use_up_the_owners_reset_mail(backend: Backend) {
     assert_eq!(mail.subject(), "Reset your password");
 }
 
-/// Each new code has fresh attempts; the count per address does not start
-/// over with it.
+fn confirm_from(app: &TestApp, body: serde_json::Value, from: &str) -> reqwest::RequestBuilder {
+    app.client
+        .post(app.url("/v1/email-verification-codes/confirm"))
+        .header("x-forwarded-for", from)
+        .json(&body)
+}
+
+/// Each new code has fresh attempts; the count of wrong codes per address and
+/// client does not start over with it. Another client (the owner) is not
+/// blocked by a stranger's guesses.
 async fn wrong_codes_are_capped_across_successive_codes(backend: Backend) {
     let app = spawn_app_with(backend, |s| {
         s.rate_limits.code_failures_per_address = RateLimit::new(8, 3600);
+        s.trusted_proxies = vec!["127.0.0.0/8".into()];
     })
     .await;
     let email = unique_email();
     app.register(&email, PASSWORD).await;
+    let guesser = "203.0.113.50";
     let mut last_code = String::new();
     for round in 0..2 {
         last_code = app.code_mail(&email, "sign_in").await.code();
@@ -343,23 +355,98 @@ async fn wrong_codes_are_capped_across_successive_codes(backend: Backend) {
         };
         for _ in 0..4 {
             let body = json!({"action": "sign_in", "email": email, "code": wrong});
-            let (status, _) = problem(app.confirm(&body).await).await;
-            assert_eq!(status, StatusCode::BAD_REQUEST, "round {round}");
+            let response = confirm_from(&app, body, guesser).send().await.unwrap();
+            assert_eq!(
+                problem(response).await.0,
+                StatusCode::BAD_REQUEST,
+                "round {round}"
+            );
         }
     }
     // Eight wrong guesses over two codes: even a fresh, right code is refused
-    // until the window ends.
+    // to that client until the window ends.
     let code = app.code_mail(&email, "sign_in").await.code();
     assert_ne!(code, last_code);
     let body = json!({"action": "sign_in", "email": email, "code": code});
-    let response = app.confirm(&body).await;
-    let (status, _) = problem(response).await;
-    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
-    // Another action of the same address is counted apart.
+    let response = confirm_from(&app, body.clone(), guesser)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(response).await.0, StatusCode::TOO_MANY_REQUESTS);
+    // The owner, elsewhere, is not locked out by the stranger's guesses.
+    let response = confirm_from(&app, body, "198.51.100.8")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+}
+
+/// Guesses from many clients meet a ceiling per address and action (ten
+/// times the per-client limit); other actions keep their own.
+async fn guesses_from_many_clients_meet_a_ceiling(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.rate_limits.code_failures_per_address = RateLimit::new(1, 3600);
+        s.code_max_attempts = 100;
+        s.trusted_proxies = vec!["127.0.0.0/8".into()];
+    })
+    .await;
+    let email = unique_email();
+    app.register(&email, PASSWORD).await;
+    let code = app.code_mail(&email, "sign_in").await.code();
+    let wrong = if code == "00000000" {
+        "11111111"
+    } else {
+        "00000000"
+    };
+    for n in 0..10 {
+        let body = json!({"action": "sign_in", "email": email, "code": wrong});
+        let response = confirm_from(&app, body, &format!("203.0.113.{n}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(problem(response).await.0, StatusCode::BAD_REQUEST);
+    }
+    let body = json!({"action": "sign_in", "email": email, "code": code});
+    let response = confirm_from(&app, body, "198.51.100.9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(response).await.0, StatusCode::TOO_MANY_REQUESTS);
+    // A reset for the same address is counted apart.
     let reset = app.code_mail(&email, "reset_password").await.code();
     let body = json!({"action": "reset_password", "email": email, "code": reset,
                       "new_password": "a brand new passphrase"});
     assert_eq!(app.confirm(&body).await.status(), StatusCode::NO_CONTENT);
+}
+
+/// Mail-bombing from many client addresses meets a ceiling per address and
+/// action; the owner's reset has a budget of its own.
+async fn many_strangers_meet_a_mail_ceiling(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.rate_limits.mail_per_address = RateLimit::new(5, 3600);
+        s.rate_limits.mail_per_address_total = RateLimit::new(3, 3600);
+        s.trusted_proxies = vec!["127.0.0.0/8".into()];
+    })
+    .await;
+    let email = unique_email();
+    app.register(&email, PASSWORD).await;
+    for n in 0..3 {
+        let response = code_request_from(&app, &email, "sign_in", &format!("203.0.113.{n}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+    }
+    let response = code_request_from(&app, &email, "sign_in", "203.0.113.200")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(response).await.0, StatusCode::TOO_MANY_REQUESTS);
+    let response = code_request_from(&app, &email, "reset_password", "198.51.100.5")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
 }
 
 /// Every started flow writes a row: `authorize` (and starting a link) has a

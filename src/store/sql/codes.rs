@@ -21,6 +21,7 @@ where
     DB::Arguments: IntoArguments<DB>,
     ConsumedCode: for<'r> FromRow<'r, DB::Row>,
     (String,): for<'r> FromRow<'r, DB::Row>,
+    (String, Timestamp): for<'r> FromRow<'r, DB::Row>,
     for<'q> Uuid: Encode<'q, DB> + Type<DB>,
     for<'q> Option<Uuid>: Encode<'q, DB>,
     for<'q> &'q str: Encode<'q, DB> + Type<DB>,
@@ -173,9 +174,9 @@ where
         action: &str,
         now: Timestamp,
         max_attempts: u32,
-    ) -> StoreResult<Option<String>> {
-        let row: Option<(String,)> = sqlx::query_as(
-            "SELECT sealed FROM email_verification_codes WHERE email = $1 AND action = $2 \
+    ) -> StoreResult<Option<(String, Timestamp)>> {
+        sqlx::query_as(
+            "SELECT sealed, expires_at FROM email_verification_codes WHERE email = $1 AND action = $2 \
              AND sealed IS NOT NULL AND consumed_at IS NULL AND expires_at > $3 \
              AND attempts < $4",
         )
@@ -185,8 +186,7 @@ where
         .bind(i64::from(max_attempts))
         .fetch_optional(self.conn())
         .await
-        .map_err(map_err::<DB>)?;
-        Ok(row.map(|(sealed,)| sealed))
+        .map_err(map_err::<DB>)
     }
 
     async fn end_email_changes(&mut self, user_id: Uuid) -> StoreResult<u64> {
