@@ -1,5 +1,7 @@
 //! SQLite: the embedded default. One file, WAL journal, a busy timeout so
-//! that writers queue instead of failing, foreign keys on.
+//! that writers queue instead of failing, foreign keys on. The file is
+//! created readable by its owner only (0600), and SQLite gives its `-wal`
+//! and `-shm` files the database file's mode.
 
 use super::{ConnectError, Dialect, SqlStore};
 use crate::config::Settings;
@@ -58,8 +60,20 @@ pub(super) async fn open(
     settings: &Settings,
     migrate: bool,
 ) -> Result<SqlStore<Sqlite>, ConnectError> {
-    let options = SqliteConnectOptions::from_str(&settings.database_url)
-        .map_err(ConnectError::Connect)?
+    let options =
+        SqliteConnectOptions::from_str(&settings.database_url).map_err(ConnectError::Connect)?;
+    if !is_in_memory(&settings.database_url) {
+        create_private_file(options.get_filename()).map_err(|e| {
+            ConnectError::Connect(sqlx::Error::Io(std::io::Error::new(
+                e.kind(),
+                format!(
+                    "cannot create the SQLite file {}: {e}",
+                    options.get_filename().display()
+                ),
+            )))
+        })?;
+    }
+    let options = options
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
@@ -78,6 +92,43 @@ pub(super) async fn open(
             .map_err(ConnectError::Migrate)?;
     }
     Ok(SqlStore::new(pool))
+}
+
+/// `sqlite::memory:`, `sqlite://:memory:` or `?mode=memory`: no file.
+fn is_in_memory(url: &str) -> bool {
+    url.contains(":memory:") || url.contains("mode=memory")
+}
+
+/// Creates the database file, empty and private (0600), when it does not
+/// exist yet; SQLite then fills it in. An existing file keeps its mode (the
+/// operator's choice), with a warning when others can read it.
+fn create_private_file(path: &std::path::Path) -> std::io::Result<()> {
+    if path.as_os_str().is_empty() {
+        return Ok(());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(path)?.permissions().mode();
+                if mode & 0o077 != 0 {
+                    tracing::warn!(
+                        file = %path.display(),
+                        mode = format!("{:o}", mode & 0o777),
+                        "the SQLite database file is readable by other users; chmod 600 it (and its -wal and -shm files)"
+                    );
+                }
+            }
+            Ok(())
+        }
+        Err(error) => Err(error),
+    }
 }
 
 impl Type<Sqlite> for Timestamp {
