@@ -7,6 +7,7 @@ COPY src ./src
 COPY migrations ./migrations
 COPY data ./data
 COPY templates ./templates
+COPY assets ./assets
 RUN cargo build --release --locked && strip target/release/portcullis
 
 FROM debian:bookworm-slim

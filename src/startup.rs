@@ -134,12 +134,7 @@ impl Application {
 
         let spec = openapi::spec();
         let route_table = web::Data::new(RouteTable::from_openapi(&spec));
-        let docs = web::Data::new(ApiDocs {
-            spec_json: serde_json::to_string(&spec).unwrap_or_default(),
-            page_html: utoipa_scalar::Scalar::new(spec)
-                .title("Portcullis API")
-                .to_html(),
-        });
+        let docs = web::Data::new(ApiDocs::new(&spec));
 
         let listener = TcpListener::bind(&settings.listen)
             .map_err(io_error(format!("cannot listen on {}", settings.listen)))?;

@@ -65,5 +65,6 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(health::live)
         .service(health::ready)
         .service(docs::openapi_json)
-        .service(docs::page);
+        .service(docs::page)
+        .service(docs::scalar_js);
 }
