@@ -15,7 +15,7 @@ use crate::tokens::{AccessTokens, KeyRing, KeyRingError};
 use crate::{http, openapi, routes};
 use actix_cors::Cors;
 use actix_web::dev::Server;
-use actix_web::http::header;
+use actix_web::http::{header, Method};
 use actix_web::middleware::{from_fn, Condition, DefaultHeaders};
 use actix_web::{web, App, HttpServer};
 use std::net::TcpListener;
@@ -144,6 +144,7 @@ impl Application {
             .port();
         let body_limit = settings.body_limit_bytes;
         let origins = settings.cors_allowed_origins.clone();
+        let cors_methods = spec_methods(&spec);
         let hsts = settings.public_url.starts_with("https://");
         let server = HttpServer::new(move || {
             App::new()
@@ -158,7 +159,10 @@ impl Application {
                 .app_data(http::BodyLimit(body_limit))
                 // Innermost first: CORS answers preflights and adds its
                 // headers to every answer, problems included.
-                .wrap(Condition::new(!origins.is_empty(), cors(&origins)))
+                .wrap(Condition::new(
+                    !origins.is_empty(),
+                    cors(&origins, &cors_methods),
+                ))
                 .wrap(from_fn(render_problems))
                 .wrap(security_headers(hsts))
                 .wrap(TracingLogger::<RequestSpan>::new())
@@ -229,13 +233,49 @@ async fn bootstrap_admin(store: &dyn Store, email: &str) {
     }
 }
 
-/// Cross-origin access for the configured browser origins only. Requests
-/// carry bearer tokens, not cookies, so credentials are never allowed.
-fn cors(origins: &[String]) -> Cors {
+/// Every method the OpenAPI document uses, so that a browser may send each
+/// of them cross-origin (a route added with a new method cannot be missed).
+fn spec_methods(spec: &utoipa::openapi::OpenApi) -> Vec<Method> {
+    let mut methods: Vec<Method> = Vec::new();
+    for item in spec.paths.paths.values() {
+        let used = [
+            (Method::GET, &item.get),
+            (Method::POST, &item.post),
+            (Method::PUT, &item.put),
+            (Method::PATCH, &item.patch),
+            (Method::DELETE, &item.delete),
+            (Method::HEAD, &item.head),
+            (Method::OPTIONS, &item.options),
+            (Method::TRACE, &item.trace),
+        ];
+        let query = item
+            .query
+            .as_ref()
+            .and_then(|_| Method::from_bytes(b"QUERY").ok());
+        let others = item
+            .additional_operations
+            .keys()
+            .filter_map(|name| Method::from_bytes(name.to_ascii_uppercase().as_bytes()).ok());
+        let present = used
+            .into_iter()
+            .filter_map(|(method, operation)| operation.as_ref().map(|_| method));
+        for method in present.chain(query).chain(others) {
+            if !methods.contains(&method) {
+                methods.push(method);
+            }
+        }
+    }
+    methods
+}
+
+/// Cross-origin access for the configured browser origins only, with every
+/// method of the API (`methods`, see [`spec_methods`]). Requests carry
+/// bearer tokens, not cookies, so credentials are never allowed.
+fn cors(origins: &[String], methods: &[Method]) -> Cors {
     origins
         .iter()
         .fold(Cors::default(), |cors, origin| cors.allowed_origin(origin))
-        .allowed_methods(["GET", "POST", "PATCH", "DELETE"])
+        .allowed_methods(methods.iter().cloned())
         .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
         .expose_headers([header::RETRY_AFTER, header::WWW_AUTHENTICATE])
         .max_age(3600)
