@@ -344,6 +344,38 @@ impl Settings {
                 )));
             }
         }
+        // A proxy is trusted to say who the client is; a block that covers
+        // most of the internet lets any client forge X-Forwarded-For (and so
+        // its address in sessions, the audit log and every per-client limit).
+        fn covers_most_of_the_internet(net: &ipnet::IpNet) -> bool {
+            match net {
+                ipnet::IpNet::V4(v4) => v4.prefix_len() < 8,
+                // ::ffff:0:0/96 holds every IPv4 address (mapped, as a
+                // dual-stack listener sees IPv4 peers): a block there is
+                // too wide when it spans more than an IPv4 /8.
+                ipnet::IpNet::V6(v6) => {
+                    let first_mapped = std::net::Ipv4Addr::UNSPECIFIED.to_ipv6_mapped();
+                    let touches_mapped =
+                        v6.contains(&first_mapped) || v6.network().to_ipv4_mapped().is_some();
+                    // Unique local addresses (fc00::/7) never come from the
+                    // internet, like IPv4's private blocks.
+                    let unique_local =
+                        v6.prefix_len() >= 7 && v6.network().segments()[0] & 0xfe00 == 0xfc00;
+                    (v6.prefix_len() < 16 && !unique_local)
+                        || (touches_mapped && v6.prefix_len() < 96 + 8)
+                }
+            }
+        }
+        for (entry, net) in self.trusted_proxies.iter().zip(self.trusted_proxy_nets()?) {
+            if covers_most_of_the_internet(&net) {
+                return Err(ConfigError::Unsafe(format!(
+                    "trusted_proxies: {entry:?} covers most of the internet, so any client \
+                     could forge X-Forwarded-For; list your proxies' own addresses or \
+                     blocks (an IPv4 block of /8 or longer, an IPv6 one of /16 or longer \
+                     or inside fc00::/7)"
+                )));
+            }
+        }
         Ok(())
     }
 
@@ -463,6 +495,71 @@ mod tests {
         settings.smtp_url = Some(SecretString::new("smtp://mail:25"));
         assert!(matches!(settings.validate(), Err(ConfigError::Unsafe(m)) if m.contains("https")));
         settings.public_url = "https://auth.example.com".into();
+        settings.validate().unwrap();
+    }
+
+    fn production_settings() -> Settings {
+        Settings {
+            env: RunMode::Production,
+            secret: Some(SecretString::new("x".repeat(40))),
+            smtp_url: Some(SecretString::new("smtp://mail:25")),
+            public_url: "https://auth.example.com".into(),
+            ..Settings::default()
+        }
+    }
+
+    #[test]
+    fn production_refuses_trusted_proxies_that_cover_the_internet() {
+        for entry in [
+            "0.0.0.0/0",
+            "::/0",
+            "0.0.0.0/1",
+            "128.0.0.0/7",
+            "10.1.2.3/4",
+            "2000::/3",
+            "2001::/15",
+            "::ffff:0:0/96",
+            "::ffff:10.0.0.0/100",
+            "::/64",
+            "fc00::/6",
+        ] {
+            let settings = Settings {
+                trusted_proxies: vec!["10.0.0.1".into(), entry.into()],
+                ..production_settings()
+            };
+            let refused = settings.validate();
+            assert!(
+                matches!(&refused, Err(ConfigError::Unsafe(m))
+                    if m.contains("trusted_proxies") && m.contains(entry) && m.contains("X-Forwarded-For")),
+                "{entry}: {refused:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn production_accepts_proxy_addresses_and_private_blocks() {
+        let settings = Settings {
+            trusted_proxies: vec![
+                "10.0.0.0/8".into(),
+                "172.16.0.0/12".into(),
+                "192.168.1.7".into(),
+                "fd00::/8".into(),
+                "fc00::/7".into(),
+                "2001:db8::/16".into(),
+                "::1".into(),
+                "::ffff:10.0.0.0/104".into(),
+            ],
+            ..production_settings()
+        };
+        settings.validate().unwrap();
+    }
+
+    #[test]
+    fn development_still_trusts_any_block() {
+        let settings = Settings {
+            trusted_proxies: vec!["0.0.0.0/0".into(), "::/0".into()],
+            ..Settings::default()
+        };
         settings.validate().unwrap();
     }
 
