@@ -11,6 +11,7 @@ mod commands;
 mod email_sign_in;
 mod errors;
 mod github;
+mod hardening;
 mod linking;
 mod mail;
 mod profile;
