@@ -59,6 +59,7 @@ fn page_html(spec_json: &str) -> String {
     <meta charset="utf-8">
     <meta name="viewport" content="width=device-width, initial-scale=1">
     <title>Portcullis API</title>
+    <link rel="icon" href="data:,">
   </head>
   <body>
     <script id="api-reference" type="application/json" data-configuration="{configuration}">{spec}</script>
