@@ -62,7 +62,7 @@ pub(super) async fn open(
 ) -> Result<SqlStore<Sqlite>, ConnectError> {
     let options =
         SqliteConnectOptions::from_str(&settings.database_url).map_err(ConnectError::Connect)?;
-    if !is_in_memory(&settings.database_url) {
+    if has_a_file_to_create(&settings.database_url) {
         create_private_file(options.get_filename()).map_err(|e| {
             ConnectError::Connect(sqlx::Error::Io(std::io::Error::new(
                 e.kind(),
@@ -94,9 +94,10 @@ pub(super) async fn open(
     Ok(SqlStore::new(pool))
 }
 
-/// `sqlite::memory:`, `sqlite://:memory:` or `?mode=memory`: no file.
-fn is_in_memory(url: &str) -> bool {
-    url.contains(":memory:") || url.contains("mode=memory")
+/// Not for `sqlite::memory:`, `sqlite://:memory:`, `?mode=memory` (no file)
+/// or `?mode=ro` (SQLite must not create it).
+fn has_a_file_to_create(url: &str) -> bool {
+    !(url.contains(":memory:") || url.contains("mode=memory") || url.contains("mode=ro"))
 }
 
 /// Creates the database file, empty and private (0600), when it does not
@@ -155,7 +156,19 @@ impl<'r> Decode<'r, Sqlite> for Timestamp {
 
 #[cfg(test)]
 mod tests {
-    use super::index_name_from_message;
+    use super::{has_a_file_to_create, index_name_from_message};
+
+    #[test]
+    fn only_a_writable_file_database_is_created_ahead() {
+        assert!(has_a_file_to_create("sqlite://portcullis.db"));
+        assert!(has_a_file_to_create(
+            "sqlite:///var/lib/portcullis/p.db?mode=rwc"
+        ));
+        assert!(!has_a_file_to_create("sqlite::memory:"));
+        assert!(!has_a_file_to_create("sqlite://:memory:"));
+        assert!(!has_a_file_to_create("sqlite://x.db?mode=memory"));
+        assert!(!has_a_file_to_create("sqlite://x.db?mode=ro"));
+    }
 
     #[test]
     fn unique_key_names_match_postgres_conventions() {
