@@ -277,7 +277,11 @@ fn cors(origins: &[String], methods: &[Method]) -> Cors {
         .fold(Cors::default(), |cors, origin| cors.allowed_origin(origin))
         .allowed_methods(methods.iter().cloned())
         .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
-        .expose_headers([header::RETRY_AFTER, header::WWW_AUTHENTICATE])
+        .expose_headers([
+            header::RETRY_AFTER,
+            header::WWW_AUTHENTICATE,
+            header::HeaderName::from_static("portcullis-refresh-replayed"),
+        ])
         .max_age(3600)
         // Other origins get no CORS headers (their browsers then refuse to
         // read the answer) rather than an error for every request.

@@ -126,6 +126,7 @@ async fn a_cross_origin_put_gets_a_readable_problem(backend: Backend) {
         .unwrap()
         .to_ascii_lowercase();
     assert!(exposed.contains("www-authenticate"), "{exposed}");
+    assert!(exposed.contains("portcullis-refresh-replayed"), "{exposed}");
     let (status, body) = problem(answer).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["status"], 401);
