@@ -1,5 +1,6 @@
 //! The command line: `serve` (default), `migrate`, `openapi`.
 
+use crate::clock::SystemClock;
 use crate::config::Settings;
 use crate::domain::{Email, Password, PasswordPolicy};
 use crate::flows::bootstrap;
@@ -9,6 +10,7 @@ use crate::tokens::KeyRing;
 use crate::{openapi, store, telemetry};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(
@@ -109,7 +111,13 @@ async fn create_admin(
         None
     };
     let store = store::connect(settings, true).await?;
-    let outcome = bootstrap::bootstrap_super_admin(store.as_ref(), &email, password_hash).await?;
+    let outcome = bootstrap::bootstrap_super_admin(
+        store.as_ref(),
+        &email,
+        password_hash,
+        store::Timestamp::now(),
+    )
+    .await?;
     let message = match outcome {
         bootstrap::Bootstrap::Promoted(_) => "is now a SUPER-ADMIN (their sessions were ended)",
         bootstrap::Bootstrap::Created(_) => "was created as a SUPER-ADMIN",
@@ -122,8 +130,13 @@ async fn create_admin(
 async fn rotate_keys(settings: &Settings) -> anyhow::Result<()> {
     let secret = startup::resolve_secret(settings)?;
     let store = store::connect(settings, true).await?;
-    let keys =
-        KeyRing::load_or_create(store, secret.key_cipher(), settings.token_acceptance()).await?;
+    let keys = KeyRing::load_or_create(
+        store,
+        Arc::new(SystemClock),
+        secret.key_cipher(),
+        settings.token_acceptance(),
+    )
+    .await?;
     let rotation = keys.rotate(settings.key_rotation_lead()).await?;
     println!(
         "new key {} published; it signs from {} (unix time); retiring: {}",

@@ -2,6 +2,7 @@
 //! do not grow without bound. Every instance may run it: the deletes are
 //! idempotent.
 
+use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::store::{Store, Timestamp};
 use std::sync::Arc;
@@ -11,12 +12,12 @@ const INTERVAL: Duration = Duration::from_secs(600);
 /// Ended sessions stay listed for a week (for support questions), then go.
 const SESSION_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 
-pub fn spawn(store: Arc<dyn Store>, settings: Arc<Settings>) {
+pub fn spawn(store: Arc<dyn Store>, settings: Arc<Settings>, clock: SharedClock) {
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(INTERVAL);
         loop {
             ticker.tick().await;
-            if let Err(error) = purge_once(store.as_ref(), &settings).await {
+            if let Err(error) = purge_once(store.as_ref(), &settings, clock.now()).await {
                 tracing::warn!(error = ?error, "housekeeping failed; retrying later");
             }
         }
@@ -26,8 +27,8 @@ pub fn spawn(store: Arc<dyn Store>, settings: Arc<Settings>) {
 pub async fn purge_once(
     store: &dyn Store,
     settings: &Settings,
+    now: Timestamp,
 ) -> Result<u64, crate::store::StoreError> {
-    let now = Timestamp::now();
     let mut repo = store.connection().await?;
     let deleted = repo
         .purge_expired(

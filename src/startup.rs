@@ -1,5 +1,6 @@
 //! Building the application from settings and serving it.
 
+use crate::clock::{SharedClock, SystemClock};
 use crate::config::{RunMode, Settings};
 use crate::crypto::{random_token, ServerSecret};
 use crate::domain::PasswordPolicy;
@@ -65,14 +66,23 @@ impl Application {
     /// signing keys and binds the listener; `listen` with port 0 picks a free
     /// port, see [`Application::port`].
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// [`Application::build`] with the given clock (tests move time).
+    pub async fn build_with_clock(
+        settings: Settings,
+        clock: SharedClock,
+    ) -> Result<Self, StartupError> {
         let secret = resolve_secret(&settings)?;
         let store = store::connect(&settings, true).await?;
         if let Some(email) = &settings.bootstrap_admin_email {
-            bootstrap_admin(store.as_ref(), email).await;
+            bootstrap_admin(store.as_ref(), email, clock.now()).await;
         }
         let keys = Arc::new(
             KeyRing::load_or_create(
                 store.clone(),
+                clock.clone(),
                 secret.key_cipher(),
                 settings.token_acceptance(),
             )
@@ -85,6 +95,7 @@ impl Application {
         keys.keep_fresh(refresh_every);
         let tokens = AccessTokens::new(
             keys,
+            clock.clone(),
             &settings.public_url,
             &settings.audience,
             settings.access_token_ttl(),
@@ -104,8 +115,10 @@ impl Application {
             crate::mail::transport(&settings)?,
             outbox.clone(),
             Arc::new(settings.clone()),
+            clock.clone(),
         );
         let state = web::Data::new(AppState {
+            clock: clock.clone(),
             store: store.clone(),
             hasher,
             password_policy: Arc::new(PasswordPolicy::bundled()),
@@ -130,7 +143,7 @@ impl Application {
                 .map_err(StartupError::Protections)?,
             settings: Arc::new(settings.clone()),
         });
-        crate::housekeeping::spawn(store.clone(), state.settings.clone());
+        crate::housekeeping::spawn(store.clone(), state.settings.clone(), clock.clone());
 
         let spec = openapi::spec();
         let route_table = web::Data::new(RouteTable::from_openapi(&spec));
@@ -208,24 +221,23 @@ impl Application {
 
 /// `bootstrap_admin_email`: while there is no active SUPER-ADMIN, the user
 /// with this address (who signed up the usual way) becomes one.
-async fn bootstrap_admin(store: &dyn Store, email: &str) {
+async fn bootstrap_admin(store: &dyn Store, email: &str, now: crate::store::Timestamp) {
     let Ok(email) = crate::domain::Email::parse(email) else {
         tracing::warn!("bootstrap_admin_email is not a valid address; ignored");
         return;
     };
     let none_yet = async {
         let mut repo = store.connection().await?;
-        let count = repo
-            .count_active_super_admins(crate::store::Timestamp::now())
-            .await?;
+        let count = repo.count_active_super_admins(now).await?;
         Ok::<_, store::StoreError>(count == 0)
     };
     match none_yet.await {
-        Ok(true) => match crate::flows::bootstrap::bootstrap_super_admin(store, &email, None).await
-        {
-            Ok(_) => tracing::info!("bootstrap: the configured user is now a SUPER-ADMIN"),
-            Err(error) => tracing::warn!(error = %error, "bootstrap: no SUPER-ADMIN made"),
-        },
+        Ok(true) => {
+            match crate::flows::bootstrap::bootstrap_super_admin(store, &email, None, now).await {
+                Ok(_) => tracing::info!("bootstrap: the configured user is now a SUPER-ADMIN"),
+                Err(error) => tracing::warn!(error = %error, "bootstrap: no SUPER-ADMIN made"),
+            }
+        }
         Ok(false) => {}
         Err(error) => {
             tracing::warn!(error = ?error, "bootstrap: could not check for a SUPER-ADMIN")

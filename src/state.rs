@@ -1,3 +1,4 @@
+use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::crypto::{CodeHasher, KeyCipher, RefreshChain};
 use crate::domain::PasswordPolicy;
@@ -13,6 +14,8 @@ use std::sync::Arc;
 /// the workers as `web::Data<AppState>`.
 pub struct AppState {
     pub settings: Arc<Settings>,
+    /// "Now" for every lifetime, lockout and window (a test moves it).
+    pub clock: SharedClock,
     pub store: Arc<dyn Store>,
     pub hasher: PasswordHasher,
     pub password_policy: Arc<PasswordPolicy>,

@@ -147,7 +147,7 @@ pub async fn check_code_failures(
     action: &str,
     client: &ClientInfo,
 ) -> Result<(), ApiError> {
-    let now = Timestamp::now();
+    let now = state.clock.now();
     for (key, limit) in code_failure_counters(state, email, action, client) {
         if limit.limit == 0 {
             continue;
@@ -174,7 +174,7 @@ async fn hit_key(state: &AppState, key: &str, limit: RateLimit) -> Result<(), Ap
         return Ok(());
     }
     let window = Duration::from_secs(limit.window_secs);
-    let now = Timestamp::now();
+    let now = state.clock.now();
     let mut repo = state.store.connection().await?;
     let (hits, started) = repo.hit_rate_limit(key, now, now.minus(window)).await?;
     if hits <= i64::from(limit.limit) {
@@ -227,7 +227,7 @@ pub fn lock_after(failures: i64, settings: &LockoutSettings) -> Option<Duration>
 /// limit. Returns false when the account is locked.
 pub async fn claim_sign_in(state: &AppState, key: &str) -> Result<bool, ApiError> {
     let settings = &state.settings.lockout;
-    let now = Timestamp::now();
+    let now = state.clock.now();
     let window_cutoff = now.minus(Duration::from_secs(settings.window_secs));
     let mut tx = state.store.transaction().await?;
     let Some(failures) = tx.claim_login_attempt(key, now, window_cutoff).await? else {

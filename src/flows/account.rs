@@ -9,7 +9,7 @@ use crate::error::ApiError;
 use crate::http::{Authenticated, ClientInfo};
 use crate::mail::MailKind;
 use crate::state::AppState;
-use crate::store::{Account, AuditEvent, AuditQuery, Repo, Session, StoreResult, Timestamp, User};
+use crate::store::{Account, AuditEvent, AuditQuery, Repo, Session, StoreResult, User};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -36,7 +36,7 @@ pub async fn change_password(
     let user = profile::me(state, auth).await?;
     reauth::confirm_password(state, &user, current, client).await?;
     let hash = passwords::screen_and_hash(state, &user, &new_password, client).await?;
-    let now = Timestamp::now();
+    let now = state.clock.now();
     let mut tx = state.store.transaction().await?;
     tx.set_password_hash(user.id, &hash, now).await?;
     end_pending_grants(tx.as_mut(), user.id).await?;
@@ -48,7 +48,7 @@ pub async fn change_password(
     };
     let entry = audit::Entry::by_user(audit::Kind::PasswordChanged, user.id)
         .details(json!({ "other_sessions_ended": ended }));
-    audit::record_in(tx.as_mut(), client, entry).await?;
+    audit::record_in(state, tx.as_mut(), client, entry).await?;
     let locale = codes::mail_locale(Some(&user), client);
     let kind = MailKind::PasswordChanged;
     let values = json!({ "reset": false });
@@ -76,7 +76,7 @@ pub async fn start_email_change(
             "this is already the account's address",
         ));
     }
-    let now = Timestamp::now();
+    let now = state.clock.now();
     let mut tx = state.store.transaction().await?;
     let locale = codes::mail_locale(Some(&user), client);
     if tx.user_by_email(new_email.as_str()).await?.is_none()
@@ -104,7 +104,7 @@ pub async fn start_email_change(
     )
     .await?;
     let entry = audit::Entry::by_user(audit::Kind::EmailChangeRequested, user.id);
-    audit::record_in(tx.as_mut(), client, entry).await?;
+    audit::record_in(state, tx.as_mut(), client, entry).await?;
     tx.commit().await?;
     state.outbox.wake();
     Ok(())
@@ -119,7 +119,7 @@ pub async fn confirm_email_change(
     proof: Proof,
     client: &ClientInfo,
 ) -> Result<User, ApiError> {
-    let now = Timestamp::now();
+    let now = state.clock.now();
     let tx = state.store.transaction().await?;
     let (mut tx, consumed) =
         codes::consume(state, tx, CodeAction::ChangeEmail, &proof, now, client).await?;
@@ -138,7 +138,7 @@ pub async fn confirm_email_change(
     tx.take_pending_registration(&consumed.email, now).await?;
     let entry = audit::Entry::by_user(audit::Kind::EmailChanged, user.id)
         .details(json!({ "from": user.email, "to": consumed.email }));
-    audit::record_in(tx.as_mut(), client, entry).await?;
+    audit::record_in(state, tx.as_mut(), client, entry).await?;
     let updated = tx.user_by_id(user.id).await?.ok_or(ApiError::InvalidCode)?;
     let locale = codes::mail_locale(Some(&user), client);
     let values = json!({ "new_email": consumed.email });
@@ -158,7 +158,7 @@ pub async fn delete_me(
     client: &ClientInfo,
 ) -> Result<(), ApiError> {
     let user = profile::me(state, auth).await?;
-    let now = Timestamp::now();
+    let now = state.clock.now();
     let mut tx = reauth::reauthenticate(state, &user, proof, client).await?;
     if user.role == Role::SuperAdmin {
         tx.lock("super_admins").await?;
@@ -172,7 +172,7 @@ pub async fn delete_me(
     tx.delete_user(user.id).await?;
     let entry = audit::Entry::by_user(audit::Kind::AccountDeleted, user.id)
         .details(json!({ "email": user.email }));
-    audit::record_in(tx.as_mut(), client, entry).await?;
+    audit::record_in(state, tx.as_mut(), client, entry).await?;
     tx.commit().await?;
     tracing::info!(user_id = %user.id, "account deleted by its owner");
     Ok(())
@@ -190,7 +190,7 @@ pub struct Export {
 const EXPORTED_EVENTS: i64 = 1000;
 
 pub async fn export(state: &AppState, auth: &Authenticated) -> Result<Export, ApiError> {
-    let now = Timestamp::now();
+    let now = state.clock.now();
     let idle_cutoff = now.minus(state.settings.session_idle_ttl());
     let mut repo = state.store.connection().await?;
     let user = repo

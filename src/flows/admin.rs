@@ -94,7 +94,7 @@ pub async fn list_users(state: &AppState, params: ListUsers) -> Result<UserPage,
         verified: params.verified,
         banned: params.banned,
     };
-    let now = Timestamp::now();
+    let now = state.clock.now();
     let mut repo = state.store.connection().await?;
     let users = repo
         .list_users(&UserQuery {
@@ -191,7 +191,7 @@ pub async fn update_user(
     update: AdminUpdate,
     client: &ClientInfo,
 ) -> Result<User, ApiError> {
-    let now = Timestamp::now();
+    let now = state.clock.now();
     let mut tx = state.store.transaction().await?;
     let (actor_role, target) = lock_and_load(tx.as_mut(), admin, id, now).await?;
     let actor = admin.user.id;
@@ -199,7 +199,7 @@ pub async fn update_user(
         .await
         .map_err(super::username_conflict)?;
     let entry = Entry::new(Kind::UserUpdated).user(id).actor(actor);
-    audit::record_in(tx.as_mut(), client, entry).await?;
+    audit::record_in(state, tx.as_mut(), client, entry).await?;
     if let Some(role) = update.role.filter(|r| *r != target.role) {
         if role > actor_role {
             return Err(admin.refuse("nobody grants a role above their own"));
@@ -215,7 +215,7 @@ pub async fn update_user(
             .user(id)
             .actor(actor)
             .details(json!({ "from": target.role, "to": role }));
-        audit::record_in(tx.as_mut(), client, entry).await?;
+        audit::record_in(state, tx.as_mut(), client, entry).await?;
     }
     if let Some(verified) = update.email_verified {
         if verified != target.email_verified_at.is_some() {
@@ -236,7 +236,7 @@ pub async fn ban(
     reason: Option<String>,
     client: &ClientInfo,
 ) -> Result<User, ApiError> {
-    let now = Timestamp::now();
+    let now = state.clock.now();
     if until.is_some_and(|u| u <= now) {
         return Err(ApiError::bad_request("until", "must be in the future"));
     }
@@ -249,7 +249,7 @@ pub async fn ban(
         .user(id)
         .actor(admin.user.id)
         .details(json!({ "until": until, "reason": reason }));
-    audit::record_in(tx.as_mut(), client, entry).await?;
+    audit::record_in(state, tx.as_mut(), client, entry).await?;
     let user = tx.user_by_id(id).await?.ok_or(ApiError::NotFound)?;
     tx.commit().await?;
     Ok(user)
@@ -261,12 +261,12 @@ pub async fn unban(
     id: Uuid,
     client: &ClientInfo,
 ) -> Result<User, ApiError> {
-    let now = Timestamp::now();
+    let now = state.clock.now();
     let mut tx = state.store.transaction().await?;
     lock_and_load(tx.as_mut(), admin, id, now).await?;
     tx.unban_user(id, now).await?;
     let entry = Entry::new(Kind::UserUnbanned).user(id).actor(admin.user.id);
-    audit::record_in(tx.as_mut(), client, entry).await?;
+    audit::record_in(state, tx.as_mut(), client, entry).await?;
     let user = tx.user_by_id(id).await?.ok_or(ApiError::NotFound)?;
     tx.commit().await?;
     Ok(user)
@@ -278,7 +278,7 @@ pub async fn delete_user(
     id: Uuid,
     client: &ClientInfo,
 ) -> Result<(), ApiError> {
-    let now = Timestamp::now();
+    let now = state.clock.now();
     let mut tx = state.store.transaction().await?;
     let (_, target) = lock_and_load(tx.as_mut(), admin, id, now).await?;
     ensure_not_last_super_admin(tx.as_mut(), &target, now).await?;
@@ -287,13 +287,13 @@ pub async fn delete_user(
         .user(id)
         .actor(admin.user.id)
         .details(json!({ "email": target.email, "role": target.role }));
-    audit::record_in(tx.as_mut(), client, entry).await?;
+    audit::record_in(state, tx.as_mut(), client, entry).await?;
     tx.commit().await?;
     Ok(())
 }
 
 pub async fn sessions_of(state: &AppState, id: Uuid) -> Result<Vec<Session>, ApiError> {
-    let now = Timestamp::now();
+    let now = state.clock.now();
     let idle_cutoff = now.minus(state.settings.session_idle_ttl());
     let mut repo = state.store.connection().await?;
     repo.user_by_id(id).await?.ok_or(ApiError::NotFound)?;
@@ -308,7 +308,7 @@ pub async fn revoke_sessions_of(
     session: Option<Uuid>,
     client: &ClientInfo,
 ) -> Result<u64, ApiError> {
-    let now = Timestamp::now();
+    let now = state.clock.now();
     let mut tx = state.store.transaction().await?;
     lock_and_load(tx.as_mut(), admin, id, now).await?;
     let revoked = match session {
@@ -330,7 +330,7 @@ pub async fn revoke_sessions_of(
         .user(id)
         .actor(admin.user.id)
         .details(json!({ "session_id": session, "sessions": revoked }));
-    audit::record_in(tx.as_mut(), client, entry).await?;
+    audit::record_in(state, tx.as_mut(), client, entry).await?;
     tx.commit().await?;
     Ok(revoked)
 }

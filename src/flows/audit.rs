@@ -141,10 +141,10 @@ impl Entry {
         self
     }
 
-    fn into_event(self, client: &ClientInfo) -> AuditEvent {
+    fn into_event(self, client: &ClientInfo, at: Timestamp) -> AuditEvent {
         AuditEvent {
             id: Uuid::now_v7(),
-            occurred_at: Timestamp::now(),
+            occurred_at: at,
             event_type: self.kind.as_str().to_string(),
             user_id: self.user_id,
             actor_id: self.actor_id,
@@ -158,8 +158,24 @@ impl Entry {
 
 /// Records inside the caller's transaction: the event exists if and only if
 /// what it describes happened.
-pub async fn record_in(repo: &mut dyn Repo, client: &ClientInfo, entry: Entry) -> StoreResult<()> {
-    repo.insert_audit_event(&entry.into_event(client)).await
+pub async fn record_in(
+    state: &AppState,
+    repo: &mut dyn Repo,
+    client: &ClientInfo,
+    entry: Entry,
+) -> StoreResult<()> {
+    record_at(repo, client, entry, state.clock.now()).await
+}
+
+/// [`record_in`] at a given time, for callers without the application
+/// (the operator's commands).
+pub async fn record_at(
+    repo: &mut dyn Repo,
+    client: &ClientInfo,
+    entry: Entry,
+    at: Timestamp,
+) -> StoreResult<()> {
+    repo.insert_audit_event(&entry.into_event(client, at)).await
 }
 
 /// Records on its own connection (for refusals, which change nothing else).
@@ -167,7 +183,7 @@ pub async fn record(state: &AppState, client: &ClientInfo, entry: Entry) {
     let kind = entry.kind;
     let result = async {
         let mut repo = state.store.connection().await?;
-        record_in(repo.as_mut(), client, entry).await
+        record_in(state, repo.as_mut(), client, entry).await
     }
     .await;
     if let Err(error) = result {

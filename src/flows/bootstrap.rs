@@ -23,8 +23,8 @@ pub async fn bootstrap_super_admin(
     store: &dyn Store,
     email: &Email,
     password_hash: Option<String>,
+    now: Timestamp,
 ) -> Result<Bootstrap, BootstrapError> {
-    let now = Timestamp::now();
     let mut tx = store.transaction().await?;
     tx.lock("super_admins").await?;
     let outcome = match tx.user_by_email(email.as_str()).await? {
@@ -58,7 +58,7 @@ pub async fn bootstrap_super_admin(
         let entry = Entry::new(Kind::RoleChanged)
             .user(user_id)
             .details(json!({ "to": Role::SuperAdmin, "by": "bootstrap" }));
-        audit::record_in(tx.as_mut(), &ClientInfo::default(), entry).await?;
+        audit::record_at(tx.as_mut(), &ClientInfo::default(), entry, now).await?;
     }
     tx.commit().await?;
     Ok(outcome)

@@ -9,7 +9,6 @@ use crate::error::ApiError;
 use crate::http::ClientInfo;
 use crate::mail::MailKind;
 use crate::state::AppState;
-use crate::store::Timestamp;
 use serde_json::json;
 
 /// Mails a `sign_in` code to an existing, unbanned account; anyone else
@@ -26,7 +25,7 @@ pub async fn confirm(
     proof: Proof,
     client: ClientInfo,
 ) -> Result<SignedIn, ApiError> {
-    let now = Timestamp::now();
+    let now = state.clock.now();
     let tx = state.store.transaction().await?;
     let (mut tx, consumed) =
         codes::consume(state, tx, CodeAction::SignIn, &proof, now, &client).await?;

@@ -199,7 +199,7 @@ pub async fn mail_to_account(
     (action, kind): (CodeAction, MailKind),
     client: &ClientInfo,
 ) -> Result<(), ApiError> {
-    let now = Timestamp::now();
+    let now = state.clock.now();
     let mut tx = state.store.transaction().await?;
     let Some(user) = tx.user_by_email(email.as_str()).await? else {
         return Ok(());

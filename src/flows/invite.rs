@@ -10,7 +10,7 @@ use crate::error::ApiError;
 use crate::http::{Admin, ClientInfo};
 use crate::mail::MailKind;
 use crate::state::AppState;
-use crate::store::{NewUser, Timestamp, User};
+use crate::store::{NewUser, User};
 use serde_json::json;
 
 pub struct Invitation {
@@ -29,7 +29,7 @@ pub async fn invite(
     invitation: Invitation,
     client: &ClientInfo,
 ) -> Result<User, ApiError> {
-    let now = Timestamp::now();
+    let now = state.clock.now();
     let mut tx = state.store.transaction().await?;
     tx.lock("super_admins").await?;
     if invitation.role > current_role(tx.as_mut(), admin, now).await? {
@@ -61,7 +61,7 @@ pub async fn invite(
         .user(user.id)
         .actor(admin.user.id)
         .details(json!({ "email": user.email, "role": user.role }));
-    audit::record_in(tx.as_mut(), client, entry).await?;
+    audit::record_in(state, tx.as_mut(), client, entry).await?;
     tx.commit().await?;
     state.outbox.wake();
     Ok(user)

@@ -3,7 +3,7 @@
 use crate::error::ApiError;
 use crate::http::Authenticated;
 use crate::state::AppState;
-use crate::store::{ProfileUpdate, Timestamp, User};
+use crate::store::{ProfileUpdate, User};
 
 pub async fn me(state: &AppState, auth: &Authenticated) -> Result<User, ApiError> {
     let mut repo = state.store.connection().await?;
@@ -18,7 +18,7 @@ pub async fn update(
     update: &ProfileUpdate,
 ) -> Result<User, ApiError> {
     let mut repo = state.store.connection().await?;
-    repo.update_profile(auth.user_id, update, Timestamp::now())
+    repo.update_profile(auth.user_id, update, state.clock.now())
         .await
         .map_err(super::username_conflict)?
         .ok_or(ApiError::Unauthenticated("user no longer exists"))

@@ -11,7 +11,7 @@ use crate::domain::{CodeAction, Email, VerificationCode};
 use crate::error::ApiError;
 use crate::http::ClientInfo;
 use crate::state::AppState;
-use crate::store::{Repo, Timestamp, User};
+use crate::store::{Repo, User};
 use crate::throttle::{self, Limited};
 use serde_json::json;
 
@@ -96,7 +96,7 @@ pub async fn reauthenticate(
             let email = Email::parse(&user.email).map_err(|_| ApiError::InvalidCode)?;
             let proof = Proof::Code { email, code };
             let tx = state.store.transaction().await?;
-            let now = Timestamp::now();
+            let now = state.clock.now();
             let (tx, consumed) =
                 codes::consume(state, tx, CodeAction::SignIn, &proof, now, client).await?;
             if consumed.user_id != Some(user.id) {

@@ -12,7 +12,6 @@ use crate::error::ApiError;
 use crate::http::ClientInfo;
 use crate::mail::MailKind;
 use crate::state::AppState;
-use crate::store::Timestamp;
 use serde_json::json;
 
 /// Mails a `reset_password` code to an existing, unbanned account; anyone
@@ -42,7 +41,7 @@ pub async fn confirm(
     let action = CodeAction::ResetPassword;
     // A wrong code is refused before the password is hashed: the time of a
     // refusal says nothing about whether the address has an account.
-    let email = codes::check(state, action, &proof, Timestamp::now(), client).await?;
+    let email = codes::check(state, action, &proof, state.clock.now(), client).await?;
     let mut repo = state.store.connection().await?;
     let user = repo.user_by_email(&email).await?;
     drop(repo);
@@ -51,7 +50,7 @@ pub async fn confirm(
     };
     let hash = passwords::screen_and_hash(state, &user, &new_password, client).await?;
 
-    let now = Timestamp::now();
+    let now = state.clock.now();
     let tx = state.store.transaction().await?;
     let (mut tx, consumed) = codes::consume(state, tx, action, &proof, now, client).await?;
     if consumed.user_id != Some(user.id) || consumed.email != user.email {
@@ -79,7 +78,7 @@ pub async fn confirm(
         "pending_changes_ended": grants_ended,
         "accounts_unlinked": unlinked,
     }));
-    audit::record_in(tx.as_mut(), client, entry).await?;
+    audit::record_in(state, tx.as_mut(), client, entry).await?;
     let locale = codes::mail_locale(Some(&user), client);
     let notice = json!({ "reset": true, "linked": linked, "unlinked": unlinked });
     let kind = MailKind::PasswordChanged;

@@ -9,7 +9,7 @@ use crate::error::ApiError;
 use crate::http::ClientInfo;
 use crate::mail::MailKind;
 use crate::state::AppState;
-use crate::store::{NewUser, PendingRegistration, Timestamp};
+use crate::store::{NewUser, PendingRegistration};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -49,7 +49,7 @@ pub async fn sign_up(state: &AppState, input: SignUp, client: &ClientInfo) -> Re
         .hash(client.limit_key().as_deref(), input.password.expose())
         .await?;
 
-    let now = Timestamp::now();
+    let now = state.clock.now();
     let email = &input.email;
     let mut tx = state.store.transaction().await?;
     let existing = tx.user_by_email(email.as_str()).await?;
@@ -58,7 +58,7 @@ pub async fn sign_up(state: &AppState, input: SignUp, client: &ClientInfo) -> Re
     }
     let entry = audit::Entry::new(audit::Kind::SignUpRequested)
         .details(json!({ "email": email.as_str(), "existing_account": existing.is_some() }));
-    audit::record_in(tx.as_mut(), client, entry).await?;
+    audit::record_in(state, tx.as_mut(), client, entry).await?;
     let locale = codes::mail_locale(existing.as_ref(), client);
     match existing {
         Some(_) => {
@@ -108,7 +108,7 @@ pub async fn resend_verification(
     email: &Email,
     client: &ClientInfo,
 ) -> Result<(), ApiError> {
-    let now = Timestamp::now();
+    let now = state.clock.now();
     let mut tx = state.store.transaction().await?;
     if tx
         .pending_registration(email.as_str(), now)
@@ -132,7 +132,7 @@ pub async fn confirm(
     proof: Proof,
     client: ClientInfo,
 ) -> Result<SignedIn, ApiError> {
-    let now = Timestamp::now();
+    let now = state.clock.now();
     let tx = state.store.transaction().await?;
     let (mut tx, consumed) =
         codes::consume(state, tx, CodeAction::VerifyEmail, &proof, now, &client).await?;

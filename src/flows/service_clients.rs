@@ -6,7 +6,7 @@ use crate::crypto::{random_token, sha256_hex};
 use crate::error::ApiError;
 use crate::http::{Admin, ClientInfo};
 use crate::state::AppState;
-use crate::store::{ServiceClient, Timestamp};
+use crate::store::ServiceClient;
 use crate::tokens::AccessClaims;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
@@ -39,7 +39,7 @@ pub async fn create(
         secret_hash: sha256_hex(&secret),
         name: name.to_string(),
         created_by: Some(admin.user.id),
-        created_at: Timestamp::now(),
+        created_at: state.clock.now(),
         last_used_at: None,
     };
     let mut tx = state.store.transaction().await?;
@@ -47,7 +47,7 @@ pub async fn create(
     let entry = Entry::new(Kind::ServiceClientCreated)
         .actor(admin.user.id)
         .details(json!({ "client_id": client.client_id, "name": name }));
-    audit::record_in(tx.as_mut(), client_info, entry).await?;
+    audit::record_in(state, tx.as_mut(), client_info, entry).await?;
     tx.commit().await?;
     Ok(CreatedClient { client, secret })
 }
@@ -71,7 +71,7 @@ pub async fn delete(
     let entry = Entry::new(Kind::ServiceClientDeleted)
         .actor(admin.user.id)
         .details(json!({ "id": id }));
-    audit::record_in(tx.as_mut(), client_info, entry).await?;
+    audit::record_in(state, tx.as_mut(), client_info, entry).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -102,7 +102,7 @@ pub async fn authenticate(
     if sha256_hex(secret) != client.secret_hash {
         return Err(unauthenticated());
     }
-    let now = Timestamp::now();
+    let now = state.clock.now();
     if client
         .last_used_at
         .is_none_or(|at| at.plus(TOUCH_INTERVAL) <= now)
@@ -123,7 +123,7 @@ pub async fn introspect(state: &AppState, token: &str) -> Result<Option<AccessCl
     };
     let mut repo = state.store.connection().await?;
     let session = repo
-        .live_session(claims.sid, claims.sub, Timestamp::now())
+        .live_session(claims.sid, claims.sub, state.clock.now())
         .await?;
     Ok(session.map(|_| claims))
 }

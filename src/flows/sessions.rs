@@ -53,7 +53,7 @@ pub async fn complete_sign_in(
         details.insert("session_id".into(), json!(session.id));
     }
     let entry = audit::Entry::by_user(kind, user.id).details(details);
-    audit::record_in(tx.as_mut(), client, entry).await?;
+    audit::record_in(state, tx.as_mut(), client, entry).await?;
     tx.commit().await?;
     let access = state.tokens.issue(user.id, session.id, user.role, now)?;
     Ok(SignedIn {
@@ -85,7 +85,7 @@ pub async fn refresh(
     client: &ClientInfo,
 ) -> Result<(SignedIn, Refreshed), ApiError> {
     let hash = sha256_hex(refresh_token);
-    let now = Timestamp::now();
+    let now = state.clock.now();
     let mut tx = state.store.transaction().await?;
     let successor = state.refresh_chain.successor(refresh_token);
     let (session_id, outcome) = match tx.rotate_refresh_token(&hash, now).await? {
@@ -103,7 +103,7 @@ pub async fn refresh(
                     .is_current_refresh_token(&sha256_hex(&successor), used.session_id)
                     .await?;
             if !successor_current {
-                revoke_on_reuse(tx, used.session_id, used.user_id, client, now).await?;
+                revoke_on_reuse(state, tx, used.session_id, used.user_id, client, now).await?;
                 return Err(ApiError::InvalidRefreshToken);
             }
             (used.session_id, Refreshed::Replayed)
@@ -128,7 +128,7 @@ pub async fn refresh(
         Refreshed::Replayed => {
             let entry = audit::Entry::by_user(audit::Kind::RefreshTokenReplayed, user.id)
                 .details(json!({ "session_id": session.id }));
-            audit::record_in(tx.as_mut(), client, entry).await?;
+            audit::record_in(state, tx.as_mut(), client, entry).await?;
         }
     }
     tx.commit().await?;
@@ -145,6 +145,7 @@ pub async fn refresh(
 /// A rotated token came back outside the window, or an older ancestor did:
 /// somebody holds a copy, and the session ends.
 async fn revoke_on_reuse(
+    state: &AppState,
     mut tx: Box<dyn Repo>,
     session_id: Uuid,
     user_id: Uuid,
@@ -158,7 +159,7 @@ async fn revoke_on_reuse(
         let entry = audit::Entry::new(audit::Kind::RefreshTokenReused)
             .user(user_id)
             .details(json!({ "session_id": session_id }));
-        audit::record_in(tx.as_mut(), client, entry).await?;
+        audit::record_in(state, tx.as_mut(), client, entry).await?;
         tracing::warn!(session_id = %session_id, "refresh token reuse detected; session revoked");
     }
     tx.commit().await?;
@@ -167,7 +168,7 @@ async fn revoke_on_reuse(
 
 /// The caller's live sessions, newest first.
 pub async fn list(state: &AppState, auth: &Authenticated) -> Result<Vec<Session>, ApiError> {
-    let now = Timestamp::now();
+    let now = state.clock.now();
     let idle_cutoff = now.minus(state.settings.session_idle_ttl());
     let mut repo = state.store.connection().await?;
     Ok(repo
@@ -189,14 +190,14 @@ pub async fn revoke(
         "revoked_by_user"
     };
     if !tx
-        .revoke_session(id, Some(auth.user_id), Timestamp::now(), reason)
+        .revoke_session(id, Some(auth.user_id), state.clock.now(), reason)
         .await?
     {
         return Err(ApiError::NotFound);
     }
     let entry = audit::Entry::by_user(audit::Kind::SignedOut, auth.user_id)
         .details(json!({ "session_id": id, "reason": reason }));
-    audit::record_in(tx.as_mut(), client, entry).await?;
+    audit::record_in(state, tx.as_mut(), client, entry).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -212,7 +213,7 @@ pub async fn revoke_all(
     let keep = keep_current.then_some(auth.session_id);
     let mut tx = state.store.transaction().await?;
     let revoked = tx
-        .revoke_sessions_of_user(auth.user_id, keep, Timestamp::now(), "revoked_by_user")
+        .revoke_sessions_of_user(auth.user_id, keep, state.clock.now(), "revoked_by_user")
         .await?;
     // Whoever else was signed in may have started an email change or a link.
     let grants_ended = super::account::end_pending_grants(tx.as_mut(), auth.user_id).await?;
@@ -222,7 +223,7 @@ pub async fn revoke_all(
         "sessions": revoked,
         "pending_changes_ended": grants_ended,
     }));
-    audit::record_in(tx.as_mut(), client, entry).await?;
+    audit::record_in(state, tx.as_mut(), client, entry).await?;
     tx.commit().await?;
     Ok(revoked)
 }

@@ -50,7 +50,7 @@ pub async fn with_password(
         .and_then(|u| u.password_hash.as_deref());
     // No database connection is held while hashing.
     let verdict = slot.verify(password, stored).await?;
-    let now = Timestamp::now();
+    let now = state.clock.now();
     let failure = match &user {
         None => Some("invalid_credentials"),
         Some(_) if !allowed => Some("locked"),

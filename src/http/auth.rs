@@ -1,7 +1,7 @@
 use crate::domain::Role;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::{Session, Timestamp};
+use crate::store::Session;
 use crate::tokens::TokenError;
 use actix_web::dev::Payload;
 use actix_web::http::header;
@@ -39,7 +39,7 @@ impl FromRequest for Authenticated {
             // Sign-out takes effect at once: the session must still be alive.
             let mut repo = state.store.connection().await?;
             let session = repo
-                .live_session(claims.sid, claims.sub, Timestamp::now())
+                .live_session(claims.sid, claims.sub, state.clock.now())
                 .await?
                 .ok_or(ApiError::Unauthenticated("session ended"))?;
             Ok(Authenticated {
@@ -104,7 +104,7 @@ impl FromRequest for Admin {
                 .user_by_id(auth.user_id)
                 .await?
                 .ok_or(ApiError::Unauthenticated("user no longer exists"))?;
-            if user.role < Role::Admin || user.is_banned(Timestamp::now()) {
+            if user.role < Role::Admin || user.is_banned(state.clock.now()) {
                 return Err(refused(user.id, user.role, "administrators only"));
             }
             Ok(Admin { auth, user })

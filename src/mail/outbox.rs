@@ -5,6 +5,7 @@
 //! is no longer worth sending (`discard_after`, e.g. its code has expired).
 
 use super::{Mail, MailTransport};
+use crate::clock::{Clock, SharedClock};
 use crate::config::Settings;
 use crate::crypto::KeyCipher;
 use crate::store::{OutboxMail, Repo, Store, StoreError, StoreResult, Timestamp};
@@ -87,18 +88,26 @@ pub fn spawn_worker(
     transport: Arc<dyn MailTransport>,
     outbox: Outbox,
     settings: Arc<Settings>,
+    clock: SharedClock,
 ) {
     let poll = Duration::from_millis(settings.mail_poll_interval_ms.max(10));
     tokio::spawn(async move {
         loop {
-            let full =
-                match deliver_due(store.as_ref(), transport.as_ref(), &outbox, &settings).await {
-                    Ok(count) => count >= BATCH as usize,
-                    Err(error) => {
-                        tracing::warn!(error = ?error, "mail outbox unavailable; retrying later");
-                        false
-                    }
-                };
+            let full = match deliver_due(
+                store.as_ref(),
+                transport.as_ref(),
+                &outbox,
+                &settings,
+                clock.as_ref(),
+            )
+            .await
+            {
+                Ok(count) => count >= BATCH as usize,
+                Err(error) => {
+                    tracing::warn!(error = ?error, "mail outbox unavailable; retrying later");
+                    false
+                }
+            };
             if !full {
                 let _ = tokio::time::timeout(poll, outbox.wake.notified()).await;
             }
@@ -113,8 +122,9 @@ async fn deliver_due(
     transport: &dyn MailTransport,
     outbox: &Outbox,
     settings: &Settings,
+    clock: &dyn Clock,
 ) -> StoreResult<usize> {
-    let now = Timestamp::now();
+    let now = clock.now();
     let mut repo = store.connection().await?;
     let stale = repo.discard_stale_mail(now).await?;
     if stale > 0 {
@@ -149,7 +159,7 @@ async fn deliver_due(
                     error = ?error,
                     "mail delivery failed; will retry"
                 );
-                repo.reschedule_mail(stored.id, Timestamp::now().plus(retry), &error.to_string())
+                repo.reschedule_mail(stored.id, clock.now().plus(retry), &error.to_string())
                     .await?;
             }
         }

@@ -179,7 +179,7 @@ pub async fn export(
     let export = account::export(&state, &auth).await?;
     let idle = state.settings.session_idle_ttl();
     let view = ExportView {
-        exported_at: Timestamp::now(),
+        exported_at: state.clock.now(),
         user: export.user.into(),
         accounts: export.accounts.into_iter().map(AccountView::from).collect(),
         sessions: export

@@ -1,6 +1,7 @@
 //! Issuing and validating access tokens.
 
 use super::keys::{KeyRing, KeyRingError};
+use crate::clock::SharedClock;
 use crate::domain::Role;
 use crate::store::Timestamp;
 use jsonwebtoken::{Algorithm, Header, Validation};
@@ -48,6 +49,8 @@ pub enum TokenError {
 
 pub struct AccessTokens {
     keys: Arc<KeyRing>,
+    clock: SharedClock,
+    leeway_secs: i64,
     issuer: String,
     audience: String,
     ttl: Duration,
@@ -57,6 +60,7 @@ pub struct AccessTokens {
 impl AccessTokens {
     pub fn new(
         keys: Arc<KeyRing>,
+        clock: SharedClock,
         issuer: &str,
         audience: &str,
         ttl: Duration,
@@ -65,13 +69,17 @@ impl AccessTokens {
         // The algorithm is fixed here, never taken from the token.
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.leeway = leeway;
-        validation.validate_exp = true;
-        validation.validate_nbf = true;
+        // Lifetimes are checked against the application's clock below, not
+        // the library's wall clock (there is no `nbf`; `iat` is ours).
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
         Self {
             keys,
+            clock,
+            leeway_secs: i64::try_from(leeway).unwrap_or(60),
             issuer: issuer.to_string(),
             audience: audience.to_string(),
             ttl,
@@ -133,11 +141,12 @@ impl AccessTokens {
             .decoding_key(&kid)
             .await
             .ok_or(TokenError::Invalid("unknown key id"))?;
-        jsonwebtoken::decode::<AccessClaims>(token, &key, &self.validation)
+        let claims = jsonwebtoken::decode::<AccessClaims>(token, &key, &self.validation)
             .map(|data| data.claims)
-            .map_err(|e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
-                _ => TokenError::Invalid("rejected"),
-            })
+            .map_err(|_| TokenError::Invalid("rejected"))?;
+        if claims.exp + self.leeway_secs <= self.clock.now().unix_seconds() {
+            return Err(TokenError::Expired);
+        }
+        Ok(claims)
     }
 }

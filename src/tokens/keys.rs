@@ -1,6 +1,7 @@
 //! The signing key ring: Ed25519 keys stored in the database with their
 //! private half encrypted, loaded into memory, published as a JWKS.
 
+use crate::clock::SharedClock;
 use crate::crypto::{DecryptError, EncryptError, KeyCipher};
 use crate::store::{SigningKeyRecord, Store, StoreError, Timestamp};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -53,6 +54,7 @@ struct KeySet {
 
 pub struct KeyRing {
     store: Arc<dyn Store>,
+    clock: SharedClock,
     cipher: KeyCipher,
     /// How long a retired key stays published and accepted: the longest an
     /// access token it signed can live.
@@ -75,20 +77,22 @@ impl KeyRing {
     /// Loads the keys, creating the first one if the database has none.
     pub async fn load_or_create(
         store: Arc<dyn Store>,
+        clock: SharedClock,
         cipher: KeyCipher,
         keep_after_retire: Duration,
     ) -> Result<Self, KeyRingError> {
         let mut records = read_keys(store.as_ref()).await?;
         if records.is_empty() {
-            let record = generate(&cipher, Timestamp::now())?;
+            let record = generate(&cipher, clock.now())?;
             let mut repo = store.connection().await?;
             repo.insert_signing_key(&record).await?;
             tracing::info!(kid = %record.kid, "created the first signing key");
             records = read_keys(store.as_ref()).await?;
         }
-        let set = build_set(&records, &cipher, Timestamp::now(), keep_after_retire)?;
+        let set = build_set(&records, &cipher, clock.now(), keep_after_retire)?;
         Ok(Self {
             store,
+            clock,
             cipher,
             keep_after_retire,
             current: RwLock::new(Arc::new(set)),
@@ -157,7 +161,7 @@ impl KeyRing {
     /// retire at that moment and stay published until their last token has
     /// expired. Concurrent rotations queue on a lock row.
     pub async fn rotate(&self, lead: Duration) -> Result<Rotation, KeyRingError> {
-        let now = Timestamp::now();
+        let now = self.clock.now();
         let record = generate(&self.cipher, now)?;
         let activates_at = now.plus(lead);
         let record = SigningKeyRecord {
@@ -207,7 +211,7 @@ impl KeyRing {
         let set = Arc::new(build_set(
             &records,
             &self.cipher,
-            Timestamp::now(),
+            self.clock.now(),
             self.keep_after_retire,
         )?);
         match self.current.write() {

@@ -399,7 +399,7 @@ async fn a_ban_ends_sessions_and_blocks_sign_in_and_refresh(backend: Backend) {
         app.sign_in(&email, PASSWORD).await.status(),
         StatusCode::UNAUTHORIZED
     );
-    tokio::time::sleep(Duration::from_millis(1700)).await;
+    app.advance(Duration::from_millis(1700));
     assert_eq!(
         app.sign_in(&email, PASSWORD).await.status(),
         StatusCode::CREATED

@@ -174,7 +174,7 @@ async fn sign_in_codes_expire(backend: Backend) {
     app.register(&email, PASSWORD).await;
     let mail = app.code_mail(&email, "sign_in").await;
     assert!(mail.body().contains("expire in 1 minutes"));
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    app.advance(Duration::from_millis(1500));
     let (status, _) = problem(
         app.confirm(&json!({"action": "sign_in", "email": email, "code": mail.code()}))
             .await,

@@ -71,7 +71,7 @@ async fn an_ip_limit_trips_and_recovers(backend: Backend) {
         StatusCode::ACCEPTED
     );
 
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    app.advance(Duration::from_millis(2100));
     assert_eq!(
         app.sign_in(&unique_email(), PASSWORD).await.status(),
         StatusCode::UNAUTHORIZED
@@ -153,7 +153,7 @@ async fn lockout_counts_per_account_across_case_and_addresses(backend: Backend) 
     assert_eq!(locked["type"], wrong["type"]);
     assert_eq!(locked["detail"], wrong["detail"]);
     // The lock is short at first, and attempts during it do not extend it.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    app.advance(Duration::from_millis(1100));
     assert_eq!(
         app.sign_in(&email, PASSWORD).await.status(),
         StatusCode::CREATED
@@ -195,7 +195,7 @@ async fn concurrent_wrong_passwords_count_no_more_than_allowed(backend: Backend)
     // met the lock. Had all 50 counted, the lock would be hours long.
     let counted = app.db.scalar("SELECT failures FROM login_throttle").await;
     assert_eq!(counted, 5);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    app.advance(Duration::from_millis(1100));
     assert_eq!(
         app.sign_in(&email, PASSWORD).await.status(),
         StatusCode::CREATED

@@ -94,7 +94,7 @@ async fn an_idle_session_ends(backend: Backend) {
     })
     .await;
     let tokens = app.register(&unique_email(), PASSWORD).await;
-    tokio::time::sleep(Duration::from_millis(2300)).await;
+    app.advance(Duration::from_millis(2300));
     let (status, _) = problem(app.refresh(&tokens.refresh).await).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
@@ -108,7 +108,7 @@ async fn refreshing_never_passes_the_absolute_lifetime(backend: Backend) {
     .await;
     let mut tokens = app.register(&unique_email(), PASSWORD).await;
     for _ in 0..2 {
-        tokio::time::sleep(Duration::from_millis(1200)).await;
+        app.advance(Duration::from_millis(1200));
         let response = app.refresh(&tokens.refresh).await;
         assert_eq!(
             response.status(),
@@ -117,7 +117,7 @@ async fn refreshing_never_passes_the_absolute_lifetime(backend: Backend) {
         );
         tokens = Tokens::from_body(&response.json().await.unwrap());
     }
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    app.advance(Duration::from_millis(1200));
     let (status, _) = problem(app.refresh(&tokens.refresh).await).await;
     assert_eq!(
         status,

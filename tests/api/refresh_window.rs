@@ -59,8 +59,7 @@ async fn reuse_after_the_window_revokes_the_session(backend: Backend) {
     let app = spawn_app_with(backend, |s| s.refresh_reuse_window_secs = 1).await;
     let first = app.register(&unique_email(), PASSWORD).await;
     let (_, second) = refreshed(app.refresh(&first.refresh).await).await;
-    // A short configured window: a real process has to wait it out.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    app.advance(Duration::from_millis(1100));
     let (status, _) = problem(app.refresh(&first.refresh).await).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(

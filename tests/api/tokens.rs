@@ -242,7 +242,7 @@ async fn expired_access_tokens_are_refused(backend: Backend) {
     })
     .await;
     let tokens = app.register(&unique_email(), PASSWORD).await;
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    app.advance(Duration::from_millis(2100));
     let (status, _) = problem(app.get("/v1/users/me", Some(&tokens.access)).await).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     // The session lives on: a refresh gives a fresh access token.

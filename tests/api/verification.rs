@@ -105,7 +105,7 @@ async fn codes_expire(backend: Backend) {
     let email = unique_email();
     app.sign_up(&email, PASSWORD).await;
     let mail = app.mail.wait_for(&email).await;
-    tokio::time::sleep(Duration::from_millis(1300)).await;
+    app.advance(Duration::from_millis(1300));
     let (status, _) = problem(app.confirm_code(&email, &mail.code()).await).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (status, _) = problem(app.confirm_token(&mail.link_token()).await).await;
@@ -259,12 +259,12 @@ async fn housekeeping_purges_what_expired(backend: Backend) {
     let email = unique_email();
     app.sign_up(&email, PASSWORD).await;
     app.mail.wait_for(&email).await;
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    app.advance(Duration::from_millis(1200));
 
     let store = portcullis::store::connect(&app.settings, false)
         .await
         .unwrap();
-    let deleted = portcullis::housekeeping::purge_once(store.as_ref(), &app.settings)
+    let deleted = portcullis::housekeeping::purge_once(store.as_ref(), &app.settings, app.now())
         .await
         .unwrap();
     assert!(
@@ -281,7 +281,7 @@ async fn housekeeping_purges_what_expired(backend: Backend) {
     let events = app.db.count_rows("audit_events").await;
     assert!(events >= 3, "sign-ups, a verification: {events}");
     app.db.age_audit_events(89).await;
-    portcullis::housekeeping::purge_once(store.as_ref(), &app.settings)
+    portcullis::housekeeping::purge_once(store.as_ref(), &app.settings, app.now())
         .await
         .unwrap();
     assert_eq!(
@@ -292,7 +292,7 @@ async fn housekeeping_purges_what_expired(backend: Backend) {
     app.db.age_audit_events(2).await;
     let mut forever = app.settings.clone();
     forever.audit_retention_days = 0;
-    portcullis::housekeeping::purge_once(store.as_ref(), &forever)
+    portcullis::housekeeping::purge_once(store.as_ref(), &forever, app.now())
         .await
         .unwrap();
     assert_eq!(
@@ -300,7 +300,7 @@ async fn housekeeping_purges_what_expired(backend: Backend) {
         events,
         "kept forever"
     );
-    portcullis::housekeeping::purge_once(store.as_ref(), &app.settings)
+    portcullis::housekeeping::purge_once(store.as_ref(), &app.settings, app.now())
         .await
         .unwrap();
     assert_eq!(

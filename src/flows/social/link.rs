@@ -84,7 +84,7 @@ pub async fn start_link(
     let mut tx = reauth::reauthenticate(state, &user, proof, client).await?;
     let entry = audit::Entry::by_user(audit::Kind::LinkStarted, user.id)
         .details(json!({ "provider": provider_id }));
-    audit::record_in(tx.as_mut(), client, entry).await?;
+    audit::record_in(state, tx.as_mut(), client, entry).await?;
     tx.commit().await?;
     start(
         state,
@@ -141,7 +141,7 @@ pub async fn complete_link(
             "unknown, expired, already used, or started by another account",
         )
     };
-    let now = Timestamp::now();
+    let now = state.clock.now();
     let mut tx = state.store.transaction().await?;
     let held = tx
         .take_pending_link(&sha256_hex(link_code), now)
@@ -179,7 +179,7 @@ pub async fn complete_link(
     .await?;
     let entry = audit::Entry::by_user(audit::Kind::AccountLinked, user.id)
         .details(json!({ "provider": provider.id, "subject": identity.subject }));
-    audit::record_in(tx.as_mut(), client, entry).await?;
+    audit::record_in(state, tx.as_mut(), client, entry).await?;
     let locale = codes::mail_locale(Some(&user), client);
     let values = json!({ "provider": provider.name });
     let kind = MailKind::AccountLinked;

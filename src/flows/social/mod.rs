@@ -12,7 +12,7 @@ use crate::error::ApiError;
 use crate::http::{Authenticated, ClientInfo};
 use crate::oauth::{AuthorizationRequest, Provider};
 use crate::state::AppState;
-use crate::store::{Account, OAuthHandoff, OAuthState, Timestamp};
+use crate::store::{Account, OAuthHandoff, OAuthState};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use identity::sign_in_or_up;
@@ -128,7 +128,7 @@ pub async fn start(
             },
         )
         .await?;
-    let now = Timestamp::now();
+    let now = state.clock.now();
     let (purpose, user_id) = match purpose {
         Purpose::SignIn => ("sign_in", None),
         Purpose::Link(user_id) => ("link", Some(user_id)),
@@ -169,7 +169,7 @@ pub async fn callback(
         .state
         .filter(|s| !s.is_empty() && s.len() <= 512)
         .ok_or_else(|| ApiError::bad_request("state", "is required"))?;
-    let now = Timestamp::now();
+    let now = state.clock.now();
     // Consumed first, whatever happens next: a callback works once.
     let flow = {
         let mut repo = state.store.connection().await?;
@@ -248,7 +248,7 @@ pub async fn exchange(
     client: &ClientInfo,
 ) -> Result<SignedIn, ApiError> {
     let invalid = || ApiError::bad_request("code", "unknown, expired or already used");
-    let now = Timestamp::now();
+    let now = state.clock.now();
     let mut tx = state.store.transaction().await?;
     let handoff = tx
         .consume_handoff(&sha256_hex(code), now)
@@ -322,7 +322,7 @@ pub async fn unlink(
     tx.delete_account(id, auth.user_id).await?;
     let entry = audit::Entry::by_user(audit::Kind::AccountUnlinked, auth.user_id)
         .details(json!({ "provider": account.provider_id, "subject": account.account_id }));
-    audit::record_in(tx.as_mut(), client, entry).await?;
+    audit::record_in(state, tx.as_mut(), client, entry).await?;
     tx.commit().await?;
     Ok(())
 }

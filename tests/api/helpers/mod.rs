@@ -54,6 +54,8 @@ static TRACING: LazyLock<()> = LazyLock::new(|| {
 
 pub struct TestApp {
     pub address: String,
+    /// The application's clock: real time plus what the test advanced.
+    pub clock: std::sync::Arc<portcullis::clock::ManualClock>,
     pub client: reqwest::Client,
     pub mail: MailSink,
     pub settings: Settings,
@@ -93,13 +95,15 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
     let mail = MailSink::start().await;
     let mut settings = test_settings(&db.url, &mail);
     configure(&mut settings);
-    let app = Application::build(settings.clone())
+    let clock = portcullis::clock::ManualClock::new();
+    let app = Application::build_with_clock(settings.clone(), clock.clone())
         .await
         .expect("the application failed to start");
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
+        clock,
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .user_agent("portcullis-tests/1.0")
@@ -114,7 +118,7 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
 impl TestApp {
     /// Another instance on the same database, as in a scaled-out deployment.
     pub async fn second_instance(&self) -> TestApp2 {
-        let app = Application::build(self.settings.clone())
+        let app = Application::build_with_clock(self.settings.clone(), self.clock.clone())
             .await
             .expect("the second instance failed to start");
         let address = format!("http://127.0.0.1:{}", app.port());
@@ -155,6 +159,17 @@ impl Tokens {
 }
 
 impl TestApp {
+    /// Moves the application's clock (every instance of this test) forward.
+    pub fn advance(&self, by: std::time::Duration) {
+        self.clock.advance(by);
+    }
+
+    /// "Now" as the application sees it.
+    pub fn now(&self) -> portcullis::store::Timestamp {
+        use portcullis::clock::Clock;
+        self.clock.now()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }
@@ -332,9 +347,14 @@ impl TestApp {
             .await
             .unwrap();
         let email = portcullis::domain::Email::parse(email).unwrap();
-        portcullis::flows::bootstrap::bootstrap_super_admin(store.as_ref(), &email, None)
-            .await
-            .unwrap();
+        portcullis::flows::bootstrap::bootstrap_super_admin(
+            store.as_ref(),
+            &email,
+            None,
+            self.now(),
+        )
+        .await
+        .unwrap();
         self.signed_in(email.as_str()).await
     }
 
