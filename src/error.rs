@@ -1,12 +1,13 @@
-//! The API's error type and its one wire format, RFC 9457 problem details.
+//! The use cases' error type, and the one wire format errors take, RFC 9457
+//! problem details.
 //!
-//! Handlers and extractors return [`ApiError`]; its `ResponseError` impl only
-//! chooses the status and headers. The body is rendered for every 4xx/5xx
-//! response in one place, `http::problem`, where the request id is known.
+//! Flows return [`FlowError`]: what went wrong, in the API's vocabulary (the
+//! problem `type` slug, a public detail, the invalid fields), with no web
+//! framework in sight. The HTTP layer (`crate::http::ApiError`) chooses the
+//! status and headers, and renders the body for every 4xx/5xx response in one
+//! place, where the request id is known.
 
 use crate::store::StoreError;
-use actix_web::http::{header, StatusCode};
-use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -40,17 +41,13 @@ pub struct Problem {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub enum FlowError {
     /// Malformed JSON, wrong types, unknown fields, invalid values.
     #[error("{detail}")]
     BadRequest {
         detail: String,
         errors: Vec<FieldError>,
     },
-    #[error("the request body must be JSON (Content-Type: application/json)")]
-    UnsupportedMediaType,
-    #[error("the request body is larger than {limit} bytes")]
-    PayloadTooLarge { limit: usize },
     /// The same answer for an unknown account, a wrong password and an
     /// unverified address.
     #[error("the credentials are not valid")]
@@ -70,8 +67,6 @@ pub enum ApiError {
     /// Authenticated, but not allowed to do this.
     #[error("{0}")]
     Forbidden(&'static str),
-    #[error("this method is not allowed here; allowed: {0}")]
-    MethodNotAllowed(String),
     #[error("{detail}")]
     Conflict { slug: &'static str, detail: String },
     /// The social provider's answer did not pass validation, or it refused.
@@ -92,10 +87,10 @@ pub enum ApiError {
     Internal(#[source] anyhow::Error),
 }
 
-impl ApiError {
+impl FlowError {
     pub fn bad_request(field: &str, message: impl Into<String>) -> Self {
         let message = message.into();
-        ApiError::BadRequest {
+        FlowError::BadRequest {
             detail: format!("{field}: {message}"),
             errors: vec![FieldError {
                 field: field.to_string(),
@@ -105,46 +100,43 @@ impl ApiError {
     }
 
     pub fn internal(error: impl Into<anyhow::Error>) -> Self {
-        ApiError::Internal(error.into())
+        FlowError::Internal(error.into())
     }
 
     /// The `type` slug and title of the problem.
     pub fn kind(&self) -> (&'static str, &'static str) {
         match self {
-            ApiError::BadRequest { .. } => ("invalid-request", "The request is invalid"),
-            ApiError::UnsupportedMediaType => ("unsupported-media-type", "Unsupported media type"),
-            ApiError::PayloadTooLarge { .. } => ("payload-too-large", "Request body too large"),
-            ApiError::InvalidCredentials => ("invalid-credentials", "Invalid credentials"),
-            ApiError::Unauthenticated(_) => ("unauthenticated", "Authentication required"),
-            ApiError::InvalidRefreshToken => ("invalid-refresh-token", "Invalid refresh token"),
-            ApiError::InvalidCode => ("invalid-code", "Invalid or expired code"),
-            ApiError::NotFound => ("not-found", "Not found"),
-            ApiError::Forbidden(_) => ("forbidden", "Forbidden"),
-            ApiError::ClientUnauthenticated => ("invalid-client", "Client authentication failed"),
-            ApiError::MethodNotAllowed(_) => ("method-not-allowed", "Method not allowed"),
-            ApiError::Conflict { slug, .. } => (slug, "Conflict"),
-            ApiError::ProviderRejected(_) => {
+            FlowError::BadRequest { .. } => ("invalid-request", "The request is invalid"),
+            FlowError::InvalidCredentials => ("invalid-credentials", "Invalid credentials"),
+            FlowError::Unauthenticated(_) => ("unauthenticated", "Authentication required"),
+            FlowError::InvalidRefreshToken => ("invalid-refresh-token", "Invalid refresh token"),
+            FlowError::InvalidCode => ("invalid-code", "Invalid or expired code"),
+            FlowError::NotFound => ("not-found", "Not found"),
+            FlowError::Forbidden(_) => ("forbidden", "Forbidden"),
+            FlowError::ClientUnauthenticated => ("invalid-client", "Client authentication failed"),
+            FlowError::Conflict { slug, .. } => (slug, "Conflict"),
+            FlowError::ProviderRejected(_) => {
                 ("provider-rejected", "Sign-in with the provider failed")
             }
-            ApiError::ProviderUnreachable(_) => {
+            FlowError::ProviderUnreachable(_) => {
                 ("provider-unreachable", "The provider is unreachable")
             }
-            ApiError::Unavailable(_) => ("unavailable", "Service unavailable"),
-            ApiError::Overloaded => ("overloaded", "Service overloaded"),
-            ApiError::TooManyRequests { .. } => ("too-many-requests", "Too many requests"),
-            ApiError::Internal(_) => ("internal", "Internal server error"),
+            FlowError::Unavailable(_) => ("unavailable", "Service unavailable"),
+            FlowError::Overloaded => ("overloaded", "Service overloaded"),
+            FlowError::TooManyRequests { .. } => ("too-many-requests", "Too many requests"),
+            FlowError::Internal(_) => ("internal", "Internal server error"),
         }
     }
 
     /// What the client may read in `detail`. Never anything internal.
     pub fn public_detail(&self) -> Option<String> {
         match self {
-            ApiError::Unavailable(_)
-            | ApiError::Internal(_)
-            | ApiError::ProviderUnreachable(_)
-            | ApiError::Overloaded => None,
+            FlowError::Unavailable(_)
+            | FlowError::Internal(_)
+            | FlowError::ProviderUnreachable(_)
+            | FlowError::Overloaded => None,
             // One fixed text whatever the cause, so nothing can be told apart.
-            ApiError::Unauthenticated(_) => {
+            FlowError::Unauthenticated(_) => {
                 Some("a valid access token is required (Authorization: Bearer …)".into())
             }
             other => Some(other.to_string()),
@@ -153,109 +145,61 @@ impl ApiError {
 
     pub fn field_errors(&self) -> &[FieldError] {
         match self {
-            ApiError::BadRequest { errors, .. } => errors,
+            FlowError::BadRequest { errors, .. } => errors,
             _ => &[],
         }
     }
 }
 
-impl ResponseError for ApiError {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            ApiError::BadRequest { .. } | ApiError::InvalidCode | ApiError::ProviderRejected(_) => {
-                StatusCode::BAD_REQUEST
-            }
-            ApiError::ProviderUnreachable(_) => StatusCode::BAD_GATEWAY,
-            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::InvalidCredentials
-            | ApiError::Unauthenticated(_)
-            | ApiError::InvalidRefreshToken
-            | ApiError::ClientUnauthenticated => StatusCode::UNAUTHORIZED,
-            ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Conflict { .. } => StatusCode::CONFLICT,
-            ApiError::Unavailable(_) | ApiError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        let mut response = HttpResponse::build(self.status_code());
-        match self {
-            ApiError::Unauthenticated(_) => {
-                response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
-            }
-            ApiError::Unavailable(_) | ApiError::Overloaded => {
-                response.insert_header((header::RETRY_AFTER, "1"));
-            }
-            ApiError::TooManyRequests { retry_after_secs } => {
-                response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
-            }
-            ApiError::ClientUnauthenticated => {
-                response.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"portcullis\""));
-            }
-            ApiError::MethodNotAllowed(allowed) => {
-                response.insert_header((header::ALLOW, allowed.as_str()));
-            }
-            _ => {}
-        }
-        // The body is written by the problem-details middleware.
-        response.finish()
-    }
-}
-
-impl From<StoreError> for ApiError {
+impl From<StoreError> for FlowError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::Unavailable(_) => ApiError::Unavailable(error.into()),
-            StoreError::Conflict(_) => ApiError::Conflict {
+            StoreError::Unavailable(_) => FlowError::Unavailable(error.into()),
+            StoreError::Conflict(_) => FlowError::Conflict {
                 slug: "conflict",
                 detail: "the request conflicts with existing data".into(),
             },
-            other => ApiError::Internal(other.into()),
+            other => FlowError::Internal(other.into()),
         }
     }
 }
 
-impl From<crate::hashing::HashError> for ApiError {
+impl From<crate::hashing::HashError> for FlowError {
     fn from(error: crate::hashing::HashError) -> Self {
         match error {
-            crate::hashing::HashError::Overloaded => ApiError::Overloaded,
-            crate::hashing::HashError::ClientOverShare => ApiError::TooManyRequests {
+            crate::hashing::HashError::Overloaded => FlowError::Overloaded,
+            crate::hashing::HashError::ClientOverShare => FlowError::TooManyRequests {
                 retry_after_secs: 1,
             },
-            other => ApiError::Internal(other.into()),
+            other => FlowError::Internal(other.into()),
         }
     }
 }
 
-impl From<crate::oauth::OAuthError> for ApiError {
+impl From<crate::oauth::OAuthError> for FlowError {
     fn from(error: crate::oauth::OAuthError) -> Self {
         use crate::oauth::OAuthError;
         tracing::warn!(error = %error, "social sign-in failed at the provider");
         match error {
-            OAuthError::Unreachable(_) => ApiError::ProviderUnreachable(error.into()),
+            OAuthError::Unreachable(_) => FlowError::ProviderUnreachable(error.into()),
             OAuthError::Refused(_) => {
-                ApiError::ProviderRejected("the provider refused the authorization code")
+                FlowError::ProviderRejected("the provider refused the authorization code")
             }
             OAuthError::Invalid(_) => {
-                ApiError::ProviderRejected("the provider's answer failed validation")
+                FlowError::ProviderRejected("the provider's answer failed validation")
             }
         }
     }
 }
 
-impl From<crate::crypto::EncryptError> for ApiError {
+impl From<crate::crypto::EncryptError> for FlowError {
     fn from(error: crate::crypto::EncryptError) -> Self {
-        ApiError::Internal(error.into())
+        FlowError::Internal(error.into())
     }
 }
 
-impl From<crate::tokens::TokenError> for ApiError {
+impl From<crate::tokens::TokenError> for FlowError {
     fn from(error: crate::tokens::TokenError) -> Self {
-        ApiError::Internal(error.into())
+        FlowError::Internal(error.into())
     }
 }

@@ -4,8 +4,8 @@
 
 use crate::config::{LockoutSettings, RateLimit, RateLimits};
 use crate::domain::{CodeAction, Email};
-use crate::error::ApiError;
-use crate::http::ClientInfo;
+use crate::error::FlowError;
+use crate::flows::context::Origin;
 use crate::state::AppState;
 use crate::store::{Repo, Timestamp};
 use std::time::Duration;
@@ -64,11 +64,7 @@ impl Limited {
 
 /// Counts the request against its client's limit: 429 with `Retry-After`
 /// once the window's allowance is used up.
-pub async fn check_rate(
-    state: &AppState,
-    what: Limited,
-    client: &ClientInfo,
-) -> Result<(), ApiError> {
+pub async fn check_rate(state: &AppState, what: Limited, client: &Origin) -> Result<(), FlowError> {
     match client.limit_key() {
         Some(client_key) => hit(state, what, &client_key).await,
         None => Ok(()),
@@ -87,8 +83,8 @@ pub async fn check_mail_rate(
     state: &AppState,
     email: &Email,
     action: CodeAction,
-    client: &ClientInfo,
-) -> Result<(), ApiError> {
+    client: &Origin,
+) -> Result<(), FlowError> {
     let limits = &state.settings.rate_limits;
     let client_key = client.limit_key().unwrap_or_default();
     let per_client = format!(
@@ -110,7 +106,7 @@ fn code_failure_counters(
     state: &AppState,
     email: &str,
     action: &str,
-    client: &ClientInfo,
+    client: &Origin,
 ) -> [(String, RateLimit); 2] {
     let limit = Limited::CodeFailures.limit(&state.settings.rate_limits);
     let client_key = client.limit_key().unwrap_or_default();
@@ -128,11 +124,11 @@ fn code_failure_counters(
 /// has fresh attempts), so these counts span them: past either limit in its
 /// window, every code for the address and action is refused until the
 /// window ends (a link token still works).
-pub async fn count_code_failure(state: &AppState, email: &str, action: &str, client: &ClientInfo) {
+pub async fn count_code_failure(state: &AppState, email: &str, action: &str, client: &Origin) {
     for (key, limit) in code_failure_counters(state, email, action, client) {
         // The refusal comes from `check_code_failures`; here only the count matters.
         match hit_key(state, &key, limit).await {
-            Ok(()) | Err(ApiError::TooManyRequests { .. }) => {}
+            Ok(()) | Err(FlowError::TooManyRequests { .. }) => {}
             Err(error) => tracing::warn!(error = ?error, "a wrong code could not be counted"),
         }
     }
@@ -145,8 +141,8 @@ pub async fn check_code_failures(
     repo: &mut dyn Repo,
     email: &str,
     action: &str,
-    client: &ClientInfo,
-) -> Result<(), ApiError> {
+    client: &Origin,
+) -> Result<(), FlowError> {
     let now = state.clock.now();
     for (key, limit) in code_failure_counters(state, email, action, client) {
         if limit.limit == 0 {
@@ -163,13 +159,13 @@ pub async fn check_code_failures(
     Ok(())
 }
 
-async fn hit(state: &AppState, what: Limited, client_key: &str) -> Result<(), ApiError> {
+async fn hit(state: &AppState, what: Limited, client_key: &str) -> Result<(), FlowError> {
     let key = format!("{}:{client_key}", what.name());
     hit_key(state, &key, what.limit(&state.settings.rate_limits)).await
 }
 
 /// Counts a hit on `key`: 429 with `Retry-After` past `limit` in its window.
-async fn hit_key(state: &AppState, key: &str, limit: RateLimit) -> Result<(), ApiError> {
+async fn hit_key(state: &AppState, key: &str, limit: RateLimit) -> Result<(), FlowError> {
     if limit.limit == 0 {
         return Ok(());
     }
@@ -194,12 +190,12 @@ fn loggable(key: &str) -> String {
     format!("{name}:{}", &crate::crypto::sha256_hex(key)[..12])
 }
 
-fn retry_at(reopens: Timestamp, now: Timestamp) -> ApiError {
+fn retry_at(reopens: Timestamp, now: Timestamp) -> FlowError {
     let wait_ms = reopens
         .unix_millis()
         .saturating_sub(now.unix_millis())
         .max(0) as u64;
-    ApiError::TooManyRequests {
+    FlowError::TooManyRequests {
         retry_after_secs: wait_ms.div_ceil(1000).max(1),
     }
 }
@@ -225,7 +221,7 @@ pub fn lock_after(failures: i64, settings: &LockoutSettings) -> Option<Duration>
 /// Counting happens before the password is checked, in the same statement
 /// that checks the lock, so that concurrent guesses cannot get past the
 /// limit. Returns false when the account is locked.
-pub async fn claim_sign_in(state: &AppState, key: &str) -> Result<bool, ApiError> {
+pub async fn claim_sign_in(state: &AppState, key: &str) -> Result<bool, FlowError> {
     let settings = &state.settings.lockout;
     let now = state.clock.now();
     let window_cutoff = now.minus(Duration::from_secs(settings.window_secs));

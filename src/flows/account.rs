@@ -5,8 +5,8 @@ use super::codes::{self, CodeMail, Proof};
 use super::reauth::{self, Reauthentication};
 use super::{audit, passwords, profile};
 use crate::domain::{CodeAction, Email, Password, Role};
-use crate::error::ApiError;
-use crate::http::{Authenticated, ClientInfo};
+use crate::error::FlowError;
+use crate::flows::context::{Caller, Origin};
 use crate::mail::MailKind;
 use crate::state::AppState;
 use crate::store::{Account, AuditEvent, AuditQuery, Repo, Session, StoreResult, User};
@@ -27,12 +27,12 @@ pub(crate) async fn end_pending_grants(repo: &mut dyn Repo, user_id: Uuid) -> St
 /// every other session. The owner gets a notice.
 pub async fn change_password(
     state: &AppState,
-    auth: &Authenticated,
+    auth: &Caller,
     current: &str,
     new_password: Password,
     revoke_other_sessions: bool,
-    client: &ClientInfo,
-) -> Result<(), ApiError> {
+    client: &Origin,
+) -> Result<(), FlowError> {
     let user = profile::me(state, auth).await?;
     reauth::confirm_password(state, &user, current, client).await?;
     let hash = passwords::screen_and_hash(state, &user, &new_password, client).await?;
@@ -63,15 +63,15 @@ pub async fn change_password(
 /// already has an account gets no code (the answer is the same).
 pub async fn start_email_change(
     state: &AppState,
-    auth: &Authenticated,
+    auth: &Caller,
     new_email: &Email,
     password: &str,
-    client: &ClientInfo,
-) -> Result<(), ApiError> {
+    client: &Origin,
+) -> Result<(), FlowError> {
     let user = profile::me(state, auth).await?;
     reauth::confirm_password(state, &user, password, client).await?;
     if new_email.as_str() == user.email {
-        return Err(ApiError::bad_request(
+        return Err(FlowError::bad_request(
             "new_email",
             "this is already the account's address",
         ));
@@ -117,8 +117,8 @@ pub async fn start_email_change(
 pub async fn confirm_email_change(
     state: &AppState,
     proof: Proof,
-    client: &ClientInfo,
-) -> Result<User, ApiError> {
+    client: &Origin,
+) -> Result<User, FlowError> {
     let now = state.clock.now();
     let tx = state.store.transaction().await?;
     let (mut tx, consumed) =
@@ -127,10 +127,10 @@ pub async fn confirm_email_change(
         Some(id) => tx.user_by_id(id).await?,
         None => None,
     }
-    .ok_or(ApiError::InvalidCode)?;
+    .ok_or(FlowError::InvalidCode)?;
     if user.is_banned(now) {
         // The code stays unused: the transaction is rolled back.
-        return Err(ApiError::Forbidden("this account is suspended"));
+        return Err(FlowError::Forbidden("this account is suspended"));
     }
     tx.set_email(user.id, &consumed.email, now)
         .await
@@ -139,7 +139,10 @@ pub async fn confirm_email_change(
     let entry = audit::Entry::by_user(audit::Kind::EmailChanged, user.id)
         .details(json!({ "from": user.email, "to": consumed.email }));
     audit::record_in(state, tx.as_mut(), client, entry).await?;
-    let updated = tx.user_by_id(user.id).await?.ok_or(ApiError::InvalidCode)?;
+    let updated = tx
+        .user_by_id(user.id)
+        .await?
+        .ok_or(FlowError::InvalidCode)?;
     let locale = codes::mail_locale(Some(&user), client);
     let values = json!({ "new_email": consumed.email });
     let kind = MailKind::EmailChanged;
@@ -153,17 +156,17 @@ pub async fn confirm_email_change(
 /// its tokens stop working at once. The last SUPER-ADMIN cannot leave.
 pub async fn delete_me(
     state: &AppState,
-    auth: &Authenticated,
+    auth: &Caller,
     proof: Reauthentication,
-    client: &ClientInfo,
-) -> Result<(), ApiError> {
+    client: &Origin,
+) -> Result<(), FlowError> {
     let user = profile::me(state, auth).await?;
     let now = state.clock.now();
     let mut tx = reauth::reauthenticate(state, &user, proof, client).await?;
     if user.role == Role::SuperAdmin {
         tx.lock("super_admins").await?;
         if tx.count_active_super_admins(now).await? <= 1 {
-            return Err(ApiError::Conflict {
+            return Err(FlowError::Conflict {
                 slug: "last-super-admin",
                 detail: "this is the last active SUPER-ADMIN; make another one first".into(),
             });
@@ -189,14 +192,14 @@ pub struct Export {
 /// Security events in an export: the most recent ones.
 const EXPORTED_EVENTS: i64 = 1000;
 
-pub async fn export(state: &AppState, auth: &Authenticated) -> Result<Export, ApiError> {
+pub async fn export(state: &AppState, auth: &Caller) -> Result<Export, FlowError> {
     let now = state.clock.now();
     let idle_cutoff = now.minus(state.settings.session_idle_ttl());
     let mut repo = state.store.connection().await?;
     let user = repo
         .user_by_id(auth.user_id)
         .await?
-        .ok_or(ApiError::Unauthenticated("user no longer exists"))?;
+        .ok_or(FlowError::Unauthenticated("user no longer exists"))?;
     let accounts = repo.accounts_of_user(user.id).await?;
     let sessions = repo
         .live_sessions_of_user(user.id, now, idle_cutoff)

@@ -10,8 +10,8 @@
 use super::audit::{self, Entry, Kind};
 use super::paging;
 use crate::domain::Role;
-use crate::error::ApiError;
-use crate::http::{Admin, ClientInfo};
+use crate::error::FlowError;
+use crate::flows::context::{Admin, Origin};
 use crate::state::AppState;
 use crate::store::{
     AuditEvent, AuditQuery, ProfileUpdate, Repo, Session, Timestamp, User, UserCursor, UserFilter,
@@ -53,7 +53,7 @@ fn user_cursor(sort: UserSort, user: &User) -> String {
     paging::encode(sort_name(sort), key, user.id)
 }
 
-fn parse_user_cursor(sort: UserSort, cursor: &str) -> Result<UserCursor, ApiError> {
+fn parse_user_cursor(sort: UserSort, cursor: &str) -> Result<UserCursor, FlowError> {
     let (key, id) = paging::decode(sort_name(sort), cursor)?;
     Ok(match sort {
         UserSort::CreatedDesc | UserSort::CreatedAsc => {
@@ -77,7 +77,7 @@ fn like_pattern(term: &str) -> String {
     escaped
 }
 
-pub async fn list_users(state: &AppState, params: ListUsers) -> Result<UserPage, ApiError> {
+pub async fn list_users(state: &AppState, params: ListUsers) -> Result<UserPage, FlowError> {
     let limit = paging::page_size(params.limit)?;
     let after = params
         .cursor
@@ -114,21 +114,21 @@ pub async fn list_users(state: &AppState, params: ListUsers) -> Result<UserPage,
     })
 }
 
-pub async fn get_user(state: &AppState, id: Uuid) -> Result<User, ApiError> {
+pub async fn get_user(state: &AppState, id: Uuid) -> Result<User, FlowError> {
     let mut repo = state.store.connection().await?;
-    repo.user_by_id(id).await?.ok_or(ApiError::NotFound)
+    repo.user_by_id(id).await?.ok_or(FlowError::NotFound)
 }
 
 /// Only a SUPER-ADMIN manages a SUPER-ADMIN.
-fn check_may_manage(admin: &Admin, actor_role: Role, target: &User) -> Result<(), ApiError> {
+fn check_may_manage(admin: &Admin, actor_role: Role, target: &User) -> Result<(), FlowError> {
     if target.role == Role::SuperAdmin && actor_role < Role::SuperAdmin {
         return Err(admin.refuse("only a SUPER-ADMIN can manage a SUPER-ADMIN"));
     }
     Ok(())
 }
 
-fn last_super_admin() -> ApiError {
-    ApiError::Conflict {
+fn last_super_admin() -> FlowError {
+    FlowError::Conflict {
         slug: "last-super-admin",
         detail: "this is the last active SUPER-ADMIN; make another one first".into(),
     }
@@ -143,10 +143,10 @@ async fn lock_and_load(
     admin: &Admin,
     id: Uuid,
     now: Timestamp,
-) -> Result<(Role, User), ApiError> {
+) -> Result<(Role, User), FlowError> {
     tx.lock("super_admins").await?;
     let actor_role = current_role(tx, admin, now).await?;
-    let target = tx.user_by_id(id).await?.ok_or(ApiError::NotFound)?;
+    let target = tx.user_by_id(id).await?.ok_or(FlowError::NotFound)?;
     check_may_manage(admin, actor_role, &target)?;
     Ok((actor_role, target))
 }
@@ -156,7 +156,7 @@ pub(super) async fn current_role(
     tx: &mut dyn Repo,
     admin: &Admin,
     now: Timestamp,
-) -> Result<Role, ApiError> {
+) -> Result<Role, FlowError> {
     match tx.user_by_id(admin.user.id).await? {
         Some(actor) if !actor.is_banned(now) && actor.role >= Role::Admin => Ok(actor.role),
         _ => Err(admin.refuse("no longer an administrator")),
@@ -168,7 +168,7 @@ async fn ensure_not_last_super_admin(
     tx: &mut dyn Repo,
     target: &User,
     now: Timestamp,
-) -> Result<(), ApiError> {
+) -> Result<(), FlowError> {
     if target.role == Role::SuperAdmin
         && !target.is_banned(now)
         && tx.count_active_super_admins(now).await? <= 1
@@ -189,8 +189,8 @@ pub async fn update_user(
     admin: &Admin,
     id: Uuid,
     update: AdminUpdate,
-    client: &ClientInfo,
-) -> Result<User, ApiError> {
+    client: &Origin,
+) -> Result<User, FlowError> {
     let now = state.clock.now();
     let mut tx = state.store.transaction().await?;
     let (actor_role, target) = lock_and_load(tx.as_mut(), admin, id, now).await?;
@@ -223,7 +223,7 @@ pub async fn update_user(
                 .await?;
         }
     }
-    let user = tx.user_by_id(id).await?.ok_or(ApiError::NotFound)?;
+    let user = tx.user_by_id(id).await?.ok_or(FlowError::NotFound)?;
     tx.commit().await?;
     Ok(user)
 }
@@ -234,11 +234,11 @@ pub async fn ban(
     id: Uuid,
     until: Option<Timestamp>,
     reason: Option<String>,
-    client: &ClientInfo,
-) -> Result<User, ApiError> {
+    client: &Origin,
+) -> Result<User, FlowError> {
     let now = state.clock.now();
     if until.is_some_and(|u| u <= now) {
-        return Err(ApiError::bad_request("until", "must be in the future"));
+        return Err(FlowError::bad_request("until", "must be in the future"));
     }
     let mut tx = state.store.transaction().await?;
     let (_, target) = lock_and_load(tx.as_mut(), admin, id, now).await?;
@@ -250,7 +250,7 @@ pub async fn ban(
         .actor(admin.user.id)
         .details(json!({ "until": until, "reason": reason }));
     audit::record_in(state, tx.as_mut(), client, entry).await?;
-    let user = tx.user_by_id(id).await?.ok_or(ApiError::NotFound)?;
+    let user = tx.user_by_id(id).await?.ok_or(FlowError::NotFound)?;
     tx.commit().await?;
     Ok(user)
 }
@@ -259,15 +259,15 @@ pub async fn unban(
     state: &AppState,
     admin: &Admin,
     id: Uuid,
-    client: &ClientInfo,
-) -> Result<User, ApiError> {
+    client: &Origin,
+) -> Result<User, FlowError> {
     let now = state.clock.now();
     let mut tx = state.store.transaction().await?;
     lock_and_load(tx.as_mut(), admin, id, now).await?;
     tx.unban_user(id, now).await?;
     let entry = Entry::new(Kind::UserUnbanned).user(id).actor(admin.user.id);
     audit::record_in(state, tx.as_mut(), client, entry).await?;
-    let user = tx.user_by_id(id).await?.ok_or(ApiError::NotFound)?;
+    let user = tx.user_by_id(id).await?.ok_or(FlowError::NotFound)?;
     tx.commit().await?;
     Ok(user)
 }
@@ -276,8 +276,8 @@ pub async fn delete_user(
     state: &AppState,
     admin: &Admin,
     id: Uuid,
-    client: &ClientInfo,
-) -> Result<(), ApiError> {
+    client: &Origin,
+) -> Result<(), FlowError> {
     let now = state.clock.now();
     let mut tx = state.store.transaction().await?;
     let (_, target) = lock_and_load(tx.as_mut(), admin, id, now).await?;
@@ -292,11 +292,11 @@ pub async fn delete_user(
     Ok(())
 }
 
-pub async fn sessions_of(state: &AppState, id: Uuid) -> Result<Vec<Session>, ApiError> {
+pub async fn sessions_of(state: &AppState, id: Uuid) -> Result<Vec<Session>, FlowError> {
     let now = state.clock.now();
     let idle_cutoff = now.minus(state.settings.session_idle_ttl());
     let mut repo = state.store.connection().await?;
-    repo.user_by_id(id).await?.ok_or(ApiError::NotFound)?;
+    repo.user_by_id(id).await?.ok_or(FlowError::NotFound)?;
     Ok(repo.live_sessions_of_user(id, now, idle_cutoff).await?)
 }
 
@@ -306,8 +306,8 @@ pub async fn revoke_sessions_of(
     admin: &Admin,
     id: Uuid,
     session: Option<Uuid>,
-    client: &ClientInfo,
-) -> Result<u64, ApiError> {
+    client: &Origin,
+) -> Result<u64, FlowError> {
     let now = state.clock.now();
     let mut tx = state.store.transaction().await?;
     lock_and_load(tx.as_mut(), admin, id, now).await?;
@@ -317,7 +317,7 @@ pub async fn revoke_sessions_of(
                 .revoke_session(session, Some(id), now, "revoked_by_admin")
                 .await?
             {
-                return Err(ApiError::NotFound);
+                return Err(FlowError::NotFound);
             }
             1
         }
@@ -347,7 +347,7 @@ pub async fn audit_events(
     state: &AppState,
     mut query: AuditQuery,
     cursor: Option<&str>,
-) -> Result<AuditPage, ApiError> {
+) -> Result<AuditPage, FlowError> {
     if let Some(cursor) = cursor {
         let (key, id) = paging::decode(AUDIT_ORDER, cursor)?;
         query.before = Some((paging::parse_time_key(&key)?, id));

@@ -2,7 +2,7 @@
 //! are recorded as they happen; a failure to record is logged, never turned
 //! into a failed request.
 
-use crate::http::ClientInfo;
+use crate::flows::context::Origin;
 use crate::state::AppState;
 use crate::store::{AuditEvent, Repo, StoreResult, Timestamp};
 use serde_json::Value;
@@ -141,7 +141,7 @@ impl Entry {
         self
     }
 
-    fn into_event(self, client: &ClientInfo, at: Timestamp) -> AuditEvent {
+    fn into_event(self, client: &Origin, at: Timestamp) -> AuditEvent {
         AuditEvent {
             id: Uuid::now_v7(),
             occurred_at: at,
@@ -161,7 +161,7 @@ impl Entry {
 pub async fn record_in(
     state: &AppState,
     repo: &mut dyn Repo,
-    client: &ClientInfo,
+    client: &Origin,
     entry: Entry,
 ) -> StoreResult<()> {
     record_at(repo, client, entry, state.clock.now()).await
@@ -171,7 +171,7 @@ pub async fn record_in(
 /// (the operator's commands).
 pub async fn record_at(
     repo: &mut dyn Repo,
-    client: &ClientInfo,
+    client: &Origin,
     entry: Entry,
     at: Timestamp,
 ) -> StoreResult<()> {
@@ -179,7 +179,7 @@ pub async fn record_at(
 }
 
 /// Records on its own connection (for refusals, which change nothing else).
-pub async fn record(state: &AppState, client: &ClientInfo, entry: Entry) {
+pub async fn record(state: &AppState, client: &Origin, entry: Entry) {
     let kind = entry.kind;
     let result = async {
         let mut repo = state.store.connection().await?;

@@ -3,7 +3,7 @@
 
 use super::audit::{self, Entry, Kind};
 use crate::domain::{Email, Role};
-use crate::http::ClientInfo;
+use crate::flows::context::Origin;
 use crate::store::{NewUser, Store, StoreError, Timestamp};
 use serde_json::json;
 use uuid::Uuid;
@@ -58,7 +58,7 @@ pub async fn bootstrap_super_admin(
         let entry = Entry::new(Kind::RoleChanged)
             .user(user_id)
             .details(json!({ "to": Role::SuperAdmin, "by": "bootstrap" }));
-        audit::record_at(tx.as_mut(), &ClientInfo::default(), entry, now).await?;
+        audit::record_at(tx.as_mut(), &Origin::operator(), entry, now).await?;
     }
     tx.commit().await?;
     Ok(outcome)

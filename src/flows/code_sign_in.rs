@@ -5,15 +5,15 @@ use super::codes::{self, Proof};
 use super::sessions::complete_sign_in;
 use super::{audit, SignedIn};
 use crate::domain::{CodeAction, Email};
-use crate::error::ApiError;
-use crate::http::ClientInfo;
+use crate::error::FlowError;
+use crate::flows::context::Origin;
 use crate::mail::MailKind;
 use crate::state::AppState;
 use serde_json::json;
 
 /// Mails a `sign_in` code to an existing, unbanned account; anyone else
 /// gets nothing, with the same answer.
-pub async fn request(state: &AppState, email: &Email, client: &ClientInfo) -> Result<(), ApiError> {
+pub async fn request(state: &AppState, email: &Email, client: &Origin) -> Result<(), FlowError> {
     let what = (CodeAction::SignIn, MailKind::SignIn);
     codes::mail_to_account(state, email, what, client).await
 }
@@ -23,8 +23,8 @@ pub async fn request(state: &AppState, email: &Email, client: &ClientInfo) -> Re
 pub async fn confirm(
     state: &AppState,
     proof: Proof,
-    client: ClientInfo,
-) -> Result<SignedIn, ApiError> {
+    client: Origin,
+) -> Result<SignedIn, FlowError> {
     let now = state.clock.now();
     let tx = state.store.transaction().await?;
     let (mut tx, consumed) =
@@ -34,7 +34,7 @@ pub async fn confirm(
         None => None,
     }
     .filter(|user| user.email == consumed.email && !user.is_banned(now))
-    .ok_or(ApiError::InvalidCode)?;
+    .ok_or(FlowError::InvalidCode)?;
     let mut user = user;
     if user.email_verified_at.is_none() {
         tx.set_email_verified(user.id, Some(now), now).await?;

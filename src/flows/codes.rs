@@ -2,8 +2,8 @@
 
 use crate::crypto::{random_code, random_token, sha256_hex};
 use crate::domain::{CodeAction, Email, Locale, VerificationCode};
-use crate::error::ApiError;
-use crate::http::ClientInfo;
+use crate::error::FlowError;
+use crate::flows::context::Origin;
 use crate::mail::MailKind;
 use crate::state::AppState;
 use crate::store::{ConsumedCode, NewCode, Repo, StoreError, Timestamp, User};
@@ -42,7 +42,7 @@ pub async fn issue(
     action: CodeAction,
     user_id: Option<Uuid>,
     now: Timestamp,
-) -> Result<IssuedCode, ApiError> {
+) -> Result<IssuedCode, FlowError> {
     let code = random_code();
     let token = random_token();
     let expires_at = now.plus(state.settings.code_ttl(action));
@@ -54,7 +54,7 @@ pub async fn issue(
                     format!("{code}.{token}").as_bytes(),
                     &sealed_context(email, action),
                 )
-                .map_err(ApiError::internal)?,
+                .map_err(FlowError::internal)?,
         ),
         _ => None,
     };
@@ -92,7 +92,7 @@ async fn live_code(
     email: &Email,
     action: CodeAction,
     now: Timestamp,
-) -> Result<Option<IssuedCode>, ApiError> {
+) -> Result<Option<IssuedCode>, FlowError> {
     let max_attempts = state.settings.code_max_attempts;
     let Some((sealed, expires_at)) = repo
         .resendable_code(email.as_str(), action.as_str(), now, max_attempts)
@@ -103,8 +103,8 @@ async fn live_code(
     let opened = state
         .code_cipher
         .decrypt(&sealed, &sealed_context(email, action))
-        .map_err(ApiError::internal)?;
-    let opened = String::from_utf8(opened).map_err(ApiError::internal)?;
+        .map_err(FlowError::internal)?;
+    let opened = String::from_utf8(opened).map_err(FlowError::internal)?;
     Ok(opened.split_once('.').map(|(code, token)| IssuedCode {
         code: code.to_string(),
         token: token.to_string(),
@@ -114,7 +114,7 @@ async fn live_code(
 
 /// The language of mail to `user` (when known) in answer to `client`'s
 /// request: the user's stored choice, else the request's Accept-Language.
-pub fn mail_locale(user: Option<&User>, client: &ClientInfo) -> Locale {
+pub fn mail_locale(user: Option<&User>, client: &Origin) -> Locale {
     user.and_then(|u| u.locale.as_deref())
         .and_then(|l| Locale::parse(l).ok())
         .or(client.locale)
@@ -139,7 +139,7 @@ pub async fn send_code(
     repo: &mut dyn Repo,
     mail: CodeMail<'_>,
     now: Timestamp,
-) -> Result<(), ApiError> {
+) -> Result<(), FlowError> {
     let issued = issue(state, repo, mail.to, mail.action, mail.user_id, now).await?;
     queue_code_mail(state, repo, mail, issued, now).await
 }
@@ -152,7 +152,7 @@ pub async fn resend_code(
     repo: &mut dyn Repo,
     mail: CodeMail<'_>,
     now: Timestamp,
-) -> Result<(), ApiError> {
+) -> Result<(), FlowError> {
     match live_code(state, repo, mail.to, mail.action, now).await? {
         Some(issued) => queue_code_mail(state, repo, mail, issued, now).await,
         None => send_code(state, repo, mail, now).await,
@@ -165,7 +165,7 @@ async fn queue_code_mail(
     mail: CodeMail<'_>,
     issued: IssuedCode,
     now: Timestamp,
-) -> Result<(), ApiError> {
+) -> Result<(), FlowError> {
     let CodeMail {
         to: email,
         action,
@@ -183,7 +183,7 @@ async fn queue_code_mail(
     let mail = state
         .templates
         .render(kind, locale, email.as_str(), &values)
-        .map_err(|e| ApiError::Internal(e.into()))?;
+        .map_err(|e| FlowError::Internal(e.into()))?;
     state
         .outbox
         .put(repo, &mail, now, issued.expires_at)
@@ -197,8 +197,8 @@ pub async fn mail_to_account(
     state: &AppState,
     email: &Email,
     (action, kind): (CodeAction, MailKind),
-    client: &ClientInfo,
-) -> Result<(), ApiError> {
+    client: &Origin,
+) -> Result<(), FlowError> {
     let now = state.clock.now();
     let mut tx = state.store.transaction().await?;
     let Some(user) = tx.user_by_email(email.as_str()).await? else {
@@ -229,11 +229,11 @@ pub async fn send_notice(
     locale: Locale,
     values: Value,
     now: Timestamp,
-) -> Result<(), ApiError> {
+) -> Result<(), FlowError> {
     let mail = state
         .templates
         .render(kind, locale, to, &values)
-        .map_err(|e| ApiError::Internal(e.into()))?;
+        .map_err(|e| FlowError::Internal(e.into()))?;
     state
         .outbox
         .put(repo, &mail, now, now.plus(NOTICE_SHELF_LIFE))
@@ -270,8 +270,8 @@ pub async fn check(
     action: CodeAction,
     proof: &Proof,
     now: Timestamp,
-    client: &ClientInfo,
-) -> Result<String, ApiError> {
+    client: &Origin,
+) -> Result<String, FlowError> {
     let mut repo = state.store.connection().await?;
     if let Proof::Code { email, .. } = proof {
         throttle::check_code_failures(
@@ -299,13 +299,13 @@ pub async fn check(
                     .await?;
                 drop(repo);
                 throttle::count_code_failure(state, email.as_str(), action.as_str(), client).await;
-                Err(ApiError::InvalidCode)
+                Err(FlowError::InvalidCode)
             }
         }
         Proof::LinkToken(token) => repo
             .live_code_email(&sha256_hex(token), action.as_str(), now)
             .await?
-            .ok_or(ApiError::InvalidCode),
+            .ok_or(FlowError::InvalidCode),
     }
 }
 
@@ -318,8 +318,8 @@ pub async fn consume(
     action: CodeAction,
     proof: &Proof,
     now: Timestamp,
-    client: &ClientInfo,
-) -> Result<(Box<dyn Repo>, ConsumedCode), ApiError> {
+    client: &Origin,
+) -> Result<(Box<dyn Repo>, ConsumedCode), FlowError> {
     let max_attempts = state.settings.code_max_attempts;
     if let Proof::Code { email, .. } = proof {
         throttle::check_code_failures(state, tx.as_mut(), email.as_str(), action.as_str(), client)
@@ -338,7 +338,7 @@ pub async fn consume(
                     .await?;
                 tx.commit().await?;
                 throttle::count_code_failure(state, email.as_str(), action.as_str(), client).await;
-                return Err(ApiError::InvalidCode);
+                return Err(FlowError::InvalidCode);
             }
             consumed
         }
@@ -347,6 +347,6 @@ pub async fn consume(
                 .await?
         }
     };
-    let consumed = consumed.ok_or(ApiError::InvalidCode)?;
+    let consumed = consumed.ok_or(FlowError::InvalidCode)?;
     Ok((tx, consumed))
 }

@@ -6,8 +6,8 @@ use super::admin::current_role;
 use super::audit::{self, Entry, Kind};
 use super::codes::{self, CodeMail};
 use crate::domain::{CodeAction, Email, Locale, Role};
-use crate::error::ApiError;
-use crate::http::{Admin, ClientInfo};
+use crate::error::FlowError;
+use crate::flows::context::{Admin, Origin};
 use crate::mail::MailKind;
 use crate::state::AppState;
 use crate::store::{NewUser, User};
@@ -27,8 +27,8 @@ pub async fn invite(
     state: &AppState,
     admin: &Admin,
     invitation: Invitation,
-    client: &ClientInfo,
-) -> Result<User, ApiError> {
+    client: &Origin,
+) -> Result<User, FlowError> {
     let now = state.clock.now();
     let mut tx = state.store.transaction().await?;
     tx.lock("super_admins").await?;

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod bootstrap;
 pub mod code_sign_in;
 pub mod codes;
+pub mod context;
 pub mod invite;
 pub mod paging;
 pub mod passwords;
@@ -19,7 +20,7 @@ pub mod sessions;
 pub mod sign_in;
 pub mod social;
 
-use crate::error::ApiError;
+use crate::error::FlowError;
 use crate::store::{Session, StoreError, User};
 use crate::tokens::IssuedAccessToken;
 
@@ -33,8 +34,8 @@ pub struct SignedIn {
 
 /// An address another account has. Only said where the caller proved the
 /// address or is an administrator; anonymous sign-up never says it.
-pub(crate) fn email_taken() -> ApiError {
-    ApiError::Conflict {
+pub(crate) fn email_taken() -> FlowError {
+    FlowError::Conflict {
         slug: "email-taken",
         detail: "an account with this email address already exists".into(),
     }
@@ -42,7 +43,7 @@ pub(crate) fn email_taken() -> ApiError {
 
 /// A write that gives a user an address: the unique index's refusal is
 /// [`email_taken`].
-pub(crate) fn email_conflict(error: StoreError) -> ApiError {
+pub(crate) fn email_conflict(error: StoreError) -> FlowError {
     if error.is_conflict_on("users_email_key") {
         email_taken()
     } else {
@@ -52,7 +53,7 @@ pub(crate) fn email_conflict(error: StoreError) -> ApiError {
 
 /// A write that sets a username: the unique index's refusal is
 /// [`username_taken`].
-pub(crate) fn username_conflict(error: StoreError) -> ApiError {
+pub(crate) fn username_conflict(error: StoreError) -> FlowError {
     if error.is_conflict_on("users_username_key") {
         username_taken()
     } else {
@@ -61,8 +62,8 @@ pub(crate) fn username_conflict(error: StoreError) -> ApiError {
 }
 
 /// Usernames are public handles: saying one is taken reveals nothing private.
-pub(crate) fn username_taken() -> ApiError {
-    ApiError::Conflict {
+pub(crate) fn username_taken() -> FlowError {
+    FlowError::Conflict {
         slug: "username-taken",
         detail: "this username is already taken".into(),
     }

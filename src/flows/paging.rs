@@ -2,7 +2,7 @@
 //! listing's order, the last row's sort key and id; and one extra row
 //! fetched to learn whether there is a next page.
 
-use crate::error::ApiError;
+use crate::error::FlowError;
 use crate::store::Timestamp;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -13,11 +13,11 @@ pub const DEFAULT_PAGE: i64 = 50;
 pub const MAX_PAGE: i64 = 200;
 
 /// The `limit` parameter: 1 to 200, 50 when absent.
-pub fn page_size(limit: Option<i64>) -> Result<i64, ApiError> {
+pub fn page_size(limit: Option<i64>) -> Result<i64, FlowError> {
     match limit {
         None => Ok(DEFAULT_PAGE),
         Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
-        Some(_) => Err(ApiError::bad_request("limit", "must be 1 to 200")),
+        Some(_) => Err(FlowError::bad_request("limit", "must be 1 to 200")),
     }
 }
 
@@ -41,7 +41,7 @@ pub fn encode(order: &str, key: String, id: Uuid) -> String {
 }
 
 /// The sort key and id of a cursor made by [`encode`] for the same order.
-pub fn decode(order: &str, cursor: &str) -> Result<(String, Uuid), ApiError> {
+pub fn decode(order: &str, cursor: &str) -> Result<(String, Uuid), FlowError> {
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
     let data: CursorData = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
     if data.order != order {
@@ -55,7 +55,7 @@ pub fn time_key(at: Timestamp) -> String {
     at.unix_millis().to_string()
 }
 
-pub fn parse_time_key(key: &str) -> Result<Timestamp, ApiError> {
+pub fn parse_time_key(key: &str) -> Result<Timestamp, FlowError> {
     key.parse()
         .ok()
         .and_then(Timestamp::from_unix_millis)
@@ -78,8 +78,8 @@ pub fn split<T>(
     (rows, next)
 }
 
-fn invalid() -> ApiError {
-    ApiError::bad_request("cursor", "is not a cursor of this listing")
+fn invalid() -> FlowError {
+    FlowError::bad_request("cursor", "is not a cursor of this listing")
 }
 
 #[cfg(test)]

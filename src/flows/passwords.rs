@@ -1,8 +1,8 @@
 //! What every new password goes through (sign-up, change, reset).
 
 use crate::domain::{Email, Password};
-use crate::error::ApiError;
-use crate::http::ClientInfo;
+use crate::error::FlowError;
+use crate::flows::context::Origin;
 use crate::state::AppState;
 use crate::store::User;
 
@@ -12,13 +12,13 @@ pub async fn screen(
     state: &AppState,
     password: &Password,
     context: &[&str],
-) -> Result<(), ApiError> {
+) -> Result<(), FlowError> {
     state
         .password_policy
         .check(password, context)
-        .map_err(|e| ApiError::bad_request("password", e.0))?;
+        .map_err(|e| FlowError::bad_request("password", e.0))?;
     if state.pwned.is_pwned(password.expose()).await == Some(true) {
-        return Err(ApiError::bad_request(
+        return Err(FlowError::bad_request(
             "password",
             "this password appears in known data breaches; choose another one",
         ));
@@ -42,8 +42,8 @@ pub async fn screen_and_hash(
     state: &AppState,
     user: &User,
     password: &Password,
-    client: &ClientInfo,
-) -> Result<String, ApiError> {
+    client: &Origin,
+) -> Result<String, FlowError> {
     let context = context_of(user);
     let words: Vec<&str> = context.iter().map(String::as_str).collect();
     screen(state, password, &words).await?;

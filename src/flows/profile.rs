@@ -1,25 +1,25 @@
 //! The signed-in user's own profile.
 
-use crate::error::ApiError;
-use crate::http::Authenticated;
+use crate::error::FlowError;
+use crate::flows::context::Caller;
 use crate::state::AppState;
 use crate::store::{ProfileUpdate, User};
 
-pub async fn me(state: &AppState, auth: &Authenticated) -> Result<User, ApiError> {
+pub async fn me(state: &AppState, auth: &Caller) -> Result<User, FlowError> {
     let mut repo = state.store.connection().await?;
     repo.user_by_id(auth.user_id)
         .await?
-        .ok_or(ApiError::Unauthenticated("user no longer exists"))
+        .ok_or(FlowError::Unauthenticated("user no longer exists"))
 }
 
 pub async fn update(
     state: &AppState,
-    auth: &Authenticated,
+    auth: &Caller,
     update: &ProfileUpdate,
-) -> Result<User, ApiError> {
+) -> Result<User, FlowError> {
     let mut repo = state.store.connection().await?;
     repo.update_profile(auth.user_id, update, state.clock.now())
         .await
         .map_err(super::username_conflict)?
-        .ok_or(ApiError::Unauthenticated("user no longer exists"))
+        .ok_or(FlowError::Unauthenticated("user no longer exists"))
 }

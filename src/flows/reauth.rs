@@ -8,8 +8,8 @@
 use super::audit;
 use super::codes::{self, Proof};
 use crate::domain::{CodeAction, Email, VerificationCode};
-use crate::error::ApiError;
-use crate::http::ClientInfo;
+use crate::error::FlowError;
+use crate::flows::context::Origin;
 use crate::state::AppState;
 use crate::store::{Repo, User};
 use crate::throttle::{self, Limited};
@@ -27,11 +27,11 @@ impl Reauthentication {
     pub fn from_fields(
         password: Option<String>,
         code: Option<VerificationCode>,
-    ) -> Result<Self, ApiError> {
+    ) -> Result<Self, FlowError> {
         match (password, code) {
             (Some(password), None) => Ok(Reauthentication::Password(password)),
             (None, Some(code)) => Ok(Reauthentication::Code(code)),
-            _ => Err(ApiError::BadRequest {
+            _ => Err(FlowError::BadRequest {
                 detail: "send either password or code".into(),
                 errors: Vec::new(),
             }),
@@ -46,8 +46,8 @@ pub async fn confirm_password(
     state: &AppState,
     user: &User,
     password: &str,
-    client: &ClientInfo,
-) -> Result<(), ApiError> {
+    client: &Origin,
+) -> Result<(), FlowError> {
     throttle::check_rate(state, Limited::Reauthentication, client).await?;
     let client_key = client.limit_key();
     let slot = state.hasher.slot(client_key.as_deref()).await?;
@@ -67,8 +67,8 @@ pub async fn confirm_password(
     Err(wrong_password())
 }
 
-pub fn wrong_password() -> ApiError {
-    ApiError::Forbidden("the current password is not correct")
+pub fn wrong_password() -> FlowError {
+    FlowError::Forbidden("the current password is not correct")
 }
 
 /// Checks the proof and returns a write transaction to make the change in.
@@ -80,27 +80,27 @@ pub async fn reauthenticate(
     state: &AppState,
     user: &User,
     proof: Reauthentication,
-    client: &ClientInfo,
-) -> Result<Box<dyn Repo>, ApiError> {
+    client: &Origin,
+) -> Result<Box<dyn Repo>, FlowError> {
     match proof {
         Reauthentication::Password(password) => {
             confirm_password(state, user, &password, client).await?;
             Ok(state.store.transaction().await?)
         }
-        Reauthentication::Code(_) if user.password_hash.is_some() => Err(ApiError::bad_request(
+        Reauthentication::Code(_) if user.password_hash.is_some() => Err(FlowError::bad_request(
             "code",
             "this account has a password: confirm with it",
         )),
         Reauthentication::Code(code) => {
             throttle::check_rate(state, Limited::Reauthentication, client).await?;
-            let email = Email::parse(&user.email).map_err(|_| ApiError::InvalidCode)?;
+            let email = Email::parse(&user.email).map_err(|_| FlowError::InvalidCode)?;
             let proof = Proof::Code { email, code };
             let tx = state.store.transaction().await?;
             let now = state.clock.now();
             let (tx, consumed) =
                 codes::consume(state, tx, CodeAction::SignIn, &proof, now, client).await?;
             if consumed.user_id != Some(user.id) {
-                return Err(ApiError::InvalidCode);
+                return Err(FlowError::InvalidCode);
             }
             Ok(tx)
         }

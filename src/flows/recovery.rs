@@ -8,15 +8,15 @@
 use super::codes::{self, Proof};
 use super::{account, audit, passwords};
 use crate::domain::{CodeAction, Email, Password};
-use crate::error::ApiError;
-use crate::http::ClientInfo;
+use crate::error::FlowError;
+use crate::flows::context::Origin;
 use crate::mail::MailKind;
 use crate::state::AppState;
 use serde_json::json;
 
 /// Mails a `reset_password` code to an existing, unbanned account; anyone
 /// else gets nothing, with the same answer.
-pub async fn request(state: &AppState, email: &Email, client: &ClientInfo) -> Result<(), ApiError> {
+pub async fn request(state: &AppState, email: &Email, client: &Origin) -> Result<(), FlowError> {
     let what = (CodeAction::ResetPassword, MailKind::ResetPassword);
     codes::mail_to_account(state, email, what, client).await
 }
@@ -36,8 +36,8 @@ pub async fn confirm(
     proof: Proof,
     new_password: Password,
     options: ResetOptions,
-    client: &ClientInfo,
-) -> Result<(), ApiError> {
+    client: &Origin,
+) -> Result<(), FlowError> {
     let action = CodeAction::ResetPassword;
     // A wrong code is refused before the password is hashed: the time of a
     // refusal says nothing about whether the address has an account.
@@ -46,7 +46,7 @@ pub async fn confirm(
     let user = repo.user_by_email(&email).await?;
     drop(repo);
     let Some(user) = user else {
-        return Err(ApiError::InvalidCode);
+        return Err(FlowError::InvalidCode);
     };
     let hash = passwords::screen_and_hash(state, &user, &new_password, client).await?;
 
@@ -54,7 +54,7 @@ pub async fn confirm(
     let tx = state.store.transaction().await?;
     let (mut tx, consumed) = codes::consume(state, tx, action, &proof, now, client).await?;
     if consumed.user_id != Some(user.id) || consumed.email != user.email {
-        return Err(ApiError::InvalidCode);
+        return Err(FlowError::InvalidCode);
     }
     tx.set_password_hash(user.id, &hash, now).await?;
     let ended = tx

@@ -5,8 +5,8 @@ use super::codes::{self, claim_mail_slot, Proof};
 use super::sessions::complete_sign_in;
 use super::{audit, username_taken, SignedIn};
 use crate::domain::{CodeAction, Email, Locale, Password, ProfileText, Username};
-use crate::error::ApiError;
-use crate::http::ClientInfo;
+use crate::error::FlowError;
+use crate::flows::context::Origin;
 use crate::mail::MailKind;
 use crate::state::AppState;
 use crate::store::{NewUser, PendingRegistration};
@@ -35,7 +35,7 @@ pub fn context_words<'a>(email: &'a Email, username: Option<&'a Username>) -> Ve
 /// registration changes nothing: it re-sends that registration's code, so
 /// whoever signs up second never decides the password of the account the
 /// owner confirms.
-pub async fn sign_up(state: &AppState, input: SignUp, client: &ClientInfo) -> Result<(), ApiError> {
+pub async fn sign_up(state: &AppState, input: SignUp, client: &Origin) -> Result<(), FlowError> {
     let context = context_words(&input.email, input.username.as_ref());
     super::passwords::screen(state, &input.password, &context).await?;
     if let Some(username) = &input.username {
@@ -106,8 +106,8 @@ pub async fn sign_up(state: &AppState, input: SignUp, client: &ClientInfo) -> Re
 pub async fn resend_verification(
     state: &AppState,
     email: &Email,
-    client: &ClientInfo,
-) -> Result<(), ApiError> {
+    client: &Origin,
+) -> Result<(), FlowError> {
     let now = state.clock.now();
     let mut tx = state.store.transaction().await?;
     if tx
@@ -130,8 +130,8 @@ pub async fn resend_verification(
 pub async fn confirm(
     state: &AppState,
     proof: Proof,
-    client: ClientInfo,
-) -> Result<SignedIn, ApiError> {
+    client: Origin,
+) -> Result<SignedIn, FlowError> {
     let now = state.clock.now();
     let tx = state.store.transaction().await?;
     let (mut tx, consumed) =
@@ -139,7 +139,7 @@ pub async fn confirm(
     let pending = tx
         .take_pending_registration(&consumed.email, now)
         .await?
-        .ok_or(ApiError::InvalidCode)?;
+        .ok_or(FlowError::InvalidCode)?;
     let user = tx
         .insert_user(&NewUser {
             username: pending.username,

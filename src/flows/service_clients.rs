@@ -3,8 +3,8 @@
 
 use super::audit::{self, Entry, Kind};
 use crate::crypto::{random_token, sha256_hex};
-use crate::error::ApiError;
-use crate::http::{Admin, ClientInfo};
+use crate::error::FlowError;
+use crate::flows::context::{Admin, Origin};
 use crate::state::AppState;
 use crate::store::ServiceClient;
 use crate::tokens::AccessClaims;
@@ -28,8 +28,8 @@ pub async fn create(
     state: &AppState,
     admin: &Admin,
     name: &str,
-    client_info: &ClientInfo,
-) -> Result<CreatedClient, ApiError> {
+    client_info: &Origin,
+) -> Result<CreatedClient, FlowError> {
     let mut id_bytes = [0u8; 12];
     rand::rng().fill_bytes(&mut id_bytes);
     let secret = random_token();
@@ -52,7 +52,7 @@ pub async fn create(
     Ok(CreatedClient { client, secret })
 }
 
-pub async fn list(state: &AppState) -> Result<Vec<ServiceClient>, ApiError> {
+pub async fn list(state: &AppState) -> Result<Vec<ServiceClient>, FlowError> {
     let mut repo = state.store.connection().await?;
     Ok(repo.service_clients().await?)
 }
@@ -61,12 +61,12 @@ pub async fn delete(
     state: &AppState,
     admin: &Admin,
     id: Uuid,
-    client_info: &ClientInfo,
-) -> Result<(), ApiError> {
+    client_info: &Origin,
+) -> Result<(), FlowError> {
     admin.require_super_admin()?;
     let mut tx = state.store.transaction().await?;
     if !tx.delete_service_client(id).await? {
-        return Err(ApiError::NotFound);
+        return Err(FlowError::NotFound);
     }
     let entry = Entry::new(Kind::ServiceClientDeleted)
         .actor(admin.user.id)
@@ -80,8 +80,8 @@ pub async fn delete(
 pub async fn authenticate(
     state: &AppState,
     authorization: Option<&str>,
-) -> Result<ServiceClient, ApiError> {
-    let unauthenticated = || ApiError::ClientUnauthenticated;
+) -> Result<ServiceClient, FlowError> {
+    let unauthenticated = || FlowError::ClientUnauthenticated;
     let encoded = authorization
         .and_then(|h| h.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
@@ -117,7 +117,7 @@ pub async fn authenticate(
 /// token). The session is the whole check: a ban, a role change and a
 /// deletion end the user's sessions in the same transaction, so a live
 /// session means a user who is not banned and whose role is the claim's.
-pub async fn introspect(state: &AppState, token: &str) -> Result<Option<AccessClaims>, ApiError> {
+pub async fn introspect(state: &AppState, token: &str) -> Result<Option<AccessClaims>, FlowError> {
     let Ok(claims) = state.tokens.verify(token).await else {
         return Ok(None);
     };

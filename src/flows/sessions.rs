@@ -3,8 +3,8 @@
 
 use super::{audit, SignedIn};
 use crate::crypto::{random_token, sha256_hex};
-use crate::error::ApiError;
-use crate::http::{Authenticated, ClientInfo};
+use crate::error::FlowError;
+use crate::flows::context::{Caller, Origin};
 use crate::state::AppState;
 use crate::store::{Repo, Session, StoreResult, Timestamp, User};
 use serde_json::json;
@@ -17,7 +17,7 @@ pub async fn open_session(
     state: &AppState,
     repo: &mut dyn Repo,
     user_id: Uuid,
-    client: &ClientInfo,
+    client: &Origin,
     now: Timestamp,
 ) -> StoreResult<(Session, String)> {
     let session = Session {
@@ -44,10 +44,10 @@ pub async fn complete_sign_in(
     state: &AppState,
     mut tx: Box<dyn Repo>,
     user: User,
-    client: &ClientInfo,
+    client: &Origin,
     (kind, mut details): (audit::Kind, serde_json::Value),
     now: Timestamp,
-) -> Result<SignedIn, ApiError> {
+) -> Result<SignedIn, FlowError> {
     let (session, refresh_token) = open_session(state, tx.as_mut(), user.id, client, now).await?;
     if let Some(details) = details.as_object_mut() {
         details.insert("session_id".into(), json!(session.id));
@@ -82,8 +82,8 @@ pub enum Refreshed {
 pub async fn refresh(
     state: &AppState,
     refresh_token: &str,
-    client: &ClientInfo,
-) -> Result<(SignedIn, Refreshed), ApiError> {
+    client: &Origin,
+) -> Result<(SignedIn, Refreshed), FlowError> {
     let hash = sha256_hex(refresh_token);
     let now = state.clock.now();
     let mut tx = state.store.transaction().await?;
@@ -92,7 +92,7 @@ pub async fn refresh(
         Some(session_id) => (session_id, Refreshed::Rotated),
         None => {
             let Some(used) = tx.refresh_token_record(&hash).await? else {
-                return Err(ApiError::InvalidRefreshToken);
+                return Err(FlowError::InvalidRefreshToken);
             };
             let window = state.settings.refresh_reuse_window();
             let recent = used
@@ -104,7 +104,7 @@ pub async fn refresh(
                     .await?;
             if !successor_current {
                 revoke_on_reuse(state, tx, used.session_id, used.user_id, client, now).await?;
-                return Err(ApiError::InvalidRefreshToken);
+                return Err(FlowError::InvalidRefreshToken);
             }
             (used.session_id, Refreshed::Replayed)
         }
@@ -114,12 +114,12 @@ pub async fn refresh(
     let session = tx
         .touch_session(session_id, now, idle_cutoff)
         .await?
-        .ok_or(ApiError::InvalidRefreshToken)?;
+        .ok_or(FlowError::InvalidRefreshToken)?;
     let user = tx
         .user_by_id(session.user_id)
         .await?
         .filter(|user| !user.is_banned(now))
-        .ok_or(ApiError::InvalidRefreshToken)?;
+        .ok_or(FlowError::InvalidRefreshToken)?;
     match outcome {
         Refreshed::Rotated => {
             tx.insert_refresh_token(&sha256_hex(&successor), session.id, now)
@@ -149,9 +149,9 @@ async fn revoke_on_reuse(
     mut tx: Box<dyn Repo>,
     session_id: Uuid,
     user_id: Uuid,
-    client: &ClientInfo,
+    client: &Origin,
     now: Timestamp,
-) -> Result<(), ApiError> {
+) -> Result<(), FlowError> {
     let revoked = tx
         .revoke_session(session_id, None, now, "refresh_token_reuse")
         .await?;
@@ -167,7 +167,7 @@ async fn revoke_on_reuse(
 }
 
 /// The caller's live sessions, newest first.
-pub async fn list(state: &AppState, auth: &Authenticated) -> Result<Vec<Session>, ApiError> {
+pub async fn list(state: &AppState, auth: &Caller) -> Result<Vec<Session>, FlowError> {
     let now = state.clock.now();
     let idle_cutoff = now.minus(state.settings.session_idle_ttl());
     let mut repo = state.store.connection().await?;
@@ -179,10 +179,10 @@ pub async fn list(state: &AppState, auth: &Authenticated) -> Result<Vec<Session>
 /// Revokes one of the caller's own sessions; someone else's is "not found".
 pub async fn revoke(
     state: &AppState,
-    auth: &Authenticated,
+    auth: &Caller,
     id: Uuid,
-    client: &ClientInfo,
-) -> Result<(), ApiError> {
+    client: &Origin,
+) -> Result<(), FlowError> {
     let mut tx = state.store.transaction().await?;
     let reason = if id == auth.session_id {
         "sign_out"
@@ -193,7 +193,7 @@ pub async fn revoke(
         .revoke_session(id, Some(auth.user_id), state.clock.now(), reason)
         .await?
     {
-        return Err(ApiError::NotFound);
+        return Err(FlowError::NotFound);
     }
     let entry = audit::Entry::by_user(audit::Kind::SignedOut, auth.user_id)
         .details(json!({ "session_id": id, "reason": reason }));
@@ -206,10 +206,10 @@ pub async fn revoke(
 /// ends pending email changes and link flows.
 pub async fn revoke_all(
     state: &AppState,
-    auth: &Authenticated,
+    auth: &Caller,
     keep_current: bool,
-    client: &ClientInfo,
-) -> Result<u64, ApiError> {
+    client: &Origin,
+) -> Result<u64, FlowError> {
     let keep = keep_current.then_some(auth.session_id);
     let mut tx = state.store.transaction().await?;
     let revoked = tx

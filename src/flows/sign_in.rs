@@ -3,9 +3,9 @@
 use super::sessions::complete_sign_in;
 use super::{audit, SignedIn};
 use crate::domain::{Email, Username};
-use crate::error::ApiError;
+use crate::error::FlowError;
+use crate::flows::context::Origin;
 use crate::hashing::Verdict;
-use crate::http::ClientInfo;
 use crate::state::AppState;
 use crate::store::Timestamp;
 use crate::throttle;
@@ -23,8 +23,8 @@ pub async fn with_password(
     state: &AppState,
     identifier: Identifier,
     password: &str,
-    client: ClientInfo,
-) -> Result<SignedIn, ApiError> {
+    client: Origin,
+) -> Result<SignedIn, FlowError> {
     let user = {
         let mut repo = state.store.connection().await?;
         match &identifier {
@@ -66,10 +66,10 @@ pub async fn with_password(
             entry = entry.user(user.id);
         }
         audit::record(state, &client, entry).await;
-        return Err(ApiError::InvalidCredentials);
+        return Err(FlowError::InvalidCredentials);
     }
     let Some(user) = user else {
-        return Err(ApiError::InvalidCredentials);
+        return Err(FlowError::InvalidCredentials);
     };
     if verdict == Verdict::MatchNeedsRehash {
         rehash(state, &user.id, password, now).await;
@@ -92,10 +92,10 @@ async fn rehash(state: &AppState, user_id: &uuid::Uuid, password: &str, now: Tim
             .hasher
             .hash(None, password)
             .await
-            .map_err(ApiError::from)?;
+            .map_err(FlowError::from)?;
         let mut repo = state.store.connection().await?;
         repo.set_password_hash(*user_id, &hash, now).await?;
-        Ok::<_, ApiError>(())
+        Ok::<_, FlowError>(())
     }
     .await;
     match result {

@@ -1,27 +1,18 @@
+use super::ApiError;
 use crate::domain::Role;
-use crate::error::ApiError;
+use crate::error::FlowError;
+use crate::flows::context::{refused, Admin, Caller};
 use crate::state::AppState;
-use crate::store::Session;
 use crate::tokens::TokenError;
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
-use uuid::Uuid;
 
 /// The caller of a protected endpoint: a valid access token whose session is
 /// still alive. Tokens are read from the `Authorization` header only, never
 /// from the query string.
-#[derive(Debug, Clone)]
-pub struct Authenticated {
-    pub user_id: Uuid,
-    pub session_id: Uuid,
-    pub role: Role,
-    /// The session as it was read to check that it is alive.
-    pub session: Session,
-}
-
-impl FromRequest for Authenticated {
+impl FromRequest for Caller {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
@@ -30,19 +21,19 @@ impl FromRequest for Authenticated {
         let token = bearer_token(req);
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal(anyhow::anyhow!("no app state")))?;
-            let token = token.ok_or(ApiError::Unauthenticated("no bearer token"))?;
+            let token = token.ok_or(FlowError::Unauthenticated("no bearer token"))?;
             let claims = state.tokens.verify(&token).await.map_err(|e| match e {
-                TokenError::Expired => ApiError::Unauthenticated("expired token"),
-                TokenError::Invalid(why) => ApiError::Unauthenticated(why),
-                other => ApiError::internal(other),
+                TokenError::Expired => FlowError::Unauthenticated("expired token"),
+                TokenError::Invalid(why) => FlowError::Unauthenticated(why),
+                other => FlowError::internal(other),
             })?;
             // Sign-out takes effect at once: the session must still be alive.
             let mut repo = state.store.connection().await?;
             let session = repo
                 .live_session(claims.sid, claims.sub, state.clock.now())
                 .await?
-                .ok_or(ApiError::Unauthenticated("session ended"))?;
-            Ok(Authenticated {
+                .ok_or(FlowError::Unauthenticated("session ended"))?;
+            Ok(Caller {
                 user_id: claims.sub,
                 session_id: claims.sid,
                 role: claims.role,
@@ -59,43 +50,13 @@ fn bearer_token(req: &HttpRequest) -> Option<String> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_string())
 }
 
-/// An administrator: a signed-in user whose current role (read from the
-/// database on every request, not taken from the token) is ADMIN or above,
-/// and who is not banned.
-#[derive(Debug, Clone)]
-pub struct Admin {
-    pub auth: Authenticated,
-    pub user: crate::store::User,
-}
-
-impl Admin {
-    pub fn role(&self) -> Role {
-        self.user.role
-    }
-
-    /// For operations reserved to SUPER-ADMINs.
-    pub fn require_super_admin(&self) -> Result<(), ApiError> {
-        if self.user.role == Role::SuperAdmin {
-            Ok(())
-        } else {
-            Err(self.refuse("only a SUPER-ADMIN may do this"))
-        }
-    }
-
-    /// A 403 for this administrator, logged: authorization failures are
-    /// security events (who tried what is in the request's span).
-    pub fn refuse(&self, why: &'static str) -> ApiError {
-        refused(self.auth.user_id, self.user.role, why)
-    }
-}
-
 impl FromRequest for Admin {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
-        let authenticated = Authenticated::from_request(req, payload);
+        let authenticated = Caller::from_request(req, payload);
         Box::pin(async move {
             let auth = authenticated.await?;
             let state = state.ok_or_else(|| ApiError::internal(anyhow::anyhow!("no app state")))?;
@@ -103,16 +64,11 @@ impl FromRequest for Admin {
             let user = repo
                 .user_by_id(auth.user_id)
                 .await?
-                .ok_or(ApiError::Unauthenticated("user no longer exists"))?;
+                .ok_or(FlowError::Unauthenticated("user no longer exists"))?;
             if user.role < Role::Admin || user.is_banned(state.clock.now()) {
-                return Err(refused(user.id, user.role, "administrators only"));
+                return Err(refused(user.id, user.role, "administrators only").into());
             }
             Ok(Admin { auth, user })
         })
     }
-}
-
-fn refused(user_id: uuid::Uuid, role: Role, why: &'static str) -> ApiError {
-    tracing::warn!(user_id = %user_id, role = role.as_str(), reason = why, "authorization refused");
-    ApiError::Forbidden(why)
 }

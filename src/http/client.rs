@@ -1,4 +1,5 @@
 use crate::domain::Locale;
+use crate::flows::context::Origin;
 use crate::state::AppState;
 use actix_web::dev::Payload;
 use actix_web::http::header;
@@ -8,43 +9,8 @@ use std::future::{ready, Ready};
 use std::net::IpAddr;
 use tracing_actix_web::RequestId;
 
-/// Where a request came from: recorded on sessions, and the key of per-client
-/// limits.
-#[derive(Debug, Clone, Default)]
-pub struct ClientInfo {
-    /// The connection's peer, or, when that peer is a trusted proxy, the
-    /// nearest address in `X-Forwarded-For` that is not one.
-    pub ip: Option<IpAddr>,
-    /// The `User-Agent` header, cut to 512 characters.
-    pub user_agent: Option<String>,
-    /// The id under which the request is logged.
-    pub request_id: Option<String>,
-    /// The best mail language the `Accept-Language` header asks for.
-    pub locale: Option<Locale>,
-}
-
+/// The `User-Agent` header is cut to this many characters.
 const MAX_USER_AGENT_CHARS: usize = 512;
-
-impl ClientInfo {
-    pub fn ip_text(&self) -> Option<String> {
-        self.ip.map(|ip| ip.to_string())
-    }
-
-    /// The unit of per-client limits: the address, or its /64 for IPv6 (one
-    /// subscriber usually holds a whole /64).
-    pub fn limit_key(&self) -> Option<String> {
-        self.ip.map(|ip| match ip {
-            IpAddr::V4(v4) => v4.to_string(),
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => v4.to_string(),
-                None => {
-                    let s = v6.segments();
-                    format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-                }
-            },
-        })
-    }
-}
 
 /// The client address: the peer, unless the peer is a trusted proxy; then the
 /// right-most `X-Forwarded-For` entry that is not a trusted proxy (entries
@@ -75,7 +41,8 @@ pub fn client_ip(
     Some(client)
 }
 
-impl FromRequest for ClientInfo {
+/// Where the request came from; see [`Origin`].
+impl FromRequest for Origin {
     type Error = actix_web::Error;
     type Future = Ready<Result<Self, Self::Error>>;
 
@@ -107,7 +74,7 @@ impl FromRequest for ClientInfo {
             .get(header::ACCEPT_LANGUAGE)
             .and_then(|v| v.to_str().ok())
             .and_then(Locale::negotiate);
-        ready(Ok(ClientInfo {
+        ready(Ok(Origin {
             ip,
             user_agent,
             request_id,
@@ -151,16 +118,16 @@ mod tests {
 
     #[test]
     fn ipv6_clients_are_limited_per_64() {
-        let a = ClientInfo {
+        let a = Origin {
             ip: Some(ip("2001:db8:1:2:aaaa::1")),
             ..Default::default()
         };
-        let b = ClientInfo {
+        let b = Origin {
             ip: Some(ip("2001:db8:1:2:bbbb::9")),
             ..Default::default()
         };
         assert_eq!(a.limit_key(), b.limit_key());
-        let v4 = ClientInfo {
+        let v4 = Origin {
             ip: Some(ip("::ffff:192.0.2.1")),
             ..Default::default()
         };

@@ -1,4 +1,6 @@
-use crate::error::{ApiError, FieldError};
+use crate::error::FieldError;
+use crate::error::FlowError;
+use crate::http::ApiError;
 use actix_web::dev::Payload;
 use actix_web::error::PayloadError;
 use actix_web::mime;
@@ -57,24 +59,26 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let inner = error.into_inner();
         let message = strip_position(&inner.to_string());
         if path == "." || inner.is_syntax() || inner.is_eof() {
-            ApiError::BadRequest {
+            ApiError::Flow(FlowError::BadRequest {
                 detail: format!("malformed JSON: {message}"),
                 errors: Vec::new(),
-            }
+            })
         } else {
-            ApiError::BadRequest {
+            ApiError::Flow(FlowError::BadRequest {
                 detail: format!("{path}: {message}"),
                 errors: vec![FieldError {
                     field: path,
                     message,
                 }],
-            }
+            })
         }
     })?;
     // Trailing characters after the value.
-    deserializer.end().map_err(|_| ApiError::BadRequest {
-        detail: "malformed JSON: trailing characters after the body".into(),
-        errors: Vec::new(),
+    deserializer.end().map_err(|_| {
+        ApiError::Flow(FlowError::BadRequest {
+            detail: "malformed JSON: trailing characters after the body".into(),
+            errors: Vec::new(),
+        })
     })?;
     Ok(value)
 }

@@ -1,4 +1,5 @@
-use crate::error::ApiError;
+use crate::error::FlowError;
+use crate::http::ApiError;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::{Error, HttpMessage};
@@ -56,7 +57,7 @@ impl RootSpanBuilder for RequestSpan {
                     // client sent, which can be a secret.
                     Some(error) => {
                         let reason = match error.as_error::<ApiError>() {
-                            Some(ApiError::Unauthenticated(why)) => why,
+                            Some(ApiError::Flow(FlowError::Unauthenticated(why))) => why,
                             Some(api) => api.kind().0,
                             None => "http-error",
                         };

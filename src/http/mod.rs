@@ -3,12 +3,13 @@
 
 mod auth;
 mod client;
+mod error;
 mod json;
 mod logging;
 mod problem;
 
-pub use auth::{Admin, Authenticated};
-pub use client::ClientInfo;
+pub use crate::flows::context::{Admin, Caller, Origin};
+pub use error::ApiError;
 pub use json::{BodyLimit, JsonBody};
 pub use logging::RequestSpan;
 pub use problem::{render_problems, RouteTable};

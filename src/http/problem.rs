@@ -1,4 +1,6 @@
-use crate::error::{ApiError, Problem};
+use crate::error::FlowError;
+use crate::error::Problem;
+use crate::http::ApiError;
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{ResourceDef, ServiceRequest, ServiceResponse};
 use actix_web::http::{header, Method, StatusCode};
@@ -117,7 +119,7 @@ impl RouteTable {
             }
         }
         if allowed.is_empty() {
-            Err(ApiError::NotFound)
+            Err(FlowError::NotFound.into())
         } else {
             Err(ApiError::MethodNotAllowed(allowed.join(", ")))
         }

@@ -2,10 +2,11 @@
 
 use super::problems::{AuthProblems, InputProblems, RateProblems, ServerProblems};
 use crate::domain::VerificationCode;
-use crate::error::{ApiError, Problem};
+use crate::error::Problem;
 use crate::flows::reauth::Reauthentication;
 use crate::flows::social;
-use crate::http::{Authenticated, ClientInfo, JsonBody};
+use crate::http::ApiError;
+use crate::http::{Caller, JsonBody, Origin};
 use crate::state::AppState;
 use crate::store::{Account, Timestamp};
 use crate::throttle::{self, Limited};
@@ -55,7 +56,7 @@ pub struct AccountList {
 #[get("/v1/accounts")]
 pub async fn list_accounts(
     state: web::Data<AppState>,
-    auth: Authenticated,
+    auth: Caller,
 ) -> Result<web::Json<AccountList>, ApiError> {
     let accounts = social::accounts(&state, &auth).await?;
     Ok(web::Json(AccountList {
@@ -112,8 +113,8 @@ pub struct LinkStarted {
 #[post("/v1/accounts/{provider}/link")]
 pub async fn link(
     state: web::Data<AppState>,
-    auth: Authenticated,
-    client: ClientInfo,
+    auth: Caller,
+    client: Origin,
     provider: web::Path<String>,
     body: JsonBody<LinkRequest>,
 ) -> Result<web::Json<LinkStarted>, ApiError> {
@@ -160,8 +161,8 @@ pub struct CompleteLinkRequest {
 #[post("/v1/accounts/link")]
 pub async fn complete_link(
     state: web::Data<AppState>,
-    auth: Authenticated,
-    client: ClientInfo,
+    auth: Caller,
+    client: Origin,
     body: JsonBody<CompleteLinkRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let link_code = body.0.link_code;
@@ -189,8 +190,8 @@ pub async fn complete_link(
 #[delete("/v1/accounts/{id}")]
 pub async fn unlink(
     state: web::Data<AppState>,
-    auth: Authenticated,
-    client: ClientInfo,
+    auth: Caller,
+    client: Origin,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     social::unlink(&state, &auth, id.into_inner(), &client).await?;

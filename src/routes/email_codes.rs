@@ -3,10 +3,12 @@
 use super::problems::{InputProblems, RateProblems, ServerProblems};
 use super::views::{Accepted, TokenResponse, UserView};
 use crate::domain::{CodeAction, Email, Password, VerificationCode};
-use crate::error::{ApiError, Problem};
+use crate::error::FlowError;
+use crate::error::Problem;
 use crate::flows::codes::Proof;
 use crate::flows::{account, code_sign_in, recovery, registration};
-use crate::http::{ClientInfo, JsonBody};
+use crate::http::ApiError;
+use crate::http::{JsonBody, Origin};
 use crate::state::AppState;
 use crate::throttle::{self, Limited};
 use actix_web::{post, web, HttpResponse};
@@ -44,7 +46,7 @@ pub struct CodeRequest {
 #[post("/v1/email-verification-codes")]
 pub async fn request_code(
     state: web::Data<AppState>,
-    client: ClientInfo,
+    client: Origin,
     body: JsonBody<CodeRequest>,
 ) -> Result<HttpResponse, ApiError> {
     throttle::check_rate(&state, Limited::CodeRequest, &client).await?;
@@ -129,10 +131,10 @@ impl ConfirmRequest {
                 Ok(Proof::LinkToken(token))
             }
             (None, None, Some(_)) => Err(ApiError::bad_request("token", "invalid token")),
-            _ => Err(ApiError::BadRequest {
+            _ => Err(ApiError::Flow(FlowError::BadRequest {
                 detail: "send either email and code, or token".into(),
                 errors: Vec::new(),
-            }),
+            })),
         }?;
         Ok((proof, new_password))
     }
@@ -170,7 +172,7 @@ impl ConfirmRequest {
 #[post("/v1/email-verification-codes/confirm")]
 pub async fn confirm(
     state: web::Data<AppState>,
-    client: ClientInfo,
+    client: Origin,
     body: JsonBody<ConfirmRequest>,
 ) -> Result<HttpResponse, ApiError> {
     throttle::check_rate(&state, Limited::CodeConfirm, &client).await?;

@@ -1,7 +1,8 @@
 //! Liveness and readiness probes.
 
 use super::problems::ServerProblems;
-use crate::error::ApiError;
+use crate::error::FlowError;
+use crate::http::ApiError;
 use crate::state::AppState;
 use actix_web::{get, web};
 use serde::Serialize;
@@ -39,9 +40,7 @@ pub async fn ready(state: web::Data<AppState>) -> Result<web::Json<Health>, ApiE
             status: "ok",
             database: Some(state.store.backend_name()),
         })),
-        Ok(Err(error)) => Err(ApiError::Unavailable(error.into())),
-        Err(_) => Err(ApiError::Unavailable(anyhow::anyhow!(
-            "database ping timed out"
-        ))),
+        Ok(Err(error)) => Err(FlowError::Unavailable(error.into()).into()),
+        Err(_) => Err(FlowError::Unavailable(anyhow::anyhow!("database ping timed out")).into()),
     }
 }

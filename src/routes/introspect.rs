@@ -1,8 +1,9 @@
 //! `POST /v1/introspect`: RFC 7662 token introspection for services.
 
-use crate::error::{ApiError, Problem};
+use crate::error::Problem;
 use crate::flows::service_clients;
-use crate::http::ClientInfo;
+use crate::http::ApiError;
+use crate::http::Origin;
 use crate::routes::problems::{RateProblems, ServerProblems};
 use crate::state::AppState;
 use crate::throttle::{self, Limited};
@@ -68,7 +69,7 @@ pub struct Introspection {
 pub async fn introspect(
     state: web::Data<AppState>,
     request: HttpRequest,
-    client: ClientInfo,
+    client: Origin,
     form: web::Form<IntrospectionRequest>,
 ) -> Result<HttpResponse, ApiError> {
     throttle::check_rate(&state, Limited::Introspect, &client).await?;

@@ -6,10 +6,11 @@ use super::admin::audit::AuditEventView;
 use super::problems::{AuthProblems, InputProblems, RateProblems, ServerProblems};
 use super::views::{Accepted, SessionView, UserView};
 use crate::domain::{CodeAction, Email, Password, VerificationCode};
-use crate::error::{ApiError, Problem};
+use crate::error::Problem;
 use crate::flows::account;
 use crate::flows::reauth::Reauthentication;
-use crate::http::{Authenticated, ClientInfo, JsonBody};
+use crate::http::ApiError;
+use crate::http::{Caller, JsonBody, Origin};
 use crate::state::AppState;
 use crate::store::Timestamp;
 use crate::throttle;
@@ -52,8 +53,8 @@ pub struct ChangePasswordRequest {
 #[put("/v1/users/me/password")]
 pub async fn change_password(
     state: web::Data<AppState>,
-    auth: Authenticated,
-    client: ClientInfo,
+    auth: Caller,
+    client: Origin,
     body: JsonBody<ChangePasswordRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.0;
@@ -100,8 +101,8 @@ pub struct ChangeEmailRequest {
 #[post("/v1/users/me/email")]
 pub async fn change_email(
     state: web::Data<AppState>,
-    auth: Authenticated,
-    client: ClientInfo,
+    auth: Caller,
+    client: Origin,
     body: JsonBody<ChangeEmailRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.0;
@@ -140,8 +141,8 @@ pub struct DeleteMeRequest {
 #[delete("/v1/users/me")]
 pub async fn delete_me(
     state: web::Data<AppState>,
-    auth: Authenticated,
-    client: ClientInfo,
+    auth: Caller,
+    client: Origin,
     body: JsonBody<DeleteMeRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let proof = Reauthentication::from_fields(body.0.password, body.0.code)?;
@@ -172,10 +173,7 @@ pub struct ExportView {
     )
 )]
 #[get("/v1/users/me/export")]
-pub async fn export(
-    state: web::Data<AppState>,
-    auth: Authenticated,
-) -> Result<HttpResponse, ApiError> {
+pub async fn export(state: web::Data<AppState>, auth: Caller) -> Result<HttpResponse, ApiError> {
     let export = account::export(&state, &auth).await?;
     let idle = state.settings.session_idle_ttl();
     let view = ExportView {

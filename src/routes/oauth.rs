@@ -5,9 +5,10 @@
 use super::problems::{InputProblems, RateProblems, ServerProblems};
 use super::views::TokenResponse;
 use crate::config::ProviderKind;
-use crate::error::{ApiError, Problem};
+use crate::error::Problem;
 use crate::flows::social::{self, Callback, Purpose};
-use crate::http::{ClientInfo, JsonBody};
+use crate::http::ApiError;
+use crate::http::{JsonBody, Origin};
 use crate::state::AppState;
 use crate::throttle::{self, Limited};
 use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
@@ -106,7 +107,7 @@ fn binding_cookie(state: &AppState, value: String, max_age: CookieDuration) -> C
 #[get("/v1/oauth/{provider}/authorize")]
 pub async fn authorize(
     state: web::Data<AppState>,
-    client: ClientInfo,
+    client: Origin,
     provider: web::Path<String>,
     query: web::Query<AuthorizeQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -209,7 +210,7 @@ pub struct TokenRequest {
 #[post("/v1/oauth/token")]
 pub async fn token(
     state: web::Data<AppState>,
-    client: ClientInfo,
+    client: Origin,
     body: JsonBody<TokenRequest>,
 ) -> Result<HttpResponse, ApiError> {
     throttle::check_rate(&state, Limited::OAuthToken, &client).await?;

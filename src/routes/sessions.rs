@@ -3,10 +3,12 @@
 use super::problems::{AuthProblems, InputProblems, RateProblems, ServerProblems};
 use super::views::{SessionView, TokenResponse, UserView};
 use crate::domain::{Email, Username, VerificationCode};
-use crate::error::{ApiError, Problem};
+use crate::error::FlowError;
+use crate::error::Problem;
 use crate::flows::codes::Proof;
 use crate::flows::{code_sign_in, profile, sessions, sign_in as password_sign_in};
-use crate::http::{Authenticated, ClientInfo, JsonBody};
+use crate::http::ApiError;
+use crate::http::{Caller, JsonBody, Origin};
 use crate::state::AppState;
 use crate::throttle::{self, Limited};
 use actix_web::{delete, get, post, web, HttpResponse};
@@ -52,7 +54,7 @@ pub struct SignInRequest {
 #[post("/v1/sessions")]
 pub async fn sign_in(
     state: web::Data<AppState>,
-    client: ClientInfo,
+    client: Origin,
     body: JsonBody<SignInRequest>,
 ) -> Result<HttpResponse, ApiError> {
     throttle::check_rate(&state, Limited::SignIn, &client).await?;
@@ -70,7 +72,7 @@ pub async fn sign_in(
                 code_sign_in::confirm(&state, proof, client)
                     .await
                     .map_err(|e| match e {
-                        ApiError::InvalidCode => ApiError::InvalidCredentials,
+                        FlowError::InvalidCode => FlowError::InvalidCredentials,
                         e => e,
                     })?;
             return Ok(HttpResponse::Created().json(TokenResponse::new(
@@ -79,20 +81,22 @@ pub async fn sign_in(
             )));
         }
         _ => {
-            return Err(ApiError::BadRequest {
+            return Err(FlowError::BadRequest {
                 detail: "send email or username with password, or email with code".into(),
                 errors: Vec::new(),
-            })
+            }
+            .into())
         }
     };
     let identifier = match (email, username) {
         (Some(email), None) => password_sign_in::Identifier::Email(email),
         (None, Some(username)) => password_sign_in::Identifier::Username(username),
         _ => {
-            return Err(ApiError::BadRequest {
+            return Err(FlowError::BadRequest {
                 detail: "send either email or username".into(),
                 errors: Vec::new(),
-            })
+            }
+            .into())
         }
     };
     if password.is_empty() || password.len() > MAX_SIGN_IN_PASSWORD_BYTES {
@@ -141,7 +145,7 @@ pub struct RefreshRequest {
 #[post("/v1/sessions/refresh")]
 pub async fn refresh(
     state: web::Data<AppState>,
-    client: ClientInfo,
+    client: Origin,
     body: JsonBody<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     throttle::check_rate(&state, Limited::Refresh, &client).await?;
@@ -177,7 +181,7 @@ pub struct SessionList {
 #[get("/v1/sessions")]
 pub async fn list_sessions(
     state: web::Data<AppState>,
-    auth: Authenticated,
+    auth: Caller,
 ) -> Result<web::Json<SessionList>, ApiError> {
     let idle = state.settings.session_idle_ttl();
     let sessions = sessions::list(&state, &auth)
@@ -203,7 +207,7 @@ pub struct CurrentSession {
 #[get("/v1/sessions/current")]
 pub async fn current(
     state: web::Data<AppState>,
-    auth: Authenticated,
+    auth: Caller,
 ) -> Result<web::Json<CurrentSession>, ApiError> {
     // The extractor has just read the live session; only the user is missing.
     let user = profile::me(&state, &auth).await?;
@@ -224,8 +228,8 @@ pub async fn current(
 #[delete("/v1/sessions/current")]
 pub async fn sign_out(
     state: web::Data<AppState>,
-    auth: Authenticated,
-    client: ClientInfo,
+    auth: Caller,
+    client: Origin,
 ) -> Result<HttpResponse, ApiError> {
     sessions::revoke(&state, &auth, auth.session_id, &client).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -246,8 +250,8 @@ pub async fn sign_out(
 #[delete("/v1/sessions/{id}")]
 pub async fn revoke(
     state: web::Data<AppState>,
-    auth: Authenticated,
-    client: ClientInfo,
+    auth: Caller,
+    client: Origin,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     sessions::revoke(&state, &auth, id.into_inner(), &client).await?;
@@ -290,8 +294,8 @@ pub struct Revoked {
 #[delete("/v1/sessions")]
 pub async fn revoke_many(
     state: web::Data<AppState>,
-    auth: Authenticated,
-    client: ClientInfo,
+    auth: Caller,
+    client: Origin,
     query: web::Query<RevokeScope>,
 ) -> Result<web::Json<Revoked>, ApiError> {
     let keep_current = matches!(query.scope, Scope::Others);

@@ -5,9 +5,10 @@ use super::views::{Accepted, UserView};
 use crate::domain::{
     AvatarUrl, CodeAction, Email, InfoText, Locale, Password, ProfileText, Username,
 };
-use crate::error::{ApiError, Problem};
+use crate::error::Problem;
 use crate::flows::{profile, registration};
-use crate::http::{Authenticated, ClientInfo, JsonBody};
+use crate::http::ApiError;
+use crate::http::{Caller, JsonBody, Origin};
 use crate::state::AppState;
 use crate::store::ProfileUpdate;
 use crate::throttle::{self, Limited};
@@ -57,7 +58,7 @@ pub struct SignUpRequest {
 #[post("/v1/users")]
 pub async fn sign_up(
     state: web::Data<AppState>,
-    client: ClientInfo,
+    client: Origin,
     body: JsonBody<SignUpRequest>,
 ) -> Result<HttpResponse, ApiError> {
     throttle::check_rate(&state, Limited::SignUp, &client).await?;
@@ -93,7 +94,7 @@ pub async fn sign_up(
 #[get("/v1/users/me")]
 pub async fn get_me(
     state: web::Data<AppState>,
-    auth: Authenticated,
+    auth: Caller,
 ) -> Result<web::Json<UserView>, ApiError> {
     Ok(web::Json(profile::me(&state, &auth).await?.into()))
 }
@@ -163,7 +164,7 @@ pub(crate) fn into_patch<T: Into<String>>(field: Option<Option<T>>) -> Option<Op
 #[patch("/v1/users/me")]
 pub async fn update_me(
     state: web::Data<AppState>,
-    auth: Authenticated,
+    auth: Caller,
     body: JsonBody<UpdateProfileRequest>,
 ) -> Result<web::Json<UserView>, ApiError> {
     let body = body.0;

@@ -2,14 +2,14 @@
 //! or create the user it signs in as.
 
 use crate::domain::{AvatarUrl, Email, ProfileText};
-use crate::error::ApiError;
+use crate::error::FlowError;
 use crate::oauth::{Identity, Provider, ProviderTokens};
 use crate::state::AppState;
 use crate::store::{Account, NewUser, Repo, Timestamp};
 use uuid::Uuid;
 
-fn already_linked() -> ApiError {
-    ApiError::Conflict {
+fn already_linked() -> FlowError {
+    FlowError::Conflict {
         slug: "identity-linked-elsewhere",
         detail: "this identity is already linked to another account".into(),
     }
@@ -23,7 +23,7 @@ pub(super) async fn link(
     identity: &Identity,
     tokens: &ProviderTokens,
     now: Timestamp,
-) -> Result<Account, ApiError> {
+) -> Result<Account, FlowError> {
     match tx
         .account_by_identity(&provider.id, &identity.subject)
         .await?
@@ -77,7 +77,7 @@ pub(super) async fn sign_in_or_up(
     identity: &Identity,
     tokens: &ProviderTokens,
     now: Timestamp,
-) -> Result<Uuid, ApiError> {
+) -> Result<Uuid, FlowError> {
     if let Some(account) = tx
         .account_by_identity(&provider.id, &identity.subject)
         .await?
@@ -98,10 +98,10 @@ pub(super) async fn sign_in_or_up(
         .email
         .as_deref()
         .and_then(|e| Email::parse(e).ok())
-        .ok_or(ApiError::ProviderRejected(
+        .ok_or(FlowError::ProviderRejected(
             "the provider did not share an email address",
         ))?;
-    let account_exists = || ApiError::Conflict {
+    let account_exists = || FlowError::Conflict {
         slug: "account-exists",
         detail: format!(
             "an account with this email address exists: sign in to it, then link {} from there",
@@ -111,7 +111,7 @@ pub(super) async fn sign_in_or_up(
     // An address the provider has not verified proves nothing, and the
     // answer is the same whether or not a local account has it.
     if !identity.email_verified {
-        return Err(ApiError::ProviderRejected(
+        return Err(FlowError::ProviderRejected(
             "the provider has not verified this email address",
         ));
     }
@@ -174,7 +174,7 @@ fn account_record(
     identity: &Identity,
     tokens: &ProviderTokens,
     now: Timestamp,
-) -> Result<Account, ApiError> {
+) -> Result<Account, FlowError> {
     let cipher = &state.provider_cipher;
     let seal = |value: &str, role: &str| cipher.encrypt(value.as_bytes(), &format!("{id}/{role}"));
     Ok(Account {

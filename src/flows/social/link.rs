@@ -13,11 +13,11 @@
 use super::identity::link;
 use super::{provider, start, Purpose, StartedFlow};
 use crate::crypto::{random_token, sha256_hex};
-use crate::error::ApiError;
+use crate::error::FlowError;
 use crate::flows::audit;
 use crate::flows::codes;
+use crate::flows::context::{Caller, Origin};
 use crate::flows::reauth::{self, Reauthentication};
-use crate::http::{Authenticated, ClientInfo};
 use crate::mail::MailKind;
 use crate::oauth::{Identity, Provider, ProviderTokens};
 use crate::state::AppState;
@@ -72,12 +72,12 @@ fn sealing_context(code_hash: &str) -> String {
 /// spent even if the provider cannot be reached afterwards.
 pub async fn start_link(
     state: &AppState,
-    auth: &Authenticated,
+    auth: &Caller,
     provider_id: &str,
     redirect_to: &str,
     proof: Reauthentication,
-    client: &ClientInfo,
-) -> Result<StartedFlow, ApiError> {
+    client: &Origin,
+) -> Result<StartedFlow, FlowError> {
     // Cheap refusals first: no password check for a provider that is not there.
     super::check_start(state, provider_id, redirect_to)?;
     let user = crate::flows::profile::me(state, auth).await?;
@@ -105,15 +105,15 @@ pub(super) async fn hold(
     provider: &Provider,
     (identity, tokens): (&Identity, &ProviderTokens),
     now: Timestamp,
-) -> Result<String, ApiError> {
+) -> Result<String, FlowError> {
     let code = random_token();
     let code_hash = sha256_hex(&code);
     let held =
-        serde_json::to_vec(&HeldIdentity::new(identity, tokens)).map_err(ApiError::internal)?;
+        serde_json::to_vec(&HeldIdentity::new(identity, tokens)).map_err(FlowError::internal)?;
     let sealed = state
         .provider_cipher
         .encrypt(&held, &sealing_context(&code_hash))
-        .map_err(ApiError::internal)?;
+        .map_err(FlowError::internal)?;
     let ttl = Duration::from_secs(state.settings.oauth.handoff_ttl_secs);
     tx.insert_pending_link(&PendingLink {
         code_hash,
@@ -131,12 +131,12 @@ pub(super) async fn hold(
 /// code is spent by any attempt, the right user's or not.
 pub async fn complete_link(
     state: &AppState,
-    auth: &Authenticated,
+    auth: &Caller,
     link_code: &str,
-    client: &ClientInfo,
-) -> Result<Account, ApiError> {
+    client: &Origin,
+) -> Result<Account, FlowError> {
     let invalid = || {
-        ApiError::bad_request(
+        FlowError::bad_request(
             "link_code",
             "unknown, expired, already used, or started by another account",
         )
@@ -154,18 +154,18 @@ pub async fn complete_link(
     let user = tx
         .user_by_id(auth.user_id)
         .await?
-        .ok_or(ApiError::Unauthenticated("user no longer exists"))?;
+        .ok_or(FlowError::Unauthenticated("user no longer exists"))?;
     if user.is_banned(now) {
         tx.commit().await?;
-        return Err(ApiError::Forbidden("this account is suspended"));
+        return Err(FlowError::Forbidden("this account is suspended"));
     }
     let provider = provider(state, &held.provider)?;
     let opened = state
         .provider_cipher
         .decrypt(&held.sealed, &sealing_context(&held.code_hash))
-        .map_err(ApiError::internal)?;
+        .map_err(FlowError::internal)?;
     let (identity, tokens) = serde_json::from_slice::<HeldIdentity>(&opened)
-        .map_err(ApiError::internal)?
+        .map_err(FlowError::internal)?
         .into_parts();
     let account = link(
         state,

@@ -8,8 +8,8 @@ mod link;
 use super::sessions::complete_sign_in;
 use super::{audit, SignedIn};
 use crate::crypto::{random_token, sha256_hex};
-use crate::error::ApiError;
-use crate::http::{Authenticated, ClientInfo};
+use crate::error::FlowError;
+use crate::flows::context::{Caller, Origin};
 use crate::oauth::{AuthorizationRequest, Provider};
 use crate::state::AppState;
 use crate::store::{Account, OAuthHandoff, OAuthState};
@@ -42,19 +42,23 @@ pub struct Callback {
     pub error: Option<String>,
 }
 
-fn provider<'a>(state: &'a AppState, id: &str) -> Result<&'a Provider, ApiError> {
-    state.providers.get(id).ok_or(ApiError::NotFound)
+fn provider<'a>(state: &'a AppState, id: &str) -> Result<&'a Provider, FlowError> {
+    state.providers.get(id).ok_or(FlowError::NotFound)
 }
 
 /// The checks before a flow starts, in the order a client fixes them: the
 /// provider exists (404), then `redirect_to` is allowed (400).
-pub fn check_start(state: &AppState, provider_id: &str, redirect_to: &str) -> Result<(), ApiError> {
+pub fn check_start(
+    state: &AppState,
+    provider_id: &str,
+    redirect_to: &str,
+) -> Result<(), FlowError> {
     provider(state, provider_id)?;
     check_redirect(state, redirect_to)
 }
 
 /// `redirect_to` must be on the allow-list, character for character.
-fn check_redirect(state: &AppState, redirect_to: &str) -> Result<(), ApiError> {
+fn check_redirect(state: &AppState, redirect_to: &str) -> Result<(), FlowError> {
     if state
         .settings
         .oauth
@@ -64,7 +68,7 @@ fn check_redirect(state: &AppState, redirect_to: &str) -> Result<(), ApiError> {
     {
         Ok(())
     } else {
-        Err(ApiError::bad_request(
+        Err(FlowError::bad_request(
             "redirect_to",
             "is not on the allow-list",
         ))
@@ -78,15 +82,15 @@ fn check_redirect(state: &AppState, redirect_to: &str) -> Result<(), ApiError> {
 pub fn check_client_challenge(
     challenge: Option<String>,
     method: Option<&str>,
-) -> Result<String, ApiError> {
+) -> Result<String, FlowError> {
     let Some(challenge) = challenge else {
-        return Err(ApiError::bad_request(
+        return Err(FlowError::bad_request(
             "code_challenge",
             "is required (PKCE with S256): send the S256 hash of a code_verifier you keep",
         ));
     };
     if method.unwrap_or("S256") != "S256" {
-        return Err(ApiError::bad_request(
+        return Err(FlowError::bad_request(
             "code_challenge_method",
             "only S256 is supported",
         ));
@@ -96,7 +100,7 @@ pub fn check_client_challenge(
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if !well_formed {
-        return Err(ApiError::bad_request(
+        return Err(FlowError::bad_request(
             "code_challenge",
             "must be 43 to 128 base64url characters",
         ));
@@ -112,7 +116,7 @@ pub async fn start(
     redirect_to: &str,
     client_challenge: Option<String>,
     purpose: Purpose,
-) -> Result<StartedFlow, ApiError> {
+) -> Result<StartedFlow, FlowError> {
     let provider = provider(state, provider_id)?;
     check_redirect(state, redirect_to)?;
     let flow_state = random_token();
@@ -162,13 +166,13 @@ pub async fn callback(
     provider_id: &str,
     params: Callback,
     bound_state: Option<String>,
-) -> Result<String, ApiError> {
+) -> Result<String, FlowError> {
     let provider = provider(state, provider_id)?;
-    let invalid_state = || ApiError::bad_request("state", "unknown, expired or already used");
+    let invalid_state = || FlowError::bad_request("state", "unknown, expired or already used");
     let flow_state = params
         .state
         .filter(|s| !s.is_empty() && s.len() <= 512)
-        .ok_or_else(|| ApiError::bad_request("state", "is required"))?;
+        .ok_or_else(|| FlowError::bad_request("state", "is required"))?;
     let now = state.clock.now();
     // Consumed first, whatever happens next: a callback works once.
     let flow = {
@@ -192,7 +196,7 @@ pub async fn callback(
     let code = params
         .code
         .filter(|c| !c.is_empty() && c.len() <= 2048)
-        .ok_or_else(|| ApiError::bad_request("code", "is required"))?;
+        .ok_or_else(|| FlowError::bad_request("code", "is required"))?;
     let (identity, tokens) = provider
         .complete(
             state.providers.http(),
@@ -230,9 +234,9 @@ pub async fn callback(
 }
 
 /// `redirect_to` with extra query parameters.
-fn with_query(redirect_to: &str, pairs: &[(&str, &str)]) -> Result<String, ApiError> {
+fn with_query(redirect_to: &str, pairs: &[(&str, &str)]) -> Result<String, FlowError> {
     let mut url = oauth2::url::Url::parse(redirect_to)
-        .map_err(|_| ApiError::bad_request("redirect_to", "is not a URL"))?;
+        .map_err(|_| FlowError::bad_request("redirect_to", "is not a URL"))?;
     for (key, value) in pairs {
         url.query_pairs_mut().append_pair(key, value);
     }
@@ -245,9 +249,9 @@ pub async fn exchange(
     state: &AppState,
     code: &str,
     code_verifier: Option<&str>,
-    client: &ClientInfo,
-) -> Result<SignedIn, ApiError> {
-    let invalid = || ApiError::bad_request("code", "unknown, expired or already used");
+    client: &Origin,
+) -> Result<SignedIn, FlowError> {
+    let invalid = || FlowError::bad_request("code", "unknown, expired or already used");
     let now = state.clock.now();
     let mut tx = state.store.transaction().await?;
     let handoff = tx
@@ -262,7 +266,7 @@ pub async fn exchange(
         if !proven {
             // The code is spent either way: it was single use.
             tx.commit().await?;
-            return Err(ApiError::bad_request(
+            return Err(FlowError::bad_request(
                 "code_verifier",
                 "does not match the code_challenge of the flow",
             ));
@@ -271,7 +275,7 @@ pub async fn exchange(
     let user = tx.user_by_id(handoff.user_id).await?.ok_or_else(invalid)?;
     if user.is_banned(now) {
         tx.commit().await?;
-        return Err(ApiError::Forbidden("this account is suspended"));
+        return Err(FlowError::Forbidden("this account is suspended"));
     }
     let user_id = user.id;
     let how = json!({ "method": "oauth", "provider": handoff.provider });
@@ -288,7 +292,7 @@ pub async fn exchange(
     Ok(signed_in)
 }
 
-pub async fn accounts(state: &AppState, auth: &Authenticated) -> Result<Vec<Account>, ApiError> {
+pub async fn accounts(state: &AppState, auth: &Caller) -> Result<Vec<Account>, FlowError> {
     let mut repo = state.store.connection().await?;
     Ok(repo.accounts_of_user(auth.user_id).await?)
 }
@@ -298,21 +302,21 @@ pub async fn accounts(state: &AppState, auth: &Authenticated) -> Result<Vec<Acco
 /// concurrent unlinks cannot both pass the check.
 pub async fn unlink(
     state: &AppState,
-    auth: &Authenticated,
+    auth: &Caller,
     id: Uuid,
-    client: &ClientInfo,
-) -> Result<(), ApiError> {
+    client: &Origin,
+) -> Result<(), FlowError> {
     let mut tx = state.store.transaction().await?;
     let has_password = tx
         .lock_user(auth.user_id)
         .await?
-        .ok_or(ApiError::Unauthenticated("user no longer exists"))?;
+        .ok_or(FlowError::Unauthenticated("user no longer exists"))?;
     let accounts = tx.accounts_of_user(auth.user_id).await?;
     let Some(account) = accounts.iter().find(|a| a.id == id) else {
-        return Err(ApiError::NotFound);
+        return Err(FlowError::NotFound);
     };
     if !has_password && accounts.len() == 1 {
-        return Err(ApiError::Conflict {
+        return Err(FlowError::Conflict {
             slug: "last-sign-in-method",
             detail: "this is your only way to sign in; set a password or link another \
                      provider first"

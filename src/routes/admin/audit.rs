@@ -1,8 +1,8 @@
 //! `admin/audit-events`: the audit log.
 
-use crate::error::ApiError;
 use crate::flows::{admin, paging};
 use crate::http::Admin;
+use crate::http::ApiError;
 use crate::routes::problems::{AdminProblems, ServerProblems};
 use crate::state::AppState;
 use crate::store::{AuditEvent, AuditQuery, Timestamp};

@@ -1,8 +1,8 @@
 //! `admin/keys`: signing-key rotation.
 
-use crate::error::ApiError;
 use crate::flows::audit::{self, Entry, Kind};
-use crate::http::{Admin, ClientInfo};
+use crate::http::ApiError;
+use crate::http::{Admin, Origin};
 use crate::routes::problems::{AdminProblems, ServerProblems};
 use crate::state::AppState;
 use crate::store::Timestamp;
@@ -32,7 +32,7 @@ pub struct RotationView {
 pub async fn rotate(
     state: web::Data<AppState>,
     admin: Admin,
-    client: ClientInfo,
+    client: Origin,
 ) -> Result<HttpResponse, ApiError> {
     admin.require_super_admin()?;
     let rotation = state

@@ -1,9 +1,9 @@
 //! `admin/service-clients`: credentials for services that introspect tokens.
 
 use crate::domain::ProfileText;
-use crate::error::ApiError;
 use crate::flows::service_clients;
-use crate::http::{Admin, ClientInfo, JsonBody};
+use crate::http::ApiError;
+use crate::http::{Admin, JsonBody, Origin};
 use crate::routes::problems::{AdminProblems, InputProblems, ServerProblems};
 use crate::state::AppState;
 use crate::store::{ServiceClient, Timestamp};
@@ -72,7 +72,7 @@ pub struct ServiceClientList {
 pub async fn create(
     state: web::Data<AppState>,
     admin: Admin,
-    client: ClientInfo,
+    client: Origin,
     body: JsonBody<CreateServiceClientRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let created = service_clients::create(&state, &admin, body.0.name.as_str(), &client).await?;
@@ -110,7 +110,7 @@ pub async fn list(
 pub async fn delete_client(
     state: web::Data<AppState>,
     admin: Admin,
-    client: ClientInfo,
+    client: Origin,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     service_clients::delete(&state, &admin, id.into_inner(), &client).await?;

@@ -1,10 +1,11 @@
 //! `admin/users`: search, inspect, update, ban, delete users; their sessions.
 
 use crate::domain::{AvatarUrl, Email, InfoText, Locale, ProfileText, Role, Username};
-use crate::error::{ApiError, Problem};
+use crate::error::Problem;
 use crate::flows::admin::{self, AdminUpdate, ListUsers};
 use crate::flows::invite::{self, Invitation};
-use crate::http::{Admin, ClientInfo, JsonBody};
+use crate::http::ApiError;
+use crate::http::{Admin, JsonBody, Origin};
 use crate::routes::problems::{AdminProblems, InputProblems, ServerProblems};
 use crate::routes::sessions::{Revoked, SessionList};
 use crate::routes::users::{into_patch, patch_field};
@@ -78,7 +79,7 @@ pub struct InviteRequest {
 pub async fn invite_user(
     state: web::Data<AppState>,
     admin: Admin,
-    client: ClientInfo,
+    client: Origin,
     body: JsonBody<InviteRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.0;
@@ -249,7 +250,7 @@ pub struct AdminUpdateRequest {
 pub async fn update_user(
     state: web::Data<AppState>,
     admin: Admin,
-    client: ClientInfo,
+    client: Origin,
     id: web::Path<Uuid>,
     body: JsonBody<AdminUpdateRequest>,
 ) -> Result<web::Json<AdminUserView>, ApiError> {
@@ -304,7 +305,7 @@ pub struct BanRequest {
 pub async fn ban(
     state: web::Data<AppState>,
     admin: Admin,
-    client: ClientInfo,
+    client: Origin,
     id: web::Path<Uuid>,
     body: JsonBody<BanRequest>,
 ) -> Result<web::Json<AdminUserView>, ApiError> {
@@ -326,7 +327,7 @@ pub async fn ban(
 pub async fn unban(
     state: web::Data<AppState>,
     admin: Admin,
-    client: ClientInfo,
+    client: Origin,
     id: web::Path<Uuid>,
 ) -> Result<web::Json<AdminUserView>, ApiError> {
     let user = admin::unban(&state, &admin, id.into_inner(), &client).await?;
@@ -349,7 +350,7 @@ pub async fn unban(
 pub async fn delete_user(
     state: web::Data<AppState>,
     admin: Admin,
-    client: ClientInfo,
+    client: Origin,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     admin::delete_user(&state, &admin, id.into_inner(), &client).await?;
@@ -392,7 +393,7 @@ pub async fn user_sessions(
 pub async fn revoke_user_session(
     state: web::Data<AppState>,
     admin: Admin,
-    client: ClientInfo,
+    client: Origin,
     path: web::Path<(Uuid, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, session) = path.into_inner();
@@ -411,7 +412,7 @@ pub async fn revoke_user_session(
 pub async fn revoke_user_sessions(
     state: web::Data<AppState>,
     admin: Admin,
-    client: ClientInfo,
+    client: Origin,
     id: web::Path<Uuid>,
 ) -> Result<web::Json<Revoked>, ApiError> {
     let revoked = admin::revoke_sessions_of(&state, &admin, id.into_inner(), None, &client).await?;
