@@ -50,13 +50,54 @@ impl std::fmt::Debug for SecretString {
     }
 }
 
+/// A database URL: usable as a `&str`, but its `Debug` output hides the
+/// password (`postgres://user:***@host/db`).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct DatabaseUrl(String);
+
+impl std::ops::Deref for DatabaseUrl {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for DatabaseUrl {
+    fn from(url: &str) -> Self {
+        Self(url.to_string())
+    }
+}
+
+impl From<String> for DatabaseUrl {
+    fn from(url: String) -> Self {
+        Self(url)
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = match self.0.split_once("://") {
+            Some((scheme, rest)) => match rest.rsplit_once('@') {
+                Some((userinfo, host)) => {
+                    let user = userinfo.split(':').next().unwrap_or_default();
+                    format!("{scheme}://{user}:***@{host}")
+                }
+                None => self.0.clone(),
+            },
+            None => self.0.clone(),
+        };
+        write!(f, "{redacted:?}")
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     /// `development` (default) or `production`, which refuses unsafe defaults.
     pub env: RunMode,
     /// `sqlite://file.db` or `postgres://…`.
-    pub database_url: String,
+    pub database_url: DatabaseUrl,
     pub database_max_connections: u32,
     /// How long a request waits for a database connection before it gets a 503.
     pub database_acquire_timeout_secs: u64,
@@ -402,10 +443,6 @@ impl Settings {
         Duration::from_secs(self.session_absolute_ttl_secs)
     }
 
-    pub fn verify_email_ttl(&self) -> Duration {
-        Duration::from_secs(self.verify_email_ttl_secs)
-    }
-
     pub fn pending_registration_ttl(&self) -> Duration {
         Duration::from_secs(self.pending_registration_ttl_secs)
     }
@@ -568,11 +605,14 @@ mod tests {
         let settings = Settings {
             secret: Some(SecretString::new("very-secret-value")),
             smtp_url: Some(SecretString::new("smtp://user:pw@mail:25")),
+            database_url: "postgres://app:db-password-9@db.internal:5432/auth".into(),
             ..Settings::default()
         };
         let debug = format!("{settings:?}");
         assert!(!debug.contains("very-secret-value"));
         assert!(!debug.contains("user:pw"));
+        assert!(!debug.contains("db-password-9"), "{debug}");
+        assert!(debug.contains("postgres://app:***@db.internal:5432/auth"));
     }
 
     #[test]

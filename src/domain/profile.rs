@@ -10,7 +10,7 @@ pub struct BoundedText<const MAX: usize>(String);
 
 /// Names, phone number, city.
 pub type ProfileText = BoundedText<200>;
-/// The free-form `info` field of Ecme's profile.
+/// The free-form `info` field of a user's profile.
 pub type InfoText = BoundedText<2000>;
 
 impl<const MAX: usize> BoundedText<MAX> {

@@ -1,7 +1,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// A user's role, from Ecme's model. Ordered: `SUPER-ADMIN` > `ADMIN` >
+/// A user's role. Ordered: `SUPER-ADMIN` > `ADMIN` >
 /// `EDITOR` > `VIEWER`; every new user starts as `VIEWER`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 pub enum Role {

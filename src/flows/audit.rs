@@ -70,35 +70,6 @@ impl Kind {
             Kind::RefreshTokenReplayed => "refresh_token.replayed",
         }
     }
-
-    pub const ALL: [Kind; 26] = [
-        Kind::SignUpRequested,
-        Kind::EmailVerified,
-        Kind::SignInSucceeded,
-        Kind::SignInFailed,
-        Kind::RefreshTokenReused,
-        Kind::SignedOut,
-        Kind::AccountLinked,
-        Kind::AccountUnlinked,
-        Kind::UserUpdated,
-        Kind::RoleChanged,
-        Kind::UserBanned,
-        Kind::UserUnbanned,
-        Kind::UserDeleted,
-        Kind::SessionsRevoked,
-        Kind::ServiceClientCreated,
-        Kind::ServiceClientDeleted,
-        Kind::SigningKeyRotated,
-        Kind::PasswordChanged,
-        Kind::PasswordReset,
-        Kind::EmailChangeRequested,
-        Kind::EmailChanged,
-        Kind::AccountDeleted,
-        Kind::UserInvited,
-        Kind::RefreshTokenReplayed,
-        Kind::LinkStarted,
-        Kind::ReauthenticationFailed,
-    ];
 }
 
 /// One event about to be recorded.

@@ -95,7 +95,9 @@ pub struct ProfileUpdate {
     pub locale: Patch<String>,
 }
 
-/// A sign-up waiting for its address to be verified (Ecme's `pending_users`).
+/// A sign-up waiting for its address to be verified (the `pending_users` of
+/// the admin-dashboard schema in `shared/seeds/000_…`: see the README's
+/// design notes).
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PendingRegistration {
     pub id: Uuid,
@@ -207,7 +209,8 @@ pub struct PendingLink {
     pub expires_at: Timestamp,
 }
 
-/// A link between a user and an identity at a provider (seed 004 `account`).
+/// A link between a user and an identity at a provider (the `account` table
+/// of the passwordless schema the README's design notes describe).
 /// Provider tokens are stored encrypted and never leave the service.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Account {

@@ -224,6 +224,17 @@ async fn migrate_command_applies_migrations(backend: Backend) {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// Sends a request and checks its status: the log search below only means
+/// something if every flow really ran.
+async fn check(
+    request: impl std::future::Future<Output = reqwest::Result<reqwest::Response>>,
+    status: u16,
+) -> reqwest::Response {
+    let response = request.await.unwrap();
+    assert_eq!(response.status().as_u16(), status, "{}", response.url());
+    response
+}
+
 /// Runs every flow against the real binary with debug logging, then looks for
 /// each secret that crossed the wire in everything the process wrote.
 async fn no_secret_reaches_the_logs(backend: Backend) {
@@ -246,16 +257,20 @@ async fn no_secret_reaches_the_logs(backend: Backend) {
     let email = unique_email();
     let password = "sentinel-password-Zq8#wX";
 
-    post("/v1/users", json!({"email": email, "password": password}))
-        .await
-        .unwrap();
-    let first = mail.wait_for(&email).await;
-    post(
-        "/v1/email-verification-codes",
-        json!({"email": email, "action": "verify_email"}),
+    check(
+        post("/v1/users", json!({"email": email, "password": password})),
+        202,
     )
-    .await
-    .unwrap();
+    .await;
+    let first = mail.wait_for(&email).await;
+    check(
+        post(
+            "/v1/email-verification-codes",
+            json!({"email": email, "action": "verify_email"}),
+        ),
+        202,
+    )
+    .await;
     let second = mail.wait_for_nth(&email, 2).await;
     // Wrong guesses and wrongly typed secrets are refused without being echoed
     // to the log. (The second mail re-sent the first code.)
@@ -266,145 +281,186 @@ async fn no_secret_reaches_the_logs(backend: Backend) {
         "97531864"
     };
     let wrong_token = "sentinel-wrong-link-token-0123456789abcdefgh";
-    post(
-        "/v1/email-verification-codes/confirm",
-        json!({"action": "verify_email", "email": email, "code": wrong_code}),
+    check(
+        post(
+            "/v1/email-verification-codes/confirm",
+            json!({"action": "verify_email", "email": email, "code": wrong_code}),
+        ),
+        400,
+    )
+    .await;
+    check(post("/v1/email-verification-codes/confirm", json!({"action": "verify_email", "email": email, "code": wrong_code.parse::<u64>().unwrap()})),
+        400,
+    )
+    .await;
+    check(
+        post(
+            "/v1/email-verification-codes/confirm",
+            json!({"action": "verify_email", "token": wrong_token}),
+        ),
+        400,
+    )
+    .await;
+    let confirmed: Value = check(
+        post(
+            "/v1/email-verification-codes/confirm",
+            json!({"action": "verify_email", "email": email, "code": second.code()}),
+        ),
+        201,
     )
     .await
-    .unwrap();
-    post("/v1/email-verification-codes/confirm", json!({"action": "verify_email", "email": email, "code": wrong_code.parse::<u64>().unwrap()}))
-        .await
-        .unwrap();
-    post(
-        "/v1/email-verification-codes/confirm",
-        json!({"action": "verify_email", "token": wrong_token}),
-    )
-    .await
-    .unwrap();
-    let confirmed: Value = post(
-        "/v1/email-verification-codes/confirm",
-        json!({"action": "verify_email", "email": email, "code": second.code()}),
-    )
-    .await
-    .unwrap()
     .json()
     .await
     .unwrap();
     let t1 = Tokens::from_body(&confirmed);
-    post(
-        "/v1/sessions",
-        json!({"email": email, "password": "sentinel-wrong-password"}),
+    check(
+        post(
+            "/v1/sessions",
+            json!({"email": email, "password": "sentinel-wrong-password"}),
+        ),
+        401,
+    )
+    .await;
+    let signed_in: Value = check(
+        post(
+            "/v1/sessions",
+            json!({"email": email, "password": password}),
+        ),
+        201,
     )
     .await
-    .unwrap();
-    let signed_in: Value = post(
-        "/v1/sessions",
-        json!({"email": email, "password": password}),
-    )
-    .await
-    .unwrap()
     .json()
     .await
     .unwrap();
     let t2 = Tokens::from_body(&signed_in);
-    let refreshed: Value = post("/v1/sessions/refresh", json!({"refresh_token": t2.refresh}))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let t3 = Tokens::from_body(&refreshed);
-    post("/v1/sessions/refresh", json!({"refresh_token": t2.refresh}))
-        .await
-        .unwrap();
-    post(
-        "/v1/sessions",
-        json!({"email": email, "password": 123456789012u64}),
+    let refreshed: Value = check(
+        post("/v1/sessions/refresh", json!({"refresh_token": t2.refresh})),
+        200,
     )
     .await
+    .json()
+    .await
     .unwrap();
-    client
-        .get(server.url(&format!("/v1/users/me?access_token={}", t1.access)))
-        .send()
-        .await
-        .unwrap();
-    client
-        .get(server.url("/v1/users/me"))
-        .bearer_auth(&t1.access)
-        .send()
-        .await
-        .unwrap();
-    client
-        .get(server.url("/v1/sessions"))
-        .header("authorization", "Bearer sentinel-garbage-token")
-        .send()
-        .await
-        .unwrap();
+    let t3 = Tokens::from_body(&refreshed);
+    check(
+        post("/v1/sessions/refresh", json!({"refresh_token": t2.refresh})),
+        200,
+    )
+    .await;
+    check(
+        post(
+            "/v1/sessions",
+            json!({"email": email, "password": 123456789012u64}),
+        ),
+        400,
+    )
+    .await;
+    check(
+        client
+            .get(server.url(&format!("/v1/users/me?access_token={}", t1.access)))
+            .send(),
+        401,
+    )
+    .await;
+    check(
+        client
+            .get(server.url("/v1/users/me"))
+            .bearer_auth(&t1.access)
+            .send(),
+        200,
+    )
+    .await;
+    check(
+        client
+            .get(server.url("/v1/sessions"))
+            .header("authorization", "Bearer sentinel-garbage-token")
+            .send(),
+        401,
+    )
+    .await;
     // Every other code action: passwordless sign-in, reset, email change.
     let sign_in_mail = {
-        post(
-            "/v1/email-verification-codes",
-            json!({"email": email, "action": "sign_in"}),
+        check(
+            post(
+                "/v1/email-verification-codes",
+                json!({"email": email, "action": "sign_in"}),
+            ),
+            202,
         )
-        .await
-        .unwrap();
+        .await;
         mail.wait_for_nth(&email, 3).await
     };
-    post(
-        "/v1/email-verification-codes/confirm",
-        json!({"action": "sign_in", "email": email, "code": sign_in_mail.code()}),
-    )
-    .await
-    .unwrap();
-    let reset_mail = {
+    check(
         post(
-            "/v1/email-verification-codes",
-            json!({"email": email, "action": "reset_password"}),
+            "/v1/email-verification-codes/confirm",
+            json!({"action": "sign_in", "email": email, "code": sign_in_mail.code()}),
+        ),
+        201,
+    )
+    .await;
+    let reset_mail = {
+        check(
+            post(
+                "/v1/email-verification-codes",
+                json!({"email": email, "action": "reset_password"}),
+            ),
+            202,
         )
-        .await
-        .unwrap();
+        .await;
         mail.wait_for_nth(&email, 4).await
     };
     let new_password = "sentinel-new-password-Kp3!";
-    post(
-        "/v1/email-verification-codes/confirm",
-        json!({"action": "reset_password", "token": reset_mail.link_token(),
+    check(
+        post(
+            "/v1/email-verification-codes/confirm",
+            json!({"action": "reset_password", "token": reset_mail.link_token(),
                "new_password": new_password}),
+        ),
+        204,
+    )
+    .await;
+    let signed_in: Value = check(
+        post(
+            "/v1/sessions",
+            json!({"email": email, "password": new_password}),
+        ),
+        201,
     )
     .await
-    .unwrap();
-    let signed_in: Value = post(
-        "/v1/sessions",
-        json!({"email": email, "password": new_password}),
-    )
-    .await
-    .unwrap()
     .json()
     .await
     .unwrap();
     let t4 = Tokens::from_body(&signed_in);
     let new_email = unique_email();
-    client
-        .post(server.url("/v1/users/me/email"))
-        .bearer_auth(&t4.access)
-        .json(&json!({"new_email": new_email, "password": new_password}))
-        .send()
-        .await
-        .unwrap();
-    let change_mail = mail.wait_for(&new_email).await;
-    post(
-        "/v1/email-verification-codes/confirm",
-        json!({"action": "change_email", "email": new_email, "code": change_mail.code()}),
+    check(
+        client
+            .post(server.url("/v1/users/me/email"))
+            .bearer_auth(&t4.access)
+            .json(&json!({"new_email": new_email, "password": new_password}))
+            .send(),
+        202,
     )
-    .await
-    .unwrap();
-    client
-        .put(server.url("/v1/users/me/password"))
-        .bearer_auth(&t4.access)
-        .json(&json!({"current_password": new_password, "new_password": "sentinel-third-pw-Yx9"}))
-        .send()
-        .await
-        .unwrap();
+    .await;
+    let change_mail = mail.wait_for(&new_email).await;
+    check(
+        post(
+            "/v1/email-verification-codes/confirm",
+            json!({"action": "change_email", "email": new_email, "code": change_mail.code()}),
+        ),
+        200,
+    )
+    .await;
+    check(
+        client
+            .put(server.url("/v1/users/me/password"))
+            .bearer_auth(&t4.access)
+            .json(
+                &json!({"current_password": new_password, "new_password": "sentinel-third-pw-Yx9"}),
+            )
+            .send(),
+        204,
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let logs = server.output();

@@ -65,7 +65,7 @@ pub struct TestApp {
 /// Settings for a test: short-lived nothing by default, no mail cool-down.
 pub fn test_settings(db_url: &str, mail: &MailSink) -> Settings {
     Settings {
-        database_url: db_url.to_string(),
+        database_url: db_url.into(),
         listen: "127.0.0.1:0".into(),
         public_url: "http://127.0.0.1".into(),
         smtp_url: Some(SecretString::new(mail.url())),
