@@ -9,10 +9,12 @@
 mod records;
 mod sql;
 mod timestamp;
+mod unique_key;
 
 pub use records::*;
 pub use sql::{connect, migrate, ConnectError};
 pub use timestamp::Timestamp;
+pub use unique_key::UniqueKey;
 
 use crate::domain::Role;
 use async_trait::async_trait;
@@ -20,10 +22,9 @@ use uuid::Uuid;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// A unique index refused the write; the name follows PostgreSQL's
-    /// `<table>_<columns>_key` convention on both backends.
+    /// A unique index refused the write.
     #[error("unique constraint {0} was violated")]
-    Conflict(String),
+    Conflict(UniqueKey),
     /// The database cannot be reached or is too busy right now; worth a retry.
     #[error("database unavailable")]
     Unavailable(#[source] sqlx::Error),
@@ -34,8 +35,8 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    pub fn is_conflict_on(&self, key: &str) -> bool {
-        matches!(self, StoreError::Conflict(k) if k == key)
+    pub fn is_conflict_on(&self, key: UniqueKey) -> bool {
+        matches!(self, StoreError::Conflict(k) if *k == key)
     }
 }
 
@@ -79,7 +80,7 @@ pub trait UserRepo {
     async fn user_by_id(&mut self, id: Uuid) -> StoreResult<Option<User>>;
     async fn user_by_email(&mut self, email: &str) -> StoreResult<Option<User>>;
     async fn user_by_username(&mut self, username: &str) -> StoreResult<Option<User>>;
-    /// Fails with `Conflict("users_email_key" | "users_username_key")`.
+    /// Fails with `Conflict(UsersEmail | UsersUsername)`.
     async fn insert_user(&mut self, user: &NewUser) -> StoreResult<User>;
     async fn update_profile(
         &mut self,
@@ -88,7 +89,7 @@ pub trait UserRepo {
         now: Timestamp,
     ) -> StoreResult<Option<User>>;
     async fn set_password_hash(&mut self, id: Uuid, hash: &str, now: Timestamp) -> StoreResult<()>;
-    /// Moves the user to a proven address; `Conflict("users_email_key")`
+    /// Moves the user to a proven address; `Conflict(UsersEmail)`
     /// when someone else has it by now.
     async fn set_email(&mut self, id: Uuid, email: &str, now: Timestamp) -> StoreResult<()>;
 }
@@ -271,7 +272,7 @@ pub trait OAuthRepo {
         provider: &str,
         subject: &str,
     ) -> StoreResult<Option<Account>>;
-    /// Fails with `Conflict("accounts_provider_id_account_id_key")`.
+    /// Fails with `Conflict(AccountsIdentity)`.
     async fn insert_account(&mut self, account: &Account) -> StoreResult<()>;
     /// Replaces what the provider said at the last sign-in: address, scope,
     /// (encrypted) tokens, raw claims.

@@ -29,7 +29,7 @@ mod sqlite;
 mod throttle;
 mod users;
 
-use super::{Repo, Store, StoreError, StoreResult};
+use super::{Repo, Store, StoreError, StoreResult, UniqueKey};
 use crate::config::{Backend, Settings};
 use async_trait::async_trait;
 use sqlx::error::DatabaseError;
@@ -48,8 +48,8 @@ pub trait Dialect: Database {
     /// served) replaces its sleep-and-retry busy handler, which under load
     /// let some writers wait for hundreds of milliseconds.
     const SERIALIZE_WRITES: bool;
-    /// The violated unique index, as `<table>_<columns>_key`.
-    fn unique_key(error: &dyn DatabaseError) -> String;
+    /// The violated unique index.
+    fn unique_key(error: &dyn DatabaseError) -> UniqueKey;
     /// Lock contention or a server going away: a 503, not a 500.
     fn is_transient(error: &dyn DatabaseError) -> bool;
     fn rows_affected(result: &Self::QueryResult) -> u64;
