@@ -210,8 +210,9 @@ impl ResponseError for ApiError {
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::Unavailable(_) => ApiError::Unavailable(error.into()),
-            StoreError::Conflict(_) => ApiError::Conflict {
+            StoreError::Unavailable { .. } => ApiError::Unavailable(error.into()),
+            // Which index it was stays in the logs; the client gets no name.
+            StoreError::Conflict { .. } => ApiError::Conflict {
                 slug: "conflict",
                 detail: "the request conflicts with existing data".into(),
             },
@@ -257,5 +258,30 @@ impl From<crate::crypto::EncryptError> for ApiError {
 impl From<crate::tokens::TokenError> for ApiError {
     fn from(error: crate::tokens::TokenError) -> Self {
         ApiError::Internal(error.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::UniqueKey;
+
+    /// The failed store operation and the index name are for the logs only.
+    #[test]
+    fn store_errors_reach_clients_without_internals() {
+        let internal = ApiError::from(StoreError::Other {
+            op: "rotate_refresh_token",
+            source: sqlx::Error::RowNotFound,
+        });
+        assert_eq!(internal.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(internal.public_detail(), None);
+        assert!(format!("{internal:?}").contains("rotate_refresh_token"));
+
+        let conflict = ApiError::from(StoreError::Conflict {
+            op: "insert_user",
+            key: UniqueKey::UsersEmail,
+        });
+        let detail = conflict.public_detail().unwrap_or_default();
+        assert!(!detail.contains("users_email_key") && !detail.contains("insert_user"));
     }
 }

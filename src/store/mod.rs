@@ -6,11 +6,13 @@
 //! Single use and uniqueness are enforced by the statements themselves
 //! (conditional `UPDATE … RETURNING`, unique indexes), never by reading first.
 
+mod error;
 mod records;
 mod sql;
 mod timestamp;
 mod unique_key;
 
+pub use error::{StoreError, StoreResult};
 pub use records::*;
 pub use sql::{connect, migrate, ConnectError};
 pub use timestamp::Timestamp;
@@ -19,28 +21,6 @@ pub use unique_key::UniqueKey;
 use crate::domain::Role;
 use async_trait::async_trait;
 use uuid::Uuid;
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// A unique index refused the write.
-    #[error("unique constraint {0} was violated")]
-    Conflict(UniqueKey),
-    /// The database cannot be reached or is too busy right now; worth a retry.
-    #[error("database unavailable")]
-    Unavailable(#[source] sqlx::Error),
-    #[error("database error")]
-    Other(#[source] sqlx::Error),
-    #[error("stored data is invalid: {0}")]
-    Corrupt(String),
-}
-
-impl StoreError {
-    pub fn is_conflict_on(&self, key: UniqueKey) -> bool {
-        matches!(self, StoreError::Conflict(k) if *k == key)
-    }
-}
-
-pub type StoreResult<T> = Result<T, StoreError>;
 
 #[async_trait]
 pub trait Store: Send + Sync {

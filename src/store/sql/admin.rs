@@ -1,4 +1,4 @@
-use super::{map_err, Dialect, SqlRepo};
+use super::{db_error, Dialect, SqlRepo};
 use crate::domain::Role;
 use crate::store::{
     AdminRepo, AuditEvent, AuditQuery, AuditRepo, ServiceClient, StoreResult, Timestamp, User,
@@ -97,7 +97,7 @@ where
             .bind(query.limit)
             .fetch_all(self.conn())
             .await
-            .map_err(map_err::<DB>)
+            .map_err(db_error::<DB>("list_users"))
     }
 
     async fn count_users(&mut self, filter: &UserFilter, now: Timestamp) -> StoreResult<i64> {
@@ -110,7 +110,7 @@ where
                 .bind(now)
                 .fetch_one(self.conn())
                 .await
-                .map_err(map_err::<DB>)?;
+                .map_err(db_error::<DB>("count_users"))?;
         Ok(count)
     }
 
@@ -121,7 +121,7 @@ where
             .bind(now)
             .execute(self.conn())
             .await
-            .map_err(map_err::<DB>)?;
+            .map_err(db_error::<DB>("set_role"))?;
         Ok(())
     }
 
@@ -137,7 +137,7 @@ where
             .bind(now)
             .execute(self.conn())
             .await
-            .map_err(map_err::<DB>)?;
+            .map_err(db_error::<DB>("set_email_verified"))?;
         Ok(())
     }
 
@@ -158,7 +158,7 @@ where
         .bind(reason)
         .execute(self.conn())
         .await
-        .map_err(map_err::<DB>)?;
+        .map_err(db_error::<DB>("ban_user"))?;
         Ok(())
     }
 
@@ -171,7 +171,7 @@ where
         .bind(now)
         .execute(self.conn())
         .await
-        .map_err(map_err::<DB>)?;
+        .map_err(db_error::<DB>("unban_user"))?;
         Ok(())
     }
 
@@ -180,7 +180,7 @@ where
             .bind(id)
             .execute(self.conn())
             .await
-            .map_err(map_err::<DB>)?;
+            .map_err(db_error::<DB>("delete_user"))?;
         Ok(DB::rows_affected(&done) > 0)
     }
 
@@ -192,7 +192,7 @@ where
         .bind(now)
         .fetch_one(self.conn())
         .await
-        .map_err(map_err::<DB>)?;
+        .map_err(db_error::<DB>("count_active_super_admins"))?;
         Ok(count)
     }
 
@@ -201,7 +201,7 @@ where
             .bind(name)
             .execute(self.conn())
             .await
-            .map_err(map_err::<DB>)?;
+            .map_err(db_error::<DB>("lock"))?;
         Ok(())
     }
 
@@ -218,7 +218,7 @@ where
         .bind(client.created_at)
         .execute(self.conn())
         .await
-        .map_err(map_err::<DB>)?;
+        .map_err(db_error::<DB>("insert_service_client"))?;
         Ok(())
     }
 
@@ -229,7 +229,7 @@ where
         )
         .fetch_all(self.conn())
         .await
-        .map_err(map_err::<DB>)
+        .map_err(db_error::<DB>("service_clients"))
     }
 
     async fn service_client_by_client_id(
@@ -243,7 +243,7 @@ where
         .bind(client_id)
         .fetch_optional(self.conn())
         .await
-        .map_err(map_err::<DB>)
+        .map_err(db_error::<DB>("service_client_by_client_id"))
     }
 
     async fn delete_service_client(&mut self, id: Uuid) -> StoreResult<bool> {
@@ -251,7 +251,7 @@ where
             .bind(id)
             .execute(self.conn())
             .await
-            .map_err(map_err::<DB>)?;
+            .map_err(db_error::<DB>("delete_service_client"))?;
         Ok(DB::rows_affected(&done) > 0)
     }
 
@@ -261,7 +261,7 @@ where
             .bind(now)
             .execute(self.conn())
             .await
-            .map_err(map_err::<DB>)?;
+            .map_err(db_error::<DB>("touch_service_client"))?;
         Ok(())
     }
 }
@@ -297,7 +297,7 @@ where
         .bind(event.details.as_deref())
         .execute(self.conn())
         .await
-        .map_err(map_err::<DB>)?;
+        .map_err(db_error::<DB>("insert_audit_event"))?;
         Ok(())
     }
 
@@ -323,6 +323,6 @@ where
         .bind(query.limit)
         .fetch_all(self.conn())
         .await
-        .map_err(map_err::<DB>)
+        .map_err(db_error::<DB>("audit_events"))
     }
 }

@@ -90,26 +90,28 @@ impl<DB: Database> SqlRepo<DB> {
 /// Not getting a connection at all means the database is unavailable,
 /// whatever the driver says the reason was (refused, unknown database,
 /// authentication, timeout): a 503 that the client may retry.
-fn unavailable(error: sqlx::Error) -> StoreError {
-    StoreError::Unavailable(error)
+fn unavailable(op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |source| StoreError::Unavailable { op, source }
 }
 
-/// Maps a driver error to the store's error, keeping the cause for the logs.
-fn map_err<DB: Dialect>(error: sqlx::Error) -> StoreError {
-    match &error {
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
-            StoreError::Conflict(DB::unique_key(db.as_ref()))
-        }
+/// Maps a driver error of the operation `op` (the repo method) to the
+/// store's error, keeping the cause for the logs.
+fn db_error<DB: Dialect>(op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |source| match &source {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict {
+            op,
+            key: DB::unique_key(db.as_ref()),
+        },
         sqlx::Error::Database(db) if DB::is_transient(db.as_ref()) => {
-            StoreError::Unavailable(error)
+            StoreError::Unavailable { op, source }
         }
         sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
         | sqlx::Error::Protocol(_)
-        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(error),
-        _ => StoreError::Other(error),
+        | sqlx::Error::WorkerCrashed => StoreError::Unavailable { op, source },
+        _ => StoreError::Other { op, source },
     }
 }
 
@@ -126,16 +128,20 @@ where
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        let mut conn = self.pool.acquire().await.map_err(unavailable)?;
+        let mut conn = self.pool.acquire().await.map_err(unavailable("ping"))?;
         sqlx::query("SELECT 1")
             .execute(&mut *conn)
             .await
-            .map_err(map_err::<DB>)?;
+            .map_err(db_error::<DB>("ping"))?;
         Ok(())
     }
 
     async fn connection(&self) -> StoreResult<Box<dyn Repo>> {
-        let conn = self.pool.acquire().await.map_err(unavailable)?;
+        let conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(unavailable("connection"))?;
         Ok(Box::new(SqlRepo::Connection(conn)))
     }
 
@@ -145,7 +151,7 @@ where
             let timeout = self.pool.options().get_acquire_timeout();
             match tokio::time::timeout(timeout, acquired).await {
                 Ok(Ok(permit)) => Some(permit),
-                _ => return Err(unavailable(sqlx::Error::PoolTimedOut)),
+                _ => return Err(unavailable("transaction")(sqlx::Error::PoolTimedOut)),
             }
         } else {
             None
@@ -154,7 +160,7 @@ where
             .pool
             .begin_with(DB::BEGIN_WRITE)
             .await
-            .map_err(unavailable)?;
+            .map_err(unavailable("transaction"))?;
         Ok(Box::new(SqlRepo::Transaction(tx, permit)))
     }
 }
@@ -178,7 +184,9 @@ where
     async fn commit(self: Box<Self>) -> StoreResult<()> {
         match *self {
             SqlRepo::Connection(_) => Ok(()),
-            SqlRepo::Transaction(tx, _permit) => tx.commit().await.map_err(map_err::<DB>),
+            SqlRepo::Transaction(tx, _permit) => {
+                tx.commit().await.map_err(db_error::<DB>("commit"))
+            }
         }
     }
 }
