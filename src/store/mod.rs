@@ -45,7 +45,9 @@ pub trait Repo:
     + KeyRepo
     + OAuthRepo
     + ThrottleRepo
-    + AdminRepo
+    + ModerationRepo
+    + LockRepo
+    + ServiceClientRepo
     + AuditRepo
     + HousekeepingRepo
     + OutboxRepo
@@ -308,8 +310,9 @@ pub trait ThrottleRepo {
     async fn clear_login_attempts(&mut self, key: &str) -> StoreResult<()>;
 }
 
+/// What administrators do to user accounts.
 #[async_trait]
-pub trait AdminRepo {
+pub trait ModerationRepo {
     /// A page of users, filtered and sorted, after the cursor.
     async fn list_users(&mut self, query: &UserQuery) -> StoreResult<Vec<User>>;
     async fn count_users(&mut self, filter: &UserFilter, now: Timestamp) -> StoreResult<i64>;
@@ -332,8 +335,18 @@ pub trait AdminRepo {
     async fn delete_user(&mut self, id: Uuid) -> StoreResult<bool>;
     /// SUPER-ADMINs that are not banned.
     async fn count_active_super_admins(&mut self, now: Timestamp) -> StoreResult<i64>;
+}
+
+/// Named locks, for transactions that must not interleave on any backend.
+#[async_trait]
+pub trait LockRepo {
     /// Holds the named lock row until the transaction ends.
     async fn lock(&mut self, name: &str) -> StoreResult<()>;
+}
+
+/// The service clients that may introspect tokens.
+#[async_trait]
+pub trait ServiceClientRepo {
     async fn insert_service_client(&mut self, client: &ServiceClient) -> StoreResult<()>;
     async fn service_clients(&mut self) -> StoreResult<Vec<ServiceClient>>;
     async fn service_client_by_client_id(

@@ -16,14 +16,17 @@ macro_rules! user_columns {
     };
 }
 
-mod admin;
+mod audit;
 mod codes;
 mod housekeeping;
 mod keys;
+mod locks;
+mod moderation;
 mod oauth;
 mod outbox;
 mod postgres;
 mod registrations;
+mod service_clients;
 mod sessions;
 mod sqlite;
 mod throttle;
@@ -176,7 +179,9 @@ where
         + super::KeyRepo
         + super::OAuthRepo
         + super::ThrottleRepo
-        + super::AdminRepo
+        + super::ModerationRepo
+        + super::LockRepo
+        + super::ServiceClientRepo
         + super::AuditRepo
         + super::HousekeepingRepo
         + super::OutboxRepo,
