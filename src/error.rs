@@ -154,8 +154,9 @@ impl FlowError {
 impl From<StoreError> for FlowError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::Unavailable(_) => FlowError::Unavailable(error.into()),
-            StoreError::Conflict(_) => FlowError::Conflict {
+            StoreError::Unavailable { .. } => FlowError::Unavailable(error.into()),
+            // Which index it was stays in the logs; the client gets no name.
+            StoreError::Conflict { .. } => FlowError::Conflict {
                 slug: "conflict",
                 detail: "the request conflicts with existing data".into(),
             },

@@ -295,10 +295,8 @@ pub async fn check(
             {
                 Ok(email.to_string())
             } else {
-                repo.count_failed_attempt(email.as_str(), action.as_str())
-                    .await?;
                 drop(repo);
-                throttle::count_code_failure(state, email.as_str(), action.as_str(), client).await;
+                count_wrong_code(state, email, action, client).await?;
                 Err(FlowError::InvalidCode)
             }
         }
@@ -310,8 +308,9 @@ pub async fn check(
 }
 
 /// Consumes the code or link token inside the caller's transaction. A wrong
-/// code counts against the code's attempts, and that count is committed even
-/// though the caller fails.
+/// code ends that transaction unwritten (rolled back, never committed) and
+/// is counted against the code's attempts on a connection of its own, so the
+/// count sticks although the request fails.
 pub async fn consume(
     state: &AppState,
     mut tx: Box<dyn Repo>,
@@ -334,10 +333,9 @@ pub async fn consume(
                 .consume_code(email.as_str(), action.as_str(), &hash, now, max_attempts)
                 .await?;
             if consumed.is_none() {
-                tx.count_failed_attempt(email.as_str(), action.as_str())
-                    .await?;
-                tx.commit().await?;
-                throttle::count_code_failure(state, email.as_str(), action.as_str(), client).await;
+                // Rolled back: the caller's transaction is never committed here.
+                drop(tx);
+                count_wrong_code(state, email, action, client).await?;
                 return Err(FlowError::InvalidCode);
             }
             consumed
@@ -349,4 +347,21 @@ pub async fn consume(
     };
     let consumed = consumed.ok_or(FlowError::InvalidCode)?;
     Ok((tx, consumed))
+}
+
+/// Counts a wrong code against the live code of (email, action), in
+/// autocommit on a connection of its own (the caller holds no transaction
+/// by now), then against the wrong-code limits.
+async fn count_wrong_code(
+    state: &AppState,
+    email: &Email,
+    action: CodeAction,
+    client: &Origin,
+) -> Result<(), FlowError> {
+    let mut repo = state.store.connection().await?;
+    repo.count_failed_attempt(email.as_str(), action.as_str())
+        .await?;
+    drop(repo);
+    throttle::count_code_failure(state, email.as_str(), action.as_str(), client).await;
+    Ok(())
 }

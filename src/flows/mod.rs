@@ -21,7 +21,7 @@ pub mod sign_in;
 pub mod social;
 
 use crate::error::FlowError;
-use crate::store::{Session, StoreError, User};
+use crate::store::{Session, StoreError, UniqueKey, User};
 use crate::tokens::IssuedAccessToken;
 
 /// The result of every successful sign-in: a new session and its tokens.
@@ -44,7 +44,7 @@ pub(crate) fn email_taken() -> FlowError {
 /// A write that gives a user an address: the unique index's refusal is
 /// [`email_taken`].
 pub(crate) fn email_conflict(error: StoreError) -> FlowError {
-    if error.is_conflict_on("users_email_key") {
+    if error.is_conflict_on(UniqueKey::UsersEmail) {
         email_taken()
     } else {
         error.into()
@@ -54,7 +54,7 @@ pub(crate) fn email_conflict(error: StoreError) -> FlowError {
 /// A write that sets a username: the unique index's refusal is
 /// [`username_taken`].
 pub(crate) fn username_conflict(error: StoreError) -> FlowError {
-    if error.is_conflict_on("users_username_key") {
+    if error.is_conflict_on(UniqueKey::UsersUsername) {
         username_taken()
     } else {
         error.into()

@@ -9,7 +9,7 @@ use crate::error::FlowError;
 use crate::flows::context::Origin;
 use crate::mail::MailKind;
 use crate::state::AppState;
-use crate::store::{NewUser, PendingRegistration};
+use crate::store::{NewUser, PendingRegistration, UniqueKey};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -150,7 +150,7 @@ pub async fn confirm(
         })
         .await
         .map_err(|e| match e {
-            e if e.is_conflict_on("users_email_key") => super::email_taken(),
+            e if e.is_conflict_on(UniqueKey::UsersEmail) => super::email_taken(),
             e => super::username_conflict(e),
         })?;
     let method = match proof {

@@ -127,3 +127,28 @@ impl ResponseError for ApiError {
         response.finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{StoreError, UniqueKey};
+
+    /// The failed store operation and the index name are for the logs only.
+    #[test]
+    fn store_errors_reach_clients_without_internals() {
+        let internal = ApiError::from(StoreError::Other {
+            op: "rotate_refresh_token",
+            source: sqlx::Error::RowNotFound,
+        });
+        assert_eq!(internal.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(internal.public_detail(), None);
+        assert!(format!("{internal:?}").contains("rotate_refresh_token"));
+
+        let conflict = ApiError::from(StoreError::Conflict {
+            op: "insert_user",
+            key: UniqueKey::UsersEmail,
+        });
+        let detail = conflict.public_detail().unwrap_or_default();
+        assert!(!detail.contains("users_email_key") && !detail.contains("insert_user"));
+    }
+}

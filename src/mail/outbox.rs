@@ -41,12 +41,17 @@ impl Outbox {
         discard_after: Timestamp,
     ) -> StoreResult<()> {
         let id = Uuid::now_v7();
-        let plain = serde_json::to_vec(mail)
-            .map_err(|_| StoreError::Corrupt("mail could not be serialised".into()))?;
-        let sealed = self
-            .cipher
-            .encrypt(&plain, &id.to_string())
-            .map_err(|_| StoreError::Corrupt("mail could not be sealed".into()))?;
+        let plain = serde_json::to_vec(mail).map_err(|_| StoreError::Corrupt {
+            op: "enqueue_mail",
+            detail: "mail could not be serialised".into(),
+        })?;
+        let sealed =
+            self.cipher
+                .encrypt(&plain, &id.to_string())
+                .map_err(|_| StoreError::Corrupt {
+                    op: "enqueue_mail",
+                    detail: "mail could not be sealed".into(),
+                })?;
         repo.enqueue_mail(&OutboxMail {
             id,
             sealed,

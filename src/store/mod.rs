@@ -6,40 +6,21 @@
 //! Single use and uniqueness are enforced by the statements themselves
 //! (conditional `UPDATE … RETURNING`, unique indexes), never by reading first.
 
+mod error;
 mod records;
 mod sql;
 mod timestamp;
+mod unique_key;
 
+pub use error::{StoreError, StoreResult};
 pub use records::*;
 pub use sql::{connect, migrate, ConnectError};
 pub use timestamp::Timestamp;
+pub use unique_key::UniqueKey;
 
 use crate::domain::Role;
 use async_trait::async_trait;
 use uuid::Uuid;
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// A unique index refused the write; the name follows PostgreSQL's
-    /// `<table>_<columns>_key` convention on both backends.
-    #[error("unique constraint {0} was violated")]
-    Conflict(String),
-    /// The database cannot be reached or is too busy right now; worth a retry.
-    #[error("database unavailable")]
-    Unavailable(#[source] sqlx::Error),
-    #[error("database error")]
-    Other(#[source] sqlx::Error),
-    #[error("stored data is invalid: {0}")]
-    Corrupt(String),
-}
-
-impl StoreError {
-    pub fn is_conflict_on(&self, key: &str) -> bool {
-        matches!(self, StoreError::Conflict(k) if k == key)
-    }
-}
-
-pub type StoreResult<T> = Result<T, StoreError>;
 
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -64,7 +45,9 @@ pub trait Repo:
     + KeyRepo
     + OAuthRepo
     + ThrottleRepo
-    + AdminRepo
+    + ModerationRepo
+    + LockRepo
+    + ServiceClientRepo
     + AuditRepo
     + HousekeepingRepo
     + OutboxRepo
@@ -79,7 +62,7 @@ pub trait UserRepo {
     async fn user_by_id(&mut self, id: Uuid) -> StoreResult<Option<User>>;
     async fn user_by_email(&mut self, email: &str) -> StoreResult<Option<User>>;
     async fn user_by_username(&mut self, username: &str) -> StoreResult<Option<User>>;
-    /// Fails with `Conflict("users_email_key" | "users_username_key")`.
+    /// Fails with `Conflict(UsersEmail | UsersUsername)`.
     async fn insert_user(&mut self, user: &NewUser) -> StoreResult<User>;
     async fn update_profile(
         &mut self,
@@ -88,7 +71,7 @@ pub trait UserRepo {
         now: Timestamp,
     ) -> StoreResult<Option<User>>;
     async fn set_password_hash(&mut self, id: Uuid, hash: &str, now: Timestamp) -> StoreResult<()>;
-    /// Moves the user to a proven address; `Conflict("users_email_key")`
+    /// Moves the user to a proven address; `Conflict(UsersEmail)`
     /// when someone else has it by now.
     async fn set_email(&mut self, id: Uuid, email: &str, now: Timestamp) -> StoreResult<()>;
 }
@@ -271,7 +254,7 @@ pub trait OAuthRepo {
         provider: &str,
         subject: &str,
     ) -> StoreResult<Option<Account>>;
-    /// Fails with `Conflict("accounts_provider_id_account_id_key")`.
+    /// Fails with `Conflict(AccountsIdentity)`.
     async fn insert_account(&mut self, account: &Account) -> StoreResult<()>;
     /// Replaces what the provider said at the last sign-in: address, scope,
     /// (encrypted) tokens, raw claims.
@@ -327,8 +310,9 @@ pub trait ThrottleRepo {
     async fn clear_login_attempts(&mut self, key: &str) -> StoreResult<()>;
 }
 
+/// What administrators do to user accounts.
 #[async_trait]
-pub trait AdminRepo {
+pub trait ModerationRepo {
     /// A page of users, filtered and sorted, after the cursor.
     async fn list_users(&mut self, query: &UserQuery) -> StoreResult<Vec<User>>;
     async fn count_users(&mut self, filter: &UserFilter, now: Timestamp) -> StoreResult<i64>;
@@ -351,8 +335,18 @@ pub trait AdminRepo {
     async fn delete_user(&mut self, id: Uuid) -> StoreResult<bool>;
     /// SUPER-ADMINs that are not banned.
     async fn count_active_super_admins(&mut self, now: Timestamp) -> StoreResult<i64>;
+}
+
+/// Named locks, for transactions that must not interleave on any backend.
+#[async_trait]
+pub trait LockRepo {
     /// Holds the named lock row until the transaction ends.
     async fn lock(&mut self, name: &str) -> StoreResult<()>;
+}
+
+/// The service clients that may introspect tokens.
+#[async_trait]
+pub trait ServiceClientRepo {
     async fn insert_service_client(&mut self, client: &ServiceClient) -> StoreResult<()>;
     async fn service_clients(&mut self) -> StoreResult<Vec<ServiceClient>>;
     async fn service_client_by_client_id(

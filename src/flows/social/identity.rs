@@ -5,7 +5,7 @@ use crate::domain::{AvatarUrl, Email, ProfileText};
 use crate::error::FlowError;
 use crate::oauth::{Identity, Provider, ProviderTokens};
 use crate::state::AppState;
-use crate::store::{Account, NewUser, Repo, Timestamp};
+use crate::store::{Account, NewUser, Repo, Timestamp, UniqueKey};
 use uuid::Uuid;
 
 fn already_linked() -> FlowError {
@@ -57,7 +57,7 @@ pub(super) async fn link(
                 now,
             )?;
             tx.insert_account(&record).await.map_err(|e| {
-                if e.is_conflict_on("accounts_provider_id_account_id_key") {
+                if e.is_conflict_on(UniqueKey::AccountsIdentity) {
                     already_linked()
                 } else {
                     e.into()
@@ -141,7 +141,7 @@ pub(super) async fn sign_in_or_up(
                 })
                 .await
                 .map_err(|e| {
-                    if e.is_conflict_on("users_email_key") {
+                    if e.is_conflict_on(UniqueKey::UsersEmail) {
                         account_exists()
                     } else {
                         e.into()

@@ -1,4 +1,4 @@
-use super::{map_err, Dialect, SqlRepo};
+use super::{db_error, Dialect, SqlRepo};
 use crate::store::{CodeRepo, ConsumedCode, NewCode, StoreResult, Timestamp};
 use async_trait::async_trait;
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
@@ -63,7 +63,7 @@ where
             .bind(code.sealed.as_deref())
             .execute(self.conn())
             .await
-            .map_err(map_err::<DB>)?;
+            .map_err(db_error::<DB>("put_code"))?;
         Ok(())
     }
 
@@ -89,7 +89,7 @@ where
         .bind(i64::from(max_attempts))
         .fetch_optional(self.conn())
         .await
-        .map_err(map_err::<DB>)
+        .map_err(db_error::<DB>("consume_code"))
     }
 
     async fn count_failed_attempt(&mut self, email: &str, action: &str) -> StoreResult<()> {
@@ -101,7 +101,7 @@ where
         .bind(action)
         .execute(self.conn())
         .await
-        .map_err(map_err::<DB>)?;
+        .map_err(db_error::<DB>("count_failed_attempt"))?;
         Ok(())
     }
 
@@ -124,7 +124,7 @@ where
         .bind(i64::from(max_attempts))
         .fetch_optional(self.conn())
         .await
-        .map_err(map_err::<DB>)?;
+        .map_err(db_error::<DB>("code_is_live"))?;
         Ok(row.is_some())
     }
 
@@ -143,7 +143,7 @@ where
         .bind(now)
         .fetch_optional(self.conn())
         .await
-        .map_err(map_err::<DB>)?;
+        .map_err(db_error::<DB>("live_code_email"))?;
         Ok(row.map(|(email,)| email))
     }
 
@@ -165,7 +165,7 @@ where
         .bind(i64::from(max_attempts))
         .fetch_optional(self.conn())
         .await
-        .map_err(map_err::<DB>)
+        .map_err(db_error::<DB>("consume_link_token"))
     }
 
     async fn resendable_code(
@@ -186,7 +186,7 @@ where
         .bind(i64::from(max_attempts))
         .fetch_optional(self.conn())
         .await
-        .map_err(map_err::<DB>)
+        .map_err(db_error::<DB>("resendable_code"))
     }
 
     async fn end_email_changes(&mut self, user_id: Uuid) -> StoreResult<u64> {
@@ -196,7 +196,7 @@ where
         .bind(user_id)
         .execute(self.conn())
         .await
-        .map_err(map_err::<DB>)?;
+        .map_err(db_error::<DB>("end_email_changes"))?;
         Ok(DB::rows_affected(&done))
     }
 }

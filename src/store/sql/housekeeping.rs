@@ -1,4 +1,4 @@
-use super::{map_err, Dialect, SqlRepo};
+use super::{db_error, Dialect, SqlRepo};
 use crate::store::{HousekeepingRepo, StoreResult, Timestamp};
 use async_trait::async_trait;
 use sqlx::{Encode, Executor, IntoArguments, Type};
@@ -59,7 +59,7 @@ where
                 .bind(cutoff)
                 .execute(self.conn())
                 .await
-                .map_err(map_err::<DB>)?;
+                .map_err(db_error::<DB>("purge_expired"))?;
             deleted += DB::rows_affected(&done);
         }
         Ok(deleted)

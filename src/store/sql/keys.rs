@@ -1,4 +1,4 @@
-use super::{map_err, Dialect, SqlRepo};
+use super::{db_error, Dialect, SqlRepo};
 use crate::store::{KeyRepo, SigningKeyRecord, StoreResult, Timestamp};
 use async_trait::async_trait;
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
@@ -22,7 +22,7 @@ where
         )
         .fetch_all(self.conn())
         .await
-        .map_err(map_err::<DB>)
+        .map_err(db_error::<DB>("signing_keys"))
     }
 
     async fn retire_signing_keys(&mut self, at: Timestamp, except: &str) -> StoreResult<()> {
@@ -34,7 +34,7 @@ where
         .bind(except)
         .execute(self.conn())
         .await
-        .map_err(map_err::<DB>)?;
+        .map_err(db_error::<DB>("retire_signing_keys"))?;
         Ok(())
     }
 
@@ -52,7 +52,7 @@ where
         .bind(key.retires_at)
         .execute(self.conn())
         .await
-        .map_err(map_err::<DB>)?;
+        .map_err(db_error::<DB>("insert_signing_key"))?;
         Ok(())
     }
 }

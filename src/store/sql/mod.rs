@@ -16,20 +16,23 @@ macro_rules! user_columns {
     };
 }
 
-mod admin;
+mod audit;
 mod codes;
 mod housekeeping;
 mod keys;
+mod locks;
+mod moderation;
 mod oauth;
 mod outbox;
 mod postgres;
 mod registrations;
+mod service_clients;
 mod sessions;
 mod sqlite;
 mod throttle;
 mod users;
 
-use super::{Repo, Store, StoreError, StoreResult};
+use super::{Repo, Store, StoreError, StoreResult, UniqueKey};
 use crate::config::{Backend, Settings};
 use async_trait::async_trait;
 use sqlx::error::DatabaseError;
@@ -48,8 +51,8 @@ pub trait Dialect: Database {
     /// served) replaces its sleep-and-retry busy handler, which under load
     /// let some writers wait for hundreds of milliseconds.
     const SERIALIZE_WRITES: bool;
-    /// The violated unique index, as `<table>_<columns>_key`.
-    fn unique_key(error: &dyn DatabaseError) -> String;
+    /// The violated unique index.
+    fn unique_key(error: &dyn DatabaseError) -> UniqueKey;
     /// Lock contention or a server going away: a 503, not a 500.
     fn is_transient(error: &dyn DatabaseError) -> bool;
     fn rows_affected(result: &Self::QueryResult) -> u64;
@@ -90,26 +93,28 @@ impl<DB: Database> SqlRepo<DB> {
 /// Not getting a connection at all means the database is unavailable,
 /// whatever the driver says the reason was (refused, unknown database,
 /// authentication, timeout): a 503 that the client may retry.
-fn unavailable(error: sqlx::Error) -> StoreError {
-    StoreError::Unavailable(error)
+fn unavailable(op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |source| StoreError::Unavailable { op, source }
 }
 
-/// Maps a driver error to the store's error, keeping the cause for the logs.
-fn map_err<DB: Dialect>(error: sqlx::Error) -> StoreError {
-    match &error {
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
-            StoreError::Conflict(DB::unique_key(db.as_ref()))
-        }
+/// Maps a driver error of the operation `op` (the repo method) to the
+/// store's error, keeping the cause for the logs.
+fn db_error<DB: Dialect>(op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |source| match &source {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict {
+            op,
+            key: DB::unique_key(db.as_ref()),
+        },
         sqlx::Error::Database(db) if DB::is_transient(db.as_ref()) => {
-            StoreError::Unavailable(error)
+            StoreError::Unavailable { op, source }
         }
         sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
         | sqlx::Error::Protocol(_)
-        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(error),
-        _ => StoreError::Other(error),
+        | sqlx::Error::WorkerCrashed => StoreError::Unavailable { op, source },
+        _ => StoreError::Other { op, source },
     }
 }
 
@@ -126,16 +131,20 @@ where
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        let mut conn = self.pool.acquire().await.map_err(unavailable)?;
+        let mut conn = self.pool.acquire().await.map_err(unavailable("ping"))?;
         sqlx::query("SELECT 1")
             .execute(&mut *conn)
             .await
-            .map_err(map_err::<DB>)?;
+            .map_err(db_error::<DB>("ping"))?;
         Ok(())
     }
 
     async fn connection(&self) -> StoreResult<Box<dyn Repo>> {
-        let conn = self.pool.acquire().await.map_err(unavailable)?;
+        let conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(unavailable("connection"))?;
         Ok(Box::new(SqlRepo::Connection(conn)))
     }
 
@@ -145,7 +154,7 @@ where
             let timeout = self.pool.options().get_acquire_timeout();
             match tokio::time::timeout(timeout, acquired).await {
                 Ok(Ok(permit)) => Some(permit),
-                _ => return Err(unavailable(sqlx::Error::PoolTimedOut)),
+                _ => return Err(unavailable("transaction")(sqlx::Error::PoolTimedOut)),
             }
         } else {
             None
@@ -154,7 +163,7 @@ where
             .pool
             .begin_with(DB::BEGIN_WRITE)
             .await
-            .map_err(unavailable)?;
+            .map_err(unavailable("transaction"))?;
         Ok(Box::new(SqlRepo::Transaction(tx, permit)))
     }
 }
@@ -170,7 +179,9 @@ where
         + super::KeyRepo
         + super::OAuthRepo
         + super::ThrottleRepo
-        + super::AdminRepo
+        + super::ModerationRepo
+        + super::LockRepo
+        + super::ServiceClientRepo
         + super::AuditRepo
         + super::HousekeepingRepo
         + super::OutboxRepo,
@@ -178,7 +189,9 @@ where
     async fn commit(self: Box<Self>) -> StoreResult<()> {
         match *self {
             SqlRepo::Connection(_) => Ok(()),
-            SqlRepo::Transaction(tx, _permit) => tx.commit().await.map_err(map_err::<DB>),
+            SqlRepo::Transaction(tx, _permit) => {
+                tx.commit().await.map_err(db_error::<DB>("commit"))
+            }
         }
     }
 }

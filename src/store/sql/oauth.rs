@@ -1,4 +1,4 @@
-use super::{map_err, Dialect, SqlRepo};
+use super::{db_error, Dialect, SqlRepo};
 use crate::store::{
     Account, OAuthHandoff, OAuthRepo, OAuthState, PendingLink, StoreResult, Timestamp,
 };
@@ -57,7 +57,7 @@ where
         .bind(state.expires_at)
         .execute(self.conn())
         .await
-        .map_err(map_err::<DB>)?;
+        .map_err(db_error::<DB>("insert_oauth_state"))?;
         Ok(())
     }
 
@@ -77,7 +77,7 @@ where
         .bind(now)
         .fetch_optional(self.conn())
         .await
-        .map_err(map_err::<DB>)
+        .map_err(db_error::<DB>("consume_oauth_state"))
     }
 
     async fn insert_handoff(&mut self, handoff: &OAuthHandoff) -> StoreResult<()> {
@@ -93,7 +93,7 @@ where
         .bind(handoff.expires_at)
         .execute(self.conn())
         .await
-        .map_err(map_err::<DB>)?;
+        .map_err(db_error::<DB>("insert_handoff"))?;
         Ok(())
     }
 
@@ -111,7 +111,7 @@ where
         .bind(now)
         .fetch_optional(self.conn())
         .await
-        .map_err(map_err::<DB>)
+        .map_err(db_error::<DB>("consume_handoff"))
     }
 
     async fn account_by_identity(
@@ -128,7 +128,7 @@ where
         .bind(subject)
         .fetch_optional(self.conn())
         .await
-        .map_err(map_err::<DB>)
+        .map_err(db_error::<DB>("account_by_identity"))
     }
 
     async fn insert_account(&mut self, account: &Account) -> StoreResult<()> {
@@ -153,7 +153,7 @@ where
         .bind(account.updated_at)
         .execute(self.conn())
         .await
-        .map_err(map_err::<DB>)?;
+        .map_err(db_error::<DB>("insert_account"))?;
         Ok(())
     }
 
@@ -177,7 +177,7 @@ where
         .bind(account.updated_at)
         .execute(self.conn())
         .await
-        .map_err(map_err::<DB>)?;
+        .map_err(db_error::<DB>("refresh_account"))?;
         Ok(())
     }
 
@@ -190,7 +190,7 @@ where
         .bind(user_id)
         .fetch_all(self.conn())
         .await
-        .map_err(map_err::<DB>)
+        .map_err(db_error::<DB>("accounts_of_user"))
     }
 
     async fn delete_account(&mut self, id: Uuid, user_id: Uuid) -> StoreResult<bool> {
@@ -199,7 +199,7 @@ where
             .bind(user_id)
             .execute(self.conn())
             .await
-            .map_err(map_err::<DB>)?;
+            .map_err(db_error::<DB>("delete_account"))?;
         Ok(DB::rows_affected(&done) > 0)
     }
 
@@ -211,7 +211,7 @@ where
         .bind(user_id)
         .fetch_optional(self.conn())
         .await
-        .map_err(map_err::<DB>)?;
+        .map_err(db_error::<DB>("lock_user"))?;
         Ok(row.map(|(has_password,)| has_password))
     }
 
@@ -228,7 +228,7 @@ where
         .bind(link.expires_at)
         .execute(self.conn())
         .await
-        .map_err(map_err::<DB>)?;
+        .map_err(db_error::<DB>("insert_pending_link"))?;
         Ok(())
     }
 
@@ -246,7 +246,7 @@ where
         .bind(code_hash)
         .fetch_optional(self.conn())
         .await
-        .map_err(map_err::<DB>)?;
+        .map_err(db_error::<DB>("take_pending_link"))?;
         Ok(taken.filter(|link| link.expires_at > now))
     }
 
@@ -260,7 +260,7 @@ where
                 .bind(user_id)
                 .execute(self.conn())
                 .await
-                .map_err(map_err::<DB>)?;
+                .map_err(db_error::<DB>("end_link_flows"))?;
             ended += DB::rows_affected(&done);
         }
         Ok(ended)
@@ -271,7 +271,7 @@ where
             .bind(user_id)
             .execute(self.conn())
             .await
-            .map_err(map_err::<DB>)?;
+            .map_err(db_error::<DB>("delete_accounts_of_user"))?;
         Ok(DB::rows_affected(&done))
     }
 }

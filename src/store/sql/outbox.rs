@@ -1,4 +1,4 @@
-use super::{map_err, Dialect, SqlRepo};
+use super::{db_error, Dialect, SqlRepo};
 use crate::store::{OutboxMail, OutboxRepo, StoreResult, Timestamp};
 use async_trait::async_trait;
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
@@ -30,7 +30,7 @@ where
         .bind(mail.discard_after)
         .execute(self.conn())
         .await
-        .map_err(map_err::<DB>)?;
+        .map_err(db_error::<DB>("enqueue_mail"))?;
         Ok(())
     }
 
@@ -49,7 +49,7 @@ where
         .bind(limit)
         .fetch_all(self.conn())
         .await
-        .map_err(map_err::<DB>)?;
+        .map_err(db_error::<DB>("claim_mail"))?;
         // The lease is taken row by row with a conditional UPDATE: when two
         // instances saw the same row, only one of them gets it back.
         let mut claimed = Vec::with_capacity(due.len());
@@ -64,7 +64,7 @@ where
             .bind(lease_until)
             .fetch_optional(self.conn())
             .await
-            .map_err(map_err::<DB>)?;
+            .map_err(db_error::<DB>("claim_mail"))?;
             claimed.extend(mail);
         }
         Ok(claimed)
@@ -75,7 +75,7 @@ where
             .bind(id)
             .execute(self.conn())
             .await
-            .map_err(map_err::<DB>)?;
+            .map_err(db_error::<DB>("delete_mail"))?;
         Ok(())
     }
 
@@ -94,7 +94,7 @@ where
         .bind(error)
         .execute(self.conn())
         .await
-        .map_err(map_err::<DB>)?;
+        .map_err(db_error::<DB>("reschedule_mail"))?;
         Ok(())
     }
 
@@ -103,7 +103,7 @@ where
             .bind(now)
             .execute(self.conn())
             .await
-            .map_err(map_err::<DB>)?;
+            .map_err(db_error::<DB>("discard_stale_mail"))?;
         Ok(DB::rows_affected(&done))
     }
 }

@@ -2,7 +2,7 @@
 
 use super::{ConnectError, Dialect, SqlStore};
 use crate::config::Settings;
-use crate::store::Timestamp;
+use crate::store::{Timestamp, UniqueKey};
 use sqlx::encode::IsNull;
 use sqlx::error::{BoxDynError, DatabaseError};
 use sqlx::postgres::{PgArgumentBuffer, PgConnectOptions, PgPoolOptions, PgTypeInfo, PgValueRef};
@@ -16,8 +16,8 @@ impl Dialect for Postgres {
     const SERIALIZE_WRITES: bool = false;
     const BEGIN_WRITE: &'static str = "BEGIN";
 
-    fn unique_key(error: &dyn DatabaseError) -> String {
-        error.constraint().unwrap_or_default().to_string()
+    fn unique_key(error: &dyn DatabaseError) -> UniqueKey {
+        UniqueKey::from_index(error.constraint().unwrap_or_default())
     }
 
     fn rows_affected(result: &sqlx::postgres::PgQueryResult) -> u64 {

@@ -1,4 +1,4 @@
-use super::{map_err, Dialect, SqlRepo};
+use super::{db_error, Dialect, SqlRepo};
 use crate::store::{PendingRegistration, RegistrationRepo, StoreResult, Timestamp};
 use async_trait::async_trait;
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
@@ -45,7 +45,7 @@ where
         .bind(pending.expires_at)
         .execute(self.conn())
         .await
-        .map_err(map_err::<DB>)?;
+        .map_err(db_error::<DB>("put_pending_registration"))?;
         Ok(DB::rows_affected(&done) > 0)
     }
 
@@ -62,7 +62,7 @@ where
         .bind(now)
         .fetch_optional(self.conn())
         .await
-        .map_err(map_err::<DB>)
+        .map_err(db_error::<DB>("pending_registration"))
     }
 
     async fn take_pending_registration(
@@ -79,7 +79,7 @@ where
         .bind(now)
         .fetch_optional(self.conn())
         .await
-        .map_err(map_err::<DB>)
+        .map_err(db_error::<DB>("take_pending_registration"))
     }
 
     async fn claim_mail_slot(
@@ -102,7 +102,7 @@ where
         .bind(action)
         .fetch_optional(self.conn())
         .await
-        .map_err(map_err::<DB>)?;
+        .map_err(db_error::<DB>("claim_mail_slot"))?;
         Ok(claimed.is_some())
     }
 }

@@ -1,4 +1,4 @@
-use super::{map_err, Dialect, SqlRepo};
+use super::{db_error, Dialect, SqlRepo};
 use crate::store::{RefreshTokenRecord, Session, SessionRepo, StoreResult, Timestamp};
 use async_trait::async_trait;
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
@@ -42,7 +42,7 @@ where
         .bind(session.revoked_at)
         .execute(self.conn())
         .await
-        .map_err(map_err::<DB>)?;
+        .map_err(db_error::<DB>("insert_session"))?;
         Ok(())
     }
 
@@ -60,7 +60,7 @@ where
         .bind(now)
         .execute(self.conn())
         .await
-        .map_err(map_err::<DB>)?;
+        .map_err(db_error::<DB>("insert_refresh_token"))?;
         Ok(())
     }
 
@@ -77,7 +77,7 @@ where
         .bind(now)
         .fetch_optional(self.conn())
         .await
-        .map_err(map_err::<DB>)?;
+        .map_err(db_error::<DB>("rotate_refresh_token"))?;
         Ok(row.map(|(id,)| id))
     }
 
@@ -92,7 +92,7 @@ where
         .bind(token_hash)
         .fetch_optional(self.conn())
         .await
-        .map_err(map_err::<DB>)
+        .map_err(db_error::<DB>("refresh_token_record"))
     }
 
     async fn is_current_refresh_token(
@@ -108,7 +108,7 @@ where
         .bind(session_id)
         .fetch_optional(self.conn())
         .await
-        .map_err(map_err::<DB>)?;
+        .map_err(db_error::<DB>("is_current_refresh_token"))?;
         Ok(row.is_some())
     }
 
@@ -128,7 +128,7 @@ where
         .bind(idle_cutoff)
         .fetch_optional(self.conn())
         .await
-        .map_err(map_err::<DB>)
+        .map_err(db_error::<DB>("touch_session"))
     }
 
     async fn live_session(
@@ -148,7 +148,7 @@ where
         .bind(now)
         .fetch_optional(self.conn())
         .await
-        .map_err(map_err::<DB>)
+        .map_err(db_error::<DB>("live_session"))
     }
 
     async fn live_sessions_of_user(
@@ -168,7 +168,7 @@ where
         .bind(idle_cutoff)
         .fetch_all(self.conn())
         .await
-        .map_err(map_err::<DB>)
+        .map_err(db_error::<DB>("live_sessions_of_user"))
     }
 
     async fn revoke_session(
@@ -189,7 +189,7 @@ where
         .bind(reason)
         .execute(self.conn())
         .await
-        .map_err(map_err::<DB>)?;
+        .map_err(db_error::<DB>("revoke_session"))?;
         Ok(DB::rows_affected(&done) > 0)
     }
 
@@ -210,7 +210,7 @@ where
         .bind(reason)
         .execute(self.conn())
         .await
-        .map_err(map_err::<DB>)?;
+        .map_err(db_error::<DB>("revoke_sessions_of_user"))?;
         Ok(DB::rows_affected(&done))
     }
 }

@@ -5,7 +5,7 @@
 
 use super::{ConnectError, Dialect, SqlStore};
 use crate::config::Settings;
-use crate::store::Timestamp;
+use crate::store::{Timestamp, UniqueKey};
 use sqlx::encode::IsNull;
 use sqlx::error::{BoxDynError, DatabaseError};
 use sqlx::sqlite::{
@@ -23,10 +23,8 @@ impl Dialect for Sqlite {
     const SERIALIZE_WRITES: bool = true;
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
 
-    /// SQLite says `UNIQUE constraint failed: users.email`; this returns
-    /// `users_email_key`, PostgreSQL's name for the same index.
-    fn unique_key(error: &dyn DatabaseError) -> String {
-        index_name_from_message(error.message())
+    fn unique_key(error: &dyn DatabaseError) -> UniqueKey {
+        unique_key_from_message(error.message())
     }
 
     fn rows_affected(result: &sqlx::sqlite::SqliteQueryResult) -> u64 {
@@ -40,20 +38,26 @@ impl Dialect for Sqlite {
     }
 }
 
-fn index_name_from_message(message: &str) -> String {
-    let columns = message
+/// SQLite names the table and columns, `UNIQUE constraint failed:
+/// users.email` (or `a.x, a.y`), or, for an index on expressions, `index
+/// 'name'`; PostgreSQL names the index.
+fn unique_key_from_message(message: &str) -> UniqueKey {
+    let detail = message
         .split_once(": ")
-        .map(|(_, cols)| cols)
+        .map(|(_, detail)| detail)
         .unwrap_or_default();
+    if let Some(name) = detail.strip_prefix("index '") {
+        return UniqueKey::from_index(name.trim_end_matches('\''));
+    }
     let mut table = "";
-    let mut names = Vec::new();
-    for qualified in columns.split(", ") {
+    let mut columns = Vec::new();
+    for qualified in detail.split(", ") {
         if let Some((t, column)) = qualified.split_once('.') {
             table = t;
-            names.push(column);
+            columns.push(column);
         }
     }
-    format!("{table}_{}_key", names.join("_"))
+    UniqueKey::from_columns(table, &columns)
 }
 
 pub(super) async fn open(
@@ -156,7 +160,8 @@ impl<'r> Decode<'r, Sqlite> for Timestamp {
 
 #[cfg(test)]
 mod tests {
-    use super::{has_a_file_to_create, index_name_from_message};
+    use super::{has_a_file_to_create, unique_key_from_message};
+    use crate::store::UniqueKey;
 
     #[test]
     fn only_a_writable_file_database_is_created_ahead() {
@@ -171,16 +176,24 @@ mod tests {
     }
 
     #[test]
-    fn unique_key_names_match_postgres_conventions() {
+    fn unique_keys_are_read_from_the_message() {
         assert_eq!(
-            index_name_from_message("UNIQUE constraint failed: users.email"),
-            "users_email_key"
+            unique_key_from_message("UNIQUE constraint failed: users.email"),
+            UniqueKey::UsersEmail
         );
         assert_eq!(
-            index_name_from_message(
-                "UNIQUE constraint failed: email_verification_codes.email, email_verification_codes.action"
+            unique_key_from_message(
+                "UNIQUE constraint failed: accounts.provider_id, accounts.account_id"
             ),
-            "email_verification_codes_email_action_key"
+            UniqueKey::AccountsIdentity
+        );
+        assert_eq!(
+            unique_key_from_message("UNIQUE constraint failed: index 'users_username_key'"),
+            UniqueKey::UsersUsername
+        );
+        assert_eq!(
+            unique_key_from_message("UNIQUE constraint failed: sessions.id"),
+            UniqueKey::Unknown("sessions(id)".into())
         );
     }
 }

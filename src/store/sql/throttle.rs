@@ -1,4 +1,4 @@
-use super::{map_err, Dialect, SqlRepo};
+use super::{db_error, Dialect, SqlRepo};
 use crate::store::{StoreResult, ThrottleRepo, Timestamp};
 use async_trait::async_trait;
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
@@ -35,7 +35,7 @@ where
         .bind(window_cutoff)
         .fetch_one(self.conn())
         .await
-        .map_err(map_err::<DB>)
+        .map_err(db_error::<DB>("hit_rate_limit"))
     }
 
     async fn rate_limit_window(
@@ -51,7 +51,7 @@ where
         .bind(window_cutoff)
         .fetch_optional(self.conn())
         .await
-        .map_err(map_err::<DB>)
+        .map_err(db_error::<DB>("rate_limit_window"))
     }
 
     async fn claim_login_attempt(
@@ -77,7 +77,7 @@ where
         .bind(window_cutoff)
         .fetch_optional(self.conn())
         .await
-        .map_err(map_err::<DB>)?;
+        .map_err(db_error::<DB>("claim_login_attempt"))?;
         Ok(row.map(|(failures,)| failures))
     }
 
@@ -90,7 +90,7 @@ where
         .bind(until)
         .execute(self.conn())
         .await
-        .map_err(map_err::<DB>)?;
+        .map_err(db_error::<DB>("lock_login"))?;
         Ok(())
     }
 
@@ -99,7 +99,7 @@ where
             .bind(key)
             .execute(self.conn())
             .await
-            .map_err(map_err::<DB>)?;
+            .map_err(db_error::<DB>("clear_login_attempts"))?;
         Ok(())
     }
 }

@@ -1,4 +1,4 @@
-use super::{map_err, Dialect, SqlRepo};
+use super::{db_error, Dialect, SqlRepo};
 use crate::store::{NewUser, ProfileUpdate, StoreResult, Timestamp, User, UserRepo};
 use async_trait::async_trait;
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
@@ -27,7 +27,7 @@ where
         .bind(id)
         .fetch_optional(self.conn())
         .await
-        .map_err(map_err::<DB>)
+        .map_err(db_error::<DB>("user_by_id"))
     }
 
     async fn user_by_email(&mut self, email: &str) -> StoreResult<Option<User>> {
@@ -39,7 +39,7 @@ where
         .bind(email)
         .fetch_optional(self.conn())
         .await
-        .map_err(map_err::<DB>)
+        .map_err(db_error::<DB>("user_by_email"))
     }
 
     async fn user_by_username(&mut self, username: &str) -> StoreResult<Option<User>> {
@@ -51,7 +51,7 @@ where
         .bind(username)
         .fetch_optional(self.conn())
         .await
-        .map_err(map_err::<DB>)
+        .map_err(db_error::<DB>("user_by_username"))
     }
 
     async fn insert_user(&mut self, user: &NewUser) -> StoreResult<User> {
@@ -78,7 +78,7 @@ where
             .bind(user.created_at)
             .fetch_one(self.conn())
             .await
-            .map_err(map_err::<DB>)
+            .map_err(db_error::<DB>("insert_user"))
     }
 
     async fn update_profile(
@@ -124,7 +124,7 @@ where
             .bind(now)
             .fetch_optional(self.conn())
             .await
-            .map_err(map_err::<DB>)
+            .map_err(db_error::<DB>("update_profile"))
     }
 
     async fn set_password_hash(&mut self, id: Uuid, hash: &str, now: Timestamp) -> StoreResult<()> {
@@ -134,7 +134,7 @@ where
             .bind(now)
             .execute(self.conn())
             .await
-            .map_err(map_err::<DB>)?;
+            .map_err(db_error::<DB>("set_password_hash"))?;
         Ok(())
     }
 
@@ -148,7 +148,7 @@ where
         .bind(now)
         .execute(self.conn())
         .await
-        .map_err(map_err::<DB>)?;
+        .map_err(db_error::<DB>("set_email"))?;
         Ok(())
     }
 }

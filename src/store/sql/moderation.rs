@@ -1,8 +1,10 @@
-use super::{map_err, Dialect, SqlRepo};
+//! User moderation for administrators: the filtered, paged user list, roles,
+//! verification, bans and deletion.
+
+use super::{db_error, Dialect, SqlRepo};
 use crate::domain::Role;
 use crate::store::{
-    AdminRepo, AuditEvent, AuditQuery, AuditRepo, ServiceClient, StoreResult, Timestamp, User,
-    UserCursor, UserFilter, UserQuery, UserSort,
+    ModerationRepo, StoreResult, Timestamp, User, UserCursor, UserFilter, UserQuery, UserSort,
 };
 use async_trait::async_trait;
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
@@ -49,15 +51,13 @@ const LIST_EMAIL_DESC: &str = concat!(
     user_filter!(),
     " AND ($6 IS NULL OR (email, id) < ($6, $7)) ORDER BY email DESC, id DESC LIMIT $8"
 );
-
 #[async_trait]
-impl<DB> AdminRepo for SqlRepo<DB>
+impl<DB> ModerationRepo for SqlRepo<DB>
 where
     DB: Dialect,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     DB::Arguments: IntoArguments<DB>,
     User: for<'r> FromRow<'r, DB::Row>,
-    ServiceClient: for<'r> FromRow<'r, DB::Row>,
     (i64,): for<'r> FromRow<'r, DB::Row>,
     for<'q> Uuid: Encode<'q, DB> + Type<DB>,
     for<'q> Option<Uuid>: Encode<'q, DB>,
@@ -97,7 +97,7 @@ where
             .bind(query.limit)
             .fetch_all(self.conn())
             .await
-            .map_err(map_err::<DB>)
+            .map_err(db_error::<DB>("list_users"))
     }
 
     async fn count_users(&mut self, filter: &UserFilter, now: Timestamp) -> StoreResult<i64> {
@@ -110,7 +110,7 @@ where
                 .bind(now)
                 .fetch_one(self.conn())
                 .await
-                .map_err(map_err::<DB>)?;
+                .map_err(db_error::<DB>("count_users"))?;
         Ok(count)
     }
 
@@ -121,7 +121,7 @@ where
             .bind(now)
             .execute(self.conn())
             .await
-            .map_err(map_err::<DB>)?;
+            .map_err(db_error::<DB>("set_role"))?;
         Ok(())
     }
 
@@ -137,7 +137,7 @@ where
             .bind(now)
             .execute(self.conn())
             .await
-            .map_err(map_err::<DB>)?;
+            .map_err(db_error::<DB>("set_email_verified"))?;
         Ok(())
     }
 
@@ -158,7 +158,7 @@ where
         .bind(reason)
         .execute(self.conn())
         .await
-        .map_err(map_err::<DB>)?;
+        .map_err(db_error::<DB>("ban_user"))?;
         Ok(())
     }
 
@@ -171,7 +171,7 @@ where
         .bind(now)
         .execute(self.conn())
         .await
-        .map_err(map_err::<DB>)?;
+        .map_err(db_error::<DB>("unban_user"))?;
         Ok(())
     }
 
@@ -180,7 +180,7 @@ where
             .bind(id)
             .execute(self.conn())
             .await
-            .map_err(map_err::<DB>)?;
+            .map_err(db_error::<DB>("delete_user"))?;
         Ok(DB::rows_affected(&done) > 0)
     }
 
@@ -192,137 +192,7 @@ where
         .bind(now)
         .fetch_one(self.conn())
         .await
-        .map_err(map_err::<DB>)?;
+        .map_err(db_error::<DB>("count_active_super_admins"))?;
         Ok(count)
-    }
-
-    async fn lock(&mut self, name: &str) -> StoreResult<()> {
-        sqlx::query("UPDATE locks SET name = name WHERE name = $1")
-            .bind(name)
-            .execute(self.conn())
-            .await
-            .map_err(map_err::<DB>)?;
-        Ok(())
-    }
-
-    async fn insert_service_client(&mut self, client: &ServiceClient) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO service_clients (id, client_id, secret_hash, name, created_by, \
-             created_at, last_used_at) VALUES ($1, $2, $3, $4, $5, $6, NULL)",
-        )
-        .bind(client.id)
-        .bind(client.client_id.as_str())
-        .bind(client.secret_hash.as_str())
-        .bind(client.name.as_str())
-        .bind(client.created_by)
-        .bind(client.created_at)
-        .execute(self.conn())
-        .await
-        .map_err(map_err::<DB>)?;
-        Ok(())
-    }
-
-    async fn service_clients(&mut self) -> StoreResult<Vec<ServiceClient>> {
-        sqlx::query_as(
-            "SELECT id, client_id, secret_hash, name, created_by, created_at, last_used_at \
-             FROM service_clients ORDER BY created_at, id",
-        )
-        .fetch_all(self.conn())
-        .await
-        .map_err(map_err::<DB>)
-    }
-
-    async fn service_client_by_client_id(
-        &mut self,
-        client_id: &str,
-    ) -> StoreResult<Option<ServiceClient>> {
-        sqlx::query_as(
-            "SELECT id, client_id, secret_hash, name, created_by, created_at, last_used_at \
-             FROM service_clients WHERE client_id = $1",
-        )
-        .bind(client_id)
-        .fetch_optional(self.conn())
-        .await
-        .map_err(map_err::<DB>)
-    }
-
-    async fn delete_service_client(&mut self, id: Uuid) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM service_clients WHERE id = $1")
-            .bind(id)
-            .execute(self.conn())
-            .await
-            .map_err(map_err::<DB>)?;
-        Ok(DB::rows_affected(&done) > 0)
-    }
-
-    async fn touch_service_client(&mut self, id: Uuid, now: Timestamp) -> StoreResult<()> {
-        sqlx::query("UPDATE service_clients SET last_used_at = $2 WHERE id = $1")
-            .bind(id)
-            .bind(now)
-            .execute(self.conn())
-            .await
-            .map_err(map_err::<DB>)?;
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl<DB> AuditRepo for SqlRepo<DB>
-where
-    DB: Dialect,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    DB::Arguments: IntoArguments<DB>,
-    AuditEvent: for<'r> FromRow<'r, DB::Row>,
-    for<'q> Uuid: Encode<'q, DB> + Type<DB>,
-    for<'q> Option<Uuid>: Encode<'q, DB>,
-    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
-    for<'q> Option<&'q str>: Encode<'q, DB>,
-    for<'q> i64: Encode<'q, DB> + Type<DB>,
-    for<'q> Timestamp: Encode<'q, DB> + Type<DB>,
-    for<'q> Option<Timestamp>: Encode<'q, DB>,
-{
-    async fn insert_audit_event(&mut self, event: &AuditEvent) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO audit_events (id, occurred_at, event_type, user_id, actor_id, ip, \
-             user_agent, request_id, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(event.id)
-        .bind(event.occurred_at)
-        .bind(event.event_type.as_str())
-        .bind(event.user_id)
-        .bind(event.actor_id)
-        .bind(event.ip.as_deref())
-        .bind(event.user_agent.as_deref())
-        .bind(event.request_id.as_deref())
-        .bind(event.details.as_deref())
-        .execute(self.conn())
-        .await
-        .map_err(map_err::<DB>)?;
-        Ok(())
-    }
-
-    async fn audit_events(&mut self, query: &AuditQuery) -> StoreResult<Vec<AuditEvent>> {
-        let (before_at, before_id) = match query.before {
-            Some((at, id)) => (Some(at), Some(id)),
-            None => (None, None),
-        };
-        sqlx::query_as(
-            "SELECT id, occurred_at, event_type, user_id, actor_id, ip, user_agent, request_id, \
-             details FROM audit_events \
-             WHERE ($1 IS NULL OR user_id = $1) AND ($2 IS NULL OR event_type = $2) \
-             AND ($3 IS NULL OR occurred_at >= $3) AND ($4 IS NULL OR occurred_at < $4) \
-             AND ($5 IS NULL OR (occurred_at, id) < ($5, $6)) \
-             ORDER BY occurred_at DESC, id DESC LIMIT $7",
-        )
-        .bind(query.user_id)
-        .bind(query.event_type.as_deref())
-        .bind(query.from)
-        .bind(query.to)
-        .bind(before_at)
-        .bind(before_id)
-        .bind(query.limit)
-        .fetch_all(self.conn())
-        .await
-        .map_err(map_err::<DB>)
     }
 }

@@ -1,0 +1,193 @@
+//! `SessionRepo`: refresh-token rotation, the two lifetimes, revocation.
+
+use crate::helpers::TestStore;
+use crate::store_tests;
+use uuid::Uuid;
+
+store_tests!(
+    a_refresh_token_rotates_once,
+    touching_needs_a_live_unidle_session,
+    live_sessions_leave_out_revoked_idle_and_expired_ones,
+    sessions_are_revoked_once_and_by_their_owner,
+);
+
+async fn a_refresh_token_rotates_once(s: TestStore) {
+    let user = s.user("r@example.com").await;
+    let session = s.session(user.id).await;
+    let mut repo = s.conn().await;
+    repo.insert_refresh_token("rt-1", session.id, s.now)
+        .await
+        .unwrap();
+    assert!(repo
+        .is_current_refresh_token("rt-1", session.id)
+        .await
+        .unwrap());
+    assert!(!repo
+        .is_current_refresh_token("rt-1", Uuid::now_v7())
+        .await
+        .unwrap());
+    let record = repo.refresh_token_record("rt-1").await.unwrap().unwrap();
+    assert_eq!((record.session_id, record.user_id), (session.id, user.id));
+    assert_eq!(record.rotated_at, None);
+
+    let at = s.after(10);
+    assert_eq!(
+        repo.rotate_refresh_token("rt-1", at).await.unwrap(),
+        Some(session.id)
+    );
+    assert_eq!(repo.rotate_refresh_token("rt-1", at).await.unwrap(), None);
+    assert!(!repo
+        .is_current_refresh_token("rt-1", session.id)
+        .await
+        .unwrap());
+    // A rotated token is still known, for reuse detection.
+    let record = repo.refresh_token_record("rt-1").await.unwrap().unwrap();
+    assert_eq!(record.rotated_at, Some(at));
+    assert!(repo
+        .refresh_token_record("rt-unknown")
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        repo.rotate_refresh_token("rt-unknown", at).await.unwrap(),
+        None
+    );
+}
+
+async fn touching_needs_a_live_unidle_session(s: TestStore) {
+    let user = s.user("t@example.com").await;
+    let session = s.session(user.id).await;
+    let mut repo = s.conn().await;
+    // Idle: last used at or before the cutoff.
+    assert!(repo
+        .touch_session(session.id, s.after(100), s.now)
+        .await
+        .unwrap()
+        .is_none());
+    let touched = repo
+        .touch_session(session.id, s.after(100), s.before(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(touched.last_used_at, s.after(100));
+    // The idle lifetime now counts from the touch.
+    assert!(repo
+        .touch_session(session.id, s.after(200), s.after(99))
+        .await
+        .unwrap()
+        .is_some());
+    // Past the absolute lifetime.
+    assert!(repo
+        .touch_session(session.id, s.after(86_400), s.after(199))
+        .await
+        .unwrap()
+        .is_none());
+    repo.revoke_session(session.id, None, s.after(300), "test")
+        .await
+        .unwrap();
+    assert!(repo
+        .touch_session(session.id, s.after(301), s.after(250))
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn live_sessions_leave_out_revoked_idle_and_expired_ones(s: TestStore) {
+    let user = s.user("l@example.com").await;
+    let other = s.user("o@example.com").await;
+    let live = s.session(user.id).await;
+    let revoked = s.session(user.id).await;
+    let idle = s.session(user.id).await;
+    s.session(other.id).await;
+    let mut repo = s.conn().await;
+    repo.revoke_session(revoked.id, None, s.after(1), "test")
+        .await
+        .unwrap();
+    repo.touch_session(live.id, s.after(50), s.before(1))
+        .await
+        .unwrap()
+        .unwrap();
+
+    let listed = repo
+        .live_sessions_of_user(user.id, s.after(60), s.after(10))
+        .await
+        .unwrap();
+    let ids: Vec<Uuid> = listed.iter().map(|s| s.id).collect();
+    assert_eq!(ids, vec![live.id], "idle {} and revoked left out", idle.id);
+
+    assert!(repo
+        .live_session(live.id, user.id, s.after(60))
+        .await
+        .unwrap()
+        .is_some());
+    assert!(repo
+        .live_session(live.id, other.id, s.after(60))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(repo
+        .live_session(revoked.id, user.id, s.after(60))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(repo
+        .live_session(live.id, user.id, s.after(86_400))
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn sessions_are_revoked_once_and_by_their_owner(s: TestStore) {
+    let user = s.user("v@example.com").await;
+    let other = s.user("w@example.com").await;
+    let keep = s.session(user.id).await;
+    let target = s.session(user.id).await;
+    s.session(user.id).await;
+    s.session(other.id).await;
+    let mut repo = s.conn().await;
+    let at = s.after(5);
+    assert!(!repo
+        .revoke_session(target.id, Some(other.id), at, "sign_out")
+        .await
+        .unwrap());
+    assert!(repo
+        .revoke_session(target.id, Some(user.id), at, "sign_out")
+        .await
+        .unwrap());
+    assert!(!repo
+        .revoke_session(target.id, None, at, "sign_out")
+        .await
+        .unwrap());
+    // The third session goes; the kept one and the other user's stay.
+    assert_eq!(
+        repo.revoke_sessions_of_user(user.id, Some(keep.id), at, "all")
+            .await
+            .unwrap(),
+        1
+    );
+    let left = repo
+        .live_sessions_of_user(user.id, at, s.before(1))
+        .await
+        .unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].id, keep.id);
+    assert_eq!(
+        repo.revoke_sessions_of_user(user.id, None, at, "all")
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        repo.live_sessions_of_user(other.id, at, s.before(1))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let revoked = repo.live_session(keep.id, user.id, at).await.unwrap();
+    assert!(revoked.is_none());
+    let reason: i64 =
+        s.db.scalar("SELECT count(*) FROM sessions WHERE revoked_reason = 'sign_out'")
+            .await;
+    assert_eq!(reason, 1);
+}

@@ -1,0 +1,107 @@
+//! `ThrottleRepo`: fixed rate-limit windows and the sign-in lockout.
+
+use crate::helpers::TestStore;
+use crate::store_tests;
+
+store_tests!(
+    hits_count_in_a_window_that_restarts,
+    sign_in_attempts_count_lock_and_clear,
+);
+
+async fn hits_count_in_a_window_that_restarts(s: TestStore) {
+    let mut repo = s.conn().await;
+    // Windows of 60 s: the cutoff is `now - 60 s`.
+    let hit = |secs: u64| {
+        (
+            s.after(secs),
+            s.after(secs).minus(std::time::Duration::from_secs(60)),
+        )
+    };
+    for (expected, secs) in [(1, 0), (2, 10), (3, 59)] {
+        let (now, cutoff) = hit(secs);
+        assert_eq!(
+            repo.hit_rate_limit("sign_in:ip", now, cutoff)
+                .await
+                .unwrap(),
+            (expected, s.now)
+        );
+    }
+    let (_, cutoff) = hit(59);
+    assert_eq!(
+        repo.rate_limit_window("sign_in:ip", cutoff).await.unwrap(),
+        Some((3, s.now))
+    );
+    assert_eq!(
+        repo.rate_limit_window("sign_in:other", cutoff)
+            .await
+            .unwrap(),
+        None
+    );
+    // At 60 s the window that began at 0 is over: a new one starts.
+    let (now, cutoff) = hit(60);
+    assert_eq!(
+        repo.rate_limit_window("sign_in:ip", cutoff).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        repo.hit_rate_limit("sign_in:ip", now, cutoff)
+            .await
+            .unwrap(),
+        (1, now)
+    );
+    // Keys are independent.
+    assert_eq!(
+        repo.hit_rate_limit("sign_up:ip", now, cutoff)
+            .await
+            .unwrap(),
+        (1, now)
+    );
+}
+
+async fn sign_in_attempts_count_lock_and_clear(s: TestStore) {
+    let mut repo = s.conn().await;
+    let key = "ann@example.com";
+    let window = s.before(900);
+    assert_eq!(
+        repo.claim_login_attempt(key, s.now, window).await.unwrap(),
+        Some(1)
+    );
+    assert_eq!(
+        repo.claim_login_attempt(key, s.after(1), window)
+            .await
+            .unwrap(),
+        Some(2)
+    );
+
+    repo.lock_login(key, s.after(300)).await.unwrap();
+    // A shorter lock does not cut a longer one.
+    repo.lock_login(key, s.after(100)).await.unwrap();
+    assert_eq!(
+        repo.claim_login_attempt(key, s.after(299), window)
+            .await
+            .unwrap(),
+        None
+    );
+    // Locked attempts are not counted; at the end of the lock it counts on.
+    assert_eq!(
+        repo.claim_login_attempt(key, s.after(300), window)
+            .await
+            .unwrap(),
+        Some(3)
+    );
+    // Failures from before the window are forgotten.
+    assert_eq!(
+        repo.claim_login_attempt(key, s.after(400), s.after(300))
+            .await
+            .unwrap(),
+        Some(1)
+    );
+    repo.clear_login_attempts(key).await.unwrap();
+    assert_eq!(s.db.count_rows("login_throttle").await, 0);
+    assert_eq!(
+        repo.claim_login_attempt(key, s.after(401), window)
+            .await
+            .unwrap(),
+        Some(1)
+    );
+}
