@@ -11,6 +11,7 @@ pub mod introspect;
 pub mod me;
 pub mod oauth;
 pub(crate) mod problems;
+pub(crate) mod profile_patch;
 pub mod sessions;
 pub mod users;
 pub mod views;

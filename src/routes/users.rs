@@ -1,19 +1,17 @@
 //! `users`: sign-up and the signed-in user's own profile.
 
 use super::problems::{AuthProblems, InputProblems, RateProblems, ServerProblems};
+use super::profile_patch::profile_patch;
 use super::views::{Accepted, UserView};
-use crate::domain::{
-    AvatarUrl, CodeAction, Email, InfoText, Locale, Password, ProfileText, Username,
-};
+use crate::domain::{CodeAction, Email, Password, ProfileText, Username};
 use crate::error::Problem;
 use crate::flows::{profile, registration};
 use crate::http::ApiError;
 use crate::http::{Caller, JsonBody, Origin};
 use crate::state::AppState;
-use crate::store::ProfileUpdate;
 use crate::throttle::{self, Limited};
 use actix_web::{get, patch, post, web, HttpResponse};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use utoipa::ToSchema;
 
 #[derive(Deserialize, ToSchema)]
@@ -99,53 +97,10 @@ pub async fn get_me(
     Ok(web::Json(profile::me(&state, &auth).await?.into()))
 }
 
-/// Profile fields only. A field that is absent keeps its value, `null`
-/// clears it. Anything else (`email`, `role`, `email_verified`, …) is refused.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateProfileRequest {
-    #[serde(default, deserialize_with = "patch_field")]
-    #[schema(value_type = Option<String>)]
-    username: Option<Option<Username>>,
-    /// Display name.
-    #[serde(default, deserialize_with = "patch_field")]
-    #[schema(value_type = Option<String>, max_length = 200)]
-    name: Option<Option<ProfileText>>,
-    #[serde(default, deserialize_with = "patch_field")]
-    #[schema(value_type = Option<String>, max_length = 200)]
-    first_name: Option<Option<ProfileText>>,
-    #[serde(default, deserialize_with = "patch_field")]
-    #[schema(value_type = Option<String>, max_length = 200)]
-    last_name: Option<Option<ProfileText>>,
-    #[serde(default, deserialize_with = "patch_field")]
-    #[schema(value_type = Option<String>, max_length = 200)]
-    phone: Option<Option<ProfileText>>,
-    #[serde(default, deserialize_with = "patch_field")]
-    #[schema(value_type = Option<String>, max_length = 200)]
-    city: Option<Option<ProfileText>>,
-    #[serde(default, deserialize_with = "patch_field")]
-    #[schema(value_type = Option<String>, max_length = 2000)]
-    info: Option<Option<InfoText>>,
-    #[serde(default, deserialize_with = "patch_field")]
-    #[schema(value_type = Option<String>, format = "uri")]
-    avatar_url: Option<Option<AvatarUrl>>,
-    /// The language of mail (`null`: follow the request's Accept-Language).
-    #[serde(default, deserialize_with = "patch_field")]
-    #[schema(value_type = Option<Locale>)]
-    locale: Option<Option<Locale>>,
-}
-
-/// A present field is `Some`, even when it is `null`.
-pub(crate) fn patch_field<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
-}
-
-pub(crate) fn into_patch<T: Into<String>>(field: Option<Option<T>>) -> Option<Option<String>> {
-    field.map(|value| value.map(Into::into))
+profile_patch! {
+    /// Profile fields only. A field that is absent keeps its value, `null`
+    /// clears it. Anything else (`email`, `role`, `email_verified`, …) is refused.
+    pub struct UpdateProfileRequest {}
 }
 
 /// Update the signed-in user's profile.
@@ -167,18 +122,8 @@ pub async fn update_me(
     auth: Caller,
     body: JsonBody<UpdateProfileRequest>,
 ) -> Result<web::Json<UserView>, ApiError> {
-    let body = body.0;
-    let update = ProfileUpdate {
-        username: into_patch(body.username),
-        display_name: into_patch(body.name),
-        first_name: into_patch(body.first_name),
-        last_name: into_patch(body.last_name),
-        phone: into_patch(body.phone),
-        city: into_patch(body.city),
-        info: into_patch(body.info),
-        avatar_url: into_patch(body.avatar_url),
-        locale: body.locale.map(|l| l.map(|l| l.as_str().to_string())),
-    };
+    let mut body = body.0;
+    let update = body.take_profile();
     Ok(web::Json(
         profile::update(&state, &auth, &update).await?.into(),
     ))

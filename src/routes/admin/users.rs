@@ -1,17 +1,17 @@
 //! `admin/users`: search, inspect, update, ban, delete users; their sessions.
 
-use crate::domain::{AvatarUrl, Email, InfoText, Locale, ProfileText, Role, Username};
+use crate::domain::{Email, Locale, ProfileText, Role};
 use crate::error::Problem;
 use crate::flows::admin::{self, AdminUpdate, ListUsers};
 use crate::flows::invite::{self, Invitation};
 use crate::http::ApiError;
 use crate::http::{Admin, JsonBody, Origin};
 use crate::routes::problems::{AdminProblems, InputProblems, ServerProblems};
+use crate::routes::profile_patch::profile_patch;
 use crate::routes::sessions::{Revoked, SessionList};
-use crate::routes::users::{into_patch, patch_field};
 use crate::routes::views::{SessionView, UserView};
 use crate::state::AppState;
-use crate::store::{ProfileUpdate, Timestamp, User, UserSort};
+use crate::store::{Timestamp, User, UserSort};
 use actix_web::{delete, get, patch, post, web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -195,41 +195,13 @@ pub async fn get_user(
     ))
 }
 
-/// Profile fields as in `PATCH /v1/users/me`, plus `role` and `email_verified`.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AdminUpdateRequest {
-    #[serde(default, deserialize_with = "patch_field")]
-    #[schema(value_type = Option<String>)]
-    username: Option<Option<Username>>,
-    #[serde(default, deserialize_with = "patch_field")]
-    #[schema(value_type = Option<String>, max_length = 200)]
-    name: Option<Option<ProfileText>>,
-    #[serde(default, deserialize_with = "patch_field")]
-    #[schema(value_type = Option<String>, max_length = 200)]
-    first_name: Option<Option<ProfileText>>,
-    #[serde(default, deserialize_with = "patch_field")]
-    #[schema(value_type = Option<String>, max_length = 200)]
-    last_name: Option<Option<ProfileText>>,
-    #[serde(default, deserialize_with = "patch_field")]
-    #[schema(value_type = Option<String>, max_length = 200)]
-    phone: Option<Option<ProfileText>>,
-    #[serde(default, deserialize_with = "patch_field")]
-    #[schema(value_type = Option<String>, max_length = 200)]
-    city: Option<Option<ProfileText>>,
-    #[serde(default, deserialize_with = "patch_field")]
-    #[schema(value_type = Option<String>, max_length = 2000)]
-    info: Option<Option<InfoText>>,
-    #[serde(default, deserialize_with = "patch_field")]
-    #[schema(value_type = Option<String>, format = "uri")]
-    avatar_url: Option<Option<AvatarUrl>>,
-    /// The language of mail (`null`: follow the request's Accept-Language).
-    #[serde(default, deserialize_with = "patch_field")]
-    #[schema(value_type = Option<Locale>)]
-    locale: Option<Option<Locale>>,
-    /// Never above the caller's own; a change ends the user's sessions.
-    role: Option<Role>,
-    email_verified: Option<bool>,
+profile_patch! {
+    /// Profile fields as in `PATCH /v1/users/me`, plus `role` and `email_verified`.
+    pub struct AdminUpdateRequest {
+        /// Never above the caller's own; a change ends the user's sessions.
+        role: Option<Role>,
+        email_verified: Option<bool>,
+    }
 }
 
 /// Update a user's profile, role or verified flag.
@@ -254,19 +226,9 @@ pub async fn update_user(
     id: web::Path<Uuid>,
     body: JsonBody<AdminUpdateRequest>,
 ) -> Result<web::Json<AdminUserView>, ApiError> {
-    let body = body.0;
+    let mut body = body.0;
     let update = AdminUpdate {
-        profile: ProfileUpdate {
-            username: into_patch(body.username),
-            display_name: into_patch(body.name),
-            first_name: into_patch(body.first_name),
-            last_name: into_patch(body.last_name),
-            phone: into_patch(body.phone),
-            city: into_patch(body.city),
-            info: into_patch(body.info),
-            avatar_url: into_patch(body.avatar_url),
-            locale: body.locale.map(|l| l.map(|l| l.as_str().to_string())),
-        },
+        profile: body.take_profile(),
         role: body.role,
         email_verified: body.email_verified,
     };
