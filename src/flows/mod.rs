@@ -7,6 +7,7 @@ pub mod audit;
 pub mod bootstrap;
 pub mod code_sign_in;
 pub mod codes;
+pub mod confirm;
 pub mod context;
 pub mod invite;
 pub mod paging;

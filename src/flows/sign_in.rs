@@ -1,8 +1,10 @@
 //! Sign-in with a password.
 
+use super::code_sign_in;
+use super::codes::Proof;
 use super::sessions::complete_sign_in;
 use super::{audit, SignedIn};
-use crate::domain::{Email, Username};
+use crate::domain::{Email, Username, VerificationCode};
 use crate::error::FlowError;
 use crate::flows::context::Origin;
 use crate::hashing::Verdict;
@@ -14,6 +16,44 @@ use serde_json::json;
 pub enum Identifier {
     Email(Email),
     Username(Username),
+}
+
+/// What a person signs in with, parsed from the request once.
+pub enum Credentials {
+    Password {
+        identifier: Identifier,
+        password: String,
+    },
+    /// A `sign_in` code mailed to the address.
+    Code {
+        email: Email,
+        code: VerificationCode,
+    },
+}
+
+/// Signs in with either kind of credentials. A wrong code is the same
+/// `InvalidCredentials` as a wrong password: at sign-in, nothing tells which
+/// part was wrong.
+pub async fn sign_in(
+    state: &AppState,
+    credentials: Credentials,
+    client: Origin,
+) -> Result<SignedIn, FlowError> {
+    match credentials {
+        Credentials::Password {
+            identifier,
+            password,
+        } => with_password(state, identifier, &password, client).await,
+        Credentials::Code { email, code } => {
+            let proof = Proof::Code { email, code };
+            code_sign_in::confirm(state, proof, client)
+                .await
+                .map_err(|error| match error {
+                    FlowError::InvalidCode => FlowError::InvalidCredentials,
+                    other => other,
+                })
+        }
+    }
 }
 
 /// Unknown account, missing password, wrong password, locked account: the

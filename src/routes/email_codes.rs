@@ -6,7 +6,9 @@ use crate::domain::{CodeAction, Email, Password, VerificationCode};
 use crate::error::FlowError;
 use crate::error::Problem;
 use crate::flows::codes::Proof;
-use crate::flows::{account, code_sign_in, recovery, registration};
+use crate::flows::confirm::{Confirmation, Confirmed};
+use crate::flows::recovery::ResetOptions;
+use crate::flows::{code_sign_in, recovery, registration};
 use crate::http::ApiError;
 use crate::http::{JsonBody, Origin};
 use crate::state::AppState;
@@ -101,42 +103,59 @@ pub struct ConfirmRequest {
     unlink_accounts: Option<bool>,
 }
 
-impl ConfirmRequest {
-    fn into_proof(self) -> Result<(Proof, Option<Password>), ApiError> {
-        if self.unlink_accounts.is_some() && self.action != CodeAction::ResetPassword {
+impl TryFrom<ConfirmRequest> for Confirmation {
+    type Error = ApiError;
+
+    /// The one place that checks the request's shape against its action.
+    fn try_from(request: ConfirmRequest) -> Result<Self, ApiError> {
+        let ConfirmRequest {
+            action,
+            email,
+            code,
+            token,
+            new_password,
+            unlink_accounts,
+        } = request;
+        if unlink_accounts.is_some() && action != CodeAction::ResetPassword {
             return Err(ApiError::bad_request(
                 "unlink_accounts",
                 "only reset_password can unlink accounts",
             ));
         }
-        let new_password = self.new_password;
-        match (self.action, &new_password) {
-            (CodeAction::ResetPassword, None) => {
-                return Err(ApiError::bad_request(
-                    "new_password",
-                    "required for reset_password",
-                ))
-            }
-            (CodeAction::ResetPassword, Some(_)) | (_, None) => {}
-            (_, Some(_)) => {
-                return Err(ApiError::bad_request(
-                    "new_password",
-                    "only reset_password takes a new password",
-                ))
-            }
+        if new_password.is_some() && action != CodeAction::ResetPassword {
+            return Err(ApiError::bad_request(
+                "new_password",
+                "only reset_password takes a new password",
+            ));
         }
-        let proof = match (self.email, self.code, self.token) {
-            (Some(email), Some(code), None) => Ok(Proof::Code { email, code }),
+        let proof = match (email, code, token) {
+            (Some(email), Some(code), None) => Proof::Code { email, code },
             (None, None, Some(token)) if !token.is_empty() && token.len() <= 512 => {
-                Ok(Proof::LinkToken(token))
+                Proof::LinkToken(token)
             }
-            (None, None, Some(_)) => Err(ApiError::bad_request("token", "invalid token")),
-            _ => Err(ApiError::Flow(FlowError::BadRequest {
-                detail: "send either email and code, or token".into(),
-                errors: Vec::new(),
-            })),
-        }?;
-        Ok((proof, new_password))
+            (None, None, Some(_)) => return Err(ApiError::bad_request("token", "invalid token")),
+            _ => {
+                return Err(FlowError::BadRequest {
+                    detail: "send either email and code, or token".into(),
+                    errors: Vec::new(),
+                }
+                .into())
+            }
+        };
+        Ok(match action {
+            CodeAction::VerifyEmail => Confirmation::VerifyEmail(proof),
+            CodeAction::SignIn => Confirmation::SignIn(proof),
+            CodeAction::ChangeEmail => Confirmation::ChangeEmail(proof),
+            CodeAction::ResetPassword => Confirmation::ResetPassword {
+                proof,
+                new_password: new_password.ok_or_else(|| {
+                    ApiError::bad_request("new_password", "required for reset_password")
+                })?,
+                options: ResetOptions {
+                    unlink_accounts: unlink_accounts.unwrap_or(false),
+                },
+            },
+        })
     }
 }
 
@@ -176,31 +195,15 @@ pub async fn confirm(
     body: JsonBody<ConfirmRequest>,
 ) -> Result<HttpResponse, ApiError> {
     throttle::check_rate(&state, Limited::CodeConfirm, &client).await?;
-    let action = body.0.action;
-    let options = recovery::ResetOptions {
-        unlink_accounts: body.0.unlink_accounts.unwrap_or(false),
-    };
-    let (proof, new_password) = body.0.into_proof()?;
-    let signed_in = match (action, new_password) {
-        (CodeAction::VerifyEmail, _) => registration::confirm(&state, proof, client).await?,
-        (CodeAction::SignIn, _) => code_sign_in::confirm(&state, proof, client).await?,
-        (CodeAction::ResetPassword, Some(password)) => {
-            recovery::confirm(&state, proof, password, options, &client).await?;
-            return Ok(HttpResponse::NoContent().finish());
-        }
-        (CodeAction::ResetPassword, None) => {
-            return Err(ApiError::bad_request(
-                "new_password",
-                "required for reset_password",
-            ))
-        }
-        (CodeAction::ChangeEmail, _) => {
-            let user = account::confirm_email_change(&state, proof, &client).await?;
-            return Ok(HttpResponse::Ok().json(UserView::from(user)));
-        }
-    };
-    Ok(HttpResponse::Created().json(TokenResponse::new(
-        signed_in,
-        state.settings.session_idle_ttl(),
-    )))
+    let confirmation = Confirmation::try_from(body.0)?;
+    Ok(
+        match crate::flows::confirm::confirm(&state, confirmation, client).await? {
+            Confirmed::SignedIn(signed_in) => HttpResponse::Created().json(TokenResponse::new(
+                *signed_in,
+                state.settings.session_idle_ttl(),
+            )),
+            Confirmed::PasswordReset => HttpResponse::NoContent().finish(),
+            Confirmed::EmailChanged(user) => HttpResponse::Ok().json(UserView::from(*user)),
+        },
+    )
 }

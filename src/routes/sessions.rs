@@ -5,8 +5,8 @@ use super::views::{SessionView, TokenResponse, UserView};
 use crate::domain::{Email, Username, VerificationCode};
 use crate::error::FlowError;
 use crate::error::Problem;
-use crate::flows::codes::Proof;
-use crate::flows::{code_sign_in, profile, sessions, sign_in as password_sign_in};
+use crate::flows::sign_in::{Credentials, Identifier};
+use crate::flows::{profile, sessions, sign_in as password_sign_in};
 use crate::http::ApiError;
 use crate::http::{Caller, JsonBody, Origin};
 use crate::state::AppState;
@@ -58,55 +58,52 @@ pub async fn sign_in(
     body: JsonBody<SignInRequest>,
 ) -> Result<HttpResponse, ApiError> {
     throttle::check_rate(&state, Limited::SignIn, &client).await?;
-    let SignInRequest {
-        email,
-        username,
-        password,
-        code,
-    } = body.0;
-    let (password, email) = match (password, code, email) {
-        (Some(password), None, email) => (password, email),
-        (None, Some(code), Some(email)) if username.is_none() => {
-            let proof = Proof::Code { email, code };
-            let signed_in =
-                code_sign_in::confirm(&state, proof, client)
-                    .await
-                    .map_err(|e| match e {
-                        FlowError::InvalidCode => FlowError::InvalidCredentials,
-                        e => e,
-                    })?;
-            return Ok(HttpResponse::Created().json(TokenResponse::new(
-                signed_in,
-                state.settings.session_idle_ttl(),
-            )));
-        }
-        _ => {
-            return Err(FlowError::BadRequest {
-                detail: "send email or username with password, or email with code".into(),
-                errors: Vec::new(),
-            }
-            .into())
-        }
-    };
-    let identifier = match (email, username) {
-        (Some(email), None) => password_sign_in::Identifier::Email(email),
-        (None, Some(username)) => password_sign_in::Identifier::Username(username),
-        _ => {
-            return Err(FlowError::BadRequest {
-                detail: "send either email or username".into(),
-                errors: Vec::new(),
-            }
-            .into())
-        }
-    };
-    if password.is_empty() || password.len() > MAX_SIGN_IN_PASSWORD_BYTES {
-        return Err(ApiError::bad_request("password", "must be 1 to 1024 bytes"));
-    }
-    let signed_in = password_sign_in::with_password(&state, identifier, &password, client).await?;
+    let credentials = Credentials::try_from(body.0)?;
+    let signed_in = password_sign_in::sign_in(&state, credentials, client).await?;
     Ok(HttpResponse::Created().json(TokenResponse::new(
         signed_in,
         state.settings.session_idle_ttl(),
     )))
+}
+
+impl TryFrom<SignInRequest> for Credentials {
+    type Error = ApiError;
+
+    /// The one place that decides which credentials were sent.
+    fn try_from(request: SignInRequest) -> Result<Self, ApiError> {
+        let SignInRequest {
+            email,
+            username,
+            password,
+            code,
+        } = request;
+        let either = |detail: &str| {
+            ApiError::from(FlowError::BadRequest {
+                detail: detail.into(),
+                errors: Vec::new(),
+            })
+        };
+        match (password, code, email, username) {
+            (Some(password), None, email, username) => {
+                if password.is_empty() || password.len() > MAX_SIGN_IN_PASSWORD_BYTES {
+                    return Err(ApiError::bad_request("password", "must be 1 to 1024 bytes"));
+                }
+                let identifier = match (email, username) {
+                    (Some(email), None) => Identifier::Email(email),
+                    (None, Some(username)) => Identifier::Username(username),
+                    _ => return Err(either("send either email or username")),
+                };
+                Ok(Credentials::Password {
+                    identifier,
+                    password,
+                })
+            }
+            (None, Some(code), Some(email), None) => Ok(Credentials::Code { email, code }),
+            _ => Err(either(
+                "send email or username with password, or email with code",
+            )),
+        }
+    }
 }
 
 /// Set on a refresh answered from the reuse window.
