@@ -163,7 +163,7 @@ pub async fn delete_me(
     let user = profile::me(state, auth).await?;
     let now = state.clock.now();
     let mut tx = reauth::reauthenticate(state, &user, proof, client).await?;
-    if user.role == Role::SuperAdmin {
+    if user.role == Role::SuperAdmin && user.email_verified_at.is_some() {
         tx.lock("super_admins").await?;
         if tx.count_active_super_admins(now).await? <= 1 {
             return Err(FlowError::Conflict {

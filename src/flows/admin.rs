@@ -163,7 +163,9 @@ pub(super) async fn current_role(
     }
 }
 
-/// Refuses when `target` is the last active SUPER-ADMIN (lock held).
+/// Refuses when `target` is the last active SUPER-ADMIN (lock held). Only
+/// one who can sign in counts (see `count_active_super_admins`), and only
+/// such a target can be the last.
 async fn ensure_not_last_super_admin(
     tx: &mut dyn Repo,
     target: &User,
@@ -171,6 +173,7 @@ async fn ensure_not_last_super_admin(
 ) -> Result<(), FlowError> {
     if target.role == Role::SuperAdmin
         && !target.is_banned(now)
+        && target.email_verified_at.is_some()
         && tx.count_active_super_admins(now).await? <= 1
     {
         return Err(last_super_admin());

@@ -53,6 +53,17 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
 pub struct BodyLimit(pub usize);
 
 fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Every request body of this API is an object. serde would also fill a
+    // struct from an array, by position (`[null, null]` clearing the first
+    // two fields): anything but an object is refused before that can happen.
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'{') {
+        return Err(FlowError::BadRequest {
+            detail: "the request body must be a JSON object".into(),
+            errors: Vec::new(),
+        }
+        .into());
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();

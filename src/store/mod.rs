@@ -333,7 +333,8 @@ pub trait ModerationRepo {
     ) -> StoreResult<()>;
     async fn unban_user(&mut self, id: Uuid, now: Timestamp) -> StoreResult<()>;
     async fn delete_user(&mut self, id: Uuid) -> StoreResult<bool>;
-    /// SUPER-ADMINs that are not banned.
+    /// SUPER-ADMINs who can actually sign in: not banned, and with an address
+    /// they have proven (an invitee who never signed in does not count).
     async fn count_active_super_admins(&mut self, now: Timestamp) -> StoreResult<i64>;
 }
 

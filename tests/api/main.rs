@@ -8,6 +8,7 @@ mod account;
 mod admin;
 mod binary;
 mod commands;
+mod contract;
 mod email_sign_in;
 mod errors;
 mod github;

@@ -3,7 +3,7 @@
 use crate::helpers::{with_role, TestStore};
 use crate::store_tests;
 use portcullis::domain::Role;
-use portcullis::store::{UserCursor, UserFilter, UserQuery, UserSort};
+use portcullis::store::{NewUser, UserCursor, UserFilter, UserQuery, UserSort};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -237,4 +237,11 @@ async fn super_admins_count_unless_banned(s: TestStore) {
         repo.count_active_super_admins(s.after(60)).await.unwrap(),
         2
     );
+    // An invitee who never proved the address cannot sign in: not counted.
+    let invitee = NewUser {
+        email_verified_at: None,
+        ..with_role("invited@x.org", Role::SuperAdmin, s.now)
+    };
+    repo.insert_user(&invitee).await.unwrap();
+    assert_eq!(repo.count_active_super_admins(s.now).await.unwrap(), 1);
 }

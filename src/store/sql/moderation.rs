@@ -187,6 +187,7 @@ where
     async fn count_active_super_admins(&mut self, now: Timestamp) -> StoreResult<i64> {
         let (count,): (i64,) = sqlx::query_as(
             "SELECT count(*) FROM users WHERE role = 'SUPER-ADMIN' \
+             AND email_verified_at IS NOT NULL \
              AND (banned_at IS NULL OR (banned_until IS NOT NULL AND banned_until <= $1))",
         )
         .bind(now)

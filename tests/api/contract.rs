@@ -1,0 +1,85 @@
+//! The API contract's edges: what a client developer trips over.
+
+use crate::backend_tests;
+use crate::helpers::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+backend_tests!(
+    an_invitee_who_never_signed_in_is_not_another_super_admin,
+    bodies_that_are_not_objects_are_refused,
+);
+
+async fn an_invitee_who_never_signed_in_is_not_another_super_admin(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let root = app.new_super_admin().await;
+    let invitee = unique_email();
+    let response = app
+        .send(
+            Method::POST,
+            "/v1/admin/users",
+            &root.access,
+            json!({"email": invitee, "role": "SUPER-ADMIN"}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let me = format!("/v1/admin/users/{}", root.user_id);
+    for (method, path, body) in [
+        (Method::PATCH, me.clone(), json!({"role": "ADMIN"})),
+        (Method::POST, format!("{me}/ban"), json!({"reason": "oops"})),
+        (Method::DELETE, me.clone(), json!({})),
+    ] {
+        let (status, problem) = problem(app.send(method, &path, &root.access, body).await).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{path}");
+        assert_eq!(problem["type"], "urn:portcullis:problem:last-super-admin");
+    }
+    let body = json!({"password": PASSWORD});
+    let (status, _) = problem(
+        app.send(Method::DELETE, "/v1/users/me", &root.access, body)
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "nor by deleting the account");
+    // Once the invitee has signed in (proving the address), they count.
+    let code = app.mail.wait_for(&invitee).await.code();
+    let response = app
+        .confirm(&json!({"action": "sign_in", "email": invitee, "code": code}))
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let response = app
+        .send(Method::PATCH, &me, &root.access, json!({"role": "ADMIN"}))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+async fn bodies_that_are_not_objects_are_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let email = unique_email();
+    let tokens = app.register(&email, PASSWORD).await;
+    let response = app
+        .patch_me(
+            &tokens.access,
+            &json!({"username": "grace", "name": "Grace"}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    for body in [json!([null, null]), json!("text"), json!(42), json!(null)] {
+        let (status, problem) = problem(app.patch_me(&tokens.access, &body).await).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(problem["detail"], "the request body must be a JSON object");
+    }
+    let me: Value = app
+        .get("/v1/users/me", Some(&tokens.access))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["username"], "grace", "nothing was cleared");
+    assert_eq!(me["name"], "Grace");
+    let (status, _) = problem(
+        app.post_json("/v1/sessions", &json!([email, PASSWORD]))
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
