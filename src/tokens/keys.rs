@@ -34,6 +34,9 @@ pub enum KeyRingError {
     Malformed(String),
     #[error("no signing key is active")]
     NoActiveKey,
+    /// Rotating again would publish more than [`MAX_PUBLISHED_KEYS`] keys.
+    #[error("{0} signing keys are published already")]
+    TooManyPublished(usize),
     #[error(transparent)]
     Encrypt(#[from] EncryptError),
 }
@@ -51,6 +54,10 @@ struct KeySet {
     verifying: HashMap<String, DecodingKey>,
     jwks: Arc<str>,
 }
+
+/// The most signing keys the JWKS publishes at once (rotation is refused
+/// beyond it until retired keys have expired).
+pub const MAX_PUBLISHED_KEYS: usize = 5;
 
 pub struct KeyRing {
     store: Arc<dyn Store>,
@@ -160,6 +167,9 @@ impl KeyRing {
     /// (long enough for verifiers to refetch the JWKS); the keys signing now
     /// retire at that moment and stay published until their last token has
     /// expired. Concurrent rotations queue on a lock row.
+    /// Refused while [`MAX_PUBLISHED_KEYS`] keys are published: a retired key
+    /// stays until its last token has expired, so rotating in a loop would
+    /// otherwise grow the JWKS without bound.
     pub async fn rotate(&self, lead: Duration) -> Result<Rotation, KeyRingError> {
         let now = self.clock.now();
         let record = generate(&self.cipher, now)?;
@@ -170,9 +180,18 @@ impl KeyRing {
         };
         let mut tx = self.store.transaction().await?;
         tx.lock("signing_keys").await?;
-        let retiring: Vec<String> = tx
-            .signing_keys()
-            .await?
+        let keys = tx.signing_keys().await?;
+        let published = keys
+            .iter()
+            .filter(|k| {
+                k.retires_at
+                    .is_none_or(|at| at.plus(self.keep_after_retire) > now)
+            })
+            .count();
+        if published >= MAX_PUBLISHED_KEYS {
+            return Err(KeyRingError::TooManyPublished(published));
+        }
+        let retiring: Vec<String> = keys
             .into_iter()
             .filter(|k| k.retires_at.is_none_or(|r| r > activates_at))
             .map(|k| k.kid)

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 backend_tests!(
     an_invitee_who_never_signed_in_is_not_another_super_admin,
     bodies_that_are_not_objects_are_refused,
+    rotations_publish_at_most_five_keys,
 );
 
 async fn an_invitee_who_never_signed_in_is_not_another_super_admin(backend: Backend) {
@@ -82,4 +83,53 @@ async fn bodies_that_are_not_objects_are_refused(backend: Backend) {
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+async fn rotate(app: &TestApp, actor: &Tokens) -> reqwest::Response {
+    app.send(
+        Method::POST,
+        "/v1/admin/keys/rotate",
+        &actor.access,
+        json!({}),
+    )
+    .await
+}
+
+/// Retired keys stay until their last token has expired; rotating in a loop
+/// must not grow the JWKS without bound.
+async fn rotations_publish_at_most_five_keys(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.key_rotation_lead_secs = 1;
+        s.access_token_ttl_secs = 60;
+    })
+    .await;
+    let root = app.new_super_admin().await;
+    let email = root_email(&app, &root).await;
+    for _ in 0..4 {
+        assert_eq!(rotate(&app, &root).await.status(), StatusCode::CREATED);
+    }
+    let (status, body) = problem(rotate(&app, &root).await).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["type"], "urn:portcullis:problem:too-many-keys");
+    let jwks: Value = app
+        .get("/.well-known/jwks.json", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(kids(&jwks).len(), 5);
+    // Once the retired keys' last tokens have expired, rotation works again.
+    app.advance(std::time::Duration::from_secs(120));
+    let root = app.signed_in(&email).await;
+    assert_eq!(rotate(&app, &root).await.status(), StatusCode::CREATED);
+}
+
+async fn root_email(app: &TestApp, tokens: &Tokens) -> String {
+    let me: Value = app
+        .get("/v1/users/me", Some(&tokens.access))
+        .await
+        .json()
+        .await
+        .unwrap();
+    me["email"].as_str().unwrap().to_string()
 }

@@ -1,11 +1,13 @@
 //! `admin/keys`: signing-key rotation.
 
+use crate::error::{FlowError, Problem};
 use crate::flows::audit::{self, Entry, Kind};
 use crate::http::ApiError;
 use crate::http::{Admin, Origin};
 use crate::routes::problems::{AdminProblems, ServerProblems};
 use crate::state::AppState;
 use crate::store::Timestamp;
+use crate::tokens::KeyRingError;
 use actix_web::{post, web, HttpResponse};
 use serde::Serialize;
 use serde_json::json;
@@ -23,10 +25,20 @@ pub struct RotationView {
 }
 
 /// Rotate the signing key (SUPER-ADMIN).
+///
+/// The new key is published at once and signs after `key_rotation_lead_secs`;
+/// a retired key stays published until its last token has expired. At most
+/// five keys are published: beyond that, 409 `too-many-keys` until a retired
+/// key has expired.
 #[utoipa::path(
     tag = "admin",
     security(("bearer" = [])),
-    responses((status = 201, description = "Rotation scheduled", body = RotationView), AdminProblems, ServerProblems)
+    responses(
+        (status = 201, description = "Rotation scheduled", body = RotationView),
+        (status = 409, description = "Five keys are published already", body = Problem, content_type = "application/problem+json"),
+        AdminProblems,
+        ServerProblems,
+    )
 )]
 #[post("/v1/admin/keys/rotate")]
 pub async fn rotate(
@@ -40,7 +52,16 @@ pub async fn rotate(
         .keys()
         .rotate(state.settings.key_rotation_lead())
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(|error| match error {
+            KeyRingError::TooManyPublished(count) => ApiError::from(FlowError::Conflict {
+                slug: "too-many-keys",
+                detail: format!(
+                    "{count} signing keys are published; a retired key leaves once its last \
+                     token has expired, then rotate again"
+                ),
+            }),
+            other => ApiError::internal(other),
+        })?;
     let entry = Entry::by_user(Kind::SigningKeyRotated, admin.user.id)
         .details(json!({ "kid": rotation.kid, "retiring": rotation.retiring }));
     audit::record(&state, &client, entry).await;
