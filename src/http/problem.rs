@@ -104,14 +104,22 @@ impl RouteTable {
         req: HttpRequest,
         table: web::Data<RouteTable>,
     ) -> Result<String, ApiError> {
-        // Several templates can match one path (`/v1/sessions/current` and
-        // `/v1/sessions/{id}`), so collect their methods without repeats.
-        let mut allowed: Vec<&str> = Vec::new();
-        for (_, methods) in table
+        // Several templates can match one path (`/v1/sessions/refresh` and
+        // `/v1/sessions/{id}`): a literal one owns the path; otherwise the
+        // methods of every matching template count, without repeats.
+        let matching: Vec<&(ResourceDef, Vec<Method>)> = table
             .routes
             .iter()
             .filter(|(def, _)| def.is_match(req.path()))
-        {
+            .collect();
+        let literal: Vec<&(ResourceDef, Vec<Method>)> = matching
+            .iter()
+            .copied()
+            .filter(|(def, _)| !def.is_prefix() && def.pattern().is_some_and(|p| !p.contains('{')))
+            .collect();
+        let owners = if literal.is_empty() { matching } else { literal };
+        let mut allowed: Vec<&str> = Vec::new();
+        for (_, methods) in owners {
             for method in methods.iter().map(Method::as_str) {
                 if !allowed.contains(&method) {
                     allowed.push(method);

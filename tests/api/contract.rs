@@ -9,6 +9,7 @@ backend_tests!(
     an_invitee_who_never_signed_in_is_not_another_super_admin,
     bodies_that_are_not_objects_are_refused,
     rotations_publish_at_most_five_keys,
+    allow_names_the_methods_of_the_path_itself,
 );
 
 async fn an_invitee_who_never_signed_in_is_not_another_super_admin(backend: Backend) {
@@ -132,4 +133,27 @@ async fn root_email(app: &TestApp, tokens: &Tokens) -> String {
         .await
         .unwrap();
     me["email"].as_str().unwrap().to_string()
+}
+
+/// `/v1/sessions/refresh` also matches `/v1/sessions/{id}`: the literal
+/// route owns the path, so `Allow` names only its methods.
+async fn allow_names_the_methods_of_the_path_itself(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for (path, allow) in [
+        ("/v1/sessions/refresh", "POST"),
+        ("/v1/sessions/current", "GET, DELETE"),
+        (
+            "/v1/sessions/0190a5e4-0000-7000-8000-000000000000",
+            "DELETE",
+        ),
+    ] {
+        let response = app
+            .client
+            .request(Method::OPTIONS, app.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "{path}");
+        assert_eq!(response.headers()["allow"], allow, "{path}");
+    }
 }
