@@ -191,6 +191,7 @@ impl Application {
         tracing::info!(
             port,
             backend = store.backend_name(),
+            public_url = %settings.public_url,
             "portcullis is listening"
         );
         Ok(Self {

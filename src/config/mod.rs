@@ -273,9 +273,40 @@ impl Settings {
         }
         // `__` separates nesting: PORTCULLIS_OAUTH__PROVIDERS__GOOGLE__CLIENT_ID.
         figment = figment.merge(Env::prefixed("PORTCULLIS_").ignore(&["config"]).split("__"));
-        let settings: Settings = figment.extract().map_err(Box::new)?;
+        let mut settings: Settings = figment.extract().map_err(Box::new)?;
+        settings.follow_listen_in_development();
         settings.validate()?;
         Ok(settings)
+    }
+
+    /// In development, a `public_url` left at its default follows `listen`,
+    /// so that tokens, discovery and mail links name the address the service
+    /// really answers on. (Production requires an explicit https URL.)
+    fn follow_listen_in_development(&mut self) {
+        let defaults = Settings::default();
+        if self.env != RunMode::Development
+            || self.public_url != defaults.public_url
+            || self.listen == defaults.listen
+        {
+            return;
+        }
+        let Ok(address) = self.listen.parse::<std::net::SocketAddr>() else {
+            return;
+        };
+        if address.port() == 0 {
+            return; // Known only once bound.
+        }
+        let host = if address.ip().is_unspecified() {
+            "127.0.0.1".to_string()
+        } else {
+            address.ip().to_string()
+        };
+        let host = if address.is_ipv6() && !address.ip().is_unspecified() {
+            format!("[{host}]")
+        } else {
+            host
+        };
+        self.public_url = format!("http://{host}:{}", address.port());
     }
 
     /// Checks that hold in every mode, then the production rules.
@@ -598,6 +629,30 @@ mod tests {
             ..Settings::default()
         };
         settings.validate().unwrap();
+    }
+
+    #[test]
+    fn the_public_url_follows_listen_in_development_only() {
+        let mut settings = Settings {
+            listen: "0.0.0.0:9000".into(),
+            ..Settings::default()
+        };
+        settings.follow_listen_in_development();
+        assert_eq!(settings.public_url, "http://127.0.0.1:9000");
+        let mut explicit = Settings {
+            listen: "127.0.0.1:9000".into(),
+            public_url: "https://auth.example.com".into(),
+            ..Settings::default()
+        };
+        explicit.follow_listen_in_development();
+        assert_eq!(explicit.public_url, "https://auth.example.com");
+        let mut production = Settings {
+            env: RunMode::Production,
+            listen: "127.0.0.1:9000".into(),
+            ..Settings::default()
+        };
+        production.follow_listen_in_development();
+        assert_eq!(production.public_url, Settings::default().public_url);
     }
 
     #[test]

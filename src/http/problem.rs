@@ -117,7 +117,11 @@ impl RouteTable {
             .copied()
             .filter(|(def, _)| !def.is_prefix() && def.pattern().is_some_and(|p| !p.contains('{')))
             .collect();
-        let owners = if literal.is_empty() { matching } else { literal };
+        let owners = if literal.is_empty() {
+            matching
+        } else {
+            literal
+        };
         let mut allowed: Vec<&str> = Vec::new();
         for (_, methods) in owners {
             for method in methods.iter().map(Method::as_str) {
