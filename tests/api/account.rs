@@ -31,12 +31,7 @@ async fn start_change(
 }
 
 async fn email_of(app: &TestApp, tokens: &Tokens) -> String {
-    let me: Value = app
-        .get("/v1/users/me", Some(&tokens.access))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.me(&tokens.access).await;
     me["email"].as_str().unwrap().to_string()
 }
 

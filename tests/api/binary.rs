@@ -24,14 +24,6 @@ pub(crate) fn binary() -> Command {
     command
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 pub(crate) fn temp_dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("portcullis-bin-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -16,22 +16,20 @@ backend_tests!(
     admins_invite_without_ever_seeing_a_password,
 );
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn mail_queued_during_an_smtp_outage_arrives_when_it_returns(backend: Backend) {
-    let port = free_port();
-    let app = spawn_app_with(backend, |s| {
+/// An application whose SMTP server is to listen on `port` (nobody does
+/// until the test starts one there).
+async fn spawn_app_mailing_to(backend: Backend, port: u16) -> TestApp {
+    spawn_app_with(backend, |s| {
         s.smtp_url = Some(portcullis::config::SecretString::new(format!(
             "smtp://127.0.0.1:{port}"
         )));
     })
-    .await;
+    .await
+}
+
+async fn mail_queued_during_an_smtp_outage_arrives_when_it_returns(backend: Backend) {
+    let port = free_port();
+    let app = spawn_app_mailing_to(backend, port).await;
     let email = unique_email();
     // Nobody listens on the port: the sign-up still answers at once.
     let response = app.sign_up(&email, PASSWORD).await;
@@ -55,12 +53,7 @@ async fn mail_queued_during_an_smtp_outage_arrives_when_it_returns(backend: Back
 
 async fn two_instances_send_each_mail_once(backend: Backend) {
     let port = free_port();
-    let app = spawn_app_with(backend, |s| {
-        s.smtp_url = Some(portcullis::config::SecretString::new(format!(
-            "smtp://127.0.0.1:{port}"
-        )));
-    })
-    .await;
+    let app = spawn_app_mailing_to(backend, port).await;
     let second = app.second_instance().await;
     let emails: Vec<String> = (0..12).map(|_| unique_email()).collect();
     for (i, email) in emails.iter().enumerate() {
@@ -229,13 +222,10 @@ async fn admins_invite_without_ever_seeing_a_password(backend: Backend) {
     assert_eq!(body["user"]["role"], "EDITOR");
 
     let events: serde_json::Value = app
-        .get(
+        .get_json(
             "/v1/admin/audit-events?type=admin.user_invited",
             Some(&admin.access),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(events["events"].as_array().unwrap().len(), 1);
 }

@@ -102,12 +102,7 @@ async fn every_sign_in_opens_a_new_session(backend: Backend) {
     let b = app.signed_in(&email).await;
     assert_ne!(a.session_id, b.session_id);
     assert_ne!(a.refresh, b.refresh);
-    let list: Value = app
-        .get("/v1/sessions", Some(&a.access))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.get_json("/v1/sessions", Some(&a.access)).await;
     let ids: Vec<&str> = list["sessions"]
         .as_array()
         .unwrap()
