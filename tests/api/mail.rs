@@ -86,14 +86,9 @@ async fn two_instances_send_each_mail_once(backend: Backend) {
 async fn mail_speaks_the_language_asked_for(backend: Backend) {
     let app = spawn_app(backend).await;
     let email = unique_email();
-    let response = app
-        .client
-        .post(app.url("/v1/users"))
-        .header("accept-language", "fr-CH, de;q=0.9, en;q=0.8")
-        .json(&json!({"email": email, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
+    let language = ("accept-language", "fr-CH, de;q=0.9, en;q=0.8");
+    let body = json!({"email": email, "password": PASSWORD});
+    let response = app.post_json_with("/v1/users", language, &body).await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let mail = app.mail.wait_for(&email).await;
     assert_eq!(mail.subject(), "Bitte bestätige deine E-Mail-Adresse");
@@ -114,14 +109,14 @@ async fn mail_speaks_the_language_asked_for(backend: Backend) {
     // A stored choice wins over the header.
     let response = app.patch_me(&tokens.access, &json!({"locale": "de"})).await;
     assert_eq!(response.status(), StatusCode::OK);
+    let body = json!({"email": email, "action": "reset_password"});
     let response = app
-        .client
-        .post(app.url("/v1/email-verification-codes"))
-        .header("accept-language", "en")
-        .json(&json!({"email": email, "action": "reset_password"}))
-        .send()
-        .await
-        .unwrap();
+        .post_json_with(
+            "/v1/email-verification-codes",
+            ("accept-language", "en"),
+            &body,
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let mail = app.mail.wait_for_nth(&email, 3).await;
     assert_eq!(mail.subject(), "Passwort zurücksetzen");

@@ -316,16 +316,14 @@ async fn instances_share_sign_outs_and_rotations(backend: Backend) {
     }
     let email = unique_email();
     first.register(&email, PASSWORD).await;
-    let on_second: Value = first
-        .client
-        .post(second.url("/v1/sessions"))
-        .json(&json!({"email": email, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let on_second = second
+        .post_json(
+            "/v1/sessions",
+            &json!({"email": email, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(on_second.status(), StatusCode::CREATED);
+    let on_second: Value = on_second.json().await.unwrap();
     let token = on_second["access_token"].as_str().unwrap();
     assert_eq!(
         kid_of(token),

@@ -19,14 +19,9 @@ async fn sign_in_returns_a_token_pair_with_session_and_user(backend: Backend) {
     let email = unique_email();
     app.register(&email, PASSWORD).await;
 
-    let response = app
-        .client
-        .post(app.url("/v1/sessions"))
-        .header("user-agent", "Firefox/200 (tests)")
-        .json(&json!({"email": email, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
+    let browser = ("user-agent", "Firefox/200 (tests)");
+    let body = json!({"email": email, "password": PASSWORD});
+    let response = app.post_json_with("/v1/sessions", browser, &body).await;
     assert_eq!(response.status(), StatusCode::CREATED);
     assert_eq!(response.headers()["cache-control"], "no-store");
     let body: Value = response.json().await.unwrap();

@@ -98,11 +98,7 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
     let mut settings = test_settings(&db.url, &mail);
     configure(&mut settings);
     let clock = portcullis::clock::ManualClock::new();
-    let app = Application::build_with_clock(settings.clone(), clock.clone())
-        .await
-        .expect("the application failed to start");
-    let address = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped());
+    let address = start_instance(&settings, &clock).await;
     TestApp {
         address,
         clock,
@@ -117,16 +113,25 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
     }
 }
 
+/// Builds an instance of the application on `clock` and runs it in the
+/// background; returns its base URL.
+async fn start_instance(
+    settings: &Settings,
+    clock: &std::sync::Arc<portcullis::clock::ManualClock>,
+) -> String {
+    let app = Application::build_with_clock(settings.clone(), clock.clone())
+        .await
+        .expect("the application failed to start");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    address
+}
+
 impl TestApp {
     /// Another instance on the same database, as in a scaled-out deployment.
     pub async fn second_instance(&self) -> TestApp2 {
-        let app = Application::build_with_clock(self.settings.clone(), self.clock.clone())
-            .await
-            .expect("the second instance failed to start");
-        let address = format!("http://127.0.0.1:{}", app.port());
-        tokio::spawn(app.run_until_stopped());
         TestApp2 {
-            address,
+            address: start_instance(&self.settings, &self.clock).await,
             client: self.client.clone(),
         }
     }
@@ -147,15 +152,29 @@ impl TestApp2 {
     pub async fn get_json(&self, path: &str, access: Option<&str>) -> Value {
         get_json(&self.client, self.url(path), access).await
     }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        post_json_to(&self.client, self.url(path), body).await
+    }
+}
+
+/// `POST url` with a JSON body.
+pub async fn post_json_to(client: &reqwest::Client, url: String, body: &Value) -> Response {
+    client.post(url).json(body).send().await.unwrap()
+}
+
+/// `GET url`, with a bearer token when given.
+pub async fn get_from(client: &reqwest::Client, url: String, access: Option<&str>) -> Response {
+    let mut request = client.get(url);
+    if let Some(token) = access {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap()
 }
 
 /// GETs `url` and reads its JSON answer, which must be a 200.
 async fn get_json(client: &reqwest::Client, url: String, access: Option<&str>) -> Value {
-    let mut request = client.get(&url);
-    if let Some(token) = access {
-        request = request.bearer_auth(token);
-    }
-    let response = request.send().await.unwrap();
+    let response = get_from(client, url.clone(), access).await;
     assert_eq!(response.status(), StatusCode::OK, "GET {url}");
     response.json().await.unwrap()
 }
@@ -197,20 +216,11 @@ impl TestApp {
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> Response {
-        self.client
-            .post(self.url(path))
-            .json(body)
-            .send()
-            .await
-            .unwrap()
+        post_json_to(&self.client, self.url(path), body).await
     }
 
     pub async fn get(&self, path: &str, access: Option<&str>) -> Response {
-        let mut request = self.client.get(self.url(path));
-        if let Some(token) = access {
-            request = request.bearer_auth(token);
-        }
-        request.send().await.unwrap()
+        get_from(&self.client, self.url(path), access).await
     }
 
     /// GETs `path` and reads its 200 JSON answer.
@@ -280,6 +290,26 @@ impl TestApp {
             .send()
             .await
             .unwrap()
+    }
+
+    /// A JSON POST with one extra header, `(name, value)`.
+    pub async fn post_json_with(&self, path: &str, header: (&str, &str), body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .header(header.0, header.1)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Asserts that `tokens`' session is over: neither its refresh token
+    /// nor its access token is accepted any more.
+    pub async fn assert_session_ended(&self, tokens: &Tokens) {
+        let refresh = self.refresh(&tokens.refresh).await;
+        assert_eq!(refresh.status(), StatusCode::UNAUTHORIZED, "refresh");
+        let me = self.get("/v1/users/me", Some(&tokens.access)).await;
+        assert_eq!(me.status(), StatusCode::UNAUTHORIZED, "access token");
     }
 
     pub async fn delete(&self, path: &str, access: &str) -> Response {
