@@ -459,20 +459,16 @@ async fn users_are_searched_filtered_sorted_and_paged(backend: Backend) {
     let mut seen = Vec::new();
     let mut cursor = page["next_cursor"].as_str().map(String::from);
     seen.extend(
-        page["users"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|u| u["email"].as_str().unwrap().to_string()),
+        strings(&page["users"], "email")
+            .into_iter()
+            .map(String::from),
     );
     while let Some(next) = cursor {
         let page = list(format!("q={tag}&limit=3&sort=email&cursor={next}")).await;
         seen.extend(
-            page["users"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|u| u["email"].as_str().unwrap().to_string()),
+            strings(&page["users"], "email")
+                .into_iter()
+                .map(String::from),
         );
         cursor = page["next_cursor"].as_str().map(String::from);
     }
@@ -611,12 +607,7 @@ async fn the_audit_log_records_and_filters_events(backend: Backend) {
     let events =
         |query: String| app.get_ok(format!("/v1/admin/audit-events?{query}"), &root.access);
     let mine = events(format!("user_id={}", user.user_id)).await;
-    let types: Vec<&str> = mine["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["type"].as_str().unwrap())
-        .collect();
+    let types = strings(&mine["events"], "type");
     for expected in [
         "email.verified",
         "sign_in.failed",

@@ -98,12 +98,7 @@ async fn every_sign_in_opens_a_new_session(backend: Backend) {
     assert_ne!(a.session_id, b.session_id);
     assert_ne!(a.refresh, b.refresh);
     let list: Value = app.get_json("/v1/sessions", Some(&a.access)).await;
-    let ids: Vec<&str> = list["sessions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["id"].as_str().unwrap())
-        .collect();
+    let ids = strings(&list["sessions"], "id");
     assert!(ids.contains(&a.session_id.as_str()) && ids.contains(&b.session_id.as_str()));
 }
 

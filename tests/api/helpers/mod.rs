@@ -552,11 +552,19 @@ pub fn claims_of(access: &str) -> Value {
 
 /// The `kid`s a JWKS document publishes, in its order.
 pub fn kids(jwks: &Value) -> Vec<String> {
-    jwks["keys"]
+    strings(&jwks["keys"], "kid")
+        .into_iter()
+        .map(String::from)
+        .collect()
+}
+
+/// The string `key` of each object in the JSON array `items`, in order.
+pub fn strings<'a>(items: &'a Value, key: &str) -> Vec<&'a str> {
+    items
         .as_array()
         .unwrap()
         .iter()
-        .map(|k| k["kid"].as_str().unwrap().to_string())
+        .map(|item| item[key].as_str().unwrap())
         .collect()
 }
 
