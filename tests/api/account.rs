@@ -31,12 +31,7 @@ async fn start_change(
 }
 
 async fn email_of(app: &TestApp, tokens: &Tokens) -> String {
-    let me: Value = app
-        .get("/v1/users/me", Some(&tokens.access))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.me(&tokens.access).await;
     me["email"].as_str().unwrap().to_string()
 }
 
@@ -253,12 +248,7 @@ async fn export_holds_everything_but_secrets(backend: Backend) {
     let sessions = export["sessions"].as_array().unwrap();
     assert_eq!(sessions.len(), 1);
     assert_eq!(sessions[0]["current"], true);
-    let types: Vec<&str> = export["security_events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["type"].as_str().unwrap())
-        .collect();
+    let types = strings(&export["security_events"], "type");
     assert!(types.contains(&"email.verified"), "{types:?}");
     assert!(types.contains(&"sign_in.failed"), "{types:?}");
     for secret in ["password_hash", "$argon2", &tokens.refresh, "token_enc"] {

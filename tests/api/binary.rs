@@ -24,14 +24,6 @@ pub(crate) fn binary() -> Command {
     command
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 pub(crate) fn temp_dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("portcullis-bin-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -43,6 +35,7 @@ pub(crate) struct Server {
     child: Child,
     log: PathBuf,
     address: String,
+    client: reqwest::Client,
 }
 
 impl Server {
@@ -62,10 +55,11 @@ impl Server {
             child,
             log,
             address: format!("http://127.0.0.1:{port}"),
+            client: reqwest::Client::new(),
         };
-        let client = reqwest::Client::new();
         for _ in 0..100 {
-            if let Ok(response) = client.get(server.url("/health/ready")).send().await {
+            let ready = server.client.get(server.url("/health/ready")).send();
+            if let Ok(response) = ready.await {
                 if response.status() == StatusCode::OK {
                     return server;
                 }
@@ -77,6 +71,16 @@ impl Server {
 
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
+    }
+
+    /// `POST path` with a JSON body.
+    pub(crate) async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        post_json_to(&self.client, self.url(path), body).await
+    }
+
+    /// `GET path`, with a bearer token.
+    pub(crate) async fn get(&self, path: &str, access: &str) -> reqwest::Response {
+        get_from(&self.client, self.url(path), Some(access)).await
     }
 
     pub(crate) fn output(&self) -> String {
@@ -145,14 +149,10 @@ async fn starts_and_works_with_no_configuration() {
     let server = Server::start(&dir, &[]).await;
     assert!(dir.join("portcullis.db").exists());
     assert!(dir.join("portcullis.secret").exists());
-    let client = reqwest::Client::new();
     let email = unique_email();
-    let response = client
-        .post(server.url("/v1/users"))
-        .json(&json!({"email": email, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
+    let response = server
+        .post_json("/v1/users", &json!({"email": email, "password": PASSWORD}))
+        .await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
 
     let mut code = None;
@@ -169,32 +169,25 @@ async fn starts_and_works_with_no_configuration() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let code = code.expect("the verification mail was logged");
-    let response = client
-        .post(server.url("/v1/email-verification-codes/confirm"))
-        .json(&json!({"action": "verify_email", "email": email, "code": code}))
-        .send()
-        .await
-        .unwrap();
+    let body = json!({"action": "verify_email", "email": email, "code": code});
+    let response = server
+        .post_json("/v1/email-verification-codes/confirm", &body)
+        .await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let tokens = Tokens::from_body(&response.json().await.unwrap());
-    let refreshed = client
-        .post(server.url("/v1/sessions/refresh"))
-        .json(&json!({"refresh_token": tokens.refresh}))
-        .send()
-        .await
-        .unwrap();
+    let refreshed = server
+        .post_json(
+            "/v1/sessions/refresh",
+            &json!({"refresh_token": tokens.refresh}),
+        )
+        .await;
     assert_eq!(refreshed.status(), StatusCode::OK);
 
     // A restart keeps the keys (and so the tokens) valid.
     drop(server);
     let server = Server::start(&dir, &[]).await;
     let tokens = Tokens::from_body(&refreshed.json().await.unwrap());
-    let me = client
-        .get(server.url("/v1/users/me"))
-        .bearer_auth(&tokens.access)
-        .send()
-        .await
-        .unwrap();
+    let me = server.get("/v1/users/me", &tokens.access).await;
     assert_eq!(me.status(), StatusCode::OK);
     drop(server);
     std::fs::remove_dir_all(dir).unwrap();

@@ -51,44 +51,30 @@ fn failure(output: &Output) -> String {
 }
 
 async fn sign_in(server: &Server, email: &str) -> reqwest::Response {
-    reqwest::Client::new()
-        .post(server.url("/v1/sessions"))
-        .json(&json!({"email": email, "password": PASSWORD}))
-        .send()
+    server
+        .post_json(
+            "/v1/sessions",
+            &json!({"email": email, "password": PASSWORD}),
+        )
         .await
-        .unwrap()
 }
 
 async fn me(server: &Server, access: &str) -> reqwest::Response {
-    reqwest::Client::new()
-        .get(server.url("/v1/users/me"))
-        .bearer_auth(access)
-        .send()
-        .await
-        .unwrap()
+    server.get("/v1/users/me", access).await
 }
 
 /// Signs up and confirms the address; returns the first session's tokens.
 async fn sign_up(server: &Server, mail: &MailSink, email: &str) -> Tokens {
-    let client = reqwest::Client::new();
-    let response = client
-        .post(server.url("/v1/users"))
-        .json(&json!({"email": email, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
+    let body = json!({"email": email, "password": PASSWORD});
+    let response = server.post_json("/v1/users", &body).await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let code = mail.wait_for(email).await.code();
-    let confirmed: Value = client
-        .post(server.url("/v1/email-verification-codes/confirm"))
-        .json(&json!({"action": "verify_email", "email": email, "code": code}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    Tokens::from_body(&confirmed)
+    let body = json!({"action": "verify_email", "email": email, "code": code});
+    let response = server
+        .post_json("/v1/email-verification-codes/confirm", &body)
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    Tokens::from_body(&response.json().await.unwrap())
 }
 
 async fn role_of(server: &Server, email: &str) -> Value {
@@ -151,12 +137,7 @@ async fn create_admin_creates_or_promotes_and_never_weakly(backend: Backend) {
     let user = unique_email();
     let before = sign_up(&server, &mail, &user).await;
     // A VIEWER at the admin API: 403, and the refusal is logged with who.
-    let refused = reqwest::Client::new()
-        .get(server.url("/v1/admin/users"))
-        .bearer_auth(&before.access)
-        .send()
-        .await
-        .unwrap();
+    let refused = server.get("/v1/admin/users", &before.access).await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let logged = server.output();
@@ -180,15 +161,14 @@ async fn create_admin_creates_or_promotes_and_never_weakly(backend: Backend) {
     assert_eq!(profile["role"], "SUPER-ADMIN");
 
     // Both changes are in the audit log; the no-op is not.
-    let audit: Value = reqwest::Client::new()
-        .get(server.url("/v1/admin/audit-events?type=admin.role_changed"))
-        .bearer_auth(&after.access)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let audit = server
+        .get(
+            "/v1/admin/audit-events?type=admin.role_changed",
+            &after.access,
+        )
+        .await;
+    assert_eq!(audit.status(), StatusCode::OK);
+    let audit: Value = audit.json().await.unwrap();
     assert_eq!(audit["events"].as_array().unwrap().len(), 2, "{audit}");
     drop(server);
     std::fs::remove_dir_all(dir).unwrap();

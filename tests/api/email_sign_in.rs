@@ -59,17 +59,14 @@ async fn sign_in_by_code_and_by_link(backend: Backend) {
     // The audit log names the method.
     let admin = app.new_super_admin().await;
     let events: serde_json::Value = app
-        .get(
+        .get_json(
             &format!(
                 "/v1/admin/audit-events?user_id={}&type=sign_in.succeeded",
                 first.user_id
             ),
             Some(&admin.access),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     let methods: Vec<&str> = events["events"]
         .as_array()
         .unwrap()
@@ -147,11 +144,7 @@ async fn the_right_code_fails_after_five_wrong_ones(backend: Backend) {
     let email = unique_email();
     app.register(&email, PASSWORD).await;
     let code = app.code_mail(&email, "sign_in").await.code();
-    let wrong = if code == "00000000" {
-        "11111111"
-    } else {
-        "00000000"
-    };
+    let wrong = wrong_code(&code);
     for _ in 0..5 {
         let (status, _) = problem(
             app.confirm(&json!({"action": "sign_in", "email": email, "code": wrong}))
@@ -309,19 +302,15 @@ async fn the_sessions_endpoint_takes_a_code_too(backend: Backend) {
     let email = unique_email();
     let user = app.register(&email, PASSWORD).await;
     let code = app.code_mail(&email, "sign_in").await.code();
-    let wrong = if code == "00000000" {
-        "11111111"
-    } else {
-        "00000000"
-    };
-    let (status, wrong_code) = problem(
+    let wrong = wrong_code(&code);
+    let (status, for_wrong_code) = problem(
         app.post_json("/v1/sessions", &json!({"email": email, "code": wrong}))
             .await,
     )
     .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (_, wrong_password) = problem(app.sign_in(&email, "not the password").await).await;
-    assert_eq!(wrong_code["detail"], wrong_password["detail"]);
+    assert_eq!(for_wrong_code["detail"], wrong_password["detail"]);
     for body in [
         json!({"email": email, "code": code, "password": PASSWORD}),
         json!({"username": "someone", "code": code}),

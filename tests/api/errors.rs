@@ -182,7 +182,7 @@ async fn responses_carry_security_headers(backend: Backend) {
 
 async fn health_probes_answer(backend: Backend) {
     let app = spawn_app(backend).await;
-    let live: serde_json::Value = app.get("/health/live", None).await.json().await.unwrap();
+    let live: serde_json::Value = app.get_json("/health/live", None).await;
     assert_eq!(live["status"], "ok");
     let response = app.get("/health/ready", None).await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -232,7 +232,7 @@ async fn database_outage_fails_fast_and_recovers(backend: Backend) {
 
 async fn docs_and_spec_are_served(backend: Backend) {
     let app = spawn_app(backend).await;
-    let spec: serde_json::Value = app.get("/openapi.json", None).await.json().await.unwrap();
+    let spec: serde_json::Value = app.get_json("/openapi.json", None).await;
     assert_eq!(spec["openapi"], "3.1.0");
     assert!(spec["paths"]["/v1/sessions/refresh"]["post"].is_object());
     let page = app.get("/docs", None).await;

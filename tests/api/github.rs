@@ -78,12 +78,7 @@ async fn github_signs_in_with_its_verified_primary_address(backend: Backend) {
         ]),
     )
     .await;
-    let providers: Value = app
-        .get("/v1/oauth/providers", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let providers: Value = app.get_json("/v1/oauth/providers", None).await;
     assert_eq!(
         providers["providers"][0],
         json!({"id": "github", "name": "GitHub", "kind": "github"})
@@ -102,12 +97,7 @@ async fn github_signs_in_with_its_verified_primary_address(backend: Backend) {
     assert_eq!(body["user"]["auth_provider"], "github");
     assert_eq!(body["user"]["name"], "The Octocat");
     let tokens = Tokens::from_body(&body);
-    let accounts: Value = app
-        .get("/v1/accounts", Some(&tokens.access))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let accounts: Value = app.get_json("/v1/accounts", Some(&tokens.access)).await;
     assert_eq!(accounts["accounts"][0]["subject"], "583231");
 }
 

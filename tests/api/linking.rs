@@ -61,13 +61,7 @@ async fn complete(s: &Social, access: Option<&str>, link_code: &str) -> Response
 }
 
 async fn accounts(s: &Social, access: &str) -> Vec<Value> {
-    let body: Value = s
-        .app
-        .get("/v1/accounts", Some(access))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let body: Value = s.app.get_json("/v1/accounts", Some(access)).await;
     body["accounts"].as_array().unwrap().clone()
 }
 

@@ -16,22 +16,20 @@ backend_tests!(
     admins_invite_without_ever_seeing_a_password,
 );
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn mail_queued_during_an_smtp_outage_arrives_when_it_returns(backend: Backend) {
-    let port = free_port();
-    let app = spawn_app_with(backend, |s| {
+/// An application whose SMTP server is to listen on `port` (nobody does
+/// until the test starts one there).
+async fn spawn_app_mailing_to(backend: Backend, port: u16) -> TestApp {
+    spawn_app_with(backend, |s| {
         s.smtp_url = Some(portcullis::config::SecretString::new(format!(
             "smtp://127.0.0.1:{port}"
         )));
     })
-    .await;
+    .await
+}
+
+async fn mail_queued_during_an_smtp_outage_arrives_when_it_returns(backend: Backend) {
+    let port = free_port();
+    let app = spawn_app_mailing_to(backend, port).await;
     let email = unique_email();
     // Nobody listens on the port: the sign-up still answers at once.
     let response = app.sign_up(&email, PASSWORD).await;
@@ -55,12 +53,7 @@ async fn mail_queued_during_an_smtp_outage_arrives_when_it_returns(backend: Back
 
 async fn two_instances_send_each_mail_once(backend: Backend) {
     let port = free_port();
-    let app = spawn_app_with(backend, |s| {
-        s.smtp_url = Some(portcullis::config::SecretString::new(format!(
-            "smtp://127.0.0.1:{port}"
-        )));
-    })
-    .await;
+    let app = spawn_app_mailing_to(backend, port).await;
     let second = app.second_instance().await;
     let emails: Vec<String> = (0..12).map(|_| unique_email()).collect();
     for (i, email) in emails.iter().enumerate() {
@@ -93,14 +86,9 @@ async fn two_instances_send_each_mail_once(backend: Backend) {
 async fn mail_speaks_the_language_asked_for(backend: Backend) {
     let app = spawn_app(backend).await;
     let email = unique_email();
-    let response = app
-        .client
-        .post(app.url("/v1/users"))
-        .header("accept-language", "fr-CH, de;q=0.9, en;q=0.8")
-        .json(&json!({"email": email, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
+    let language = ("accept-language", "fr-CH, de;q=0.9, en;q=0.8");
+    let body = json!({"email": email, "password": PASSWORD});
+    let response = app.post_json_with("/v1/users", language, &body).await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let mail = app.mail.wait_for(&email).await;
     assert_eq!(mail.subject(), "Bitte bestätige deine E-Mail-Adresse");
@@ -121,14 +109,14 @@ async fn mail_speaks_the_language_asked_for(backend: Backend) {
     // A stored choice wins over the header.
     let response = app.patch_me(&tokens.access, &json!({"locale": "de"})).await;
     assert_eq!(response.status(), StatusCode::OK);
+    let body = json!({"email": email, "action": "reset_password"});
     let response = app
-        .client
-        .post(app.url("/v1/email-verification-codes"))
-        .header("accept-language", "en")
-        .json(&json!({"email": email, "action": "reset_password"}))
-        .send()
-        .await
-        .unwrap();
+        .post_json_with(
+            "/v1/email-verification-codes",
+            ("accept-language", "en"),
+            &body,
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let mail = app.mail.wait_for_nth(&email, 3).await;
     assert_eq!(mail.subject(), "Passwort zurücksetzen");
@@ -229,13 +217,10 @@ async fn admins_invite_without_ever_seeing_a_password(backend: Backend) {
     assert_eq!(body["user"]["role"], "EDITOR");
 
     let events: serde_json::Value = app
-        .get(
+        .get_json(
             "/v1/admin/audit-events?type=admin.user_invited",
             Some(&admin.access),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(events["events"].as_array().unwrap().len(), 1);
 }

@@ -56,12 +56,7 @@ async fn patch_sets_and_clears_profile_fields(backend: Backend) {
     assert_eq!(me["city"], Value::Null, "null clears");
     assert_eq!(me["first_name"], "Ada", "absent keeps");
     assert_eq!(me["username"], "ada_l");
-    let me: Value = app
-        .get("/v1/users/me", Some(&tokens.access))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.me(&tokens.access).await;
     assert_eq!(me["last_name"], "Lovelace");
     assert_eq!(me["avatar_url"], "https://cdn.example.com/ada.png");
 }
@@ -85,12 +80,7 @@ async fn patch_refuses_protected_and_unknown_fields(backend: Backend) {
             .unwrap()
             .contains("unknown field"));
     }
-    let me: Value = app
-        .get("/v1/users/me", Some(&tokens.access))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.me(&tokens.access).await;
     assert_eq!(me["role"], "VIEWER");
     assert_eq!(me["email"], email.as_str());
     assert_eq!(me["name"], Value::Null);

@@ -6,8 +6,8 @@ use crate::helpers::pwned::FakePwned;
 use crate::helpers::*;
 use futures_util::future::join_all;
 use portcullis::config::{LockoutSettings, RateLimit};
-use reqwest::StatusCode;
-use serde_json::{json, Value};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
 use std::time::Duration;
 
 backend_tests!(
@@ -30,21 +30,6 @@ fn lockout(free_attempts: u32, base_delay_secs: u64) -> LockoutSettings {
         max_delay_secs: 3600,
         ..LockoutSettings::default()
     }
-}
-
-async fn sign_in_from(
-    app: &TestApp,
-    email: &str,
-    password: &str,
-    forwarded_for: &str,
-) -> reqwest::Response {
-    app.client
-        .post(app.url("/v1/sessions"))
-        .header("x-forwarded-for", forwarded_for)
-        .json(&json!({"email": email, "password": password}))
-        .send()
-        .await
-        .unwrap()
 }
 
 async fn an_ip_limit_trips_and_recovers(backend: Backend) {
@@ -81,11 +66,14 @@ async fn an_ip_limit_trips_and_recovers(backend: Backend) {
 async fn spoofed_forwarded_for_is_ignored_from_untrusted_peers(backend: Backend) {
     let app = spawn_app_with(backend, |s| s.rate_limits.sign_in = RateLimit::new(2, 60)).await;
     for n in 0..2 {
-        let response =
-            sign_in_from(&app, &unique_email(), PASSWORD, &format!("198.51.100.{n}")).await;
+        let response = app
+            .sign_in_from(&format!("198.51.100.{n}"), &unique_email(), PASSWORD)
+            .await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     }
-    let response = sign_in_from(&app, &unique_email(), PASSWORD, "203.0.113.77").await;
+    let response = app
+        .sign_in_from("203.0.113.77", &unique_email(), PASSWORD)
+        .await;
     assert_eq!(
         response.status(),
         StatusCode::TOO_MANY_REQUESTS,
@@ -97,11 +85,8 @@ async fn spoofed_forwarded_for_is_ignored_from_untrusted_peers(backend: Backend)
     let other = spawn_app_with(backend, |_| {}).await;
     let tokens = other.register(&email, PASSWORD).await;
     let current: Value = other
-        .get("/v1/sessions/current", Some(&tokens.access))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/v1/sessions/current", Some(&tokens.access))
+        .await;
     assert_eq!(current["session"]["ip"], "127.0.0.1");
 }
 
@@ -113,18 +98,20 @@ async fn a_trusted_proxy_passes_on_the_client_address(backend: Backend) {
     .await;
     // Each client behind the proxy has its own allowance.
     for n in 0..4 {
-        let response = sign_in_from(
-            &app,
-            &unique_email(),
-            PASSWORD,
-            &format!("6.6.6.6, 198.51.100.{n}"),
-        )
-        .await;
+        let response = app
+            .sign_in_from(
+                &format!("6.6.6.6, 198.51.100.{n}"),
+                &unique_email(),
+                PASSWORD,
+            )
+            .await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "client {n}");
     }
     let email = unique_email();
     app.register(&email, PASSWORD).await;
-    let response = sign_in_from(&app, &email, PASSWORD, "6.6.6.6, 192.0.2.55").await;
+    let response = app
+        .sign_in_from("6.6.6.6, 192.0.2.55", &email, PASSWORD)
+        .await;
     let body: Value = response.json().await.unwrap();
     assert_eq!(
         body["session"]["ip"], "192.0.2.55",
@@ -142,12 +129,13 @@ async fn lockout_counts_per_account_across_case_and_addresses(backend: Backend) 
     app.register(&email, PASSWORD).await;
     let variants = [email.clone(), email.to_uppercase(), email.clone()];
     for (n, variant) in variants.iter().enumerate() {
-        let response =
-            sign_in_from(&app, variant, "wrong password", &format!("198.51.100.{n}")).await;
+        let response = app
+            .sign_in_from(&format!("198.51.100.{n}"), variant, "wrong password")
+            .await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     }
     // Locked: even the right password gets the ordinary failure.
-    let (status, locked) = problem(sign_in_from(&app, &email, PASSWORD, "192.0.2.1").await).await;
+    let (status, locked) = problem(app.sign_in_from("192.0.2.1", &email, PASSWORD).await).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (_, wrong) = problem(app.sign_in(&unique_email(), "wrong password").await).await;
     assert_eq!(locked["type"], wrong["type"]);
@@ -293,18 +281,9 @@ async fn cors_answers_listed_origins_only(backend: Backend) {
         s.cors_allowed_origins = vec!["https://app.example.com".into()]
     })
     .await;
-    let preflight = |origin: &'static str| {
-        app.client
-            .request(reqwest::Method::OPTIONS, app.url("/v1/sessions"))
-            .header("origin", origin)
-            .header("access-control-request-method", "POST")
-            .header(
-                "access-control-request-headers",
-                "content-type, authorization",
-            )
-            .send()
-    };
-    let allowed = preflight("https://app.example.com").await.unwrap();
+    let allowed = app
+        .preflight("https://app.example.com", &Method::POST, "/v1/sessions")
+        .await;
     assert!(allowed.status().is_success());
     assert_eq!(
         allowed.headers()["access-control-allow-origin"],
@@ -314,15 +293,10 @@ async fn cors_answers_listed_origins_only(backend: Backend) {
         .headers()
         .get("access-control-allow-credentials")
         .is_none());
-    let refused = preflight("https://evil.example").await.unwrap();
-    assert!(refused
-        .headers()
-        .get("access-control-allow-origin")
-        .is_none());
-    assert!(refused
-        .headers()
-        .get("access-control-allow-methods")
-        .is_none());
+    let refused = app
+        .preflight("https://evil.example", &Method::POST, "/v1/sessions")
+        .await;
+    assert_no_cors_grant(&refused);
 
     let simple = app
         .client

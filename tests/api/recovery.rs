@@ -18,13 +18,6 @@ backend_tests!(
 
 const NEW_PASSWORD: &str = "correct horse battery staple 42";
 
-/// Confirms a reset code with a new password.
-async fn reset(app: &TestApp, email: &str, code: &str, new_password: &str) -> reqwest::Response {
-    let body = json!({"action": "reset_password", "email": email, "code": code,
-                      "new_password": new_password});
-    app.confirm(&body).await
-}
-
 async fn reset_replaces_the_password_and_ends_every_session(backend: Backend) {
     let app = spawn_app(backend).await;
     let email = unique_email();
@@ -33,7 +26,7 @@ async fn reset_replaces_the_password_and_ends_every_session(backend: Backend) {
 
     let mail = app.code_mail(&email, "reset_password").await;
     assert_eq!(mail.subject(), "Reset your password");
-    let response = reset(&app, &email, &mail.code(), NEW_PASSWORD).await;
+    let response = app.reset_password(&email, &mail.code(), NEW_PASSWORD).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     assert!(response.text().await.unwrap().is_empty(), "no tokens");
 
@@ -60,7 +53,9 @@ async fn reset_replaces_the_password_and_ends_every_session(backend: Backend) {
         app.sign_in(&email, NEW_PASSWORD).await.status(),
         StatusCode::CREATED
     );
-    let again = reset(&app, &email, &mail.code(), "yet another passphrase").await;
+    let again = app
+        .reset_password(&email, &mail.code(), "yet another passphrase")
+        .await;
     assert_eq!(again.status(), StatusCode::BAD_REQUEST, "single use");
 }
 
@@ -133,9 +128,7 @@ async fn reset_works_while_sign_in_is_locked(backend: Backend) {
         StatusCode::UNAUTHORIZED,
         "locked"
     );
-    let mail = app.code_mail(&email, "reset_password").await;
-    let response = reset(&app, &email, &mail.code(), NEW_PASSWORD).await;
-    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    app.reset_by_mail(&email, NEW_PASSWORD).await;
     // The reset also cleared the lock.
     assert_eq!(
         app.sign_in(&email, NEW_PASSWORD).await.status(),
@@ -223,7 +216,7 @@ async fn common_and_context_passwords_are_refused_everywhere(backend: Backend) {
     }
     let mail = app.code_mail(&email, "reset_password").await;
     for password in weak {
-        let (status, _) = problem(reset(&app, &email, &mail.code(), password).await).await;
+        let (status, _) = problem(app.reset_password(&email, &mail.code(), password).await).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "reset {password}");
     }
     assert_eq!(
@@ -250,9 +243,7 @@ async fn password_less_users_set_a_password_by_reset(backend: Backend) {
     )
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let mail = app.code_mail(&email, "reset_password").await;
-    let response = reset(&app, &email, &mail.code(), NEW_PASSWORD).await;
-    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    app.reset_by_mail(&email, NEW_PASSWORD).await;
     assert_eq!(
         app.sign_in(&email, NEW_PASSWORD).await.status(),
         StatusCode::CREATED
@@ -264,21 +255,18 @@ async fn wrong_reset_codes_count_and_kill_the_code(backend: Backend) {
     let email = unique_email();
     app.register(&email, PASSWORD).await;
     let code = app.code_mail(&email, "reset_password").await.code();
-    let wrong = if code == "00000000" {
-        "11111111"
-    } else {
-        "00000000"
-    };
+    let wrong = wrong_code(&code);
     // The same refusal for an address without an account.
     let unknown = unique_email();
-    let (status, for_unknown) = problem(reset(&app, &unknown, wrong, NEW_PASSWORD).await).await;
+    let (status, for_unknown) =
+        problem(app.reset_password(&unknown, &wrong, NEW_PASSWORD).await).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     for _ in 0..5 {
-        let (status, body) = problem(reset(&app, &email, wrong, NEW_PASSWORD).await).await;
+        let (status, body) = problem(app.reset_password(&email, &wrong, NEW_PASSWORD).await).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(body["detail"], for_unknown["detail"]);
     }
-    let (status, _) = problem(reset(&app, &email, &code, NEW_PASSWORD).await).await;
+    let (status, _) = problem(app.reset_password(&email, &code, NEW_PASSWORD).await).await;
     assert_eq!(
         status,
         StatusCode::BAD_REQUEST,

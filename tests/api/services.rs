@@ -144,11 +144,8 @@ async fn introspection_tells_active_tokens_from_everything_else(backend: Backend
     assert_eq!(body, inactive);
 
     let discovery: Value = app
-        .get("/.well-known/openid-configuration", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/.well-known/openid-configuration", None)
+        .await;
     assert_eq!(
         discovery["introspection_endpoint"],
         "http://127.0.0.1/v1/introspect"
@@ -157,12 +154,7 @@ async fn introspection_tells_active_tokens_from_everything_else(backend: Backend
 
 /// The address of a registered user, from the admin view of the user list.
 async fn app_email(app: &TestApp, user: &Tokens) -> String {
-    let me: Value = app
-        .get("/v1/users/me", Some(&user.access))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.me(&user.access).await;
     me["email"].as_str().unwrap().to_string()
 }
 
@@ -196,11 +188,8 @@ async fn introspection_needs_client_credentials(backend: Backend) {
     assert_eq!(bearer.status(), StatusCode::UNAUTHORIZED);
     // The secret is shown once: the list has none.
     let list: Value = app
-        .get("/v1/admin/service-clients", Some(&admin.access))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/v1/admin/service-clients", Some(&admin.access))
+        .await;
     assert!(!list.to_string().contains(&secret));
     assert_eq!(list["clients"][0]["client_id"], id.as_str());
     // Deleted clients are refused.
@@ -258,13 +247,7 @@ async fn rotation_publishes_first_signs_later_and_retires_after_expiry(backend: 
     assert_eq!(rotation["retiring"], json!([old_kid]));
 
     // Published at once, not yet signing.
-    let published = kids(
-        &app.get("/.well-known/jwks.json", None)
-            .await
-            .json()
-            .await
-            .unwrap(),
-    );
+    let published = kids(&app.get_json("/.well-known/jwks.json", None).await);
     assert!(published.contains(&old_kid) && published.contains(&new_kid));
     assert_eq!(kid_of(&app.signed_in(&email).await.access), old_kid);
 
@@ -286,13 +269,7 @@ async fn rotation_publishes_first_signs_later_and_retires_after_expiry(backend: 
     app.advance(Duration::from_millis(3000));
     let mut published = Vec::new();
     for _ in 0..40 {
-        published = kids(
-            &app.get("/.well-known/jwks.json", None)
-                .await
-                .json()
-                .await
-                .unwrap(),
-        );
+        published = kids(&app.get_json("/.well-known/jwks.json", None).await);
         if published == vec![new_kid.clone()] {
             break;
         }
@@ -331,15 +308,7 @@ async fn instances_share_sign_outs_and_rotations(backend: Backend) {
     first.advance(Duration::from_millis(2500));
     // The other instance learns of the key at its next periodic reload.
     for _ in 0..60 {
-        let jwks: Value = first
-            .client
-            .get(second.url("/.well-known/jwks.json"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let jwks: Value = second.get_json("/.well-known/jwks.json", None).await;
         if kids(&jwks).contains(&new_kid) {
             break;
         }
@@ -347,16 +316,14 @@ async fn instances_share_sign_outs_and_rotations(backend: Backend) {
     }
     let email = unique_email();
     first.register(&email, PASSWORD).await;
-    let on_second: Value = first
-        .client
-        .post(second.url("/v1/sessions"))
-        .json(&json!({"email": email, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let on_second = second
+        .post_json(
+            "/v1/sessions",
+            &json!({"email": email, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(on_second.status(), StatusCode::CREATED);
+    let on_second: Value = on_second.json().await.unwrap();
     let token = on_second["access_token"].as_str().unwrap();
     assert_eq!(
         kid_of(token),

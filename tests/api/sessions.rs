@@ -17,12 +17,7 @@ async fn list_and_current_session(backend: Backend) {
     let first = app.register(&email, PASSWORD).await;
     let second = app.signed_in(&email).await;
 
-    let list: Value = app
-        .get("/v1/sessions", Some(&second.access))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.get_json("/v1/sessions", Some(&second.access)).await;
     let sessions = list["sessions"].as_array().unwrap();
     assert_eq!(sessions.len(), 2);
     assert_eq!(
@@ -36,11 +31,8 @@ async fn list_and_current_session(backend: Backend) {
     assert_eq!(sessions[1]["user_agent"], "portcullis-tests/1.0");
 
     let current: Value = app
-        .get("/v1/sessions/current", Some(&first.access))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/v1/sessions/current", Some(&first.access))
+        .await;
     assert_eq!(current["session"]["id"], first.session_id.as_str());
     assert_eq!(current["user"]["email"], email.as_str());
 }

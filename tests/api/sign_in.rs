@@ -19,14 +19,9 @@ async fn sign_in_returns_a_token_pair_with_session_and_user(backend: Backend) {
     let email = unique_email();
     app.register(&email, PASSWORD).await;
 
-    let response = app
-        .client
-        .post(app.url("/v1/sessions"))
-        .header("user-agent", "Firefox/200 (tests)")
-        .json(&json!({"email": email, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
+    let browser = ("user-agent", "Firefox/200 (tests)");
+    let body = json!({"email": email, "password": PASSWORD});
+    let response = app.post_json_with("/v1/sessions", browser, &body).await;
     assert_eq!(response.status(), StatusCode::CREATED);
     assert_eq!(response.headers()["cache-control"], "no-store");
     let body: Value = response.json().await.unwrap();
@@ -102,18 +97,8 @@ async fn every_sign_in_opens_a_new_session(backend: Backend) {
     let b = app.signed_in(&email).await;
     assert_ne!(a.session_id, b.session_id);
     assert_ne!(a.refresh, b.refresh);
-    let list: Value = app
-        .get("/v1/sessions", Some(&a.access))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let ids: Vec<&str> = list["sessions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["id"].as_str().unwrap())
-        .collect();
+    let list: Value = app.get_json("/v1/sessions", Some(&a.access)).await;
+    let ids = strings(&list["sessions"], "id");
     assert!(ids.contains(&a.session_id.as_str()) && ids.contains(&b.session_id.as_str()));
 }
 

@@ -167,13 +167,7 @@ async fn lists_the_enabled_providers(backend: Backend) {
     let Some(s) = setup(backend).await else {
         return;
     };
-    let body: Value = s
-        .app
-        .get("/v1/oauth/providers", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let body: Value = s.app.get_json("/v1/oauth/providers", None).await;
     assert_eq!(
         body,
         json!({"providers": [{"id": "oidc", "name": "Test IdP", "kind": "oidc"}]})
@@ -278,13 +272,7 @@ async fn a_verified_address_links_to_the_verified_local_user(backend: Backend) {
         .await;
     let social = s.signed_in().await;
     assert_eq!(social.user_id, local.user_id);
-    let accounts: Value = s
-        .app
-        .get("/v1/accounts", Some(&local.access))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let accounts: Value = s.app.get_json("/v1/accounts", Some(&local.access)).await;
     assert_eq!(accounts["accounts"][0]["provider"], "oidc");
     assert_eq!(accounts["accounts"][0]["subject"], "same-person");
 }
@@ -305,13 +293,7 @@ async fn an_unverified_provider_address_is_not_linked(backend: Backend) {
         with_account["type"],
         "urn:portcullis:problem:provider-rejected"
     );
-    let accounts: Value = s
-        .app
-        .get("/v1/accounts", Some(&local.access))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let accounts: Value = s.app.get_json("/v1/accounts", Some(&local.access)).await;
     assert_eq!(accounts["accounts"], json!([]));
 
     // With no local account, an unverified address does not create one either.

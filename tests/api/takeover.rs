@@ -144,14 +144,10 @@ async fn a_banned_user_cannot_complete_an_email_change(backend: Backend) {
 }
 
 async fn wrong_password_change(app: &TestApp, tokens: &Tokens, from: &str) -> Response {
-    app.client
-        .put(app.url("/v1/users/me/password"))
-        .bearer_auth(&tokens.access)
-        .header("x-forwarded-for", from)
-        .json(&json!({"current_password": "a wrong guess", "new_password": "whatever passphrase"}))
-        .send()
+    let body = json!({"current_password": "a wrong guess", "new_password": "whatever passphrase"});
+    let path = "/v1/users/me/password";
+    app.send_from(from, Method::PUT, path, Some(&tokens.access), &body)
         .await
-        .unwrap()
 }
 
 /// A stolen access token is no licence to guess the password at full
@@ -184,14 +180,8 @@ async fn password_checks_have_a_limit_of_their_own(backend: Backend) {
             _ => json!({"password": PASSWORD}),
         };
         let response = app
-            .client
-            .request(method, app.url(path))
-            .bearer_auth(&tokens.access)
-            .header("x-forwarded-for", "198.51.100.20")
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+            .send_from("198.51.100.20", method, path, Some(&tokens.access), &body)
+            .await;
         let (status, _) = problem(response).await;
         assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{path}");
     }
@@ -248,13 +238,8 @@ async fn one_client_cannot_fill_the_hashing_queue(backend: Backend) {
     let hammer = join_all((0..12).map(|_| wrong_password_change(&app, &tokens, "203.0.113.66")));
     let bystander = async {
         tokio::time::sleep(std::time::Duration::from_millis(30)).await;
-        app.client
-            .post(app.url("/v1/sessions"))
-            .header("x-forwarded-for", "198.51.100.77")
-            .json(&json!({"email": email, "password": PASSWORD}))
-            .send()
+        app.sign_in_from("198.51.100.77", &email, PASSWORD)
             .await
-            .unwrap()
             .status()
     };
     let (hammered, bystander) = tokio::join!(hammer, bystander);
@@ -270,18 +255,6 @@ async fn one_client_cannot_fill_the_hashing_queue(backend: Backend) {
     assert_eq!(bystander, StatusCode::CREATED);
 }
 
-fn code_request_from(
-    app: &TestApp,
-    email: &str,
-    action: &str,
-    from: &str,
-) -> reqwest::RequestBuilder {
-    app.client
-        .post(app.url("/v1/email-verification-codes"))
-        .header("x-forwarded-for", from)
-        .json(&json!({"email": email, "action": action}))
-}
-
 /// Strangers asking for codes for the owner's address (sign-in codes and
 /// resets alike) leave the owner's own reset request its mail.
 async fn a_stranger_cannot_use_up_the_owners_reset_mail(backend: Backend) {
@@ -295,20 +268,17 @@ async fn a_stranger_cannot_use_up_the_owners_reset_mail(backend: Backend) {
     app.register(&email, PASSWORD).await;
     let before = app.settled_mail_count(&email).await;
     for _ in 0..6 {
-        let response = code_request_from(&app, &email, "sign_in", "203.0.113.9")
-            .send()
-            .await
-            .unwrap();
+        let response = app
+            .request_code_from("203.0.113.9", &email, "sign_in")
+            .await;
         assert!(
             response.status() == StatusCode::ACCEPTED
                 || response.status() == StatusCode::TOO_MANY_REQUESTS
         );
     }
     let (status, _) = problem(
-        code_request_from(&app, &email, "sign_in", "203.0.113.9")
-            .send()
-            .await
-            .unwrap(),
+        app.request_code_from("203.0.113.9", &email, "sign_in")
+            .await,
     )
     .await;
     assert_eq!(
@@ -317,20 +287,12 @@ async fn a_stranger_cannot_use_up_the_owners_reset_mail(backend: Backend) {
         "the stranger is capped"
     );
     // The owner, from their own address, still gets a reset mail at once.
-    let response = code_request_from(&app, &email, "reset_password", "198.51.100.5")
-        .send()
-        .await
-        .unwrap();
+    let response = app
+        .request_code_from("198.51.100.5", &email, "reset_password")
+        .await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let mail = app.mail.wait_for_nth(&email, before + 2).await;
     assert_eq!(mail.subject(), "Reset your password");
-}
-
-fn confirm_from(app: &TestApp, body: serde_json::Value, from: &str) -> reqwest::RequestBuilder {
-    app.client
-        .post(app.url("/v1/email-verification-codes/confirm"))
-        .header("x-forwarded-for", from)
-        .json(&body)
 }
 
 /// Each new code has fresh attempts; the count of wrong codes per address and
@@ -348,14 +310,10 @@ async fn wrong_codes_are_capped_across_successive_codes(backend: Backend) {
     let mut last_code = String::new();
     for round in 0..2 {
         last_code = app.code_mail(&email, "sign_in").await.code();
-        let wrong = if last_code == "00000000" {
-            "11111111"
-        } else {
-            "00000000"
-        };
+        let wrong = wrong_code(&last_code);
         for _ in 0..4 {
             let body = json!({"action": "sign_in", "email": email, "code": wrong});
-            let response = confirm_from(&app, body, guesser).send().await.unwrap();
+            let response = app.confirm_from(guesser, &body).await;
             assert_eq!(
                 problem(response).await.0,
                 StatusCode::BAD_REQUEST,
@@ -368,16 +326,10 @@ async fn wrong_codes_are_capped_across_successive_codes(backend: Backend) {
     let code = app.code_mail(&email, "sign_in").await.code();
     assert_ne!(code, last_code);
     let body = json!({"action": "sign_in", "email": email, "code": code});
-    let response = confirm_from(&app, body.clone(), guesser)
-        .send()
-        .await
-        .unwrap();
+    let response = app.confirm_from(guesser, &body).await;
     assert_eq!(problem(response).await.0, StatusCode::TOO_MANY_REQUESTS);
     // The owner, elsewhere, is not locked out by the stranger's guesses.
-    let response = confirm_from(&app, body, "198.51.100.8")
-        .send()
-        .await
-        .unwrap();
+    let response = app.confirm_from("198.51.100.8", &body).await;
     assert_eq!(response.status(), StatusCode::CREATED);
 }
 
@@ -393,24 +345,14 @@ async fn guesses_from_many_clients_meet_a_ceiling(backend: Backend) {
     let email = unique_email();
     app.register(&email, PASSWORD).await;
     let code = app.code_mail(&email, "sign_in").await.code();
-    let wrong = if code == "00000000" {
-        "11111111"
-    } else {
-        "00000000"
-    };
+    let wrong = wrong_code(&code);
     for n in 0..10 {
         let body = json!({"action": "sign_in", "email": email, "code": wrong});
-        let response = confirm_from(&app, body, &format!("203.0.113.{n}"))
-            .send()
-            .await
-            .unwrap();
+        let response = app.confirm_from(&format!("203.0.113.{n}"), &body).await;
         assert_eq!(problem(response).await.0, StatusCode::BAD_REQUEST);
     }
     let body = json!({"action": "sign_in", "email": email, "code": code});
-    let response = confirm_from(&app, body, "198.51.100.9")
-        .send()
-        .await
-        .unwrap();
+    let response = app.confirm_from("198.51.100.9", &body).await;
     assert_eq!(problem(response).await.0, StatusCode::TOO_MANY_REQUESTS);
     // A reset for the same address is counted apart.
     let reset = app.code_mail(&email, "reset_password").await.code();
@@ -431,21 +373,18 @@ async fn many_strangers_meet_a_mail_ceiling(backend: Backend) {
     let email = unique_email();
     app.register(&email, PASSWORD).await;
     for n in 0..3 {
-        let response = code_request_from(&app, &email, "sign_in", &format!("203.0.113.{n}"))
-            .send()
-            .await
-            .unwrap();
+        let response = app
+            .request_code_from(&format!("203.0.113.{n}"), &email, "sign_in")
+            .await;
         assert_eq!(response.status(), StatusCode::ACCEPTED);
     }
-    let response = code_request_from(&app, &email, "sign_in", "203.0.113.200")
-        .send()
-        .await
-        .unwrap();
+    let response = app
+        .request_code_from("203.0.113.200", &email, "sign_in")
+        .await;
     assert_eq!(problem(response).await.0, StatusCode::TOO_MANY_REQUESTS);
-    let response = code_request_from(&app, &email, "reset_password", "198.51.100.5")
-        .send()
-        .await
-        .unwrap();
+    let response = app
+        .request_code_from("198.51.100.5", &email, "reset_password")
+        .await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
 }
 

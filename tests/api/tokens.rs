@@ -107,11 +107,8 @@ async fn access_tokens_verify_with_the_raw_jwks_key_alone(backend: Backend) {
 async fn discovery_names_issuer_and_keys(backend: Backend) {
     let app = spawn_app(backend).await;
     let doc: Value = app
-        .get("/.well-known/openid-configuration", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/.well-known/openid-configuration", None)
+        .await;
     assert_eq!(doc["issuer"], "http://127.0.0.1");
     assert_eq!(doc["jwks_uri"], "http://127.0.0.1/.well-known/jwks.json");
     assert_eq!(
@@ -257,15 +254,7 @@ async fn instances_on_one_database_share_keys_and_sessions(backend: Backend) {
     let first = spawn_app(backend).await;
     let second = first.second_instance().await;
     let jwks_first = jwks(&first).await;
-    let jwks_second: Value = first
-        .client
-        .get(second.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks_second: Value = second.get_json("/.well-known/jwks.json", None).await;
     assert_eq!(jwks_first, jwks_second, "one key set for every instance");
 
     let tokens = first.register(&unique_email(), PASSWORD).await;

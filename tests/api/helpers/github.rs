@@ -1,10 +1,9 @@
 //! A stand-in for GitHub's OAuth and REST endpoints (GitHub is OAuth 2.0
 //! without OpenID Connect, so the real-provider tests cannot cover it).
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::net::TcpListener;
 
 const TOKEN: &str = "gho_stand_in_access_token";
 
@@ -21,22 +20,15 @@ pub struct FakeGithub {
 impl FakeGithub {
     /// Serves `user` at `/user` and `emails` at `/user/emails`.
     pub fn start(user: Value, emails: Value) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
         let profile = Profile { user, emails };
-        let server = HttpServer::new(move || {
-            App::new()
+        let base = super::serve_stand_in(move |routes| {
+            routes
                 .app_data(web::Data::new(profile.clone()))
                 .route("/login/oauth/authorize", web::get().to(authorize))
                 .route("/login/oauth/access_token", web::post().to(access_token))
                 .route("/user", web::get().to(user_profile))
-                .route("/user/emails", web::get().to(user_emails))
-        })
-        .workers(1)
-        .listen(listener)
-        .unwrap()
-        .run();
-        tokio::spawn(server);
+                .route("/user/emails", web::get().to(user_emails));
+        });
         Self { base }
     }
 }

@@ -7,9 +7,11 @@ pub mod github;
 pub mod oidc;
 pub mod pwned;
 mod smtp;
+mod stand_in;
 
 pub use db::{postgres_available, Backend, TestDb};
 pub use smtp::{MailSink, ReceivedMail};
+pub use stand_in::{free_port, serve_stand_in};
 
 use portcullis::config::{LogFormat, SecretString, Settings};
 use portcullis::startup::Application;
@@ -96,11 +98,7 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
     let mut settings = test_settings(&db.url, &mail);
     configure(&mut settings);
     let clock = portcullis::clock::ManualClock::new();
-    let app = Application::build_with_clock(settings.clone(), clock.clone())
-        .await
-        .expect("the application failed to start");
-    let address = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped());
+    let address = start_instance(&settings, &clock).await;
     TestApp {
         address,
         clock,
@@ -115,27 +113,70 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
     }
 }
 
+/// Builds an instance of the application on `clock` and runs it in the
+/// background; returns its base URL.
+async fn start_instance(
+    settings: &Settings,
+    clock: &std::sync::Arc<portcullis::clock::ManualClock>,
+) -> String {
+    let app = Application::build_with_clock(settings.clone(), clock.clone())
+        .await
+        .expect("the application failed to start");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    address
+}
+
 impl TestApp {
     /// Another instance on the same database, as in a scaled-out deployment.
     pub async fn second_instance(&self) -> TestApp2 {
-        let app = Application::build_with_clock(self.settings.clone(), self.clock.clone())
-            .await
-            .expect("the second instance failed to start");
-        let address = format!("http://127.0.0.1:{}", app.port());
-        tokio::spawn(app.run_until_stopped());
-        TestApp2 { address }
+        TestApp2 {
+            address: start_instance(&self.settings, &self.clock).await,
+            client: self.client.clone(),
+        }
     }
 }
 
 /// An extra instance that shares the first one's database and mail sink.
 pub struct TestApp2 {
     pub address: String,
+    pub client: reqwest::Client,
 }
 
 impl TestApp2 {
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }
+
+    /// GETs `path` and reads its 200 JSON answer.
+    pub async fn get_json(&self, path: &str, access: Option<&str>) -> Value {
+        get_json(&self.client, self.url(path), access).await
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        post_json_to(&self.client, self.url(path), body).await
+    }
+}
+
+/// `POST url` with a JSON body.
+pub async fn post_json_to(client: &reqwest::Client, url: String, body: &Value) -> Response {
+    client.post(url).json(body).send().await.unwrap()
+}
+
+/// `GET url`, with a bearer token when given.
+pub async fn get_from(client: &reqwest::Client, url: String, access: Option<&str>) -> Response {
+    let mut request = client.get(url);
+    if let Some(token) = access {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap()
+}
+
+/// GETs `url` and reads its JSON answer, which must be a 200.
+async fn get_json(client: &reqwest::Client, url: String, access: Option<&str>) -> Value {
+    let response = get_from(client, url.clone(), access).await;
+    assert_eq!(response.status(), StatusCode::OK, "GET {url}");
+    response.json().await.unwrap()
 }
 
 /// A signed-in user, as the tests need it.
@@ -175,20 +216,100 @@ impl TestApp {
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        post_json_to(&self.client, self.url(path), body).await
+    }
+
+    pub async fn get(&self, path: &str, access: Option<&str>) -> Response {
+        get_from(&self.client, self.url(path), access).await
+    }
+
+    /// GETs `path` and reads its 200 JSON answer.
+    pub async fn get_json(&self, path: &str, access: Option<&str>) -> Value {
+        get_json(&self.client, self.url(path), access).await
+    }
+
+    /// The signed-in user's profile (`GET /v1/users/me`, a 200).
+    pub async fn me(&self, access: &str) -> Value {
+        self.get_json("/v1/users/me", Some(access)).await
+    }
+
+    /// A JSON request as the client at `ip` sends it through a proxy (the
+    /// tests that use it trust loopback as one): `X-Forwarded-For: ip`.
+    pub async fn send_from(
+        &self,
+        ip: &str,
+        method: reqwest::Method,
+        path: &str,
+        access: Option<&str>,
+        body: &Value,
+    ) -> Response {
+        let mut request = self
+            .client
+            .request(method, self.url(path))
+            .header("x-forwarded-for", ip)
+            .json(body);
+        if let Some(token) = access {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// `POST /v1/sessions` with a password, from the client at `ip`.
+    pub async fn sign_in_from(&self, ip: &str, email: &str, password: &str) -> Response {
+        let body = json!({"email": email, "password": password});
+        self.send_from(ip, reqwest::Method::POST, "/v1/sessions", None, &body)
+            .await
+    }
+
+    /// `POST /v1/email-verification-codes` from the client at `ip`.
+    pub async fn request_code_from(&self, ip: &str, email: &str, action: &str) -> Response {
+        let body = json!({"email": email, "action": action});
+        let path = "/v1/email-verification-codes";
+        self.send_from(ip, reqwest::Method::POST, path, None, &body)
+            .await
+    }
+
+    /// `POST /v1/email-verification-codes/confirm` from the client at `ip`.
+    pub async fn confirm_from(&self, ip: &str, body: &Value) -> Response {
+        let path = "/v1/email-verification-codes/confirm";
+        self.send_from(ip, reqwest::Method::POST, path, None, body)
+            .await
+    }
+
+    /// A CORS preflight from `origin` for `method` on `path`, asking for the
+    /// headers a browser client sends.
+    pub async fn preflight(&self, origin: &str, method: &reqwest::Method, path: &str) -> Response {
+        self.client
+            .request(reqwest::Method::OPTIONS, self.url(path))
+            .header("origin", origin)
+            .header("access-control-request-method", method.as_str())
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            )
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A JSON POST with one extra header, `(name, value)`.
+    pub async fn post_json_with(&self, path: &str, header: (&str, &str), body: &Value) -> Response {
         self.client
             .post(self.url(path))
+            .header(header.0, header.1)
             .json(body)
             .send()
             .await
             .unwrap()
     }
 
-    pub async fn get(&self, path: &str, access: Option<&str>) -> Response {
-        let mut request = self.client.get(self.url(path));
-        if let Some(token) = access {
-            request = request.bearer_auth(token);
-        }
-        request.send().await.unwrap()
+    /// Asserts that `tokens`' session is over: neither its refresh token
+    /// nor its access token is accepted any more.
+    pub async fn assert_session_ended(&self, tokens: &Tokens) {
+        let refresh = self.refresh(&tokens.refresh).await;
+        assert_eq!(refresh.status(), StatusCode::UNAUTHORIZED, "refresh");
+        let me = self.get("/v1/users/me", Some(&tokens.access)).await;
+        assert_eq!(me.status(), StatusCode::UNAUTHORIZED, "access token");
     }
 
     pub async fn delete(&self, path: &str, access: &str) -> Response {
@@ -309,6 +430,21 @@ impl TestApp {
         .await
     }
 
+    /// Confirms a reset code with a new password.
+    pub async fn reset_password(&self, email: &str, code: &str, new_password: &str) -> Response {
+        let body = json!({"action": "reset_password", "email": email, "code": code,
+                          "new_password": new_password});
+        self.confirm(&body).await
+    }
+
+    /// Resets `email`'s password the way its owner does: a code by mail,
+    /// confirmed with the new password (a 204).
+    pub async fn reset_by_mail(&self, email: &str, new_password: &str) {
+        let mail = self.code_mail(email, "reset_password").await;
+        let response = self.reset_password(email, &mail.code(), new_password).await;
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    }
+
     pub async fn sign_in(&self, email: &str, password: &str) -> Response {
         self.post_json(
             "/v1/sessions",
@@ -416,17 +552,43 @@ pub fn claims_of(access: &str) -> Value {
 
 /// The `kid`s a JWKS document publishes, in its order.
 pub fn kids(jwks: &Value) -> Vec<String> {
-    jwks["keys"]
+    strings(&jwks["keys"], "kid")
+        .into_iter()
+        .map(String::from)
+        .collect()
+}
+
+/// The string `key` of each object in the JSON array `items`, in order.
+pub fn strings<'a>(items: &'a Value, key: &str) -> Vec<&'a str> {
+    items
         .as_array()
         .unwrap()
         .iter()
-        .map(|k| k["kid"].as_str().unwrap().to_string())
+        .map(|item| item[key].as_str().unwrap())
         .collect()
+}
+
+/// The `n`th of a run of well-formed codes that are all not `code`.
+pub fn nth_wrong_code(code: &str, n: u32) -> String {
+    let value: u32 = code.parse().unwrap();
+    format!("{:08}", (value + 1 + n) % 100_000_000)
+}
+
+/// A well-formed code that is not `code`.
+pub fn wrong_code(code: &str) -> String {
+    nth_wrong_code(code, 0)
 }
 
 /// A fresh address for each call.
 pub fn unique_email() -> String {
     format!("user-{}@example.com", uuid::Uuid::new_v4().simple())
+}
+
+/// A CORS answer that grants nothing: no allowed origin, no allowed methods.
+pub fn assert_no_cors_grant(response: &Response) {
+    let headers = response.headers();
+    assert!(headers.get("access-control-allow-origin").is_none());
+    assert!(headers.get("access-control-allow-methods").is_none());
 }
 
 /// The status and the body of a problem response, checking its media type.

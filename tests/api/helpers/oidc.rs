@@ -91,15 +91,9 @@ impl OidcProvider {
     }
 
     async fn control(&self, path: &str, body: Value) -> Value {
-        self.client
-            .post(format!("{}/__test/{path}", self.issuer))
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        let url = format!("{}/__test/{path}", self.issuer);
+        let response = super::post_json_to(&self.client, url, &body).await;
+        response.json().await.unwrap()
     }
 
     /// Adds an account and makes it the one the next login signs in as.
@@ -117,14 +111,9 @@ impl OidcProvider {
     }
 
     pub async fn last_token_response(&self) -> Value {
-        self.client
-            .get(format!("{}/__test/last-token", self.issuer))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        let url = format!("{}/__test/last-token", self.issuer);
+        let response = super::get_from(&self.client, url, None).await;
+        response.json().await.unwrap()
     }
 
     pub fn stop(&mut self) {

@@ -1,9 +1,8 @@
 //! A stand-in for Have I Been Pwned's range API on loopback (tests never
 //! call the real service).
 
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{web, HttpResponse};
 use sha1::{Digest, Sha1};
-use std::net::TcpListener;
 
 pub struct FakePwned {
     pub base: String,
@@ -21,11 +20,9 @@ impl FakePwned {
                     .collect()
             })
             .collect();
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-        let server = HttpServer::new(move || {
+        let base = super::serve_stand_in(move |routes| {
             let hashes = hashes.clone();
-            App::new().route(
+            routes.route(
                 "/range/{prefix}",
                 web::get().to(move |prefix: web::Path<String>| {
                     let mut lines: Vec<String> = hashes
@@ -37,13 +34,8 @@ impl FakePwned {
                     lines.push(format!("{}:0", "0".repeat(35)));
                     async move { HttpResponse::Ok().body(lines.join("\r\n")) }
                 }),
-            )
-        })
-        .workers(1)
-        .listen(listener)
-        .unwrap()
-        .run();
-        tokio::spawn(server);
+            );
+        });
         Self { base }
     }
 }
