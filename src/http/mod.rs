@@ -9,6 +9,7 @@ mod logging;
 mod problem;
 
 pub use crate::flows::context::{Admin, Caller, Origin};
+pub use auth::AdminJson;
 pub use error::ApiError;
 pub use json::{BodyLimit, JsonBody};
 pub use logging::RequestSpan;

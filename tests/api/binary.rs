@@ -40,7 +40,12 @@ pub(crate) struct Server {
 
 impl Server {
     pub(crate) async fn start(dir: &Path, envs: &[(&str, String)]) -> Server {
-        let port = free_port();
+        Self::start_on(dir, envs, free_port()).await
+    }
+
+    /// On a given port (a restart that keeps the development public URL,
+    /// which follows `PORTCULLIS_LISTEN`, and so the tokens' issuer).
+    pub(crate) async fn start_on(dir: &Path, envs: &[(&str, String)], port: u16) -> Server {
         let log = dir.join("server.log");
         let out = std::fs::File::create(&log).unwrap();
         let child = binary()
@@ -184,8 +189,9 @@ async fn starts_and_works_with_no_configuration() {
     assert_eq!(refreshed.status(), StatusCode::OK);
 
     // A restart keeps the keys (and so the tokens) valid.
+    let port: u16 = server.address.rsplit(':').next().unwrap().parse().unwrap();
     drop(server);
-    let server = Server::start(&dir, &[]).await;
+    let server = Server::start_on(&dir, &[], port).await;
     let tokens = Tokens::from_body(&refreshed.json().await.unwrap());
     let me = server.get("/v1/users/me", &tokens.access).await;
     assert_eq!(me.status(), StatusCode::OK);

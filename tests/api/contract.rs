@@ -10,6 +10,7 @@ backend_tests!(
     bodies_that_are_not_objects_are_refused,
     rotations_publish_at_most_five_keys,
     allow_names_the_methods_of_the_path_itself,
+    admin_routes_check_the_role_before_the_body,
 );
 
 async fn an_invitee_who_never_signed_in_is_not_another_super_admin(backend: Backend) {
@@ -155,5 +156,22 @@ async fn allow_names_the_methods_of_the_path_itself(backend: Backend) {
             .unwrap();
         assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "{path}");
         assert_eq!(response.headers()["allow"], allow, "{path}");
+    }
+}
+
+/// A VIEWER learns nothing about an admin route's fields: 403 before any 400.
+async fn admin_routes_check_the_role_before_the_body(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let viewer = app.register(&unique_email(), PASSWORD).await;
+    let user = format!("/v1/admin/users/{}", viewer.user_id);
+    for (method, path) in [
+        (Method::POST, "/v1/admin/users".to_string()),
+        (Method::PATCH, user.clone()),
+        (Method::POST, format!("{user}/ban")),
+        (Method::POST, "/v1/admin/service-clients".to_string()),
+    ] {
+        let body = json!({"no such field": [1, 2, 3]});
+        let (status, _) = problem(app.send(method, &path, &viewer.access, body).await).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
     }
 }

@@ -3,7 +3,7 @@
 use crate::domain::ProfileText;
 use crate::flows::service_clients;
 use crate::http::ApiError;
-use crate::http::{Admin, JsonBody, Origin};
+use crate::http::{Admin, AdminJson, Origin};
 use crate::routes::problems::{AdminProblems, InputProblems, ServerProblems};
 use crate::state::AppState;
 use crate::store::{ServiceClient, Timestamp};
@@ -71,11 +71,11 @@ pub struct ServiceClientList {
 #[post("/v1/admin/service-clients")]
 pub async fn create(
     state: web::Data<AppState>,
-    admin: Admin,
     client: Origin,
-    body: JsonBody<CreateServiceClientRequest>,
+    request: AdminJson<CreateServiceClientRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let created = service_clients::create(&state, &admin, body.0.name.as_str(), &client).await?;
+    let AdminJson { admin, body } = request;
+    let created = service_clients::create(&state, &admin, body.name.as_str(), &client).await?;
     Ok(HttpResponse::Created().json(CreatedServiceClient {
         client: created.client.into(),
         client_secret: created.secret,

@@ -5,7 +5,7 @@ use crate::error::Problem;
 use crate::flows::admin::{self, AdminUpdate, ListUsers};
 use crate::flows::invite::{self, Invitation};
 use crate::http::ApiError;
-use crate::http::{Admin, JsonBody, Origin};
+use crate::http::{Admin, AdminJson, Origin};
 use crate::routes::problems::{AdminProblems, InputProblems, ServerProblems};
 use crate::routes::profile_patch::profile_patch;
 use crate::routes::sessions::{Revoked, SessionList};
@@ -78,11 +78,10 @@ pub struct InviteRequest {
 #[post("/v1/admin/users")]
 pub async fn invite_user(
     state: web::Data<AppState>,
-    admin: Admin,
     client: Origin,
-    body: JsonBody<InviteRequest>,
+    request: AdminJson<InviteRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.0;
+    let AdminJson { admin, body } = request;
     let invitation = Invitation {
         email: body.email,
         role: body.role.unwrap_or(Role::Viewer),
@@ -221,12 +220,11 @@ profile_patch! {
 #[patch("/v1/admin/users/{id}")]
 pub async fn update_user(
     state: web::Data<AppState>,
-    admin: Admin,
     client: Origin,
     id: web::Path<Uuid>,
-    body: JsonBody<AdminUpdateRequest>,
+    request: AdminJson<AdminUpdateRequest>,
 ) -> Result<web::Json<AdminUserView>, ApiError> {
-    let mut body = body.0;
+    let AdminJson { admin, mut body } = request;
     let update = AdminUpdate {
         profile: body.take_profile(),
         role: body.role,
@@ -266,12 +264,12 @@ pub struct BanRequest {
 #[post("/v1/admin/users/{id}/ban")]
 pub async fn ban(
     state: web::Data<AppState>,
-    admin: Admin,
     client: Origin,
     id: web::Path<Uuid>,
-    body: JsonBody<BanRequest>,
+    request: AdminJson<BanRequest>,
 ) -> Result<web::Json<AdminUserView>, ApiError> {
-    let BanRequest { until, reason } = body.0;
+    let AdminJson { admin, body } = request;
+    let BanRequest { until, reason } = body;
     let until = until.map(Timestamp::from_datetime);
     let reason = reason.map(String::from);
     let user = admin::ban(&state, &admin, id.into_inner(), until, reason, &client).await?;
