@@ -6,7 +6,7 @@
 #[path = "../api/helpers/db.rs"]
 mod db;
 
-pub use db::{postgres_available, Backend, TestDb};
+pub use db::{require_postgres, Backend, TestDb};
 
 use portcullis::config::Settings;
 use portcullis::domain::Role;
@@ -34,11 +34,11 @@ macro_rules! store_tests {
         mod postgres {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[cfg_attr(postgres_tests_off, ignore = "PORTCULLIS_TEST_POSTGRES=off")]
                 async fn $name() {
-                    if $crate::helpers::postgres_available().await {
-                        let store = $crate::helpers::TestStore::open($crate::helpers::Backend::Postgres).await;
-                        super::$name(store).await;
-                    }
+                    $crate::helpers::require_postgres().await;
+                    let store = $crate::helpers::TestStore::open($crate::helpers::Backend::Postgres).await;
+                    super::$name(store).await;
                 }
             )*
         }

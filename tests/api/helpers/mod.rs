@@ -9,7 +9,7 @@ pub mod pwned;
 mod smtp;
 mod stand_in;
 
-pub use db::{postgres_available, Backend, TestDb};
+pub use db::{require_postgres, Backend, TestDb};
 pub use smtp::{MailSink, ReceivedMail};
 pub use stand_in::{free_port, serve_stand_in};
 
@@ -38,10 +38,10 @@ macro_rules! backend_tests {
         mod postgres {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[cfg_attr(postgres_tests_off, ignore = "PORTCULLIS_TEST_POSTGRES=off")]
                 async fn $name() {
-                    if $crate::helpers::postgres_available().await {
-                        super::$name($crate::helpers::Backend::Postgres).await;
-                    }
+                    $crate::helpers::require_postgres().await;
+                    super::$name($crate::helpers::Backend::Postgres).await;
                 }
             )*
         }
