@@ -61,7 +61,7 @@ pub async fn issue(
     repo.put_code(&NewCode {
         id: Uuid::now_v7(),
         email: email.to_string(),
-        action: action.as_str(),
+        action,
         user_id,
         code_hash: state
             .code_hasher
@@ -95,7 +95,7 @@ async fn live_code(
 ) -> Result<Option<IssuedCode>, FlowError> {
     let max_attempts = state.settings.code_max_attempts;
     let Some((sealed, expires_at)) = repo
-        .resendable_code(email.as_str(), action.as_str(), now, max_attempts)
+        .resendable_code(email.as_str(), action, now, max_attempts)
         .await?
     else {
         return Ok(None);
@@ -256,7 +256,7 @@ pub async fn claim_mail_slot(
         // Disabled (tests, or a deployment that throttles elsewhere).
         return Ok(true);
     }
-    repo.claim_mail_slot(email.as_str(), action.as_str(), now, now.minus(cooldown))
+    repo.claim_mail_slot(email.as_str(), action, now, now.minus(cooldown))
         .await
 }
 
@@ -290,7 +290,7 @@ pub async fn check(
                 .hash(action.as_str(), email.as_str(), code.expose());
             let max_attempts = state.settings.code_max_attempts;
             if repo
-                .code_is_live(email.as_str(), action.as_str(), &hash, now, max_attempts)
+                .code_is_live(email.as_str(), action, &hash, now, max_attempts)
                 .await?
             {
                 Ok(email.to_string())
@@ -301,7 +301,7 @@ pub async fn check(
             }
         }
         Proof::LinkToken(token) => repo
-            .live_code_email(&sha256_hex(token), action.as_str(), now)
+            .live_code_email(&sha256_hex(token), action, now)
             .await?
             .ok_or(FlowError::InvalidCode),
     }
@@ -330,7 +330,7 @@ pub async fn consume(
                 .code_hasher
                 .hash(action.as_str(), email.as_str(), code.expose());
             let consumed = tx
-                .consume_code(email.as_str(), action.as_str(), &hash, now, max_attempts)
+                .consume_code(email.as_str(), action, &hash, now, max_attempts)
                 .await?;
             if consumed.is_none() {
                 // Rolled back: the caller's transaction is never committed here.
@@ -341,7 +341,7 @@ pub async fn consume(
             consumed
         }
         Proof::LinkToken(token) => {
-            tx.consume_link_token(&sha256_hex(token), action.as_str(), now, max_attempts)
+            tx.consume_link_token(&sha256_hex(token), action, now, max_attempts)
                 .await?
         }
     };
@@ -359,8 +359,7 @@ async fn count_wrong_code(
     client: &Origin,
 ) -> Result<(), FlowError> {
     let mut repo = state.store.connection().await?;
-    repo.count_failed_attempt(email.as_str(), action.as_str())
-        .await?;
+    repo.count_failed_attempt(email.as_str(), action).await?;
     drop(repo);
     throttle::count_code_failure(state, email.as_str(), action.as_str(), client).await;
     Ok(())

@@ -18,7 +18,7 @@ pub use sql::{connect, migrate, ConnectError};
 pub use timestamp::Timestamp;
 pub use unique_key::UniqueKey;
 
-use crate::domain::Role;
+use crate::domain::{CodeAction, Role};
 use async_trait::async_trait;
 use uuid::Uuid;
 
@@ -100,7 +100,7 @@ pub trait RegistrationRepo {
     async fn claim_mail_slot(
         &mut self,
         email: &str,
-        action: &str,
+        action: CodeAction,
         now: Timestamp,
         not_after: Timestamp,
     ) -> StoreResult<bool>;
@@ -115,19 +115,19 @@ pub trait CodeRepo {
     async fn consume_code(
         &mut self,
         email: &str,
-        action: &str,
+        action: CodeAction,
         code_hash: &str,
         now: Timestamp,
         max_attempts: u32,
     ) -> StoreResult<Option<ConsumedCode>>;
     /// Counts a wrong guess against the live code of (email, action).
-    async fn count_failed_attempt(&mut self, email: &str, action: &str) -> StoreResult<()>;
+    async fn count_failed_attempt(&mut self, email: &str, action: CodeAction) -> StoreResult<()>;
     /// Whether (email, action) has a live code with this hash and attempts
     /// left, without using it.
     async fn code_is_live(
         &mut self,
         email: &str,
-        action: &str,
+        action: CodeAction,
         code_hash: &str,
         now: Timestamp,
         max_attempts: u32,
@@ -136,7 +136,7 @@ pub trait CodeRepo {
     async fn live_code_email(
         &mut self,
         token_hash: &str,
-        action: &str,
+        action: CodeAction,
         now: Timestamp,
     ) -> StoreResult<Option<String>>;
     /// The sealed secrets and expiry of the live, re-sendable code of
@@ -144,7 +144,7 @@ pub trait CodeRepo {
     async fn resendable_code(
         &mut self,
         email: &str,
-        action: &str,
+        action: CodeAction,
         now: Timestamp,
         max_attempts: u32,
     ) -> StoreResult<Option<(String, Timestamp)>>;
@@ -154,7 +154,7 @@ pub trait CodeRepo {
     async fn consume_link_token(
         &mut self,
         token_hash: &str,
-        action: &str,
+        action: CodeAction,
         now: Timestamp,
         max_attempts: u32,
     ) -> StoreResult<Option<ConsumedCode>>;

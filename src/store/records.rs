@@ -1,7 +1,7 @@
 //! Rows as the store reads and writes them.
 
 use super::Timestamp;
-use crate::domain::Role;
+use crate::domain::{CodeAction, Role};
 use uuid::Uuid;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -114,7 +114,7 @@ pub struct PendingRegistration {
 pub struct NewCode {
     pub id: Uuid,
     pub email: String,
-    pub action: &'static str,
+    pub action: CodeAction,
     pub user_id: Option<Uuid>,
     /// HMAC of the 8-digit code.
     pub code_hash: String,

@@ -3,6 +3,7 @@
 
 use crate::helpers::TestStore;
 use crate::store_tests;
+use portcullis::domain::CodeAction;
 use portcullis::store::{NewCode, Timestamp};
 use std::time::Duration;
 use uuid::Uuid;
@@ -18,7 +19,7 @@ store_tests!(
 
 const MAX: u32 = 3;
 
-fn code(email: &str, action: &'static str, seed: &str, at: Timestamp) -> NewCode {
+fn code(email: &str, action: CodeAction, seed: &str, at: Timestamp) -> NewCode {
     NewCode {
         id: Uuid::now_v7(),
         email: email.into(),
@@ -37,80 +38,80 @@ async fn a_code_is_consumed_once(s: TestStore) {
     let mut repo = s.conn().await;
     repo.put_code(&NewCode {
         user_id: Some(user.id),
-        ..code("c@example.com", "sign_in", "1", s.now)
+        ..code("c@example.com", CodeAction::SignIn, "1", s.now)
     })
     .await
     .unwrap();
     let at = s.after(1);
     assert!(repo
-        .code_is_live("c@example.com", "sign_in", "code-1", at, MAX)
+        .code_is_live("c@example.com", CodeAction::SignIn, "code-1", at, MAX)
         .await
         .unwrap());
     // Checking does not use it up.
     assert!(repo
-        .code_is_live("c@example.com", "sign_in", "code-1", at, MAX)
+        .code_is_live("c@example.com", CodeAction::SignIn, "code-1", at, MAX)
         .await
         .unwrap());
     // The action is part of the key.
     assert!(repo
-        .consume_code("c@example.com", "verify_email", "code-1", at, MAX)
+        .consume_code("c@example.com", CodeAction::VerifyEmail, "code-1", at, MAX)
         .await
         .unwrap()
         .is_none());
     let consumed = repo
-        .consume_code("c@example.com", "sign_in", "code-1", at, MAX)
+        .consume_code("c@example.com", CodeAction::SignIn, "code-1", at, MAX)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(consumed.email, "c@example.com");
     assert_eq!(consumed.user_id, Some(user.id));
     assert!(repo
-        .consume_code("c@example.com", "sign_in", "code-1", at, MAX)
+        .consume_code("c@example.com", CodeAction::SignIn, "code-1", at, MAX)
         .await
         .unwrap()
         .is_none());
     assert!(!repo
-        .code_is_live("c@example.com", "sign_in", "code-1", at, MAX)
+        .code_is_live("c@example.com", CodeAction::SignIn, "code-1", at, MAX)
         .await
         .unwrap());
 }
 
 async fn wrong_guesses_use_up_the_attempts(s: TestStore) {
     let mut repo = s.conn().await;
-    repo.put_code(&code("g@example.com", "sign_in", "1", s.now))
+    repo.put_code(&code("g@example.com", CodeAction::SignIn, "1", s.now))
         .await
         .unwrap();
     let at = s.after(1);
     assert!(repo
-        .consume_code("g@example.com", "sign_in", "wrong", at, MAX)
+        .consume_code("g@example.com", CodeAction::SignIn, "wrong", at, MAX)
         .await
         .unwrap()
         .is_none());
     for _ in 0..MAX {
-        repo.count_failed_attempt("g@example.com", "sign_in")
+        repo.count_failed_attempt("g@example.com", CodeAction::SignIn)
             .await
             .unwrap();
     }
     assert!(!repo
-        .code_is_live("g@example.com", "sign_in", "code-1", at, MAX)
+        .code_is_live("g@example.com", CodeAction::SignIn, "code-1", at, MAX)
         .await
         .unwrap());
     assert!(repo
-        .consume_code("g@example.com", "sign_in", "code-1", at, MAX)
+        .consume_code("g@example.com", CodeAction::SignIn, "code-1", at, MAX)
         .await
         .unwrap()
         .is_none());
     // One attempt fewer leaves exactly one.
-    repo.put_code(&code("g@example.com", "sign_in", "2", s.now))
+    repo.put_code(&code("g@example.com", CodeAction::SignIn, "2", s.now))
         .await
         .unwrap();
     for _ in 0..MAX - 1 {
-        repo.count_failed_attempt("g@example.com", "sign_in")
+        repo.count_failed_attempt("g@example.com", CodeAction::SignIn)
             .await
             .unwrap();
     }
     assert!(repo
-        .consume_code("g@example.com", "sign_in", "code-2", at, MAX)
+        .consume_code("g@example.com", CodeAction::SignIn, "code-2", at, MAX)
         .await
         .unwrap()
         .is_some());
@@ -118,35 +119,63 @@ async fn wrong_guesses_use_up_the_attempts(s: TestStore) {
 
 async fn expired_and_replaced_codes_are_dead(s: TestStore) {
     let mut repo = s.conn().await;
-    repo.put_code(&code("e@example.com", "reset_password", "1", s.now))
-        .await
-        .unwrap();
+    repo.put_code(&code(
+        "e@example.com",
+        CodeAction::ResetPassword,
+        "1",
+        s.now,
+    ))
+    .await
+    .unwrap();
     let expired = s.after(600);
     assert!(!repo
-        .code_is_live("e@example.com", "reset_password", "code-1", expired, MAX)
+        .code_is_live(
+            "e@example.com",
+            CodeAction::ResetPassword,
+            "code-1",
+            expired,
+            MAX
+        )
         .await
         .unwrap());
     assert!(repo
-        .consume_code("e@example.com", "reset_password", "code-1", expired, MAX)
+        .consume_code(
+            "e@example.com",
+            CodeAction::ResetPassword,
+            "code-1",
+            expired,
+            MAX
+        )
         .await
         .unwrap()
         .is_none());
 
     // A new code replaces the old one, attempts reset.
-    repo.count_failed_attempt("e@example.com", "reset_password")
+    repo.count_failed_attempt("e@example.com", CodeAction::ResetPassword)
         .await
         .unwrap();
-    repo.put_code(&code("e@example.com", "reset_password", "2", s.after(1)))
-        .await
-        .unwrap();
+    repo.put_code(&code(
+        "e@example.com",
+        CodeAction::ResetPassword,
+        "2",
+        s.after(1),
+    ))
+    .await
+    .unwrap();
     let at = s.after(2);
     assert!(repo
-        .consume_code("e@example.com", "reset_password", "code-1", at, MAX)
+        .consume_code(
+            "e@example.com",
+            CodeAction::ResetPassword,
+            "code-1",
+            at,
+            MAX
+        )
         .await
         .unwrap()
         .is_none());
     assert!(repo
-        .consume_code("e@example.com", "reset_password", "code-2", at, 1)
+        .consume_code("e@example.com", CodeAction::ResetPassword, "code-2", at, 1)
         .await
         .unwrap()
         .is_some());
@@ -155,40 +184,40 @@ async fn expired_and_replaced_codes_are_dead(s: TestStore) {
 
 async fn a_link_token_is_checked_and_consumed_once(s: TestStore) {
     let mut repo = s.conn().await;
-    repo.put_code(&code("l@example.com", "verify_email", "1", s.now))
+    repo.put_code(&code("l@example.com", CodeAction::VerifyEmail, "1", s.now))
         .await
         .unwrap();
     let at = s.after(1);
     assert_eq!(
-        repo.live_code_email("token-1", "verify_email", at)
+        repo.live_code_email("token-1", CodeAction::VerifyEmail, at)
             .await
             .unwrap()
             .as_deref(),
         Some("l@example.com")
     );
     assert!(repo
-        .live_code_email("token-1", "sign_in", at)
+        .live_code_email("token-1", CodeAction::SignIn, at)
         .await
         .unwrap()
         .is_none());
     assert!(repo
-        .live_code_email("token-1", "verify_email", s.after(600))
+        .live_code_email("token-1", CodeAction::VerifyEmail, s.after(600))
         .await
         .unwrap()
         .is_none());
     let consumed = repo
-        .consume_link_token("token-1", "verify_email", at, MAX)
+        .consume_link_token("token-1", CodeAction::VerifyEmail, at, MAX)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(consumed.email, "l@example.com");
     assert!(repo
-        .consume_link_token("token-1", "verify_email", at, MAX)
+        .consume_link_token("token-1", CodeAction::VerifyEmail, at, MAX)
         .await
         .unwrap()
         .is_none());
     assert!(repo
-        .live_code_email("token-1", "verify_email", at)
+        .live_code_email("token-1", CodeAction::VerifyEmail, at)
         .await
         .unwrap()
         .is_none());
@@ -196,39 +225,50 @@ async fn a_link_token_is_checked_and_consumed_once(s: TestStore) {
 
 async fn only_sealed_codes_are_resendable(s: TestStore) {
     let mut repo = s.conn().await;
-    repo.put_code(&code("plain@example.com", "sign_in", "1", s.now))
+    repo.put_code(&code("plain@example.com", CodeAction::SignIn, "1", s.now))
         .await
         .unwrap();
     repo.put_code(&NewCode {
         sealed: Some("sealed-secret".into()),
-        ..code("sealed@example.com", "verify_email", "2", s.now)
+        ..code("sealed@example.com", CodeAction::VerifyEmail, "2", s.now)
     })
     .await
     .unwrap();
     let at = s.after(1);
     assert!(repo
-        .resendable_code("plain@example.com", "sign_in", at, MAX)
+        .resendable_code("plain@example.com", CodeAction::SignIn, at, MAX)
         .await
         .unwrap()
         .is_none());
     let (sealed, expires_at) = repo
-        .resendable_code("sealed@example.com", "verify_email", at, MAX)
+        .resendable_code("sealed@example.com", CodeAction::VerifyEmail, at, MAX)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(sealed, "sealed-secret");
     assert_eq!(expires_at, s.after(600));
     assert!(repo
-        .resendable_code("sealed@example.com", "verify_email", s.after(600), MAX)
+        .resendable_code(
+            "sealed@example.com",
+            CodeAction::VerifyEmail,
+            s.after(600),
+            MAX
+        )
         .await
         .unwrap()
         .is_none());
-    repo.consume_code("sealed@example.com", "verify_email", "code-2", at, MAX)
-        .await
-        .unwrap()
-        .unwrap();
+    repo.consume_code(
+        "sealed@example.com",
+        CodeAction::VerifyEmail,
+        "code-2",
+        at,
+        MAX,
+    )
+    .await
+    .unwrap()
+    .unwrap();
     assert!(repo
-        .resendable_code("sealed@example.com", "verify_email", at, MAX)
+        .resendable_code("sealed@example.com", CodeAction::VerifyEmail, at, MAX)
         .await
         .unwrap()
         .is_none());
@@ -242,7 +282,7 @@ async fn email_changes_are_keyed_by_user(s: TestStore) {
     for (user, seed) in [(&ann, "a"), (&bob, "b")] {
         repo.put_code(&NewCode {
             user_id: Some(user.id),
-            ..code("wanted@example.com", "change_email", seed, s.now)
+            ..code("wanted@example.com", CodeAction::ChangeEmail, seed, s.now)
         })
         .await
         .unwrap();
@@ -250,14 +290,20 @@ async fn email_changes_are_keyed_by_user(s: TestStore) {
     // A user has one pending change: a new one replaces the address too.
     repo.put_code(&NewCode {
         user_id: Some(ann.id),
-        ..code("other@example.com", "change_email", "a2", s.now)
+        ..code("other@example.com", CodeAction::ChangeEmail, "a2", s.now)
     })
     .await
     .unwrap();
     assert_eq!(s.db.count_rows("email_verification_codes").await, 2);
     let at = s.after(1);
     assert!(repo
-        .consume_code("wanted@example.com", "change_email", "code-a", at, MAX)
+        .consume_code(
+            "wanted@example.com",
+            CodeAction::ChangeEmail,
+            "code-a",
+            at,
+            MAX
+        )
         .await
         .unwrap()
         .is_none());
@@ -265,7 +311,13 @@ async fn email_changes_are_keyed_by_user(s: TestStore) {
     assert_eq!(repo.end_email_changes(ann.id).await.unwrap(), 1);
     assert_eq!(repo.end_email_changes(ann.id).await.unwrap(), 0);
     let consumed = repo
-        .consume_code("wanted@example.com", "change_email", "code-b", at, MAX)
+        .consume_code(
+            "wanted@example.com",
+            CodeAction::ChangeEmail,
+            "code-b",
+            at,
+            MAX,
+        )
         .await
         .unwrap()
         .unwrap();

@@ -2,6 +2,7 @@
 
 use crate::helpers::{session_of, TestStore};
 use crate::store_tests;
+use portcullis::domain::CodeAction;
 use portcullis::store::{
     AuditEvent, NewCode, OAuthHandoff, OAuthState, PendingLink, PendingRegistration, Timestamp,
 };
@@ -19,7 +20,7 @@ async fn rows_ending_at(s: &TestStore, user_id: Uuid, tag: &str, ends: Timestamp
     repo.put_code(&NewCode {
         id: Uuid::now_v7(),
         email: format!("{tag}@example.com"),
-        action: "sign_in",
+        action: CodeAction::SignIn,
         user_id: None,
         code_hash: format!("c-{tag}"),
         token_hash: format!("t-{tag}"),
@@ -86,12 +87,22 @@ async fn purge_deletes_only_what_can_no_longer_be_used(s: TestStore) {
     let mut repo = s.conn().await;
     // Throttles: one older than their cutoff, one newer.
     let throttles_before = s.before(3600);
-    repo.claim_mail_slot("old@example.com", "sign_in", s.before(3601), s.before(7200))
-        .await
-        .unwrap();
-    repo.claim_mail_slot("live@example.com", "sign_in", s.before(10), s.before(7200))
-        .await
-        .unwrap();
+    repo.claim_mail_slot(
+        "old@example.com",
+        CodeAction::SignIn,
+        s.before(3601),
+        s.before(7200),
+    )
+    .await
+    .unwrap();
+    repo.claim_mail_slot(
+        "live@example.com",
+        CodeAction::SignIn,
+        s.before(10),
+        s.before(7200),
+    )
+    .await
+    .unwrap();
     repo.hit_rate_limit("old", retention, retention)
         .await
         .unwrap();

@@ -2,6 +2,7 @@
 
 use crate::helpers::TestStore;
 use crate::store_tests;
+use portcullis::domain::CodeAction;
 use portcullis::store::{PendingRegistration, Timestamp};
 use std::time::Duration;
 use uuid::Uuid;
@@ -99,27 +100,27 @@ async fn mail_slots_are_claimed_once_per_cooldown_and_action(s: TestStore) {
 
     let (at, not_after) = claim(s.now);
     assert!(repo
-        .claim_mail_slot(email, "sign_in", at, not_after)
+        .claim_mail_slot(email, CodeAction::SignIn, at, not_after)
         .await
         .unwrap());
     let (at, not_after) = claim(s.after(59));
     assert!(!repo
-        .claim_mail_slot(email, "sign_in", at, not_after)
+        .claim_mail_slot(email, CodeAction::SignIn, at, not_after)
         .await
         .unwrap());
     // Another action has its own cool-down.
     assert!(repo
-        .claim_mail_slot(email, "reset_password", at, not_after)
+        .claim_mail_slot(email, CodeAction::ResetPassword, at, not_after)
         .await
         .unwrap());
     let (at, not_after) = claim(s.after(60));
     assert!(repo
-        .claim_mail_slot(email, "sign_in", at, not_after)
+        .claim_mail_slot(email, CodeAction::SignIn, at, not_after)
         .await
         .unwrap());
     let (at, not_after) = claim(s.after(61));
     assert!(!repo
-        .claim_mail_slot(email, "sign_in", at, not_after)
+        .claim_mail_slot(email, CodeAction::SignIn, at, not_after)
         .await
         .unwrap());
 }

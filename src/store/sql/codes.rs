@@ -1,4 +1,5 @@
 use super::{db_error, Dialect, SqlRepo};
+use crate::domain::CodeAction;
 use crate::store::{CodeRepo, ConsumedCode, NewCode, StoreResult, Timestamp};
 use async_trait::async_trait;
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
@@ -34,7 +35,7 @@ where
         // One live code per (email, action): a new request replaces the row,
         // which kills the previous code and resets the attempt counter.
         // An email change is keyed on its user instead (partial indexes).
-        let sql = if code.action == "change_email" {
+        let sql = if code.action == CodeAction::ChangeEmail {
             concat!(
                 "INSERT INTO email_verification_codes \
                  (id, email, action, user_id, code_hash, token_hash, attempts, created_at, \
@@ -54,7 +55,7 @@ where
         sqlx::query(sql)
             .bind(code.id)
             .bind(code.email.as_str())
-            .bind(code.action)
+            .bind(code.action.as_str())
             .bind(code.user_id)
             .bind(code.code_hash.as_str())
             .bind(code.token_hash.as_str())
@@ -70,7 +71,7 @@ where
     async fn consume_code(
         &mut self,
         email: &str,
-        action: &str,
+        action: CodeAction,
         code_hash: &str,
         now: Timestamp,
         max_attempts: u32,
@@ -83,7 +84,7 @@ where
              AND expires_at > $4 AND attempts < $5 RETURNING email, user_id",
         )
         .bind(email)
-        .bind(action)
+        .bind(action.as_str())
         .bind(code_hash)
         .bind(now)
         .bind(i64::from(max_attempts))
@@ -92,13 +93,13 @@ where
         .map_err(db_error::<DB>("consume_code"))
     }
 
-    async fn count_failed_attempt(&mut self, email: &str, action: &str) -> StoreResult<()> {
+    async fn count_failed_attempt(&mut self, email: &str, action: CodeAction) -> StoreResult<()> {
         sqlx::query(
             "UPDATE email_verification_codes SET attempts = attempts + 1 \
              WHERE email = $1 AND action = $2 AND consumed_at IS NULL",
         )
         .bind(email)
-        .bind(action)
+        .bind(action.as_str())
         .execute(self.conn())
         .await
         .map_err(db_error::<DB>("count_failed_attempt"))?;
@@ -108,7 +109,7 @@ where
     async fn code_is_live(
         &mut self,
         email: &str,
-        action: &str,
+        action: CodeAction,
         code_hash: &str,
         now: Timestamp,
         max_attempts: u32,
@@ -118,7 +119,7 @@ where
              AND code_hash = $3 AND consumed_at IS NULL AND expires_at > $4 AND attempts < $5",
         )
         .bind(email)
-        .bind(action)
+        .bind(action.as_str())
         .bind(code_hash)
         .bind(now)
         .bind(i64::from(max_attempts))
@@ -131,7 +132,7 @@ where
     async fn live_code_email(
         &mut self,
         token_hash: &str,
-        action: &str,
+        action: CodeAction,
         now: Timestamp,
     ) -> StoreResult<Option<String>> {
         let row: Option<(String,)> = sqlx::query_as(
@@ -139,7 +140,7 @@ where
              AND consumed_at IS NULL AND expires_at > $3",
         )
         .bind(token_hash)
-        .bind(action)
+        .bind(action.as_str())
         .bind(now)
         .fetch_optional(self.conn())
         .await
@@ -150,7 +151,7 @@ where
     async fn consume_link_token(
         &mut self,
         token_hash: &str,
-        action: &str,
+        action: CodeAction,
         now: Timestamp,
         max_attempts: u32,
     ) -> StoreResult<Option<ConsumedCode>> {
@@ -160,7 +161,7 @@ where
              AND expires_at > $3 AND attempts < $4 RETURNING email, user_id",
         )
         .bind(token_hash)
-        .bind(action)
+        .bind(action.as_str())
         .bind(now)
         .bind(i64::from(max_attempts))
         .fetch_optional(self.conn())
@@ -171,7 +172,7 @@ where
     async fn resendable_code(
         &mut self,
         email: &str,
-        action: &str,
+        action: CodeAction,
         now: Timestamp,
         max_attempts: u32,
     ) -> StoreResult<Option<(String, Timestamp)>> {
@@ -181,7 +182,7 @@ where
              AND attempts < $4",
         )
         .bind(email)
-        .bind(action)
+        .bind(action.as_str())
         .bind(now)
         .bind(i64::from(max_attempts))
         .fetch_optional(self.conn())

@@ -1,4 +1,5 @@
 use super::{db_error, Dialect, SqlRepo};
+use crate::domain::CodeAction;
 use crate::store::{PendingRegistration, RegistrationRepo, StoreResult, Timestamp};
 use async_trait::async_trait;
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
@@ -85,7 +86,7 @@ where
     async fn claim_mail_slot(
         &mut self,
         email: &str,
-        action: &str,
+        action: CodeAction,
         now: Timestamp,
         not_after: Timestamp,
     ) -> StoreResult<bool> {
@@ -99,7 +100,7 @@ where
         .bind(email)
         .bind(now)
         .bind(not_after)
-        .bind(action)
+        .bind(action.as_str())
         .fetch_optional(self.conn())
         .await
         .map_err(db_error::<DB>("claim_mail_slot"))?;
