@@ -52,7 +52,16 @@ pub async fn change_password(
     let locale = codes::mail_locale(Some(&user), client);
     let kind = MailKind::PasswordChanged;
     let values = json!({ "reset": false });
-    codes::send_notice(state, tx.as_mut(), &user.email, kind, locale, values, now).await?;
+    codes::send_notice(
+        state,
+        tx.as_mut(),
+        user.email.as_str(),
+        kind,
+        locale,
+        values,
+        now,
+    )
+    .await?;
     tx.commit().await?;
     state.outbox.wake();
     Ok(())
@@ -70,7 +79,7 @@ pub async fn start_email_change(
 ) -> Result<(), FlowError> {
     let user = profile::me(state, auth).await?;
     reauth::confirm_password(state, &user, password, client).await?;
-    if new_email.as_str() == user.email {
+    if *new_email == user.email {
         return Err(FlowError::bad_request(
             "new_email",
             "this is already the account's address",
@@ -79,7 +88,7 @@ pub async fn start_email_change(
     let now = state.clock.now();
     let mut tx = state.store.transaction().await?;
     let locale = codes::mail_locale(Some(&user), client);
-    if tx.user_by_email(new_email.as_str()).await?.is_none()
+    if tx.user_by_email(new_email).await?.is_none()
         && codes::claim_mail_slot(state, tx.as_mut(), new_email, CodeAction::ChangeEmail, now)
             .await?
     {
@@ -96,7 +105,7 @@ pub async fn start_email_change(
     codes::send_notice(
         state,
         tx.as_mut(),
-        &user.email,
+        user.email.as_str(),
         kind,
         locale,
         json!({}),
@@ -146,7 +155,16 @@ pub async fn confirm_email_change(
     let locale = codes::mail_locale(Some(&user), client);
     let values = json!({ "new_email": consumed.email });
     let kind = MailKind::EmailChanged;
-    codes::send_notice(state, tx.as_mut(), &user.email, kind, locale, values, now).await?;
+    codes::send_notice(
+        state,
+        tx.as_mut(),
+        user.email.as_str(),
+        kind,
+        locale,
+        values,
+        now,
+    )
+    .await?;
     tx.commit().await?;
     state.outbox.wake();
     Ok(updated)

@@ -48,7 +48,7 @@ fn sort_name(sort: UserSort) -> &'static str {
 fn user_cursor(sort: UserSort, user: &User) -> String {
     let key = match sort {
         UserSort::CreatedDesc | UserSort::CreatedAsc => paging::time_key(user.created_at),
-        UserSort::EmailAsc | UserSort::EmailDesc => user.email.clone(),
+        UserSort::EmailAsc | UserSort::EmailDesc => user.email.to_string(),
     };
     paging::encode(sort_name(sort), key, user.id)
 }
@@ -382,7 +382,7 @@ mod tests {
     fn cursors_belong_to_their_sort() {
         let user = User {
             id: Uuid::now_v7(),
-            email: "a@b.co".into(),
+            email: crate::domain::Email::parse("a@b.co").unwrap(),
             email_verified_at: None,
             username: None,
             display_name: None,

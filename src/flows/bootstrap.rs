@@ -27,7 +27,7 @@ pub async fn bootstrap_super_admin(
 ) -> Result<Bootstrap, BootstrapError> {
     let mut tx = store.transaction().await?;
     tx.lock("super_admins").await?;
-    let outcome = match tx.user_by_email(email.as_str()).await? {
+    let outcome = match tx.user_by_email(email).await? {
         Some(user) if user.role == Role::SuperAdmin => Bootstrap::AlreadySuperAdmin(user.id),
         Some(user) => {
             tx.set_role(user.id, Role::SuperAdmin, now).await?;
@@ -44,7 +44,7 @@ pub async fn bootstrap_super_admin(
                 .insert_user(&NewUser {
                     role: Role::SuperAdmin,
                     password_hash: Some(hash),
-                    ..NewUser::verified(email.to_string(), "email", now)
+                    ..NewUser::verified(email.clone(), "email", now)
                 })
                 .await?;
             Bootstrap::Created(user.id)

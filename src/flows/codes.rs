@@ -60,7 +60,7 @@ pub async fn issue(
     };
     repo.put_code(&NewCode {
         id: Uuid::now_v7(),
-        email: email.to_string(),
+        email: email.clone(),
         action,
         user_id,
         code_hash: state
@@ -95,7 +95,7 @@ async fn live_code(
 ) -> Result<Option<IssuedCode>, FlowError> {
     let max_attempts = state.settings.code_max_attempts;
     let Some((sealed, expires_at)) = repo
-        .resendable_code(email.as_str(), action, now, max_attempts)
+        .resendable_code(email, action, now, max_attempts)
         .await?
     else {
         return Ok(None);
@@ -201,7 +201,7 @@ pub async fn mail_to_account(
 ) -> Result<(), FlowError> {
     let now = state.clock.now();
     let mut tx = state.store.transaction().await?;
-    let Some(user) = tx.user_by_email(email.as_str()).await? else {
+    let Some(user) = tx.user_by_email(email).await? else {
         return Ok(());
     };
     if user.is_banned(now) || !claim_mail_slot(state, tx.as_mut(), email, action, now).await? {
@@ -256,7 +256,7 @@ pub async fn claim_mail_slot(
         // Disabled (tests, or a deployment that throttles elsewhere).
         return Ok(true);
     }
-    repo.claim_mail_slot(email.as_str(), action, now, now.minus(cooldown))
+    repo.claim_mail_slot(email, action, now, now.minus(cooldown))
         .await
 }
 
@@ -271,7 +271,7 @@ pub async fn check(
     proof: &Proof,
     now: Timestamp,
     client: &Origin,
-) -> Result<String, FlowError> {
+) -> Result<Email, FlowError> {
     let mut repo = state.store.connection().await?;
     if let Proof::Code { email, .. } = proof {
         throttle::check_code_failures(
@@ -290,10 +290,10 @@ pub async fn check(
                 .hash(action.as_str(), email.as_str(), code.expose());
             let max_attempts = state.settings.code_max_attempts;
             if repo
-                .code_is_live(email.as_str(), action, &hash, now, max_attempts)
+                .code_is_live(email, action, &hash, now, max_attempts)
                 .await?
             {
-                Ok(email.to_string())
+                Ok(email.clone())
             } else {
                 drop(repo);
                 count_wrong_code(state, email, action, client).await?;
@@ -330,7 +330,7 @@ pub async fn consume(
                 .code_hasher
                 .hash(action.as_str(), email.as_str(), code.expose());
             let consumed = tx
-                .consume_code(email.as_str(), action, &hash, now, max_attempts)
+                .consume_code(email, action, &hash, now, max_attempts)
                 .await?;
             if consumed.is_none() {
                 // Rolled back: the caller's transaction is never committed here.
@@ -359,7 +359,7 @@ async fn count_wrong_code(
     client: &Origin,
 ) -> Result<(), FlowError> {
     let mut repo = state.store.connection().await?;
-    repo.count_failed_attempt(email.as_str(), action).await?;
+    repo.count_failed_attempt(email, action).await?;
     drop(repo);
     throttle::count_code_failure(state, email.as_str(), action.as_str(), client).await;
     Ok(())

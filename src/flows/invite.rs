@@ -42,7 +42,7 @@ pub async fn invite(
             first_name: invitation.first_name,
             last_name: invitation.last_name,
             locale: invitation.locale.map(|l| l.as_str().to_string()),
-            ..NewUser::verified(invitation.email.to_string(), "email", now)
+            ..NewUser::verified(invitation.email.clone(), "email", now)
         })
         .await
         .map_err(super::email_conflict)?;

@@ -1,6 +1,6 @@
 //! What every new password goes through (sign-up, change, reset).
 
-use crate::domain::{Email, Password};
+use crate::domain::Password;
 use crate::error::FlowError;
 use crate::flows::context::Origin;
 use crate::state::AppState;
@@ -28,10 +28,7 @@ pub async fn screen(
 
 /// Words that identify an existing account.
 pub fn context_of(user: &User) -> Vec<String> {
-    let mut words = vec![user.email.clone()];
-    if let Ok(email) = Email::parse(&user.email) {
-        words.push(email.local_part().to_string());
-    }
+    let mut words = vec![user.email.to_string(), user.email.local_part().to_string()];
     words.extend(user.username.clone());
     words
 }

@@ -7,7 +7,7 @@
 
 use super::audit;
 use super::codes::{self, Proof};
-use crate::domain::{CodeAction, Email, VerificationCode};
+use crate::domain::{CodeAction, VerificationCode};
 use crate::error::FlowError;
 use crate::flows::context::Origin;
 use crate::state::AppState;
@@ -51,13 +51,13 @@ pub async fn confirm_password(
     throttle::check_rate(state, Limited::Reauthentication, client).await?;
     let client_key = client.limit_key();
     let slot = state.hasher.slot(client_key.as_deref()).await?;
-    let allowed = throttle::claim_sign_in(state, &user.email).await?;
+    let allowed = throttle::claim_sign_in(state, user.email.as_str()).await?;
     let stored = user.password_hash.as_deref().filter(|_| allowed);
     // No database connection is held while hashing.
     let verdict = slot.verify(password, stored).await?;
     if stored.is_some() && verdict.is_match() {
         let mut repo = state.store.connection().await?;
-        repo.clear_login_attempts(&user.email).await?;
+        repo.clear_login_attempts(user.email.as_str()).await?;
         return Ok(());
     }
     let reason = if allowed { "wrong_password" } else { "locked" };
@@ -93,7 +93,7 @@ pub async fn reauthenticate(
         )),
         Reauthentication::Code(code) => {
             throttle::check_rate(state, Limited::Reauthentication, client).await?;
-            let email = Email::parse(&user.email).map_err(|_| FlowError::InvalidCode)?;
+            let email = user.email.clone();
             let proof = Proof::Code { email, code };
             let tx = state.store.transaction().await?;
             let now = state.clock.now();

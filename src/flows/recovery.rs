@@ -60,7 +60,7 @@ pub async fn confirm(
     let ended = tx
         .revoke_sessions_of_user(user.id, None, now, "password_reset")
         .await?;
-    tx.clear_login_attempts(&user.email).await?;
+    tx.clear_login_attempts(user.email.as_str()).await?;
     let grants_ended = account::end_pending_grants(tx.as_mut(), user.id).await?;
     let unlinked = if options.unlink_accounts {
         tx.delete_accounts_of_user(user.id).await?
@@ -82,7 +82,16 @@ pub async fn confirm(
     let locale = codes::mail_locale(Some(&user), client);
     let notice = json!({ "reset": true, "linked": linked, "unlinked": unlinked });
     let kind = MailKind::PasswordChanged;
-    codes::send_notice(state, tx.as_mut(), &user.email, kind, locale, notice, now).await?;
+    codes::send_notice(
+        state,
+        tx.as_mut(),
+        user.email.as_str(),
+        kind,
+        locale,
+        notice,
+        now,
+    )
+    .await?;
     tx.commit().await?;
     state.outbox.wake();
     tracing::info!(user_id = %user.id, "password reset");

@@ -52,7 +52,7 @@ pub async fn sign_up(state: &AppState, input: SignUp, client: &Origin) -> Result
     let now = state.clock.now();
     let email = &input.email;
     let mut tx = state.store.transaction().await?;
-    let existing = tx.user_by_email(email.as_str()).await?;
+    let existing = tx.user_by_email(email).await?;
     if !claim_mail_slot(state, tx.as_mut(), email, CodeAction::VerifyEmail, now).await? {
         return Ok(());
     }
@@ -78,7 +78,7 @@ pub async fn sign_up(state: &AppState, input: SignUp, client: &Origin) -> Result
             let created = tx
                 .put_pending_registration(&PendingRegistration {
                     id: Uuid::now_v7(),
-                    email: email.to_string(),
+                    email: email.clone(),
                     password_hash,
                     username: input.username.map(String::from),
                     first_name: input.first_name.map(String::from),
@@ -110,10 +110,7 @@ pub async fn resend_verification(
 ) -> Result<(), FlowError> {
     let now = state.clock.now();
     let mut tx = state.store.transaction().await?;
-    if tx
-        .pending_registration(email.as_str(), now)
-        .await?
-        .is_none()
+    if tx.pending_registration(email, now).await?.is_none()
         || !claim_mail_slot(state, tx.as_mut(), email, CodeAction::VerifyEmail, now).await?
     {
         return Ok(());

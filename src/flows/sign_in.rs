@@ -68,14 +68,14 @@ pub async fn with_password(
     let user = {
         let mut repo = state.store.connection().await?;
         match &identifier {
-            Identifier::Email(email) => repo.user_by_email(email.as_str()).await?,
+            Identifier::Email(email) => repo.user_by_email(email).await?,
             Identifier::Username(name) => repo.user_by_username(name.as_str()).await?,
         }
     };
     // The lockout counts per account: its address, or what was typed when
     // there is no such account, so that both behave alike.
     let key = match (&user, &identifier) {
-        (Some(user), _) => user.email.clone(),
+        (Some(user), _) => user.email.to_string(),
         (None, Identifier::Email(email)) => email.to_string(),
         (None, Identifier::Username(name)) => format!("@{}", name.as_str()),
     };

@@ -41,7 +41,7 @@ impl From<User> for UserView {
     fn from(user: User) -> Self {
         Self {
             id: user.id,
-            email: user.email,
+            email: user.email.to_string(),
             email_verified: user.email_verified_at.is_some(),
             email_verified_at: user.email_verified_at,
             username: user.username,

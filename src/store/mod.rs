@@ -18,7 +18,7 @@ pub use sql::{connect, migrate, ConnectError};
 pub use timestamp::Timestamp;
 pub use unique_key::UniqueKey;
 
-use crate::domain::{CodeAction, Role};
+use crate::domain::{CodeAction, Email, Role};
 use async_trait::async_trait;
 use uuid::Uuid;
 
@@ -60,7 +60,7 @@ pub trait Repo:
 #[async_trait]
 pub trait UserRepo {
     async fn user_by_id(&mut self, id: Uuid) -> StoreResult<Option<User>>;
-    async fn user_by_email(&mut self, email: &str) -> StoreResult<Option<User>>;
+    async fn user_by_email(&mut self, email: &Email) -> StoreResult<Option<User>>;
     async fn user_by_username(&mut self, username: &str) -> StoreResult<Option<User>>;
     /// Fails with `Conflict(UsersEmail | UsersUsername)`.
     async fn insert_user(&mut self, user: &NewUser) -> StoreResult<User>;
@@ -73,7 +73,7 @@ pub trait UserRepo {
     async fn set_password_hash(&mut self, id: Uuid, hash: &str, now: Timestamp) -> StoreResult<()>;
     /// Moves the user to a proven address; `Conflict(UsersEmail)`
     /// when someone else has it by now.
-    async fn set_email(&mut self, id: Uuid, email: &str, now: Timestamp) -> StoreResult<()>;
+    async fn set_email(&mut self, id: Uuid, email: &Email, now: Timestamp) -> StoreResult<()>;
 }
 
 #[async_trait]
@@ -86,20 +86,20 @@ pub trait RegistrationRepo {
     ) -> StoreResult<bool>;
     async fn pending_registration(
         &mut self,
-        email: &str,
+        email: &Email,
         now: Timestamp,
     ) -> StoreResult<Option<PendingRegistration>>;
     /// Deletes and returns the live pending registration of an address.
     async fn take_pending_registration(
         &mut self,
-        email: &str,
+        email: &Email,
         now: Timestamp,
     ) -> StoreResult<Option<PendingRegistration>>;
     /// Records a mail for `action` to `email` unless one went out after
     /// `not_after`; true when the caller may send.
     async fn claim_mail_slot(
         &mut self,
-        email: &str,
+        email: &Email,
         action: CodeAction,
         now: Timestamp,
         not_after: Timestamp,
@@ -114,19 +114,19 @@ pub trait CodeRepo {
     /// Consumes the live code with this hash if it still has attempts left.
     async fn consume_code(
         &mut self,
-        email: &str,
+        email: &Email,
         action: CodeAction,
         code_hash: &str,
         now: Timestamp,
         max_attempts: u32,
     ) -> StoreResult<Option<ConsumedCode>>;
     /// Counts a wrong guess against the live code of (email, action).
-    async fn count_failed_attempt(&mut self, email: &str, action: CodeAction) -> StoreResult<()>;
+    async fn count_failed_attempt(&mut self, email: &Email, action: CodeAction) -> StoreResult<()>;
     /// Whether (email, action) has a live code with this hash and attempts
     /// left, without using it.
     async fn code_is_live(
         &mut self,
-        email: &str,
+        email: &Email,
         action: CodeAction,
         code_hash: &str,
         now: Timestamp,
@@ -138,12 +138,12 @@ pub trait CodeRepo {
         token_hash: &str,
         action: CodeAction,
         now: Timestamp,
-    ) -> StoreResult<Option<String>>;
+    ) -> StoreResult<Option<Email>>;
     /// The sealed secrets and expiry of the live, re-sendable code of
     /// (email, action).
     async fn resendable_code(
         &mut self,
-        email: &str,
+        email: &Email,
         action: CodeAction,
         now: Timestamp,
         max_attempts: u32,

@@ -1,13 +1,14 @@
 //! Rows as the store reads and writes them.
 
 use super::Timestamp;
-use crate::domain::{CodeAction, Role};
+use crate::domain::{CodeAction, Email, Role};
 use uuid::Uuid;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct User {
     pub id: Uuid,
-    pub email: String,
+    #[sqlx(try_from = "String")]
+    pub email: Email,
     pub email_verified_at: Option<Timestamp>,
     pub username: Option<String>,
     pub display_name: Option<String>,
@@ -42,7 +43,7 @@ impl User {
 #[derive(Debug, Clone)]
 pub struct NewUser {
     pub id: Uuid,
-    pub email: String,
+    pub email: Email,
     pub email_verified_at: Option<Timestamp>,
     pub username: Option<String>,
     pub display_name: Option<String>,
@@ -60,7 +61,7 @@ impl NewUser {
     /// A VIEWER whose address was proven at `now` (every user but an
     /// invited one is created that way), with no profile and no password;
     /// callers fill in the rest.
-    pub fn verified(email: String, auth_provider: &str, now: Timestamp) -> Self {
+    pub fn verified(email: Email, auth_provider: &str, now: Timestamp) -> Self {
         NewUser {
             id: Uuid::now_v7(),
             email,
@@ -101,7 +102,8 @@ pub struct ProfileUpdate {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PendingRegistration {
     pub id: Uuid,
-    pub email: String,
+    #[sqlx(try_from = "String")]
+    pub email: Email,
     pub password_hash: String,
     pub username: Option<String>,
     pub first_name: Option<String>,
@@ -113,7 +115,7 @@ pub struct PendingRegistration {
 #[derive(Debug, Clone)]
 pub struct NewCode {
     pub id: Uuid,
-    pub email: String,
+    pub email: Email,
     pub action: CodeAction,
     pub user_id: Option<Uuid>,
     /// HMAC of the 8-digit code.
@@ -128,7 +130,8 @@ pub struct NewCode {
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ConsumedCode {
-    pub email: String,
+    #[sqlx(try_from = "String")]
+    pub email: Email,
     pub user_id: Option<Uuid>,
 }
 

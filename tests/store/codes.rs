@@ -1,6 +1,7 @@
 //! `CodeRepo`: one live code per (address, action), single use, attempts,
 //! expiry, link tokens and email changes.
 
+use crate::helpers::em;
 use crate::helpers::TestStore;
 use crate::store_tests;
 use portcullis::domain::CodeAction;
@@ -22,7 +23,7 @@ const MAX: u32 = 3;
 fn code(email: &str, action: CodeAction, seed: &str, at: Timestamp) -> NewCode {
     NewCode {
         id: Uuid::now_v7(),
-        email: email.into(),
+        email: em(email),
         action,
         user_id: None,
         code_hash: format!("code-{seed}"),
@@ -44,34 +45,40 @@ async fn a_code_is_consumed_once(s: TestStore) {
     .unwrap();
     let at = s.after(1);
     assert!(repo
-        .code_is_live("c@example.com", CodeAction::SignIn, "code-1", at, MAX)
+        .code_is_live(&em("c@example.com"), CodeAction::SignIn, "code-1", at, MAX)
         .await
         .unwrap());
     // Checking does not use it up.
     assert!(repo
-        .code_is_live("c@example.com", CodeAction::SignIn, "code-1", at, MAX)
+        .code_is_live(&em("c@example.com"), CodeAction::SignIn, "code-1", at, MAX)
         .await
         .unwrap());
     // The action is part of the key.
     assert!(repo
-        .consume_code("c@example.com", CodeAction::VerifyEmail, "code-1", at, MAX)
+        .consume_code(
+            &em("c@example.com"),
+            CodeAction::VerifyEmail,
+            "code-1",
+            at,
+            MAX
+        )
         .await
         .unwrap()
         .is_none());
     let consumed = repo
-        .consume_code("c@example.com", CodeAction::SignIn, "code-1", at, MAX)
+        .consume_code(&em("c@example.com"), CodeAction::SignIn, "code-1", at, MAX)
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(consumed.email, "c@example.com");
+    assert_eq!(consumed.email, em("c@example.com"));
     assert_eq!(consumed.user_id, Some(user.id));
     assert!(repo
-        .consume_code("c@example.com", CodeAction::SignIn, "code-1", at, MAX)
+        .consume_code(&em("c@example.com"), CodeAction::SignIn, "code-1", at, MAX)
         .await
         .unwrap()
         .is_none());
     assert!(!repo
-        .code_is_live("c@example.com", CodeAction::SignIn, "code-1", at, MAX)
+        .code_is_live(&em("c@example.com"), CodeAction::SignIn, "code-1", at, MAX)
         .await
         .unwrap());
 }
@@ -83,21 +90,21 @@ async fn wrong_guesses_use_up_the_attempts(s: TestStore) {
         .unwrap();
     let at = s.after(1);
     assert!(repo
-        .consume_code("g@example.com", CodeAction::SignIn, "wrong", at, MAX)
+        .consume_code(&em("g@example.com"), CodeAction::SignIn, "wrong", at, MAX)
         .await
         .unwrap()
         .is_none());
     for _ in 0..MAX {
-        repo.count_failed_attempt("g@example.com", CodeAction::SignIn)
+        repo.count_failed_attempt(&em("g@example.com"), CodeAction::SignIn)
             .await
             .unwrap();
     }
     assert!(!repo
-        .code_is_live("g@example.com", CodeAction::SignIn, "code-1", at, MAX)
+        .code_is_live(&em("g@example.com"), CodeAction::SignIn, "code-1", at, MAX)
         .await
         .unwrap());
     assert!(repo
-        .consume_code("g@example.com", CodeAction::SignIn, "code-1", at, MAX)
+        .consume_code(&em("g@example.com"), CodeAction::SignIn, "code-1", at, MAX)
         .await
         .unwrap()
         .is_none());
@@ -106,12 +113,12 @@ async fn wrong_guesses_use_up_the_attempts(s: TestStore) {
         .await
         .unwrap();
     for _ in 0..MAX - 1 {
-        repo.count_failed_attempt("g@example.com", CodeAction::SignIn)
+        repo.count_failed_attempt(&em("g@example.com"), CodeAction::SignIn)
             .await
             .unwrap();
     }
     assert!(repo
-        .consume_code("g@example.com", CodeAction::SignIn, "code-2", at, MAX)
+        .consume_code(&em("g@example.com"), CodeAction::SignIn, "code-2", at, MAX)
         .await
         .unwrap()
         .is_some());
@@ -130,7 +137,7 @@ async fn expired_and_replaced_codes_are_dead(s: TestStore) {
     let expired = s.after(600);
     assert!(!repo
         .code_is_live(
-            "e@example.com",
+            &em("e@example.com"),
             CodeAction::ResetPassword,
             "code-1",
             expired,
@@ -140,7 +147,7 @@ async fn expired_and_replaced_codes_are_dead(s: TestStore) {
         .unwrap());
     assert!(repo
         .consume_code(
-            "e@example.com",
+            &em("e@example.com"),
             CodeAction::ResetPassword,
             "code-1",
             expired,
@@ -151,7 +158,7 @@ async fn expired_and_replaced_codes_are_dead(s: TestStore) {
         .is_none());
 
     // A new code replaces the old one, attempts reset.
-    repo.count_failed_attempt("e@example.com", CodeAction::ResetPassword)
+    repo.count_failed_attempt(&em("e@example.com"), CodeAction::ResetPassword)
         .await
         .unwrap();
     repo.put_code(&code(
@@ -165,7 +172,7 @@ async fn expired_and_replaced_codes_are_dead(s: TestStore) {
     let at = s.after(2);
     assert!(repo
         .consume_code(
-            "e@example.com",
+            &em("e@example.com"),
             CodeAction::ResetPassword,
             "code-1",
             at,
@@ -175,7 +182,13 @@ async fn expired_and_replaced_codes_are_dead(s: TestStore) {
         .unwrap()
         .is_none());
     assert!(repo
-        .consume_code("e@example.com", CodeAction::ResetPassword, "code-2", at, 1)
+        .consume_code(
+            &em("e@example.com"),
+            CodeAction::ResetPassword,
+            "code-2",
+            at,
+            1
+        )
         .await
         .unwrap()
         .is_some());
@@ -191,9 +204,8 @@ async fn a_link_token_is_checked_and_consumed_once(s: TestStore) {
     assert_eq!(
         repo.live_code_email("token-1", CodeAction::VerifyEmail, at)
             .await
-            .unwrap()
-            .as_deref(),
-        Some("l@example.com")
+            .unwrap(),
+        Some(em("l@example.com"))
     );
     assert!(repo
         .live_code_email("token-1", CodeAction::SignIn, at)
@@ -210,7 +222,7 @@ async fn a_link_token_is_checked_and_consumed_once(s: TestStore) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(consumed.email, "l@example.com");
+    assert_eq!(consumed.email, em("l@example.com"));
     assert!(repo
         .consume_link_token("token-1", CodeAction::VerifyEmail, at, MAX)
         .await
@@ -236,12 +248,12 @@ async fn only_sealed_codes_are_resendable(s: TestStore) {
     .unwrap();
     let at = s.after(1);
     assert!(repo
-        .resendable_code("plain@example.com", CodeAction::SignIn, at, MAX)
+        .resendable_code(&em("plain@example.com"), CodeAction::SignIn, at, MAX)
         .await
         .unwrap()
         .is_none());
     let (sealed, expires_at) = repo
-        .resendable_code("sealed@example.com", CodeAction::VerifyEmail, at, MAX)
+        .resendable_code(&em("sealed@example.com"), CodeAction::VerifyEmail, at, MAX)
         .await
         .unwrap()
         .unwrap();
@@ -249,7 +261,7 @@ async fn only_sealed_codes_are_resendable(s: TestStore) {
     assert_eq!(expires_at, s.after(600));
     assert!(repo
         .resendable_code(
-            "sealed@example.com",
+            &em("sealed@example.com"),
             CodeAction::VerifyEmail,
             s.after(600),
             MAX
@@ -258,7 +270,7 @@ async fn only_sealed_codes_are_resendable(s: TestStore) {
         .unwrap()
         .is_none());
     repo.consume_code(
-        "sealed@example.com",
+        &em("sealed@example.com"),
         CodeAction::VerifyEmail,
         "code-2",
         at,
@@ -268,7 +280,7 @@ async fn only_sealed_codes_are_resendable(s: TestStore) {
     .unwrap()
     .unwrap();
     assert!(repo
-        .resendable_code("sealed@example.com", CodeAction::VerifyEmail, at, MAX)
+        .resendable_code(&em("sealed@example.com"), CodeAction::VerifyEmail, at, MAX)
         .await
         .unwrap()
         .is_none());
@@ -298,7 +310,7 @@ async fn email_changes_are_keyed_by_user(s: TestStore) {
     let at = s.after(1);
     assert!(repo
         .consume_code(
-            "wanted@example.com",
+            &em("wanted@example.com"),
             CodeAction::ChangeEmail,
             "code-a",
             at,
@@ -312,7 +324,7 @@ async fn email_changes_are_keyed_by_user(s: TestStore) {
     assert_eq!(repo.end_email_changes(ann.id).await.unwrap(), 0);
     let consumed = repo
         .consume_code(
-            "wanted@example.com",
+            &em("wanted@example.com"),
             CodeAction::ChangeEmail,
             "code-b",
             at,

@@ -9,7 +9,7 @@ mod db;
 pub use db::{require_postgres, Backend, TestDb};
 
 use portcullis::config::Settings;
-use portcullis::domain::Role;
+use portcullis::domain::{Email, Role};
 use portcullis::store::{NewUser, Repo, Session, Store, StoreError, Timestamp, User};
 use std::sync::Arc;
 use std::time::Duration;
@@ -99,7 +99,7 @@ impl TestStore {
 pub fn new_user(email: &str, now: Timestamp) -> NewUser {
     NewUser {
         password_hash: Some("$argon2id$fake".into()),
-        ..NewUser::verified(email.to_string(), "email", now)
+        ..NewUser::verified(em(email), "email", now)
     }
 }
 
@@ -126,4 +126,9 @@ pub fn session_of(user_id: Uuid, now: Timestamp) -> Session {
 /// The error of a result that must have failed.
 pub fn failure<T: std::fmt::Debug>(result: Result<T, StoreError>) -> StoreError {
     result.expect_err("the operation should have failed")
+}
+
+/// An address as the store takes it.
+pub fn em(address: &str) -> Email {
+    Email::parse(address).unwrap()
 }

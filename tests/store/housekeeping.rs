@@ -1,6 +1,6 @@
 //! `HousekeepingRepo`: what has expired is deleted, what lives stays.
 
-use crate::helpers::{session_of, TestStore};
+use crate::helpers::{em, session_of, TestStore};
 use crate::store_tests;
 use portcullis::domain::CodeAction;
 use portcullis::store::{
@@ -19,7 +19,7 @@ async fn rows_ending_at(s: &TestStore, user_id: Uuid, tag: &str, ends: Timestamp
     let start = ends.minus(Duration::from_secs(60));
     repo.put_code(&NewCode {
         id: Uuid::now_v7(),
-        email: format!("{tag}@example.com"),
+        email: em(&format!("{tag}@example.com")),
         action: CodeAction::SignIn,
         user_id: None,
         code_hash: format!("c-{tag}"),
@@ -32,7 +32,7 @@ async fn rows_ending_at(s: &TestStore, user_id: Uuid, tag: &str, ends: Timestamp
     .unwrap();
     repo.put_pending_registration(&PendingRegistration {
         id: Uuid::now_v7(),
-        email: format!("{tag}@example.com"),
+        email: em(&format!("{tag}@example.com")),
         password_hash: "h".into(),
         username: None,
         first_name: None,
@@ -88,7 +88,7 @@ async fn purge_deletes_only_what_can_no_longer_be_used(s: TestStore) {
     // Throttles: one older than their cutoff, one newer.
     let throttles_before = s.before(3600);
     repo.claim_mail_slot(
-        "old@example.com",
+        &em("old@example.com"),
         CodeAction::SignIn,
         s.before(3601),
         s.before(7200),
@@ -96,7 +96,7 @@ async fn purge_deletes_only_what_can_no_longer_be_used(s: TestStore) {
     .await
     .unwrap();
     repo.claim_mail_slot(
-        "live@example.com",
+        &em("live@example.com"),
         CodeAction::SignIn,
         s.before(10),
         s.before(7200),

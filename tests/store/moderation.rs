@@ -71,7 +71,7 @@ async fn users_are_paged_in_every_sort_order(s: TestStore) {
                 UserCursor::Created(last.created_at, last.id)
             }
             UserSort::EmailAsc | UserSort::EmailDesc => {
-                UserCursor::Email(last.email.clone(), last.id)
+                UserCursor::Email(last.email.to_string(), last.id)
             }
         };
         let second = repo

@@ -1,6 +1,6 @@
 //! `OAuthRepo`: started flows, hand-offs, linked accounts, pending links.
 
-use crate::helpers::{failure, TestStore};
+use crate::helpers::{em, failure, TestStore};
 use crate::store_tests;
 use portcullis::store::{Account, OAuthHandoff, OAuthState, PendingLink, Timestamp, UniqueKey};
 use std::time::Duration;
@@ -275,7 +275,7 @@ async fn locking_a_user_says_whether_it_has_a_password(s: TestStore) {
     let mut tx = s.store.transaction().await.unwrap();
     let without = tx
         .insert_user(&portcullis::store::NewUser::verified(
-            "without@example.com".into(),
+            em("without@example.com"),
             "github",
             s.now,
         ))

@@ -1,5 +1,6 @@
 //! `RegistrationRepo`: pending sign-ups and the mail cool-down.
 
+use crate::helpers::em;
 use crate::helpers::TestStore;
 use crate::store_tests;
 use portcullis::domain::CodeAction;
@@ -16,7 +17,7 @@ store_tests!(
 fn pending(email: &str, password_hash: &str, at: Timestamp) -> PendingRegistration {
     PendingRegistration {
         id: Uuid::now_v7(),
-        email: email.into(),
+        email: em(email),
         password_hash: password_hash.into(),
         username: Some("newbie".into()),
         first_name: None,
@@ -39,7 +40,7 @@ async fn a_live_registration_is_kept_and_an_expired_one_replaced(s: TestStore) {
         .await
         .unwrap());
     let live = repo
-        .pending_registration(email, s.after(2))
+        .pending_registration(&em(email), s.after(2))
         .await
         .unwrap()
         .unwrap();
@@ -48,7 +49,7 @@ async fn a_live_registration_is_kept_and_an_expired_one_replaced(s: TestStore) {
 
     // Expiry filter: at the expiry instant it is gone for readers…
     assert!(repo
-        .pending_registration(email, s.after(600))
+        .pending_registration(&em(email), s.after(600))
         .await
         .unwrap()
         .is_none());
@@ -58,7 +59,7 @@ async fn a_live_registration_is_kept_and_an_expired_one_replaced(s: TestStore) {
         .await
         .unwrap());
     let replaced = repo
-        .pending_registration(email, s.after(601))
+        .pending_registration(&em(email), s.after(601))
         .await
         .unwrap()
         .unwrap();
@@ -75,18 +76,18 @@ async fn a_registration_is_taken_once_and_only_while_live(s: TestStore) {
         .await
         .unwrap();
     let taken = repo
-        .take_pending_registration("a@example.com", s.after(1))
+        .take_pending_registration(&em("a@example.com"), s.after(1))
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(taken.email, "a@example.com");
+    assert_eq!(taken.email, em("a@example.com"));
     assert!(repo
-        .take_pending_registration("a@example.com", s.after(1))
+        .take_pending_registration(&em("a@example.com"), s.after(1))
         .await
         .unwrap()
         .is_none());
     assert!(repo
-        .take_pending_registration("b@example.com", s.after(600))
+        .take_pending_registration(&em("b@example.com"), s.after(600))
         .await
         .unwrap()
         .is_none());
@@ -100,27 +101,27 @@ async fn mail_slots_are_claimed_once_per_cooldown_and_action(s: TestStore) {
 
     let (at, not_after) = claim(s.now);
     assert!(repo
-        .claim_mail_slot(email, CodeAction::SignIn, at, not_after)
+        .claim_mail_slot(&em(email), CodeAction::SignIn, at, not_after)
         .await
         .unwrap());
     let (at, not_after) = claim(s.after(59));
     assert!(!repo
-        .claim_mail_slot(email, CodeAction::SignIn, at, not_after)
+        .claim_mail_slot(&em(email), CodeAction::SignIn, at, not_after)
         .await
         .unwrap());
     // Another action has its own cool-down.
     assert!(repo
-        .claim_mail_slot(email, CodeAction::ResetPassword, at, not_after)
+        .claim_mail_slot(&em(email), CodeAction::ResetPassword, at, not_after)
         .await
         .unwrap());
     let (at, not_after) = claim(s.after(60));
     assert!(repo
-        .claim_mail_slot(email, CodeAction::SignIn, at, not_after)
+        .claim_mail_slot(&em(email), CodeAction::SignIn, at, not_after)
         .await
         .unwrap());
     let (at, not_after) = claim(s.after(61));
     assert!(!repo
-        .claim_mail_slot(email, CodeAction::SignIn, at, not_after)
+        .claim_mail_slot(&em(email), CodeAction::SignIn, at, not_after)
         .await
         .unwrap());
 }

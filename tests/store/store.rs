@@ -1,6 +1,6 @@
 //! `Store` itself: connections, transactions, commit and rollback.
 
-use crate::helpers::{new_user, Backend, TestStore};
+use crate::helpers::{em, new_user, Backend, TestStore};
 use crate::store_tests;
 
 store_tests!(
@@ -39,17 +39,17 @@ async fn commit_keeps_and_drop_rolls_back(s: TestStore) {
 
     let mut conn = s.conn().await;
     assert!(conn
-        .user_by_email("kept@example.com")
+        .user_by_email(&em("kept@example.com"))
         .await
         .unwrap()
         .is_some());
     assert!(conn
-        .user_by_email("dropped@example.com")
+        .user_by_email(&em("dropped@example.com"))
         .await
         .unwrap()
         .is_none());
     assert!(conn
-        .user_by_email("auto@example.com")
+        .user_by_email(&em("auto@example.com"))
         .await
         .unwrap()
         .is_some());

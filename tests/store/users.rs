@@ -1,6 +1,6 @@
 //! `UserRepo`: lookups, inserts, profile patches, password and address.
 
-use crate::helpers::{failure, new_user, TestStore};
+use crate::helpers::{em, failure, new_user, TestStore};
 use crate::store_tests;
 use portcullis::domain::Role;
 use portcullis::store::{NewUser, ProfileUpdate, UniqueKey};
@@ -25,7 +25,7 @@ async fn inserted_users_are_found_by_id_email_and_username(s: TestStore) {
         })
         .await
         .unwrap();
-    assert_eq!(user.email, "ada@example.com");
+    assert_eq!(user.email, em("ada@example.com"));
     assert_eq!(user.role, Role::Editor);
     assert_eq!(user.email_verified_at, Some(s.now));
     assert_eq!(user.created_at, s.now);
@@ -34,7 +34,7 @@ async fn inserted_users_are_found_by_id_email_and_username(s: TestStore) {
 
     let by_id = repo.user_by_id(user.id).await.unwrap().unwrap();
     let by_email = repo
-        .user_by_email("ada@example.com")
+        .user_by_email(&em("ada@example.com"))
         .await
         .unwrap()
         .unwrap();
@@ -47,7 +47,7 @@ async fn inserted_users_are_found_by_id_email_and_username(s: TestStore) {
     }
     assert!(repo.user_by_id(Uuid::now_v7()).await.unwrap().is_none());
     assert!(repo
-        .user_by_email("nobody@example.com")
+        .user_by_email(&em("nobody@example.com"))
         .await
         .unwrap()
         .is_none());
@@ -88,7 +88,10 @@ async fn taken_email_and_username_are_typed_conflicts(s: TestStore) {
     let error = failure(repo.update_profile(other.id, &rename, s.now).await);
     assert!(error.is_conflict_on(UniqueKey::UsersUsername), "{error:?}");
     assert_eq!(error.op(), "update_profile");
-    let error = failure(repo.set_email(other.id, "taken@example.com", s.now).await);
+    let error = failure(
+        repo.set_email(other.id, &em("taken@example.com"), s.now)
+            .await,
+    );
     assert!(error.is_conflict_on(UniqueKey::UsersEmail), "{error:?}");
     assert_eq!(error.op(), "set_email");
 }
@@ -136,12 +139,12 @@ async fn password_and_address_changes(s: TestStore) {
     repo.set_password_hash(user.id, "$argon2id$new", later)
         .await
         .unwrap();
-    repo.set_email(user.id, "new@example.com", later)
+    repo.set_email(user.id, &em("new@example.com"), later)
         .await
         .unwrap();
     let changed = repo.user_by_id(user.id).await.unwrap().unwrap();
     assert_eq!(changed.password_hash.as_deref(), Some("$argon2id$new"));
-    assert_eq!(changed.email, "new@example.com");
+    assert_eq!(changed.email, em("new@example.com"));
     assert_eq!(
         changed.email_verified_at,
         Some(later),
@@ -149,7 +152,7 @@ async fn password_and_address_changes(s: TestStore) {
     );
     assert_eq!(changed.updated_at, later);
     assert!(repo
-        .user_by_email("old@example.com")
+        .user_by_email(&em("old@example.com"))
         .await
         .unwrap()
         .is_none());

@@ -115,13 +115,13 @@ pub(super) async fn sign_in_or_up(
             "the provider has not verified this email address",
         ));
     }
-    let user_id = match tx.user_by_email(email.as_str()).await? {
+    let user_id = match tx.user_by_email(&email).await? {
         Some(user) if user.email_verified_at.is_some() => user.id,
         Some(_) => return Err(account_exists()),
         None => {
             // A sign-up with a password that nobody verified yet must not
             // survive: whoever chose that password never proved the address.
-            tx.take_pending_registration(email.as_str(), now).await?;
+            tx.take_pending_registration(&email, now).await?;
             let text = |v: &Option<String>| {
                 v.as_deref()
                     .and_then(|s| ProfileText::parse(s).ok())
@@ -137,7 +137,7 @@ pub(super) async fn sign_in_or_up(
                         .as_deref()
                         .and_then(|p| AvatarUrl::parse(p).ok())
                         .map(String::from),
-                    ..NewUser::verified(email.to_string(), &provider.id, now)
+                    ..NewUser::verified(email.clone(), &provider.id, now)
                 })
                 .await
                 .map_err(|e| {

@@ -183,7 +183,16 @@ pub async fn complete_link(
     let locale = codes::mail_locale(Some(&user), client);
     let values = json!({ "provider": provider.name });
     let kind = MailKind::AccountLinked;
-    codes::send_notice(state, tx.as_mut(), &user.email, kind, locale, values, now).await?;
+    codes::send_notice(
+        state,
+        tx.as_mut(),
+        user.email.as_str(),
+        kind,
+        locale,
+        values,
+        now,
+    )
+    .await?;
     tx.commit().await?;
     state.outbox.wake();
     Ok(account)

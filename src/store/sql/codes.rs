@@ -1,6 +1,6 @@
 use super::{db_error, Dialect, SqlRepo};
-use crate::domain::CodeAction;
-use crate::store::{CodeRepo, ConsumedCode, NewCode, StoreResult, Timestamp};
+use crate::domain::{CodeAction, Email};
+use crate::store::{CodeRepo, ConsumedCode, NewCode, StoreError, StoreResult, Timestamp};
 use async_trait::async_trait;
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
 use uuid::Uuid;
@@ -70,7 +70,7 @@ where
 
     async fn consume_code(
         &mut self,
-        email: &str,
+        email: &Email,
         action: CodeAction,
         code_hash: &str,
         now: Timestamp,
@@ -83,7 +83,7 @@ where
              WHERE email = $1 AND action = $2 AND code_hash = $3 AND consumed_at IS NULL \
              AND expires_at > $4 AND attempts < $5 RETURNING email, user_id",
         )
-        .bind(email)
+        .bind(email.as_str())
         .bind(action.as_str())
         .bind(code_hash)
         .bind(now)
@@ -93,12 +93,12 @@ where
         .map_err(db_error::<DB>("consume_code"))
     }
 
-    async fn count_failed_attempt(&mut self, email: &str, action: CodeAction) -> StoreResult<()> {
+    async fn count_failed_attempt(&mut self, email: &Email, action: CodeAction) -> StoreResult<()> {
         sqlx::query(
             "UPDATE email_verification_codes SET attempts = attempts + 1 \
              WHERE email = $1 AND action = $2 AND consumed_at IS NULL",
         )
-        .bind(email)
+        .bind(email.as_str())
         .bind(action.as_str())
         .execute(self.conn())
         .await
@@ -108,7 +108,7 @@ where
 
     async fn code_is_live(
         &mut self,
-        email: &str,
+        email: &Email,
         action: CodeAction,
         code_hash: &str,
         now: Timestamp,
@@ -118,7 +118,7 @@ where
             "SELECT email FROM email_verification_codes WHERE email = $1 AND action = $2 \
              AND code_hash = $3 AND consumed_at IS NULL AND expires_at > $4 AND attempts < $5",
         )
-        .bind(email)
+        .bind(email.as_str())
         .bind(action.as_str())
         .bind(code_hash)
         .bind(now)
@@ -134,7 +134,7 @@ where
         token_hash: &str,
         action: CodeAction,
         now: Timestamp,
-    ) -> StoreResult<Option<String>> {
+    ) -> StoreResult<Option<Email>> {
         let row: Option<(String,)> = sqlx::query_as(
             "SELECT email FROM email_verification_codes WHERE token_hash = $1 AND action = $2 \
              AND consumed_at IS NULL AND expires_at > $3",
@@ -145,7 +145,12 @@ where
         .fetch_optional(self.conn())
         .await
         .map_err(db_error::<DB>("live_code_email"))?;
-        Ok(row.map(|(email,)| email))
+        row.map(|(email,)| Email::try_from(email))
+            .transpose()
+            .map_err(|_| StoreError::Corrupt {
+                op: "live_code_email",
+                detail: "a stored address does not parse".into(),
+            })
     }
 
     async fn consume_link_token(
@@ -171,7 +176,7 @@ where
 
     async fn resendable_code(
         &mut self,
-        email: &str,
+        email: &Email,
         action: CodeAction,
         now: Timestamp,
         max_attempts: u32,
@@ -181,7 +186,7 @@ where
              AND sealed IS NOT NULL AND consumed_at IS NULL AND expires_at > $3 \
              AND attempts < $4",
         )
-        .bind(email)
+        .bind(email.as_str())
         .bind(action.as_str())
         .bind(now)
         .bind(i64::from(max_attempts))

@@ -1,5 +1,5 @@
 use super::{db_error, Dialect, SqlRepo};
-use crate::domain::CodeAction;
+use crate::domain::{CodeAction, Email};
 use crate::store::{PendingRegistration, RegistrationRepo, StoreResult, Timestamp};
 use async_trait::async_trait;
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
@@ -52,14 +52,14 @@ where
 
     async fn pending_registration(
         &mut self,
-        email: &str,
+        email: &Email,
         now: Timestamp,
     ) -> StoreResult<Option<PendingRegistration>> {
         sqlx::query_as(
             "SELECT id, email, password_hash, username, first_name, last_name, created_at, \
              expires_at FROM pending_registrations WHERE email = $1 AND expires_at > $2",
         )
-        .bind(email)
+        .bind(email.as_str())
         .bind(now)
         .fetch_optional(self.conn())
         .await
@@ -68,7 +68,7 @@ where
 
     async fn take_pending_registration(
         &mut self,
-        email: &str,
+        email: &Email,
         now: Timestamp,
     ) -> StoreResult<Option<PendingRegistration>> {
         sqlx::query_as(
@@ -76,7 +76,7 @@ where
              RETURNING id, email, password_hash, username, first_name, last_name, created_at, \
              expires_at",
         )
-        .bind(email)
+        .bind(email.as_str())
         .bind(now)
         .fetch_optional(self.conn())
         .await
@@ -85,7 +85,7 @@ where
 
     async fn claim_mail_slot(
         &mut self,
-        email: &str,
+        email: &Email,
         action: CodeAction,
         now: Timestamp,
         not_after: Timestamp,
@@ -97,7 +97,7 @@ where
              ON CONFLICT (email, action) DO UPDATE SET last_sent_at = excluded.last_sent_at \
              WHERE mail_cooldowns.last_sent_at <= $3 RETURNING email",
         )
-        .bind(email)
+        .bind(email.as_str())
         .bind(now)
         .bind(not_after)
         .bind(action.as_str())

@@ -1,4 +1,5 @@
 use super::{db_error, Dialect, SqlRepo};
+use crate::domain::Email;
 use crate::store::{NewUser, ProfileUpdate, StoreResult, Timestamp, User, UserRepo};
 use async_trait::async_trait;
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
@@ -30,13 +31,13 @@ where
         .map_err(db_error::<DB>("user_by_id"))
     }
 
-    async fn user_by_email(&mut self, email: &str) -> StoreResult<Option<User>> {
+    async fn user_by_email(&mut self, email: &Email) -> StoreResult<Option<User>> {
         sqlx::query_as(concat!(
             "SELECT ",
             user_columns!(),
             " FROM users WHERE email = $1"
         ))
-        .bind(email)
+        .bind(email.as_str())
         .fetch_optional(self.conn())
         .await
         .map_err(db_error::<DB>("user_by_email"))
@@ -138,13 +139,13 @@ where
         Ok(())
     }
 
-    async fn set_email(&mut self, id: Uuid, email: &str, now: Timestamp) -> StoreResult<()> {
+    async fn set_email(&mut self, id: Uuid, email: &Email, now: Timestamp) -> StoreResult<()> {
         // The address was proven by the code that brought us here.
         sqlx::query(
             "UPDATE users SET email = $2, email_verified_at = $3, updated_at = $3 WHERE id = $1",
         )
         .bind(id)
-        .bind(email)
+        .bind(email.as_str())
         .bind(now)
         .execute(self.conn())
         .await
