@@ -49,19 +49,8 @@ pub async fn change_password(
     let entry = audit::Entry::by_user(audit::Kind::PasswordChanged, user.id)
         .details(json!({ "other_sessions_ended": ended }));
     audit::record_in(state, tx.as_mut(), client, entry).await?;
-    let locale = codes::mail_locale(Some(&user), client);
-    let kind = MailKind::PasswordChanged;
-    let values = json!({ "reset": false });
-    codes::send_notice(
-        state,
-        tx.as_mut(),
-        user.email.as_str(),
-        kind,
-        locale,
-        values,
-        now,
-    )
-    .await?;
+    let notice = (MailKind::PasswordChanged, json!({ "reset": false }));
+    codes::notify_user(state, tx.as_mut(), &user, notice, client, now).await?;
     tx.commit().await?;
     state.outbox.wake();
     Ok(())
@@ -101,17 +90,8 @@ pub async fn start_email_change(
         };
         codes::send_code(state, tx.as_mut(), mail, now).await?;
     }
-    let kind = MailKind::EmailChangeRequested;
-    codes::send_notice(
-        state,
-        tx.as_mut(),
-        user.email.as_str(),
-        kind,
-        locale,
-        json!({}),
-        now,
-    )
-    .await?;
+    let notice = (MailKind::EmailChangeRequested, json!({}));
+    codes::notify_user(state, tx.as_mut(), &user, notice, client, now).await?;
     let entry = audit::Entry::by_user(audit::Kind::EmailChangeRequested, user.id);
     audit::record_in(state, tx.as_mut(), client, entry).await?;
     tx.commit().await?;
@@ -152,19 +132,11 @@ pub async fn confirm_email_change(
         .user_by_id(user.id)
         .await?
         .ok_or(FlowError::InvalidCode)?;
-    let locale = codes::mail_locale(Some(&user), client);
-    let values = json!({ "new_email": consumed.email });
-    let kind = MailKind::EmailChanged;
-    codes::send_notice(
-        state,
-        tx.as_mut(),
-        user.email.as_str(),
-        kind,
-        locale,
-        values,
-        now,
-    )
-    .await?;
+    let notice = (
+        MailKind::EmailChanged,
+        json!({ "new_email": consumed.email }),
+    );
+    codes::notify_user(state, tx.as_mut(), &user, notice, client, now).await?;
     tx.commit().await?;
     state.outbox.wake();
     Ok(updated)

@@ -220,6 +220,20 @@ pub async fn mail_to_account(
     Ok(())
 }
 
+/// Queues a notice to `user` (no code inside), in the language of their
+/// mail, in the caller's transaction.
+pub async fn notify_user(
+    state: &AppState,
+    repo: &mut dyn Repo,
+    user: &User,
+    (kind, values): (MailKind, Value),
+    client: &Origin,
+    now: Timestamp,
+) -> Result<(), FlowError> {
+    let locale = mail_locale(Some(user), client);
+    send_notice(state, repo, user.email.as_str(), kind, locale, values, now).await
+}
+
 /// Queues a notice (no code inside) in the caller's transaction.
 pub async fn send_notice(
     state: &AppState,

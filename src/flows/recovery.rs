@@ -79,19 +79,9 @@ pub async fn confirm(
         "accounts_unlinked": unlinked,
     }));
     audit::record_in(state, tx.as_mut(), client, entry).await?;
-    let locale = codes::mail_locale(Some(&user), client);
-    let notice = json!({ "reset": true, "linked": linked, "unlinked": unlinked });
-    let kind = MailKind::PasswordChanged;
-    codes::send_notice(
-        state,
-        tx.as_mut(),
-        user.email.as_str(),
-        kind,
-        locale,
-        notice,
-        now,
-    )
-    .await?;
+    let values = json!({ "reset": true, "linked": linked, "unlinked": unlinked });
+    let notice = (MailKind::PasswordChanged, values);
+    codes::notify_user(state, tx.as_mut(), &user, notice, client, now).await?;
     tx.commit().await?;
     state.outbox.wake();
     tracing::info!(user_id = %user.id, "password reset");

@@ -180,19 +180,11 @@ pub async fn complete_link(
     let entry = audit::Entry::by_user(audit::Kind::AccountLinked, user.id)
         .details(json!({ "provider": provider.id, "subject": identity.subject }));
     audit::record_in(state, tx.as_mut(), client, entry).await?;
-    let locale = codes::mail_locale(Some(&user), client);
-    let values = json!({ "provider": provider.name });
-    let kind = MailKind::AccountLinked;
-    codes::send_notice(
-        state,
-        tx.as_mut(),
-        user.email.as_str(),
-        kind,
-        locale,
-        values,
-        now,
-    )
-    .await?;
+    let notice = (
+        MailKind::AccountLinked,
+        json!({ "provider": provider.name }),
+    );
+    codes::notify_user(state, tx.as_mut(), &user, notice, client, now).await?;
     tx.commit().await?;
     state.outbox.wake();
     Ok(account)
