@@ -170,8 +170,10 @@ impl Application {
                 .app_data(docs.clone())
                 .app_data(web::PayloadConfig::new(body_limit))
                 .app_data(http::BodyLimit(body_limit))
-                // Innermost first: CORS answers preflights and adds its
-                // headers to every answer, problems included.
+                // Innermost first: HEAD is routed as GET; CORS answers
+                // preflights and adds its headers to every answer, problems
+                // included.
+                .wrap(from_fn(http::head_as_get))
                 .wrap(Condition::new(
                     !origins.is_empty(),
                     cors(&origins, &cors_methods),

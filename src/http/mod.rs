@@ -13,4 +13,4 @@ pub use auth::AdminJson;
 pub use error::ApiError;
 pub use json::{BodyLimit, JsonBody};
 pub use logging::RequestSpan;
-pub use problem::{render_problems, RouteTable};
+pub use problem::{head_as_get, render_problems, RouteTable};

@@ -10,6 +10,19 @@ use tracing_actix_web::RequestId;
 
 const PROBLEM_JSON: &str = "application/problem+json";
 
+/// Middleware: a `HEAD` request is answered as the `GET` of the same path
+/// (load balancers probe with `HEAD`). The HTTP codec remembers that the
+/// request was a `HEAD`, so the answer keeps the headers and sends no body.
+pub async fn head_as_get(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if req.method() == Method::HEAD {
+        req.head_mut().method = Method::GET;
+    }
+    next.call(req).await
+}
+
 /// Middleware: gives every 4xx/5xx response a problem+json body carrying the
 /// request id, whoever produced it (handlers, extractors, actix itself).
 pub async fn render_problems(
@@ -128,6 +141,10 @@ impl RouteTable {
                 if !allowed.contains(&method) {
                     allowed.push(method);
                 }
+            }
+            // Every GET route answers HEAD too (see `head_as_get`).
+            if methods.contains(&Method::GET) && !allowed.contains(&"HEAD") {
+                allowed.push("HEAD");
             }
         }
         if allowed.is_empty() {

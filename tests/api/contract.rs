@@ -11,6 +11,7 @@ backend_tests!(
     rotations_publish_at_most_five_keys,
     allow_names_the_methods_of_the_path_itself,
     admin_routes_check_the_role_before_the_body,
+    head_is_answered_like_get_without_a_body,
 );
 
 async fn an_invitee_who_never_signed_in_is_not_another_super_admin(backend: Backend) {
@@ -142,7 +143,7 @@ async fn allow_names_the_methods_of_the_path_itself(backend: Backend) {
     let app = spawn_app(backend).await;
     for (path, allow) in [
         ("/v1/sessions/refresh", "POST"),
-        ("/v1/sessions/current", "GET, DELETE"),
+        ("/v1/sessions/current", "GET, DELETE, HEAD"),
         (
             "/v1/sessions/0190a5e4-0000-7000-8000-000000000000",
             "DELETE",
@@ -173,5 +174,28 @@ async fn admin_routes_check_the_role_before_the_body(backend: Backend) {
         let body = json!({"no such field": [1, 2, 3]});
         let (status, _) = problem(app.send(method, &path, &viewer.access, body).await).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+    }
+}
+
+/// Load balancers probe with HEAD: every GET route answers it, headers and
+/// status as for GET, no body.
+async fn head_is_answered_like_get_without_a_body(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for (path, status) in [
+        ("/health/live", StatusCode::OK),
+        ("/health/ready", StatusCode::OK),
+        ("/.well-known/jwks.json", StatusCode::OK),
+        ("/v1/users/me", StatusCode::UNAUTHORIZED),
+    ] {
+        let get = app.client.get(app.url(path)).send().await.unwrap();
+        let head = app.client.head(app.url(path)).send().await.unwrap();
+        assert_eq!(head.status(), status, "{path}");
+        assert_eq!(get.status(), status, "{path}");
+        assert_eq!(
+            head.headers().get("content-type"),
+            get.headers().get("content-type"),
+            "{path}"
+        );
+        assert!(head.bytes().await.unwrap().is_empty(), "{path}: no body");
     }
 }

@@ -28,12 +28,16 @@ async fn wrong_methods_are_405_with_allow(backend: Backend) {
     let app = spawn_app(backend).await;
     let cases = [
         (reqwest::Method::GET, "/v1/users", "POST"),
-        (reqwest::Method::PUT, "/v1/sessions/current", "GET, DELETE"),
-        (reqwest::Method::POST, "/.well-known/jwks.json", "GET"),
+        (
+            reqwest::Method::PUT,
+            "/v1/sessions/current",
+            "GET, DELETE, HEAD",
+        ),
+        (reqwest::Method::POST, "/.well-known/jwks.json", "GET, HEAD"),
         (
             reqwest::Method::from_bytes(b"TRACE").unwrap(),
             "/v1/sessions",
-            "POST, GET, DELETE",
+            "POST, GET, DELETE, HEAD",
         ),
     ];
     for (method, path, allow) in cases {
