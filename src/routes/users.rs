@@ -38,10 +38,14 @@ pub struct SignUpRequest {
 /// and a link to the address; confirm either at
 /// `POST /v1/email-verification-codes/confirm`. The answer is the same 202
 /// whether or not the address is taken; the owner of a taken address gets a
-/// notice instead. Signing up again replaces the pending registration. At
-/// most one mail per address per `mail_cooldown_secs`, and
-/// `rate_limits.mail_per_address` sign-ups and code requests per address
-/// (429 beyond, whether or not the address has an account).
+/// notice instead. Signing up again for a live pending registration changes
+/// nothing: that registration's code is mailed again, so whoever signs up
+/// second never decides the password. At most one mail per address and
+/// action per `mail_cooldown_secs`, and `rate_limits.mail_per_address`
+/// sign-ups and code requests per address and client (429 beyond, whether or
+/// not the address has an account). A taken username is 409
+/// `username-taken`: usernames are public handles, so saying one is taken
+/// reveals nothing private (the address never is).
 #[utoipa::path(
     tag = "users",
     request_body = SignUpRequest,
