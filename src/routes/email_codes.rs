@@ -27,14 +27,16 @@ pub struct CodeRequest {
 
 /// Request a new code for an action.
 ///
-/// `verify_email` re-sends the verification of a pending registration;
+/// `verify_email` re-sends the live code of a pending registration (the same
+/// code and link, so asking again never kills the one in the mailbox);
 /// `sign_in` mails a sign-in code (10 minutes) to an account, with or without
-/// a password; `reset_password` mails a reset code (1 hour). `change_email`
-/// codes are requested with `POST /v1/users/me/email`. A new code kills the
-/// previous one. Always 202, at once, whether or not the address is known
-/// (the work happens after the answer, so its timing tells nothing); at most
-/// one mail per address per `mail_cooldown_secs`, and
-/// `rate_limits.mail_per_address` requests per address (429 beyond).
+/// a password; `reset_password` mails a reset code (1 hour); for these two a
+/// new code kills the previous one. `change_email` codes are requested with
+/// `POST /v1/users/me/email`. Always 202, at once, whether or not the address
+/// is known (the work happens after the answer, so its timing tells nothing);
+/// at most one mail per address and action per `mail_cooldown_secs`;
+/// `rate_limits.mail_per_address` requests per address and client and
+/// `rate_limits.mail_per_address_total` per address and action (429 beyond).
 #[utoipa::path(
     tag = "email-verification-codes",
     request_body = CodeRequest,
