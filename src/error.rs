@@ -88,6 +88,14 @@ pub enum FlowError {
 }
 
 impl FlowError {
+    /// A 400 about the request as a whole (its shape), naming no field.
+    pub fn malformed(detail: impl Into<String>) -> Self {
+        FlowError::BadRequest {
+            detail: detail.into(),
+            errors: Vec::new(),
+        }
+    }
+
     pub fn bad_request(field: &str, message: impl Into<String>) -> Self {
         let message = message.into();
         FlowError::BadRequest {

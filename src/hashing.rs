@@ -87,8 +87,8 @@ pub struct PasswordHasher {
     /// gets at most `client_share` of them, so that a single client cannot
     /// fill the queue and turn everybody else's sign-in into a 503.
     per_client: Arc<Mutex<HashMap<String, usize>>>,
-    client_share: usize,
-    permits_total: usize,
+    /// `None` when the share is the whole capacity: then no per-client bound.
+    client_share: Option<usize>,
     /// Verified against when an account does not exist or has no password, so
     /// that every sign-in costs one Argon2 computation.
     dummy_hash: Arc<str>,
@@ -127,8 +127,7 @@ impl PasswordHasher {
             queue_limit,
             memory,
             per_client: Arc::new(Mutex::new(HashMap::new())),
-            client_share,
-            permits_total: concurrency,
+            client_share: (client_share < capacity).then_some(client_share),
             dummy_hash: dummy.into(),
         })
     }
@@ -140,8 +139,8 @@ impl PasswordHasher {
     pub async fn slot(&self, client: Option<&str>) -> Result<HashSlot<'_>, HashError> {
         // A share of the whole capacity is no limit: the queue bound decides.
         let claim = client
-            .filter(|_| self.client_share < self.permits_total + self.queue_limit)
-            .map(|key| ClientClaim::take(&self.per_client, key, self.client_share))
+            .zip(self.client_share)
+            .map(|(key, share)| ClientClaim::take(&self.per_client, key, share))
             .transpose()?;
         if let Ok(permit) = self.permits.try_acquire() {
             return Ok(HashSlot {

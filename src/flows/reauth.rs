@@ -31,10 +31,7 @@ impl Reauthentication {
         match (password, code) {
             (Some(password), None) => Ok(Reauthentication::Password(password)),
             (None, Some(code)) => Ok(Reauthentication::Code(code)),
-            _ => Err(FlowError::BadRequest {
-                detail: "send either password or code".into(),
-                errors: Vec::new(),
-            }),
+            _ => Err(FlowError::malformed("send either password or code")),
         }
     }
 }

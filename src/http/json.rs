@@ -58,11 +58,7 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     // two fields): anything but an object is refused before that can happen.
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
     if first.is_some_and(|b| *b != b'{') {
-        return Err(FlowError::BadRequest {
-            detail: "the request body must be a JSON object".into(),
-            errors: Vec::new(),
-        }
-        .into());
+        return Err(FlowError::malformed("the request body must be a JSON object").into());
     }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
@@ -70,12 +66,9 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let inner = error.into_inner();
         let message = strip_position(&inner.to_string());
         if path == "." || inner.is_syntax() || inner.is_eof() {
-            ApiError::Flow(FlowError::BadRequest {
-                detail: format!("malformed JSON: {message}"),
-                errors: Vec::new(),
-            })
+            ApiError::from(FlowError::malformed(format!("malformed JSON: {message}")))
         } else {
-            ApiError::Flow(FlowError::BadRequest {
+            ApiError::from(FlowError::BadRequest {
                 detail: format!("{path}: {message}"),
                 errors: vec![FieldError {
                     field: path,
@@ -86,10 +79,9 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })?;
     // Trailing characters after the value.
     deserializer.end().map_err(|_| {
-        ApiError::Flow(FlowError::BadRequest {
-            detail: "malformed JSON: trailing characters after the body".into(),
-            errors: Vec::new(),
-        })
+        ApiError::from(FlowError::malformed(
+            "malformed JSON: trailing characters after the body",
+        ))
     })?;
     Ok(value)
 }

@@ -136,13 +136,7 @@ impl TryFrom<ConfirmRequest> for Confirmation {
                 Proof::LinkToken(token)
             }
             (None, None, Some(_)) => return Err(ApiError::bad_request("token", "invalid token")),
-            _ => {
-                return Err(FlowError::BadRequest {
-                    detail: "send either email and code, or token".into(),
-                    errors: Vec::new(),
-                }
-                .into())
-            }
+            _ => return Err(FlowError::malformed("send either email and code, or token").into()),
         };
         Ok(match action {
             CodeAction::VerifyEmail => Confirmation::VerifyEmail(proof),

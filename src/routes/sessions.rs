@@ -77,12 +77,7 @@ impl TryFrom<SignInRequest> for Credentials {
             password,
             code,
         } = request;
-        let either = |detail: &str| {
-            ApiError::from(FlowError::BadRequest {
-                detail: detail.into(),
-                errors: Vec::new(),
-            })
-        };
+        let either = |detail: &str| ApiError::from(FlowError::malformed(detail));
         match (password, code, email, username) {
             (Some(password), None, email, username) => {
                 if password.is_empty() || password.len() > MAX_SIGN_IN_PASSWORD_BYTES {

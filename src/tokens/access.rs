@@ -68,7 +68,6 @@ impl AccessTokens {
     ) -> Self {
         // The algorithm is fixed here, never taken from the token.
         let mut validation = Validation::new(Algorithm::EdDSA);
-        validation.leeway = leeway;
         // Lifetimes are checked against the application's clock below, not
         // the library's wall clock (there is no `nbf`; `iat` is ours).
         validation.validate_exp = false;
