@@ -72,16 +72,22 @@ async fn linking_needs_the_owner_and_tells_them(backend: Backend) {
     let email = unique_email();
     let local = s.app.register(&email, PASSWORD).await;
     // A stolen access token alone starts nothing.
-    for body in [
-        json!({"redirect_to": APP}),
-        json!({"redirect_to": APP, "password": "not the password"}),
-        json!({"redirect_to": APP, "code": "12345678"}),
+    for (body, expected) in [
+        // No proof at all.
+        (json!({"redirect_to": APP}), StatusCode::BAD_REQUEST),
+        // The wrong password.
+        (
+            json!({"redirect_to": APP, "password": "not the password"}),
+            StatusCode::FORBIDDEN,
+        ),
+        // A code, from an account that has a password: the weaker proof.
+        (
+            json!({"redirect_to": APP, "code": "12345678"}),
+            StatusCode::BAD_REQUEST,
+        ),
     ] {
         let (status, _) = problem(post_link(&s, Some(&local.access), body.clone()).await).await;
-        assert!(
-            status == StatusCode::BAD_REQUEST || status == StatusCode::FORBIDDEN,
-            "{body}: {status}"
-        );
+        assert_eq!(status, expected, "{body}");
     }
     let body = json!({"redirect_to": APP, "password": PASSWORD});
     assert_eq!(
