@@ -192,7 +192,8 @@ async fn queue_code_mail(
 }
 
 /// Mails a code for `action` to an existing, unbanned account; anyone else
-/// gets nothing, and the caller answers the same way.
+/// gets nothing, and the caller answers the same way. The caller has been
+/// admitted by [`admit_mail`].
 pub async fn mail_to_account(
     state: &AppState,
     email: &Email,
@@ -204,7 +205,7 @@ pub async fn mail_to_account(
     let Some(user) = tx.user_by_email(email).await? else {
         return Ok(());
     };
-    if user.is_banned(now) || !claim_mail_slot(state, tx.as_mut(), email, action, now).await? {
+    if user.is_banned(now) {
         return Ok(());
     }
     let mail = CodeMail {
@@ -253,6 +254,35 @@ pub async fn send_notice(
         .put(repo, &mail, now, now.plus(NOTICE_SHELF_LIFE))
         .await?;
     Ok(())
+}
+
+/// Decides, before a code request or a sign-up is answered, whether a mail
+/// for `action` may go to `email`: false when one went out less than
+/// `mail_cooldown_secs` ago (the request is answered as usual and held
+/// back, and does not count against any limit), an error when the hourly
+/// limits per address are spent. The slot is claimed for every address,
+/// known or not, so neither the answer nor its timing tells them apart; the
+/// flow that sends the mail must not claim it again.
+pub async fn admit_mail(
+    state: &AppState,
+    email: &Email,
+    action: CodeAction,
+    client: &Origin,
+) -> Result<bool, FlowError> {
+    let now = state.clock.now();
+    let mut tx = state.store.transaction().await?;
+    let claimed = claim_mail_slot(state, tx.as_mut(), email, action, now).await?;
+    tx.commit().await?;
+    if !claimed {
+        tracing::info!(
+            address = %state.code_hasher.pseudonym(email.as_str()),
+            action = action.as_str(),
+            "mail held back: one went out within the cool-down"
+        );
+        return Ok(false);
+    }
+    throttle::check_mail_rate(state, email, action, client).await?;
+    Ok(true)
 }
 
 /// Records a mail for `action` to `email` unless one went out less than

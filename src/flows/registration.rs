@@ -1,7 +1,7 @@
 //! Sign-up with a password: a pending registration until the address is
 //! verified, then a user with a session.
 
-use super::codes::{self, claim_mail_slot, Proof};
+use super::codes::{self, Proof};
 use super::sessions::complete_sign_in;
 use super::{audit, username_taken, SignedIn};
 use crate::domain::{CodeAction, Email, Locale, Password, ProfileText, Username};
@@ -44,6 +44,11 @@ pub async fn sign_up(state: &AppState, input: SignUp, client: &Origin) -> Result
             return Err(username_taken());
         }
     }
+    // Only a valid sign-up claims the mail slot (one refused for its
+    // password can be corrected and sent again at once).
+    if !codes::admit_mail(state, &input.email, CodeAction::VerifyEmail, client).await? {
+        return Ok(());
+    }
     let password_hash = state
         .hasher
         .hash(client.limit_key().as_deref(), input.password.expose())
@@ -53,9 +58,6 @@ pub async fn sign_up(state: &AppState, input: SignUp, client: &Origin) -> Result
     let email = &input.email;
     let mut tx = state.store.transaction().await?;
     let existing = tx.user_by_email(email).await?;
-    if !claim_mail_slot(state, tx.as_mut(), email, CodeAction::VerifyEmail, now).await? {
-        return Ok(());
-    }
     let entry = audit::Entry::new(audit::Kind::SignUpRequested)
         .details(json!({ "email": email.as_str(), "existing_account": existing.is_some() }));
     audit::record_in(state, tx.as_mut(), client, entry).await?;
@@ -102,7 +104,8 @@ pub async fn sign_up(state: &AppState, input: SignUp, client: &Origin) -> Result
 }
 
 /// Sends a new code to a pending registration. Unknown and already verified
-/// addresses get nothing, with the same answer.
+/// addresses get nothing, with the same answer. The caller has been admitted
+/// by [`codes::admit_mail`].
 pub async fn resend_verification(
     state: &AppState,
     email: &Email,
@@ -110,9 +113,7 @@ pub async fn resend_verification(
 ) -> Result<(), FlowError> {
     let now = state.clock.now();
     let mut tx = state.store.transaction().await?;
-    if tx.pending_registration(email, now).await?.is_none()
-        || !claim_mail_slot(state, tx.as_mut(), email, CodeAction::VerifyEmail, now).await?
-    {
+    if tx.pending_registration(email, now).await?.is_none() {
         return Ok(());
     }
     let locale = codes::mail_locale(None, client);

@@ -81,7 +81,9 @@ pub struct AdminJson<T> {
     pub body: T,
 }
 
-impl<T: serde::de::DeserializeOwned + 'static> FromRequest for AdminJson<T> {
+impl<T: serde::de::DeserializeOwned + utoipa::PartialSchema + 'static> FromRequest
+    for AdminJson<T>
+{
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 

@@ -11,8 +11,8 @@ use actix_web::{HttpResponse, ResponseError};
 pub enum ApiError {
     #[error(transparent)]
     Flow(#[from] FlowError),
-    #[error("the request body must be JSON (Content-Type: application/json)")]
-    UnsupportedMediaType,
+    #[error("the request body must be sent as Content-Type: {expected}")]
+    UnsupportedMediaType { expected: &'static str },
     #[error("the request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("this method is not allowed here; allowed: {0}")]
@@ -52,7 +52,9 @@ impl ApiError {
     pub fn kind(&self) -> (&'static str, &'static str) {
         match self {
             ApiError::Flow(error) => error.kind(),
-            ApiError::UnsupportedMediaType => ("unsupported-media-type", "Unsupported media type"),
+            ApiError::UnsupportedMediaType { .. } => {
+                ("unsupported-media-type", "Unsupported media type")
+            }
             ApiError::PayloadTooLarge { .. } => ("payload-too-large", "Request body too large"),
             ApiError::MethodNotAllowed(_) => ("method-not-allowed", "Method not allowed"),
         }
@@ -97,7 +99,7 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::Flow(error) => status_of(error),
-            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
         }

@@ -1,22 +1,26 @@
-use crate::error::FieldError;
-use crate::error::FlowError;
+use super::params::{missing_field, read_error, unknown_field};
+use crate::error::{FieldError, FlowError};
 use crate::http::ApiError;
 use actix_web::dev::Payload;
-use actix_web::error::PayloadError;
 use actix_web::mime;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use utoipa::openapi::{RefOr, Schema};
+use utoipa::PartialSchema;
 
 /// A JSON request body, parsed into `T` with the field path of any error.
 ///
 /// Refuses a missing or non-JSON content type (415), a body over the
 /// configured limit (413, enforced by `web::PayloadConfig`) and anything
 /// `T` does not accept (400: malformed JSON, wrong types, unknown fields,
-/// values the domain types refuse).
+/// values the domain types refuse, absent required fields; every invalid
+/// field is named in `errors[]`, not only the first).
 pub struct JsonBody<T>(pub T);
 
-impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+impl<T: DeserializeOwned + PartialSchema + 'static> FromRequest for JsonBody<T> {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
@@ -29,19 +33,11 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
         let bytes = web::Bytes::from_request(req, payload);
         Box::pin(async move {
             if !is_json {
-                return Err(ApiError::UnsupportedMediaType);
+                return Err(ApiError::UnsupportedMediaType {
+                    expected: "application/json",
+                });
             }
-            let bytes = bytes
-                .await
-                .map_err(|error| match error.as_error::<PayloadError>() {
-                    Some(PayloadError::Overflow) => ApiError::PayloadTooLarge { limit },
-                    _ if error.as_response_error().status_code()
-                        == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE =>
-                    {
-                        ApiError::PayloadTooLarge { limit }
-                    }
-                    _ => ApiError::bad_request("body", "the request body could not be read"),
-                })?;
+            let bytes = bytes.await.map_err(|error| read_error(&error, limit))?;
             parse(&bytes).map(JsonBody)
         })
     }
@@ -52,7 +48,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
 #[derive(Clone, Copy)]
 pub struct BodyLimit(pub usize);
 
-fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+fn parse<T: DeserializeOwned + PartialSchema>(bytes: &[u8]) -> Result<T, ApiError> {
     // Every request body of this API is an object. serde would also fill a
     // struct from an array, by position (`[null, null]` clearing the first
     // two fields): anything but an object is refused before that can happen.
@@ -60,30 +56,92 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if first.is_some_and(|b| *b != b'{') {
         return Err(FlowError::malformed("the request body must be a JSON object").into());
     }
+    // The common case, a valid body, is parsed once, straight into `T`.
+    if let Ok(value) = serde_json::from_slice(bytes) {
+        return Ok(value);
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-        let path = error.path().to_string();
-        let inner = error.into_inner();
-        let message = strip_position(&inner.to_string());
-        if path == "." || inner.is_syntax() || inner.is_eof() {
-            ApiError::from(FlowError::malformed(format!("malformed JSON: {message}")))
-        } else {
-            ApiError::from(FlowError::BadRequest {
-                detail: format!("{path}: {message}"),
-                errors: vec![FieldError {
-                    field: path,
-                    message,
-                }],
-            })
-        }
-    })?;
-    // Trailing characters after the value.
-    deserializer.end().map_err(|_| {
-        ApiError::from(FlowError::malformed(
-            "malformed JSON: trailing characters after the body",
+    let object = Map::<String, Value>::deserialize(&mut deserializer).map_err(|error| {
+        FlowError::malformed(format!(
+            "malformed JSON: {}",
+            strip_position(&error.to_string())
         ))
     })?;
-    Ok(value)
+    deserializer
+        .end()
+        .map_err(|_| FlowError::malformed("malformed JSON: trailing characters after the body"))?;
+    let errors = field_errors::<T>(object);
+    let detail = errors
+        .iter()
+        .map(|e| format!("{}: {}", e.field, e.message))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Err(FlowError::BadRequest { detail, errors }.into())
+}
+
+/// Every invalid field of a well-formed object that `T` refuses. serde stops
+/// at the first error, so each refused field is reported and taken out, and
+/// the rest parsed again; serde reports only the first absent field, so the
+/// others come from the schema's `required` list.
+fn field_errors<T: DeserializeOwned + PartialSchema>(
+    mut object: Map<String, Value>,
+) -> Vec<FieldError> {
+    let mut errors: Vec<FieldError> = Vec::new();
+    let reported = |errors: &[FieldError], field: &str| errors.iter().any(|e| e.field == field);
+    // Each round removes one key, so this ends.
+    for _ in 0..=object.len() {
+        let error = match serde_path_to_error::deserialize::<_, T>(Value::Object(object.clone())) {
+            Ok(_) => break,
+            Err(error) => error,
+        };
+        let path = error.path().to_string();
+        let message = strip_position(&error.into_inner().to_string());
+        if missing_field(&message).is_some() {
+            for field in required_fields::<T>() {
+                if !object.contains_key(&field) && !reported(&errors, &field) {
+                    errors.push(FieldError {
+                        field,
+                        message: "is required".to_string(),
+                    });
+                }
+            }
+            if let Some(field) = missing_field(&message).filter(|f| !reported(&errors, f)) {
+                errors.push(FieldError {
+                    field: field.to_string(),
+                    message: "is required".to_string(),
+                });
+            }
+            break;
+        }
+        // An unknown field is reported where the object is, not at the key.
+        let field = unknown_field(&message).map_or(path, str::to_string);
+        let key = field
+            .split(['.', '['])
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        if object.remove(&key).is_none() {
+            // Nothing left to take out: a refusal of the object as a whole.
+            if errors.is_empty() {
+                errors.push(FieldError {
+                    field: "body".to_string(),
+                    message,
+                });
+            }
+            break;
+        }
+        if !reported(&errors, &field) {
+            errors.push(FieldError { field, message });
+        }
+    }
+    errors
+}
+
+fn required_fields<T: PartialSchema>() -> Vec<String> {
+    match T::schema() {
+        RefOr::T(Schema::Object(object)) => object.required,
+        _ => Vec::new(),
+    }
 }
 
 /// serde_json appends " at line 1 column 12"; the field path says more.
@@ -97,37 +155,80 @@ fn strip_position(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde::Deserialize;
+    use utoipa::ToSchema;
 
-    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    #[derive(Debug, Deserialize, ToSchema)]
     #[serde(deny_unknown_fields)]
     struct Body {
-        #[allow(dead_code)]
+        #[schema(value_type = String)]
         email: crate::domain::Email,
+        #[schema(value_type = String)]
+        password: crate::domain::Password,
+        name: Option<String>,
+        age: Option<u8>,
     }
 
     fn err(json: &str) -> ApiError {
         parse::<Body>(json.as_bytes()).unwrap_err()
     }
 
-    #[test]
-    fn reports_the_field_that_failed() {
-        let e = err(r#"{"email": "nope"}"#);
-        assert_eq!(e.field_errors()[0].field, "email");
-        assert!(e.to_string().contains("email must contain an @"), "{e}");
+    fn fields(json: &str) -> Vec<(String, String)> {
+        let error = err(json);
+        let fields = error.field_errors().iter();
+        fields
+            .map(|e| (e.field.clone(), e.message.clone()))
+            .collect()
     }
 
     #[test]
-    fn unknown_fields_and_broken_json_are_bad_requests() {
-        assert!(err(r#"{"email": "a@b.co", "role": "ADMIN"}"#)
+    fn reports_every_invalid_field_at_once() {
+        let found = fields(r#"{"email": "nope", "age": 300, "role": "ADMIN"}"#);
+        let message = |name: &str| {
+            let found = found.iter().find(|(field, _)| field == name);
+            found
+                .map(|(_, message)| message.clone())
+                .unwrap_or_default()
+        };
+        assert_eq!(found.len(), 4, "{found:?}");
+        assert!(message("age").contains("invalid value"), "{found:?}");
+        assert!(message("email").contains("must contain an @"), "{found:?}");
+        assert!(
+            message("role").contains("unknown field `role`"),
+            "{found:?}"
+        );
+        assert_eq!(message("password"), "is required");
+    }
+
+    #[test]
+    fn names_each_absent_required_field() {
+        let found = fields(r#"{"name": "x"}"#);
+        assert_eq!(
+            found,
+            [
+                ("email".to_string(), "is required".to_string()),
+                ("password".to_string(), "is required".to_string())
+            ]
+        );
+        assert!(err("{}")
             .to_string()
-            .contains("unknown field `role`"));
-        assert!(err(r#"{"email": "#)
-            .to_string()
-            .starts_with("malformed JSON"));
+            .contains("email: is required; password: is required"));
+    }
+
+    #[test]
+    fn broken_json_and_non_objects_are_malformed() {
+        for body in [
+            r#"{"email": "#,
+            r#"{"email": "a@b.co"} x"#,
+            "[1, 2]",
+            "null",
+        ] {
+            let error = err(body);
+            assert!(error.field_errors().is_empty(), "{body}: {error}");
+            assert_eq!(error.kind().0, "invalid-request", "{body}");
+        }
         assert!(err(r#"{"email": "a@b.co"} x"#)
             .to_string()
             .contains("trailing"));
-        assert!(err(r#"{"email": 5}"#).to_string().contains("invalid type"));
     }
 }

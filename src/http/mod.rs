@@ -6,6 +6,7 @@ mod client;
 mod error;
 mod json;
 mod logging;
+mod params;
 mod problem;
 
 pub use crate::flows::context::{Admin, Caller, Origin};
@@ -13,4 +14,5 @@ pub use auth::AdminJson;
 pub use error::ApiError;
 pub use json::{BodyLimit, JsonBody};
 pub use logging::RequestSpan;
+pub use params::{FormBody, PathParams, QueryParams};
 pub use problem::{head_as_get, render_problems, RouteTable};

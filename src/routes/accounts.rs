@@ -6,6 +6,7 @@ use crate::error::Problem;
 use crate::flows::reauth::Reauthentication;
 use crate::flows::social;
 use crate::http::ApiError;
+use crate::http::PathParams;
 use crate::http::{Caller, JsonBody, Origin};
 use crate::state::AppState;
 use crate::store::{Account, Timestamp};
@@ -115,7 +116,7 @@ pub async fn link(
     state: web::Data<AppState>,
     auth: Caller,
     client: Origin,
-    provider: web::Path<String>,
+    provider: PathParams<String>,
     body: JsonBody<LinkRequest>,
 ) -> Result<web::Json<LinkStarted>, ApiError> {
     throttle::check_rate(&state, Limited::OAuthAuthorize, &client).await?;
@@ -192,7 +193,7 @@ pub async fn unlink(
     state: web::Data<AppState>,
     auth: Caller,
     client: Origin,
-    id: web::Path<Uuid>,
+    id: PathParams<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     social::unlink(&state, &auth, id.into_inner(), &client).await?;
     Ok(HttpResponse::NoContent().finish())

@@ -8,7 +8,7 @@ use crate::error::Problem;
 use crate::flows::codes::Proof;
 use crate::flows::confirm::{Confirmation, Confirmed};
 use crate::flows::recovery::ResetOptions;
-use crate::flows::{code_sign_in, recovery, registration};
+use crate::flows::{code_sign_in, codes, recovery, registration};
 use crate::http::ApiError;
 use crate::http::{JsonBody, Origin};
 use crate::state::AppState;
@@ -61,7 +61,9 @@ pub async fn request_code(
             "change_email codes are requested with POST /v1/users/me/email",
         ));
     }
-    throttle::check_mail_rate(&state, &email, action, &client).await?;
+    if !codes::admit_mail(&state, &email, action, &client).await? {
+        return Ok(HttpResponse::Accepted().json(Accepted::mail_on_its_way()));
+    }
     // The answer goes out before the address is even looked up: a known
     // address costs a few writes more than an unknown one, and the response
     // time must not tell them apart. Failures are logged (the person asks

@@ -3,6 +3,7 @@
 use crate::error::Problem;
 use crate::flows::service_clients;
 use crate::http::ApiError;
+use crate::http::FormBody;
 use crate::http::Origin;
 use crate::routes::problems::{RateProblems, ServerProblems};
 use crate::state::AppState;
@@ -70,7 +71,7 @@ pub async fn introspect(
     state: web::Data<AppState>,
     request: HttpRequest,
     client: Origin,
-    form: web::Form<IntrospectionRequest>,
+    form: FormBody<IntrospectionRequest>,
 ) -> Result<HttpResponse, ApiError> {
     throttle::check_rate(&state, Limited::Introspect, &client).await?;
     let authorization = request

@@ -9,6 +9,7 @@ use crate::error::Problem;
 use crate::flows::social::{self, Callback, Purpose};
 use crate::http::ApiError;
 use crate::http::{JsonBody, Origin};
+use crate::http::{PathParams, QueryParams};
 use crate::state::AppState;
 use crate::throttle::{self, Limited};
 use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
@@ -108,8 +109,8 @@ fn binding_cookie(state: &AppState, value: String, max_age: CookieDuration) -> C
 pub async fn authorize(
     state: web::Data<AppState>,
     client: Origin,
-    provider: web::Path<String>,
-    query: web::Query<AuthorizeQuery>,
+    provider: PathParams<String>,
+    query: QueryParams<AuthorizeQuery>,
 ) -> Result<HttpResponse, ApiError> {
     throttle::check_rate(&state, Limited::OAuthAuthorize, &client).await?;
     let query = query.into_inner();
@@ -166,8 +167,8 @@ pub struct CallbackQuery {
 pub async fn callback(
     state: web::Data<AppState>,
     request: HttpRequest,
-    provider: web::Path<String>,
-    query: web::Query<CallbackQuery>,
+    provider: PathParams<String>,
+    query: QueryParams<CallbackQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
     let bound = request

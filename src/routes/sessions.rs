@@ -9,6 +9,7 @@ use crate::flows::sign_in::{Credentials, Identifier};
 use crate::flows::{profile, sessions, sign_in as password_sign_in};
 use crate::http::ApiError;
 use crate::http::{Caller, JsonBody, Origin};
+use crate::http::{PathParams, QueryParams};
 use crate::state::AppState;
 use crate::throttle::{self, Limited};
 use actix_web::{delete, get, post, web, HttpResponse};
@@ -244,7 +245,7 @@ pub async fn revoke(
     state: web::Data<AppState>,
     auth: Caller,
     client: Origin,
-    id: web::Path<Uuid>,
+    id: PathParams<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     sessions::revoke(&state, &auth, id.into_inner(), &client).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -288,7 +289,7 @@ pub async fn revoke_many(
     state: web::Data<AppState>,
     auth: Caller,
     client: Origin,
-    query: web::Query<RevokeScope>,
+    query: QueryParams<RevokeScope>,
 ) -> Result<web::Json<Revoked>, ApiError> {
     let keep_current = matches!(query.scope, Scope::Others);
     let revoked = sessions::revoke_all(&state, &auth, keep_current, &client).await?;

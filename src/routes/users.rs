@@ -3,7 +3,7 @@
 use super::problems::{AuthProblems, InputProblems, RateProblems, ServerProblems};
 use super::profile_patch::profile_patch;
 use super::views::{Accepted, UserView};
-use crate::domain::{CodeAction, Email, Password, ProfileText, Username};
+use crate::domain::{Email, Password, ProfileText, Username};
 use crate::error::Problem;
 use crate::flows::{profile, registration};
 use crate::http::ApiError;
@@ -71,7 +71,6 @@ pub async fn sign_up(
         first_name,
         last_name,
     } = body.0;
-    throttle::check_mail_rate(&state, &email, CodeAction::VerifyEmail, &client).await?;
     registration::sign_up(
         &state,
         registration::SignUp {

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 backend_tests!(
     migrate_command_applies_migrations,
-    no_secret_reaches_the_logs
+    no_secret_reaches_the_logs,
+    a_held_back_mail_is_logged_without_the_address,
 );
 
 pub(crate) fn binary() -> Command {
@@ -506,4 +507,36 @@ async fn no_secret_reaches_the_logs(backend: Backend) {
     }
     drop(server);
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A code request inside the cool-down is answered like any other and held
+/// back; the log says so, naming the address only by its keyed pseudonym.
+async fn a_held_back_mail_is_logged_without_the_address(backend: Backend) {
+    let db = TestDb::create(backend).await;
+    let mail = MailSink::start().await;
+    let dir = temp_dir();
+    let server = Server::start(
+        &dir,
+        &[
+            ("PORTCULLIS_DATABASE_URL", db.url.clone()),
+            ("PORTCULLIS_SMTP_URL", mail.url()),
+            ("PORTCULLIS_SECRET", SECRET.to_string()),
+        ],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let email = unique_email();
+    let body = json!({"email": email, "action": "sign_in"});
+    for _ in 0..2 {
+        let request = client.post(server.url("/v1/email-verification-codes"));
+        check(request.json(&body).send(), 202).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let logs = server.output();
+    let held = logs
+        .lines()
+        .filter(|l| l.contains("mail held back"))
+        .count();
+    assert_eq!(held, 1, "{logs}");
+    assert!(!logs.contains(email.as_str()), "the address is in the log");
 }

@@ -10,6 +10,7 @@ mod binary;
 mod commands;
 mod contract;
 mod email_sign_in;
+mod error_shape;
 mod errors;
 mod github;
 mod hardening;

@@ -92,7 +92,11 @@ async fn a_user_can_revoke_only_their_own_sessions(backend: Backend) {
             .await,
     )
     .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a malformed id is bad input"
+    );
 }
 
 async fn revoke_others_then_all(backend: Backend) {

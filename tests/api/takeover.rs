@@ -9,6 +9,7 @@ use futures_util::future::join_all;
 use portcullis::config::{LockoutSettings, RateLimit};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::json;
+use std::time::Duration;
 
 backend_tests!(
     a_reset_ends_a_pending_email_change,
@@ -267,14 +268,14 @@ async fn a_stranger_cannot_use_up_the_owners_reset_mail(backend: Backend) {
     let email = unique_email();
     app.register(&email, PASSWORD).await;
     let before = app.settled_mail_count(&email).await;
-    for _ in 0..6 {
+    // The stranger asks once a minute (asking faster is held back by the
+    // cool-down and costs nothing): four mails, then 429.
+    for _ in 0..4 {
         let response = app
             .request_code_from("203.0.113.9", &email, "sign_in")
             .await;
-        assert!(
-            response.status() == StatusCode::ACCEPTED
-                || response.status() == StatusCode::TOO_MANY_REQUESTS
-        );
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        app.advance(Duration::from_secs(61));
     }
     let (status, _) = problem(
         app.request_code_from("203.0.113.9", &email, "sign_in")
@@ -291,7 +292,7 @@ async fn a_stranger_cannot_use_up_the_owners_reset_mail(backend: Backend) {
         .request_code_from("198.51.100.5", &email, "reset_password")
         .await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
-    let mail = app.mail.wait_for_nth(&email, before + 2).await;
+    let mail = app.mail.wait_for_nth(&email, before + 5).await;
     assert_eq!(mail.subject(), "Reset your password");
 }
 

@@ -3,6 +3,7 @@
 use crate::flows::{admin, paging};
 use crate::http::Admin;
 use crate::http::ApiError;
+use crate::http::QueryParams;
 use crate::routes::problems::{AdminProblems, ServerProblems};
 use crate::state::AppState;
 use crate::store::{AuditEvent, AuditQuery, Timestamp};
@@ -86,7 +87,7 @@ pub struct AuditPageView {
 pub async fn list_events(
     state: web::Data<AppState>,
     _admin: Admin,
-    params: web::Query<AuditParams>,
+    params: QueryParams<AuditParams>,
 ) -> Result<web::Json<AuditPageView>, ApiError> {
     let params = params.into_inner();
     let query = AuditQuery {

@@ -3,6 +3,7 @@
 use crate::domain::ProfileText;
 use crate::flows::service_clients;
 use crate::http::ApiError;
+use crate::http::PathParams;
 use crate::http::{Admin, AdminJson, Origin};
 use crate::routes::problems::{AdminProblems, InputProblems, ServerProblems};
 use crate::state::AppState;
@@ -111,7 +112,7 @@ pub async fn delete_client(
     state: web::Data<AppState>,
     admin: Admin,
     client: Origin,
-    id: web::Path<Uuid>,
+    id: PathParams<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     service_clients::delete(&state, &admin, id.into_inner(), &client).await?;
     Ok(HttpResponse::NoContent().finish())

@@ -6,6 +6,7 @@ use crate::flows::admin::{self, AdminUpdate, ListUsers};
 use crate::flows::invite::{self, Invitation};
 use crate::http::ApiError;
 use crate::http::{Admin, AdminJson, Origin};
+use crate::http::{PathParams, QueryParams};
 use crate::routes::problems::{AdminProblems, InputProblems, ServerProblems};
 use crate::routes::profile_patch::profile_patch;
 use crate::routes::sessions::{Revoked, SessionList};
@@ -144,7 +145,7 @@ pub struct UserPageView {
 pub async fn list_users(
     state: web::Data<AppState>,
     _admin: Admin,
-    query: web::Query<ListQuery>,
+    query: QueryParams<ListQuery>,
 ) -> Result<web::Json<UserPageView>, ApiError> {
     let query = query.into_inner();
     if query.q.as_ref().is_some_and(|q| q.chars().count() > 200) {
@@ -187,7 +188,7 @@ pub async fn list_users(
 pub async fn get_user(
     state: web::Data<AppState>,
     _admin: Admin,
-    id: web::Path<Uuid>,
+    id: PathParams<Uuid>,
 ) -> Result<web::Json<AdminUserView>, ApiError> {
     Ok(web::Json(
         admin::get_user(&state, id.into_inner()).await?.into(),
@@ -221,7 +222,7 @@ profile_patch! {
 pub async fn update_user(
     state: web::Data<AppState>,
     client: Origin,
-    id: web::Path<Uuid>,
+    id: PathParams<Uuid>,
     request: AdminJson<AdminUpdateRequest>,
 ) -> Result<web::Json<AdminUserView>, ApiError> {
     let AdminJson { admin, mut body } = request;
@@ -265,7 +266,7 @@ pub struct BanRequest {
 pub async fn ban(
     state: web::Data<AppState>,
     client: Origin,
-    id: web::Path<Uuid>,
+    id: PathParams<Uuid>,
     request: AdminJson<BanRequest>,
 ) -> Result<web::Json<AdminUserView>, ApiError> {
     let AdminJson { admin, body } = request;
@@ -288,7 +289,7 @@ pub async fn unban(
     state: web::Data<AppState>,
     admin: Admin,
     client: Origin,
-    id: web::Path<Uuid>,
+    id: PathParams<Uuid>,
 ) -> Result<web::Json<AdminUserView>, ApiError> {
     let user = admin::unban(&state, &admin, id.into_inner(), &client).await?;
     Ok(web::Json(user.into()))
@@ -311,7 +312,7 @@ pub async fn delete_user(
     state: web::Data<AppState>,
     admin: Admin,
     client: Origin,
-    id: web::Path<Uuid>,
+    id: PathParams<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     admin::delete_user(&state, &admin, id.into_inner(), &client).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -328,7 +329,7 @@ pub async fn delete_user(
 pub async fn user_sessions(
     state: web::Data<AppState>,
     _admin: Admin,
-    id: web::Path<Uuid>,
+    id: PathParams<Uuid>,
 ) -> Result<web::Json<SessionList>, ApiError> {
     let idle = state.settings.session_idle_ttl();
     let sessions = admin::sessions_of(&state, id.into_inner())
@@ -354,7 +355,7 @@ pub async fn revoke_user_session(
     state: web::Data<AppState>,
     admin: Admin,
     client: Origin,
-    path: web::Path<(Uuid, Uuid)>,
+    path: PathParams<(Uuid, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, session) = path.into_inner();
     admin::revoke_sessions_of(&state, &admin, id, Some(session), &client).await?;
@@ -373,7 +374,7 @@ pub async fn revoke_user_sessions(
     state: web::Data<AppState>,
     admin: Admin,
     client: Origin,
-    id: web::Path<Uuid>,
+    id: PathParams<Uuid>,
 ) -> Result<web::Json<Revoked>, ApiError> {
     let revoked = admin::revoke_sessions_of(&state, &admin, id.into_inner(), None, &client).await?;
     Ok(web::Json(Revoked { revoked }))
