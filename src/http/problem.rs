@@ -117,20 +117,29 @@ impl RouteTable {
         req: HttpRequest,
         table: web::Data<RouteTable>,
     ) -> Result<String, ApiError> {
-        // Several templates can match one path (`/v1/sessions/refresh` and
-        // `/v1/sessions/{id}`): a literal one owns the path; otherwise the
-        // methods of every matching template count, without repeats.
-        let matching: Vec<&(ResourceDef, Vec<Method>)> = table
+        match table.allowed(req.path(), false) {
+            Some(allowed) => Err(ApiError::MethodNotAllowed(allowed)),
+            None => Err(FlowError::NotFound.into()),
+        }
+    }
+
+    /// The methods of the route that owns `path`, for `Allow`. Several
+    /// templates can match one path (`/v1/sessions/refresh` and
+    /// `/v1/sessions/{id}`): a literal one owns the path; otherwise the
+    /// methods of every matching template count, without repeats. With
+    /// `literal_only`, only a literal owner counts.
+    pub fn allowed(&self, path: &str, literal_only: bool) -> Option<String> {
+        let matching: Vec<&(ResourceDef, Vec<Method>)> = self
             .routes
             .iter()
-            .filter(|(def, _)| def.is_match(req.path()))
+            .filter(|(def, _)| def.is_match(path))
             .collect();
         let literal: Vec<&(ResourceDef, Vec<Method>)> = matching
             .iter()
             .copied()
             .filter(|(def, _)| !def.is_prefix() && def.pattern().is_some_and(|p| !p.contains('{')))
             .collect();
-        let owners = if literal.is_empty() {
+        let owners = if literal.is_empty() && !literal_only {
             matching
         } else {
             literal
@@ -147,10 +156,6 @@ impl RouteTable {
                 allowed.push("HEAD");
             }
         }
-        if allowed.is_empty() {
-            Err(FlowError::NotFound.into())
-        } else {
-            Err(ApiError::MethodNotAllowed(allowed.join(", ")))
-        }
+        (!allowed.is_empty()).then(|| allowed.join(", "))
     }
 }

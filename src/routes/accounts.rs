@@ -1,6 +1,6 @@
 //! `accounts`: the signed-in user's links to social providers.
 
-use super::problems::{AuthProblems, InputProblems, RateProblems, ServerProblems};
+use super::problems::{AuthProblems, InputProblems, RateProblems, ServerProblems, ParamProblems};
 use crate::domain::VerificationCode;
 use crate::error::Problem;
 use crate::flows::reauth::Reauthentication;
@@ -185,7 +185,7 @@ pub async fn complete_link(
         (status = 404, description = "No such account of yours", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "It is your last way to sign in", body = Problem, content_type = "application/problem+json"),
         AuthProblems,
-        ServerProblems,
+        ParamProblems, ServerProblems,
     )
 )]
 #[delete("/v1/accounts/{id}")]

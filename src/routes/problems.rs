@@ -18,6 +18,17 @@ pub enum InputProblems {
     UnsupportedMediaType(Problem),
 }
 
+/// Problems of an operation with path segments or query parameters and no
+/// body.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum ParamProblems {
+    /// A malformed path segment (such as an id that is not a UUID), or a
+    /// query parameter that is invalid or unknown; `errors[]` names it.
+    #[response(status = 400, content_type = "application/problem+json")]
+    BadRequest(Problem),
+}
+
 #[derive(IntoResponses)]
 #[allow(dead_code)]
 pub enum AuthProblems {

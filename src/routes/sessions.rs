@@ -1,6 +1,6 @@
 //! `sessions`: sign-in, refresh, listing and sign-out.
 
-use super::problems::{AuthProblems, InputProblems, RateProblems, ServerProblems};
+use super::problems::{AuthProblems, InputProblems, RateProblems, ServerProblems, ParamProblems};
 use super::views::{SessionView, TokenResponse, UserView};
 use crate::domain::{Email, Username, VerificationCode};
 use crate::error::FlowError;
@@ -237,7 +237,7 @@ pub async fn sign_out(
         (status = 204, description = "Revoked"),
         (status = 404, description = "No such live session of yours", body = Problem, content_type = "application/problem+json"),
         AuthProblems,
-        ServerProblems,
+        ParamProblems, ServerProblems,
     )
 )]
 #[delete("/v1/sessions/{id}")]

@@ -4,7 +4,7 @@ use crate::flows::{admin, paging};
 use crate::http::Admin;
 use crate::http::ApiError;
 use crate::http::QueryParams;
-use crate::routes::problems::{AdminProblems, ServerProblems};
+use crate::routes::problems::{AdminProblems, ServerProblems, ParamProblems};
 use crate::state::AppState;
 use crate::store::{AuditEvent, AuditQuery, Timestamp};
 use actix_web::{get, web};
@@ -81,7 +81,7 @@ pub struct AuditPageView {
     tag = "admin",
     security(("bearer" = [])),
     params(AuditParams),
-    responses((status = 200, description = "A page of events", body = AuditPageView), AdminProblems, ServerProblems)
+    responses((status = 200, description = "A page of events", body = AuditPageView), AdminProblems, ParamProblems, ServerProblems)
 )]
 #[get("/v1/admin/audit-events")]
 pub async fn list_events(

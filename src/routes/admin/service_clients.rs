@@ -5,7 +5,7 @@ use crate::flows::service_clients;
 use crate::http::ApiError;
 use crate::http::PathParams;
 use crate::http::{Admin, AdminJson, Origin};
-use crate::routes::problems::{AdminProblems, InputProblems, ServerProblems};
+use crate::routes::problems::{AdminProblems, InputProblems, ServerProblems, ParamProblems};
 use crate::state::AppState;
 use crate::store::{ServiceClient, Timestamp};
 use actix_web::{delete, get, post, web, HttpResponse};
@@ -105,7 +105,7 @@ pub async fn list(
     tag = "admin",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Service client id")),
-    responses((status = 204, description = "Deleted"), AdminProblems, ServerProblems)
+    responses((status = 204, description = "Deleted"), AdminProblems, ParamProblems, ServerProblems)
 )]
 #[delete("/v1/admin/service-clients/{id}")]
 pub async fn delete_client(

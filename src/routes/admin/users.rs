@@ -7,7 +7,7 @@ use crate::flows::invite::{self, Invitation};
 use crate::http::ApiError;
 use crate::http::{Admin, AdminJson, Origin};
 use crate::http::{PathParams, QueryParams};
-use crate::routes::problems::{AdminProblems, InputProblems, ServerProblems};
+use crate::routes::problems::{AdminProblems, InputProblems, ServerProblems, ParamProblems};
 use crate::routes::profile_patch::profile_patch;
 use crate::routes::sessions::{Revoked, SessionList};
 use crate::routes::views::{SessionView, UserView};
@@ -139,7 +139,7 @@ pub struct UserPageView {
     tag = "admin",
     security(("bearer" = [])),
     params(ListQuery),
-    responses((status = 200, description = "A page of users", body = UserPageView), AdminProblems, ServerProblems)
+    responses((status = 200, description = "A page of users", body = UserPageView), AdminProblems, ParamProblems, ServerProblems)
 )]
 #[get("/v1/admin/users")]
 pub async fn list_users(
@@ -182,7 +182,7 @@ pub async fn list_users(
     tag = "admin",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "User id")),
-    responses((status = 200, description = "The user", body = AdminUserView), AdminProblems, ServerProblems)
+    responses((status = 200, description = "The user", body = AdminUserView), AdminProblems, ParamProblems, ServerProblems)
 )]
 #[get("/v1/admin/users/{id}")]
 pub async fn get_user(
@@ -282,7 +282,7 @@ pub async fn ban(
     tag = "admin",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "User id")),
-    responses((status = 200, description = "The user", body = AdminUserView), AdminProblems, ServerProblems)
+    responses((status = 200, description = "The user", body = AdminUserView), AdminProblems, ParamProblems, ServerProblems)
 )]
 #[delete("/v1/admin/users/{id}/ban")]
 pub async fn unban(
@@ -304,7 +304,7 @@ pub async fn unban(
         (status = 204, description = "Deleted"),
         (status = 409, description = "The last SUPER-ADMIN cannot be deleted", body = Problem, content_type = "application/problem+json"),
         AdminProblems,
-        ServerProblems,
+        ParamProblems, ServerProblems,
     )
 )]
 #[delete("/v1/admin/users/{id}")]
@@ -323,7 +323,7 @@ pub async fn delete_user(
     tag = "admin",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "User id")),
-    responses((status = 200, description = "The sessions", body = SessionList), AdminProblems, ServerProblems)
+    responses((status = 200, description = "The sessions", body = SessionList), AdminProblems, ParamProblems, ServerProblems)
 )]
 #[get("/v1/admin/users/{id}/sessions")]
 pub async fn user_sessions(
@@ -348,7 +348,7 @@ pub async fn user_sessions(
         ("id" = Uuid, Path, description = "User id"),
         ("session_id" = Uuid, Path, description = "Session id"),
     ),
-    responses((status = 204, description = "Revoked"), AdminProblems, ServerProblems)
+    responses((status = 204, description = "Revoked"), AdminProblems, ParamProblems, ServerProblems)
 )]
 #[delete("/v1/admin/users/{id}/sessions/{session_id}")]
 pub async fn revoke_user_session(
@@ -367,7 +367,7 @@ pub async fn revoke_user_session(
     tag = "admin",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "User id")),
-    responses((status = 200, description = "Sessions ended", body = Revoked), AdminProblems, ServerProblems)
+    responses((status = 200, description = "Sessions ended", body = Revoked), AdminProblems, ParamProblems, ServerProblems)
 )]
 #[delete("/v1/admin/users/{id}/sessions")]
 pub async fn revoke_user_sessions(
