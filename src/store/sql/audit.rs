@@ -1,28 +1,11 @@
 //! The audit log.
 
-use super::{db_error, Dialect, SqlRepo};
-use crate::store::{AuditEvent, AuditQuery, AuditRepo, StoreResult, Timestamp};
-use async_trait::async_trait;
-use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
-use uuid::Uuid;
+use super::SqlRepo;
+use crate::store::{AuditEvent, AuditQuery, AuditRepo, StoreResult};
 
-#[async_trait]
-impl<DB> AuditRepo for SqlRepo<DB>
-where
-    DB: Dialect,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    DB::Arguments: IntoArguments<DB>,
-    AuditEvent: for<'r> FromRow<'r, DB::Row>,
-    for<'q> Uuid: Encode<'q, DB> + Type<DB>,
-    for<'q> Option<Uuid>: Encode<'q, DB>,
-    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
-    for<'q> Option<&'q str>: Encode<'q, DB>,
-    for<'q> i64: Encode<'q, DB> + Type<DB>,
-    for<'q> Timestamp: Encode<'q, DB> + Type<DB>,
-    for<'q> Option<Timestamp>: Encode<'q, DB>,
-{
+impl_for_backends! { impl AuditRepo for SqlRepo<DB> {
     async fn insert_audit_event(&mut self, event: &AuditEvent) -> StoreResult<()> {
-        sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO audit_events (id, occurred_at, event_type, user_id, actor_id, ip, \
              user_agent, request_id, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
@@ -34,10 +17,8 @@ where
         .bind(event.ip.as_deref())
         .bind(event.user_agent.as_deref())
         .bind(event.request_id.as_deref())
-        .bind(event.details.as_deref())
-        .execute(self.conn())
-        .await
-        .map_err(db_error::<DB>("insert_audit_event"))?;
+        .bind(event.details.as_deref());
+        self.execute("insert_audit_event", query).await?;
         Ok(())
     }
 
@@ -46,23 +27,23 @@ where
             Some((at, id)) => (Some(at), Some(id)),
             None => (None, None),
         };
-        sqlx::query_as(
-            "SELECT id, occurred_at, event_type, user_id, actor_id, ip, user_agent, request_id, \
-             details FROM audit_events \
+        let sql = concat!(
+            "SELECT ",
+            columns!(AuditEvent),
+            " FROM audit_events \
              WHERE ($1 IS NULL OR user_id = $1) AND ($2 IS NULL OR event_type = $2) \
              AND ($3 IS NULL OR occurred_at >= $3) AND ($4 IS NULL OR occurred_at < $4) \
              AND ($5 IS NULL OR (occurred_at, id) < ($5, $6)) \
-             ORDER BY occurred_at DESC, id DESC LIMIT $7",
-        )
-        .bind(query.user_id)
-        .bind(query.event_type.as_deref())
-        .bind(query.from)
-        .bind(query.to)
-        .bind(before_at)
-        .bind(before_id)
-        .bind(query.limit)
-        .fetch_all(self.conn())
-        .await
-        .map_err(db_error::<DB>("audit_events"))
+             ORDER BY occurred_at DESC, id DESC LIMIT $7"
+        );
+        let events = sqlx::query_as(sql)
+            .bind(query.user_id)
+            .bind(query.event_type.as_deref())
+            .bind(query.from)
+            .bind(query.to)
+            .bind(before_at)
+            .bind(before_id)
+            .bind(query.limit);
+        self.fetch_all("audit_events", events).await
     }
-}
+}}

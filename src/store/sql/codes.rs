@@ -1,9 +1,16 @@
-use super::{db_error, Dialect, SqlRepo};
+use super::SqlRepo;
 use crate::domain::{CodeAction, Email};
 use crate::store::{CodeRepo, ConsumedCode, NewCode, StoreError, StoreResult, Timestamp};
-use async_trait::async_trait;
-use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
 use uuid::Uuid;
+
+/// A new code's row; an `ON CONFLICT` clause follows.
+macro_rules! insert_code {
+    () => {
+        "INSERT INTO email_verification_codes \
+         (id, email, action, user_id, code_hash, token_hash, attempts, created_at, \
+         expires_at, sealed) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $9) "
+    };
+}
 
 /// What a new request overwrites in the row of the code it replaces.
 macro_rules! replace_code {
@@ -14,45 +21,35 @@ macro_rules! replace_code {
     };
 }
 
-#[async_trait]
-impl<DB> CodeRepo for SqlRepo<DB>
-where
-    DB: Dialect,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    DB::Arguments: IntoArguments<DB>,
-    ConsumedCode: for<'r> FromRow<'r, DB::Row>,
-    (String,): for<'r> FromRow<'r, DB::Row>,
-    (String, Timestamp): for<'r> FromRow<'r, DB::Row>,
-    for<'q> Uuid: Encode<'q, DB> + Type<DB>,
-    for<'q> Option<Uuid>: Encode<'q, DB>,
-    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
-    for<'q> Option<&'q str>: Encode<'q, DB>,
-    for<'q> i64: Encode<'q, DB> + Type<DB>,
-    for<'q> Timestamp: Encode<'q, DB> + Type<DB>,
-    for<'q> Option<Timestamp>: Encode<'q, DB>,
-{
+/// The code `$3` for the address `$1` and action `$2`, if it is unused,
+/// unexpired at `$4` and has attempts left (fewer than `$5`).
+macro_rules! live_code {
+    () => {
+        " WHERE email = $1 AND action = $2 AND code_hash = $3 AND consumed_at IS NULL \
+         AND expires_at > $4 AND attempts < $5"
+    };
+}
+
+impl_for_backends! { impl CodeRepo for SqlRepo<DB> {
     async fn put_code(&mut self, code: &NewCode) -> StoreResult<()> {
         // One live code per (email, action): a new request replaces the row,
         // which kills the previous code and resets the attempt counter.
         // An email change is keyed on its user instead (partial indexes).
         let sql = if code.action == CodeAction::ChangeEmail {
             concat!(
-                "INSERT INTO email_verification_codes \
-                 (id, email, action, user_id, code_hash, token_hash, attempts, created_at, \
-                 expires_at, sealed) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $9) \
-                 ON CONFLICT (user_id) WHERE action = 'change_email' DO UPDATE SET email = excluded.email, ",
+                insert_code!(),
+                "ON CONFLICT (user_id) WHERE action = 'change_email' \
+                 DO UPDATE SET email = excluded.email, ",
                 replace_code!()
             )
         } else {
             concat!(
-                "INSERT INTO email_verification_codes \
-                 (id, email, action, user_id, code_hash, token_hash, attempts, created_at, \
-                 expires_at, sealed) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $9) \
-                 ON CONFLICT (email, action) WHERE action <> 'change_email' DO UPDATE SET ",
+                insert_code!(),
+                "ON CONFLICT (email, action) WHERE action <> 'change_email' DO UPDATE SET ",
                 replace_code!()
             )
         };
-        sqlx::query(sql)
+        let query = sqlx::query(sql)
             .bind(code.id)
             .bind(code.email.as_str())
             .bind(code.action.as_str())
@@ -61,10 +58,8 @@ where
             .bind(code.token_hash.as_str())
             .bind(code.created_at)
             .bind(code.expires_at)
-            .bind(code.sealed.as_deref())
-            .execute(self.conn())
-            .await
-            .map_err(db_error::<DB>("put_code"))?;
+            .bind(code.sealed.as_deref());
+        self.execute("put_code", query).await?;
         Ok(())
     }
 
@@ -78,31 +73,27 @@ where
     ) -> StoreResult<Option<ConsumedCode>> {
         // A single conditional UPDATE: of many concurrent confirms exactly one
         // sees `consumed_at IS NULL` and wins.
-        sqlx::query_as(
-            "UPDATE email_verification_codes SET consumed_at = $4, attempts = attempts + 1 \
-             WHERE email = $1 AND action = $2 AND code_hash = $3 AND consumed_at IS NULL \
-             AND expires_at > $4 AND attempts < $5 RETURNING email, user_id",
-        )
+        let query = sqlx::query_as(concat!(
+            "UPDATE email_verification_codes SET consumed_at = $4, attempts = attempts + 1",
+            live_code!(),
+            " RETURNING email, user_id"
+        ))
         .bind(email.as_str())
         .bind(action.as_str())
         .bind(code_hash)
         .bind(now)
-        .bind(i64::from(max_attempts))
-        .fetch_optional(self.conn())
-        .await
-        .map_err(db_error::<DB>("consume_code"))
+        .bind(i64::from(max_attempts));
+        self.fetch_optional("consume_code", query).await
     }
 
     async fn count_failed_attempt(&mut self, email: &Email, action: CodeAction) -> StoreResult<()> {
-        sqlx::query(
+        let query = sqlx::query(
             "UPDATE email_verification_codes SET attempts = attempts + 1 \
              WHERE email = $1 AND action = $2 AND consumed_at IS NULL",
         )
         .bind(email.as_str())
-        .bind(action.as_str())
-        .execute(self.conn())
-        .await
-        .map_err(db_error::<DB>("count_failed_attempt"))?;
+        .bind(action.as_str());
+        self.execute("count_failed_attempt", query).await?;
         Ok(())
     }
 
@@ -114,18 +105,16 @@ where
         now: Timestamp,
         max_attempts: u32,
     ) -> StoreResult<bool> {
-        let row: Option<(String,)> = sqlx::query_as(
-            "SELECT email FROM email_verification_codes WHERE email = $1 AND action = $2 \
-             AND code_hash = $3 AND consumed_at IS NULL AND expires_at > $4 AND attempts < $5",
-        )
+        let query = sqlx::query_as(concat!(
+            "SELECT email FROM email_verification_codes",
+            live_code!()
+        ))
         .bind(email.as_str())
         .bind(action.as_str())
         .bind(code_hash)
         .bind(now)
-        .bind(i64::from(max_attempts))
-        .fetch_optional(self.conn())
-        .await
-        .map_err(db_error::<DB>("code_is_live"))?;
+        .bind(i64::from(max_attempts));
+        let row: Option<(String,)> = self.fetch_optional("code_is_live", query).await?;
         Ok(row.is_some())
     }
 
@@ -135,16 +124,14 @@ where
         action: CodeAction,
         now: Timestamp,
     ) -> StoreResult<Option<Email>> {
-        let row: Option<(String,)> = sqlx::query_as(
+        let query = sqlx::query_as(
             "SELECT email FROM email_verification_codes WHERE token_hash = $1 AND action = $2 \
              AND consumed_at IS NULL AND expires_at > $3",
         )
         .bind(token_hash)
         .bind(action.as_str())
-        .bind(now)
-        .fetch_optional(self.conn())
-        .await
-        .map_err(db_error::<DB>("live_code_email"))?;
+        .bind(now);
+        let row: Option<(String,)> = self.fetch_optional("live_code_email", query).await?;
         row.map(|(email,)| Email::try_from(email))
             .transpose()
             .map_err(|_| StoreError::Corrupt {
@@ -160,7 +147,7 @@ where
         now: Timestamp,
         max_attempts: u32,
     ) -> StoreResult<Option<ConsumedCode>> {
-        sqlx::query_as(
+        let query = sqlx::query_as(
             "UPDATE email_verification_codes SET consumed_at = $3 \
              WHERE token_hash = $1 AND action = $2 AND consumed_at IS NULL \
              AND expires_at > $3 AND attempts < $4 RETURNING email, user_id",
@@ -168,10 +155,8 @@ where
         .bind(token_hash)
         .bind(action.as_str())
         .bind(now)
-        .bind(i64::from(max_attempts))
-        .fetch_optional(self.conn())
-        .await
-        .map_err(db_error::<DB>("consume_link_token"))
+        .bind(i64::from(max_attempts));
+        self.fetch_optional("consume_link_token", query).await
     }
 
     async fn resendable_code(
@@ -181,7 +166,7 @@ where
         now: Timestamp,
         max_attempts: u32,
     ) -> StoreResult<Option<(String, Timestamp)>> {
-        sqlx::query_as(
+        let query = sqlx::query_as(
             "SELECT sealed, expires_at FROM email_verification_codes WHERE email = $1 AND action = $2 \
              AND sealed IS NOT NULL AND consumed_at IS NULL AND expires_at > $3 \
              AND attempts < $4",
@@ -189,20 +174,15 @@ where
         .bind(email.as_str())
         .bind(action.as_str())
         .bind(now)
-        .bind(i64::from(max_attempts))
-        .fetch_optional(self.conn())
-        .await
-        .map_err(db_error::<DB>("resendable_code"))
+        .bind(i64::from(max_attempts));
+        self.fetch_optional("resendable_code", query).await
     }
 
     async fn end_email_changes(&mut self, user_id: Uuid) -> StoreResult<u64> {
-        let done = sqlx::query(
+        let query = sqlx::query(
             "DELETE FROM email_verification_codes WHERE user_id = $1 AND action = 'change_email'",
         )
-        .bind(user_id)
-        .execute(self.conn())
-        .await
-        .map_err(db_error::<DB>("end_email_changes"))?;
-        Ok(DB::rows_affected(&done))
+        .bind(user_id);
+        self.execute("end_email_changes", query).await
     }
-}
+}}

@@ -1,16 +1,7 @@
-use super::{db_error, Dialect, SqlRepo};
+use super::SqlRepo;
 use crate::store::{HousekeepingRepo, StoreResult, Timestamp};
-use async_trait::async_trait;
-use sqlx::{Encode, Executor, IntoArguments, Type};
 
-#[async_trait]
-impl<DB> HousekeepingRepo for SqlRepo<DB>
-where
-    DB: Dialect,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    DB::Arguments: IntoArguments<DB>,
-    for<'q> Timestamp: Encode<'q, DB> + Type<DB>,
-{
+impl_for_backends! { impl HousekeepingRepo for SqlRepo<DB> {
     async fn purge_expired(
         &mut self,
         now: Timestamp,
@@ -55,13 +46,10 @@ where
             audit_before.map(|cutoff| ("DELETE FROM audit_events WHERE occurred_at <= $1", cutoff));
         let mut deleted = 0;
         for (sql, cutoff) in statements.into_iter().chain(audit) {
-            let done = sqlx::query(sql)
-                .bind(cutoff)
-                .execute(self.conn())
-                .await
-                .map_err(db_error::<DB>("purge_expired"))?;
-            deleted += DB::rows_affected(&done);
+            deleted += self
+                .execute("purge_expired", sqlx::query(sql).bind(cutoff))
+                .await?;
         }
         Ok(deleted)
     }
-}
+}}

@@ -1,18 +1,82 @@
-//! One SQL implementation of the store, generic over the database. The few
+//! One SQL implementation of the store for both databases. The few
 //! differences between SQLite and PostgreSQL (how a write transaction starts,
 //! how errors name a violated index, how a timestamp is stored, the migrations)
 //! live in [`sqlite`] and [`postgres`] behind the [`Dialect`] trait.
-//!
-//! The `where` clause on each `impl` below lists the column types the queries
-//! bind and decode; Rust does not carry such bounds over from a trait, so each
-//! impl states them again.
 
-/// The columns of [`User`], as a literal so that `concat!` can build queries.
-macro_rules! user_columns {
-    () => {
+/// Implements a repo trait on [`SqlRepo`] for both backends from one body:
+/// `impl_for_backends! { impl UserRepo for SqlRepo<DB> { … }}` emits the impl
+/// (with `#[async_trait]`) in a module `sqlite` and a module `postgres`, where
+/// `DB` is `sqlx::Sqlite` and `sqlx::Postgres`.
+///
+/// A generic `impl<DB: Dialect> UserRepo for SqlRepo<DB>` would need a
+/// `where` clause naming every type its queries bind or decode (`Uuid:
+/// Encode<'q, DB> + Type<DB>`, `User: FromRow<'r, DB::Row>`, …): Rust does
+/// not carry such bounds over from a trait, so each impl would state them
+/// again. For the two concrete databases the compiler checks the types
+/// themselves, and the SQL is still written once.
+///
+/// rustfmt does not look inside macro calls: the body is indented as a plain
+/// impl, so that rustfmt's layout of it as one applies unchanged.
+macro_rules! impl_for_backends {
+    (impl $repo:ident for SqlRepo<DB> $body:tt) => {
+        impl_for_backends!(@backend sqlite, sqlx::Sqlite, $repo $body);
+        impl_for_backends!(@backend postgres, sqlx::Postgres, $repo $body);
+    };
+    (@backend $module:ident, $db:ty, $repo:ident { $($body:tt)* }) => {
+        mod $module {
+            use super::*;
+            type DB = $db;
+
+            #[async_trait::async_trait]
+            impl $repo for SqlRepo<DB> {
+                $($body)*
+            }
+        }
+    };
+}
+
+/// The columns a record is read from, as literals so that `concat!` can
+/// build queries: `concat!("SELECT ", columns!(User), " FROM users")`, or
+/// after `RETURNING`. `FromRow` finds the columns by name. An `INSERT` names
+/// its own columns, next to the binds whose order they must match.
+macro_rules! columns {
+    (User) => {
         "id, email, email_verified_at, username, display_name, first_name, last_name, phone, \
          city, info, avatar_url, role, auth_provider, password_hash, created_at, updated_at, \
          banned_at, banned_until, ban_reason, locale"
+    };
+    (Session) => {
+        "id, user_id, ip, user_agent, created_at, last_used_at, expires_at, revoked_at"
+    };
+    (PendingRegistration) => {
+        "id, email, password_hash, username, first_name, last_name, created_at, expires_at"
+    };
+    (OAuthState) => {
+        "state_hash, provider, purpose, user_id, nonce, pkce_verifier, redirect_to, \
+         client_code_challenge, created_at, expires_at"
+    };
+    (OAuthHandoff) => {
+        "code_hash, user_id, provider, client_code_challenge, created_at, expires_at"
+    };
+    (PendingLink) => {
+        "code_hash, user_id, provider, sealed, created_at, expires_at"
+    };
+    (Account) => {
+        "id, user_id, provider_id, account_id, email, scope, access_token_enc, \
+         access_token_expires_at, refresh_token_enc, refresh_token_expires_at, id_token_enc, raw, \
+         created_at, updated_at"
+    };
+    (SigningKeyRecord) => {
+        "kid, algorithm, public_key, private_key_enc, created_at, activates_at, retires_at"
+    };
+    (ServiceClient) => {
+        "id, client_id, secret_hash, name, created_by, created_at, last_used_at"
+    };
+    (AuditEvent) => {
+        "id, occurred_at, event_type, user_id, actor_id, ip, user_agent, request_id, details"
+    };
+    (OutboxMail) => {
+        "id, sealed, created_at, next_attempt_at, attempts, discard_after"
     };
 }
 
@@ -32,13 +96,19 @@ mod sqlite;
 mod throttle;
 mod users;
 
-use super::{Repo, Store, StoreError, StoreResult, UniqueKey};
+use super::{Repo, Store, StoreError, StoreResult, Timestamp, UniqueKey};
 use crate::config::{Backend, Settings};
 use async_trait::async_trait;
-use sqlx::error::DatabaseError;
-use sqlx::pool::PoolConnection;
-use sqlx::{Database, Pool, Transaction};
+use sqlx::encode::IsNull;
+use sqlx::error::{BoxDynError, DatabaseError};
+use sqlx::migrate::{Migrate, Migrator};
+use sqlx::pool::{PoolConnection, PoolOptions};
+use sqlx::query::{Query, QueryAs};
+use sqlx::{
+    Connection, Database, Decode, Encode, Executor, FromRow, IntoArguments, Pool, Transaction, Type,
+};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// What differs between the SQL backends.
@@ -56,6 +126,33 @@ pub trait Dialect: Database {
     /// Lock contention or a server going away: a 503, not a 500.
     fn is_transient(error: &dyn DatabaseError) -> bool;
     fn rows_affected(result: &Self::QueryResult) -> u64;
+    /// What a [`Timestamp`] is stored as, and the conversions both ways.
+    type StoredTimestamp: Type<Self> + for<'q> Encode<'q, Self> + for<'r> Decode<'r, Self>;
+    fn store_timestamp(at: Timestamp) -> Self::StoredTimestamp;
+    fn load_timestamp(stored: Self::StoredTimestamp) -> Result<Timestamp, BoxDynError>;
+}
+
+// A timestamp is encoded and decoded as what the backend stores it as.
+
+impl<DB: Dialect> Type<DB> for Timestamp {
+    fn type_info() -> DB::TypeInfo {
+        DB::StoredTimestamp::type_info()
+    }
+    fn compatible(ty: &DB::TypeInfo) -> bool {
+        DB::StoredTimestamp::compatible(ty)
+    }
+}
+
+impl<DB: Dialect> Encode<'_, DB> for Timestamp {
+    fn encode_by_ref(&self, buf: &mut DB::ArgumentBuffer) -> Result<IsNull, BoxDynError> {
+        DB::store_timestamp(*self).encode(buf)
+    }
+}
+
+impl<'r, DB: Dialect> Decode<'r, DB> for Timestamp {
+    fn decode(value: DB::ValueRef<'r>) -> Result<Self, BoxDynError> {
+        DB::load_timestamp(DB::StoredTimestamp::decode(value)?)
+    }
 }
 
 /// The store over a connection pool of one backend.
@@ -65,12 +162,30 @@ pub struct SqlStore<DB: Database> {
     writer: Arc<Semaphore>,
 }
 
-impl<DB: Database> SqlStore<DB> {
-    fn new(pool: Pool<DB>) -> Self {
-        Self {
+impl<DB: Database> SqlStore<DB>
+where
+    DB::Connection: Migrate,
+{
+    /// Opens the pool, applying `migrations` first when `migrate` is set.
+    async fn open(
+        settings: &Settings,
+        options: <DB::Connection as Connection>::Options,
+        migrations: Migrator,
+        migrate: bool,
+    ) -> Result<Self, ConnectError> {
+        let pool = PoolOptions::new()
+            .max_connections(settings.database_max_connections)
+            .acquire_timeout(Duration::from_secs(settings.database_acquire_timeout_secs))
+            .connect_with(options)
+            .await
+            .map_err(ConnectError::Connect)?;
+        if migrate {
+            migrations.run(&pool).await.map_err(ConnectError::Migrate)?;
+        }
+        Ok(Self {
             pool,
             writer: Arc::new(Semaphore::new(1)),
-        }
+        })
     }
 }
 
@@ -87,6 +202,73 @@ impl<DB: Database> SqlRepo<DB> {
             SqlRepo::Connection(conn) => conn,
             SqlRepo::Transaction(tx, _) => tx,
         }
+    }
+}
+
+/// Runs a query on this unit of work; an error names the operation `op` (the
+/// repo method).
+impl<DB> SqlRepo<DB>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+{
+    /// Runs a statement; how many rows it changed.
+    async fn execute(
+        &mut self,
+        op: &'static str,
+        query: Query<'_, DB, DB::Arguments>,
+    ) -> StoreResult<u64> {
+        let done = query
+            .execute(self.conn())
+            .await
+            .map_err(db_error::<DB>(op))?;
+        Ok(DB::rows_affected(&done))
+    }
+
+    /// The first row, if any.
+    async fn fetch_optional<O>(
+        &mut self,
+        op: &'static str,
+        query: QueryAs<'_, DB, O, DB::Arguments>,
+    ) -> StoreResult<Option<O>>
+    where
+        O: for<'r> FromRow<'r, DB::Row> + Send + Unpin,
+    {
+        query
+            .fetch_optional(self.conn())
+            .await
+            .map_err(db_error::<DB>(op))
+    }
+
+    /// The first row; none is an error.
+    async fn fetch_one<O>(
+        &mut self,
+        op: &'static str,
+        query: QueryAs<'_, DB, O, DB::Arguments>,
+    ) -> StoreResult<O>
+    where
+        O: for<'r> FromRow<'r, DB::Row> + Send + Unpin,
+    {
+        query
+            .fetch_one(self.conn())
+            .await
+            .map_err(db_error::<DB>(op))
+    }
+
+    /// All rows.
+    async fn fetch_all<O>(
+        &mut self,
+        op: &'static str,
+        query: QueryAs<'_, DB, O, DB::Arguments>,
+    ) -> StoreResult<Vec<O>>
+    where
+        O: for<'r> FromRow<'r, DB::Row> + Send + Unpin,
+    {
+        query
+            .fetch_all(self.conn())
+            .await
+            .map_err(db_error::<DB>(op))
     }
 }
 
@@ -123,19 +305,18 @@ impl<DB> Store for SqlStore<DB>
 where
     DB: Dialect,
     SqlRepo<DB>: Repo,
-    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
-    DB::Arguments: sqlx::IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
 {
     fn backend_name(&self) -> &'static str {
         DB::BACKEND
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        let mut conn = self.pool.acquire().await.map_err(unavailable("ping"))?;
-        sqlx::query("SELECT 1")
-            .execute(&mut *conn)
-            .await
-            .map_err(db_error::<DB>("ping"))?;
+        let conn = self.pool.acquire().await.map_err(unavailable("ping"))?;
+        SqlRepo::Connection(conn)
+            .execute("ping", sqlx::query("SELECT 1"))
+            .await?;
         Ok(())
     }
 

@@ -1,13 +1,11 @@
 //! User moderation for administrators: the filtered, paged user list, roles,
 //! verification, bans and deletion.
 
-use super::{db_error, Dialect, SqlRepo};
+use super::SqlRepo;
 use crate::domain::Role;
 use crate::store::{
     ModerationRepo, StoreResult, Timestamp, User, UserCursor, UserFilter, UserQuery, UserSort,
 };
-use async_trait::async_trait;
-use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
 use uuid::Uuid;
 
 /// The filters of the admin user list, as SQL with `$1` … `$5` (pattern,
@@ -23,52 +21,32 @@ macro_rules! user_filter {
     };
 }
 
-/// One query per sort order; `$6`/`$7` is the cursor (NULL: first page),
-/// `$8` the page size.
+/// A page of the user list: `$after` compares the sort key with the cursor
+/// `$6`/`$7` (NULL: first page), `$8` is the page size.
+macro_rules! list_users {
+    ($after:literal, $order:literal) => {
+        concat!(
+            "SELECT ",
+            columns!(User),
+            " FROM users",
+            user_filter!(),
+            " AND ($6 IS NULL OR ",
+            $after,
+            ") ORDER BY ",
+            $order,
+            " LIMIT $8"
+        )
+    };
+}
+
+// One query per sort order.
 const LIST_CREATED_DESC: &str =
-    concat!(
-    "SELECT ", user_columns!(), " FROM users", user_filter!(),
-    " AND ($6 IS NULL OR (created_at, id) < ($6, $7)) ORDER BY created_at DESC, id DESC LIMIT $8"
-);
-const LIST_CREATED_ASC: &str = concat!(
-    "SELECT ",
-    user_columns!(),
-    " FROM users",
-    user_filter!(),
-    " AND ($6 IS NULL OR (created_at, id) > ($6, $7)) ORDER BY created_at, id LIMIT $8"
-);
-const LIST_EMAIL_ASC: &str = concat!(
-    "SELECT ",
-    user_columns!(),
-    " FROM users",
-    user_filter!(),
-    " AND ($6 IS NULL OR (email, id) > ($6, $7)) ORDER BY email, id LIMIT $8"
-);
-const LIST_EMAIL_DESC: &str = concat!(
-    "SELECT ",
-    user_columns!(),
-    " FROM users",
-    user_filter!(),
-    " AND ($6 IS NULL OR (email, id) < ($6, $7)) ORDER BY email DESC, id DESC LIMIT $8"
-);
-#[async_trait]
-impl<DB> ModerationRepo for SqlRepo<DB>
-where
-    DB: Dialect,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    DB::Arguments: IntoArguments<DB>,
-    User: for<'r> FromRow<'r, DB::Row>,
-    (i64,): for<'r> FromRow<'r, DB::Row>,
-    for<'q> Uuid: Encode<'q, DB> + Type<DB>,
-    for<'q> Option<Uuid>: Encode<'q, DB>,
-    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
-    for<'q> Option<&'q str>: Encode<'q, DB>,
-    for<'q> Option<bool>: Encode<'q, DB>,
-    bool: Type<DB>,
-    for<'q> i64: Encode<'q, DB> + Type<DB>,
-    for<'q> Timestamp: Encode<'q, DB> + Type<DB>,
-    for<'q> Option<Timestamp>: Encode<'q, DB>,
-{
+    list_users!("(created_at, id) < ($6, $7)", "created_at DESC, id DESC");
+const LIST_CREATED_ASC: &str = list_users!("(created_at, id) > ($6, $7)", "created_at, id");
+const LIST_EMAIL_ASC: &str = list_users!("(email, id) > ($6, $7)", "email, id");
+const LIST_EMAIL_DESC: &str = list_users!("(email, id) < ($6, $7)", "email DESC, id DESC");
+
+impl_for_backends! { impl ModerationRepo for SqlRepo<DB> {
     async fn list_users(&mut self, query: &UserQuery) -> StoreResult<Vec<User>> {
         let filter = &query.filter;
         let sql = match query.sort {
@@ -93,35 +71,27 @@ where
             Some(UserCursor::Created(at, id)) => base.bind(Some(*at)).bind(Some(*id)),
             Some(UserCursor::Email(email, id)) => base.bind(Some(email.as_str())).bind(Some(*id)),
         };
-        with_cursor
-            .bind(query.limit)
-            .fetch_all(self.conn())
+        self.fetch_all("list_users", with_cursor.bind(query.limit))
             .await
-            .map_err(db_error::<DB>("list_users"))
     }
 
     async fn count_users(&mut self, filter: &UserFilter, now: Timestamp) -> StoreResult<i64> {
-        let (count,): (i64,) =
-            sqlx::query_as(concat!("SELECT count(*) FROM users", user_filter!()))
-                .bind(filter.pattern.as_deref())
-                .bind(filter.role.map(Role::as_str))
-                .bind(filter.verified)
-                .bind(filter.banned)
-                .bind(now)
-                .fetch_one(self.conn())
-                .await
-                .map_err(db_error::<DB>("count_users"))?;
+        let query = sqlx::query_as(concat!("SELECT count(*) FROM users", user_filter!()))
+            .bind(filter.pattern.as_deref())
+            .bind(filter.role.map(Role::as_str))
+            .bind(filter.verified)
+            .bind(filter.banned)
+            .bind(now);
+        let (count,): (i64,) = self.fetch_one("count_users", query).await?;
         Ok(count)
     }
 
     async fn set_role(&mut self, id: Uuid, role: Role, now: Timestamp) -> StoreResult<()> {
-        sqlx::query("UPDATE users SET role = $2, updated_at = $3 WHERE id = $1")
+        let query = sqlx::query("UPDATE users SET role = $2, updated_at = $3 WHERE id = $1")
             .bind(id)
             .bind(role.as_str())
-            .bind(now)
-            .execute(self.conn())
-            .await
-            .map_err(db_error::<DB>("set_role"))?;
+            .bind(now);
+        self.execute("set_role", query).await?;
         Ok(())
     }
 
@@ -131,13 +101,12 @@ where
         verified_at: Option<Timestamp>,
         now: Timestamp,
     ) -> StoreResult<()> {
-        sqlx::query("UPDATE users SET email_verified_at = $2, updated_at = $3 WHERE id = $1")
-            .bind(id)
-            .bind(verified_at)
-            .bind(now)
-            .execute(self.conn())
-            .await
-            .map_err(db_error::<DB>("set_email_verified"))?;
+        let query =
+            sqlx::query("UPDATE users SET email_verified_at = $2, updated_at = $3 WHERE id = $1")
+                .bind(id)
+                .bind(verified_at)
+                .bind(now);
+        self.execute("set_email_verified", query).await?;
         Ok(())
     }
 
@@ -148,52 +117,42 @@ where
         reason: Option<&str>,
         now: Timestamp,
     ) -> StoreResult<()> {
-        sqlx::query(
+        let query = sqlx::query(
             "UPDATE users SET banned_at = $2, banned_until = $3, ban_reason = $4, updated_at = $2 \
              WHERE id = $1",
         )
         .bind(id)
         .bind(now)
         .bind(until)
-        .bind(reason)
-        .execute(self.conn())
-        .await
-        .map_err(db_error::<DB>("ban_user"))?;
+        .bind(reason);
+        self.execute("ban_user", query).await?;
         Ok(())
     }
 
     async fn unban_user(&mut self, id: Uuid, now: Timestamp) -> StoreResult<()> {
-        sqlx::query(
+        let query = sqlx::query(
             "UPDATE users SET banned_at = NULL, banned_until = NULL, ban_reason = NULL, \
              updated_at = $2 WHERE id = $1",
         )
         .bind(id)
-        .bind(now)
-        .execute(self.conn())
-        .await
-        .map_err(db_error::<DB>("unban_user"))?;
+        .bind(now);
+        self.execute("unban_user", query).await?;
         Ok(())
     }
 
     async fn delete_user(&mut self, id: Uuid) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM users WHERE id = $1")
-            .bind(id)
-            .execute(self.conn())
-            .await
-            .map_err(db_error::<DB>("delete_user"))?;
-        Ok(DB::rows_affected(&done) > 0)
+        let query = sqlx::query("DELETE FROM users WHERE id = $1").bind(id);
+        Ok(self.execute("delete_user", query).await? > 0)
     }
 
     async fn count_active_super_admins(&mut self, now: Timestamp) -> StoreResult<i64> {
-        let (count,): (i64,) = sqlx::query_as(
+        let query = sqlx::query_as(
             "SELECT count(*) FROM users WHERE role = 'SUPER-ADMIN' \
              AND email_verified_at IS NOT NULL \
              AND (banned_at IS NULL OR (banned_until IS NOT NULL AND banned_until <= $1))",
         )
-        .bind(now)
-        .fetch_one(self.conn())
-        .await
-        .map_err(db_error::<DB>("count_active_super_admins"))?;
+        .bind(now);
+        let (count,): (i64,) = self.fetch_one("count_active_super_admins", query).await?;
         Ok(count)
     }
-}
+}}

@@ -1,50 +1,16 @@
-use super::{db_error, Dialect, SqlRepo};
+use super::SqlRepo;
 use crate::store::{
     Account, OAuthHandoff, OAuthRepo, OAuthState, PendingLink, StoreResult, Timestamp,
 };
-use async_trait::async_trait;
-use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
 use uuid::Uuid;
 
-macro_rules! state_columns {
-    () => {
-        "state_hash, provider, purpose, user_id, nonce, pkce_verifier, redirect_to, \
-         client_code_challenge, created_at, expires_at"
-    };
-}
-
-macro_rules! account_columns {
-    () => {
-        "id, user_id, provider_id, account_id, email, scope, access_token_enc, \
-         access_token_expires_at, refresh_token_enc, refresh_token_expires_at, id_token_enc, raw, \
-         created_at, updated_at"
-    };
-}
-
-#[async_trait]
-impl<DB> OAuthRepo for SqlRepo<DB>
-where
-    DB: Dialect,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    DB::Arguments: IntoArguments<DB>,
-    OAuthState: for<'r> FromRow<'r, DB::Row>,
-    OAuthHandoff: for<'r> FromRow<'r, DB::Row>,
-    PendingLink: for<'r> FromRow<'r, DB::Row>,
-    Account: for<'r> FromRow<'r, DB::Row>,
-    (bool,): for<'r> FromRow<'r, DB::Row>,
-    for<'q> Uuid: Encode<'q, DB> + Type<DB>,
-    for<'q> Option<Uuid>: Encode<'q, DB>,
-    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
-    for<'q> Option<&'q str>: Encode<'q, DB>,
-    for<'q> Timestamp: Encode<'q, DB> + Type<DB>,
-    for<'q> Option<Timestamp>: Encode<'q, DB>,
-{
+impl_for_backends! { impl OAuthRepo for SqlRepo<DB> {
     async fn insert_oauth_state(&mut self, state: &OAuthState) -> StoreResult<()> {
-        sqlx::query(concat!(
-            "INSERT INTO oauth_states (",
-            state_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-        ))
+        let query = sqlx::query(
+            "INSERT INTO oauth_states (state_hash, provider, purpose, user_id, nonce, \
+             pkce_verifier, redirect_to, client_code_challenge, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
         .bind(state.state_hash.as_str())
         .bind(state.provider.as_str())
         .bind(state.purpose.as_str())
@@ -54,10 +20,8 @@ where
         .bind(state.redirect_to.as_str())
         .bind(state.client_code_challenge.as_deref())
         .bind(state.created_at)
-        .bind(state.expires_at)
-        .execute(self.conn())
-        .await
-        .map_err(db_error::<DB>("insert_oauth_state"))?;
+        .bind(state.expires_at);
+        self.execute("insert_oauth_state", query).await?;
         Ok(())
     }
 
@@ -67,21 +31,19 @@ where
         provider: &str,
         now: Timestamp,
     ) -> StoreResult<Option<OAuthState>> {
-        sqlx::query_as(concat!(
+        let query = sqlx::query_as(concat!(
             "UPDATE oauth_states SET consumed_at = $3 WHERE state_hash = $1 AND provider = $2 \
              AND consumed_at IS NULL AND expires_at > $3 RETURNING ",
-            state_columns!()
+            columns!(OAuthState)
         ))
         .bind(state_hash)
         .bind(provider)
-        .bind(now)
-        .fetch_optional(self.conn())
-        .await
-        .map_err(db_error::<DB>("consume_oauth_state"))
+        .bind(now);
+        self.fetch_optional("consume_oauth_state", query).await
     }
 
     async fn insert_handoff(&mut self, handoff: &OAuthHandoff) -> StoreResult<()> {
-        sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO oauth_handoffs (code_hash, user_id, provider, client_code_challenge, \
              created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -90,10 +52,8 @@ where
         .bind(handoff.provider.as_str())
         .bind(handoff.client_code_challenge.as_deref())
         .bind(handoff.created_at)
-        .bind(handoff.expires_at)
-        .execute(self.conn())
-        .await
-        .map_err(db_error::<DB>("insert_handoff"))?;
+        .bind(handoff.expires_at);
+        self.execute("insert_handoff", query).await?;
         Ok(())
     }
 
@@ -102,16 +62,14 @@ where
         code_hash: &str,
         now: Timestamp,
     ) -> StoreResult<Option<OAuthHandoff>> {
-        sqlx::query_as(
+        let query = sqlx::query_as(concat!(
             "UPDATE oauth_handoffs SET consumed_at = $2 WHERE code_hash = $1 \
-             AND consumed_at IS NULL AND expires_at > $2 RETURNING code_hash, user_id, provider, \
-             client_code_challenge, created_at, expires_at",
-        )
+             AND consumed_at IS NULL AND expires_at > $2 RETURNING ",
+            columns!(OAuthHandoff)
+        ))
         .bind(code_hash)
-        .bind(now)
-        .fetch_optional(self.conn())
-        .await
-        .map_err(db_error::<DB>("consume_handoff"))
+        .bind(now);
+        self.fetch_optional("consume_handoff", query).await
     }
 
     async fn account_by_identity(
@@ -119,24 +77,23 @@ where
         provider: &str,
         subject: &str,
     ) -> StoreResult<Option<Account>> {
-        sqlx::query_as(concat!(
+        let query = sqlx::query_as(concat!(
             "SELECT ",
-            account_columns!(),
+            columns!(Account),
             " FROM accounts WHERE provider_id = $1 AND account_id = $2"
         ))
         .bind(provider)
-        .bind(subject)
-        .fetch_optional(self.conn())
-        .await
-        .map_err(db_error::<DB>("account_by_identity"))
+        .bind(subject);
+        self.fetch_optional("account_by_identity", query).await
     }
 
     async fn insert_account(&mut self, account: &Account) -> StoreResult<()> {
-        sqlx::query(concat!(
-            "INSERT INTO accounts (",
-            account_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-        ))
+        let query = sqlx::query(
+            "INSERT INTO accounts (id, user_id, provider_id, account_id, email, scope, \
+             access_token_enc, access_token_expires_at, refresh_token_enc, \
+             refresh_token_expires_at, id_token_enc, raw, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        )
         .bind(account.id)
         .bind(account.user_id)
         .bind(account.provider_id.as_str())
@@ -150,15 +107,13 @@ where
         .bind(account.id_token_enc.as_deref())
         .bind(account.raw.as_deref())
         .bind(account.created_at)
-        .bind(account.updated_at)
-        .execute(self.conn())
-        .await
-        .map_err(db_error::<DB>("insert_account"))?;
+        .bind(account.updated_at);
+        self.execute("insert_account", query).await?;
         Ok(())
     }
 
     async fn refresh_account(&mut self, account: &Account) -> StoreResult<()> {
-        sqlx::query(
+        let query = sqlx::query(
             "UPDATE accounts SET email = $2, scope = $3, access_token_enc = $4, \
              access_token_expires_at = $5, refresh_token_enc = COALESCE($6, refresh_token_enc), \
              refresh_token_expires_at = CASE WHEN $6 IS NULL THEN refresh_token_expires_at \
@@ -174,49 +129,40 @@ where
         .bind(account.refresh_token_expires_at)
         .bind(account.id_token_enc.as_deref())
         .bind(account.raw.as_deref())
-        .bind(account.updated_at)
-        .execute(self.conn())
-        .await
-        .map_err(db_error::<DB>("refresh_account"))?;
+        .bind(account.updated_at);
+        self.execute("refresh_account", query).await?;
         Ok(())
     }
 
     async fn accounts_of_user(&mut self, user_id: Uuid) -> StoreResult<Vec<Account>> {
-        sqlx::query_as(concat!(
+        let query = sqlx::query_as(concat!(
             "SELECT ",
-            account_columns!(),
+            columns!(Account),
             " FROM accounts WHERE user_id = $1 ORDER BY created_at, id"
         ))
-        .bind(user_id)
-        .fetch_all(self.conn())
-        .await
-        .map_err(db_error::<DB>("accounts_of_user"))
+        .bind(user_id);
+        self.fetch_all("accounts_of_user", query).await
     }
 
     async fn delete_account(&mut self, id: Uuid, user_id: Uuid) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM accounts WHERE id = $1 AND user_id = $2")
+        let query = sqlx::query("DELETE FROM accounts WHERE id = $1 AND user_id = $2")
             .bind(id)
-            .bind(user_id)
-            .execute(self.conn())
-            .await
-            .map_err(db_error::<DB>("delete_account"))?;
-        Ok(DB::rows_affected(&done) > 0)
+            .bind(user_id);
+        Ok(self.execute("delete_account", query).await? > 0)
     }
 
     async fn lock_user(&mut self, user_id: Uuid) -> StoreResult<Option<bool>> {
-        let row: Option<(bool,)> = sqlx::query_as(
+        let query = sqlx::query_as(
             "UPDATE users SET updated_at = updated_at WHERE id = $1 \
              RETURNING password_hash IS NOT NULL",
         )
-        .bind(user_id)
-        .fetch_optional(self.conn())
-        .await
-        .map_err(db_error::<DB>("lock_user"))?;
+        .bind(user_id);
+        let row: Option<(bool,)> = self.fetch_optional("lock_user", query).await?;
         Ok(row.map(|(has_password,)| has_password))
     }
 
     async fn insert_pending_link(&mut self, link: &PendingLink) -> StoreResult<()> {
-        sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO pending_links (code_hash, user_id, provider, sealed, created_at, \
              expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -225,10 +171,8 @@ where
         .bind(link.provider.as_str())
         .bind(link.sealed.as_str())
         .bind(link.created_at)
-        .bind(link.expires_at)
-        .execute(self.conn())
-        .await
-        .map_err(db_error::<DB>("insert_pending_link"))?;
+        .bind(link.expires_at);
+        self.execute("insert_pending_link", query).await?;
         Ok(())
     }
 
@@ -239,14 +183,12 @@ where
     ) -> StoreResult<Option<PendingLink>> {
         // Deleted whoever presents it: a link code works once, also when the
         // wrong user tried it first.
-        let taken: Option<PendingLink> = sqlx::query_as(
-            "DELETE FROM pending_links WHERE code_hash = $1 RETURNING code_hash, user_id, \
-             provider, sealed, created_at, expires_at",
-        )
-        .bind(code_hash)
-        .fetch_optional(self.conn())
-        .await
-        .map_err(db_error::<DB>("take_pending_link"))?;
+        let query = sqlx::query_as(concat!(
+            "DELETE FROM pending_links WHERE code_hash = $1 RETURNING ",
+            columns!(PendingLink)
+        ))
+        .bind(code_hash);
+        let taken: Option<PendingLink> = self.fetch_optional("take_pending_link", query).await?;
         Ok(taken.filter(|link| link.expires_at > now))
     }
 
@@ -256,22 +198,15 @@ where
             "DELETE FROM oauth_states WHERE user_id = $1",
             "DELETE FROM pending_links WHERE user_id = $1",
         ] {
-            let done = sqlx::query(sql)
-                .bind(user_id)
-                .execute(self.conn())
-                .await
-                .map_err(db_error::<DB>("end_link_flows"))?;
-            ended += DB::rows_affected(&done);
+            ended += self
+                .execute("end_link_flows", sqlx::query(sql).bind(user_id))
+                .await?;
         }
         Ok(ended)
     }
 
     async fn delete_accounts_of_user(&mut self, user_id: Uuid) -> StoreResult<u64> {
-        let done = sqlx::query("DELETE FROM accounts WHERE user_id = $1")
-            .bind(user_id)
-            .execute(self.conn())
-            .await
-            .map_err(db_error::<DB>("delete_accounts_of_user"))?;
-        Ok(DB::rows_affected(&done))
+        let query = sqlx::query("DELETE FROM accounts WHERE user_id = $1").bind(user_id);
+        self.execute("delete_accounts_of_user", query).await
     }
-}
+}}

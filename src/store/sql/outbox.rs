@@ -1,24 +1,10 @@
-use super::{db_error, Dialect, SqlRepo};
+use super::SqlRepo;
 use crate::store::{OutboxMail, OutboxRepo, StoreResult, Timestamp};
-use async_trait::async_trait;
-use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
 use uuid::Uuid;
 
-#[async_trait]
-impl<DB> OutboxRepo for SqlRepo<DB>
-where
-    DB: Dialect,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    DB::Arguments: IntoArguments<DB>,
-    OutboxMail: for<'r> FromRow<'r, DB::Row>,
-    (Uuid,): for<'r> FromRow<'r, DB::Row>,
-    for<'q> Uuid: Encode<'q, DB> + Type<DB>,
-    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
-    for<'q> i64: Encode<'q, DB> + Type<DB>,
-    for<'q> Timestamp: Encode<'q, DB> + Type<DB>,
-{
+impl_for_backends! { impl OutboxRepo for SqlRepo<DB> {
     async fn enqueue_mail(&mut self, mail: &OutboxMail) -> StoreResult<()> {
-        sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO mail_outbox (id, sealed, created_at, next_attempt_at, attempts, \
              discard_after) VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -27,10 +13,8 @@ where
         .bind(mail.created_at)
         .bind(mail.next_attempt_at)
         .bind(mail.attempts)
-        .bind(mail.discard_after)
-        .execute(self.conn())
-        .await
-        .map_err(db_error::<DB>("enqueue_mail"))?;
+        .bind(mail.discard_after);
+        self.execute("enqueue_mail", query).await?;
         Ok(())
     }
 
@@ -40,42 +24,35 @@ where
         lease_until: Timestamp,
         limit: i64,
     ) -> StoreResult<Vec<OutboxMail>> {
-        let due: Vec<(Uuid,)> = sqlx::query_as(
+        let query = sqlx::query_as(
             "SELECT id FROM mail_outbox WHERE next_attempt_at <= $1 AND discard_after > $1 \
              AND (locked_until IS NULL OR locked_until <= $1) \
              ORDER BY next_attempt_at LIMIT $2",
         )
         .bind(now)
-        .bind(limit)
-        .fetch_all(self.conn())
-        .await
-        .map_err(db_error::<DB>("claim_mail"))?;
+        .bind(limit);
+        let due: Vec<(Uuid,)> = self.fetch_all("claim_mail", query).await?;
         // The lease is taken row by row with a conditional UPDATE: when two
         // instances saw the same row, only one of them gets it back.
         let mut claimed = Vec::with_capacity(due.len());
         for (id,) in due {
-            let mail: Option<OutboxMail> = sqlx::query_as(
+            let query = sqlx::query_as(concat!(
                 "UPDATE mail_outbox SET locked_until = $3, attempts = attempts + 1 \
                  WHERE id = $1 AND (locked_until IS NULL OR locked_until <= $2) \
-                 RETURNING id, sealed, created_at, next_attempt_at, attempts, discard_after",
-            )
+                 RETURNING ",
+                columns!(OutboxMail)
+            ))
             .bind(id)
             .bind(now)
-            .bind(lease_until)
-            .fetch_optional(self.conn())
-            .await
-            .map_err(db_error::<DB>("claim_mail"))?;
-            claimed.extend(mail);
+            .bind(lease_until);
+            claimed.extend(self.fetch_optional("claim_mail", query).await?);
         }
         Ok(claimed)
     }
 
     async fn delete_mail(&mut self, id: Uuid) -> StoreResult<()> {
-        sqlx::query("DELETE FROM mail_outbox WHERE id = $1")
-            .bind(id)
-            .execute(self.conn())
-            .await
-            .map_err(db_error::<DB>("delete_mail"))?;
+        let query = sqlx::query("DELETE FROM mail_outbox WHERE id = $1").bind(id);
+        self.execute("delete_mail", query).await?;
         Ok(())
     }
 
@@ -85,25 +62,19 @@ where
         next_attempt_at: Timestamp,
         error: &str,
     ) -> StoreResult<()> {
-        sqlx::query(
+        let query = sqlx::query(
             "UPDATE mail_outbox SET next_attempt_at = $2, locked_until = NULL, last_error = $3 \
              WHERE id = $1",
         )
         .bind(id)
         .bind(next_attempt_at)
-        .bind(error)
-        .execute(self.conn())
-        .await
-        .map_err(db_error::<DB>("reschedule_mail"))?;
+        .bind(error);
+        self.execute("reschedule_mail", query).await?;
         Ok(())
     }
 
     async fn discard_stale_mail(&mut self, now: Timestamp) -> StoreResult<u64> {
-        let done = sqlx::query("DELETE FROM mail_outbox WHERE discard_after <= $1")
-            .bind(now)
-            .execute(self.conn())
-            .await
-            .map_err(db_error::<DB>("discard_stale_mail"))?;
-        Ok(DB::rows_affected(&done))
+        let query = sqlx::query("DELETE FROM mail_outbox WHERE discard_after <= $1").bind(now);
+        self.execute("discard_stale_mail", query).await
     }
-}
+}}

@@ -3,12 +3,10 @@
 use super::{ConnectError, Dialect, SqlStore};
 use crate::config::Settings;
 use crate::store::{Timestamp, UniqueKey};
-use sqlx::encode::IsNull;
 use sqlx::error::{BoxDynError, DatabaseError};
-use sqlx::postgres::{PgArgumentBuffer, PgConnectOptions, PgPoolOptions, PgTypeInfo, PgValueRef};
-use sqlx::{Decode, Encode, Postgres, Type};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::Postgres;
 use std::str::FromStr;
-use std::time::Duration;
 use time::OffsetDateTime;
 
 impl Dialect for Postgres {
@@ -22,6 +20,16 @@ impl Dialect for Postgres {
 
     fn rows_affected(result: &sqlx::postgres::PgQueryResult) -> u64 {
         result.rows_affected()
+    }
+
+    type StoredTimestamp = OffsetDateTime;
+
+    fn store_timestamp(at: Timestamp) -> OffsetDateTime {
+        at.datetime()
+    }
+
+    fn load_timestamp(at: OffsetDateTime) -> Result<Timestamp, BoxDynError> {
+        Ok(Timestamp::from_datetime(at))
     }
 
     fn is_transient(error: &dyn DatabaseError) -> bool {
@@ -44,40 +52,11 @@ pub(super) async fn open(
     let options = PgConnectOptions::from_str(&settings.database_url)
         .map_err(ConnectError::Connect)?
         .application_name("portcullis");
-    let pool = PgPoolOptions::new()
-        .max_connections(settings.database_max_connections)
-        .acquire_timeout(Duration::from_secs(settings.database_acquire_timeout_secs))
-        .connect_with(options)
-        .await
-        .map_err(ConnectError::Connect)?;
-    if migrate {
-        sqlx::migrate!("./migrations/postgres")
-            .run(&pool)
-            .await
-            .map_err(ConnectError::Migrate)?;
-    }
-    Ok(SqlStore::new(pool))
-}
-
-impl Type<Postgres> for Timestamp {
-    fn type_info() -> PgTypeInfo {
-        <OffsetDateTime as Type<Postgres>>::type_info()
-    }
-    fn compatible(ty: &PgTypeInfo) -> bool {
-        <OffsetDateTime as Type<Postgres>>::compatible(ty)
-    }
-}
-
-impl Encode<'_, Postgres> for Timestamp {
-    fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
-        <OffsetDateTime as Encode<Postgres>>::encode(self.datetime(), buf)
-    }
-}
-
-impl<'r> Decode<'r, Postgres> for Timestamp {
-    fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
-        Ok(Timestamp::from_datetime(<OffsetDateTime as Decode<
-            Postgres,
-        >>::decode(value)?))
-    }
+    SqlStore::open(
+        settings,
+        options,
+        sqlx::migrate!("./migrations/postgres"),
+        migrate,
+    )
+    .await
 }

@@ -1,37 +1,13 @@
-use super::{db_error, Dialect, SqlRepo};
+use super::SqlRepo;
 use crate::store::{RefreshTokenRecord, Session, SessionRepo, StoreResult, Timestamp};
-use async_trait::async_trait;
-use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
 use uuid::Uuid;
 
-macro_rules! session_columns {
-    () => {
-        "id, user_id, ip, user_agent, created_at, last_used_at, expires_at, revoked_at"
-    };
-}
-
-#[async_trait]
-impl<DB> SessionRepo for SqlRepo<DB>
-where
-    DB: Dialect,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    DB::Arguments: IntoArguments<DB>,
-    Session: for<'r> FromRow<'r, DB::Row>,
-    (Uuid,): for<'r> FromRow<'r, DB::Row>,
-    RefreshTokenRecord: for<'r> FromRow<'r, DB::Row>,
-    for<'q> Uuid: Encode<'q, DB> + Type<DB>,
-    for<'q> Option<Uuid>: Encode<'q, DB>,
-    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
-    for<'q> Option<&'q str>: Encode<'q, DB>,
-    for<'q> Timestamp: Encode<'q, DB> + Type<DB>,
-    for<'q> Option<Timestamp>: Encode<'q, DB>,
-{
+impl_for_backends! { impl SessionRepo for SqlRepo<DB> {
     async fn insert_session(&mut self, session: &Session) -> StoreResult<()> {
-        sqlx::query(concat!(
-            "INSERT INTO sessions (",
-            session_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-        ))
+        let query = sqlx::query(
+            "INSERT INTO sessions (id, user_id, ip, user_agent, created_at, last_used_at, \
+             expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
         .bind(session.id)
         .bind(session.user_id)
         .bind(session.ip.as_deref())
@@ -39,10 +15,8 @@ where
         .bind(session.created_at)
         .bind(session.last_used_at)
         .bind(session.expires_at)
-        .bind(session.revoked_at)
-        .execute(self.conn())
-        .await
-        .map_err(db_error::<DB>("insert_session"))?;
+        .bind(session.revoked_at);
+        self.execute("insert_session", query).await?;
         Ok(())
     }
 
@@ -52,15 +26,13 @@ where
         session_id: Uuid,
         now: Timestamp,
     ) -> StoreResult<()> {
-        sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO refresh_tokens (token_hash, session_id, issued_at) VALUES ($1, $2, $3)",
         )
         .bind(token_hash)
         .bind(session_id)
-        .bind(now)
-        .execute(self.conn())
-        .await
-        .map_err(db_error::<DB>("insert_refresh_token"))?;
+        .bind(now);
+        self.execute("insert_refresh_token", query).await?;
         Ok(())
     }
 
@@ -69,15 +41,13 @@ where
         token_hash: &str,
         now: Timestamp,
     ) -> StoreResult<Option<Uuid>> {
-        let row: Option<(Uuid,)> = sqlx::query_as(
+        let query = sqlx::query_as(
             "UPDATE refresh_tokens SET rotated_at = $2 \
              WHERE token_hash = $1 AND rotated_at IS NULL RETURNING session_id",
         )
         .bind(token_hash)
-        .bind(now)
-        .fetch_optional(self.conn())
-        .await
-        .map_err(db_error::<DB>("rotate_refresh_token"))?;
+        .bind(now);
+        let row: Option<(Uuid,)> = self.fetch_optional("rotate_refresh_token", query).await?;
         Ok(row.map(|(id,)| id))
     }
 
@@ -85,14 +55,12 @@ where
         &mut self,
         token_hash: &str,
     ) -> StoreResult<Option<RefreshTokenRecord>> {
-        sqlx::query_as(
+        let query = sqlx::query_as(
             "SELECT r.session_id, s.user_id, r.rotated_at FROM refresh_tokens r \
              JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = $1",
         )
-        .bind(token_hash)
-        .fetch_optional(self.conn())
-        .await
-        .map_err(db_error::<DB>("refresh_token_record"))
+        .bind(token_hash);
+        self.fetch_optional("refresh_token_record", query).await
     }
 
     async fn is_current_refresh_token(
@@ -100,15 +68,15 @@ where
         token_hash: &str,
         session_id: Uuid,
     ) -> StoreResult<bool> {
-        let row: Option<(Uuid,)> = sqlx::query_as(
+        let query = sqlx::query_as(
             "SELECT session_id FROM refresh_tokens WHERE token_hash = $1 AND session_id = $2 \
              AND rotated_at IS NULL",
         )
         .bind(token_hash)
-        .bind(session_id)
-        .fetch_optional(self.conn())
-        .await
-        .map_err(db_error::<DB>("is_current_refresh_token"))?;
+        .bind(session_id);
+        let row: Option<(Uuid,)> = self
+            .fetch_optional("is_current_refresh_token", query)
+            .await?;
         Ok(row.is_some())
     }
 
@@ -118,17 +86,15 @@ where
         now: Timestamp,
         idle_cutoff: Timestamp,
     ) -> StoreResult<Option<Session>> {
-        sqlx::query_as(concat!(
+        let query = sqlx::query_as(concat!(
             "UPDATE sessions SET last_used_at = $2 WHERE id = $1 AND revoked_at IS NULL \
              AND expires_at > $2 AND last_used_at > $3 RETURNING ",
-            session_columns!()
+            columns!(Session)
         ))
         .bind(id)
         .bind(now)
-        .bind(idle_cutoff)
-        .fetch_optional(self.conn())
-        .await
-        .map_err(db_error::<DB>("touch_session"))
+        .bind(idle_cutoff);
+        self.fetch_optional("touch_session", query).await
     }
 
     async fn live_session(
@@ -137,18 +103,16 @@ where
         user_id: Uuid,
         now: Timestamp,
     ) -> StoreResult<Option<Session>> {
-        sqlx::query_as(concat!(
+        let query = sqlx::query_as(concat!(
             "SELECT ",
-            session_columns!(),
+            columns!(Session),
             " FROM sessions WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL \
              AND expires_at > $3"
         ))
         .bind(id)
         .bind(user_id)
-        .bind(now)
-        .fetch_optional(self.conn())
-        .await
-        .map_err(db_error::<DB>("live_session"))
+        .bind(now);
+        self.fetch_optional("live_session", query).await
     }
 
     async fn live_sessions_of_user(
@@ -157,18 +121,16 @@ where
         now: Timestamp,
         idle_cutoff: Timestamp,
     ) -> StoreResult<Vec<Session>> {
-        sqlx::query_as(concat!(
+        let query = sqlx::query_as(concat!(
             "SELECT ",
-            session_columns!(),
+            columns!(Session),
             " FROM sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 \
              AND last_used_at > $3 ORDER BY created_at DESC, id"
         ))
         .bind(user_id)
         .bind(now)
-        .bind(idle_cutoff)
-        .fetch_all(self.conn())
-        .await
-        .map_err(db_error::<DB>("live_sessions_of_user"))
+        .bind(idle_cutoff);
+        self.fetch_all("live_sessions_of_user", query).await
     }
 
     async fn revoke_session(
@@ -178,7 +140,7 @@ where
         now: Timestamp,
         reason: &str,
     ) -> StoreResult<bool> {
-        let done = sqlx::query(
+        let query = sqlx::query(
             "UPDATE sessions SET revoked_at = $3, revoked_reason = $4 \
              WHERE id = $1 AND ($2 IS NULL OR user_id = $2) AND revoked_at IS NULL \
              AND expires_at > $3",
@@ -186,11 +148,8 @@ where
         .bind(id)
         .bind(owner)
         .bind(now)
-        .bind(reason)
-        .execute(self.conn())
-        .await
-        .map_err(db_error::<DB>("revoke_session"))?;
-        Ok(DB::rows_affected(&done) > 0)
+        .bind(reason);
+        Ok(self.execute("revoke_session", query).await? > 0)
     }
 
     async fn revoke_sessions_of_user(
@@ -200,17 +159,14 @@ where
         now: Timestamp,
         reason: &str,
     ) -> StoreResult<u64> {
-        let done = sqlx::query(
+        let query = sqlx::query(
             "UPDATE sessions SET revoked_at = $3, revoked_reason = $4 \
              WHERE user_id = $1 AND revoked_at IS NULL AND ($2 IS NULL OR id <> $2)",
         )
         .bind(user_id)
         .bind(keep)
         .bind(now)
-        .bind(reason)
-        .execute(self.conn())
-        .await
-        .map_err(db_error::<DB>("revoke_sessions_of_user"))?;
-        Ok(DB::rows_affected(&done))
+        .bind(reason);
+        self.execute("revoke_sessions_of_user", query).await
     }
-}
+}}

@@ -6,13 +6,9 @@
 use super::{ConnectError, Dialect, SqlStore};
 use crate::config::Settings;
 use crate::store::{Timestamp, UniqueKey};
-use sqlx::encode::IsNull;
 use sqlx::error::{BoxDynError, DatabaseError};
-use sqlx::sqlite::{
-    SqliteArgumentsBuffer, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions,
-    SqliteSynchronous, SqliteTypeInfo, SqliteValueRef,
-};
-use sqlx::{Decode, Encode, Sqlite, Type};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::Sqlite;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -29,6 +25,17 @@ impl Dialect for Sqlite {
 
     fn rows_affected(result: &sqlx::sqlite::SqliteQueryResult) -> u64 {
         result.rows_affected()
+    }
+
+    // Integer milliseconds: comparisons in SQL are numeric, not textual.
+    type StoredTimestamp = i64;
+
+    fn store_timestamp(at: Timestamp) -> i64 {
+        at.unix_millis()
+    }
+
+    fn load_timestamp(millis: i64) -> Result<Timestamp, BoxDynError> {
+        Timestamp::from_unix_millis(millis).ok_or_else(|| "timestamp out of range".into())
     }
 
     fn is_transient(error: &dyn DatabaseError) -> bool {
@@ -83,19 +90,13 @@ pub(super) async fn open(
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(Duration::from_secs(5))
         .foreign_keys(true);
-    let pool = SqlitePoolOptions::new()
-        .max_connections(settings.database_max_connections)
-        .acquire_timeout(Duration::from_secs(settings.database_acquire_timeout_secs))
-        .connect_with(options)
-        .await
-        .map_err(ConnectError::Connect)?;
-    if migrate {
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&pool)
-            .await
-            .map_err(ConnectError::Migrate)?;
-    }
-    Ok(SqlStore::new(pool))
+    SqlStore::open(
+        settings,
+        options,
+        sqlx::migrate!("./migrations/sqlite"),
+        migrate,
+    )
+    .await
 }
 
 /// Not for `sqlite::memory:`, `sqlite://:memory:`, `?mode=memory` (no file)
@@ -133,28 +134,6 @@ fn create_private_file(path: &std::path::Path) -> std::io::Result<()> {
             Ok(())
         }
         Err(error) => Err(error),
-    }
-}
-
-impl Type<Sqlite> for Timestamp {
-    fn type_info() -> SqliteTypeInfo {
-        <i64 as Type<Sqlite>>::type_info()
-    }
-    fn compatible(ty: &SqliteTypeInfo) -> bool {
-        <i64 as Type<Sqlite>>::compatible(ty)
-    }
-}
-
-impl Encode<'_, Sqlite> for Timestamp {
-    fn encode_by_ref(&self, buf: &mut SqliteArgumentsBuffer) -> Result<IsNull, BoxDynError> {
-        <i64 as Encode<Sqlite>>::encode(self.unix_millis(), buf)
-    }
-}
-
-impl<'r> Decode<'r, Sqlite> for Timestamp {
-    fn decode(value: SqliteValueRef<'r>) -> Result<Self, BoxDynError> {
-        let millis = <i64 as Decode<Sqlite>>::decode(value)?;
-        Timestamp::from_unix_millis(millis).ok_or_else(|| "timestamp out of range".into())
     }
 }
 

@@ -1,58 +1,25 @@
-use super::{db_error, Dialect, SqlRepo};
+use super::SqlRepo;
 use crate::domain::Email;
 use crate::store::{NewUser, ProfileUpdate, StoreResult, Timestamp, User, UserRepo};
-use async_trait::async_trait;
-use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
 use uuid::Uuid;
 
-#[async_trait]
-impl<DB> UserRepo for SqlRepo<DB>
-where
-    DB: Dialect,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    DB::Arguments: IntoArguments<DB>,
-    User: for<'r> FromRow<'r, DB::Row>,
-    for<'q> Uuid: Encode<'q, DB> + Type<DB>,
-    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
-    for<'q> Option<&'q str>: Encode<'q, DB>,
-    for<'q> bool: Encode<'q, DB> + Type<DB>,
-    for<'q> Timestamp: Encode<'q, DB> + Type<DB>,
-    for<'q> Option<Timestamp>: Encode<'q, DB>,
-{
+impl_for_backends! { impl UserRepo for SqlRepo<DB> {
     async fn user_by_id(&mut self, id: Uuid) -> StoreResult<Option<User>> {
-        sqlx::query_as(concat!(
-            "SELECT ",
-            user_columns!(),
-            " FROM users WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(self.conn())
-        .await
-        .map_err(db_error::<DB>("user_by_id"))
+        let sql = concat!("SELECT ", columns!(User), " FROM users WHERE id = $1");
+        let query = sqlx::query_as(sql).bind(id);
+        self.fetch_optional("user_by_id", query).await
     }
 
     async fn user_by_email(&mut self, email: &Email) -> StoreResult<Option<User>> {
-        sqlx::query_as(concat!(
-            "SELECT ",
-            user_columns!(),
-            " FROM users WHERE email = $1"
-        ))
-        .bind(email.as_str())
-        .fetch_optional(self.conn())
-        .await
-        .map_err(db_error::<DB>("user_by_email"))
+        let sql = concat!("SELECT ", columns!(User), " FROM users WHERE email = $1");
+        let query = sqlx::query_as(sql).bind(email.as_str());
+        self.fetch_optional("user_by_email", query).await
     }
 
     async fn user_by_username(&mut self, username: &str) -> StoreResult<Option<User>> {
-        sqlx::query_as(concat!(
-            "SELECT ",
-            user_columns!(),
-            " FROM users WHERE username = $1"
-        ))
-        .bind(username)
-        .fetch_optional(self.conn())
-        .await
-        .map_err(db_error::<DB>("user_by_username"))
+        let sql = concat!("SELECT ", columns!(User), " FROM users WHERE username = $1");
+        let query = sqlx::query_as(sql).bind(username);
+        self.fetch_optional("user_by_username", query).await
     }
 
     async fn insert_user(&mut self, user: &NewUser) -> StoreResult<User> {
@@ -61,9 +28,9 @@ where
              last_name, avatar_url, role, auth_provider, password_hash, locale, created_at, \
              updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) \
              RETURNING ",
-            user_columns!()
+            columns!(User)
         );
-        sqlx::query_as(sql)
+        let query = sqlx::query_as(sql)
             .bind(user.id)
             .bind(user.email.as_str())
             .bind(user.email_verified_at)
@@ -76,10 +43,8 @@ where
             .bind(user.auth_provider.as_str())
             .bind(user.password_hash.as_deref())
             .bind(user.locale.as_deref())
-            .bind(user.created_at)
-            .fetch_one(self.conn())
-            .await
-            .map_err(db_error::<DB>("insert_user"))
+            .bind(user.created_at);
+        self.fetch_one("insert_user", query).await
     }
 
     async fn update_profile(
@@ -103,7 +68,7 @@ where
              locale = CASE WHEN $18 THEN $19 ELSE locale END, \
              updated_at = $20 \
              WHERE id = $1 RETURNING ",
-            user_columns!()
+            columns!(User)
         );
         let mut query = sqlx::query_as(sql).bind(id);
         for field in [
@@ -121,35 +86,28 @@ where
                 .bind(field.is_some())
                 .bind(field.as_ref().and_then(|v| v.as_deref()));
         }
-        query
-            .bind(now)
-            .fetch_optional(self.conn())
-            .await
-            .map_err(db_error::<DB>("update_profile"))
+        self.fetch_optional("update_profile", query.bind(now)).await
     }
 
     async fn set_password_hash(&mut self, id: Uuid, hash: &str, now: Timestamp) -> StoreResult<()> {
-        sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
-            .bind(id)
-            .bind(hash)
-            .bind(now)
-            .execute(self.conn())
-            .await
-            .map_err(db_error::<DB>("set_password_hash"))?;
+        let query =
+            sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
+                .bind(id)
+                .bind(hash)
+                .bind(now);
+        self.execute("set_password_hash", query).await?;
         Ok(())
     }
 
     async fn set_email(&mut self, id: Uuid, email: &Email, now: Timestamp) -> StoreResult<()> {
         // The address was proven by the code that brought us here.
-        sqlx::query(
+        let query = sqlx::query(
             "UPDATE users SET email = $2, email_verified_at = $3, updated_at = $3 WHERE id = $1",
         )
         .bind(id)
         .bind(email.as_str())
-        .bind(now)
-        .execute(self.conn())
-        .await
-        .map_err(db_error::<DB>("set_email"))?;
+        .bind(now);
+        self.execute("set_email", query).await?;
         Ok(())
     }
-}
+}}
