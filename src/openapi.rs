@@ -14,7 +14,11 @@ use utoipa_actix_web::AppExt;
         description = "A headless JSON REST authentication service: verified sign-up, \
             password sign-in, sessions with rotating refresh tokens, EdDSA access tokens \
             with a JWKS. Every error is an RFC 9457 `application/problem+json` document.",
-        license(name = "Apache-2.0")
+        license(name = "Apache-2.0"),
+        contact(name = "The Portcullis maintainers")
+    ),
+    servers(
+        (url = "http://127.0.0.1:8080", description = "A local instance on its default address")
     ),
     modifiers(&BearerAuth),
     tags(
@@ -60,6 +64,7 @@ pub fn spec() -> OpenApiDoc {
         .configure(crate::routes::configure)
         .split_for_parts();
     spec.info.version = env!("CARGO_PKG_VERSION").to_string();
+    crate::routes::apply_request_shapes(&mut spec);
     spec
 }
 
@@ -80,6 +85,14 @@ mod tests {
                 assert!(
                     operation_ids.insert(id.clone()),
                     "duplicate operationId {id}"
+                );
+                // Generated clients name their functions after these:
+                // lowerCamelCase verbs with an object (`signIn`, not `token`).
+                let words = id.chars().filter(char::is_ascii_uppercase).count();
+                let camel = id.chars().all(|c| c.is_ascii_alphanumeric());
+                assert!(
+                    camel && id.starts_with(|c: char| c.is_ascii_lowercase()) && words >= 1,
+                    "{method} {path}: operationId {id} is not a lowerCamelCase phrase"
                 );
                 for (status, response) in operation["responses"].as_object().unwrap() {
                     let description = response["description"].as_str().unwrap_or_default();

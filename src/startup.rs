@@ -170,9 +170,11 @@ impl Application {
                 .app_data(docs.clone())
                 .app_data(web::PayloadConfig::new(body_limit))
                 .app_data(http::BodyLimit(body_limit))
-                // Innermost first: HEAD is routed as GET; CORS answers
+                // Innermost first: a literal path's own route decides its
+                // methods; HEAD is routed as GET; CORS answers
                 // preflights and adds its headers to every answer, problems
                 // included.
+                .wrap(from_fn(http::literal_paths_first))
                 .wrap(from_fn(http::head_as_get))
                 .wrap(Condition::new(
                     !origins.is_empty(),

@@ -8,14 +8,17 @@ mod locale;
 mod password;
 mod profile;
 mod role;
+mod schema;
+mod token;
 mod username;
 
 pub use code::{CodeAction, VerificationCode};
 pub use email::Email;
 pub use locale::Locale;
 pub use password::{Password, PasswordPolicy};
-pub use profile::{AvatarUrl, InfoText, ProfileText};
+pub use profile::{AvatarUrl, BoundedText, InfoText, ProfileText};
 pub use role::Role;
+pub use token::OpaqueToken;
 pub use username::Username;
 
 /// Why a value was refused. The message is shown to the client, so it never

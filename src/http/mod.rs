@@ -15,4 +15,4 @@ pub use error::ApiError;
 pub use json::{BodyLimit, JsonBody};
 pub use logging::RequestSpan;
 pub use params::{FormBody, PathParams, QueryParams};
-pub use problem::{head_as_get, render_problems, RouteTable};
+pub use problem::{head_as_get, literal_paths_first, render_problems, RouteTable};

@@ -5,7 +5,7 @@
 
 use super::json::BodyLimit;
 use crate::error::{FieldError, FlowError};
-use crate::http::{ApiError, RouteTable};
+use crate::http::ApiError;
 use actix_web::dev::Payload;
 use actix_web::error::PayloadError;
 use actix_web::{mime, web, FromRequest, HttpMessage, HttpRequest};
@@ -47,16 +47,7 @@ impl<T: DeserializeOwned> FromRequest for PathParams<T> {
             let values = segments.iter().map(|(_, value)| *value);
             serde_path_to_error::deserialize(SeqDeserializer::<_, ValueError>::new(values))
         };
-        // `DELETE /v1/sessions/refresh` reaches `DELETE /v1/sessions/{id}`;
-        // the path belongs to the literal route, which has no DELETE: 405.
-        let literal_owner = || {
-            let table = req.app_data::<web::Data<RouteTable>>()?;
-            table.allowed(req.path(), true)
-        };
         ready(parsed.map(PathParams).map_err(|error| {
-            if let Some(allowed) = literal_owner() {
-                return ApiError::MethodNotAllowed(allowed);
-            }
             // A tuple element's path is its index; a single value has none.
             let index = match error.path().iter().next() {
                 Some(serde_path_to_error::Segment::Seq { index }) => *index,

@@ -6,6 +6,7 @@ use actix_web::dev::{ResourceDef, ServiceRequest, ServiceResponse};
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, HttpRequest};
+use std::collections::HashMap;
 use tracing_actix_web::RequestId;
 
 const PROBLEM_JSON: &str = "application/problem+json";
@@ -83,10 +84,38 @@ fn build_problem<B>(res: &ServiceResponse<B>, status: StatusCode) -> Problem {
     }
 }
 
+/// The path of a route without `{…}` segments.
+fn literal(def: &ResourceDef) -> Option<&str> {
+    def.pattern().filter(|p| !p.contains('{'))
+}
+
+/// Middleware: a literal path belongs to its own route. Without this,
+/// `DELETE /v1/sessions/refresh` would reach `DELETE /v1/sessions/{id}` and
+/// be refused as a malformed id (or a missing token) instead of 405.
+pub async fn literal_paths_first(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let refused = req.app_data::<web::Data<RouteTable>>().and_then(|table| {
+        let allow = table.shadowed.get(req.path())?;
+        let listed = allow.split(", ").any(|m| m == req.method().as_str());
+        (!listed).then(|| allow.clone())
+    });
+    match refused {
+        Some(allow) => Ok(req
+            .error_response(ApiError::MethodNotAllowed(allow))
+            .map_into_right_body()),
+        None => Ok(next.call(req).await?.map_into_left_body()),
+    }
+}
+
 /// The API's routes, taken from the OpenAPI document, so that an unmatched
 /// request can be told apart: unknown path (404) or wrong method (405).
 pub struct RouteTable {
     routes: Vec<(ResourceDef, Vec<Method>)>,
+    /// Literal paths that a template matches too (`/v1/sessions/refresh`
+    /// and `/v1/sessions/{id}`), with the `Allow` of the literal route.
+    shadowed: HashMap<String, String>,
 }
 
 impl RouteTable {
@@ -109,7 +138,24 @@ impl RouteTable {
                 (ResourceDef::new(path.as_str()), methods)
             })
             .collect();
-        Self { routes }
+        let mut table = Self {
+            routes,
+            shadowed: HashMap::new(),
+        };
+        let shadowed = table
+            .routes
+            .iter()
+            .filter_map(|(def, _)| literal(def))
+            .filter(|path| {
+                table
+                    .routes
+                    .iter()
+                    .any(|(d, _)| d.is_match(path) && literal(d).is_none())
+            })
+            .filter_map(|path| Some((path.to_string(), table.allowed(path, true)?)))
+            .collect();
+        table.shadowed = shadowed;
+        table
     }
 
     /// The default service: 405 with `Allow` for a known path, else 404.

@@ -1,7 +1,7 @@
 //! `accounts`: the signed-in user's links to social providers.
 
-use super::problems::{AuthProblems, InputProblems, RateProblems, ServerProblems, ParamProblems};
-use crate::domain::VerificationCode;
+use super::problems::{AuthProblems, InputProblems, ParamProblems, RateProblems, ServerProblems};
+use crate::domain::{OpaqueToken, VerificationCode};
 use crate::error::Problem;
 use crate::flows::reauth::Reauthentication;
 use crate::flows::social;
@@ -50,6 +50,7 @@ pub struct AccountList {
 
 /// My linked provider accounts.
 #[utoipa::path(
+    operation_id = "listAccounts",
     tag = "accounts",
     security(("bearer" = [])),
     responses((status = 200, description = "The linked accounts", body = AccountList), AuthProblems, ServerProblems)
@@ -77,7 +78,6 @@ pub struct LinkRequest {
     /// The current password.
     password: Option<String>,
     /// A fresh `sign_in` code, for accounts without a password.
-    #[schema(value_type = Option<String>, pattern = "^[0-9]{8}$")]
     code: Option<VerificationCode>,
 }
 
@@ -96,6 +96,7 @@ pub struct LinkStarted {
 /// `rate_limits.reauthentication`. A password reset, a password change and
 /// signing out other sessions end a started flow.
 #[utoipa::path(
+    operation_id = "startLink",
     tag = "accounts",
     security(("bearer" = [])),
     params(("provider" = String, Path, description = "Provider id")),
@@ -136,8 +137,7 @@ pub async fn link(
 #[serde(deny_unknown_fields)]
 pub struct CompleteLinkRequest {
     /// The `link_code` from the redirect.
-    #[schema(max_length = 512)]
-    link_code: String,
+    link_code: OpaqueToken,
 }
 
 /// Finish a link: the identity the provider returned becomes one of the
@@ -147,6 +147,7 @@ pub struct CompleteLinkRequest {
 /// 60 s); any other user's attempt spends it and links nothing. The owner
 /// gets a mail naming the provider.
 #[utoipa::path(
+    operation_id = "completeLink",
     tag = "accounts",
     security(("bearer" = [])),
     request_body = CompleteLinkRequest,
@@ -167,16 +168,14 @@ pub async fn complete_link(
     body: JsonBody<CompleteLinkRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let link_code = body.0.link_code;
-    if link_code.is_empty() || link_code.len() > 512 {
-        return Err(ApiError::bad_request("link_code", "must be 1 to 512 bytes"));
-    }
-    let account = social::complete_link(&state, &auth, &link_code, &client).await?;
+    let account = social::complete_link(&state, &auth, link_code.expose(), &client).await?;
     Ok(HttpResponse::Created().json(AccountView::from(account)))
 }
 
 /// Unlink a provider account. Refused for the last one of a user without a
 /// password: they would be left with no sign-in of their own choosing.
 #[utoipa::path(
+    operation_id = "unlinkAccount",
     tag = "accounts",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Account id")),

@@ -71,7 +71,7 @@ fn page_html(spec_json: &str) -> String {
 }
 
 /// The OpenAPI 3.1 document of this API.
-#[utoipa::path(tag = "docs", responses((status = 200, description = "The OpenAPI document", content_type = "application/json")))]
+#[utoipa::path(operation_id = "getOpenapiDocument", tag = "docs", responses((status = 200, description = "The OpenAPI document", content_type = "application/json")))]
 #[get("/openapi.json")]
 pub async fn openapi_json(docs: web::Data<ApiDocs>) -> HttpResponse {
     HttpResponse::Ok()
@@ -82,7 +82,7 @@ pub async fn openapi_json(docs: web::Data<ApiDocs>) -> HttpResponse {
 
 /// API reference (Scalar), rendered in the browser by the bundle at
 /// `/docs/scalar.js`; no other origin is involved.
-#[utoipa::path(tag = "docs", responses((status = 200, description = "HTML page", content_type = "text/html")))]
+#[utoipa::path(operation_id = "getDocsPage", tag = "docs", responses((status = 200, description = "HTML page", content_type = "text/html")))]
 #[get("/docs")]
 pub async fn page(docs: web::Data<ApiDocs>) -> HttpResponse {
     HttpResponse::Ok()
@@ -94,7 +94,7 @@ pub async fn page(docs: web::Data<ApiDocs>) -> HttpResponse {
 
 /// The renderer of `/docs`: Scalar's standalone bundle, served from the
 /// binary (a pinned, vendored version).
-#[utoipa::path(tag = "docs", responses((status = 200, description = "JavaScript", content_type = "text/javascript")))]
+#[utoipa::path(operation_id = "getDocsScript", tag = "docs", responses((status = 200, description = "JavaScript", content_type = "text/javascript")))]
 #[get("/docs/scalar.js")]
 pub async fn scalar_js() -> HttpResponse {
     HttpResponse::Ok()

@@ -2,7 +2,7 @@
 
 use super::problems::{InputProblems, RateProblems, ServerProblems};
 use super::views::{Accepted, TokenResponse, UserView};
-use crate::domain::{CodeAction, Email, Password, VerificationCode};
+use crate::domain::{CodeAction, Email, OpaqueToken, Password, VerificationCode};
 use crate::error::FlowError;
 use crate::error::Problem;
 use crate::flows::codes::Proof;
@@ -20,7 +20,6 @@ use utoipa::ToSchema;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CodeRequest {
-    #[schema(value_type = String, format = Email)]
     email: Email,
     action: CodeAction,
 }
@@ -38,6 +37,7 @@ pub struct CodeRequest {
 /// `rate_limits.mail_per_address` requests per address and client and
 /// `rate_limits.mail_per_address_total` per address and action (429 beyond).
 #[utoipa::path(
+    operation_id = "requestCode",
     tag = "email-verification-codes",
     request_body = CodeRequest,
     responses(
@@ -90,16 +90,12 @@ pub async fn request_code(
 #[serde(deny_unknown_fields)]
 pub struct ConfirmRequest {
     action: CodeAction,
-    #[schema(value_type = Option<String>, format = Email)]
     email: Option<Email>,
     /// The 8-digit code.
-    #[schema(value_type = Option<String>, pattern = "^[0-9]{8}$")]
     code: Option<VerificationCode>,
     /// The link token; the frontend reads it from the link and posts it here.
-    #[schema(max_length = 512)]
-    token: Option<String>,
+    token: Option<OpaqueToken>,
     /// `reset_password` only: the new password.
-    #[schema(value_type = Option<String>, format = Password, min_length = 8, max_length = 128)]
     new_password: Option<Password>,
     /// `reset_password` only: also remove every linked provider identity
     /// (the reset notice lists them). Default false.
@@ -134,10 +130,7 @@ impl TryFrom<ConfirmRequest> for Confirmation {
         }
         let proof = match (email, code, token) {
             (Some(email), Some(code), None) => Proof::Code { email, code },
-            (None, None, Some(token)) if !token.is_empty() && token.len() <= 512 => {
-                Proof::LinkToken(token)
-            }
-            (None, None, Some(_)) => return Err(ApiError::bad_request("token", "invalid token")),
+            (None, None, Some(token)) => Proof::LinkToken(token.expose().to_string()),
             _ => return Err(FlowError::malformed("send either email and code, or token").into()),
         };
         Ok(match action {
@@ -174,6 +167,7 @@ impl TryFrom<ConfirmRequest> for Confirmation {
 /// 10 min, others 1 h by default) and die after `code_max_attempts` wrong
 /// guesses.
 #[utoipa::path(
+    operation_id = "confirmCode",
     tag = "email-verification-codes",
     request_body = ConfirmRequest,
     responses(

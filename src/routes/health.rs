@@ -22,7 +22,7 @@ pub struct Health {
 }
 
 /// The process is up.
-#[utoipa::path(tag = "health", responses((status = 200, description = "Alive", body = Health)))]
+#[utoipa::path(operation_id = "checkLiveness", tag = "health", responses((status = 200, description = "Alive", body = Health)))]
 #[get("/health/live")]
 pub async fn live() -> web::Json<Health> {
     web::Json(Health {
@@ -32,7 +32,7 @@ pub async fn live() -> web::Json<Health> {
 }
 
 /// The service can serve requests: its database answers.
-#[utoipa::path(tag = "health", responses((status = 200, description = "Ready", body = Health), ServerProblems))]
+#[utoipa::path(operation_id = "checkReadiness", tag = "health", responses((status = 200, description = "Ready", body = Health), ServerProblems))]
 #[get("/health/ready")]
 pub async fn ready(state: web::Data<AppState>) -> Result<web::Json<Health>, ApiError> {
     match tokio::time::timeout(READY_TIMEOUT, state.store.ping()).await {

@@ -54,6 +54,7 @@ pub struct Introspection {
 /// is not an active access token (expired, revoked, garbage, a refresh
 /// token) gets exactly `{"active": false}`.
 #[utoipa::path(
+    operation_id = "introspectToken",
     tag = "discovery",
     request_body(content = IntrospectionRequest, content_type = "application/x-www-form-urlencoded"),
     security(("service_client" = [])),

@@ -23,7 +23,6 @@ use utoipa::ToSchema;
 pub struct ChangePasswordRequest {
     current_password: String,
     /// Screened like a sign-up password.
-    #[schema(value_type = String, format = Password, min_length = 8, max_length = 128)]
     new_password: Password,
     /// End every session but this one.
     #[serde(default)]
@@ -38,6 +37,7 @@ pub struct ChangePasswordRequest {
 /// The check of the current password counts in the account's sign-in
 /// lockout and in `rate_limits.reauthentication` (429 beyond).
 #[utoipa::path(
+    operation_id = "changePassword",
     tag = "users",
     security(("bearer" = [])),
     request_body = ChangePasswordRequest,
@@ -73,7 +73,6 @@ pub async fn change_password(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeEmailRequest {
-    #[schema(value_type = String, format = Email)]
     new_email: Email,
     /// The current password.
     password: String,
@@ -86,6 +85,7 @@ pub struct ChangeEmailRequest {
 /// `POST /v1/email-verification-codes/confirm`. 202 whether or not the new
 /// address is free (a taken one gets no code).
 #[utoipa::path(
+    operation_id = "changeEmail",
     tag = "users",
     security(("bearer" = [])),
     request_body = ChangeEmailRequest,
@@ -116,7 +116,6 @@ pub async fn change_email(
 #[serde(deny_unknown_fields)]
 pub struct DeleteMeRequest {
     password: Option<String>,
-    #[schema(value_type = Option<String>, pattern = "^[0-9]{8}$")]
     code: Option<VerificationCode>,
 }
 
@@ -125,6 +124,7 @@ pub struct DeleteMeRequest {
 /// Sessions, linked identities and codes go with it; its tokens stop working
 /// at once. The last SUPER-ADMIN cannot delete itself (409).
 #[utoipa::path(
+    operation_id = "deleteMe",
     tag = "users",
     security(("bearer" = [])),
     request_body = DeleteMeRequest,
@@ -164,6 +164,7 @@ pub struct ExportView {
 
 /// Export my data as one JSON document.
 #[utoipa::path(
+    operation_id = "exportMyData",
     tag = "users",
     security(("bearer" = [])),
     responses(

@@ -13,10 +13,12 @@ pub mod oauth;
 pub(crate) mod problems;
 pub(crate) mod profile_patch;
 pub mod sessions;
+mod shapes;
 pub mod users;
 pub mod views;
 pub mod well_known;
 
+pub use shapes::apply as apply_request_shapes;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 pub fn configure(cfg: &mut ServiceConfig) {

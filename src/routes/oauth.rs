@@ -5,6 +5,7 @@
 use super::problems::{InputProblems, RateProblems, ServerProblems};
 use super::views::TokenResponse;
 use crate::config::ProviderKind;
+use crate::domain::OpaqueToken;
 use crate::error::Problem;
 use crate::flows::social::{self, Callback, Purpose};
 use crate::http::ApiError;
@@ -34,6 +35,7 @@ pub struct ProviderList {
 
 /// The enabled social sign-in providers.
 #[utoipa::path(
+    operation_id = "listProviders",
     tag = "oauth",
     responses((status = 200, description = "The providers", body = ProviderList))
 )]
@@ -60,11 +62,20 @@ pub struct AuthorizeQuery {
     /// Where the browser returns with `?code=…`: exactly one of
     /// `oauth.redirect_allowlist`.
     redirect_to: String,
-    /// Required: the frontend's own PKCE challenge (S256 of a
-    /// `code_verifier` it keeps); `POST /v1/oauth/token` needs the verifier.
-    code_challenge: Option<String>,
-    /// Only `S256`.
-    code_challenge_method: Option<String>,
+    /// The frontend's own PKCE challenge (S256 of a `code_verifier` it
+    /// keeps); `POST /v1/oauth/token` needs the verifier.
+    #[param(min_length = 43, max_length = 128, pattern = "^[A-Za-z0-9_-]+$")]
+    code_challenge: String,
+    /// `S256`, the only method (and the default). Read by serde only: it
+    /// refuses any other value.
+    #[param(inline)]
+    #[allow(dead_code)]
+    code_challenge_method: Option<ChallengeMethod>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub enum ChallengeMethod {
+    S256,
 }
 
 /// The cookie that binds a sign-in flow to the browser that started it.
@@ -94,6 +105,7 @@ fn binding_cookie(state: &AppState, value: String, max_age: CookieDuration) -> C
 /// frontend's own `code_challenge` (S256) is required: without it, 400.
 /// Limited per client (`rate_limits.oauth_authorize`).
 #[utoipa::path(
+    operation_id = "startSocialSignIn",
     tag = "oauth",
     params(("provider" = String, Path, description = "Provider id"), AuthorizeQuery),
     responses(
@@ -115,10 +127,8 @@ pub async fn authorize(
     throttle::check_rate(&state, Limited::OAuthAuthorize, &client).await?;
     let query = query.into_inner();
     social::check_start(&state, &provider, &query.redirect_to)?;
-    let challenge = social::check_client_challenge(
-        query.code_challenge,
-        query.code_challenge_method.as_deref(),
-    )?;
+    // `code_challenge_method` can only be S256 (serde refused anything else).
+    let challenge = social::check_client_challenge(query.code_challenge)?;
     let flow = social::start(
         &state,
         &provider,
@@ -152,6 +162,7 @@ pub struct CallbackQuery {
 /// redirects with `?link_code=` (one-time, 60 s), which the same user claims
 /// with `POST /v1/accounts/link`.
 #[utoipa::path(
+    operation_id = "finishSocialSignIn",
     tag = "oauth",
     params(("provider" = String, Path, description = "Provider id"), CallbackQuery),
     responses(
@@ -190,8 +201,7 @@ pub async fn callback(
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
     /// The one-time `code` from the redirect.
-    #[schema(max_length = 512)]
-    code: String,
+    code: OpaqueToken,
     /// The PKCE verifier of the flow's `code_challenge`.
     #[schema(max_length = 128)]
     code_verifier: Option<String>,
@@ -199,6 +209,7 @@ pub struct TokenRequest {
 
 /// Exchange the one-time code from a social sign-in for a token pair.
 #[utoipa::path(
+    operation_id = "exchangeSocialCode",
     tag = "oauth",
     request_body = TokenRequest,
     responses(
@@ -219,16 +230,14 @@ pub async fn token(
         code,
         code_verifier,
     } = body.0;
-    if code.is_empty() || code.len() > 512 {
-        return Err(ApiError::bad_request("code", "must be 1 to 512 bytes"));
-    }
     if code_verifier.as_ref().is_some_and(|v| v.len() > 128) {
         return Err(ApiError::bad_request(
             "code_verifier",
             "must be at most 128 bytes",
         ));
     }
-    let signed_in = social::exchange(&state, &code, code_verifier.as_deref(), &client).await?;
+    let signed_in =
+        social::exchange(&state, code.expose(), code_verifier.as_deref(), &client).await?;
     Ok(HttpResponse::Created().json(TokenResponse::new(
         signed_in,
         state.settings.session_idle_ttl(),

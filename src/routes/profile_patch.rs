@@ -29,29 +29,29 @@ macro_rules! profile_patch {
         #[serde(deny_unknown_fields)]
         pub struct $name {
             #[serde(default, deserialize_with = "crate::routes::profile_patch::patch_field")]
-            #[schema(value_type = Option<String>)]
+            #[schema(value_type = Option<crate::domain::Username>)]
             username: Option<Option<crate::domain::Username>>,
             /// Display name.
             #[serde(default, deserialize_with = "crate::routes::profile_patch::patch_field")]
-            #[schema(value_type = Option<String>, max_length = 200)]
+            #[schema(value_type = Option<crate::domain::ProfileText>)]
             name: Option<Option<crate::domain::ProfileText>>,
             #[serde(default, deserialize_with = "crate::routes::profile_patch::patch_field")]
-            #[schema(value_type = Option<String>, max_length = 200)]
+            #[schema(value_type = Option<crate::domain::ProfileText>)]
             first_name: Option<Option<crate::domain::ProfileText>>,
             #[serde(default, deserialize_with = "crate::routes::profile_patch::patch_field")]
-            #[schema(value_type = Option<String>, max_length = 200)]
+            #[schema(value_type = Option<crate::domain::ProfileText>)]
             last_name: Option<Option<crate::domain::ProfileText>>,
             #[serde(default, deserialize_with = "crate::routes::profile_patch::patch_field")]
-            #[schema(value_type = Option<String>, max_length = 200)]
+            #[schema(value_type = Option<crate::domain::ProfileText>)]
             phone: Option<Option<crate::domain::ProfileText>>,
             #[serde(default, deserialize_with = "crate::routes::profile_patch::patch_field")]
-            #[schema(value_type = Option<String>, max_length = 200)]
+            #[schema(value_type = Option<crate::domain::ProfileText>)]
             city: Option<Option<crate::domain::ProfileText>>,
             #[serde(default, deserialize_with = "crate::routes::profile_patch::patch_field")]
-            #[schema(value_type = Option<String>, max_length = 2000)]
+            #[schema(value_type = Option<crate::domain::InfoText>)]
             info: Option<Option<crate::domain::InfoText>>,
             #[serde(default, deserialize_with = "crate::routes::profile_patch::patch_field")]
-            #[schema(value_type = Option<String>, format = "uri")]
+            #[schema(value_type = Option<crate::domain::AvatarUrl>)]
             avatar_url: Option<Option<crate::domain::AvatarUrl>>,
             /// The language of mail (`null`: follow the request's Accept-Language).
             #[serde(default, deserialize_with = "crate::routes::profile_patch::patch_field")]

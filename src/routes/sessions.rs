@@ -1,8 +1,8 @@
 //! `sessions`: sign-in, refresh, listing and sign-out.
 
-use super::problems::{AuthProblems, InputProblems, RateProblems, ServerProblems, ParamProblems};
+use super::problems::{AuthProblems, InputProblems, ParamProblems, RateProblems, ServerProblems};
 use super::views::{SessionView, TokenResponse, UserView};
-use crate::domain::{Email, Username, VerificationCode};
+use crate::domain::{Email, OpaqueToken, Username, VerificationCode};
 use crate::error::FlowError;
 use crate::error::Problem;
 use crate::flows::sign_in::{Credentials, Identifier};
@@ -25,14 +25,12 @@ const MAX_SIGN_IN_PASSWORD_BYTES: usize = 1024;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignInRequest {
-    #[schema(value_type = Option<String>, format = Email)]
     email: Option<Email>,
-    #[schema(value_type = Option<String>)]
     username: Option<Username>,
-    #[schema(format = Password)]
+    /// At most 1024 bytes (256 characters of any script).
+    #[schema(format = Password, min_length = 1, max_length = 256)]
     password: Option<String>,
     /// A `sign_in` code (instead of the password; with `email`).
-    #[schema(value_type = Option<String>, pattern = "^[0-9]{8}$")]
     code: Option<VerificationCode>,
 }
 
@@ -42,6 +40,7 @@ pub struct SignInRequest {
 /// 401, after the same amount of work. With `code`, this is the same as
 /// confirming a `sign_in` code; a wrong code is the same 401.
 #[utoipa::path(
+    operation_id = "signIn",
     tag = "sessions",
     request_body = SignInRequest,
     responses(
@@ -108,8 +107,7 @@ pub const REPLAYED_HEADER: &str = "Portcullis-Refresh-Replayed";
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
-    #[schema(max_length = 512)]
-    refresh_token: String,
+    refresh_token: OpaqueToken,
 }
 
 /// Exchange a refresh token for a new pair.
@@ -123,6 +121,7 @@ pub struct RefreshRequest {
 /// true`. Two tabs or an app and its background task refreshing at once
 /// therefore stay signed in.
 #[utoipa::path(
+    operation_id = "refreshSession",
     tag = "sessions",
     request_body = RefreshRequest,
     responses(
@@ -143,13 +142,7 @@ pub async fn refresh(
 ) -> Result<HttpResponse, ApiError> {
     throttle::check_rate(&state, Limited::Refresh, &client).await?;
     let token = body.0.refresh_token;
-    if token.is_empty() || token.len() > 512 {
-        return Err(ApiError::bad_request(
-            "refresh_token",
-            "must be 1 to 512 bytes",
-        ));
-    }
-    let (signed_in, outcome) = sessions::refresh(&state, &token, &client).await?;
+    let (signed_in, outcome) = sessions::refresh(&state, token.expose(), &client).await?;
     let mut response = HttpResponse::Ok();
     if outcome == sessions::Refreshed::Replayed {
         response.insert_header((REPLAYED_HEADER, "true"));
@@ -167,6 +160,7 @@ pub struct SessionList {
 
 /// The signed-in user's live sessions, newest first.
 #[utoipa::path(
+    operation_id = "listSessions",
     tag = "sessions",
     security(("bearer" = [])),
     responses((status = 200, description = "The sessions", body = SessionList), AuthProblems, ServerProblems)
@@ -193,6 +187,7 @@ pub struct CurrentSession {
 
 /// The session of the access token, with its user.
 #[utoipa::path(
+    operation_id = "getCurrentSession",
     tag = "sessions",
     security(("bearer" = [])),
     responses((status = 200, description = "The current session and its user", body = CurrentSession), AuthProblems, ServerProblems)
@@ -214,6 +209,7 @@ pub async fn current(
 
 /// Sign out: end the session of the access token.
 #[utoipa::path(
+    operation_id = "signOut",
     tag = "sessions",
     security(("bearer" = [])),
     responses((status = 204, description = "Signed out"), AuthProblems, ServerProblems)
@@ -230,6 +226,7 @@ pub async fn sign_out(
 
 /// End one of the signed-in user's sessions.
 #[utoipa::path(
+    operation_id = "revokeSession",
     tag = "sessions",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Session id")),
@@ -274,6 +271,7 @@ pub struct Revoked {
 
 /// End several of the signed-in user's sessions.
 #[utoipa::path(
+    operation_id = "revokeSessions",
     tag = "sessions",
     security(("bearer" = [])),
     params(RevokeScope),

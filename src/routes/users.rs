@@ -17,18 +17,17 @@ use utoipa::ToSchema;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignUpRequest {
-    #[schema(value_type = String, format = Email, example = "ada@example.com")]
+    #[schema(example = "ada@example.com")]
     email: Email,
     /// 8 to 128 characters; common passwords and ones built from the email
     /// address or username are refused.
-    #[schema(value_type = String, format = Password, min_length = 8, max_length = 128)]
     password: Password,
     /// 3 to 32 characters of `a-z 0-9 . _ -`, stored in lower case.
-    #[schema(value_type = Option<String>, example = "ada")]
+    #[schema(example = "ada")]
     username: Option<Username>,
-    #[schema(value_type = Option<String>, max_length = 200)]
+    #[schema(value_type = Option<ProfileText>)]
     first_name: Option<ProfileText>,
-    #[schema(value_type = Option<String>, max_length = 200)]
+    #[schema(value_type = Option<ProfileText>)]
     last_name: Option<ProfileText>,
 }
 
@@ -47,6 +46,7 @@ pub struct SignUpRequest {
 /// `username-taken`: usernames are public handles, so saying one is taken
 /// reveals nothing private (the address never is).
 #[utoipa::path(
+    operation_id = "signUp",
     tag = "users",
     request_body = SignUpRequest,
     responses(
@@ -88,6 +88,7 @@ pub async fn sign_up(
 
 /// The signed-in user.
 #[utoipa::path(
+    operation_id = "getMe",
     tag = "users",
     security(("bearer" = [])),
     responses((status = 200, description = "The signed-in user", body = UserView), AuthProblems, ServerProblems)
@@ -108,6 +109,7 @@ profile_patch! {
 
 /// Update the signed-in user's profile.
 #[utoipa::path(
+    operation_id = "updateMe",
     tag = "users",
     security(("bearer" = [])),
     request_body = UpdateProfileRequest,

@@ -15,7 +15,7 @@ pub struct JwkSet {
 
 /// The public keys that verify access tokens. Private key material is never
 /// part of it.
-#[utoipa::path(tag = "discovery", responses((status = 200, description = "The key set", body = JwkSet)))]
+#[utoipa::path(operation_id = "getJwks", tag = "discovery", responses((status = 200, description = "The key set", body = JwkSet)))]
 #[get("/.well-known/jwks.json")]
 pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
@@ -41,7 +41,7 @@ pub struct Discovery {
 }
 
 /// OpenID-style discovery metadata: issuer, key set and algorithms.
-#[utoipa::path(tag = "discovery", responses((status = 200, description = "Discovery metadata", body = Discovery)))]
+#[utoipa::path(operation_id = "getOpenidConfiguration", tag = "discovery", responses((status = 200, description = "Discovery metadata", body = Discovery)))]
 #[get("/.well-known/openid-configuration")]
 pub async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {
     let issuer = state.settings.public_url.clone();

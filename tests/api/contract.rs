@@ -161,8 +161,13 @@ async fn allow_names_the_methods_of_the_path_itself(backend: Backend) {
     // `DELETE /v1/sessions/{id}` matches these paths too, but they belong to
     // literal routes without DELETE: 405, not a 400 for a malformed id.
     let user = app.register(&unique_email(), PASSWORD).await;
-    for (path, allow) in [("/v1/sessions/refresh", "POST"), ("/v1/accounts/link", "POST")] {
-        let response = app.send(Method::DELETE, path, &user.access, Value::Null).await;
+    for (path, allow) in [
+        ("/v1/sessions/refresh", "POST"),
+        ("/v1/accounts/link", "POST"),
+    ] {
+        let response = app
+            .send(Method::DELETE, path, &user.access, Value::Null)
+            .await;
         assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "{path}");
         assert_eq!(response.headers()["allow"], allow, "{path}");
     }

@@ -26,18 +26,20 @@ import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SPEC = os.path.join(ROOT, "openapi", "openapi.json")
+CONFIG = os.path.join(ROOT, "tests", "contract", "schemathesis.toml")
 PASSWORD = "contract-fuzzing-Pw-7x!"
 
-# Operations that would end the session the run itself uses: with them, the
-# rest of a run would test only 401s. (Each is covered by the black-box suite.)
+# Operations that would end the session the run itself uses (the fuzzer
+# finds the session's own id in listings): with them, the rest of a run would
+# test only 401s. Each is covered by the black-box suite. Changing the
+# password and deleting the account need the password, which the fuzzer
+# never has, so they stay in.
 ENDS_OWN_SESSION = [
     "DELETE /v1/sessions/current",
     "DELETE /v1/sessions",
     "DELETE /v1/sessions/{id}",
     "DELETE /v1/admin/users/{id}/sessions",
     "DELETE /v1/admin/users/{id}/sessions/{session_id}",
-    "PUT /v1/users/me/password",
-    "DELETE /v1/users/me",
 ]
 
 RATE_LIMITS = [
@@ -70,6 +72,8 @@ def main():
     parser.add_argument("--bin", default=os.path.join(ROOT, "target", "debug", "portcullis"))
     parser.add_argument("--st", default=shutil.which("st") or "st")
     parser.add_argument("--max-time", type=int, default=60, help="seconds per run")
+    parser.add_argument("--seed", type=int, default=1,
+                        help="the same cases on every CI run; change it to explore")
     args = parser.parse_args()
 
     work = tempfile.mkdtemp(prefix="portcullis-fuzz-")
@@ -108,14 +112,13 @@ def main():
         failed = []
         for name, token in (("no token", None), ("VIEWER", user), ("SUPER-ADMIN", admin)):
             print(f"\n==> schemathesis, {name}", flush=True)
-            command = [args.st, "run", SPEC, "--url", base, "--checks", "all",
-                       "--max-time", str(args.max_time), "--workers", "2",
-                       "--suppress-health-check", "all", "--seed", "1"]
+            command = [args.st, "--config-file", CONFIG, "run", SPEC, "--url", base,
+                       "--checks", "all", "--max-time", str(args.max_time), "--workers", "2",
+                       "--suppress-health-check", "all", "--seed", str(args.seed)]
             if token:
                 command += ["-H", f"Authorization: Bearer {token}"]
                 for operation in ENDS_OWN_SESSION:
-                    method, path = operation.split(" ", 1)
-                    command += ["--exclude-by", f'method == "{method}" and path == "{path}"']
+                    command += ["--exclude-name", operation]
             if subprocess.run(command).returncode != 0:
                 failed.append(name)
         if failed:

@@ -79,22 +79,7 @@ fn check_redirect(state: &AppState, redirect_to: &str) -> Result<(), FlowError> 
 /// 2.1 requires it of public clients): it binds the one-time code in the
 /// redirect to the frontend that started the flow. S256 only, 43 to 128
 /// base64url characters.
-pub fn check_client_challenge(
-    challenge: Option<String>,
-    method: Option<&str>,
-) -> Result<String, FlowError> {
-    let Some(challenge) = challenge else {
-        return Err(FlowError::bad_request(
-            "code_challenge",
-            "is required (PKCE with S256): send the S256 hash of a code_verifier you keep",
-        ));
-    };
-    if method.unwrap_or("S256") != "S256" {
-        return Err(FlowError::bad_request(
-            "code_challenge_method",
-            "only S256 is supported",
-        ));
-    }
+pub fn check_client_challenge(challenge: String) -> Result<String, FlowError> {
     let well_formed = (43..=128).contains(&challenge.len())
         && challenge
             .bytes()

@@ -4,7 +4,7 @@ use crate::flows::{admin, paging};
 use crate::http::Admin;
 use crate::http::ApiError;
 use crate::http::QueryParams;
-use crate::routes::problems::{AdminProblems, ServerProblems, ParamProblems};
+use crate::routes::problems::{AdminProblems, ParamProblems, ServerProblems};
 use crate::state::AppState;
 use crate::store::{AuditEvent, AuditQuery, Timestamp};
 use actix_web::{get, web};
@@ -65,7 +65,10 @@ pub struct AuditParams {
     #[param(value_type = Option<String>, format = DateTime)]
     to: Option<OffsetDateTime>,
     /// 1 to 200; default 50.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    #[param(min_length = 1)]
     cursor: Option<String>,
 }
 
@@ -78,6 +81,7 @@ pub struct AuditPageView {
 
 /// The audit log, newest first.
 #[utoipa::path(
+    operation_id = "listAuditEvents",
     tag = "admin",
     security(("bearer" = [])),
     params(AuditParams),

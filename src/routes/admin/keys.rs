@@ -31,6 +31,7 @@ pub struct RotationView {
 /// five keys are published: beyond that, 409 `too-many-keys` until a retired
 /// key has expired.
 #[utoipa::path(
+    operation_id = "rotateSigningKey",
     tag = "admin",
     security(("bearer" = [])),
     responses(

@@ -5,7 +5,7 @@ use crate::flows::service_clients;
 use crate::http::ApiError;
 use crate::http::PathParams;
 use crate::http::{Admin, AdminJson, Origin};
-use crate::routes::problems::{AdminProblems, InputProblems, ServerProblems, ParamProblems};
+use crate::routes::problems::{AdminProblems, InputProblems, ParamProblems, ServerProblems};
 use crate::state::AppState;
 use crate::store::{ServiceClient, Timestamp};
 use actix_web::{delete, get, post, web, HttpResponse};
@@ -48,7 +48,7 @@ pub struct CreatedServiceClient {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateServiceClientRequest {
-    #[schema(value_type = String, max_length = 200, example = "billing-service")]
+    #[schema(value_type = ProfileText, example = "billing-service")]
     name: ProfileText,
 }
 
@@ -59,6 +59,7 @@ pub struct ServiceClientList {
 
 /// Create credentials for a service; the secret is in this answer only.
 #[utoipa::path(
+    operation_id = "createServiceClient",
     tag = "admin",
     security(("bearer" = [])),
     request_body = CreateServiceClientRequest,
@@ -85,6 +86,7 @@ pub async fn create(
 
 /// The service clients (never their secrets).
 #[utoipa::path(
+    operation_id = "listServiceClients",
     tag = "admin",
     security(("bearer" = [])),
     responses((status = 200, description = "The clients", body = ServiceClientList), AdminProblems, ServerProblems)
@@ -102,6 +104,7 @@ pub async fn list(
 
 /// Delete a service client (SUPER-ADMIN).
 #[utoipa::path(
+    operation_id = "deleteServiceClient",
     tag = "admin",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Service client id")),

@@ -7,7 +7,7 @@ use crate::flows::invite::{self, Invitation};
 use crate::http::ApiError;
 use crate::http::{Admin, AdminJson, Origin};
 use crate::http::{PathParams, QueryParams};
-use crate::routes::problems::{AdminProblems, InputProblems, ServerProblems, ParamProblems};
+use crate::routes::problems::{AdminProblems, InputProblems, ParamProblems, ServerProblems};
 use crate::routes::profile_patch::profile_patch;
 use crate::routes::sessions::{Revoked, SessionList};
 use crate::routes::views::{SessionView, UserView};
@@ -46,13 +46,12 @@ impl From<User> for AdminUserView {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InviteRequest {
-    #[schema(value_type = String, format = Email)]
     email: Email,
     /// VIEWER unless given; never above the caller's own.
     role: Option<Role>,
-    #[schema(value_type = Option<String>, max_length = 200)]
+    #[schema(value_type = Option<ProfileText>)]
     first_name: Option<ProfileText>,
-    #[schema(value_type = Option<String>, max_length = 200)]
+    #[schema(value_type = Option<ProfileText>)]
     last_name: Option<ProfileText>,
     /// The language of the invitation and later mail.
     locale: Option<Locale>,
@@ -65,6 +64,7 @@ pub struct InviteRequest {
 /// later with a `reset_password` code. No administrator sees or sets a
 /// password. 409 when the address already has an account.
 #[utoipa::path(
+    operation_id = "inviteUser",
     tag = "admin",
     security(("bearer" = [])),
     request_body = InviteRequest,
@@ -120,8 +120,10 @@ pub struct ListQuery {
     #[param(inline)]
     sort: Option<SortOrder>,
     /// 1 to 200; default 50.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
     /// `next_cursor` of the previous page.
+    #[param(min_length = 1)]
     cursor: Option<String>,
 }
 
@@ -136,6 +138,7 @@ pub struct UserPageView {
 
 /// Search and page through users.
 #[utoipa::path(
+    operation_id = "listAdminUsers",
     tag = "admin",
     security(("bearer" = [])),
     params(ListQuery),
@@ -179,6 +182,7 @@ pub async fn list_users(
 
 /// One user.
 #[utoipa::path(
+    operation_id = "getAdminUser",
     tag = "admin",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "User id")),
@@ -206,6 +210,7 @@ profile_patch! {
 
 /// Update a user's profile, role or verified flag.
 #[utoipa::path(
+    operation_id = "updateAdminUser",
     tag = "admin",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "User id")),
@@ -243,13 +248,14 @@ pub struct BanRequest {
     #[schema(value_type = Option<String>, format = DateTime)]
     until: Option<OffsetDateTime>,
     /// Shown to administrators, not to the user.
-    #[schema(value_type = Option<String>, max_length = 200)]
+    #[schema(value_type = Option<ProfileText>)]
     reason: Option<ProfileText>,
 }
 
 /// Ban a user: their sessions end, and they cannot sign in or refresh until
 /// the ban ends or is lifted.
 #[utoipa::path(
+    operation_id = "banUser",
     tag = "admin",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "User id")),
@@ -279,6 +285,7 @@ pub async fn ban(
 
 /// Lift a ban.
 #[utoipa::path(
+    operation_id = "unbanUser",
     tag = "admin",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "User id")),
@@ -297,6 +304,7 @@ pub async fn unban(
 
 /// Delete a user and everything of theirs.
 #[utoipa::path(
+    operation_id = "deleteUser",
     tag = "admin",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "User id")),
@@ -320,6 +328,7 @@ pub async fn delete_user(
 
 /// A user's live sessions.
 #[utoipa::path(
+    operation_id = "listUserSessions",
     tag = "admin",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "User id")),
@@ -342,6 +351,7 @@ pub async fn user_sessions(
 
 /// End one session of a user.
 #[utoipa::path(
+    operation_id = "revokeUserSession",
     tag = "admin",
     security(("bearer" = [])),
     params(
@@ -364,6 +374,7 @@ pub async fn revoke_user_session(
 
 /// End every session of a user.
 #[utoipa::path(
+    operation_id = "revokeUserSessions",
     tag = "admin",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "User id")),
