@@ -55,12 +55,9 @@ pub struct AvatarUrl(String);
 impl AvatarUrl {
     pub const MAX_CHARS: usize = 2048;
 
+    /// An http(s) URL that parses (host included), in printable ASCII: every
+    /// client that shows the avatar must be able to parse it too.
     pub fn parse(input: &str) -> Result<Self, Invalid> {
-        let scheme_ok = input.starts_with("https://") || input.starts_with("http://");
-        let host = input.split("://").nth(1).unwrap_or_default();
-        if !scheme_ok || host.is_empty() || host.starts_with('/') {
-            return Err(Invalid::new("must be an http(s) URL"));
-        }
         if input.chars().count() > Self::MAX_CHARS {
             return Err(Invalid::new("must be at most 2048 characters long"));
         }
@@ -68,6 +65,16 @@ impl AvatarUrl {
             return Err(Invalid::new(
                 "must be printable ASCII without spaces (percent-encode other characters)",
             ));
+        }
+        let parsed = url::Url::parse(input).map_err(|_| Invalid::new("must be an http(s) URL"))?;
+        let web = matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some();
+        // As the pattern in the document says: a lower-case scheme, then the
+        // host at once (WHATWG parsing would also take `HTTPS:` or `https:///x`).
+        let rest = input
+            .strip_prefix("https://")
+            .or_else(|| input.strip_prefix("http://"));
+        if !web || rest.is_none_or(|rest| rest.starts_with('/')) {
+            return Err(Invalid::new("must be an http(s) URL"));
         }
         Ok(Self(input.to_string()))
     }
@@ -108,6 +115,9 @@ mod tests {
             "ftp://x/y",
             "https:///x",
             "https://a b",
+            "http://[x",
+            "HTTPS://example.com",
+            "https://caf\u{e9}.example",
         ] {
             assert!(AvatarUrl::parse(bad).is_err(), "{bad:?}");
         }

@@ -64,16 +64,21 @@ pub struct AuthorizeQuery {
     redirect_to: String,
     /// The frontend's own PKCE challenge (S256 of a `code_verifier` it
     /// keeps); `POST /v1/oauth/token` needs the verifier.
-    #[param(min_length = 43, max_length = 128, pattern = "^[A-Za-z0-9_-]+$")]
-    code_challenge: String,
-    /// `S256`, the only method (and the default). Read by serde only: it
-    /// refuses any other value.
-    #[param(inline)]
-    #[allow(dead_code)]
-    code_challenge_method: Option<ChallengeMethod>,
+    #[param(
+        required = true,
+        min_length = 43,
+        max_length = 128,
+        pattern = "^[A-Za-z0-9_-]+$"
+    )]
+    code_challenge: Option<String>,
+    /// `S256`, the only method (and the default).
+    #[param(inline, value_type = Option<ChallengeMethod>)]
+    code_challenge_method: Option<String>,
 }
 
-#[derive(Deserialize, ToSchema)]
+/// The PKCE methods accepted (for the document; the flow checks the value).
+#[derive(ToSchema)]
+#[allow(dead_code)]
 pub enum ChallengeMethod {
     S256,
 }
@@ -127,8 +132,10 @@ pub async fn authorize(
     throttle::check_rate(&state, Limited::OAuthAuthorize, &client).await?;
     let query = query.into_inner();
     social::check_start(&state, &provider, &query.redirect_to)?;
-    // `code_challenge_method` can only be S256 (serde refused anything else).
-    let challenge = social::check_client_challenge(query.code_challenge)?;
+    let challenge = social::check_client_challenge(
+        query.code_challenge,
+        query.code_challenge_method.as_deref(),
+    )?;
     let flow = social::start(
         &state,
         &provider,

@@ -172,13 +172,41 @@ pub struct SigningKeyRecord {
     pub retires_at: Option<Timestamp>,
 }
 
+/// What a social flow was started for, as stored in `oauth_states.purpose`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OAuthPurpose {
+    SignIn,
+    /// Link an identity to the signed-in user in `OAuthState::user_id`.
+    Link,
+}
+
+impl OAuthPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OAuthPurpose::SignIn => "sign_in",
+            OAuthPurpose::Link => "link",
+        }
+    }
+}
+
+impl TryFrom<String> for OAuthPurpose {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, String> {
+        match value.as_str() {
+            "sign_in" => Ok(OAuthPurpose::SignIn),
+            "link" => Ok(OAuthPurpose::Link),
+            _ => Err(format!("unknown OAuth flow purpose {value:?}")),
+        }
+    }
+}
+
 /// A started social sign-in or link flow, until the provider calls back.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OAuthState {
     pub state_hash: String,
     pub provider: String,
-    /// `sign_in` or `link`.
-    pub purpose: String,
+    #[sqlx(try_from = "String")]
+    pub purpose: OAuthPurpose,
     /// The signed-in user who asked to link; `None` for sign-in.
     pub user_id: Option<Uuid>,
     pub nonce: String,

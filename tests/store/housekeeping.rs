@@ -4,7 +4,8 @@ use crate::helpers::{em, session_of, TestStore};
 use crate::store_tests;
 use portcullis::domain::CodeAction;
 use portcullis::store::{
-    AuditEvent, NewCode, OAuthHandoff, OAuthState, PendingLink, PendingRegistration, Timestamp,
+    AuditEvent, NewCode, OAuthHandoff, OAuthPurpose, OAuthState, PendingLink, PendingRegistration,
+    Timestamp,
 };
 use std::time::Duration;
 use uuid::Uuid;
@@ -45,7 +46,7 @@ async fn rows_ending_at(s: &TestStore, user_id: Uuid, tag: &str, ends: Timestamp
     repo.insert_oauth_state(&OAuthState {
         state_hash: format!("s-{tag}"),
         provider: "github".into(),
-        purpose: "sign_in".into(),
+        purpose: OAuthPurpose::SignIn,
         user_id: None,
         nonce: "n".into(),
         pkce_verifier: "v".into(),

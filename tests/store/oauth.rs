@@ -2,7 +2,9 @@
 
 use crate::helpers::{em, failure, TestStore};
 use crate::store_tests;
-use portcullis::store::{Account, OAuthHandoff, OAuthState, PendingLink, Timestamp, UniqueKey};
+use portcullis::store::{
+    Account, OAuthHandoff, OAuthPurpose, OAuthState, PendingLink, Timestamp, UniqueKey,
+};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -24,7 +26,11 @@ fn state(hash: &str, user_id: Option<Uuid>, at: Timestamp) -> OAuthState {
     OAuthState {
         state_hash: hash.into(),
         provider: "github".into(),
-        purpose: if user_id.is_some() { "link" } else { "sign_in" }.into(),
+        purpose: if user_id.is_some() {
+            OAuthPurpose::Link
+        } else {
+            OAuthPurpose::SignIn
+        },
         user_id,
         nonce: "nonce".into(),
         pkce_verifier: "verifier".into(),
@@ -84,7 +90,7 @@ async fn a_flow_state_is_consumed_once_by_its_provider(s: TestStore) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(consumed.purpose, "sign_in");
+    assert_eq!(consumed.purpose, OAuthPurpose::SignIn);
     assert_eq!(consumed.client_code_challenge.as_deref(), Some("challenge"));
     assert_eq!(consumed.expires_at, minutes(s.now, 10));
     assert!(repo

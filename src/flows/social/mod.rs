@@ -12,7 +12,7 @@ use crate::error::FlowError;
 use crate::flows::context::{Caller, Origin};
 use crate::oauth::{AuthorizationRequest, Provider};
 use crate::state::AppState;
-use crate::store::{Account, OAuthHandoff, OAuthState};
+use crate::store::{Account, OAuthHandoff, OAuthPurpose, OAuthState};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use identity::sign_in_or_up;
@@ -79,7 +79,22 @@ fn check_redirect(state: &AppState, redirect_to: &str) -> Result<(), FlowError> 
 /// 2.1 requires it of public clients): it binds the one-time code in the
 /// redirect to the frontend that started the flow. S256 only, 43 to 128
 /// base64url characters.
-pub fn check_client_challenge(challenge: String) -> Result<String, FlowError> {
+pub fn check_client_challenge(
+    challenge: Option<String>,
+    method: Option<&str>,
+) -> Result<String, FlowError> {
+    let Some(challenge) = challenge else {
+        return Err(FlowError::bad_request(
+            "code_challenge",
+            "is required (PKCE with S256): send the S256 hash of a code_verifier you keep",
+        ));
+    };
+    if method.unwrap_or("S256") != "S256" {
+        return Err(FlowError::bad_request(
+            "code_challenge_method",
+            "only S256 is supported",
+        ));
+    }
     let well_formed = (43..=128).contains(&challenge.len())
         && challenge
             .bytes()
@@ -119,14 +134,14 @@ pub async fn start(
         .await?;
     let now = state.clock.now();
     let (purpose, user_id) = match purpose {
-        Purpose::SignIn => ("sign_in", None),
-        Purpose::Link(user_id) => ("link", Some(user_id)),
+        Purpose::SignIn => (OAuthPurpose::SignIn, None),
+        Purpose::Link(user_id) => (OAuthPurpose::Link, Some(user_id)),
     };
     let mut repo = state.store.connection().await?;
     repo.insert_oauth_state(&OAuthState {
         state_hash: sha256_hex(&flow_state),
         provider: provider.id.clone(),
-        purpose: purpose.into(),
+        purpose,
         user_id,
         nonce,
         pkce_verifier: verifier.secret().clone(),
@@ -167,7 +182,7 @@ pub async fn callback(
             .ok_or_else(invalid_state)?
     };
     // A sign-in must come back to the browser that started it.
-    if flow.purpose == "sign_in" && bound_state.as_deref() != Some(flow_state.as_str()) {
+    if flow.purpose == OAuthPurpose::SignIn && bound_state.as_deref() != Some(flow_state.as_str()) {
         return Err(invalid_state());
     }
     if let Some(error) = params.error {
@@ -193,7 +208,7 @@ pub async fn callback(
 
     let mut tx = state.store.transaction().await?;
     let location = match flow.user_id {
-        Some(user_id) if flow.purpose == "link" => {
+        Some(user_id) if flow.purpose == OAuthPurpose::Link => {
             let held = (&identity, &tokens);
             let link_code = link::hold(state, tx.as_mut(), user_id, provider, held, now).await?;
             with_query(&flow.redirect_to, &[("link_code", &link_code)])?
