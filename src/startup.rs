@@ -170,10 +170,12 @@ impl Application {
                 .app_data(docs.clone())
                 .app_data(web::PayloadConfig::new(body_limit))
                 .app_data(http::BodyLimit(body_limit))
-                // Innermost first: a literal path's own route decides its
+                // Innermost first: the admin API checks the role before
+                // anything else; a literal path's own route decides its
                 // methods; HEAD is routed as GET; CORS answers
                 // preflights and adds its headers to every answer, problems
                 // included.
+                .wrap(from_fn(http::admin_gate))
                 .wrap(from_fn(http::literal_paths_first))
                 .wrap(from_fn(http::head_as_get))
                 .wrap(Condition::new(

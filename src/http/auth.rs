@@ -4,9 +4,11 @@ use crate::error::FlowError;
 use crate::flows::context::{refused, Admin, Caller};
 use crate::state::AppState;
 use crate::tokens::TokenError;
-use actix_web::dev::Payload;
-use actix_web::http::header;
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::{header, Method};
+use actix_web::middleware::Next;
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 
 /// The caller of a protected endpoint: a valid access token whose session is
@@ -55,6 +57,10 @@ impl FromRequest for Admin {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        // Checked already by `admin_gate` for this request.
+        if let Some(admin) = req.extensions().get::<Admin>().cloned() {
+            return Box::pin(async move { Ok(admin) });
+        }
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let authenticated = Caller::from_request(req, payload);
         Box::pin(async move {
@@ -97,3 +103,26 @@ impl<T: serde::de::DeserializeOwned + utoipa::PartialSchema + 'static> FromReque
         })
     }
 }
+
+/// Middleware: every request under `/v1/admin/` is authenticated and its
+/// role checked before anything else of it is read (path, query, body), so
+/// a caller who may not use the admin API learns nothing about it from a
+/// 400 or a 404: 401 or 403 first, always.
+pub async fn admin_gate(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    if !req.path().starts_with(ADMIN_PREFIX) || req.method() == Method::OPTIONS {
+        return Ok(next.call(req).await?.map_into_left_body());
+    }
+    let mut req = req;
+    match req.extract::<Admin>().await {
+        Ok(admin) => {
+            req.extensions_mut().insert(admin);
+            Ok(next.call(req).await?.map_into_left_body())
+        }
+        Err(refused) => Ok(req.error_response(refused).map_into_right_body()),
+    }
+}
+
+const ADMIN_PREFIX: &str = "/v1/admin/";

@@ -10,7 +10,7 @@ mod params;
 mod problem;
 
 pub use crate::flows::context::{Admin, Caller, Origin};
-pub use auth::AdminJson;
+pub use auth::{admin_gate, AdminJson};
 pub use error::ApiError;
 pub use json::{BodyLimit, JsonBody};
 pub use logging::RequestSpan;

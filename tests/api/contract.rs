@@ -188,6 +188,24 @@ async fn admin_routes_check_the_role_before_the_body(backend: Backend) {
         let (status, _) = problem(app.send(method, &path, &viewer.access, body).await).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
     }
+    // Nor from path segments, query parameters or unknown admin paths; and
+    // without a token, 401 before any of them.
+    for (method, path) in [
+        (Method::GET, "/v1/admin/users/not-a-uuid"),
+        (Method::DELETE, "/v1/admin/users/x/sessions/y"),
+        (Method::GET, "/v1/admin/users?limit=ten&rol=ADMIN"),
+        (Method::GET, "/v1/admin/audit-events?from=yesterday"),
+        (Method::GET, "/v1/admin/no-such-resource"),
+    ] {
+        let (status, _) = problem(
+            app.send(method.clone(), path, &viewer.access, Value::Null)
+                .await,
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+        let (status, _) = problem(app.send(method, path, "", Value::Null).await).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
+    }
 }
 
 /// Load balancers probe with HEAD: every GET route answers it, headers and
