@@ -1,9 +1,9 @@
-use super::params::{missing_field, read_error, unknown_field};
+use super::params::{body_of, missing_field, unknown_field};
 use crate::error::{FieldError, FlowError};
 use crate::http::ApiError;
 use actix_web::dev::Payload;
 use actix_web::mime;
-use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
+use actix_web::{FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -25,21 +25,12 @@ impl<T: DeserializeOwned + PartialSchema + 'static> FromRequest for JsonBody<T> 
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let is_json = req.mime_type().ok().flatten().is_some_and(|mime| {
+        let is_json = |mime: &mime::Mime| {
             mime.type_() == mime::APPLICATION
                 && (mime.subtype() == mime::JSON || mime.suffix() == Some(mime::JSON))
-        });
-        let limit = req.app_data::<BodyLimit>().map_or(64 * 1024, |l| l.0);
-        let bytes = web::Bytes::from_request(req, payload);
-        Box::pin(async move {
-            if !is_json {
-                return Err(ApiError::UnsupportedMediaType {
-                    expected: "application/json",
-                });
-            }
-            let bytes = bytes.await.map_err(|error| read_error(&error, limit))?;
-            parse(&bytes).map(JsonBody)
-        })
+        };
+        let body = body_of(req, payload, is_json, "application/json");
+        Box::pin(async move { parse(&body.await?).map(JsonBody) })
     }
 }
 

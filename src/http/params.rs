@@ -68,20 +68,11 @@ impl<T: DeserializeOwned + 'static> FromRequest for FormBody<T> {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let is_form = req.mime_type().ok().flatten().is_some_and(|mime| {
+        let is_form = |mime: &mime::Mime| {
             mime.type_() == mime::APPLICATION && mime.subtype() == mime::WWW_FORM_URLENCODED
-        });
-        let limit = req.app_data::<BodyLimit>().map_or(64 * 1024, |l| l.0);
-        let bytes = web::Bytes::from_request(req, payload);
-        Box::pin(async move {
-            if !is_form {
-                return Err(ApiError::UnsupportedMediaType {
-                    expected: "application/x-www-form-urlencoded",
-                });
-            }
-            let bytes = bytes.await.map_err(|error| read_error(&error, limit))?;
-            urlencoded(&bytes).map(FormBody)
-        })
+        };
+        let body = body_of(req, payload, is_form, "application/x-www-form-urlencoded");
+        Box::pin(async move { urlencoded(&body.await?).map(FormBody) })
     }
 }
 
@@ -106,8 +97,31 @@ macro_rules! wrapper {
 
 wrapper!(QueryParams, PathParams, FormBody);
 
+/// The request body, if its content type is one `accepts` (415 naming
+/// `expected` otherwise) and it fits the body limit (413).
+pub(super) fn body_of(
+    req: &HttpRequest,
+    payload: &mut Payload,
+    accepts: impl Fn(&mime::Mime) -> bool,
+    expected: &'static str,
+) -> LocalBoxFuture<'static, Result<web::Bytes, ApiError>> {
+    let acceptable = req
+        .mime_type()
+        .ok()
+        .flatten()
+        .is_some_and(|mime| accepts(&mime));
+    let limit = req.app_data::<BodyLimit>().map_or(64 * 1024, |l| l.0);
+    let bytes = web::Bytes::from_request(req, payload);
+    Box::pin(async move {
+        if !acceptable {
+            return Err(ApiError::UnsupportedMediaType { expected });
+        }
+        bytes.await.map_err(|error| read_error(&error, limit))
+    })
+}
+
 /// Why a body could not be read: too large, or the connection failed.
-pub(super) fn read_error(error: &actix_web::Error, limit: usize) -> ApiError {
+fn read_error(error: &actix_web::Error, limit: usize) -> ApiError {
     let too_large = matches!(
         error.as_error::<PayloadError>(),
         Some(PayloadError::Overflow)

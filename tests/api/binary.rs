@@ -94,6 +94,17 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Stops the process and removes the directory it ran in.
+    fn remove_with_dir(self) {
+        let dir = self.log.parent().map(Path::to_path_buf);
+        drop(self);
+        if let Some(dir) = dir {
+            std::fs::remove_dir_all(dir).unwrap();
+        }
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -224,6 +235,24 @@ async fn migrate_command_applies_migrations(backend: Backend) {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// The binary on a fresh database of `backend`, mailing to a sink, with
+/// production settings but for `extra`.
+async fn with_database_and_mail(
+    backend: Backend,
+    extra: &[(&str, String)],
+) -> (TestDb, MailSink, Server) {
+    let db = TestDb::create(backend).await;
+    let mail = MailSink::start().await;
+    let mut envs = vec![
+        ("PORTCULLIS_DATABASE_URL", db.url.clone()),
+        ("PORTCULLIS_SMTP_URL", mail.url()),
+        ("PORTCULLIS_SECRET", SECRET.to_string()),
+    ];
+    envs.extend_from_slice(extra);
+    let server = Server::start(&temp_dir(), &envs).await;
+    (db, mail, server)
+}
+
 /// Sends a request and checks its status: the log search below only means
 /// something if every flow really ran.
 async fn check(
@@ -238,15 +267,9 @@ async fn check(
 /// Runs every flow against the real binary with debug logging, then looks for
 /// each secret that crossed the wire in everything the process wrote.
 async fn no_secret_reaches_the_logs(backend: Backend) {
-    let db = TestDb::create(backend).await;
-    let mail = MailSink::start().await;
-    let dir = temp_dir();
-    let server = Server::start(
-        &dir,
+    let (_db, mail, server) = with_database_and_mail(
+        backend,
         &[
-            ("PORTCULLIS_DATABASE_URL", db.url.clone()),
-            ("PORTCULLIS_SMTP_URL", mail.url()),
-            ("PORTCULLIS_SECRET", SECRET.to_string()),
             ("PORTCULLIS_MAIL_COOLDOWN_SECS", "0".to_string()),
             ("PORTCULLIS_LOG_LEVEL", "debug".to_string()),
         ],
@@ -505,25 +528,13 @@ async fn no_secret_reaches_the_logs(backend: Backend) {
     for line in logs.lines().filter(|l| !l.trim().is_empty()) {
         serde_json::from_str::<Value>(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
     }
-    drop(server);
-    std::fs::remove_dir_all(dir).unwrap();
+    server.remove_with_dir();
 }
 
 /// A code request inside the cool-down is answered like any other and held
 /// back; the log says so, naming the address only by its keyed pseudonym.
 async fn a_held_back_mail_is_logged_without_the_address(backend: Backend) {
-    let db = TestDb::create(backend).await;
-    let mail = MailSink::start().await;
-    let dir = temp_dir();
-    let server = Server::start(
-        &dir,
-        &[
-            ("PORTCULLIS_DATABASE_URL", db.url.clone()),
-            ("PORTCULLIS_SMTP_URL", mail.url()),
-            ("PORTCULLIS_SECRET", SECRET.to_string()),
-        ],
-    )
-    .await;
+    let (_db, _mail, server) = with_database_and_mail(backend, &[]).await;
     let client = reqwest::Client::new();
     let email = unique_email();
     let body = json!({"email": email, "action": "sign_in"});
@@ -539,4 +550,5 @@ async fn a_held_back_mail_is_logged_without_the_address(backend: Backend) {
         .count();
     assert_eq!(held, 1, "{logs}");
     assert!(!logs.contains(email.as_str()), "the address is in the log");
+    server.remove_with_dir();
 }
