@@ -13,29 +13,54 @@ use utoipa::ToSchema;
 
 /// One invalid input field.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({"field": "email", "message": "is required"}))]
 pub struct FieldError {
-    /// Path of the field in the request, such as `password` or `email`.
+    /// Where the invalid value is: the name of a body field (such as
+    /// `email` or `password`), of a query or path parameter, or `body` when
+    /// the body as a whole is refused.
     pub field: String,
+    /// What is wrong with it, in English, for developers (such as `is
+    /// required`); not meant to be shown to end users as it is.
     pub message: String,
 }
 
 /// RFC 9457 problem details. Every error response has this body, with
 /// content type `application/problem+json`.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "type": "urn:portcullis:problem:invalid-request",
+    "title": "The request is invalid",
+    "status": 400,
+    "detail": "email: is required",
+    "instance": "/v1/sessions",
+    "request_id": "bfa49c76-1c0b-44d5-a701-4390cfdf83b3",
+    "errors": [{"field": "email", "message": "is required"}]
+}))]
 pub struct Problem {
-    /// A URI naming the kind of problem, e.g. `urn:portcullis:problem:invalid-credentials`.
+    /// A URI naming the kind of problem: `urn:portcullis:problem:` and a
+    /// stable slug such as `invalid-request`, `invalid-credentials`,
+    /// `unauthenticated`, `forbidden`, `not-found`, `username-taken` or
+    /// `too-many-requests`. Branch on this, not on `title` or `detail`.
     #[serde(rename = "type")]
     pub kind: String,
+    /// A short summary of the kind of problem, such as `Invalid credentials`.
     pub title: String,
+    /// The HTTP status code of the response, repeated.
     pub status: u16,
+    /// What went wrong this time, in English, for developers. Absent on
+    /// 5xx responses, which never carry details (quote `request_id`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
-    /// The request path.
+    /// The path of the request that failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instance: Option<String>,
-    /// Quote this when reporting a problem; it is in the server's logs.
+    /// The request's id (a UUID); quote it when reporting a problem, it is
+    /// in the server's logs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// On a 400 `invalid-request`: every invalid field of the request, not
+    /// only the first. Absent when no single field is to blame (malformed
+    /// JSON, a body that is not an object, a wrong combination of fields).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
 }

@@ -2,8 +2,12 @@ use super::Invalid;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// What an emailed code proves when it is confirmed.
+/// What an emailed code proves when it is confirmed: `verify_email` turns a
+/// pending registration into a verified user, `sign_in` signs in without a
+/// password, `reset_password` sets a new password (every session ends),
+/// `change_email` moves the account to the address the code was sent to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(example = "sign_in")]
 #[serde(rename_all = "snake_case")]
 pub enum CodeAction {
     /// Turns a pending registration into a verified user.

@@ -4,6 +4,7 @@ use utoipa::ToSchema;
 
 /// A language Portcullis writes mail in: English (the default) or German.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[schema(example = "en")]
 #[serde(rename_all = "lowercase")]
 pub enum Locale {
     #[default]

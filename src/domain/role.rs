@@ -2,8 +2,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// A user's role. Ordered: `SUPER-ADMIN` > `ADMIN` >
-/// `EDITOR` > `VIEWER`; every new user starts as `VIEWER`.
+/// `EDITOR` > `VIEWER`; every new user starts as `VIEWER`. The admin
+/// operations need `ADMIN` or above (some `SUPER-ADMIN`), and nobody grants
+/// a role above their own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[schema(example = "VIEWER")]
 pub enum Role {
     #[serde(rename = "VIEWER")]
     Viewer,

@@ -18,14 +18,32 @@ use uuid::Uuid;
 
 /// A linked identity. Provider tokens are never part of it.
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "01a1ff6a-6c18-7953-859d-c9f81818e811",
+    "provider": "google",
+    "subject": "104285610379184326571",
+    "email": "ada@example.com",
+    "scope": "openid email profile",
+    "created_at": "2026-11-21T18:42:07Z",
+    "updated_at": "2026-12-02T07:55:31Z"
+}))]
 pub struct AccountView {
+    /// The link's id (a UUID), for `DELETE /v1/accounts/{id}`.
     pub id: Uuid,
+    /// The provider's id, as in `GET /v1/oauth/providers`.
     pub provider: String,
     /// The provider's subject identifier.
     pub subject: String,
+    /// The address the provider reported for the identity; `null` when it
+    /// reported none.
     pub email: Option<String>,
+    /// The scopes the provider granted, space-separated; `null` when it did
+    /// not say.
     pub scope: Option<String>,
+    /// When the identity was linked.
     pub created_at: Timestamp,
+    /// When the provider's data (address, scopes) was last refreshed: at
+    /// each sign-in with the identity, or when it is linked again.
     pub updated_at: Timestamp,
 }
 
@@ -43,8 +61,19 @@ impl From<Account> for AccountView {
     }
 }
 
+/// The signed-in user's linked provider identities.
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({"accounts": [{
+    "id": "01a1ff6a-6c18-7953-859d-c9f81818e811",
+    "provider": "google",
+    "subject": "104285610379184326571",
+    "email": "ada@example.com",
+    "scope": "openid email profile",
+    "created_at": "2026-11-21T18:42:07Z",
+    "updated_at": "2026-12-02T07:55:31Z"
+}]}))]
 pub struct AccountList {
+    /// The linked identities; empty when there are none.
     pub accounts: Vec<AccountView>,
 }
 
@@ -76,12 +105,17 @@ pub struct LinkRequest {
     /// `oauth.redirect_allowlist`.
     redirect_to: String,
     /// The current password.
+    #[schema(example = "correct horse battery staple")]
     password: Option<String>,
     /// A fresh `sign_in` code, for accounts without a password.
     code: Option<VerificationCode>,
 }
 
+/// Where to send the browser to continue linking.
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "authorize_url": "https://accounts.google.com/o/oauth2/v2/auth?response_type=code&client_id=1234567890-abc.apps.googleusercontent.com&state=Xq1vR8dKpL3sT6wY9zB2nF5hJ0mC4gA7eU-iO_kPqWs&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256&redirect_uri=https%3A%2F%2Fauth.example.com%2Fv1%2Foauth%2Fgoogle%2Fcallback&scope=openid+email+profile&nonce=b5T2kLm9Qx4Wv7Rz1Yc8Np3Hd6Fg0Sj-Ae_UoIiEwK"
+}))]
 pub struct LinkStarted {
     /// Send the browser here. The provider's callback returns it to
     /// `redirect_to?link_code=…`; post that code to `POST /v1/accounts/link`.
@@ -100,7 +134,13 @@ pub struct LinkStarted {
     tag = "accounts",
     security(("bearer" = [])),
     params(("provider" = String, Path, description = "Provider id")),
-    request_body = LinkRequest,
+    request_body(
+        content = LinkRequest,
+        example = json!({
+            "redirect_to": "https://app.example.com/settings/accounts",
+            "password": "correct horse battery staple"
+        })
+    ),
     responses(
         (status = 200, description = "The provider's authorization URL", body = LinkStarted),
         (status = 403, description = "The password is wrong", body = Problem, content_type = "application/problem+json"),
@@ -133,10 +173,12 @@ pub async fn link(
     }))
 }
 
+/// The one-time `link_code` that finishes a link flow.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"link_code": "Vb7nQ2xK9pLm4RtY6wZc1HsD8fJg3EaU5iOq0TkPyWo"}))]
 pub struct CompleteLinkRequest {
-    /// The `link_code` from the redirect.
+    /// The `link_code` from the redirect (one-time, 60 s by default).
     link_code: OpaqueToken,
 }
 

@@ -17,10 +17,15 @@ use actix_web::{post, web, HttpResponse};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+/// Which code to mail, and where.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "ada@example.com", "action": "sign_in"}))]
 pub struct CodeRequest {
+    /// The address to mail the code to: of a pending registration
+    /// (`verify_email`) or of an account (`sign_in`, `reset_password`).
     email: Email,
+    /// Which code: `verify_email`, `sign_in` or `reset_password`.
     action: CodeAction,
 }
 
@@ -89,7 +94,9 @@ pub async fn request_code(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfirmRequest {
+    /// The action the code or link was sent for.
     action: CodeAction,
+    /// The address the code was sent to (with `code`).
     email: Option<Email>,
     /// The 8-digit code.
     code: Option<VerificationCode>,
@@ -169,7 +176,10 @@ impl TryFrom<ConfirmRequest> for Confirmation {
 #[utoipa::path(
     operation_id = "confirmCode",
     tag = "email-verification-codes",
-    request_body = ConfirmRequest,
+    request_body(
+        content = ConfirmRequest,
+        example = json!({"action": "verify_email", "email": "ada@example.com", "code": "48213907"})
+    ),
     responses(
         (status = 201, description = "Verified or signed in (verify_email, sign_in)", body = TokenResponse),
         (status = 200, description = "The address was changed (change_email)", body = UserView),

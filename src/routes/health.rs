@@ -12,11 +12,16 @@ use utoipa::ToSchema;
 /// A readiness check must answer quickly even when the database hangs.
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// The answer of a probe that passed; a failing readiness probe is a 503
+/// problem instead.
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({"status": "ok", "database": "postgres"}))]
 pub struct Health {
+    /// Always `ok`.
     #[schema(example = "ok")]
     pub status: &'static str,
-    /// The storage backend, on readiness only.
+    /// The storage backend, `sqlite` or `postgres`; on readiness only
+    /// (absent from liveness).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database: Option<&'static str>,
 }

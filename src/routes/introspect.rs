@@ -15,9 +15,14 @@ use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+/// An RFC 7662 introspection request, sent as a form.
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({
+    "token": "eyJ0eXAiOiJhdCtqd3QiLCJhbGciOiJFZERTQSIsImtpZCI6IlFSTlV5bmh1Z2NIbkJWU2w5Q19SYTNJcVBGVG5UM2NtVXdBV0xLbTZhWTgifQ.eyJpc3MiOiJodHRwczovL2F1dGguZXhhbXBsZS5jb20iLCJhdWQiOiJwb3J0Y3VsbGlzIiwic3ViIjoiMDFhMWY4M2MtZGEyMC03MjY5LWJiYTctNGRlNDUyZTZiNDM4Iiwic2lkIjoiMDFhMjQwN2YtMTUwMC03MGM1LWIyYTMtYTQ1MDY1MTMyNzBlIiwicm9sZSI6IlZJRVdFUiIsImlhdCI6MTc5NjM3ODQwMCwiZXhwIjoxNzk2Mzc5MzAwLCJqdGkiOiI3OTM3ZjVjOS0wODQwLTRlMjQtOTJmNy1mNmU2ZTI0ZmMxOGYifQ.c92P2-zHd3OC2pYwL82DeaGdyy8Yck0kF4nP47GiCpj7ZfZzp72dpiifA9SHEA8JMOE9mQfHdlNwl9cyhDujSw",
+    "token_type_hint": "access_token"
+}))]
 pub struct IntrospectionRequest {
-    /// The token to check.
+    /// The token to check: an access token as a client sent it.
     token: String,
     /// Accepted and ignored: only access tokens can be active.
     #[allow(dead_code)]
@@ -26,22 +31,45 @@ pub struct IntrospectionRequest {
 
 /// `{"active": false}` exactly, or the token's claims.
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "active": true,
+    "sub": "01a1f83c-da20-7269-bba7-4de452e6b438",
+    "sid": "01a2407f-1500-70c5-b2a3-a4506513270e",
+    "role": "VIEWER",
+    "exp": 1796379300,
+    "iat": 1796378400,
+    "iss": "https://auth.example.com",
+    "aud": "portcullis",
+    "jti": "7937f5c9-0840-4e24-92f7-f6e6e24fc18f",
+    "token_type": "Bearer"
+}))]
 pub struct Introspection {
+    /// Whether the token is an active access token. When `false`, no other
+    /// field is present.
     pub active: bool,
+    /// The user's id. Present when active, like every claim below.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sub: Option<Uuid>,
+    /// The session's id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sid: Option<Uuid>,
+    /// The user's role (a role change ends the user's sessions, so an
+    /// active token's role is current).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<crate::domain::Role>,
+    /// Expiry, in seconds since the Unix epoch.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exp: Option<i64>,
+    /// Issue time, in seconds since the Unix epoch.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub iat: Option<i64>,
+    /// The issuer: this service's public URL.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
+    /// The audience the token was issued for (the `audience` setting).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub aud: Option<String>,
+    /// The token's unique id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jti: Option<Uuid>,
     /// `Bearer`.

@@ -18,13 +18,20 @@ use actix_web::{delete, get, post, put, web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+/// The current password and the new one.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "current_password": "correct horse battery staple",
+    "new_password": "purple tractor meets quiet lagoon",
+    "revoke_other_sessions": true
+}))]
 pub struct ChangePasswordRequest {
+    /// The password the account has now; a wrong one is 403.
     current_password: String,
     /// Screened like a sign-up password.
     new_password: Password,
-    /// End every session but this one.
+    /// End every session but this one. Default false.
     #[serde(default)]
     revoke_other_sessions: bool,
 }
@@ -70,11 +77,17 @@ pub async fn change_password(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// The new address, with the current password as proof of the owner.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "new_email": "ada.lovelace@example.org",
+    "password": "correct horse battery staple"
+}))]
 pub struct ChangeEmailRequest {
+    /// The address to move to; the `change_email` code goes there.
     new_email: Email,
-    /// The current password.
+    /// The current password; a wrong one is 403.
     password: String,
 }
 
@@ -115,7 +128,11 @@ pub async fn change_email(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteMeRequest {
+    /// The current password; a wrong one is 403.
+    #[schema(example = "correct horse battery staple")]
     password: Option<String>,
+    /// A fresh `sign_in` code (from `POST /v1/email-verification-codes`),
+    /// for an account without a password.
     code: Option<VerificationCode>,
 }
 
@@ -127,7 +144,10 @@ pub struct DeleteMeRequest {
     operation_id = "deleteMe",
     tag = "users",
     security(("bearer" = [])),
-    request_body = DeleteMeRequest,
+    request_body(
+        content = DeleteMeRequest,
+        example = json!({"password": "correct horse battery staple"})
+    ),
     responses(
         (status = 204, description = "Deleted"),
         (status = 403, description = "The password is wrong", body = Problem, content_type = "application/problem+json"),
@@ -152,11 +172,67 @@ pub async fn delete_me(
 
 /// Everything Portcullis stores about the signed-in user.
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "exported_at": "2026-12-04T10:05:00Z",
+    "user": {
+        "id": "01a1f83c-da20-7269-bba7-4de452e6b438",
+        "email": "ada@example.com",
+        "email_verified": true,
+        "email_verified_at": "2026-11-20T09:16:12Z",
+        "username": "ada",
+        "name": "Ada Lovelace",
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "phone": null,
+        "city": "London",
+        "info": null,
+        "avatar_url": "https://example.com/ada.png",
+        "locale": "en",
+        "role": "VIEWER",
+        "auth_provider": "email",
+        "has_password": true,
+        "created_at": "2026-11-20T09:16:12Z",
+        "updated_at": "2026-12-01T08:30:00Z"
+    },
+    "accounts": [{
+        "id": "01a1ff6a-6c18-7953-859d-c9f81818e811",
+        "provider": "google",
+        "subject": "104285610379184326571",
+        "email": "ada@example.com",
+        "scope": "openid email profile",
+        "created_at": "2026-11-21T18:42:07Z",
+        "updated_at": "2026-12-02T07:55:31Z"
+    }],
+    "sessions": [{
+        "id": "01a2407f-1500-70c5-b2a3-a4506513270e",
+        "current": true,
+        "created_at": "2026-12-04T10:00:00Z",
+        "last_used_at": "2026-12-04T10:00:00Z",
+        "idle_expires_at": "2026-12-11T10:00:00Z",
+        "expires_at": "2027-01-03T10:00:00Z",
+        "ip": "203.0.113.7",
+        "user_agent": "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
+    }],
+    "security_events": [{
+        "id": "01a2407f-1500-781e-9fe2-5d940ed90475",
+        "occurred_at": "2026-12-04T10:00:00Z",
+        "type": "sign_in.succeeded",
+        "user_id": "01a1f83c-da20-7269-bba7-4de452e6b438",
+        "actor_id": "01a1f83c-da20-7269-bba7-4de452e6b438",
+        "ip": "203.0.113.7",
+        "user_agent": "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+        "request_id": "bfa49c76-1c0b-44d5-a701-4390cfdf83b3",
+        "details": {"method": "password", "session_id": "01a2407f-1500-70c5-b2a3-a4506513270e"}
+    }]
+}))]
 pub struct ExportView {
+    /// When the export was made.
     pub exported_at: Timestamp,
+    /// The user's profile and account state.
     pub user: UserView,
     /// Linked social identities (provider tokens are never exported).
     pub accounts: Vec<AccountView>,
+    /// The user's live sessions, newest first.
     pub sessions: Vec<SessionView>,
     /// The most recent security events about the account (up to 1000).
     pub security_events: Vec<AuditEventView>,

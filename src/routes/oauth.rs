@@ -19,17 +19,28 @@ use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+/// A social sign-in provider that is enabled.
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({"id": "google", "name": "Google", "kind": "oidc"}))]
 pub struct ProviderView {
     /// Used in the paths: `/v1/oauth/{id}/authorize`.
     pub id: String,
+    /// The name to show on a sign-in button, such as `Google`.
     pub name: String,
+    /// The protocol: `oidc` (OpenID Connect) or `github` (GitHub's OAuth
+    /// 2.0).
     #[schema(example = "oidc")]
     pub kind: &'static str,
 }
 
+/// The enabled social sign-in providers.
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({"providers": [
+    {"id": "google", "name": "Google", "kind": "oidc"},
+    {"id": "github", "name": "GitHub", "kind": "github"}
+]}))]
 pub struct ProviderList {
+    /// The providers, ordered by id; empty when none is configured.
     pub providers: Vec<ProviderView>,
 }
 
@@ -71,7 +82,7 @@ pub struct AuthorizeQuery {
         pattern = "^[A-Za-z0-9_-]+$"
     )]
     code_challenge: Option<String>,
-    /// `S256`, the only method (and the default).
+    /// `S256`, the only method (and the default); any other value is 400.
     #[param(inline, value_type = Option<ChallengeMethod>)]
     code_challenge_method: Option<String>,
 }
@@ -154,7 +165,10 @@ pub async fn authorize(
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CallbackQuery {
+    /// The provider's authorization code; absent when `error` is set.
     code: Option<String>,
+    /// The `state` this service sent to the provider, returned unchanged; a
+    /// missing, unknown or expired one is 400.
     state: Option<String>,
     /// Set by the provider when the person declined or it failed.
     error: Option<String>,
@@ -204,12 +218,19 @@ pub async fn callback(
         .finish())
 }
 
+/// The one-time code of a social sign-in, with the PKCE verifier.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "code": "x3JpQ0Xb8kT2mWz7LqR5vN1cYd9FhA4sE6uG0iKoPjM",
+    "code_verifier": "aeUmBUttxGrfHguancILYLeWVI3h7PtHgTz_CU8BExs"
+}))]
 pub struct TokenRequest {
-    /// The one-time `code` from the redirect.
+    /// The one-time `code` from the redirect (valid 60 s by default).
     code: OpaqueToken,
-    /// The PKCE verifier of the flow's `code_challenge`.
+    /// The PKCE verifier whose S256 hash is the `code_challenge` the flow
+    /// was started with. Needed: a missing or wrong one is 400 and spends
+    /// the code.
     #[schema(max_length = 128)]
     code_verifier: Option<String>,
 }

@@ -24,10 +24,13 @@ fn into_patch<T: Into<String>>(field: Option<Option<T>>) -> Option<Option<String
 /// `flatten` cannot be combined with `deny_unknown_fields`.)
 macro_rules! profile_patch {
     ($(#[$meta:meta])* pub struct $name:ident { $($extra:tt)* }) => {
-        $(#[$meta])*
         #[derive(serde::Deserialize, utoipa::ToSchema)]
         #[serde(deny_unknown_fields)]
+        // After the derive: the metas may carry `#[schema(...)]`.
+        $(#[$meta])*
         pub struct $name {
+            /// The public handle (stored in lower case); `null` removes it. A
+            /// handle another user has is 409 `username-taken`.
             #[serde(default, deserialize_with = "crate::routes::profile_patch::patch_field")]
             #[schema(value_type = Option<crate::domain::Username>)]
             username: Option<Option<crate::domain::Username>>,
@@ -35,21 +38,27 @@ macro_rules! profile_patch {
             #[serde(default, deserialize_with = "crate::routes::profile_patch::patch_field")]
             #[schema(value_type = Option<crate::domain::ProfileText>)]
             name: Option<Option<crate::domain::ProfileText>>,
+            /// Given name.
             #[serde(default, deserialize_with = "crate::routes::profile_patch::patch_field")]
             #[schema(value_type = Option<crate::domain::ProfileText>)]
             first_name: Option<Option<crate::domain::ProfileText>>,
+            /// Family name.
             #[serde(default, deserialize_with = "crate::routes::profile_patch::patch_field")]
             #[schema(value_type = Option<crate::domain::ProfileText>)]
             last_name: Option<Option<crate::domain::ProfileText>>,
+            /// Phone number, as free text (not verified).
             #[serde(default, deserialize_with = "crate::routes::profile_patch::patch_field")]
             #[schema(value_type = Option<crate::domain::ProfileText>)]
             phone: Option<Option<crate::domain::ProfileText>>,
+            /// City.
             #[serde(default, deserialize_with = "crate::routes::profile_patch::patch_field")]
             #[schema(value_type = Option<crate::domain::ProfileText>)]
             city: Option<Option<crate::domain::ProfileText>>,
+            /// Free text about the user, up to 2000 characters.
             #[serde(default, deserialize_with = "crate::routes::profile_patch::patch_field")]
             #[schema(value_type = Option<crate::domain::InfoText>)]
             info: Option<Option<crate::domain::InfoText>>,
+            /// URL of the user's picture (http or https).
             #[serde(default, deserialize_with = "crate::routes::profile_patch::patch_field")]
             #[schema(value_type = Option<crate::domain::AvatarUrl>)]
             avatar_url: Option<Option<crate::domain::AvatarUrl>>,

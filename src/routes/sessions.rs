@@ -25,10 +25,17 @@ const MAX_SIGN_IN_PASSWORD_BYTES: usize = 1024;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignInRequest {
+    /// The account's address: with `password`, or with `code`.
     email: Option<Email>,
+    /// The account's username, instead of `email`: with `password` only.
     username: Option<Username>,
     /// At most 1024 bytes (256 characters of any script).
-    #[schema(format = Password, min_length = 1, max_length = 256)]
+    #[schema(
+        format = Password,
+        min_length = 1,
+        max_length = 256,
+        example = "correct horse battery staple"
+    )]
     password: Option<String>,
     /// A `sign_in` code (instead of the password; with `email`).
     code: Option<VerificationCode>,
@@ -42,7 +49,10 @@ pub struct SignInRequest {
 #[utoipa::path(
     operation_id = "signIn",
     tag = "sessions",
-    request_body = SignInRequest,
+    request_body(
+        content = SignInRequest,
+        example = json!({"email": "ada@example.com", "password": "correct horse battery staple"})
+    ),
     responses(
         (status = 201, description = "Signed in", body = TokenResponse),
         (status = 401, description = "Invalid credentials", body = Problem, content_type = "application/problem+json"),
@@ -104,9 +114,12 @@ impl TryFrom<SignInRequest> for Credentials {
 /// Set on a refresh answered from the reuse window.
 pub const REPLAYED_HEADER: &str = "Portcullis-Refresh-Replayed";
 
+/// The refresh token to exchange for a new pair.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"refresh_token": "q7IpstxT9ornkpEatqc2otT8kkRIHxB72qP9exZYzBE"}))]
 pub struct RefreshRequest {
+    /// The `refresh_token` of the latest token pair of the session.
     refresh_token: OpaqueToken,
 }
 
@@ -153,8 +166,20 @@ pub async fn refresh(
     )))
 }
 
+/// A user's live sessions.
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({"sessions": [{
+    "id": "01a2407f-1500-70c5-b2a3-a4506513270e",
+    "current": true,
+    "created_at": "2026-12-04T10:00:00Z",
+    "last_used_at": "2026-12-04T10:00:00Z",
+    "idle_expires_at": "2026-12-11T10:00:00Z",
+    "expires_at": "2027-01-03T10:00:00Z",
+    "ip": "203.0.113.7",
+    "user_agent": "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
+}]}))]
 pub struct SessionList {
+    /// The sessions that have not ended, newest first.
     pub sessions: Vec<SessionView>,
 }
 
@@ -179,9 +204,44 @@ pub async fn list_sessions(
     Ok(web::Json(SessionList { sessions }))
 }
 
+/// The session of the access token, with its user.
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "session": {
+        "id": "01a2407f-1500-70c5-b2a3-a4506513270e",
+        "current": true,
+        "created_at": "2026-12-04T10:00:00Z",
+        "last_used_at": "2026-12-04T10:00:00Z",
+        "idle_expires_at": "2026-12-11T10:00:00Z",
+        "expires_at": "2027-01-03T10:00:00Z",
+        "ip": "203.0.113.7",
+        "user_agent": "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
+    },
+    "user": {
+        "id": "01a1f83c-da20-7269-bba7-4de452e6b438",
+        "email": "ada@example.com",
+        "email_verified": true,
+        "email_verified_at": "2026-11-20T09:16:12Z",
+        "username": "ada",
+        "name": "Ada Lovelace",
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "phone": null,
+        "city": "London",
+        "info": null,
+        "avatar_url": "https://example.com/ada.png",
+        "locale": "en",
+        "role": "VIEWER",
+        "auth_provider": "email",
+        "has_password": true,
+        "created_at": "2026-11-20T09:16:12Z",
+        "updated_at": "2026-12-01T08:30:00Z"
+    }
+}))]
 pub struct CurrentSession {
+    /// The session of the access token (`current` is true).
     pub session: SessionView,
+    /// The signed-in user.
     pub user: UserView,
 }
 
@@ -263,9 +323,11 @@ pub enum Scope {
     All,
 }
 
+/// The outcome of ending several sessions at once.
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({"revoked": 2}))]
 pub struct Revoked {
-    /// How many sessions were ended.
+    /// How many sessions were ended (0 when there were none to end).
     pub revoked: u64,
 }
 

@@ -14,19 +14,31 @@ use actix_web::{get, patch, post, web, HttpResponse};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+/// A sign-up: the address and password, optionally a username and names.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "email": "ada@example.com",
+    "password": "correct horse battery staple",
+    "username": "ada",
+    "first_name": "Ada",
+    "last_name": "Lovelace"
+}))]
 pub struct SignUpRequest {
+    /// The address to verify; the code and link go there.
     #[schema(example = "ada@example.com")]
     email: Email,
     /// 8 to 128 characters; common passwords and ones built from the email
     /// address or username are refused.
     password: Password,
-    /// 3 to 32 characters of `a-z 0-9 . _ -`, stored in lower case.
+    /// 3 to 32 characters of `a-z 0-9 . _ -`, stored in lower case; absent
+    /// or `null`: no username.
     #[schema(example = "ada")]
     username: Option<Username>,
+    /// Given name; absent or `null`: not set.
     #[schema(value_type = Option<ProfileText>)]
     first_name: Option<ProfileText>,
+    /// Family name; absent or `null`: not set.
     #[schema(value_type = Option<ProfileText>)]
     last_name: Option<ProfileText>,
 }
@@ -104,6 +116,12 @@ pub async fn get_me(
 profile_patch! {
     /// Profile fields only. A field that is absent keeps its value, `null`
     /// clears it. Anything else (`email`, `role`, `email_verified`, …) is refused.
+    #[schema(example = json!({
+        "name": "Ada Lovelace",
+        "city": "London",
+        "phone": null,
+        "locale": "en"
+    }))]
     pub struct UpdateProfileRequest {}
 }
 

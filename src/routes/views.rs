@@ -9,31 +9,73 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// A user as the user (or an administrator) sees it. Never carries the
-/// password hash or provider tokens.
+/// password hash or provider tokens. Every field is always present; profile
+/// fields that were never set (or were cleared) are `null`.
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "01a1f83c-da20-7269-bba7-4de452e6b438",
+    "email": "ada@example.com",
+    "email_verified": true,
+    "email_verified_at": "2026-11-20T09:16:12Z",
+    "username": "ada",
+    "name": "Ada Lovelace",
+    "first_name": "Ada",
+    "last_name": "Lovelace",
+    "phone": null,
+    "city": "London",
+    "info": null,
+    "avatar_url": "https://example.com/ada.png",
+    "locale": "en",
+    "role": "VIEWER",
+    "auth_provider": "email",
+    "has_password": true,
+    "created_at": "2026-11-20T09:16:12Z",
+    "updated_at": "2026-12-01T08:30:00Z"
+}))]
 pub struct UserView {
+    /// The user's id (a UUID); the `sub` of their access tokens.
     pub id: Uuid,
+    /// The account's email address, in lower case.
     #[schema(format = Email)]
     pub email: String,
+    /// Whether the address is verified. An invited user's is not until
+    /// their first sign-in with an emailed code; administrators can also set
+    /// or clear it.
     pub email_verified: bool,
+    /// When the address was verified; `null` while it is not.
     pub email_verified_at: Option<Timestamp>,
+    /// The public handle, in lower case; `null` when none is set.
     pub username: Option<String>,
-    /// Display name.
+    /// Display name; `null` when not set.
     pub name: Option<String>,
+    /// Given name; `null` when not set.
     pub first_name: Option<String>,
+    /// Family name; `null` when not set.
     pub last_name: Option<String>,
+    /// Phone number as the user entered it (free text, not verified);
+    /// `null` when not set.
     pub phone: Option<String>,
+    /// City; `null` when not set.
     pub city: Option<String>,
+    /// Free text about the user (up to 2000 characters); `null` when not
+    /// set.
     pub info: Option<String>,
+    /// URL of the user's picture (http or https); `null` when not set.
     pub avatar_url: Option<String>,
-    /// The language of mail; `null` follows the request's Accept-Language.
+    /// The language of mail to the user (`en` or `de`); `null` follows the
+    /// request's Accept-Language.
     pub locale: Option<String>,
+    /// The user's role.
     pub role: Role,
-    /// How the account was created: `email` or a provider id.
+    /// How the account was created: `email` (sign-up or invitation), or the
+    /// id of the social provider it was created with.
     pub auth_provider: String,
     /// Whether the account can sign in with a password.
     pub has_password: bool,
+    /// When the user was created (for a sign-up: when the address was
+    /// verified).
     pub created_at: Timestamp,
+    /// When the user's record last changed.
     pub updated_at: Timestamp,
 }
 
@@ -62,11 +104,27 @@ impl From<User> for UserView {
     }
 }
 
+/// A signed-in session: one sign-in and the chain of refresh tokens that
+/// followed it.
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "01a2407f-1500-70c5-b2a3-a4506513270e",
+    "current": true,
+    "created_at": "2026-12-04T10:00:00Z",
+    "last_used_at": "2026-12-04T10:00:00Z",
+    "idle_expires_at": "2026-12-11T10:00:00Z",
+    "expires_at": "2027-01-03T10:00:00Z",
+    "ip": "203.0.113.7",
+    "user_agent": "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
+}))]
 pub struct SessionView {
+    /// The session's id (a UUID); the `sid` of its access tokens.
     pub id: Uuid,
-    /// Whether this is the session of the access token used for the request.
+    /// Whether this is the session of the access token used for the
+    /// request; always `false` in an administrator's listing of a user's
+    /// sessions.
     pub current: bool,
+    /// When the session was opened (the sign-in).
     pub created_at: Timestamp,
     /// The last sign-in or refresh.
     pub last_used_at: Timestamp,
@@ -74,7 +132,10 @@ pub struct SessionView {
     pub idle_expires_at: Timestamp,
     /// When the session ends at the latest.
     pub expires_at: Timestamp,
+    /// The client's IP address at sign-in; `null` when unknown.
     pub ip: Option<String>,
+    /// The `User-Agent` header at sign-in (at most 512 characters); `null`
+    /// when none was sent.
     pub user_agent: Option<String>,
 }
 
@@ -95,17 +156,55 @@ impl SessionView {
 
 /// A new token pair with the session and user it belongs to.
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "access_token": "eyJ0eXAiOiJhdCtqd3QiLCJhbGciOiJFZERTQSIsImtpZCI6IlFSTlV5bmh1Z2NIbkJWU2w5Q19SYTNJcVBGVG5UM2NtVXdBV0xLbTZhWTgifQ.eyJpc3MiOiJodHRwczovL2F1dGguZXhhbXBsZS5jb20iLCJhdWQiOiJwb3J0Y3VsbGlzIiwic3ViIjoiMDFhMWY4M2MtZGEyMC03MjY5LWJiYTctNGRlNDUyZTZiNDM4Iiwic2lkIjoiMDFhMjQwN2YtMTUwMC03MGM1LWIyYTMtYTQ1MDY1MTMyNzBlIiwicm9sZSI6IlZJRVdFUiIsImlhdCI6MTc5NjM3ODQwMCwiZXhwIjoxNzk2Mzc5MzAwLCJqdGkiOiI3OTM3ZjVjOS0wODQwLTRlMjQtOTJmNy1mNmU2ZTI0ZmMxOGYifQ.c92P2-zHd3OC2pYwL82DeaGdyy8Yck0kF4nP47GiCpj7ZfZzp72dpiifA9SHEA8JMOE9mQfHdlNwl9cyhDujSw",
+    "token_type": "Bearer",
+    "expires_in": 900,
+    "refresh_token": "q7IpstxT9ornkpEatqc2otT8kkRIHxB72qP9exZYzBE",
+    "session": {
+        "id": "01a2407f-1500-70c5-b2a3-a4506513270e",
+        "current": true,
+        "created_at": "2026-12-04T10:00:00Z",
+        "last_used_at": "2026-12-04T10:00:00Z",
+        "idle_expires_at": "2026-12-11T10:00:00Z",
+        "expires_at": "2027-01-03T10:00:00Z",
+        "ip": "203.0.113.7",
+        "user_agent": "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
+    },
+    "user": {
+        "id": "01a1f83c-da20-7269-bba7-4de452e6b438",
+        "email": "ada@example.com",
+        "email_verified": true,
+        "email_verified_at": "2026-11-20T09:16:12Z",
+        "username": "ada",
+        "name": "Ada Lovelace",
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "phone": null,
+        "city": "London",
+        "info": null,
+        "avatar_url": "https://example.com/ada.png",
+        "locale": "en",
+        "role": "VIEWER",
+        "auth_provider": "email",
+        "has_password": true,
+        "created_at": "2026-11-20T09:16:12Z",
+        "updated_at": "2026-12-01T08:30:00Z"
+    }
+}))]
 pub struct TokenResponse {
     /// An EdDSA-signed JWT; send it as `Authorization: Bearer …`.
     pub access_token: String,
     /// Always `Bearer`.
     #[schema(example = "Bearer")]
     pub token_type: &'static str,
-    /// Lifetime of the access token in seconds.
+    /// Lifetime of the access token in seconds (900 by default).
     pub expires_in: u64,
     /// Opaque, single use: exchange it at `POST /v1/sessions/refresh`.
     pub refresh_token: String,
+    /// The session the tokens belong to.
     pub session: SessionView,
+    /// The signed-in user.
     pub user: UserView,
 }
 
@@ -125,7 +224,10 @@ impl TokenResponse {
 
 /// The answer to requests that send mail: the same whatever the address.
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({"message": "If the address can receive it, a mail is on its way."}))]
 pub struct Accepted {
+    /// A fixed text; it tells nothing about whether the address has an
+    /// account or a mail was actually sent.
     #[schema(example = "If the address can receive it, a mail is on its way.")]
     pub message: &'static str,
 }

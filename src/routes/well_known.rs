@@ -8,8 +8,21 @@ use utoipa::ToSchema;
 
 /// A JSON Web Key Set (RFC 7517) with the Ed25519 public keys.
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({"keys": [{
+    "kty": "OKP",
+    "crv": "Ed25519",
+    "x": "PJeLIV7qmnmglBCbA-jWeEKNOzH-t3iK1ox5ZaPcJjs",
+    "kid": "QRNUynhugcHnBVSl9C_Ra3IqPFTnT3cmUwAWLKm6aY8",
+    "alg": "EdDSA",
+    "use": "sig"
+}]}))]
 pub struct JwkSet {
-    #[schema(value_type = Vec<Object>, example = json!([{"kty": "OKP", "crv": "Ed25519", "x": "…", "kid": "…", "alg": "EdDSA", "use": "sig"}]))]
+    /// The published keys (at most five): the one signing now, any key
+    /// scheduled to sign next, and retired ones until the last token they
+    /// signed has expired. Each is an OKP key (`crv` `Ed25519`,
+    /// `alg` `EdDSA`, `use` `sig`) whose `kid` is its RFC 7638 thumbprint;
+    /// pick the key by the `kid` in a token's header.
+    #[schema(value_type = Vec<Object>, example = json!([{"kty": "OKP", "crv": "Ed25519", "x": "PJeLIV7qmnmglBCbA-jWeEKNOzH-t3iK1ox5ZaPcJjs", "kid": "QRNUynhugcHnBVSl9C_Ra3IqPFTnT3cmUwAWLKm6aY8", "alg": "EdDSA", "use": "sig"}]))]
     pub keys: Vec<serde_json::Value>,
 }
 
@@ -29,14 +42,33 @@ pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
         .body(state.tokens.keys().jwks().to_string())
 }
 
+/// Discovery metadata in the style of OpenID Connect Discovery and RFC 8414.
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "issuer": "https://auth.example.com",
+    "jwks_uri": "https://auth.example.com/.well-known/jwks.json",
+    "subject_types_supported": ["public"],
+    "id_token_signing_alg_values_supported": ["EdDSA"],
+    "access_token_signing_alg_values_supported": ["EdDSA"],
+    "introspection_endpoint": "https://auth.example.com/v1/introspect",
+    "introspection_endpoint_auth_methods_supported": ["client_secret_basic"]
+}))]
 pub struct Discovery {
+    /// This service's public URL: the `iss` of its access tokens.
     pub issuer: String,
+    /// Where the key set that verifies the tokens is published.
     pub jwks_uri: String,
+    /// Always `["public"]`: `sub` is the user's id, the same for every
+    /// client.
     pub subject_types_supported: Vec<&'static str>,
+    /// Always `["EdDSA"]`.
     pub id_token_signing_alg_values_supported: Vec<&'static str>,
+    /// Always `["EdDSA"]` (Ed25519): the algorithm of the access tokens.
     pub access_token_signing_alg_values_supported: Vec<&'static str>,
+    /// The RFC 7662 token introspection endpoint.
     pub introspection_endpoint: String,
+    /// Always `["client_secret_basic"]`: a service client's id and secret
+    /// over HTTP Basic.
     pub introspection_endpoint_auth_methods_supported: Vec<&'static str>,
 }
 

@@ -62,7 +62,11 @@ impl utoipa::PartialSchema for Timestamp {
         ObjectBuilder::new()
             .schema_type(Type::String)
             .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
-            .description(Some("An instant in UTC, RFC 3339"))
+            .description(Some(
+                "An instant in UTC, RFC 3339 with the `Z` offset; fractional seconds (at \
+                 most milliseconds) only when they are not zero.",
+            ))
+            .examples(["2026-12-04T10:00:00Z"])
             .into()
     }
 }

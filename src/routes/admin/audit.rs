@@ -13,20 +13,45 @@ use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+/// One entry of the audit log: a security-relevant event.
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "01a2407f-1500-781e-9fe2-5d940ed90475",
+    "occurred_at": "2026-12-04T10:00:00Z",
+    "type": "admin.role_changed",
+    "user_id": "01a21374-03e0-711e-890d-549b6f03675a",
+    "actor_id": "01a19b45-b800-7892-bf3f-0824128b2f33",
+    "ip": "203.0.113.7",
+    "user_agent": "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+    "request_id": "bfa49c76-1c0b-44d5-a701-4390cfdf83b3",
+    "details": {"from": "VIEWER", "to": "EDITOR"}
+}))]
 pub struct AuditEventView {
+    /// The event's id (a UUID).
     pub id: Uuid,
+    /// When it happened.
     pub occurred_at: Timestamp,
-    /// e.g. `sign_in.failed`, `admin.role_changed`.
+    /// What happened, e.g. `sign_in.succeeded`, `sign_in.failed`,
+    /// `password.reset`, `admin.role_changed`, `admin.user_banned`.
     #[serde(rename = "type")]
     pub event_type: String,
-    /// Whom the event concerns.
+    /// Whom the event concerns; `null` when no user is concerned (or the
+    /// attempt named no known account).
     pub user_id: Option<Uuid>,
-    /// Who acted.
+    /// Who acted: the user themselves, or an administrator; `null` when
+    /// nobody was signed in (such as a failed sign-in).
     pub actor_id: Option<Uuid>,
+    /// The client's IP address; `null` when unknown (such as for the
+    /// operator's command-line tools).
     pub ip: Option<String>,
+    /// The client's `User-Agent` (at most 512 characters); `null` when none
+    /// was sent.
     pub user_agent: Option<String>,
+    /// The id of the request that caused the event, as in problem details
+    /// and the server's logs; `null` outside a request.
     pub request_id: Option<String>,
+    /// More about the event, depending on its `type` (such as `from` and
+    /// `to` of a role change); `null` when there is nothing more.
     #[schema(value_type = Option<Object>)]
     pub details: Option<serde_json::Value>,
 }
@@ -51,6 +76,7 @@ impl From<AuditEvent> for AuditEventView {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct AuditParams {
+    /// Only events about this user.
     user_id: Option<Uuid>,
     /// An event type, e.g. `sign_in.failed`.
     #[serde(rename = "type")]
@@ -72,10 +98,26 @@ pub struct AuditParams {
     cursor: Option<String>,
 }
 
+/// One page of the audit log.
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "events": [{
+    "id": "01a2407f-1500-781e-9fe2-5d940ed90475",
+    "occurred_at": "2026-12-04T10:00:00Z",
+    "type": "admin.role_changed",
+    "user_id": "01a21374-03e0-711e-890d-549b6f03675a",
+    "actor_id": "01a19b45-b800-7892-bf3f-0824128b2f33",
+    "ip": "203.0.113.7",
+    "user_agent": "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+    "request_id": "bfa49c76-1c0b-44d5-a701-4390cfdf83b3",
+    "details": {"from": "VIEWER", "to": "EDITOR"}
+}],
+    "next_cursor": "eyJzIjoiLW9jY3VycmVkX2F0IiwiayI6IjE3OTYzNzg0MDAwMDAiLCJpZCI6IjAxYTI0MDdmLTE1MDAtNzgxZS05ZmUyLTVkOTQwZWQ5MDQ3NSJ9"
+}))]
 pub struct AuditPageView {
-    /// Newest first.
+    /// Newest first (at most `limit`).
     pub events: Vec<AuditEventView>,
+    /// Pass as `cursor` for the next page; `null` on the last one.
     pub next_cursor: Option<String>,
 }
 

@@ -13,14 +13,21 @@ use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
+/// A scheduled signing-key rotation.
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "kid": "OFMuuHfNYRFlFGBJFlwiVGSXyXkmVdETTve-NXpUiOQ",
+    "activates_at": "2026-12-04T10:10:00Z",
+    "retiring": ["QRNUynhugcHnBVSl9C_Ra3IqPFTnT3cmUwAWLKm6aY8"]
+}))]
 pub struct RotationView {
-    /// The new key, published in the JWKS from now on.
+    /// The new key's id (its RFC 7638 thumbprint), published in the JWKS
+    /// from now on.
     pub kid: String,
     /// From this moment the new key signs (`key_rotation_lead_secs` from now).
     pub activates_at: Timestamp,
-    /// Keys that stop signing then; they stay in the JWKS until the last
-    /// token they signed has expired.
+    /// Ids of the keys that stop signing then; they stay in the JWKS until
+    /// the last token they signed has expired.
     pub retiring: Vec<String>,
 }
 

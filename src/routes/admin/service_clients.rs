@@ -13,14 +13,31 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+/// A service client: credentials a service uses to introspect tokens. The
+/// secret is never part of it.
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "01a22290-1e40-7160-8099-50d836f675cc",
+    "client_id": "svc_ZbrNk3H27yLgXRgJ",
+    "name": "billing-service",
+    "created_by": "01a19b45-b800-7892-bf3f-0824128b2f33",
+    "created_at": "2026-11-28T14:30:00Z",
+    "last_used_at": "2026-12-04T09:58:12Z"
+}))]
 pub struct ServiceClientView {
+    /// The client's id (a UUID), for `DELETE /v1/admin/service-clients/{id}`.
     pub id: Uuid,
-    /// The user name of HTTP Basic authentication at `POST /v1/introspect`.
+    /// The user name of HTTP Basic authentication at `POST /v1/introspect`:
+    /// `svc_` and 16 random characters.
     pub client_id: String,
+    /// The name given at creation, to tell clients apart.
     pub name: String,
+    /// The administrator who created it; `null` once that user is deleted.
     pub created_by: Option<Uuid>,
+    /// When it was created.
     pub created_at: Timestamp,
+    /// When it last authenticated (updated at most once a minute); `null`
+    /// when it never has.
     pub last_used_at: Option<Timestamp>,
 }
 
@@ -37,23 +54,48 @@ impl From<ServiceClient> for ServiceClientView {
     }
 }
 
+/// A new service client with its secret.
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "01a22290-1e40-7160-8099-50d836f675cc",
+    "client_id": "svc_ZbrNk3H27yLgXRgJ",
+    "name": "billing-service",
+    "created_by": "01a19b45-b800-7892-bf3f-0824128b2f33",
+    "created_at": "2026-11-28T14:30:00Z",
+    "last_used_at": null,
+    "client_secret": "In43Qvesb8eg2k1rgdViklmIlWiVO-dWrurtB9tH_Zs"
+}))]
 pub struct CreatedServiceClient {
+    /// Every field of the client as listed.
     #[serde(flatten)]
     pub client: ServiceClientView,
+    /// The password of HTTP Basic authentication (43 random characters).
     /// Shown this once; only a hash is stored.
     pub client_secret: String,
 }
 
+/// A new service client.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "billing-service"}))]
 pub struct CreateServiceClientRequest {
+    /// A name to tell clients apart, such as the service's.
     #[schema(value_type = ProfileText, example = "billing-service")]
     name: ProfileText,
 }
 
+/// The service clients.
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({"clients": [{
+    "id": "01a22290-1e40-7160-8099-50d836f675cc",
+    "client_id": "svc_ZbrNk3H27yLgXRgJ",
+    "name": "billing-service",
+    "created_by": "01a19b45-b800-7892-bf3f-0824128b2f33",
+    "created_at": "2026-11-28T14:30:00Z",
+    "last_used_at": "2026-12-04T09:58:12Z"
+}]}))]
 pub struct ServiceClientList {
+    /// Every service client, oldest first; empty when there are none.
     pub clients: Vec<ServiceClientView>,
 }
 

@@ -21,13 +21,44 @@ use uuid::Uuid;
 
 /// A user as administrators see it: the profile plus the ban.
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "01a21374-03e0-711e-890d-549b6f03675a",
+    "email": "grace@example.com",
+    "email_verified": true,
+    "email_verified_at": "2026-11-25T16:05:41Z",
+    "username": "grace",
+    "name": "Grace Hopper",
+    "first_name": "Grace",
+    "last_name": "Hopper",
+    "phone": null,
+    "city": null,
+    "info": null,
+    "avatar_url": null,
+    "locale": "en",
+    "role": "EDITOR",
+    "auth_provider": "email",
+    "has_password": true,
+    "created_at": "2026-11-25T16:05:00Z",
+    "updated_at": "2026-12-03T12:00:00Z",
+    "banned": false,
+    "banned_at": null,
+    "banned_until": null,
+    "ban_reason": null
+}))]
 pub struct AdminUserView {
+    /// Every field of the user as they see it themselves.
     #[serde(flatten)]
     pub user: UserView,
+    /// Whether a ban is in force now.
     pub banned: bool,
+    /// When the latest ban began; `null` when the user was never banned or
+    /// has been unbanned. It stays after a temporary ban has ended (with
+    /// `banned` false).
     pub banned_at: Option<Timestamp>,
-    /// End of the ban; absent with `banned`: until unbanned.
+    /// End of the ban; `null` with `banned_at` set: until unbanned.
     pub banned_until: Option<Timestamp>,
+    /// The reason the administrator gave, never shown to the user; `null`
+    /// when none was given or there is no ban.
     pub ban_reason: Option<String>,
 }
 
@@ -43,14 +74,26 @@ impl From<User> for AdminUserView {
     }
 }
 
+/// An invitation: the address, and optionally the role, names and language.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "email": "grace@example.com",
+    "role": "EDITOR",
+    "first_name": "Grace",
+    "last_name": "Hopper",
+    "locale": "en"
+}))]
 pub struct InviteRequest {
+    /// The invitee's address, where the invitation goes; 409 when it
+    /// already has an account.
     email: Email,
     /// VIEWER unless given; never above the caller's own.
     role: Option<Role>,
+    /// Given name; absent or `null`: not set.
     #[schema(value_type = Option<ProfileText>)]
     first_name: Option<ProfileText>,
+    /// Family name; absent or `null`: not set.
     #[schema(value_type = Option<ProfileText>)]
     last_name: Option<ProfileText>,
     /// The language of the invitation and later mail.
@@ -112,9 +155,14 @@ pub enum SortOrder {
 pub struct ListQuery {
     /// Searches address, username and names (case-insensitive substring).
     q: Option<String>,
+    /// Only users with this role.
     #[param(inline)]
     role: Option<Role>,
+    /// `true`: only users whose address is verified; `false`: only those
+    /// whose address is not.
     verified: Option<bool>,
+    /// `true`: only users with a ban in force now; `false`: only those
+    /// without.
     banned: Option<bool>,
     /// `-created_at` (default), `created_at`, `email` or `-email`.
     #[param(inline)]
@@ -127,12 +175,42 @@ pub struct ListQuery {
     cursor: Option<String>,
 }
 
+/// One page of a user search.
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "users": [{
+    "id": "01a21374-03e0-711e-890d-549b6f03675a",
+    "email": "grace@example.com",
+    "email_verified": true,
+    "email_verified_at": "2026-11-25T16:05:41Z",
+    "username": "grace",
+    "name": "Grace Hopper",
+    "first_name": "Grace",
+    "last_name": "Hopper",
+    "phone": null,
+    "city": null,
+    "info": null,
+    "avatar_url": null,
+    "locale": "en",
+    "role": "EDITOR",
+    "auth_provider": "email",
+    "has_password": true,
+    "created_at": "2026-11-25T16:05:00Z",
+    "updated_at": "2026-12-03T12:00:00Z",
+    "banned": false,
+    "banned_at": null,
+    "banned_until": null,
+    "ban_reason": null
+}],
+    "total": 137,
+    "next_cursor": "eyJzIjoiLWNyZWF0ZWRfYXQiLCJrIjoiMTc5NTEwODUwMDAwMCIsImlkIjoiMDFhMjEzNzQtMDNlMC03MTFlLTg5MGQtNTQ5YjZmMDM2NzVhIn0"
+}))]
 pub struct UserPageView {
+    /// The users of this page, in the requested order (at most `limit`).
     pub users: Vec<AdminUserView>,
     /// Users matching the filters, over all pages.
     pub total: i64,
-    /// Pass as `cursor` for the next page; absent on the last one.
+    /// Pass as `cursor` for the next page; `null` on the last one.
     pub next_cursor: Option<String>,
 }
 
@@ -201,9 +279,13 @@ pub async fn get_user(
 
 profile_patch! {
     /// Profile fields as in `PATCH /v1/users/me`, plus `role` and `email_verified`.
+    #[schema(example = json!({"role": "EDITOR", "email_verified": true, "city": "London"}))]
     pub struct AdminUpdateRequest {
         /// Never above the caller's own; a change ends the user's sessions.
+        /// Absent or `null` keeps the role.
         role: Option<Role>,
+        /// `true` marks the address verified (now), `false` unverified;
+        /// absent or `null` keeps it.
         email_verified: Option<bool>,
     }
 }
@@ -240,10 +322,13 @@ pub async fn update_user(
     Ok(web::Json(user.into()))
 }
 
+/// How long a ban lasts, and why; `{}` bans until unbanned.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"until": "2027-06-01T00:00:00Z", "reason": "Repeated spam in comments"}))]
 pub struct BanRequest {
-    /// When the ban ends (RFC 3339); absent: until unbanned.
+    /// When the ban ends (RFC 3339), which must be in the future (400
+    /// otherwise); absent or `null`: until unbanned.
     #[serde(default, with = "time::serde::rfc3339::option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     until: Option<OffsetDateTime>,
