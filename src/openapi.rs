@@ -110,4 +110,36 @@ mod tests {
             assert!(schemas.contains_key(name), "dangling $ref to {name}");
         }
     }
+
+    /// What a client developer reads: every schema and every property says
+    /// what it is, and every schema shows an example.
+    #[test]
+    fn every_schema_is_described_and_exemplified() {
+        let doc: Value = serde_json::to_value(spec()).unwrap();
+        fn undescribed(name: &str, schema: &Value, out: &mut Vec<String>) {
+            if let Some(properties) = schema["properties"].as_object() {
+                for (field, property) in properties {
+                    if property.get("description").is_none() {
+                        out.push(format!("{name}.{field}"));
+                    }
+                }
+            }
+            for key in ["oneOf", "allOf"] {
+                for variant in schema[key].as_array().into_iter().flatten() {
+                    undescribed(name, variant, out);
+                }
+            }
+        }
+        let mut missing = Vec::new();
+        for (name, schema) in doc["components"]["schemas"].as_object().unwrap() {
+            if schema.get("description").is_none() {
+                missing.push(format!("{name}: no description"));
+            }
+            if schema.get("example").is_none() && schema.get("examples").is_none() {
+                missing.push(format!("{name}: no example"));
+            }
+            undescribed(name, schema, &mut missing);
+        }
+        assert!(missing.is_empty(), "{missing:#?}");
+    }
 }

@@ -100,6 +100,10 @@ pub async fn list_accounts(
 /// /v1/email-verification-codes` with `"action": "sign_in"`).
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "redirect_to": "https://app.example.com/settings/accounts",
+    "password": "correct horse battery staple"
+}))]
 pub struct LinkRequest {
     /// Where the browser returns with `?link_code=…`: one of
     /// `oauth.redirect_allowlist`.
@@ -134,13 +138,7 @@ pub struct LinkStarted {
     tag = "accounts",
     security(("bearer" = [])),
     params(("provider" = String, Path, description = "Provider id")),
-    request_body(
-        content = LinkRequest,
-        example = json!({
-            "redirect_to": "https://app.example.com/settings/accounts",
-            "password": "correct horse battery staple"
-        })
-    ),
+    request_body = LinkRequest,
     responses(
         (status = 200, description = "The provider's authorization URL", body = LinkStarted),
         (status = 403, description = "The password is wrong", body = Problem, content_type = "application/problem+json"),

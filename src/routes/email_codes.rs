@@ -93,6 +93,7 @@ pub async fn request_code(
 /// Either `email` + `code` (typed from the mail) or `token` (from the link).
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"action": "verify_email", "email": "ada@example.com", "code": "48213907"}))]
 pub struct ConfirmRequest {
     /// The action the code or link was sent for.
     action: CodeAction,
@@ -176,10 +177,7 @@ impl TryFrom<ConfirmRequest> for Confirmation {
 #[utoipa::path(
     operation_id = "confirmCode",
     tag = "email-verification-codes",
-    request_body(
-        content = ConfirmRequest,
-        example = json!({"action": "verify_email", "email": "ada@example.com", "code": "48213907"})
-    ),
+    request_body = ConfirmRequest,
     responses(
         (status = 201, description = "Verified or signed in (verify_email, sign_in)", body = TokenResponse),
         (status = 200, description = "The address was changed (change_email)", body = UserView),

@@ -127,6 +127,7 @@ pub async fn change_email(
 /// Either the password or, for accounts without one, a fresh `sign_in` code.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"password": "correct horse battery staple"}))]
 pub struct DeleteMeRequest {
     /// The current password; a wrong one is 403.
     #[schema(example = "correct horse battery staple")]
@@ -144,10 +145,7 @@ pub struct DeleteMeRequest {
     operation_id = "deleteMe",
     tag = "users",
     security(("bearer" = [])),
-    request_body(
-        content = DeleteMeRequest,
-        example = json!({"password": "correct horse battery staple"})
-    ),
+    request_body = DeleteMeRequest,
     responses(
         (status = 204, description = "Deleted"),
         (status = 403, description = "The password is wrong", body = Problem, content_type = "application/problem+json"),

@@ -24,6 +24,7 @@ const MAX_SIGN_IN_PASSWORD_BYTES: usize = 1024;
 /// code from `POST /v1/email-verification-codes`.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "ada@example.com", "password": "correct horse battery staple"}))]
 pub struct SignInRequest {
     /// The account's address: with `password`, or with `code`.
     email: Option<Email>,
@@ -49,10 +50,7 @@ pub struct SignInRequest {
 #[utoipa::path(
     operation_id = "signIn",
     tag = "sessions",
-    request_body(
-        content = SignInRequest,
-        example = json!({"email": "ada@example.com", "password": "correct horse battery staple"})
-    ),
+    request_body = SignInRequest,
     responses(
         (status = 201, description = "Signed in", body = TokenResponse),
         (status = 401, description = "Invalid credentials", body = Problem, content_type = "application/problem+json"),

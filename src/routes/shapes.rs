@@ -110,6 +110,37 @@ fn drop_null(property: &mut RefOr<Schema>) {
     }
 }
 
+/// utoipa puts the description of a nullable reference (`Option<T>` where
+/// `T` is a component) on the `$ref` inside `oneOf: [$ref, null]`; it
+/// describes the property, so it moves beside the `oneOf`.
+pub fn hoist_nullable_ref_descriptions(doc: &mut OpenApi) {
+    fn visit(schema: &mut RefOr<Schema>) {
+        match schema {
+            RefOr::T(Schema::Object(object)) => object.properties.values_mut().for_each(hoist),
+            RefOr::T(Schema::OneOf(one_of)) => one_of.items.iter_mut().for_each(visit),
+            RefOr::T(Schema::AllOf(all_of)) => all_of.items.iter_mut().for_each(visit),
+            _ => {}
+        }
+    }
+    fn hoist(property: &mut RefOr<Schema>) {
+        let RefOr::T(Schema::OneOf(one_of)) = property else {
+            return;
+        };
+        if one_of.description.is_none() {
+            let described = one_of.items.iter_mut().find_map(|item| match item {
+                RefOr::Ref(r) if !r.description.is_empty() => {
+                    Some(std::mem::take(&mut r.description))
+                }
+                _ => None,
+            });
+            one_of.description = described;
+        }
+    }
+    if let Some(components) = doc.components.as_mut() {
+        components.schemas.values_mut().for_each(visit);
+    }
+}
+
 /// Replaces each listed request schema by the `oneOf` of its shapes.
 pub fn apply(doc: &mut OpenApi) {
     let Some(components) = doc.components.as_mut() else {
@@ -119,10 +150,18 @@ pub fn apply(doc: &mut OpenApi) {
         let Some(RefOr::T(Schema::Object(object))) = components.schemas.get(*name) else {
             continue;
         };
-        let mut one_of = OneOfBuilder::new().description(object.description.clone());
+        let mut one_of = OneOfBuilder::new()
+            .description(object.description.clone())
+            .examples(object.example.clone());
+        // The whole request's description and example belong to the
+        // `oneOf`; a single shape keeps them.
+        let single = shapes.len() == 1;
         for shape in *shapes {
             let mut variant = object.clone();
-            variant.description = None;
+            if !single {
+                variant.description = None;
+                variant.example = None;
+            }
             let fields = || shape.required.iter().chain(shape.optional);
             variant
                 .properties
@@ -135,8 +174,14 @@ pub fn apply(doc: &mut OpenApi) {
                 }
             }
             if let Some(actions) = shape.action {
+                let description = match variant.properties.get("action") {
+                    Some(RefOr::Ref(r)) if !r.description.is_empty() => Some(r.description.clone()),
+                    Some(RefOr::T(Schema::Object(o))) => o.description.clone(),
+                    _ => None,
+                };
                 let narrowed = ObjectBuilder::new()
                     .schema_type(Type::String)
+                    .description(description)
                     .enum_values(Some(actions.iter().map(|a| json!(a))));
                 variant
                     .properties
@@ -151,4 +196,7 @@ pub fn apply(doc: &mut OpenApi) {
         };
         components.schemas.insert((*name).to_string(), schema);
     }
+    // After the shapes: a required field's `drop_null` keeps the `$ref`,
+    // with its description.
+    hoist_nullable_ref_descriptions(doc);
 }
