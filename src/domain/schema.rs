@@ -8,6 +8,10 @@ use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaFormat, Type};
 use utoipa::openapi::{KnownFormat, RefOr};
 use utoipa::{PartialSchema, ToSchema};
 
+/// 0 to 65535 without leading zeros.
+const PORT: &str =
+    "(0|[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])";
+
 /// Characters single-line text never contains (see `is_forbidden_char`).
 const FORBIDDEN: &str = r"\u0000-\u001f\u007f-\u009f\u2028\u2029";
 
@@ -109,13 +113,16 @@ string_schema!(
     AvatarUrl,
     "AvatarUrl",
     Rules {
-        description: "An http(s) URL of at most 2048 printable ASCII characters (other \
-            characters percent-encoded), without spaces.",
+        description: "An http(s) URL with a host name (letters, digits, dots, hyphens) and an \
+            optional port, of at most 2048 printable ASCII characters (other characters \
+            percent-encoded).",
         min: Some(8),
         max: AvatarUrl::MAX_CHARS,
         // Stated by the pattern alone: the server does not parse the URL, so
         // `format: uri` would promise a check it does not make.
-        pattern: Some("^https?://[!-.0-~][!-~]*$".to_string()),
+        pattern: Some(format!(
+            "^https?://[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:{PORT})?([/?#][!-~]*)?$"
+        )),
         format: None,
         example: "https://example.com/ada.png",
     }
