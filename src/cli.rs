@@ -122,6 +122,9 @@ async fn create_admin(
         bootstrap::Bootstrap::Promoted(_) => "is now a SUPER-ADMIN (their sessions were ended)",
         bootstrap::Bootstrap::Created(_) => "was created as a SUPER-ADMIN",
         bootstrap::Bootstrap::AlreadySuperAdmin(_) => "already is a SUPER-ADMIN",
+        bootstrap::Bootstrap::Restored(_) => {
+            "is a SUPER-ADMIN who can sign in again (ban lifted, address verified)"
+        }
     };
     println!("{email} {message}");
     Ok(())

@@ -241,7 +241,10 @@ async fn bootstrap_admin(store: &dyn Store, email: &str, now: crate::store::Time
     match none_yet.await {
         Ok(true) => {
             match crate::flows::bootstrap::bootstrap_super_admin(store, &email, None, now).await {
-                Ok(_) => tracing::info!("bootstrap: the configured user is now a SUPER-ADMIN"),
+                Ok(outcome) => tracing::info!(
+                    ?outcome,
+                    "bootstrap: the configured user is a SUPER-ADMIN who can sign in"
+                ),
                 Err(error) => tracing::warn!(error = %error, "bootstrap: no SUPER-ADMIN made"),
             }
         }

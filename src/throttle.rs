@@ -85,6 +85,18 @@ pub async fn check_mail_rate(
     action: CodeAction,
     client: &Origin,
 ) -> Result<(), FlowError> {
+    let mut repo = state.store.connection().await?;
+    check_mail_rate_in(state, repo.as_mut(), email, action, client).await
+}
+
+/// [`check_mail_rate`] in the caller's unit of work.
+pub async fn check_mail_rate_in(
+    state: &AppState,
+    repo: &mut dyn Repo,
+    email: &Email,
+    action: CodeAction,
+    client: &Origin,
+) -> Result<(), FlowError> {
     let limits = &state.settings.rate_limits;
     let client_key = client.limit_key().unwrap_or_default();
     let per_client = format!(
@@ -92,9 +104,9 @@ pub async fn check_mail_rate(
         Limited::MailPerAddress.name(),
         email.as_str()
     );
-    hit_key(state, &per_client, limits.mail_per_address).await?;
+    hit_key_in(state, repo, &per_client, limits.mail_per_address).await?;
     let total = format!("mail_total:{}:{}", action.as_str(), email.as_str());
-    hit_key(state, &total, limits.mail_per_address_total).await
+    hit_key_in(state, repo, &total, limits.mail_per_address_total).await
 }
 
 /// The counters a wrong code for (email, action) goes into: one per client
@@ -169,9 +181,22 @@ async fn hit_key(state: &AppState, key: &str, limit: RateLimit) -> Result<(), Fl
     if limit.limit == 0 {
         return Ok(());
     }
+    let mut repo = state.store.connection().await?;
+    hit_key_in(state, repo.as_mut(), key, limit).await
+}
+
+/// [`hit_key`] in the caller's unit of work.
+async fn hit_key_in(
+    state: &AppState,
+    repo: &mut dyn Repo,
+    key: &str,
+    limit: RateLimit,
+) -> Result<(), FlowError> {
+    if limit.limit == 0 {
+        return Ok(());
+    }
     let window = Duration::from_secs(limit.window_secs);
     let now = state.clock.now();
-    let mut repo = state.store.connection().await?;
     let (hits, started) = repo.hit_rate_limit(key, now, now.minus(window)).await?;
     if hits <= i64::from(limit.limit) {
         return Ok(());

@@ -153,14 +153,9 @@ pub async fn delete_me(
     let user = profile::me(state, auth).await?;
     let now = state.clock.now();
     let mut tx = reauth::reauthenticate(state, &user, proof, client).await?;
-    if user.role == Role::SuperAdmin && user.email_verified_at.is_some() {
+    if user.role == Role::SuperAdmin {
         tx.lock("super_admins").await?;
-        if tx.count_active_super_admins(now).await? <= 1 {
-            return Err(FlowError::Conflict {
-                slug: "last-super-admin",
-                detail: "this is the last active SUPER-ADMIN; make another one first".into(),
-            });
-        }
+        super::admin::ensure_another_super_admin(tx.as_mut(), &user, now).await?;
     }
     tx.delete_user(user.id).await?;
     let entry = audit::Entry::by_user(audit::Kind::AccountDeleted, user.id)

@@ -163,19 +163,22 @@ pub(super) async fn current_role(
     }
 }
 
-/// Refuses when `target` is the last active SUPER-ADMIN (lock held). Only
-/// one who can sign in counts (see `count_active_super_admins`), and only
-/// such a target can be the last.
-async fn ensure_not_last_super_admin(
+/// Refuses a demotion, ban, deletion or loss of the verified address of a
+/// SUPER-ADMIN unless another SUPER-ADMIN who can sign in remains (lock
+/// held). Only one who can sign in counts (see `count_active_super_admins`);
+/// the target never counts as the other one, whatever its state, so no
+/// sequence of changes ends with nobody able to administer.
+pub(super) async fn ensure_another_super_admin(
     tx: &mut dyn Repo,
     target: &User,
     now: Timestamp,
 ) -> Result<(), FlowError> {
-    if target.role == Role::SuperAdmin
-        && !target.is_banned(now)
-        && target.email_verified_at.is_some()
-        && tx.count_active_super_admins(now).await? <= 1
-    {
+    if target.role != Role::SuperAdmin {
+        return Ok(());
+    }
+    let target_counts = !target.is_banned(now) && target.email_verified_at.is_some();
+    let others = tx.count_active_super_admins(now).await? - i64::from(target_counts);
+    if others < 1 {
         return Err(last_super_admin());
     }
     Ok(())
@@ -207,9 +210,7 @@ pub async fn update_user(
         if role > actor_role {
             return Err(admin.refuse("nobody grants a role above their own"));
         }
-        if target.role == Role::SuperAdmin {
-            ensure_not_last_super_admin(tx.as_mut(), &target, now).await?;
-        }
+        ensure_another_super_admin(tx.as_mut(), &target, now).await?;
         tx.set_role(id, role, now).await?;
         // Tokens carry the role: the old ones must not outlive the change.
         tx.revoke_sessions_of_user(id, None, now, "role_changed")
@@ -222,6 +223,11 @@ pub async fn update_user(
     }
     if let Some(verified) = update.email_verified {
         if verified != target.email_verified_at.is_some() {
+            if !verified {
+                // An unverified SUPER-ADMIN no longer counts as one who can
+                // sign in: the same guard as a demotion.
+                ensure_another_super_admin(tx.as_mut(), &target, now).await?;
+            }
             tx.set_email_verified(id, verified.then_some(now), now)
                 .await?;
         }
@@ -245,7 +251,7 @@ pub async fn ban(
     }
     let mut tx = state.store.transaction().await?;
     let (_, target) = lock_and_load(tx.as_mut(), admin, id, now).await?;
-    ensure_not_last_super_admin(tx.as_mut(), &target, now).await?;
+    ensure_another_super_admin(tx.as_mut(), &target, now).await?;
     tx.ban_user(id, until, reason.as_deref(), now).await?;
     tx.revoke_sessions_of_user(id, None, now, "banned").await?;
     let entry = Entry::new(Kind::UserBanned)
@@ -284,7 +290,7 @@ pub async fn delete_user(
     let now = state.clock.now();
     let mut tx = state.store.transaction().await?;
     let (_, target) = lock_and_load(tx.as_mut(), admin, id, now).await?;
-    ensure_not_last_super_admin(tx.as_mut(), &target, now).await?;
+    ensure_another_super_admin(tx.as_mut(), &target, now).await?;
     tx.delete_user(id).await?;
     let entry = Entry::new(Kind::UserDeleted)
         .user(id)

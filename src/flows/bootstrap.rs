@@ -14,11 +14,15 @@ pub enum Bootstrap {
     Promoted(Uuid),
     Created(Uuid),
     AlreadySuperAdmin(Uuid),
+    /// A SUPER-ADMIN who could not sign in (banned, or the address no
+    /// longer verified) can again: the operator's way back in.
+    Restored(Uuid),
 }
 
-/// Makes the user with `email` a SUPER-ADMIN (and marks the address
-/// verified: the operator vouches for it), or creates one with the given
-/// password hash. There is never a default account.
+/// Makes the user with `email` a SUPER-ADMIN who can sign in (the address
+/// marked verified, since the operator vouches for it, and any ban lifted),
+/// or creates one with the given password hash. There is never a default
+/// account.
 pub async fn bootstrap_super_admin(
     store: &dyn Store,
     email: &Email,
@@ -28,7 +32,20 @@ pub async fn bootstrap_super_admin(
     let mut tx = store.transaction().await?;
     tx.lock("super_admins").await?;
     let outcome = match tx.user_by_email(email).await? {
-        Some(user) if user.role == Role::SuperAdmin => Bootstrap::AlreadySuperAdmin(user.id),
+        Some(user) if user.role == Role::SuperAdmin => {
+            let banned = user.is_banned(now);
+            if banned {
+                tx.unban_user(user.id, now).await?;
+            }
+            if user.email_verified_at.is_none() {
+                tx.set_email_verified(user.id, Some(now), now).await?;
+            }
+            if banned || user.email_verified_at.is_none() {
+                Bootstrap::Restored(user.id)
+            } else {
+                Bootstrap::AlreadySuperAdmin(user.id)
+            }
+        }
         Some(user) => {
             tx.set_role(user.id, Role::SuperAdmin, now).await?;
             if user.email_verified_at.is_none() {
@@ -51,7 +68,7 @@ pub async fn bootstrap_super_admin(
         }
     };
     let changed = match &outcome {
-        Bootstrap::Promoted(id) | Bootstrap::Created(id) => Some(*id),
+        Bootstrap::Promoted(id) | Bootstrap::Created(id) | Bootstrap::Restored(id) => Some(*id),
         Bootstrap::AlreadySuperAdmin(_) => None,
     };
     if let Some(user_id) = changed {

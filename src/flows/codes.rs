@@ -271,9 +271,7 @@ pub async fn admit_mail(
 ) -> Result<bool, FlowError> {
     let now = state.clock.now();
     let mut tx = state.store.transaction().await?;
-    let claimed = claim_mail_slot(state, tx.as_mut(), email, action, now).await?;
-    tx.commit().await?;
-    if !claimed {
+    if !claim_mail_slot(state, tx.as_mut(), email, action, now).await? {
         tracing::info!(
             address = %state.code_hasher.pseudonym(email.as_str()),
             action = action.as_str(),
@@ -281,7 +279,10 @@ pub async fn admit_mail(
         );
         return Ok(false);
     }
-    throttle::check_mail_rate(state, email, action, client).await?;
+    // Counted in the same transaction: a request refused with 429 rolls
+    // its claim back too, so it never holds back the next one (the owner's).
+    throttle::check_mail_rate_in(state, tx.as_mut(), email, action, client).await?;
+    tx.commit().await?;
     Ok(true)
 }
 

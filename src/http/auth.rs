@@ -112,7 +112,12 @@ pub async fn admin_gate(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    if !req.path().starts_with(ADMIN_PREFIX) || req.method() == Method::OPTIONS {
+    // A CORS preflight carries no credentials; the CORS layer answers it.
+    let preflight = req.method() == Method::OPTIONS
+        && req
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    if !req.path().starts_with(ADMIN_PREFIX) || preflight {
         return Ok(next.call(req).await?.map_into_left_body());
     }
     let mut req = req;

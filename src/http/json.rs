@@ -1,4 +1,4 @@
-use super::params::{body_of, missing_field, unknown_field};
+use super::params::{body_of, duplicate_field, missing_field, unknown_field};
 use crate::error::{FieldError, FlowError};
 use crate::http::ApiError;
 use actix_web::dev::Payload;
@@ -39,6 +39,8 @@ impl<T: DeserializeOwned + PartialSchema + 'static> FromRequest for JsonBody<T> 
 #[derive(Clone, Copy)]
 pub struct BodyLimit(pub usize);
 
+const TRAILING: &str = "malformed JSON: trailing characters after the body";
+
 fn parse<T: DeserializeOwned + PartialSchema>(bytes: &[u8]) -> Result<T, ApiError> {
     // Every request body of this API is an object. serde would also fill a
     // struct from an array, by position (`[null, null]` clearing the first
@@ -48,9 +50,12 @@ fn parse<T: DeserializeOwned + PartialSchema>(bytes: &[u8]) -> Result<T, ApiErro
         return Err(FlowError::malformed("the request body must be a JSON object").into());
     }
     // The common case, a valid body, is parsed once, straight into `T`.
-    if let Ok(value) = serde_json::from_slice(bytes) {
-        return Ok(value);
-    }
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let direct = match serde_path_to_error::deserialize::<_, T>(&mut deserializer) {
+        Ok(value) if deserializer.end().is_ok() => return Ok(value),
+        Ok(_) => return Err(FlowError::malformed(TRAILING).into()),
+        Err(error) => error,
+    };
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let object = Map::<String, Value>::deserialize(&mut deserializer).map_err(|error| {
         FlowError::malformed(format!(
@@ -60,8 +65,15 @@ fn parse<T: DeserializeOwned + PartialSchema>(bytes: &[u8]) -> Result<T, ApiErro
     })?;
     deserializer
         .end()
-        .map_err(|_| FlowError::malformed("malformed JSON: trailing characters after the body"))?;
-    let errors = field_errors::<T>(object);
+        .map_err(|_| FlowError::malformed(TRAILING))?;
+    let mut errors = field_errors::<T>(object);
+    if errors.is_empty() {
+        // Refused as sent, accepted as an object: a key that came twice
+        // (the object keeps only its last value).
+        let message = strip_position(&direct.inner().to_string());
+        let field = duplicate_field(&message).unwrap_or("body").to_string();
+        errors.push(FieldError { field, message });
+    }
     let detail = errors
         .iter()
         .map(|e| format!("{}: {}", e.field, e.message))
@@ -204,6 +216,15 @@ mod tests {
         assert!(err("{}")
             .to_string()
             .contains("email: is required; password: is required"));
+    }
+
+    #[test]
+    fn a_key_sent_twice_is_named() {
+        let body = r#"{"email": "a@b.co", "email": "c@d.co", "password": "long enough"}"#;
+        let found = fields(body);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, "email");
+        assert!(found[0].1.contains("duplicate field"), "{found:?}");
     }
 
     #[test]

@@ -139,8 +139,10 @@ fn urlencoded<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let path = error.path().to_string();
         let message = error.into_inner().to_string();
-        // serde reports missing and unknown parameters at the top level.
-        match (missing_field(&message), unknown_field(&message)) {
+        // serde reports missing, unknown and repeated parameters at the top
+        // level, naming them only in the message.
+        let named = unknown_field(&message).or_else(|| duplicate_field(&message));
+        match (missing_field(&message), named) {
             (Some(field), _) => invalid(field, "is required"),
             (None, Some(field)) => invalid(field, message.clone()),
             (None, None) => invalid(&path, message),
@@ -151,6 +153,11 @@ fn urlencoded<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 /// The field named by serde's "missing field `x`".
 pub(super) fn missing_field(message: &str) -> Option<&str> {
     message.strip_prefix("missing field `")?.split('`').next()
+}
+
+/// The field named by serde's "duplicate field `x`".
+pub(super) fn duplicate_field(message: &str) -> Option<&str> {
+    message.strip_prefix("duplicate field `")?.split('`').next()
 }
 
 /// The field named by serde's "unknown field `x`, expected …".
@@ -190,6 +197,7 @@ mod tests {
     #[test]
     fn names_the_parameter_that_failed() {
         assert_eq!(error("token=a&limit=x").field, "limit");
+        assert_eq!(error("token=a&token=b").field, "token");
         let missing = error("limit=5");
         assert_eq!(
             (missing.field.as_str(), missing.message.as_str()),

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 backend_tests!(
     create_admin_creates_or_promotes_and_never_weakly,
+    create_admin_lets_a_locked_out_super_admin_sign_in_again,
     keys_rotate_publishes_a_key_the_running_server_adopts,
     bootstrap_address_is_promoted_only_while_there_is_no_super_admin,
 );
@@ -267,6 +268,68 @@ async fn bootstrap_address_is_promoted_only_while_there_is_no_super_admin(backen
     // Once there is one, another bootstrap address is ignored.
     let server = Server::start(&dir, &envs(&second)).await;
     assert_eq!(role_of(&server, &second).await, "VIEWER");
+    drop(server);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// The operator's way back in: a SUPER-ADMIN who was banned and lost the
+/// verified address is restored by `create-admin` with the same address.
+async fn create_admin_lets_a_locked_out_super_admin_sign_in_again(backend: Backend) {
+    let db = TestDb::create(backend).await;
+    let mail = MailSink::start().await;
+    let dir = temp_dir();
+    let envs = [
+        ("PORTCULLIS_DATABASE_URL", db.url.clone()),
+        ("PORTCULLIS_SECRET", SECRET.to_string()),
+        ("PORTCULLIS_SMTP_URL", mail.url()),
+    ];
+    let (first, second) = (unique_email(), unique_email());
+    for email in [&first, &second] {
+        let create = [
+            "create-admin",
+            "--email",
+            email.as_str(),
+            "--password-stdin",
+        ];
+        stdout(&run(&dir, &envs, &create, Some(&format!("{PASSWORD}\n"))));
+    }
+    let server = Server::start(&dir, &envs).await;
+    let actor = Tokens::from_body(&sign_in(&server, &first).await.json().await.unwrap());
+    let target = Tokens::from_body(&sign_in(&server, &second).await.json().await.unwrap());
+    let path = format!("/v1/admin/users/{}", target.user_id);
+    let client = reqwest::Client::new();
+    let unverify = client.patch(server.url(&path)).bearer_auth(&actor.access);
+    let response = unverify
+        .json(&json!({"email_verified": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let ban = client
+        .post(server.url(&format!("{path}/ban")))
+        .bearer_auth(&actor.access);
+    let response = ban.json(&json!({"reason": "test"})).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        sign_in(&server, &second).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    let restored = stdout(&run(
+        &dir,
+        &envs,
+        &["create-admin", "--email", &second],
+        None,
+    ));
+    assert!(restored.contains("can sign in again"), "{restored}");
+    assert_eq!(role_of(&server, &second).await, "SUPER-ADMIN");
+    let again = stdout(&run(
+        &dir,
+        &envs,
+        &["create-admin", "--email", &second],
+        None,
+    ));
+    assert!(again.contains("already is a SUPER-ADMIN"), "{again}");
     drop(server);
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -22,6 +22,7 @@ mod races;
 mod recovery;
 mod refresh;
 mod refresh_window;
+mod review;
 mod services;
 mod sessions;
 mod sign_in;
