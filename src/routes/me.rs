@@ -172,26 +172,7 @@ pub async fn delete_me(
 #[derive(Serialize, ToSchema)]
 #[schema(example = json!({
     "exported_at": "2026-12-04T10:05:00Z",
-    "user": {
-        "id": "01a1f83c-da20-7269-bba7-4de452e6b438",
-        "email": "ada@example.com",
-        "email_verified": true,
-        "email_verified_at": "2026-11-20T09:16:12Z",
-        "username": "ada",
-        "name": "Ada Lovelace",
-        "first_name": "Ada",
-        "last_name": "Lovelace",
-        "phone": null,
-        "city": "London",
-        "info": null,
-        "avatar_url": "https://example.com/ada.png",
-        "locale": "en",
-        "role": "VIEWER",
-        "auth_provider": "email",
-        "has_password": true,
-        "created_at": "2026-11-20T09:16:12Z",
-        "updated_at": "2026-12-01T08:30:00Z"
-    },
+    "user": crate::routes::examples::user(),
     "accounts": [{
         "id": "01a1ff6a-6c18-7953-859d-c9f81818e811",
         "provider": "google",
@@ -201,16 +182,7 @@ pub async fn delete_me(
         "created_at": "2026-11-21T18:42:07Z",
         "updated_at": "2026-12-02T07:55:31Z"
     }],
-    "sessions": [{
-        "id": "01a2407f-1500-70c5-b2a3-a4506513270e",
-        "current": true,
-        "created_at": "2026-12-04T10:00:00Z",
-        "last_used_at": "2026-12-04T10:00:00Z",
-        "idle_expires_at": "2026-12-11T10:00:00Z",
-        "expires_at": "2027-01-03T10:00:00Z",
-        "ip": "203.0.113.7",
-        "user_agent": "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
-    }],
+    "sessions": [crate::routes::examples::session()],
     "security_events": [{
         "id": "01a2407f-1500-781e-9fe2-5d940ed90475",
         "occurred_at": "2026-12-04T10:00:00Z",

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod admin;
 pub mod docs;
 pub mod email_codes;
+pub(crate) mod examples;
 pub mod health;
 pub mod introspect;
 pub mod me;

@@ -166,16 +166,7 @@ pub async fn refresh(
 
 /// A user's live sessions.
 #[derive(Serialize, ToSchema)]
-#[schema(example = json!({"sessions": [{
-    "id": "01a2407f-1500-70c5-b2a3-a4506513270e",
-    "current": true,
-    "created_at": "2026-12-04T10:00:00Z",
-    "last_used_at": "2026-12-04T10:00:00Z",
-    "idle_expires_at": "2026-12-11T10:00:00Z",
-    "expires_at": "2027-01-03T10:00:00Z",
-    "ip": "203.0.113.7",
-    "user_agent": "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
-}]}))]
+#[schema(example = json!({"sessions": [crate::routes::examples::session()]}))]
 pub struct SessionList {
     /// The sessions that have not ended, newest first.
     pub sessions: Vec<SessionView>,
@@ -205,36 +196,8 @@ pub async fn list_sessions(
 /// The session of the access token, with its user.
 #[derive(Serialize, ToSchema)]
 #[schema(example = json!({
-    "session": {
-        "id": "01a2407f-1500-70c5-b2a3-a4506513270e",
-        "current": true,
-        "created_at": "2026-12-04T10:00:00Z",
-        "last_used_at": "2026-12-04T10:00:00Z",
-        "idle_expires_at": "2026-12-11T10:00:00Z",
-        "expires_at": "2027-01-03T10:00:00Z",
-        "ip": "203.0.113.7",
-        "user_agent": "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
-    },
-    "user": {
-        "id": "01a1f83c-da20-7269-bba7-4de452e6b438",
-        "email": "ada@example.com",
-        "email_verified": true,
-        "email_verified_at": "2026-11-20T09:16:12Z",
-        "username": "ada",
-        "name": "Ada Lovelace",
-        "first_name": "Ada",
-        "last_name": "Lovelace",
-        "phone": null,
-        "city": "London",
-        "info": null,
-        "avatar_url": "https://example.com/ada.png",
-        "locale": "en",
-        "role": "VIEWER",
-        "auth_provider": "email",
-        "has_password": true,
-        "created_at": "2026-11-20T09:16:12Z",
-        "updated_at": "2026-12-01T08:30:00Z"
-    }
+    "session": crate::routes::examples::session(),
+    "user": crate::routes::examples::user()
 }))]
 pub struct CurrentSession {
     /// The session of the access token (`current` is true).

@@ -12,26 +12,7 @@ use uuid::Uuid;
 /// password hash or provider tokens. Every field is always present; profile
 /// fields that were never set (or were cleared) are `null`.
 #[derive(Serialize, ToSchema)]
-#[schema(example = json!({
-    "id": "01a1f83c-da20-7269-bba7-4de452e6b438",
-    "email": "ada@example.com",
-    "email_verified": true,
-    "email_verified_at": "2026-11-20T09:16:12Z",
-    "username": "ada",
-    "name": "Ada Lovelace",
-    "first_name": "Ada",
-    "last_name": "Lovelace",
-    "phone": null,
-    "city": "London",
-    "info": null,
-    "avatar_url": "https://example.com/ada.png",
-    "locale": "en",
-    "role": "VIEWER",
-    "auth_provider": "email",
-    "has_password": true,
-    "created_at": "2026-11-20T09:16:12Z",
-    "updated_at": "2026-12-01T08:30:00Z"
-}))]
+#[schema(example = json!(crate::routes::examples::user()))]
 pub struct UserView {
     /// The user's id (a UUID); the `sub` of their access tokens.
     pub id: Uuid,
@@ -107,16 +88,7 @@ impl From<User> for UserView {
 /// A signed-in session: one sign-in and the chain of refresh tokens that
 /// followed it.
 #[derive(Serialize, ToSchema)]
-#[schema(example = json!({
-    "id": "01a2407f-1500-70c5-b2a3-a4506513270e",
-    "current": true,
-    "created_at": "2026-12-04T10:00:00Z",
-    "last_used_at": "2026-12-04T10:00:00Z",
-    "idle_expires_at": "2026-12-11T10:00:00Z",
-    "expires_at": "2027-01-03T10:00:00Z",
-    "ip": "203.0.113.7",
-    "user_agent": "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
-}))]
+#[schema(example = json!(crate::routes::examples::session()))]
 pub struct SessionView {
     /// The session's id (a UUID); the `sid` of its access tokens.
     pub id: Uuid,
@@ -161,36 +133,8 @@ impl SessionView {
     "token_type": "Bearer",
     "expires_in": 900,
     "refresh_token": "q7IpstxT9ornkpEatqc2otT8kkRIHxB72qP9exZYzBE",
-    "session": {
-        "id": "01a2407f-1500-70c5-b2a3-a4506513270e",
-        "current": true,
-        "created_at": "2026-12-04T10:00:00Z",
-        "last_used_at": "2026-12-04T10:00:00Z",
-        "idle_expires_at": "2026-12-11T10:00:00Z",
-        "expires_at": "2027-01-03T10:00:00Z",
-        "ip": "203.0.113.7",
-        "user_agent": "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
-    },
-    "user": {
-        "id": "01a1f83c-da20-7269-bba7-4de452e6b438",
-        "email": "ada@example.com",
-        "email_verified": true,
-        "email_verified_at": "2026-11-20T09:16:12Z",
-        "username": "ada",
-        "name": "Ada Lovelace",
-        "first_name": "Ada",
-        "last_name": "Lovelace",
-        "phone": null,
-        "city": "London",
-        "info": null,
-        "avatar_url": "https://example.com/ada.png",
-        "locale": "en",
-        "role": "VIEWER",
-        "auth_provider": "email",
-        "has_password": true,
-        "created_at": "2026-11-20T09:16:12Z",
-        "updated_at": "2026-12-01T08:30:00Z"
-    }
+    "session": crate::routes::examples::session(),
+    "user": crate::routes::examples::user()
 }))]
 pub struct TokenResponse {
     /// An EdDSA-signed JWT; send it as `Authorization: Bearer …`.

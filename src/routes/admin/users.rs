@@ -21,30 +21,7 @@ use uuid::Uuid;
 
 /// A user as administrators see it: the profile plus the ban.
 #[derive(Serialize, ToSchema)]
-#[schema(example = json!({
-    "id": "01a21374-03e0-711e-890d-549b6f03675a",
-    "email": "grace@example.com",
-    "email_verified": true,
-    "email_verified_at": "2026-11-25T16:05:41Z",
-    "username": "grace",
-    "name": "Grace Hopper",
-    "first_name": "Grace",
-    "last_name": "Hopper",
-    "phone": null,
-    "city": null,
-    "info": null,
-    "avatar_url": null,
-    "locale": "en",
-    "role": "EDITOR",
-    "auth_provider": "email",
-    "has_password": true,
-    "created_at": "2026-11-25T16:05:00Z",
-    "updated_at": "2026-12-03T12:00:00Z",
-    "banned": false,
-    "banned_at": null,
-    "banned_until": null,
-    "ban_reason": null
-}))]
+#[schema(example = json!(crate::routes::examples::admin_user()))]
 pub struct AdminUserView {
     /// Every field of the user as they see it themselves.
     #[serde(flatten)]
@@ -178,30 +155,7 @@ pub struct ListQuery {
 /// One page of a user search.
 #[derive(Serialize, ToSchema)]
 #[schema(example = json!({
-    "users": [{
-    "id": "01a21374-03e0-711e-890d-549b6f03675a",
-    "email": "grace@example.com",
-    "email_verified": true,
-    "email_verified_at": "2026-11-25T16:05:41Z",
-    "username": "grace",
-    "name": "Grace Hopper",
-    "first_name": "Grace",
-    "last_name": "Hopper",
-    "phone": null,
-    "city": null,
-    "info": null,
-    "avatar_url": null,
-    "locale": "en",
-    "role": "EDITOR",
-    "auth_provider": "email",
-    "has_password": true,
-    "created_at": "2026-11-25T16:05:00Z",
-    "updated_at": "2026-12-03T12:00:00Z",
-    "banned": false,
-    "banned_at": null,
-    "banned_until": null,
-    "ban_reason": null
-}],
+    "users": [crate::routes::examples::admin_user()],
     "total": 137,
     "next_cursor": "eyJzIjoiLWNyZWF0ZWRfYXQiLCJrIjoiMTc5NTEwODUwMDAwMCIsImlkIjoiMDFhMjEzNzQtMDNlMC03MTFlLTg5MGQtNTQ5YjZmMDM2NzVhIn0"
 }))]

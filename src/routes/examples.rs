@@ -1,0 +1,70 @@
+//! Example values shared by the document's examples: one user and one
+//! session, so that every view that embeds them shows the same ones.
+
+use serde_json::{json, Value};
+
+/// A user as `UserView` shows it.
+pub fn user() -> Value {
+    json!({
+        "id": "01a1f83c-da20-7269-bba7-4de452e6b438",
+        "email": "ada@example.com",
+        "email_verified": true,
+        "email_verified_at": "2026-11-20T09:16:12Z",
+        "username": "ada",
+        "name": "Ada Lovelace",
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "phone": null,
+        "city": "London",
+        "info": null,
+        "avatar_url": "https://example.com/ada.png",
+        "locale": "en",
+        "role": "VIEWER",
+        "auth_provider": "email",
+        "has_password": true,
+        "created_at": "2026-11-20T09:16:12Z",
+        "updated_at": "2026-12-01T08:30:00Z"
+    })
+}
+
+/// A session as `SessionView` shows it.
+pub fn session() -> Value {
+    json!({
+        "id": "01a2407f-1500-70c5-b2a3-a4506513270e",
+        "current": true,
+        "created_at": "2026-12-04T10:00:00Z",
+        "last_used_at": "2026-12-04T10:00:00Z",
+        "idle_expires_at": "2026-12-11T10:00:00Z",
+        "expires_at": "2027-01-03T10:00:00Z",
+        "ip": "203.0.113.7",
+        "user_agent": "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
+    })
+}
+
+/// A user as `AdminUserView` shows it: the profile and the ban.
+pub fn admin_user() -> Value {
+    json!({
+        "id": "01a21374-03e0-711e-890d-549b6f03675a",
+        "email": "grace@example.com",
+        "email_verified": true,
+        "email_verified_at": "2026-11-25T16:05:41Z",
+        "username": "grace",
+        "name": "Grace Hopper",
+        "first_name": "Grace",
+        "last_name": "Hopper",
+        "phone": null,
+        "city": null,
+        "info": null,
+        "avatar_url": null,
+        "locale": "en",
+        "role": "EDITOR",
+        "auth_provider": "email",
+        "has_password": true,
+        "created_at": "2026-11-25T16:05:00Z",
+        "updated_at": "2026-12-03T12:00:00Z",
+        "banned": false,
+        "banned_at": null,
+        "banned_until": null,
+        "ban_reason": null
+    })
+}
