@@ -2,6 +2,7 @@
 //! boundary (`#[serde(try_from = "String")]`), so the rest of the code can rely
 //! on their invariants.
 
+mod auth_method;
 mod code;
 mod email;
 mod locale;
@@ -12,6 +13,7 @@ mod schema;
 mod token;
 mod username;
 
+pub use auth_method::AuthMethod;
 pub use code::{CodeAction, VerificationCode};
 pub use email::Email;
 pub use locale::Locale;

@@ -133,7 +133,7 @@ string_schema!(
     "OpaqueToken",
     Rules {
         description: "A token as this service handed it out (refresh token, link token, \
-            one-time code of a social sign-in or link): 1 to 512 printable ASCII characters.",
+            one-time code of a social sign-in or link): 1 to 1024 printable ASCII characters.",
         min: Some(1),
         max: OpaqueToken::MAX_LEN,
         pattern: Some("^[!-~]+$".to_string()),

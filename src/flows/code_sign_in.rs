@@ -4,7 +4,7 @@
 use super::codes::{self, Proof};
 use super::sessions::complete_sign_in;
 use super::{audit, SignedIn};
-use crate::domain::{CodeAction, Email};
+use crate::domain::{AuthMethod, CodeAction, Email};
 use crate::error::FlowError;
 use crate::flows::context::Origin;
 use crate::mail::MailKind;
@@ -44,5 +44,6 @@ pub async fn confirm(
         audit::Kind::SignInSucceeded,
         json!({ "method": "email_code" }),
     );
+    let user = (user, AuthMethod::EmailCode);
     complete_sign_in(state, tx, user, &client, method, now).await
 }

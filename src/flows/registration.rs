@@ -4,7 +4,7 @@
 use super::codes::{self, Proof};
 use super::sessions::complete_sign_in;
 use super::{audit, username_taken, SignedIn};
-use crate::domain::{CodeAction, Email, Locale, Password, ProfileText, Username};
+use crate::domain::{AuthMethod, CodeAction, Email, Locale, Password, ProfileText, Username};
 use crate::error::FlowError;
 use crate::flows::context::Origin;
 use crate::mail::MailKind;
@@ -159,7 +159,7 @@ pub async fn confirm(
     let signed_in = complete_sign_in(
         state,
         tx,
-        user,
+        (user, AuthMethod::EmailCode),
         &client,
         (audit::Kind::EmailVerified, json!({ "method": method })),
         now,

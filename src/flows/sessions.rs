@@ -3,6 +3,7 @@
 
 use super::{audit, SignedIn};
 use crate::crypto::{random_token, sha256_hex};
+use crate::domain::AuthMethod;
 use crate::error::FlowError;
 use crate::flows::context::{Caller, Origin};
 use crate::state::AppState;
@@ -17,7 +18,7 @@ pub async fn open_session(
     state: &AppState,
     repo: &mut dyn Repo,
     user_id: Uuid,
-    client: &Origin,
+    (client, auth_method): (&Origin, AuthMethod),
     now: Timestamp,
 ) -> StoreResult<(Session, String)> {
     let session = Session {
@@ -29,6 +30,8 @@ pub async fn open_session(
         last_used_at: now,
         expires_at: now.plus(state.settings.session_absolute_ttl()),
         revoked_at: None,
+        auth_time: now,
+        auth_method,
     };
     repo.insert_session(&session).await?;
     let refresh_token = random_token();
@@ -37,25 +40,26 @@ pub async fn open_session(
     Ok((session, refresh_token))
 }
 
-/// Opens a session for `user` in `tx`, records how they proved who they are
-/// (`kind`, with `details` such as the method; the session id is added) in
+/// Opens a session for `user` in `tx`, who proved who they are with
+/// `method`; records it (`kind`, with `details`; the session id is added) in
 /// the same transaction, commits, and issues the access token.
 pub async fn complete_sign_in(
     state: &AppState,
     mut tx: Box<dyn Repo>,
-    user: User,
+    (user, method): (User, AuthMethod),
     client: &Origin,
     (kind, mut details): (audit::Kind, serde_json::Value),
     now: Timestamp,
 ) -> Result<SignedIn, FlowError> {
-    let (session, refresh_token) = open_session(state, tx.as_mut(), user.id, client, now).await?;
+    let opened = open_session(state, tx.as_mut(), user.id, (client, method), now).await?;
+    let (session, refresh_token) = opened;
     if let Some(details) = details.as_object_mut() {
         details.insert("session_id".into(), json!(session.id));
     }
     let entry = audit::Entry::by_user(kind, user.id).details(details);
     audit::record_in(state, tx.as_mut(), client, entry).await?;
     tx.commit().await?;
-    let access = state.tokens.issue(user.id, session.id, user.role, now)?;
+    let access = state.tokens.issue(user.role, &session, now)?;
     Ok(SignedIn {
         access,
         refresh_token,
@@ -132,7 +136,7 @@ pub async fn refresh(
         }
     }
     tx.commit().await?;
-    let access = state.tokens.issue(user.id, session.id, user.role, now)?;
+    let access = state.tokens.issue(user.role, &session, now)?;
     let signed_in = SignedIn {
         access,
         refresh_token: successor,

@@ -4,7 +4,7 @@ use super::code_sign_in;
 use super::codes::Proof;
 use super::sessions::complete_sign_in;
 use super::{audit, SignedIn};
-use crate::domain::{Email, Username, VerificationCode};
+use crate::domain::{AuthMethod, Email, Username, VerificationCode};
 use crate::error::FlowError;
 use crate::flows::context::Origin;
 use crate::hashing::Verdict;
@@ -121,6 +121,7 @@ pub async fn with_password(
         audit::Kind::SignInSucceeded,
         json!({ "method": "password" }),
     );
+    let user = (user, AuthMethod::Password);
     complete_sign_in(state, tx, user, &client, method, now).await
 }
 

@@ -41,7 +41,10 @@ pub struct IntrospectionRequest {
     "iss": "https://auth.example.com",
     "aud": "portcullis",
     "jti": "7937f5c9-0840-4e24-92f7-f6e6e24fc18f",
-    "token_type": "Bearer"
+    "token_type": "Bearer",
+    "aal": "aal1",
+    "amr": ["pwd"],
+    "auth_time": 1796378400
 }))]
 pub struct Introspection {
     /// Whether the token is an active access token. When `false`, no other
@@ -75,6 +78,17 @@ pub struct Introspection {
     /// `Bearer`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_type: Option<&'static str>,
+    /// Authenticator assurance level: `aal1` (one factor).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aal: Option<String>,
+    /// How the user proved who they are, as RFC 8176 values: `pwd`
+    /// (password), `otp` (a code or link mailed to the address), `fed` (a
+    /// social or OpenID provider).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amr: Option<Vec<String>>,
+    /// When they did, in seconds since the Unix epoch; a refresh keeps it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
 }
 
 /// Is this access token active: valid now, its session alive, its user not
@@ -122,6 +136,9 @@ pub async fn introspect(
             aud: Some(claims.aud),
             jti: Some(claims.jti),
             token_type: Some("Bearer"),
+            aal: claims.aal,
+            amr: Some(claims.amr),
+            auth_time: claims.auth_time,
         }),
     };
     Ok(HttpResponse::Ok().json(body))

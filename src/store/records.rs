@@ -1,7 +1,7 @@
 //! Rows as the store reads and writes them.
 
 use super::Timestamp;
-use crate::domain::{CodeAction, Email, Role};
+use crate::domain::{AuthMethod, CodeAction, Email, Role};
 use uuid::Uuid;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -147,6 +147,11 @@ pub struct Session {
     /// Absolute end of the session.
     pub expires_at: Timestamp,
     pub revoked_at: Option<Timestamp>,
+    /// When and how the person proved who they are (the tokens' `auth_time`
+    /// and `amr`); a refresh keeps both.
+    pub auth_time: Timestamp,
+    #[sqlx(try_from = "String")]
+    pub auth_method: AuthMethod,
 }
 
 /// A refresh token as reuse detection needs it.

@@ -3,7 +3,7 @@
 use super::keys::{KeyRing, KeyRingError};
 use crate::clock::SharedClock;
 use crate::domain::Role;
-use crate::store::Timestamp;
+use crate::store::{Session, Timestamp};
 use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -27,6 +27,16 @@ pub struct AccessClaims {
     pub iat: i64,
     pub exp: i64,
     pub jti: Uuid,
+    /// Authenticator assurance level (NIST SP 800-63B): `aal1` for one
+    /// factor. Absent from tokens issued before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aal: Option<String>,
+    /// How the person proved who they are (RFC 8176 values).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
+    /// When they did (Unix seconds); a refresh keeps it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
 }
 
 pub struct IssuedAccessToken {
@@ -92,21 +102,24 @@ impl AccessTokens {
 
     pub fn issue(
         &self,
-        user_id: Uuid,
-        session_id: Uuid,
         role: Role,
+        session: &Session,
         now: Timestamp,
     ) -> Result<IssuedAccessToken, TokenError> {
         let iat = now.unix_seconds();
+        let method = session.auth_method;
         let claims = AccessClaims {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
-            sub: user_id,
-            sid: session_id,
+            sub: session.user_id,
+            sid: session.id,
             role,
             iat,
             exp: iat + self.ttl.as_secs() as i64,
             jti: Uuid::new_v4(),
+            aal: Some(method.aal().to_string()),
+            amr: method.amr().iter().map(|m| m.to_string()).collect(),
+            auth_time: Some(session.auth_time.unix_seconds()),
         };
         let token = self.keys.with_signing_key(now, |kid, key| {
             let mut header = Header::new(Algorithm::EdDSA);

@@ -6,6 +6,7 @@ mod helpers;
 
 mod account;
 mod admin;
+mod assurance;
 mod binary;
 mod commands;
 mod contract;

@@ -78,7 +78,7 @@ async fn unknown_and_malformed_refresh_tokens_are_refused(backend: Backend) {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     // An access token is not a refresh token.
     let tokens = app.register(&unique_email(), PASSWORD).await;
-    assert!(tokens.access.len() <= 512, "within the field's length");
+    assert!(tokens.access.len() <= 1024, "within the field's length");
     let (status, body) = problem(app.refresh(&tokens.access).await).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["type"], "urn:portcullis:problem:invalid-refresh-token");

@@ -9,7 +9,7 @@ mod db;
 pub use db::{require_postgres, Backend, TestDb};
 
 use portcullis::config::Settings;
-use portcullis::domain::{Email, Role};
+use portcullis::domain::{AuthMethod, Email, Role};
 use portcullis::store::{NewUser, Repo, Session, Store, StoreError, Timestamp, User};
 use std::sync::Arc;
 use std::time::Duration;
@@ -120,6 +120,8 @@ pub fn session_of(user_id: Uuid, now: Timestamp) -> Session {
         last_used_at: now,
         expires_at: now.plus(Duration::from_secs(86_400)),
         revoked_at: None,
+        auth_time: now,
+        auth_method: AuthMethod::Password,
     }
 }
 

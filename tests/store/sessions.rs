@@ -1,7 +1,9 @@
 //! `SessionRepo`: refresh-token rotation, the two lifetimes, revocation.
 
-use crate::helpers::TestStore;
+use crate::helpers::{session_of, TestStore};
 use crate::store_tests;
+use portcullis::domain::AuthMethod;
+use portcullis::store::Session;
 use uuid::Uuid;
 
 store_tests!(
@@ -9,7 +11,28 @@ store_tests!(
     touching_needs_a_live_unidle_session,
     live_sessions_leave_out_revoked_idle_and_expired_ones,
     sessions_are_revoked_once_and_by_their_owner,
+    a_session_keeps_how_and_when_its_user_proved_who_they_are,
 );
+
+async fn a_session_keeps_how_and_when_its_user_proved_who_they_are(s: TestStore) {
+    let user = s.user("amr@example.com").await;
+    let mut repo = s.conn().await;
+    for method in [
+        AuthMethod::Password,
+        AuthMethod::EmailCode,
+        AuthMethod::Provider,
+    ] {
+        let session = Session {
+            auth_time: s.after(7),
+            auth_method: method,
+            ..session_of(user.id, s.now)
+        };
+        repo.insert_session(&session).await.unwrap();
+        let read = repo.live_session(session.id, user.id, s.now).await.unwrap();
+        let read = read.expect("the session is live");
+        assert_eq!((read.auth_time, read.auth_method), (s.after(7), method));
+    }
+}
 
 async fn a_refresh_token_rotates_once(s: TestStore) {
     let user = s.user("r@example.com").await;

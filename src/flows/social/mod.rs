@@ -8,6 +8,7 @@ mod link;
 use super::sessions::complete_sign_in;
 use super::{audit, SignedIn};
 use crate::crypto::{random_token, sha256_hex};
+use crate::domain::AuthMethod;
 use crate::error::FlowError;
 use crate::flows::context::{Caller, Origin};
 use crate::oauth::{AuthorizationRequest, Provider};
@@ -282,7 +283,7 @@ pub async fn exchange(
     let signed_in = complete_sign_in(
         state,
         tx,
-        user,
+        (user, AuthMethod::Provider),
         client,
         (audit::Kind::SignInSucceeded, how),
         now,

@@ -46,7 +46,8 @@ macro_rules! columns {
          banned_at, banned_until, ban_reason, locale"
     };
     (Session) => {
-        "id, user_id, ip, user_agent, created_at, last_used_at, expires_at, revoked_at"
+        "id, user_id, ip, user_agent, created_at, last_used_at, expires_at, revoked_at, \
+         auth_time, auth_method"
     };
     (PendingRegistration) => {
         "id, email, password_hash, username, first_name, last_name, created_at, expires_at"

@@ -1,0 +1,119 @@
+//! How and when the user proved who they are, in every access token and in
+//! introspection: `aal`, `amr` (RFC 8176) and `auth_time`. Tokens are read
+//! without the server's code (base64 and JSON only).
+
+use crate::backend_tests;
+use crate::helpers::*;
+use crate::social::{identity, setup};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+backend_tests!(
+    each_first_factor_is_named_and_dated,
+    a_refresh_keeps_when_and_how,
+    introspection_agrees_with_the_token,
+    a_provider_sign_in_is_federated,
+);
+
+fn claims(access: &str) -> Value {
+    let payload = access.split('.').nth(1).expect("a JWT");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+fn assert_assurance(access: &str, amr: &str, auth_time: i64) {
+    let claims = claims(access);
+    assert_eq!(claims["aal"], "aal1", "{claims}");
+    assert_eq!(claims["amr"], json!([amr]), "{claims}");
+    assert_eq!(claims["auth_time"], auth_time, "{claims}");
+}
+
+async fn each_first_factor_is_named_and_dated(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let email = unique_email();
+    // Confirming the sign-up code opens the first session.
+    let first = app.register(&email, PASSWORD).await;
+    assert_assurance(&first.access, "otp", app.now().unix_seconds());
+
+    app.advance(Duration::from_secs(30));
+    let response = app.sign_in(&email, PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let password = Tokens::from_body(&response.json().await.unwrap());
+    assert_assurance(&password.access, "pwd", app.now().unix_seconds());
+
+    app.advance(Duration::from_secs(30));
+    let code = app.code_mail(&email, "sign_in").await.code();
+    let body = json!({"action": "sign_in", "email": email, "code": code});
+    let response = app.confirm(&body).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let emailed = Tokens::from_body(&response.json().await.unwrap());
+    assert_assurance(&emailed.access, "otp", app.now().unix_seconds());
+}
+
+async fn a_refresh_keeps_when_and_how(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let email = unique_email();
+    app.register(&email, PASSWORD).await;
+    let signed_in = app.now().unix_seconds();
+    let tokens = app.signed_in_with(&email, PASSWORD).await;
+    app.advance(Duration::from_secs(600));
+    let response = app.refresh(&tokens.refresh).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let refreshed = Tokens::from_body(&response.json().await.unwrap());
+    assert_assurance(&refreshed.access, "pwd", signed_in);
+    let iat = claims(&refreshed.access)["iat"].as_i64().unwrap();
+    assert_eq!(iat, app.now().unix_seconds(), "a new token, the old proof");
+}
+
+async fn introspection_agrees_with_the_token(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.new_super_admin().await;
+    let created: Value = app
+        .client
+        .post(app.url("/v1/admin/service-clients"))
+        .bearer_auth(&admin.access)
+        .json(&json!({"name": "orders"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let basic = STANDARD.encode(format!(
+        "{}:{}",
+        created["client_id"].as_str().unwrap(),
+        created["client_secret"].as_str().unwrap()
+    ));
+    let email = unique_email();
+    app.register(&email, PASSWORD).await;
+    let tokens = app.signed_in_with(&email, PASSWORD).await;
+    let verdict: Value = app
+        .client
+        .post(app.url("/v1/introspect"))
+        .header("authorization", format!("Basic {basic}"))
+        .form(&[("token", tokens.access.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let claims = claims(&tokens.access);
+    assert_eq!(verdict["active"], true);
+    for claim in ["aal", "amr", "auth_time"] {
+        assert_eq!(verdict[claim], claims[claim], "{claim}: {verdict}");
+    }
+}
+
+async fn a_provider_sign_in_is_federated(backend: Backend) {
+    let Some(s) = setup(backend).await else {
+        return;
+    };
+    s.idp
+        .login_as(identity("assurance", &unique_email(), true))
+        .await;
+    let tokens = s.signed_in().await;
+    assert_assurance(&tokens.access, "fed", s.app.now().unix_seconds());
+}
