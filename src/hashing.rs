@@ -160,6 +160,11 @@ impl PasswordHasher {
         })
     }
 
+    /// Requests waiting for a hashing slot right now (a metric).
+    pub fn queue_depth(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
     pub async fn hash(&self, client: Option<&str>, password: &str) -> Result<String, HashError> {
         self.slot(client).await?.hash(password).await
     }

@@ -24,6 +24,7 @@ pub mod hashing;
 pub mod housekeeping;
 pub mod http;
 pub mod mail;
+pub mod metrics;
 pub mod oauth;
 pub mod openapi;
 pub mod pwned;

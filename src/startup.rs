@@ -7,6 +7,7 @@ use crate::domain::PasswordPolicy;
 use crate::hashing::{HashError, PasswordHasher};
 use crate::http::{render_problems, RequestSpan, RouteTable};
 use crate::mail::{MailError, Outbox, Templates};
+use crate::metrics::Metrics;
 use crate::oauth::Providers;
 use crate::pwned::PwnedPasswords;
 use crate::routes::docs::ApiDocs;
@@ -58,6 +59,8 @@ fn io_error(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Startu
 pub struct Application {
     port: u16,
     server: Server,
+    /// The metrics listener's port and server, when `metrics_listen` is set.
+    metrics: Option<(u16, Server)>,
     store: Arc<dyn Store>,
 }
 
@@ -142,8 +145,25 @@ impl Application {
             pwned: PwnedPasswords::new(&settings.pwned_passwords)
                 .map_err(StartupError::Protections)?,
             settings: Arc::new(settings.clone()),
+            metrics: Arc::new(Metrics::new()),
         });
         crate::housekeeping::spawn(store.clone(), state.settings.clone(), clock.clone());
+
+        let metrics = match &settings.metrics_listen {
+            Some(address) => {
+                let listener = TcpListener::bind(address)
+                    .map_err(io_error(format!("cannot listen on {address} for metrics")))?;
+                let port = listener
+                    .local_addr()
+                    .map_err(io_error("no local address"))?
+                    .port();
+                let server = crate::metrics::server::serve(listener, state.clone())
+                    .map_err(io_error("cannot start the metrics server"))?;
+                tracing::info!(port, "metrics at /metrics");
+                Some((port, server))
+            }
+            None => None,
+        };
 
         let spec = openapi::spec();
         let route_table = web::Data::new(RouteTable::from_openapi(&spec));
@@ -184,6 +204,7 @@ impl Application {
                 ))
                 .wrap(from_fn(render_problems))
                 .wrap(security_headers(hsts))
+                .wrap(from_fn(http::count_requests))
                 .wrap(TracingLogger::<RequestSpan>::new())
         })
         .listen(listener)
@@ -203,12 +224,18 @@ impl Application {
         Ok(Self {
             port,
             server,
+            metrics,
             store,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The metrics listener's port, when `metrics_listen` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(port, _)| *port)
     }
 
     pub fn store(&self) -> Arc<dyn Store> {
@@ -222,7 +249,18 @@ impl Application {
 
     /// Serves until SIGINT/SIGTERM, then drains connections gracefully.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        match self.metrics {
+            Some((_, metrics)) => {
+                // The API decides when the process ends; metrics stop with it.
+                let handle = metrics.handle();
+                let metrics = tokio::spawn(metrics);
+                let served = self.server.await;
+                handle.stop(true).await;
+                let _ = metrics.await;
+                served
+            }
+            None => self.server.await,
+        }
     }
 }
 

@@ -4,6 +4,7 @@ use crate::crypto::{CodeHasher, KeyCipher, RefreshChain};
 use crate::domain::PasswordPolicy;
 use crate::hashing::PasswordHasher;
 use crate::mail::{Outbox, Templates};
+use crate::metrics::Metrics;
 use crate::oauth::Providers;
 use crate::pwned::PwnedPasswords;
 use crate::store::Store;
@@ -34,4 +35,6 @@ pub struct AppState {
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub pwned: PwnedPasswords,
+    /// This instance's counters (see `crate::metrics`).
+    pub metrics: Arc<Metrics>,
 }

@@ -6,6 +6,7 @@ use crate::config::{LockoutSettings, RateLimit, RateLimits};
 use crate::domain::{CodeAction, Email};
 use crate::error::FlowError;
 use crate::flows::context::Origin;
+use crate::metrics::LimitLabels;
 use crate::state::AppState;
 use crate::store::{Repo, Timestamp};
 use std::time::Duration;
@@ -104,9 +105,13 @@ pub async fn check_mail_rate_in(
         Limited::MailPerAddress.name(),
         email.as_str()
     );
-    hit_key_in(state, repo, &per_client, limits.mail_per_address).await?;
+    hit_key_in(state, repo, &per_client, limits.mail_per_address)
+        .await
+        .inspect_err(|e| count_limited(state, Limited::MailPerAddress.name(), e))?;
     let total = format!("mail_total:{}:{}", action.as_str(), email.as_str());
-    hit_key_in(state, repo, &total, limits.mail_per_address_total).await
+    hit_key_in(state, repo, &total, limits.mail_per_address_total)
+        .await
+        .inspect_err(|e| count_limited(state, "mail_per_address_total", e))
 }
 
 /// The counters a wrong code for (email, action) goes into: one per client
@@ -164,7 +169,9 @@ pub async fn check_code_failures(
         if let Some((hits, started)) = repo.rate_limit_window(&key, now.minus(window)).await? {
             if hits >= i64::from(limit.limit) {
                 tracing::info!(action, "too many wrong codes for an address");
-                return Err(retry_at(started.plus(window), now));
+                let refused = retry_at(started.plus(window), now);
+                count_limited(state, Limited::CodeFailures.name(), &refused);
+                return Err(refused);
             }
         }
     }
@@ -173,7 +180,17 @@ pub async fn check_code_failures(
 
 async fn hit(state: &AppState, what: Limited, client_key: &str) -> Result<(), FlowError> {
     let key = format!("{}:{client_key}", what.name());
-    hit_key(state, &key, what.limit(&state.settings.rate_limits)).await
+    hit_key(state, &key, what.limit(&state.settings.rate_limits))
+        .await
+        .inspect_err(|e| count_limited(state, what.name(), e))
+}
+
+/// Counts a 429 that reaches the client, by the limit's name (a metric).
+fn count_limited(state: &AppState, limit: &'static str, error: &FlowError) {
+    if let FlowError::TooManyRequests { .. } = error {
+        let labels = LimitLabels { limit };
+        state.metrics.rate_limited.get_or_create(&labels).inc();
+    }
 }
 
 /// Counts a hit on `key`: 429 with `Retry-After` past `limit` in its window.

@@ -102,6 +102,9 @@ pub struct Settings {
     /// How long a request waits for a database connection before it gets a 503.
     pub database_acquire_timeout_secs: u64,
     pub listen: String,
+    /// Where Prometheus scrapes `GET /metrics` (a separate listener); off
+    /// when unset.
+    pub metrics_listen: Option<String>,
     /// Issuer of tokens and base of links in mail. No trailing slash.
     pub public_url: String,
     /// `aud` claim of access tokens.
@@ -192,6 +195,7 @@ impl Default for Settings {
             database_max_connections: 10,
             database_acquire_timeout_secs: 3,
             listen: "127.0.0.1:8080".into(),
+            metrics_listen: None,
             public_url: "http://127.0.0.1:8080".into(),
             audience: "portcullis".into(),
             smtp_url: None,

@@ -6,6 +6,7 @@ use crate::crypto::{random_token, sha256_hex};
 use crate::domain::AuthMethod;
 use crate::error::FlowError;
 use crate::flows::context::{Caller, Origin};
+use crate::metrics::{Outcome, RefreshLabels, RefreshResult, SignInLabels, SignInMethod};
 use crate::state::AppState;
 use crate::store::{Repo, Session, StoreResult, Timestamp, User};
 use serde_json::json;
@@ -53,6 +54,7 @@ pub async fn complete_sign_in(
 ) -> Result<SignedIn, FlowError> {
     let opened = open_session(state, tx.as_mut(), user.id, (client, method), now).await?;
     let (session, refresh_token) = opened;
+    count_sign_in(state, method, Outcome::success);
     if let Some(details) = details.as_object_mut() {
         details.insert("session_id".into(), json!(session.id));
     }
@@ -66,6 +68,17 @@ pub async fn complete_sign_in(
         session,
         user,
     })
+}
+
+/// Counts a sign-in by its first-factor method and result (a metric).
+pub fn count_sign_in(state: &AppState, method: AuthMethod, result: Outcome) {
+    let method = match method {
+        AuthMethod::Password | AuthMethod::Unknown => SignInMethod::password,
+        AuthMethod::EmailCode => SignInMethod::email_code,
+        AuthMethod::Provider => SignInMethod::provider,
+    };
+    let labels = SignInLabels { method, result };
+    state.metrics.sign_ins.get_or_create(&labels).inc();
 }
 
 /// How a refresh was answered.
@@ -84,6 +97,26 @@ pub enum Refreshed {
 /// its own rotation while its successor is still current (concurrent clients
 /// of one session): then it gets that same successor again.
 pub async fn refresh(
+    state: &AppState,
+    refresh_token: &str,
+    client: &Origin,
+) -> Result<(SignedIn, Refreshed), FlowError> {
+    let result = exchange(state, refresh_token, client).await;
+    let counted = match &result {
+        Ok((_, Refreshed::Rotated)) => Some(RefreshResult::rotated),
+        Ok((_, Refreshed::Replayed)) => Some(RefreshResult::reuse_window),
+        // Counted as `reuse_revoked` where the session is revoked.
+        Err(FlowError::InvalidRefreshToken) => Some(RefreshResult::refused),
+        Err(_) => None,
+    };
+    if let Some(result) = counted {
+        let labels = RefreshLabels { result };
+        state.metrics.refreshes.get_or_create(&labels).inc();
+    }
+    result
+}
+
+async fn exchange(
     state: &AppState,
     refresh_token: &str,
     client: &Origin,
@@ -108,6 +141,10 @@ pub async fn refresh(
                     .await?;
             if !successor_current {
                 revoke_on_reuse(state, tx, used.session_id, used.user_id, client, now).await?;
+                let labels = RefreshLabels {
+                    result: RefreshResult::reuse_revoked,
+                };
+                state.metrics.refreshes.get_or_create(&labels).inc();
                 return Err(FlowError::InvalidRefreshToken);
             }
             (used.session_id, Refreshed::Replayed)

@@ -8,6 +8,7 @@ use crate::domain::{AuthMethod, Email, Username, VerificationCode};
 use crate::error::FlowError;
 use crate::flows::context::Origin;
 use crate::hashing::Verdict;
+use crate::metrics::Outcome;
 use crate::state::AppState;
 use crate::store::Timestamp;
 use crate::throttle;
@@ -39,21 +40,30 @@ pub async fn sign_in(
     credentials: Credentials,
     client: Origin,
 ) -> Result<SignedIn, FlowError> {
-    match credentials {
+    let (method, result) = match credentials {
         Credentials::Password {
             identifier,
             password,
-        } => with_password(state, identifier, &password, client).await,
+        } => (
+            AuthMethod::Password,
+            with_password(state, identifier, &password, client).await,
+        ),
         Credentials::Code { email, code } => {
             let proof = Proof::Code { email, code };
-            code_sign_in::confirm(state, proof, client)
+            let result = code_sign_in::confirm(state, proof, client)
                 .await
                 .map_err(|error| match error {
                     FlowError::InvalidCode => FlowError::InvalidCredentials,
                     other => other,
-                })
+                });
+            (AuthMethod::EmailCode, result)
         }
+    };
+    // Successes are counted where the session opens, on every path.
+    if let Err(FlowError::InvalidCredentials) = &result {
+        super::sessions::count_sign_in(state, method, Outcome::failure);
     }
+    result
 }
 
 /// Unknown account, missing password, wrong password, locked account: the

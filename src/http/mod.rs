@@ -6,6 +6,7 @@ mod client;
 mod error;
 mod json;
 mod logging;
+mod metrics;
 mod params;
 mod problem;
 
@@ -14,5 +15,6 @@ pub use auth::{admin_gate, AdminJson};
 pub use error::ApiError;
 pub use json::{BodyLimit, JsonBody};
 pub use logging::RequestSpan;
+pub use metrics::count_requests;
 pub use params::{FormBody, PathParams, QueryParams};
 pub use problem::{head_as_get, literal_paths_first, render_problems, RouteTable};

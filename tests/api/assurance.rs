@@ -23,48 +23,56 @@ fn claims(access: &str) -> Value {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }
 
-fn assert_assurance(access: &str, amr: &str, auth_time: i64) {
+/// Checks the claims; `auth_time` must fall within `when` (the application's
+/// clock runs on between the test's reads).
+fn assert_assurance(access: &str, amr: &str, when: std::ops::RangeInclusive<i64>) -> i64 {
     let claims = claims(access);
     assert_eq!(claims["aal"], "aal1", "{claims}");
     assert_eq!(claims["amr"], json!([amr]), "{claims}");
-    assert_eq!(claims["auth_time"], auth_time, "{claims}");
+    let auth_time = claims["auth_time"].as_i64().unwrap();
+    assert!(when.contains(&auth_time), "{claims} not in {when:?}");
+    auth_time
 }
 
 async fn each_first_factor_is_named_and_dated(backend: Backend) {
     let app = spawn_app(backend).await;
     let email = unique_email();
+    let now = || app.now().unix_seconds();
     // Confirming the sign-up code opens the first session.
+    let before = now();
     let first = app.register(&email, PASSWORD).await;
-    assert_assurance(&first.access, "otp", app.now().unix_seconds());
+    assert_assurance(&first.access, "otp", before..=now());
 
     app.advance(Duration::from_secs(30));
+    let before = now();
     let response = app.sign_in(&email, PASSWORD).await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let password = Tokens::from_body(&response.json().await.unwrap());
-    assert_assurance(&password.access, "pwd", app.now().unix_seconds());
+    assert_assurance(&password.access, "pwd", before..=now());
 
     app.advance(Duration::from_secs(30));
     let code = app.code_mail(&email, "sign_in").await.code();
     let body = json!({"action": "sign_in", "email": email, "code": code});
+    let before = now();
     let response = app.confirm(&body).await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let emailed = Tokens::from_body(&response.json().await.unwrap());
-    assert_assurance(&emailed.access, "otp", app.now().unix_seconds());
+    assert_assurance(&emailed.access, "otp", before..=now());
 }
 
 async fn a_refresh_keeps_when_and_how(backend: Backend) {
     let app = spawn_app(backend).await;
     let email = unique_email();
     app.register(&email, PASSWORD).await;
-    let signed_in = app.now().unix_seconds();
     let tokens = app.signed_in_with(&email, PASSWORD).await;
+    let signed_in = assert_assurance(&tokens.access, "pwd", 0..=i64::MAX);
     app.advance(Duration::from_secs(600));
     let response = app.refresh(&tokens.refresh).await;
     assert_eq!(response.status(), StatusCode::OK);
     let refreshed = Tokens::from_body(&response.json().await.unwrap());
-    assert_assurance(&refreshed.access, "pwd", signed_in);
+    assert_assurance(&refreshed.access, "pwd", signed_in..=signed_in);
     let iat = claims(&refreshed.access)["iat"].as_i64().unwrap();
-    assert_eq!(iat, app.now().unix_seconds(), "a new token, the old proof");
+    assert!(iat >= signed_in + 600, "a new token, the old proof");
 }
 
 async fn introspection_agrees_with_the_token(backend: Backend) {
@@ -114,6 +122,7 @@ async fn a_provider_sign_in_is_federated(backend: Backend) {
     s.idp
         .login_as(identity("assurance", &unique_email(), true))
         .await;
+    let before = s.app.now().unix_seconds();
     let tokens = s.signed_in().await;
-    assert_assurance(&tokens.access, "fed", s.app.now().unix_seconds());
+    assert_assurance(&tokens.access, "fed", before..=s.app.now().unix_seconds());
 }

@@ -17,6 +17,7 @@ mod github;
 mod hardening;
 mod linking;
 mod mail;
+mod metrics;
 mod profile;
 mod protection;
 mod races;

@@ -56,6 +56,8 @@ static TRACING: LazyLock<()> = LazyLock::new(|| {
 
 pub struct TestApp {
     pub address: String,
+    /// The metrics listener, when the test set `metrics_listen`.
+    pub metrics_address: Option<String>,
     /// The application's clock: real time plus what the test advanced.
     pub clock: std::sync::Arc<portcullis::clock::ManualClock>,
     pub client: reqwest::Client,
@@ -98,9 +100,10 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
     let mut settings = test_settings(&db.url, &mail);
     configure(&mut settings);
     let clock = portcullis::clock::ManualClock::new();
-    let address = start_instance(&settings, &clock).await;
+    let (address, metrics_address) = start_instance(&settings, &clock).await;
     TestApp {
         address,
+        metrics_address,
         clock,
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -114,24 +117,27 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
 }
 
 /// Builds an instance of the application on `clock` and runs it in the
-/// background; returns its base URL.
+/// background; returns its base URL, and its metrics listener's if any.
 async fn start_instance(
     settings: &Settings,
     clock: &std::sync::Arc<portcullis::clock::ManualClock>,
-) -> String {
+) -> (String, Option<String>) {
     let app = Application::build_with_clock(settings.clone(), clock.clone())
         .await
         .expect("the application failed to start");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let metrics = app
+        .metrics_port()
+        .map(|port| format!("http://127.0.0.1:{port}"));
     tokio::spawn(app.run_until_stopped());
-    address
+    (address, metrics)
 }
 
 impl TestApp {
     /// Another instance on the same database, as in a scaled-out deployment.
     pub async fn second_instance(&self) -> TestApp2 {
         TestApp2 {
-            address: start_instance(&self.settings, &self.clock).await,
+            address: start_instance(&self.settings, &self.clock).await.0,
             client: self.client.clone(),
         }
     }

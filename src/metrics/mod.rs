@@ -1,0 +1,173 @@
+//! Prometheus metrics. Each instance counts its own (no cross-instance sums
+//! in the process; Prometheus adds instances up). Labels are route
+//! templates, methods, status classes and outcomes from closed sets: never
+//! a raw path, an address, a user id or anything else a client controls.
+//!
+//! Served on a listener of its own (`metrics_listen`, off by default; see
+//! [`server`]), so that the API port never exposes them.
+
+pub mod server;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    /// The route template (`/v1/sessions/{id}`), or `unmatched`.
+    pub route: String,
+    pub method: String,
+    /// `2xx`, `4xx`, …
+    pub status: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub route: String,
+    pub method: String,
+}
+
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum SignInMethod {
+    password,
+    email_code,
+    provider,
+}
+
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum Outcome {
+    success,
+    failure,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SignInLabels {
+    pub method: SignInMethod,
+    pub result: Outcome,
+}
+
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum RefreshResult {
+    /// The token was current and was rotated.
+    rotated,
+    /// Presented again within the reuse window: the same successor.
+    reuse_window,
+    /// A used token came back: the session was revoked.
+    reuse_revoked,
+    /// Unknown, expired, or its session ended.
+    refused,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefreshLabels {
+    pub result: RefreshResult,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LimitLabels {
+    /// The limit's name (`sign_in`, `mail_per_address`, …).
+    pub limit: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+}
+
+/// Every metric of the instance, and the registry that encodes them.
+pub struct Metrics {
+    registry: Registry,
+    pub http_requests: Family<HttpLabels, Counter>,
+    pub http_duration: Family<RouteLabels, Histogram>,
+    pub sign_ins: Family<SignInLabels, Counter>,
+    pub refreshes: Family<RefreshLabels, Counter>,
+    pub rate_limited: Family<LimitLabels, Counter>,
+    /// Password hashes waiting for a worker, read at each scrape.
+    pub hash_queue_depth: Gauge,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("portcullis");
+        let http_requests = Family::<HttpLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by route template, method and status class",
+            http_requests.clone(),
+        );
+        let http_duration =
+            Family::<RouteLabels, Histogram>::new_with_constructor(duration_histogram as fn() -> _);
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer an HTTP request, by route template and method",
+            http_duration.clone(),
+        );
+        let sign_ins = Family::<SignInLabels, Counter>::default();
+        registry.register(
+            "sign_ins",
+            "Sign-ins, by first-factor method and result",
+            sign_ins.clone(),
+        );
+        let refreshes = Family::<RefreshLabels, Counter>::default();
+        registry.register(
+            "refreshes",
+            "Refresh-token exchanges, by result",
+            refreshes.clone(),
+        );
+        let rate_limited = Family::<LimitLabels, Counter>::default();
+        registry.register(
+            "rate_limited",
+            "Requests answered 429, by the limit that was reached",
+            rate_limited.clone(),
+        );
+        let hash_queue_depth = Gauge::default();
+        registry.register(
+            "hash_queue_depth",
+            "Password hashes waiting for a worker",
+            hash_queue_depth.clone(),
+        );
+        registry.register(
+            "build",
+            "The running version",
+            Info::new(BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+            }),
+        );
+        Self {
+            registry,
+            http_requests,
+            http_duration,
+            sign_ins,
+            refreshes,
+            rate_limited,
+            hash_queue_depth,
+        }
+    }
+
+    /// The Prometheus text format (version 0.0.4).
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::prometheus_text::encode(&mut text, &self.registry);
+        text
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// 1 ms to about 16 s: validation is sub-millisecond, a sign-in waits for
+/// Argon2 and possibly its queue.
+fn duration_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.001, 2.0, 15))
+}

@@ -1,0 +1,34 @@
+//! The metrics listener: `GET /metrics` in the Prometheus text format, on
+//! its own address (`metrics_listen`). A separate port, as Supabase Auth and
+//! Rauthy do, rather than a path on the API port behind a secret: nothing
+//! about it is reachable from where the API is exposed, and a scraper needs
+//! no credentials to manage.
+
+use crate::state::AppState;
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpResponse, HttpServer};
+use std::net::TcpListener;
+
+const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Binds `listener` and serves the metrics of `state` on it.
+pub fn serve(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<Server> {
+    Ok(HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .route("/metrics", web::get().to(scrape))
+    })
+    .workers(1)
+    .listen(listener)?
+    .shutdown_timeout(1)
+    .run())
+}
+
+async fn scrape(state: web::Data<AppState>) -> HttpResponse {
+    let metrics = &state.metrics;
+    let depth = i64::try_from(state.hasher.queue_depth()).unwrap_or(i64::MAX);
+    metrics.hash_queue_depth.set(depth);
+    HttpResponse::Ok()
+        .content_type(CONTENT_TYPE)
+        .body(metrics.encode())
+}
