@@ -113,10 +113,11 @@ impl Application {
             settings.hash_client_share_percent,
         )?;
         let outbox = Outbox::new(secret.mail_cipher());
+        let metrics = Arc::new(Metrics::new());
         crate::mail::spawn_worker(
             store.clone(),
             crate::mail::transport(&settings)?,
-            outbox.clone(),
+            (outbox.clone(), metrics.clone()),
             Arc::new(settings.clone()),
             clock.clone(),
         );
@@ -145,7 +146,7 @@ impl Application {
             pwned: PwnedPasswords::new(&settings.pwned_passwords)
                 .map_err(StartupError::Protections)?,
             settings: Arc::new(settings.clone()),
-            metrics: Arc::new(Metrics::new()),
+            metrics,
         });
         crate::housekeeping::spawn(store.clone(), state.settings.clone(), clock.clone());
 

@@ -273,6 +273,7 @@ pub async fn claim_sign_in(state: &AppState, key: &str) -> Result<bool, FlowErro
     };
     if let Some(lock) = lock_after(failures, settings) {
         tx.lock_login(key, now.plus(lock)).await?;
+        state.metrics.lockouts.inc();
         tracing::info!(
             failures,
             lock_secs = lock.as_secs(),

@@ -5,6 +5,7 @@ use crate::domain::{CodeAction, Email, Locale, VerificationCode};
 use crate::error::FlowError;
 use crate::flows::context::Origin;
 use crate::mail::MailKind;
+use crate::metrics::CodeResult;
 use crate::state::AppState;
 use crate::store::{ConsumedCode, NewCode, Repo, StoreError, Timestamp, User};
 use crate::throttle;
@@ -72,6 +73,9 @@ pub async fn issue(
         expires_at,
     })
     .await?;
+    state
+        .metrics
+        .count_code(action.as_str(), CodeResult::issued);
     Ok(IssuedCode {
         code,
         token,
@@ -345,10 +349,17 @@ pub async fn check(
                 Err(FlowError::InvalidCode)
             }
         }
-        Proof::LinkToken(token) => repo
-            .live_code_email(&sha256_hex(token), action, now)
-            .await?
-            .ok_or(FlowError::InvalidCode),
+        Proof::LinkToken(token) => {
+            let email = repo
+                .live_code_email(&sha256_hex(token), action, now)
+                .await?;
+            if email.is_none() {
+                state
+                    .metrics
+                    .count_code(action.as_str(), CodeResult::refused);
+            }
+            email.ok_or(FlowError::InvalidCode)
+        }
     }
 }
 
@@ -390,6 +401,11 @@ pub async fn consume(
                 .await?
         }
     };
+    let result = match consumed {
+        Some(_) => CodeResult::confirmed,
+        None => CodeResult::refused,
+    };
+    state.metrics.count_code(action.as_str(), result);
     let consumed = consumed.ok_or(FlowError::InvalidCode)?;
     Ok((tx, consumed))
 }
@@ -403,6 +419,9 @@ async fn count_wrong_code(
     action: CodeAction,
     client: &Origin,
 ) -> Result<(), FlowError> {
+    state
+        .metrics
+        .count_code(action.as_str(), CodeResult::refused);
     let mut repo = state.store.connection().await?;
     repo.count_failed_attempt(email, action).await?;
     drop(repo);

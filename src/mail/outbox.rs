@@ -8,6 +8,7 @@ use super::{Mail, MailTransport};
 use crate::clock::{Clock, SharedClock};
 use crate::config::Settings;
 use crate::crypto::KeyCipher;
+use crate::metrics::{MailResult, Metrics};
 use crate::store::{OutboxMail, Repo, Store, StoreError, StoreResult, Timestamp};
 use std::sync::Arc;
 use std::time::Duration;
@@ -91,7 +92,7 @@ fn backoff(attempts: i64, settings: &Settings) -> Duration {
 pub fn spawn_worker(
     store: Arc<dyn Store>,
     transport: Arc<dyn MailTransport>,
-    outbox: Outbox,
+    (outbox, metrics): (Outbox, Arc<Metrics>),
     settings: Arc<Settings>,
     clock: SharedClock,
 ) {
@@ -101,7 +102,7 @@ pub fn spawn_worker(
             let full = match deliver_due(
                 store.as_ref(),
                 transport.as_ref(),
-                &outbox,
+                (&outbox, &metrics),
                 &settings,
                 clock.as_ref(),
             )
@@ -125,13 +126,16 @@ pub fn spawn_worker(
 async fn deliver_due(
     store: &dyn Store,
     transport: &dyn MailTransport,
-    outbox: &Outbox,
+    (outbox, metrics): (&Outbox, &Metrics),
     settings: &Settings,
     clock: &dyn Clock,
 ) -> StoreResult<usize> {
     let now = clock.now();
     let mut repo = store.connection().await?;
     let stale = repo.discard_stale_mail(now).await?;
+    for _ in 0..stale {
+        metrics.count_mail(MailResult::dropped);
+    }
     if stale > 0 {
         tracing::error!(
             count = stale,
@@ -145,6 +149,7 @@ async fn deliver_due(
     for stored in &claimed {
         let Some(mail) = outbox.open(stored) else {
             tracing::error!(mail_id = %stored.id, "sealed mail cannot be opened; dropped");
+            metrics.count_mail(MailResult::dropped);
             store.connection().await?.delete_mail(stored.id).await?;
             continue;
         };
@@ -153,10 +158,12 @@ async fn deliver_due(
         match result {
             Ok(()) => {
                 repo.delete_mail(stored.id).await?;
+                metrics.count_mail(MailResult::sent);
                 tracing::info!(mail_id = %stored.id, subject = %mail.subject, "mail sent");
             }
             Err(error) => {
                 let retry = backoff(stored.attempts, settings);
+                metrics.count_mail(MailResult::retried);
                 tracing::warn!(
                     mail_id = %stored.id,
                     attempts = stored.attempts,

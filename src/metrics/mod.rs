@@ -76,6 +76,51 @@ pub struct LimitLabels {
     pub limit: &'static str,
 }
 
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum CodeResult {
+    /// A new code was made (and mailed).
+    issued,
+    /// A code or link was used.
+    confirmed,
+    /// A wrong, used or expired code or link was refused.
+    refused,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CodeLabels {
+    /// `verify_email`, `sign_in`, `reset_password` or `change_email`.
+    pub action: &'static str,
+    pub result: CodeResult,
+}
+
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum MailResult {
+    sent,
+    /// Delivery failed; it will be tried again later.
+    retried,
+    /// Given up: out of date, or it could not be opened.
+    dropped,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MailLabels {
+    pub result: MailResult,
+}
+
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum ConnectionState {
+    in_use,
+    idle,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConnectionLabels {
+    pub state: ConnectionState,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: &'static str,
@@ -91,6 +136,11 @@ pub struct Metrics {
     pub rate_limited: Family<LimitLabels, Counter>,
     /// Password hashes waiting for a worker, read at each scrape.
     pub hash_queue_depth: Gauge,
+    pub codes: Family<CodeLabels, Counter>,
+    pub lockouts: Counter,
+    pub mail: Family<MailLabels, Counter>,
+    /// The database pool, read at each scrape.
+    pub db_connections: Family<ConnectionLabels, Gauge>,
 }
 
 impl Metrics {
@@ -133,6 +183,26 @@ impl Metrics {
             "Password hashes waiting for a worker",
             hash_queue_depth.clone(),
         );
+        let codes = Family::<CodeLabels, Counter>::default();
+        registry.register(
+            "codes",
+            "Emailed codes and links, by action and result",
+            codes.clone(),
+        );
+        let lockouts = Counter::default();
+        registry.register(
+            "lockouts",
+            "Accounts locked after repeated wrong passwords (each new lock)",
+            lockouts.clone(),
+        );
+        let mail = Family::<MailLabels, Counter>::default();
+        registry.register("mail", "Mail from the outbox, by result", mail.clone());
+        let db_connections = Family::<ConnectionLabels, Gauge>::default();
+        registry.register(
+            "db_connections",
+            "Database connections of this instance's pool, by state",
+            db_connections.clone(),
+        );
         registry.register(
             "build",
             "The running version",
@@ -148,7 +218,21 @@ impl Metrics {
             refreshes,
             rate_limited,
             hash_queue_depth,
+            codes,
+            lockouts,
+            mail,
+            db_connections,
         }
+    }
+
+    pub fn count_code(&self, action: &'static str, result: CodeResult) {
+        self.codes
+            .get_or_create(&CodeLabels { action, result })
+            .inc();
+    }
+
+    pub fn count_mail(&self, result: MailResult) {
+        self.mail.get_or_create(&MailLabels { result }).inc();
     }
 
     /// The Prometheus text format (version 0.0.4).

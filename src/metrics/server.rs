@@ -4,6 +4,7 @@
 //! about it is reachable from where the API is exposed, and a scraper needs
 //! no credentials to manage.
 
+use super::{ConnectionLabels, ConnectionState};
 use crate::state::AppState;
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpResponse, HttpServer};
@@ -28,6 +29,14 @@ async fn scrape(state: web::Data<AppState>) -> HttpResponse {
     let metrics = &state.metrics;
     let depth = i64::try_from(state.hasher.queue_depth()).unwrap_or(i64::MAX);
     metrics.hash_queue_depth.set(depth);
+    let (open, idle) = state.store.connections();
+    let gauge = |state| {
+        metrics
+            .db_connections
+            .get_or_create(&ConnectionLabels { state })
+    };
+    gauge(ConnectionState::in_use).set(i64::from(open.saturating_sub(idle)));
+    gauge(ConnectionState::idle).set(i64::from(idle));
     HttpResponse::Ok()
         .content_type(CONTENT_TYPE)
         .body(metrics.encode())

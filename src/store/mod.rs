@@ -26,6 +26,8 @@ use uuid::Uuid;
 pub trait Store: Send + Sync {
     /// `sqlite` or `postgres`.
     fn backend_name(&self) -> &'static str;
+    /// Connections open in the pool, and how many of them are idle.
+    fn connections(&self) -> (u32, u32);
     /// A cheap round trip, for readiness.
     async fn ping(&self) -> StoreResult<()>;
     /// A pooled connection in autocommit mode: reads and single-statement writes.

@@ -6,9 +6,11 @@ use crate::helpers::*;
 use portcullis::config::RateLimit;
 use prometheus_parse::{Scrape, Value as Sample};
 use reqwest::StatusCode;
+use serde_json::json;
 
 backend_tests!(
     counters_move_with_sign_ins_refreshes_and_limits,
+    codes_mail_lockouts_and_the_pool_are_counted,
     metrics_are_off_unless_a_listener_is_set,
 );
 
@@ -132,4 +134,41 @@ async fn metrics_are_off_unless_a_listener_is_set(backend: Backend) {
         StatusCode::NOT_FOUND,
         "not on the API port"
     );
+}
+
+async fn codes_mail_lockouts_and_the_pool_are_counted(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.metrics_listen = Some("127.0.0.1:0".into());
+        s.lockout.free_attempts = 2;
+    })
+    .await;
+    let email = unique_email();
+    app.register(&email, PASSWORD).await;
+    let wrong = json!({"action": "sign_in", "email": email, "code": "00000000"});
+    let (status, _) = problem(app.confirm(&wrong).await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    for _ in 0..2 {
+        let response = app.sign_in(&email, "not the password at all").await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+
+    let (text, metrics) = scrape(&app).await;
+    let codes = "portcullis_codes_total";
+    let issued = [("action", "verify_email"), ("result", "issued")];
+    assert_eq!(value(&metrics, codes, &issued), 1.0, "{text}");
+    let confirmed = [("action", "verify_email"), ("result", "confirmed")];
+    assert_eq!(value(&metrics, codes, &confirmed), 1.0, "{text}");
+    let refused = [("action", "sign_in"), ("result", "refused")];
+    assert_eq!(value(&metrics, codes, &refused), 1.0, "{text}");
+    assert_eq!(
+        value(&metrics, "portcullis_lockouts_total", &[]),
+        1.0,
+        "{text}"
+    );
+    assert!(
+        value(&metrics, "portcullis_mail_total", &[("result", "sent")]) >= 1.0,
+        "{text}"
+    );
+    let open = value(&metrics, "portcullis_db_connections", &[]);
+    assert!(open >= 1.0, "the pool has connections: {text}");
 }

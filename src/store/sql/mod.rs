@@ -313,6 +313,11 @@ where
         DB::BACKEND
     }
 
+    fn connections(&self) -> (u32, u32) {
+        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
+        (self.pool.size(), idle)
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         let conn = self.pool.acquire().await.map_err(unavailable("ping"))?;
         SqlRepo::Connection(conn)
