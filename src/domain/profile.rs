@@ -23,7 +23,9 @@ impl<const MAX: usize> BoundedText<MAX> {
         if input.chars().count() > MAX {
             return Err(Invalid(format!("must be at most {MAX} characters long")));
         }
-        if trimmed.chars().any(is_forbidden_char) {
+        // Checked on what was sent: a line break or tab at either end is no
+        // less forbidden for being trimmable.
+        if input.chars().any(is_forbidden_char) {
             return Err(Invalid::new("must not contain control characters"));
         }
         Ok(Self(trimmed.to_string()))
@@ -122,6 +124,10 @@ mod tests {
         assert_eq!(ProfileText::parse("  Ada ").unwrap().as_str(), "Ada");
         assert!(ProfileText::parse("   ").is_err());
         assert!(ProfileText::parse("a\nb").is_err());
+        // Found by the contract fuzzer: trimmable control characters too.
+        for edge in ["\u{a0}\u{c}N", "Ada\n", "\tAda"] {
+            assert!(ProfileText::parse(edge).is_err(), "{edge:?}");
+        }
         assert!(ProfileText::parse(&"x".repeat(201)).is_err());
         assert!(InfoText::parse(&"x".repeat(2000)).is_ok());
     }
