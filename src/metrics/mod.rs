@@ -121,6 +121,22 @@ pub struct ConnectionLabels {
     pub state: ConnectionState,
 }
 
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum KeyState {
+    /// Published, signing later (the rotation lead).
+    pending,
+    /// Signing now (the newest of them signs).
+    active,
+    /// Published until the tokens it signed have expired.
+    retired,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KeyLabels {
+    pub state: KeyState,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: &'static str,
@@ -141,6 +157,8 @@ pub struct Metrics {
     pub mail: Family<MailLabels, Counter>,
     /// The database pool, read at each scrape.
     pub db_connections: Family<ConnectionLabels, Gauge>,
+    /// Published signing keys, read at each scrape.
+    pub signing_keys: Family<KeyLabels, Gauge>,
 }
 
 impl Metrics {
@@ -203,6 +221,12 @@ impl Metrics {
             "Database connections of this instance's pool, by state",
             db_connections.clone(),
         );
+        let signing_keys = Family::<KeyLabels, Gauge>::default();
+        registry.register(
+            "signing_keys",
+            "Published signing keys, by state",
+            signing_keys.clone(),
+        );
         registry.register(
             "build",
             "The running version",
@@ -222,6 +246,7 @@ impl Metrics {
             lockouts,
             mail,
             db_connections,
+            signing_keys,
         }
     }
 

@@ -4,7 +4,7 @@
 //! about it is reachable from where the API is exposed, and a scraper needs
 //! no credentials to manage.
 
-use super::{ConnectionLabels, ConnectionState};
+use super::{ConnectionLabels, ConnectionState, KeyLabels, KeyState};
 use crate::state::AppState;
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpResponse, HttpServer};
@@ -37,6 +37,18 @@ async fn scrape(state: web::Data<AppState>) -> HttpResponse {
     };
     gauge(ConnectionState::in_use).set(i64::from(open.saturating_sub(idle)));
     gauge(ConnectionState::idle).set(i64::from(idle));
+    let keys = state.tokens.keys().states(state.clock.now());
+    for (key_state, count) in [
+        (KeyState::pending, keys.pending),
+        (KeyState::active, keys.active),
+        (KeyState::retired, keys.retired),
+    ] {
+        let labels = KeyLabels { state: key_state };
+        metrics
+            .signing_keys
+            .get_or_create(&labels)
+            .set(i64::from(count));
+    }
     HttpResponse::Ok()
         .content_type(CONTENT_TYPE)
         .body(metrics.encode())

@@ -70,6 +70,14 @@ pub struct KeyRing {
     last_reload: Mutex<Instant>,
 }
 
+/// Published keys by state (a metric).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct KeyStates {
+    pub pending: u32,
+    pub active: u32,
+    pub retired: u32,
+}
+
 /// What a rotation did.
 #[derive(Debug, Clone)]
 pub struct Rotation {
@@ -112,6 +120,23 @@ impl KeyRing {
             Ok(guard) => guard.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
+    }
+
+    /// How many published keys are waiting to sign, may sign, and are retired
+    /// (kept for the tokens they signed) at `now`.
+    pub fn states(&self, now: Timestamp) -> KeyStates {
+        let set = self.snapshot();
+        let mut states = KeyStates::default();
+        for key in &set.signing {
+            if key.activates_at > now {
+                states.pending += 1;
+            } else if key.retires_at.is_some_and(|r| r <= now) {
+                states.retired += 1;
+            } else {
+                states.active += 1;
+            }
+        }
+        states
     }
 
     /// The key that signs at `now`: the most recently activated one that has

@@ -5,4 +5,4 @@ mod access;
 mod keys;
 
 pub use access::{AccessClaims, AccessTokens, IssuedAccessToken, TokenError};
-pub use keys::{KeyRing, KeyRingError, Rotation};
+pub use keys::{KeyRing, KeyRingError, KeyStates, Rotation};

@@ -10,7 +10,7 @@ use serde_json::json;
 
 backend_tests!(
     counters_move_with_sign_ins_refreshes_and_limits,
-    codes_mail_lockouts_and_the_pool_are_counted,
+    codes_mail_lockouts_keys_and_the_pool_are_counted,
     metrics_are_off_unless_a_listener_is_set,
 );
 
@@ -136,7 +136,7 @@ async fn metrics_are_off_unless_a_listener_is_set(backend: Backend) {
     );
 }
 
-async fn codes_mail_lockouts_and_the_pool_are_counted(backend: Backend) {
+async fn codes_mail_lockouts_keys_and_the_pool_are_counted(backend: Backend) {
     let app = spawn_app_with(backend, |s| {
         s.metrics_listen = Some("127.0.0.1:0".into());
         s.lockout.free_attempts = 2;
@@ -171,4 +171,24 @@ async fn codes_mail_lockouts_and_the_pool_are_counted(backend: Backend) {
     );
     let open = value(&metrics, "portcullis_db_connections", &[]);
     assert!(open >= 1.0, "the pool has connections: {text}");
+    let keys = "portcullis_signing_keys";
+    assert_eq!(value(&metrics, keys, &[("state", "active")]), 1.0, "{text}");
+    assert_eq!(
+        value(&metrics, keys, &[("state", "pending")]),
+        0.0,
+        "{text}"
+    );
+
+    // A rotation publishes a key that signs later.
+    let admin = app.new_super_admin().await;
+    let rotate = app.client.post(app.url("/v1/admin/keys/rotate"));
+    let response = rotate.bearer_auth(&admin.access).send().await.unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    let (text, metrics) = scrape(&app).await;
+    assert_eq!(
+        value(&metrics, keys, &[("state", "pending")]),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(value(&metrics, keys, &[("state", "active")]), 1.0, "{text}");
 }
