@@ -4,8 +4,9 @@
 
 use crate::backend_tests;
 use crate::helpers::*;
+use crate::services::{introspect, service_client};
 use crate::social::{identity, setup};
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -78,36 +79,12 @@ async fn a_refresh_keeps_when_and_how(backend: Backend) {
 async fn introspection_agrees_with_the_token(backend: Backend) {
     let app = spawn_app(backend).await;
     let admin = app.new_super_admin().await;
-    let created: Value = app
-        .client
-        .post(app.url("/v1/admin/service-clients"))
-        .bearer_auth(&admin.access)
-        .json(&json!({"name": "orders"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let basic = STANDARD.encode(format!(
-        "{}:{}",
-        created["client_id"].as_str().unwrap(),
-        created["client_secret"].as_str().unwrap()
-    ));
+    let (id, secret) = service_client(&app, &admin).await;
     let email = unique_email();
     app.register(&email, PASSWORD).await;
     let tokens = app.signed_in_with(&email, PASSWORD).await;
-    let verdict: Value = app
-        .client
-        .post(app.url("/v1/introspect"))
-        .header("authorization", format!("Basic {basic}"))
-        .form(&[("token", tokens.access.as_str())])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let response = introspect(&app.address, Some((&id, &secret)), &tokens.access).await;
+    let verdict: Value = response.json().await.unwrap();
     let claims = claims(&tokens.access);
     assert_eq!(verdict["active"], true);
     for claim in ["aal", "amr", "auth_time"] {

@@ -37,6 +37,15 @@ fn run(dir: &Path, envs: &[(&str, String)], args: &[&str], stdin: Option<&str>) 
     child.wait_with_output().unwrap()
 }
 
+/// The settings a production instance needs: its database, secret and mail.
+fn production_env(db: &TestDb, mail: &MailSink) -> Vec<(&'static str, String)> {
+    vec![
+        ("PORTCULLIS_DATABASE_URL", db.url.clone()),
+        ("PORTCULLIS_SECRET", SECRET.to_string()),
+        ("PORTCULLIS_SMTP_URL", mail.url()),
+    ]
+}
+
 fn stdout(output: &Output) -> String {
     assert!(
         output.status.success(),
@@ -89,11 +98,7 @@ async fn create_admin_creates_or_promotes_and_never_weakly(backend: Backend) {
     let db = TestDb::create(backend).await;
     let mail = MailSink::start().await;
     let dir = temp_dir();
-    let envs = [
-        ("PORTCULLIS_DATABASE_URL", db.url.clone()),
-        ("PORTCULLIS_SECRET", SECRET.to_string()),
-        ("PORTCULLIS_SMTP_URL", mail.url()),
-    ];
+    let envs = production_env(&db, &mail);
     let admin = unique_email();
     let create = [
         "create-admin",
@@ -278,11 +283,7 @@ async fn create_admin_lets_a_locked_out_super_admin_sign_in_again(backend: Backe
     let db = TestDb::create(backend).await;
     let mail = MailSink::start().await;
     let dir = temp_dir();
-    let envs = [
-        ("PORTCULLIS_DATABASE_URL", db.url.clone()),
-        ("PORTCULLIS_SECRET", SECRET.to_string()),
-        ("PORTCULLIS_SMTP_URL", mail.url()),
-    ];
+    let envs = production_env(&db, &mail);
     let (first, second) = (unique_email(), unique_email());
     for email in [&first, &second] {
         let create = [

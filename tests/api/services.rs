@@ -17,7 +17,7 @@ backend_tests!(
 );
 
 /// Creates a service client; returns (client_id, secret).
-async fn service_client(app: &TestApp, admin: &Tokens) -> (String, String) {
+pub(crate) async fn service_client(app: &TestApp, admin: &Tokens) -> (String, String) {
     let response = app
         .client
         .post(app.url("/v1/admin/service-clients"))
@@ -34,7 +34,7 @@ async fn service_client(app: &TestApp, admin: &Tokens) -> (String, String) {
     )
 }
 
-async fn introspect(
+pub(crate) async fn introspect(
     base: &str,
     credentials: Option<(&str, &str)>,
     token: &str,
