@@ -79,31 +79,6 @@ impl FromRequest for Admin {
     }
 }
 
-/// An administrator's request with a JSON body. The role is checked before
-/// the body is read, so a caller who may not use the route learns nothing
-/// about its fields from a 400.
-pub struct AdminJson<T> {
-    pub admin: Admin,
-    pub body: T,
-}
-
-impl<T: serde::de::DeserializeOwned + utoipa::PartialSchema + 'static> FromRequest
-    for AdminJson<T>
-{
-    type Error = ApiError;
-    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let admin = Admin::from_request(req, payload);
-        let body = super::JsonBody::<T>::from_request(req, payload);
-        Box::pin(async move {
-            let admin = admin.await?;
-            let super::JsonBody(body) = body.await?;
-            Ok(AdminJson { admin, body })
-        })
-    }
-}
-
 /// Middleware: every request under `/v1/admin/` is authenticated and its
 /// role checked before anything else of it is read (path, query, body), so
 /// a caller who may not use the admin API learns nothing about it from a

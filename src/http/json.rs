@@ -1,4 +1,4 @@
-use super::params::{body_of, duplicate_field, missing_field, unknown_field};
+use super::params::{body_of, field_in, Reported};
 use crate::error::{FieldError, FlowError};
 use crate::http::ApiError;
 use actix_web::dev::Payload;
@@ -39,6 +39,9 @@ impl<T: DeserializeOwned + PartialSchema + 'static> FromRequest for JsonBody<T> 
 #[derive(Clone, Copy)]
 pub struct BodyLimit(pub usize);
 
+/// The most invalid fields one answer names.
+const MAX_FIELD_ERRORS: usize = 20;
+
 const TRAILING: &str = "malformed JSON: trailing characters after the body";
 
 fn parse<T: DeserializeOwned + PartialSchema>(bytes: &[u8]) -> Result<T, ApiError> {
@@ -71,7 +74,9 @@ fn parse<T: DeserializeOwned + PartialSchema>(bytes: &[u8]) -> Result<T, ApiErro
         // Refused as sent, accepted as an object: a key that came twice
         // (the object keeps only its last value).
         let message = strip_position(&direct.inner().to_string());
-        let field = duplicate_field(&message).unwrap_or("body").to_string();
+        let field = field_in(&message, Reported::Duplicate)
+            .unwrap_or("body")
+            .to_string();
         errors.push(FieldError { field, message });
     }
     let detail = errors
@@ -87,19 +92,25 @@ fn parse<T: DeserializeOwned + PartialSchema>(bytes: &[u8]) -> Result<T, ApiErro
 /// the rest parsed again; serde reports only the first absent field, so the
 /// others come from the schema's `required` list.
 fn field_errors<T: DeserializeOwned + PartialSchema>(
-    mut object: Map<String, Value>,
+    object: Map<String, Value>,
 ) -> Vec<FieldError> {
     let mut errors: Vec<FieldError> = Vec::new();
     let reported = |errors: &[FieldError], field: &str| errors.iter().any(|e| e.field == field);
-    // Each round removes one key, so this ends.
-    for _ in 0..=object.len() {
-        let error = match serde_path_to_error::deserialize::<_, T>(Value::Object(object.clone())) {
+    let mut body = Value::Object(object);
+    // Each round removes one key, so this ends; and each round parses the
+    // rest again, so a body of thousands of junk keys stops at the bound
+    // (no request body of this API has that many fields).
+    for _ in 0..MAX_FIELD_ERRORS {
+        let error = match serde_path_to_error::deserialize::<_, T>(&body) {
             Ok(_) => break,
             Err(error) => error,
         };
+        let Value::Object(object) = &mut body else {
+            break;
+        };
         let path = error.path().to_string();
         let message = strip_position(&error.into_inner().to_string());
-        if missing_field(&message).is_some() {
+        if field_in(&message, Reported::Missing).is_some() {
             for field in required_fields::<T>() {
                 if !object.contains_key(&field) && !reported(&errors, &field) {
                     errors.push(FieldError {
@@ -108,7 +119,9 @@ fn field_errors<T: DeserializeOwned + PartialSchema>(
                     });
                 }
             }
-            if let Some(field) = missing_field(&message).filter(|f| !reported(&errors, f)) {
+            if let Some(field) =
+                field_in(&message, Reported::Missing).filter(|f| !reported(&errors, f))
+            {
                 errors.push(FieldError {
                     field: field.to_string(),
                     message: "is required".to_string(),
@@ -117,7 +130,7 @@ fn field_errors<T: DeserializeOwned + PartialSchema>(
             break;
         }
         // An unknown field is reported where the object is, not at the key.
-        let field = unknown_field(&message).map_or(path, str::to_string);
+        let field = field_in(&message, Reported::Unknown).map_or(path, str::to_string);
         let key = field
             .split(['.', '['])
             .next()
@@ -216,6 +229,13 @@ mod tests {
         assert!(err("{}")
             .to_string()
             .contains("email: is required; password: is required"));
+    }
+
+    #[test]
+    fn a_flood_of_junk_keys_is_named_up_to_the_bound() {
+        let junk: Vec<String> = (0..500).map(|i| format!("\"junk{i}\": 1")).collect();
+        let body = format!("{{{}}}", junk.join(", "));
+        assert_eq!(fields(&body).len(), MAX_FIELD_ERRORS);
     }
 
     #[test]

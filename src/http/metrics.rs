@@ -15,11 +15,16 @@ pub async fn count_requests(
     let started = Instant::now();
     let state = req.app_data::<web::Data<AppState>>().cloned();
     // A closed set: any other method a client invents is `other`.
-    let method = match req.method().as_str() {
-        known @ ("GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS") => known,
+    let method: &'static str = match req.method().as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
         _ => "other",
-    }
-    .to_string();
+    };
     let res = next.call(req).await?;
     if let Some(state) = state {
         // Known only once routed; anything the router did not match is one

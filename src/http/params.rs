@@ -141,8 +141,9 @@ fn urlencoded<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let message = error.into_inner().to_string();
         // serde reports missing, unknown and repeated parameters at the top
         // level, naming them only in the message.
-        let named = unknown_field(&message).or_else(|| duplicate_field(&message));
-        match (missing_field(&message), named) {
+        let named = field_in(&message, Reported::Unknown)
+            .or_else(|| field_in(&message, Reported::Duplicate));
+        match (field_in(&message, Reported::Missing), named) {
             (Some(field), _) => invalid(field, "is required"),
             (None, Some(field)) => invalid(field, message.clone()),
             (None, None) => invalid(&path, message),
@@ -150,19 +151,23 @@ fn urlencoded<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-/// The field named by serde's "missing field `x`".
-pub(super) fn missing_field(message: &str) -> Option<&str> {
-    message.strip_prefix("missing field `")?.split('`').next()
+/// What serde reports at the object, naming the field only in its message.
+#[derive(Clone, Copy)]
+pub(super) enum Reported {
+    Missing,
+    Unknown,
+    Duplicate,
 }
 
-/// The field named by serde's "duplicate field `x`".
-pub(super) fn duplicate_field(message: &str) -> Option<&str> {
-    message.strip_prefix("duplicate field `")?.split('`').next()
-}
-
-/// The field named by serde's "unknown field `x`, expected …".
-pub(super) fn unknown_field(message: &str) -> Option<&str> {
-    message.strip_prefix("unknown field `")?.split('`').next()
+/// The field named by serde's "missing field `x`", "unknown field `x`,
+/// expected …" or "duplicate field `x`".
+pub(super) fn field_in(message: &str, kind: Reported) -> Option<&str> {
+    let prefix = match kind {
+        Reported::Missing => "missing field `",
+        Reported::Unknown => "unknown field `",
+        Reported::Duplicate => "duplicate field `",
+    };
+    message.strip_prefix(prefix)?.split('`').next()
 }
 
 fn invalid(field: &str, message: impl Into<String>) -> ApiError {

@@ -20,7 +20,7 @@ use prometheus_client::registry::Registry;
 pub struct HttpLabels {
     /// The route template (`/v1/sessions/{id}`), or `unmatched`.
     pub route: String,
-    pub method: String,
+    pub method: &'static str,
     /// `2xx`, `4xx`, …
     pub status: &'static str,
 }
@@ -28,7 +28,7 @@ pub struct HttpLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
     pub route: String,
-    pub method: String,
+    pub method: &'static str,
 }
 
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]

@@ -18,15 +18,7 @@ use uuid::Uuid;
 
 /// A linked identity. Provider tokens are never part of it.
 #[derive(Serialize, ToSchema)]
-#[schema(example = json!({
-    "id": "01a1ff6a-6c18-7953-859d-c9f81818e811",
-    "provider": "google",
-    "subject": "104285610379184326571",
-    "email": "ada@example.com",
-    "scope": "openid email profile",
-    "created_at": "2026-11-21T18:42:07Z",
-    "updated_at": "2026-12-02T07:55:31Z"
-}))]
+#[schema(example = json!(crate::routes::examples::account()))]
 pub struct AccountView {
     /// The link's id (a UUID), for `DELETE /v1/accounts/{id}`.
     pub id: Uuid,
@@ -63,15 +55,7 @@ impl From<Account> for AccountView {
 
 /// The signed-in user's linked provider identities.
 #[derive(Serialize, ToSchema)]
-#[schema(example = json!({"accounts": [{
-    "id": "01a1ff6a-6c18-7953-859d-c9f81818e811",
-    "provider": "google",
-    "subject": "104285610379184326571",
-    "email": "ada@example.com",
-    "scope": "openid email profile",
-    "created_at": "2026-11-21T18:42:07Z",
-    "updated_at": "2026-12-02T07:55:31Z"
-}]}))]
+#[schema(example = json!({"accounts": [crate::routes::examples::account()]}))]
 pub struct AccountList {
     /// The linked identities; empty when there are none.
     pub accounts: Vec<AccountView>,

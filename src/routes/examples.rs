@@ -68,3 +68,31 @@ pub fn admin_user() -> Value {
         "ban_reason": null
     })
 }
+
+/// A linked identity as `AccountView` shows it.
+pub fn account() -> Value {
+    json!({
+        "id": "01a1ff6a-6c18-7953-859d-c9f81818e811",
+        "provider": "google",
+        "subject": "104285610379184326571",
+        "email": "ada@example.com",
+        "scope": "openid email profile",
+        "created_at": "2026-11-21T18:42:07Z",
+        "updated_at": "2026-12-02T07:55:31Z"
+    })
+}
+
+/// An audit event as `AuditEventView` shows it.
+pub fn audit_event() -> Value {
+    json!({
+        "id": "01a2407f-1500-781e-9fe2-5d940ed90475",
+        "occurred_at": "2026-12-04T10:00:00Z",
+        "type": "sign_in.succeeded",
+        "user_id": "01a1f83c-da20-7269-bba7-4de452e6b438",
+        "actor_id": "01a1f83c-da20-7269-bba7-4de452e6b438",
+        "ip": "203.0.113.7",
+        "user_agent": "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+        "request_id": "bfa49c76-1c0b-44d5-a701-4390cfdf83b3",
+        "details": {"method": "password", "session_id": "01a2407f-1500-70c5-b2a3-a4506513270e"}
+    })
+}

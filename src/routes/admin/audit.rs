@@ -15,17 +15,7 @@ use uuid::Uuid;
 
 /// One entry of the audit log: a security-relevant event.
 #[derive(Serialize, ToSchema)]
-#[schema(example = json!({
-    "id": "01a2407f-1500-781e-9fe2-5d940ed90475",
-    "occurred_at": "2026-12-04T10:00:00Z",
-    "type": "admin.role_changed",
-    "user_id": "01a21374-03e0-711e-890d-549b6f03675a",
-    "actor_id": "01a19b45-b800-7892-bf3f-0824128b2f33",
-    "ip": "203.0.113.7",
-    "user_agent": "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
-    "request_id": "bfa49c76-1c0b-44d5-a701-4390cfdf83b3",
-    "details": {"from": "VIEWER", "to": "EDITOR"}
-}))]
+#[schema(example = json!(crate::routes::examples::audit_event()))]
 pub struct AuditEventView {
     /// The event's id (a UUID).
     pub id: Uuid,
@@ -101,17 +91,7 @@ pub struct AuditParams {
 /// One page of the audit log.
 #[derive(Serialize, ToSchema)]
 #[schema(example = json!({
-    "events": [{
-    "id": "01a2407f-1500-781e-9fe2-5d940ed90475",
-    "occurred_at": "2026-12-04T10:00:00Z",
-    "type": "admin.role_changed",
-    "user_id": "01a21374-03e0-711e-890d-549b6f03675a",
-    "actor_id": "01a19b45-b800-7892-bf3f-0824128b2f33",
-    "ip": "203.0.113.7",
-    "user_agent": "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
-    "request_id": "bfa49c76-1c0b-44d5-a701-4390cfdf83b3",
-    "details": {"from": "VIEWER", "to": "EDITOR"}
-}],
+    "events": [crate::routes::examples::audit_event()],
     "next_cursor": "eyJzIjoiLW9jY3VycmVkX2F0IiwiayI6IjE3OTYzNzg0MDAwMDAiLCJpZCI6IjAxYTI0MDdmLTE1MDAtNzgxZS05ZmUyLTVkOTQwZWQ5MDQ3NSJ9"
 }))]
 pub struct AuditPageView {

@@ -4,7 +4,7 @@ use crate::domain::ProfileText;
 use crate::flows::service_clients;
 use crate::http::ApiError;
 use crate::http::PathParams;
-use crate::http::{Admin, AdminJson, Origin};
+use crate::http::{Admin, JsonBody, Origin};
 use crate::routes::problems::{AdminProblems, InputProblems, ParamProblems, ServerProblems};
 use crate::state::AppState;
 use crate::store::{ServiceClient, Timestamp};
@@ -116,9 +116,10 @@ pub struct ServiceClientList {
 pub async fn create(
     state: web::Data<AppState>,
     client: Origin,
-    request: AdminJson<CreateServiceClientRequest>,
+    admin: Admin,
+    body: JsonBody<CreateServiceClientRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let AdminJson { admin, body } = request;
+    let body = body.0;
     let created = service_clients::create(&state, &admin, body.name.as_str(), &client).await?;
     Ok(HttpResponse::Created().json(CreatedServiceClient {
         client: created.client.into(),

@@ -5,7 +5,7 @@ use crate::error::Problem;
 use crate::flows::admin::{self, AdminUpdate, ListUsers};
 use crate::flows::invite::{self, Invitation};
 use crate::http::ApiError;
-use crate::http::{Admin, AdminJson, Origin};
+use crate::http::{Admin, JsonBody, Origin};
 use crate::http::{PathParams, QueryParams};
 use crate::routes::problems::{AdminProblems, InputProblems, ParamProblems, ServerProblems};
 use crate::routes::profile_patch::profile_patch;
@@ -100,9 +100,10 @@ pub struct InviteRequest {
 pub async fn invite_user(
     state: web::Data<AppState>,
     client: Origin,
-    request: AdminJson<InviteRequest>,
+    admin: Admin,
+    body: JsonBody<InviteRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let AdminJson { admin, body } = request;
+    let body = body.0;
     let invitation = Invitation {
         email: body.email,
         role: body.role.unwrap_or(Role::Viewer),
@@ -264,9 +265,10 @@ pub async fn update_user(
     state: web::Data<AppState>,
     client: Origin,
     id: PathParams<Uuid>,
-    request: AdminJson<AdminUpdateRequest>,
+    admin: Admin,
+    body: JsonBody<AdminUpdateRequest>,
 ) -> Result<web::Json<AdminUserView>, ApiError> {
-    let AdminJson { admin, mut body } = request;
+    let mut body = body.0;
     let update = AdminUpdate {
         profile: body.take_profile(),
         role: body.role,
@@ -312,9 +314,10 @@ pub async fn ban(
     state: web::Data<AppState>,
     client: Origin,
     id: PathParams<Uuid>,
-    request: AdminJson<BanRequest>,
+    admin: Admin,
+    body: JsonBody<BanRequest>,
 ) -> Result<web::Json<AdminUserView>, ApiError> {
-    let AdminJson { admin, body } = request;
+    let body = body.0;
     let BanRequest { until, reason } = body;
     let until = until.map(Timestamp::from_datetime);
     let reason = reason.map(String::from);
