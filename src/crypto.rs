@@ -29,13 +29,13 @@ pub fn sha256_hex(input: &str) -> String {
     hex(&Sha256::digest(input.as_bytes()))
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 // The one `unreachable!` in the crate, allowed here only: see the comment.
 #[allow(clippy::unreachable)]
-fn hmac_sha256(key: &[u8]) -> HmacSha256 {
+pub(crate) fn hmac_sha256(key: &[u8]) -> HmacSha256 {
     // HMAC is defined for keys of any length (long ones are hashed first);
     // the error only exists because `KeyInit` is shared with fixed-key MACs.
     <HmacSha256 as Mac>::new_from_slice(key)
@@ -92,6 +92,18 @@ impl ServerSecret {
         RefreshChain {
             key: self.derive("refresh-token-successor"),
         }
+    }
+
+    /// For TOTP secrets (second factors).
+    pub fn factor_secret_cipher(&self) -> KeyCipher {
+        KeyCipher {
+            key: self.derive("totp-secret-encryption"),
+        }
+    }
+
+    /// Keys the hashes of recovery codes.
+    pub fn recovery_code_key(&self) -> [u8; 32] {
+        self.derive("recovery-code-hmac")
     }
 
     /// For tokens that social providers issued to us.

@@ -82,6 +82,17 @@ pub enum FlowError {
     Unauthenticated(&'static str),
     #[error("the refresh token is not valid")]
     InvalidRefreshToken,
+    /// RFC 9470: the session is not proven strongly or recently enough.
+    #[error("{detail}")]
+    InsufficientAuthentication {
+        detail: &'static str,
+        /// The level needed (`aal2`), when the level is what falls short.
+        acr: Option<&'static str>,
+        /// The oldest acceptable proof, in seconds.
+        max_age: Option<u64>,
+    },
+    #[error("the mfa_token is invalid, expired or used up, or the code is not valid")]
+    InvalidSecondFactor,
     #[error("the code or link is invalid, expired or already used")]
     InvalidCode,
     #[error("not found")]
@@ -143,6 +154,11 @@ impl FlowError {
             FlowError::InvalidCredentials => ("invalid-credentials", "Invalid credentials"),
             FlowError::Unauthenticated(_) => ("unauthenticated", "Authentication required"),
             FlowError::InvalidRefreshToken => ("invalid-refresh-token", "Invalid refresh token"),
+            FlowError::InsufficientAuthentication { .. } => (
+                "insufficient-user-authentication",
+                "Stronger or more recent authentication required",
+            ),
+            FlowError::InvalidSecondFactor => ("invalid-second-factor", "Invalid second factor"),
             FlowError::InvalidCode => ("invalid-code", "Invalid or expired code"),
             FlowError::NotFound => ("not-found", "Not found"),
             FlowError::Forbidden(_) => ("forbidden", "Forbidden"),

@@ -25,6 +25,7 @@ pub mod housekeeping;
 pub mod http;
 pub mod mail;
 pub mod metrics;
+pub mod mfa;
 pub mod oauth;
 pub mod openapi;
 pub mod pwned;

@@ -140,6 +140,7 @@ impl Application {
                     .map_err(StartupError::OAuth)?,
             ),
             provider_cipher: secret.provider_token_cipher(),
+            factors: crate::mfa::SecondFactors::new(&secret, &settings.mfa.totp_issuer),
             trusted_proxies: settings
                 .trusted_proxy_nets()
                 .map_err(|e| StartupError::Protections(e.to_string()))?,

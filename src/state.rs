@@ -35,6 +35,8 @@ pub struct AppState {
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub pwned: PwnedPasswords,
+    /// Seals TOTP secrets and hashes recovery codes.
+    pub factors: crate::mfa::SecondFactors,
     /// This instance's counters (see `crate::metrics`).
     pub metrics: Arc<Metrics>,
 }

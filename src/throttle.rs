@@ -284,6 +284,27 @@ pub async fn claim_sign_in(state: &AppState, key: &str) -> Result<bool, FlowErro
     Ok(true)
 }
 
+/// Claims an attempt at a second factor of an account. It counts twice:
+/// under a key of its own, which a correct password does not clear (or
+/// whoever knows the password could guess codes without end, a few per
+/// sign-in), and in the account's sign-in lockout, so that wrong codes lock
+/// password sign-in as wrong passwords do. False while either is locked.
+pub async fn claim_second_factor(state: &AppState, email: &str) -> Result<bool, FlowError> {
+    Ok(claim_sign_in(state, &second_factor_key(email)).await?
+        && claim_sign_in(state, email).await?)
+}
+
+/// A right second factor ends both counts.
+pub async fn clear_second_factor(repo: &mut dyn Repo, email: &str) -> Result<(), FlowError> {
+    repo.clear_login_attempts(&second_factor_key(email)).await?;
+    repo.clear_login_attempts(email).await?;
+    Ok(())
+}
+
+fn second_factor_key(email: &str) -> String {
+    format!("mfa:{email}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

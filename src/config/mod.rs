@@ -10,9 +10,11 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Duration;
 
+mod mfa;
 mod oauth;
 mod protection;
 
+pub use mfa::MfaSettings;
 pub use oauth::{OAuthSettings, ProviderKind, ProviderSettings};
 pub use protection::{LockoutSettings, PwnedSettings, RateLimit, RateLimits};
 
@@ -185,6 +187,8 @@ pub struct Settings {
     pub bootstrap_admin_email: Option<String>,
     /// Optional check of new passwords against Have I Been Pwned.
     pub pwned_passwords: PwnedSettings,
+    /// Second factors: who must use one, and how recent a proof must be.
+    pub mfa: MfaSettings,
 }
 
 impl Default for Settings {
@@ -241,6 +245,7 @@ impl Default for Settings {
             key_rotation_lead_secs: 600,
             bootstrap_admin_email: None,
             pwned_passwords: PwnedSettings::default(),
+            mfa: MfaSettings::default(),
         }
     }
 }
@@ -384,6 +389,7 @@ impl Settings {
         }
         self.validate_oauth()?;
         self.validate_protections()?;
+        self.mfa.validate().map_err(ConfigError::Invalid)?;
         if self.env == RunMode::Production {
             self.validate_production()?;
         }

@@ -35,11 +35,42 @@ impl AuthMethod {
             AuthMethod::Unknown => &[],
         }
     }
+}
 
-    /// The authenticator assurance level (NIST SP 800-63B): every method
-    /// here is one factor.
+/// How strongly a session was proven: its first factor and, once the person
+/// gave one, its second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Assurance {
+    pub first: AuthMethod,
+    pub second: Option<super::SecondFactor>,
+}
+
+impl Assurance {
+    /// The authenticator assurance level (NIST SP 800-63B): `aal2` with a
+    /// second factor, else `aal1`.
     pub fn aal(self) -> &'static str {
-        "aal1"
+        if self.second.is_some() {
+            "aal2"
+        } else {
+            "aal1"
+        }
+    }
+
+    pub fn is_aal2(self) -> bool {
+        self.second.is_some()
+    }
+
+    /// The RFC 8176 `amr` values: each method once, and `mfa` when there
+    /// were two factors.
+    pub fn amr(self) -> Vec<&'static str> {
+        let mut amr: Vec<&'static str> = self.first.amr().to_vec();
+        if let Some(second) = self.second {
+            if !amr.contains(&second.amr()) {
+                amr.push(second.amr());
+            }
+            amr.push("mfa");
+        }
+        amr
     }
 }
 
@@ -72,5 +103,25 @@ mod tests {
             assert_eq!(AuthMethod::try_from(stored), Ok(method));
         }
         assert!(AuthMethod::try_from("pwd".to_string()).is_err());
+    }
+
+    #[test]
+    fn a_second_factor_is_aal2_and_mfa() {
+        use crate::domain::SecondFactor;
+        let one = Assurance {
+            first: AuthMethod::Password,
+            second: None,
+        };
+        assert_eq!((one.aal(), one.amr()), ("aal1", vec!["pwd"]));
+        let two = Assurance {
+            second: Some(SecondFactor::Totp),
+            ..one
+        };
+        assert_eq!((two.aal(), two.amr()), ("aal2", vec!["pwd", "otp", "mfa"]));
+        let code_then_otp = Assurance {
+            first: AuthMethod::EmailCode,
+            second: Some(SecondFactor::RecoveryCode),
+        };
+        assert_eq!(code_then_otp.amr(), vec!["otp", "mfa"]);
     }
 }

@@ -5,6 +5,7 @@
 mod auth_method;
 mod code;
 mod email;
+mod factor;
 mod locale;
 mod password;
 mod profile;
@@ -13,9 +14,10 @@ mod schema;
 mod token;
 mod username;
 
-pub use auth_method::AuthMethod;
+pub use auth_method::{Assurance, AuthMethod};
 pub use code::{CodeAction, VerificationCode};
 pub use email::Email;
+pub use factor::{RecoveryCode, SecondFactor, TotpCode};
 pub use locale::Locale;
 pub use password::{Password, PasswordPolicy};
 pub use profile::{AvatarUrl, BoundedText, InfoText, ProfileText};

@@ -2,7 +2,10 @@
 //! stated once, so that the document is as strict as the server and every
 //! request or view that carries the type refers to the same component.
 
-use super::{AvatarUrl, BoundedText, Email, OpaqueToken, Password, Username, VerificationCode};
+use super::{
+    AvatarUrl, BoundedText, Email, OpaqueToken, Password, RecoveryCode, TotpCode, Username,
+    VerificationCode,
+};
 use std::borrow::Cow;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaFormat, Type};
 use utoipa::openapi::{KnownFormat, RefOr};
@@ -106,6 +109,33 @@ string_schema!(
         pattern: Some("^[0-9]{8}$".to_string()),
         format: None,
         example: "48213907",
+    }
+);
+
+string_schema!(
+    TotpCode,
+    "TotpCode",
+    Rules {
+        description: "The 6-digit code an authenticator app shows (TOTP, RFC 6238).",
+        min: Some(TotpCode::DIGITS),
+        max: TotpCode::DIGITS,
+        pattern: Some("^[0-9]{6}$".to_string()),
+        format: None,
+        example: "492039",
+    }
+);
+
+string_schema!(
+    RecoveryCode,
+    "RecoveryCode",
+    Rules {
+        description: "One of the account's recovery codes: 16 characters `a`-`z` and `2`-`7` \
+            in any case, with or without the hyphens and spaces it is shown with.",
+        min: Some(RecoveryCode::CHARS),
+        max: RecoveryCode::MAX_INPUT,
+        pattern: Some("^[ -]*([A-Za-z2-7][ -]*){16}$".to_string()),
+        format: None,
+        example: "k4m6-x7qp-2ab5-ht3z",
     }
 );
 

@@ -9,7 +9,7 @@ use crate::error::FlowError;
 use crate::flows::context::{Caller, Origin};
 use crate::mail::MailKind;
 use crate::state::AppState;
-use crate::store::{Account, AuditEvent, AuditQuery, Repo, Session, StoreResult, User};
+use crate::store::{Account, AuditEvent, AuditQuery, Factor, Repo, Session, StoreResult, User};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -33,6 +33,7 @@ pub async fn change_password(
     revoke_other_sessions: bool,
     client: &Origin,
 ) -> Result<(), FlowError> {
+    super::mfa::require_recent_second_factor(state, auth).await?;
     let user = profile::me(state, auth).await?;
     reauth::confirm_password(state, &user, current, client).await?;
     let hash = passwords::screen_and_hash(state, &user, &new_password, client).await?;
@@ -66,6 +67,7 @@ pub async fn start_email_change(
     password: &str,
     client: &Origin,
 ) -> Result<(), FlowError> {
+    super::mfa::require_recent_second_factor(state, auth).await?;
     let user = profile::me(state, auth).await?;
     reauth::confirm_password(state, &user, password, client).await?;
     if *new_email == user.email {
@@ -150,6 +152,7 @@ pub async fn delete_me(
     proof: Reauthentication,
     client: &Origin,
 ) -> Result<(), FlowError> {
+    super::mfa::require_recent_second_factor(state, auth).await?;
     let user = profile::me(state, auth).await?;
     let now = state.clock.now();
     let mut tx = reauth::reauthenticate(state, &user, proof, client).await?;
@@ -171,6 +174,8 @@ pub struct Export {
     pub user: User,
     pub accounts: Vec<Account>,
     pub sessions: Vec<Session>,
+    pub factors: Vec<Factor>,
+    pub recovery_codes_remaining: i64,
     pub events: Vec<AuditEvent>,
 }
 
@@ -189,6 +194,8 @@ pub async fn export(state: &AppState, auth: &Caller) -> Result<Export, FlowError
     let sessions = repo
         .live_sessions_of_user(user.id, now, idle_cutoff)
         .await?;
+    let factors = repo.factors_of_user(user.id).await?;
+    let recovery_codes_remaining = repo.remaining_recovery_codes(user.id).await?;
     let events = repo
         .audit_events(&AuditQuery {
             user_id: Some(user.id),
@@ -203,6 +210,8 @@ pub async fn export(state: &AppState, auth: &Caller) -> Result<Export, FlowError
         user,
         accounts,
         sessions,
+        factors,
+        recovery_codes_remaining,
         events,
     })
 }

@@ -37,6 +37,15 @@ pub enum Kind {
     RefreshTokenReplayed,
     LinkStarted,
     ReauthenticationFailed,
+    SecondFactorRequired,
+    MfaEnrolmentStarted,
+    MfaEnrolled,
+    MfaVerified,
+    MfaFailed,
+    RecoveryCodeUsed,
+    RecoveryCodesRegenerated,
+    FactorRemoved,
+    FactorsReset,
 }
 
 impl Kind {
@@ -68,6 +77,15 @@ impl Kind {
             Kind::ReauthenticationFailed => "reauthentication.failed",
             Kind::LinkStarted => "account.link_started",
             Kind::RefreshTokenReplayed => "refresh_token.replayed",
+            Kind::SecondFactorRequired => "sign_in.second_factor_required",
+            Kind::MfaEnrolmentStarted => "mfa.enrolment_started",
+            Kind::MfaEnrolled => "mfa.enrolled",
+            Kind::MfaVerified => "mfa.verified",
+            Kind::MfaFailed => "mfa.failed",
+            Kind::RecoveryCodeUsed => "mfa.recovery_code_used",
+            Kind::RecoveryCodesRegenerated => "mfa.recovery_codes_regenerated",
+            Kind::FactorRemoved => "mfa.removed",
+            Kind::FactorsReset => "mfa.reset",
         }
     }
 }

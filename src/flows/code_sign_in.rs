@@ -1,9 +1,9 @@
 //! Sign-in with an emailed code or link: no password needed, so it also
 //! serves accounts created through a social provider or an invitation.
 
+use super::audit;
 use super::codes::{self, Proof};
-use super::sessions::complete_sign_in;
-use super::{audit, SignedIn};
+use super::sessions::{complete_sign_in, SignInOutcome};
 use crate::domain::{AuthMethod, CodeAction, Email};
 use crate::error::FlowError;
 use crate::flows::context::Origin;
@@ -24,7 +24,7 @@ pub async fn confirm(
     state: &AppState,
     proof: Proof,
     client: Origin,
-) -> Result<SignedIn, FlowError> {
+) -> Result<SignInOutcome, FlowError> {
     let now = state.clock.now();
     let tx = state.store.transaction().await?;
     let (mut tx, consumed) =

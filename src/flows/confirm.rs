@@ -3,7 +3,8 @@
 
 use super::codes::Proof;
 use super::recovery::ResetOptions;
-use super::{account, code_sign_in, recovery, registration, SignedIn};
+use super::sessions::SignInOutcome;
+use super::{account, code_sign_in, recovery, registration};
 use crate::domain::Password;
 use crate::error::FlowError;
 use crate::flows::context::Origin;
@@ -28,7 +29,7 @@ pub enum Confirmation {
 
 /// What a confirmation did.
 pub enum Confirmed {
-    SignedIn(Box<SignedIn>),
+    SignedIn(SignInOutcome),
     PasswordReset,
     EmailChanged(Box<User>),
 }
@@ -40,10 +41,10 @@ pub async fn confirm(
 ) -> Result<Confirmed, FlowError> {
     Ok(match confirmation {
         Confirmation::VerifyEmail(proof) => {
-            Confirmed::SignedIn(Box::new(registration::confirm(state, proof, client).await?))
+            Confirmed::SignedIn(registration::confirm(state, proof, client).await?)
         }
         Confirmation::SignIn(proof) => {
-            Confirmed::SignedIn(Box::new(code_sign_in::confirm(state, proof, client).await?))
+            Confirmed::SignedIn(code_sign_in::confirm(state, proof, client).await?)
         }
         Confirmation::ResetPassword {
             proof,

@@ -10,6 +10,7 @@ pub mod codes;
 pub mod confirm;
 pub mod context;
 pub mod invite;
+pub mod mfa;
 pub mod paging;
 pub mod passwords;
 pub mod profile;

@@ -3,7 +3,8 @@
 
 use super::codes::{self, Proof};
 use super::sessions::complete_sign_in;
-use super::{audit, username_taken, SignedIn};
+use super::sessions::SignInOutcome;
+use super::{audit, username_taken};
 use crate::domain::{AuthMethod, CodeAction, Email, Locale, Password, ProfileText, Username};
 use crate::error::FlowError;
 use crate::flows::context::Origin;
@@ -129,7 +130,7 @@ pub async fn confirm(
     state: &AppState,
     proof: Proof,
     client: Origin,
-) -> Result<SignedIn, FlowError> {
+) -> Result<SignInOutcome, FlowError> {
     let now = state.clock.now();
     let tx = state.store.transaction().await?;
     let (mut tx, consumed) =

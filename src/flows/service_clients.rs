@@ -121,9 +121,16 @@ pub async fn introspect(state: &AppState, token: &str) -> Result<Option<AccessCl
     let Ok(claims) = state.tokens.verify(token).await else {
         return Ok(None);
     };
+    // An enrolment-only token reaches no other service: it is not active.
+    if state.tokens.reach(&claims) != crate::tokens::Reach::Full {
+        return Ok(None);
+    }
     let mut repo = state.store.connection().await?;
     let session = repo
         .live_session(claims.sid, claims.sub, state.clock.now())
         .await?;
-    Ok(session.map(|_| claims))
+    let policy_applies = |session: &crate::store::Session| {
+        state.settings.mfa.required_for(claims.role) && !session.assurance().is_aal2()
+    };
+    Ok(session.filter(|s| !policy_applies(s)).map(|_| claims))
 }

@@ -3,12 +3,13 @@
 
 use super::{audit, SignedIn};
 use crate::crypto::{random_token, sha256_hex};
-use crate::domain::AuthMethod;
+use crate::domain::{Assurance, AuthMethod};
 use crate::error::FlowError;
 use crate::flows::context::{Caller, Origin};
 use crate::metrics::{Outcome, RefreshLabels, RefreshResult, SignInLabels, SignInMethod};
 use crate::state::AppState;
 use crate::store::{Repo, Session, StoreResult, Timestamp, User};
+use crate::tokens::{IssuedAccessToken, Reach};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -19,7 +20,7 @@ pub async fn open_session(
     state: &AppState,
     repo: &mut dyn Repo,
     user_id: Uuid,
-    (client, auth_method): (&Origin, AuthMethod),
+    (client, assurance): (&Origin, Assurance),
     now: Timestamp,
 ) -> StoreResult<(Session, String)> {
     let session = Session {
@@ -32,7 +33,8 @@ pub async fn open_session(
         expires_at: now.plus(state.settings.session_absolute_ttl()),
         revoked_at: None,
         auth_time: now,
-        auth_method,
+        auth_method: assurance.first,
+        second_factor: assurance.second,
     };
     repo.insert_session(&session).await?;
     let refresh_token = random_token();
@@ -41,33 +43,91 @@ pub async fn open_session(
     Ok((session, refresh_token))
 }
 
-/// Opens a session for `user` in `tx`, who proved who they are with
-/// `method`; records it (`kind`, with `details`; the session id is added) in
-/// the same transaction, commits, and issues the access token.
+/// How a sign-in's first step ended.
+pub enum SignInOutcome {
+    /// A session was opened.
+    SignedIn(Box<SignedIn>),
+    /// The user has a second factor: no session yet, only the `mfa_token`
+    /// that `POST /v1/sessions/mfa` completes.
+    SecondFactorRequired(super::mfa::PendingSecondStep),
+}
+
+/// The first factor of `user` was proven with `method` (in `tx`). A user
+/// with an active second factor gets a pending second step instead of a
+/// session; anyone else is signed in. Either way the event is recorded
+/// (`kind`, with `details`) in the same transaction, which commits here.
 pub async fn complete_sign_in(
     state: &AppState,
     mut tx: Box<dyn Repo>,
     (user, method): (User, AuthMethod),
     client: &Origin,
+    (kind, details): (audit::Kind, serde_json::Value),
+    now: Timestamp,
+) -> Result<SignInOutcome, FlowError> {
+    if method == AuthMethod::Password {
+        // A correct password ends the password's failure count, with the
+        // session's write. Second-factor failures have a count of their own
+        // that only a right second factor ends (see `throttle`).
+        tx.clear_login_attempts(user.email.as_str()).await?;
+    }
+    let factors = super::mfa::active_factors(tx.as_mut(), user.id).await?;
+    if !factors.is_empty() {
+        let pending =
+            super::mfa::challenge::start(state, tx, (&user, method), factors, client, details, now)
+                .await?;
+        return Ok(SignInOutcome::SecondFactorRequired(pending));
+    }
+    let assurance = Assurance {
+        first: method,
+        second: None,
+    };
+    let signed_in = finish_sign_in(state, tx, (user, assurance), client, (kind, details), now);
+    Ok(SignInOutcome::SignedIn(Box::new(signed_in.await?)))
+}
+
+/// Opens a session for `user`, proven as `assurance` says, in `tx`; records
+/// it (`kind`, with `details`; the session id is added), commits, and issues
+/// the access token.
+pub async fn finish_sign_in(
+    state: &AppState,
+    mut tx: Box<dyn Repo>,
+    (user, assurance): (User, Assurance),
+    client: &Origin,
     (kind, mut details): (audit::Kind, serde_json::Value),
     now: Timestamp,
 ) -> Result<SignedIn, FlowError> {
-    let opened = open_session(state, tx.as_mut(), user.id, (client, method), now).await?;
+    let opened = open_session(state, tx.as_mut(), user.id, (client, assurance), now).await?;
     let (session, refresh_token) = opened;
-    count_sign_in(state, method, Outcome::success);
+    count_sign_in(state, assurance.first, Outcome::success);
     if let Some(details) = details.as_object_mut() {
         details.insert("session_id".into(), json!(session.id));
     }
     let entry = audit::Entry::by_user(kind, user.id).details(details);
     audit::record_in(state, tx.as_mut(), client, entry).await?;
     tx.commit().await?;
-    let access = state.tokens.issue(user.role, &session, now)?;
+    let access = issue_access(state, &user, &session, now)?;
     Ok(SignedIn {
         access,
         refresh_token,
         session,
         user,
     })
+}
+
+/// The access token of a session: enrolment-only while the user's role must
+/// use a second factor and the session has none (see `Reach`).
+pub fn issue_access(
+    state: &AppState,
+    user: &User,
+    session: &Session,
+    now: Timestamp,
+) -> Result<IssuedAccessToken, FlowError> {
+    let reach = if state.settings.mfa.required_for(user.role) && !session.assurance().is_aal2() {
+        Reach::EnrolmentOnly
+    } else {
+        Reach::Full
+    };
+    Ok(state.tokens.issue(user.role, session, reach, now)?)
 }
 
 /// Counts a sign-in by its first-factor method and result (a metric).
@@ -173,7 +233,7 @@ async fn exchange(
         }
     }
     tx.commit().await?;
-    let access = state.tokens.issue(user.role, &session, now)?;
+    let access = issue_access(state, &user, &session, now)?;
     let signed_in = SignedIn {
         access,
         refresh_token: successor,

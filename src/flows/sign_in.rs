@@ -1,9 +1,9 @@
 //! Sign-in with a password.
 
+use super::audit;
 use super::code_sign_in;
 use super::codes::Proof;
-use super::sessions::complete_sign_in;
-use super::{audit, SignedIn};
+use super::sessions::{complete_sign_in, SignInOutcome};
 use crate::domain::{AuthMethod, Email, Username, VerificationCode};
 use crate::error::FlowError;
 use crate::flows::context::Origin;
@@ -39,7 +39,7 @@ pub async fn sign_in(
     state: &AppState,
     credentials: Credentials,
     client: Origin,
-) -> Result<SignedIn, FlowError> {
+) -> Result<SignInOutcome, FlowError> {
     let (method, result) = match credentials {
         Credentials::Password {
             identifier,
@@ -74,7 +74,7 @@ pub async fn with_password(
     identifier: Identifier,
     password: &str,
     client: Origin,
-) -> Result<SignedIn, FlowError> {
+) -> Result<SignInOutcome, FlowError> {
     let user = {
         let mut repo = state.store.connection().await?;
         match &identifier {
@@ -124,9 +124,7 @@ pub async fn with_password(
     if verdict == Verdict::MatchNeedsRehash {
         rehash(state, &user.id, password, now).await;
     }
-    let mut tx = state.store.transaction().await?;
-    // A correct password ends the failure count, with the session's write.
-    tx.clear_login_attempts(&key).await?;
+    let tx = state.store.transaction().await?;
     let method = (
         audit::Kind::SignInSucceeded,
         json!({ "method": "password" }),

@@ -3,7 +3,7 @@ use crate::domain::Role;
 use crate::error::FlowError;
 use crate::flows::context::{refused, Admin, Caller};
 use crate::state::AppState;
-use crate::tokens::TokenError;
+use crate::tokens::{Reach, TokenError};
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::{header, Method};
@@ -13,35 +13,84 @@ use futures_util::future::LocalBoxFuture;
 
 /// The caller of a protected endpoint: a valid access token whose session is
 /// still alive. Tokens are read from the `Authorization` header only, never
-/// from the query string.
+/// from the query string. An enrolment-only session (see [`EnrollingCaller`])
+/// is refused here with the RFC 9470 answer.
 impl FromRequest for Caller {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let token = bearer_token(req);
+        let authenticated = authenticate(req);
         Box::pin(async move {
-            let state = state.ok_or_else(|| ApiError::internal(anyhow::anyhow!("no app state")))?;
-            let token = token.ok_or(FlowError::Unauthenticated("no bearer token"))?;
-            let claims = state.tokens.verify(&token).await.map_err(|e| match e {
-                TokenError::Expired => FlowError::Unauthenticated("expired token"),
-                TokenError::Invalid(why) => FlowError::Unauthenticated(why),
-                other => FlowError::internal(other),
-            })?;
-            // Sign-out takes effect at once: the session must still be alive.
-            let mut repo = state.store.connection().await?;
-            let session = repo
-                .live_session(claims.sid, claims.sub, state.clock.now())
-                .await?
-                .ok_or(FlowError::Unauthenticated("session ended"))?;
-            Ok(Caller {
-                user_id: claims.sub,
-                session_id: claims.sid,
-                role: claims.role,
-                session,
-            })
+            let (caller, reach) = authenticated.await?;
+            if reach == Reach::EnrolmentOnly {
+                return Err(enrolment_required().into());
+            }
+            Ok(caller)
         })
+    }
+}
+
+/// A caller whose session may be enrolment-only: a user whose role must use
+/// a second factor (`mfa.required_for_roles`) and whose session has none.
+/// Such a session reaches only the routes that take this extractor: the
+/// factor list, TOTP enrolment and activation, step-up, the current session
+/// and sign-out.
+pub struct EnrollingCaller(pub Caller);
+
+impl FromRequest for EnrollingCaller {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let authenticated = authenticate(req);
+        Box::pin(async move { Ok(EnrollingCaller(authenticated.await?.0)) })
+    }
+}
+
+/// Verifies the bearer token and reads its live session. The reach is the
+/// token's, narrowed by the policy as it is now: a session the policy covers
+/// that has no second factor is enrolment-only, whatever it was issued with.
+fn authenticate(req: &HttpRequest) -> LocalBoxFuture<'static, Result<(Caller, Reach), ApiError>> {
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let token = bearer_token(req);
+    Box::pin(async move {
+        let state = state.ok_or_else(|| ApiError::internal(anyhow::anyhow!("no app state")))?;
+        let token = token.ok_or(FlowError::Unauthenticated("no bearer token"))?;
+        let claims = state.tokens.verify(&token).await.map_err(|e| match e {
+            TokenError::Expired => FlowError::Unauthenticated("expired token"),
+            TokenError::Invalid(why) => FlowError::Unauthenticated(why),
+            other => FlowError::internal(other),
+        })?;
+        // Sign-out takes effect at once: the session must still be alive.
+        let mut repo = state.store.connection().await?;
+        let session = repo
+            .live_session(claims.sid, claims.sub, state.clock.now())
+            .await?
+            .ok_or(FlowError::Unauthenticated("session ended"))?;
+        let policy_applies =
+            state.settings.mfa.required_for(claims.role) && !session.assurance().is_aal2();
+        let reach = match state.tokens.reach(&claims) {
+            Reach::Full if !policy_applies => Reach::Full,
+            _ => Reach::EnrolmentOnly,
+        };
+        let caller = Caller {
+            user_id: claims.sub,
+            session_id: claims.sid,
+            role: claims.role,
+            session,
+        };
+        Ok((caller, reach))
+    })
+}
+
+/// The answer to an enrolment-only session anywhere else.
+fn enrolment_required() -> FlowError {
+    FlowError::InsufficientAuthentication {
+        detail: "your role must use a second factor: enrol one (POST /v1/users/me/factors/totp) \
+                 or step up",
+        acr: Some("aal2"),
+        max_age: None,
     }
 }
 
@@ -73,6 +122,10 @@ impl FromRequest for Admin {
                 .ok_or(FlowError::Unauthenticated("user no longer exists"))?;
             if user.role < Role::Admin || user.is_banned(state.clock.now()) {
                 return Err(refused(user.id, user.role, "administrators only").into());
+            }
+            // The role as it is now (the token's may predate a promotion).
+            if state.settings.mfa.required_for(user.role) && !auth.session.assurance().is_aal2() {
+                return Err(enrolment_required().into());
             }
             Ok(Admin { auth, user })
         })

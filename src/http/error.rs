@@ -85,6 +85,8 @@ fn status_of(error: &FlowError) -> StatusCode {
         FlowError::InvalidCredentials
         | FlowError::Unauthenticated(_)
         | FlowError::InvalidRefreshToken
+        | FlowError::InsufficientAuthentication { .. }
+        | FlowError::InvalidSecondFactor
         | FlowError::ClientUnauthenticated => StatusCode::UNAUTHORIZED,
         FlowError::NotFound => StatusCode::NOT_FOUND,
         FlowError::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -111,6 +113,16 @@ impl ResponseError for ApiError {
             ApiError::Flow(FlowError::Unauthenticated(_)) => {
                 response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
             }
+            ApiError::Flow(FlowError::InsufficientAuthentication {
+                detail,
+                acr,
+                max_age,
+            }) => {
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    step_up_challenge(detail, *acr, *max_age),
+                ));
+            }
             ApiError::Flow(FlowError::Unavailable(_) | FlowError::Overloaded) => {
                 response.insert_header((header::RETRY_AFTER, "1"));
             }
@@ -128,6 +140,22 @@ impl ResponseError for ApiError {
         // The body is written by the problem-details middleware.
         response.finish()
     }
+}
+
+/// The RFC 9470 challenge: what the client must prove (`acr_values`) and
+/// how recently (`max_age`) before it retries.
+fn step_up_challenge(detail: &str, acr: Option<&str>, max_age: Option<u64>) -> String {
+    let mut challenge = format!(
+        "Bearer error=\"insufficient_user_authentication\", error_description=\"{}\"",
+        detail.replace(['"', '\\'], "'")
+    );
+    if let Some(acr) = acr {
+        challenge.push_str(&format!(", acr_values=\"{acr}\""));
+    }
+    if let Some(max_age) = max_age {
+        challenge.push_str(&format!(", max_age={max_age}"));
+    }
+    challenge
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ mod params;
 mod problem;
 
 pub use crate::flows::context::{Admin, Caller, Origin};
-pub use auth::admin_gate;
+pub use auth::{admin_gate, EnrollingCaller};
 pub use error::ApiError;
 pub use json::{BodyLimit, JsonBody};
 pub use logging::RequestSpan;

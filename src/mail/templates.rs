@@ -24,10 +24,12 @@ pub enum MailKind {
     AlreadyRegistered,
     EmailChanged,
     AccountLinked,
+    /// A second factor or the recovery codes changed (`event` says how).
+    FactorChanged,
 }
 
 impl MailKind {
-    const ALL: [MailKind; 10] = [
+    const ALL: [MailKind; 11] = [
         MailKind::VerifyEmail,
         MailKind::SignIn,
         MailKind::Invite,
@@ -38,6 +40,7 @@ impl MailKind {
         MailKind::AlreadyRegistered,
         MailKind::EmailChanged,
         MailKind::AccountLinked,
+        MailKind::FactorChanged,
     ];
 
     pub fn name(self) -> &'static str {
@@ -52,6 +55,7 @@ impl MailKind {
             MailKind::AlreadyRegistered => "already_registered",
             MailKind::EmailChanged => "email_changed",
             MailKind::AccountLinked => "account_linked",
+            MailKind::FactorChanged => "factor_changed",
         }
     }
 }
@@ -78,6 +82,7 @@ const BUILTIN: &[(&str, &str)] = builtin!(
     "en" / "already_registered",
     "en" / "email_changed",
     "en" / "account_linked",
+    "en" / "factor_changed",
     "de" / "verify_email",
     "de" / "sign_in",
     "de" / "invite",
@@ -88,6 +93,7 @@ const BUILTIN: &[(&str, &str)] = builtin!(
     "de" / "already_registered",
     "de" / "email_changed",
     "de" / "account_linked",
+    "de" / "factor_changed",
 );
 const LAYOUT: &str = include_str!("../../templates/mail/layout.html");
 
@@ -123,7 +129,8 @@ impl Templates {
     /// Renders every template with sample values.
     fn check(&self) -> Result<(), MailError> {
         let sample = json!({"code": "01234567", "link": "https://example.com/#token=x",
-                            "minutes": 10, "reset": true});
+                            "minutes": 10, "reset": true, "event": "enabled",
+                            "remaining": 9});
         for locale in Locale::ALL {
             for kind in MailKind::ALL {
                 self.render(kind, locale, "someone@example.com", &sample)?;

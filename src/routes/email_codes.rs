@@ -1,7 +1,7 @@
 //! `email-verification-codes`: request a code, confirm a code or link.
 
 use super::problems::{InputProblems, RateProblems, ServerProblems};
-use super::views::{Accepted, TokenResponse, UserView};
+use super::views::{sign_in_response, Accepted, MfaRequired, TokenResponse, UserView};
 use crate::domain::{CodeAction, Email, OpaqueToken, Password, VerificationCode};
 use crate::error::FlowError;
 use crate::error::Problem;
@@ -180,6 +180,7 @@ impl TryFrom<ConfirmRequest> for Confirmation {
     request_body = ConfirmRequest,
     responses(
         (status = 201, description = "Verified or signed in (verify_email, sign_in)", body = TokenResponse),
+        (status = 202, description = "sign_in of a user with a second factor: complete it at `POST /v1/sessions/mfa`", body = MfaRequired),
         (status = 200, description = "The address was changed (change_email)", body = UserView),
         (status = 204, description = "The password was reset (reset_password)"),
         (status = 409, description = "The address or username was taken meanwhile", body = Problem, content_type = "application/problem+json"),
@@ -198,10 +199,9 @@ pub async fn confirm(
     let confirmation = Confirmation::try_from(body.0)?;
     Ok(
         match crate::flows::confirm::confirm(&state, confirmation, client).await? {
-            Confirmed::SignedIn(signed_in) => HttpResponse::Created().json(TokenResponse::new(
-                *signed_in,
-                state.settings.session_idle_ttl(),
-            )),
+            Confirmed::SignedIn(outcome) => {
+                sign_in_response(outcome, state.settings.session_idle_ttl())
+            }
             Confirmed::PasswordReset => HttpResponse::NoContent().finish(),
             Confirmed::EmailChanged(user) => HttpResponse::Ok().json(UserView::from(*user)),
         },

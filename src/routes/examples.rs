@@ -37,7 +37,8 @@ pub fn session() -> Value {
         "idle_expires_at": "2026-12-11T10:00:00Z",
         "expires_at": "2027-01-03T10:00:00Z",
         "ip": "203.0.113.7",
-        "user_agent": "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
+        "user_agent": "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+        "aal": "aal1"
     })
 }
 
@@ -95,4 +96,32 @@ pub fn audit_event() -> Value {
         "request_id": "bfa49c76-1c0b-44d5-a701-4390cfdf83b3",
         "details": {"method": "password", "session_id": "01a2407f-1500-70c5-b2a3-a4506513270e"}
     })
+}
+
+/// A factor as `FactorView` shows it.
+pub fn factor() -> Value {
+    json!({
+        "id": "01a2407f-2a31-7c4e-9f0b-6d1e2c3b4a59",
+        "type": "totp",
+        "status": "active",
+        "created_at": "2026-12-04T10:01:00Z",
+        "verified_at": "2026-12-04T10:01:40Z",
+        "last_used_at": "2026-12-04T10:01:40Z"
+    })
+}
+
+/// Recovery codes as they are shown once.
+pub fn recovery_codes() -> Value {
+    json!([
+        "k4m6-x7qp-2ab5-ht3z",
+        "q2wz-7rts-m4kd-ya6c",
+        "b3nf-ue5j-w7gq-2xpl",
+        "t6hc-3mzr-k2va-5dnw",
+        "p7ye-q4ls-6bxu-j3ft",
+        "c5gw-2dnk-r7mh-4qzs",
+        "v3ja-6tpy-x2ce-5wlb",
+        "m4rq-7kfz-3nsd-u6ga",
+        "h2xv-5cwe-q7pj-4tmy",
+        "z6dl-3bgu-y5ka-7rnq"
+    ])
 }

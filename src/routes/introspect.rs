@@ -43,6 +43,7 @@ pub struct IntrospectionRequest {
     "jti": "7937f5c9-0840-4e24-92f7-f6e6e24fc18f",
     "token_type": "Bearer",
     "aal": "aal1",
+    "acr": "aal1",
     "amr": ["pwd"],
     "auth_time": 1796378400
 }))]
@@ -78,12 +79,17 @@ pub struct Introspection {
     /// `Bearer`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_type: Option<&'static str>,
-    /// Authenticator assurance level: `aal1` (one factor).
+    /// Authenticator assurance level: `aal1` (one factor) or `aal2` (a
+    /// second factor at sign-in or a step-up).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub aal: Option<String>,
+    /// The same value as `aal` (what RFC 9470 `acr_values` name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
     /// How the user proved who they are, as RFC 8176 values: `pwd`
-    /// (password), `otp` (a code or link mailed to the address), `fed` (a
-    /// social or OpenID provider).
+    /// (password), `otp` (a code or link mailed to the address, an
+    /// authenticator app's code or a recovery code), `fed` (a social or
+    /// OpenID provider), and `mfa` with a second factor.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub amr: Option<Vec<String>>,
     /// When they did, in seconds since the Unix epoch; a refresh keeps it.
@@ -137,6 +143,7 @@ pub async fn introspect(
             jti: Some(claims.jti),
             token_type: Some("Bearer"),
             aal: claims.aal,
+            acr: claims.acr,
             amr: Some(claims.amr),
             auth_time: claims.auth_time,
         }),

@@ -3,6 +3,7 @@
 
 use super::accounts::AccountView;
 use super::admin::audit::AuditEventView;
+use super::factors::FactorView;
 use super::problems::{AuthProblems, InputProblems, RateProblems, ServerProblems};
 use super::views::{Accepted, SessionView, UserView};
 use crate::domain::{CodeAction, Email, Password, VerificationCode};
@@ -175,6 +176,8 @@ pub async fn delete_me(
     "user": crate::routes::examples::user(),
     "accounts": [crate::routes::examples::account()],
     "sessions": [crate::routes::examples::session()],
+    "factors": [crate::routes::examples::factor()],
+    "recovery_codes_remaining": 10,
     "security_events": [crate::routes::examples::audit_event()]
 }))]
 pub struct ExportView {
@@ -186,6 +189,10 @@ pub struct ExportView {
     pub accounts: Vec<AccountView>,
     /// The user's live sessions, newest first.
     pub sessions: Vec<SessionView>,
+    /// Second factors (never their secrets).
+    pub factors: Vec<FactorView>,
+    /// Unused recovery codes (never the codes: only their hashes are kept).
+    pub recovery_codes_remaining: i64,
     /// The most recent security events about the account (up to 1000).
     pub security_events: Vec<AuditEventView>,
 }
@@ -214,6 +221,8 @@ pub async fn export(state: web::Data<AppState>, auth: Caller) -> Result<HttpResp
             .into_iter()
             .map(|s| SessionView::new(s, Some(auth.session_id), idle))
             .collect(),
+        factors: export.factors.into_iter().map(FactorView::from).collect(),
+        recovery_codes_remaining: export.recovery_codes_remaining,
         security_events: export
             .events
             .into_iter()

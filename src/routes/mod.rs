@@ -7,9 +7,11 @@ pub mod admin;
 pub mod docs;
 pub mod email_codes;
 pub(crate) mod examples;
+pub mod factors;
 pub mod health;
 pub mod introspect;
 pub mod me;
+pub mod mfa;
 pub mod oauth;
 pub(crate) mod problems;
 pub(crate) mod profile_patch;
@@ -32,7 +34,15 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(me::export)
         .service(email_codes::request_code)
         .service(email_codes::confirm)
+        .service(factors::list_factors)
+        .service(factors::enrol_totp)
+        .service(factors::verify_factor)
+        .service(factors::remove_factor)
+        .service(factors::recovery_code_status)
+        .service(factors::regenerate_recovery_codes)
         .service(sessions::sign_in)
+        .service(mfa::complete_sign_in)
+        .service(mfa::step_up)
         .service(sessions::refresh)
         .service(sessions::list_sessions)
         .service(sessions::revoke_many)
@@ -58,6 +68,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(admin::users::user_sessions)
         .service(admin::users::revoke_user_session)
         .service(admin::users::revoke_user_sessions)
+        .service(admin::factors::reset_factors)
         .service(admin::audit::list_events)
         .service(admin::service_clients::create)
         .service(admin::service_clients::list)

@@ -3,7 +3,7 @@
 //! `POST /v1/oauth/token`.
 
 use super::problems::{InputProblems, RateProblems, ServerProblems};
-use super::views::TokenResponse;
+use super::views::{sign_in_response, MfaRequired, TokenResponse};
 use crate::config::ProviderKind;
 use crate::domain::OpaqueToken;
 use crate::error::Problem;
@@ -242,6 +242,7 @@ pub struct TokenRequest {
     request_body = TokenRequest,
     responses(
         (status = 201, description = "Signed in", body = TokenResponse),
+        (status = 202, description = "The user has a second factor: complete the sign-in at `POST /v1/sessions/mfa`", body = MfaRequired),
         InputProblems,
         RateProblems,
         ServerProblems,
@@ -264,10 +265,7 @@ pub async fn token(
             "must be at most 128 bytes",
         ));
     }
-    let signed_in =
+    let outcome =
         social::exchange(&state, code.expose(), code_verifier.as_deref(), &client).await?;
-    Ok(HttpResponse::Created().json(TokenResponse::new(
-        signed_in,
-        state.settings.session_idle_ttl(),
-    )))
+    Ok(sign_in_response(outcome, state.settings.session_idle_ttl()))
 }

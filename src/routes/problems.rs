@@ -32,7 +32,9 @@ pub enum ParamProblems {
 #[derive(IntoResponses)]
 #[allow(dead_code)]
 pub enum AuthProblems {
-    /// Missing, invalid or expired access token, or the session has ended.
+    /// Missing, invalid or expired access token, or the session has ended;
+    /// or (`WWW-Authenticate: Bearer error="insufficient_user_authentication"`,
+    /// RFC 9470) the session needs a second factor, or a more recent one.
     #[response(
         status = 401,
         content_type = "application/problem+json",
@@ -76,7 +78,9 @@ pub enum RateProblems {
 #[derive(IntoResponses)]
 #[allow(dead_code)]
 pub enum AdminProblems {
-    /// Missing, invalid or expired access token, or the session has ended.
+    /// Missing, invalid or expired access token, or the session has ended;
+    /// or (`WWW-Authenticate: Bearer error="insufficient_user_authentication"`,
+    /// RFC 9470) the session needs a second factor, or a more recent one.
     #[response(
         status = 401,
         content_type = "application/problem+json",

@@ -1,14 +1,14 @@
 //! `sessions`: sign-in, refresh, listing and sign-out.
 
 use super::problems::{AuthProblems, InputProblems, ParamProblems, RateProblems, ServerProblems};
-use super::views::{SessionView, TokenResponse, UserView};
+use super::views::{sign_in_response, MfaRequired, SessionView, TokenResponse, UserView};
 use crate::domain::{Email, OpaqueToken, Username, VerificationCode};
 use crate::error::FlowError;
 use crate::error::Problem;
 use crate::flows::sign_in::{Credentials, Identifier};
 use crate::flows::{profile, sessions, sign_in as password_sign_in};
 use crate::http::ApiError;
-use crate::http::{Caller, JsonBody, Origin};
+use crate::http::{Caller, EnrollingCaller, JsonBody, Origin};
 use crate::http::{PathParams, QueryParams};
 use crate::state::AppState;
 use crate::throttle::{self, Limited};
@@ -53,6 +53,7 @@ pub struct SignInRequest {
     request_body = SignInRequest,
     responses(
         (status = 201, description = "Signed in", body = TokenResponse),
+        (status = 202, description = "The user has a second factor: complete the sign-in at `POST /v1/sessions/mfa`", body = MfaRequired),
         (status = 401, description = "Invalid credentials", body = Problem, content_type = "application/problem+json"),
         InputProblems,
         RateProblems,
@@ -67,11 +68,8 @@ pub async fn sign_in(
 ) -> Result<HttpResponse, ApiError> {
     throttle::check_rate(&state, Limited::SignIn, &client).await?;
     let credentials = Credentials::try_from(body.0)?;
-    let signed_in = password_sign_in::sign_in(&state, credentials, client).await?;
-    Ok(HttpResponse::Created().json(TokenResponse::new(
-        signed_in,
-        state.settings.session_idle_ttl(),
-    )))
+    let outcome = password_sign_in::sign_in(&state, credentials, client).await?;
+    Ok(sign_in_response(outcome, state.settings.session_idle_ttl()))
 }
 
 impl TryFrom<SignInRequest> for Credentials {
@@ -216,7 +214,7 @@ pub struct CurrentSession {
 #[get("/v1/sessions/current")]
 pub async fn current(
     state: web::Data<AppState>,
-    auth: Caller,
+    EnrollingCaller(auth): EnrollingCaller,
 ) -> Result<web::Json<CurrentSession>, ApiError> {
     // The extractor has just read the live session; only the user is missing.
     let user = profile::me(&state, &auth).await?;
@@ -238,7 +236,7 @@ pub async fn current(
 #[delete("/v1/sessions/current")]
 pub async fn sign_out(
     state: web::Data<AppState>,
-    auth: Caller,
+    EnrollingCaller(auth): EnrollingCaller,
     client: Origin,
 ) -> Result<HttpResponse, ApiError> {
     sessions::revoke(&state, &auth, auth.session_id, &client).await?;

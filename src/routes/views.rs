@@ -1,8 +1,10 @@
 //! Response bodies shared by several resources.
 
 use crate::domain::Role;
+use crate::flows::sessions::SignInOutcome;
 use crate::flows::SignedIn;
 use crate::store::{Session, Timestamp, User};
+use actix_web::HttpResponse;
 use serde::Serialize;
 use std::time::Duration;
 use utoipa::ToSchema;
@@ -109,6 +111,10 @@ pub struct SessionView {
     /// The `User-Agent` header at sign-in (at most 512 characters); `null`
     /// when none was sent.
     pub user_agent: Option<String>,
+    /// The session's assurance level: `aal1` (one factor) or `aal2` (a
+    /// second factor at sign-in or a step-up).
+    #[schema(example = "aal1")]
+    pub aal: &'static str,
 }
 
 impl SessionView {
@@ -120,6 +126,7 @@ impl SessionView {
             created_at: session.created_at,
             last_used_at: session.last_used_at,
             expires_at: session.expires_at,
+            aal: session.assurance().aal(),
             ip: session.ip,
             user_agent: session.user_agent,
         }
@@ -133,6 +140,7 @@ impl SessionView {
     "token_type": "Bearer",
     "expires_in": 900,
     "refresh_token": "q7IpstxT9ornkpEatqc2otT8kkRIHxB72qP9exZYzBE",
+    "mfa_enrolment_required": false,
     "session": crate::routes::examples::session(),
     "user": crate::routes::examples::user()
 }))]
@@ -146,6 +154,10 @@ pub struct TokenResponse {
     pub expires_in: u64,
     /// Opaque, single use: exchange it at `POST /v1/sessions/refresh`.
     pub refresh_token: String,
+    /// `true` for an enrolment-only session: the user's role must use a
+    /// second factor and has none yet. The access token reaches only
+    /// factor enrolment (see the Multi-factor section of the README).
+    pub mfa_enrolment_required: bool,
     /// The session the tokens belong to.
     pub session: SessionView,
     /// The signed-in user.
@@ -160,6 +172,7 @@ impl TokenResponse {
             token_type: "Bearer",
             expires_in: signed_in.access.expires_in,
             refresh_token: signed_in.refresh_token,
+            mfa_enrolment_required: signed_in.access.enrolment_only,
             session: SessionView::new(signed_in.session, Some(session_id), idle_ttl),
             user: signed_in.user.into(),
         }
@@ -180,6 +193,66 @@ impl Accepted {
     pub fn mail_on_its_way() -> Self {
         Self {
             message: "If the address can receive it, a mail is on its way.",
+        }
+    }
+}
+
+/// The first step of a sign-in of a user with a second factor: no tokens
+/// yet. Complete it at `POST /v1/sessions/mfa` with the `mfa_token` and a
+/// code from one of the `factors` or a recovery code.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "mfa_required": true,
+    "mfa_token": "Xq1v3mJ0bU8rT4kLw2ZsN7yPc5eHd9aGf6oRi0tKuQE",
+    "expires_in": 300,
+    "factors": [{"id": "01a2407f-2a31-7c4e-9f0b-6d1e2c3b4a59", "type": "totp"}]
+}))]
+pub struct MfaRequired {
+    /// Always `true`.
+    pub mfa_required: bool,
+    /// Single use; dies at its expiry and after `code_max_attempts` wrong
+    /// codes.
+    pub mfa_token: String,
+    /// Seconds until the `mfa_token` expires (300 by default).
+    pub expires_in: u64,
+    /// The factors that can complete the sign-in. A recovery code always can.
+    pub factors: Vec<FactorRef>,
+}
+
+/// A factor that can complete a sign-in.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"id": "01a2407f-2a31-7c4e-9f0b-6d1e2c3b4a59", "type": "totp"}))]
+pub struct FactorRef {
+    /// The factor's id.
+    pub id: Uuid,
+    /// `totp`.
+    #[serde(rename = "type")]
+    #[schema(example = "totp")]
+    pub kind: String,
+}
+
+/// Either answer of a sign-in: 201 with a token pair, or 202 when a second
+/// factor is needed first (the session does not exist yet: "accepted, not
+/// complete", told apart from a sign-in by the status alone).
+pub fn sign_in_response(outcome: SignInOutcome, idle_ttl: Duration) -> HttpResponse {
+    match outcome {
+        SignInOutcome::SignedIn(signed_in) => {
+            HttpResponse::Created().json(TokenResponse::new(*signed_in, idle_ttl))
+        }
+        SignInOutcome::SecondFactorRequired(pending) => {
+            HttpResponse::Accepted().json(MfaRequired {
+                mfa_required: true,
+                mfa_token: pending.mfa_token,
+                expires_in: pending.expires_in,
+                factors: pending
+                    .factors
+                    .into_iter()
+                    .map(|f| FactorRef {
+                        id: f.id,
+                        kind: f.kind,
+                    })
+                    .collect(),
+            })
         }
     }
 }

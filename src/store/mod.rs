@@ -18,7 +18,7 @@ pub use sql::{connect, migrate, ConnectError};
 pub use timestamp::Timestamp;
 pub use unique_key::UniqueKey;
 
-use crate::domain::{CodeAction, Email, Role};
+use crate::domain::{CodeAction, Email, Role, SecondFactor};
 use async_trait::async_trait;
 use uuid::Uuid;
 
@@ -53,6 +53,7 @@ pub trait Repo:
     + AuditRepo
     + HousekeepingRepo
     + OutboxRepo
+    + FactorRepo
     + Send
 {
     /// Commits a transaction; a no-op for a plain connection.
@@ -388,6 +389,70 @@ pub trait OutboxRepo {
     ) -> StoreResult<()>;
     /// Drops mails past their `discard_after`; returns how many.
     async fn discard_stale_mail(&mut self, now: Timestamp) -> StoreResult<u64>;
+}
+
+/// Second factors, recovery codes and pending second steps of sign-ins.
+#[async_trait]
+pub trait FactorRepo {
+    async fn insert_factor(&mut self, factor: &Factor) -> StoreResult<()>;
+    /// The user's factors, oldest first.
+    async fn factors_of_user(&mut self, user_id: Uuid) -> StoreResult<Vec<Factor>>;
+    /// Deletes the user's factors not yet verified; returns how many.
+    async fn delete_unverified_factors(&mut self, user_id: Uuid) -> StoreResult<u64>;
+    /// Accepts a code of time step `step` for the user's factor `id`
+    /// (activating it when `activate`), unless a code of this step or a later
+    /// one was accepted before: the one statement that makes a code single use.
+    async fn accept_totp_step(
+        &mut self,
+        id: Uuid,
+        user_id: Uuid,
+        step: i64,
+        activate: bool,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    async fn delete_factor(&mut self, id: Uuid, user_id: Uuid) -> StoreResult<bool>;
+    /// Deletes every factor and recovery code of the user; returns how many
+    /// factors there were.
+    async fn delete_factors_of_user(&mut self, user_id: Uuid) -> StoreResult<u64>;
+    /// Replaces the user's recovery codes with these (keyed hashes).
+    async fn replace_recovery_codes(
+        &mut self,
+        user_id: Uuid,
+        code_hashes: &[String],
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    /// Uses the unused recovery code with this hash: true for exactly one
+    /// caller, however many race.
+    async fn use_recovery_code(
+        &mut self,
+        user_id: Uuid,
+        code_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    async fn remaining_recovery_codes(&mut self, user_id: Uuid) -> StoreResult<i64>;
+    async fn insert_mfa_challenge(&mut self, challenge: &MfaChallenge) -> StoreResult<()>;
+    /// The live challenge with this hash that has attempts left.
+    async fn mfa_challenge(
+        &mut self,
+        token_hash: &str,
+        now: Timestamp,
+        max_attempts: u32,
+    ) -> StoreResult<Option<MfaChallenge>>;
+    /// Deletes the challenge: true for exactly one caller.
+    async fn take_mfa_challenge(&mut self, token_hash: &str) -> StoreResult<bool>;
+    /// Counts a wrong code against the challenge.
+    async fn count_mfa_failure(&mut self, token_hash: &str) -> StoreResult<()>;
+    /// Raises a live session to a second factor, with a new `auth_time`.
+    async fn raise_session(
+        &mut self,
+        id: Uuid,
+        second_factor: SecondFactor,
+        now: Timestamp,
+    ) -> StoreResult<Option<Session>>;
+    /// Marks every current refresh token of the session as rotated (a new
+    /// pair replaces them); returns how many.
+    async fn retire_refresh_tokens(&mut self, session_id: Uuid, now: Timestamp)
+        -> StoreResult<u64>;
 }
 
 #[async_trait]

@@ -1,7 +1,7 @@
 //! Rows as the store reads and writes them.
 
 use super::Timestamp;
-use crate::domain::{AuthMethod, CodeAction, Email, Role};
+use crate::domain::{Assurance, AuthMethod, CodeAction, Email, Role, SecondFactor};
 use uuid::Uuid;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -152,6 +152,18 @@ pub struct Session {
     pub auth_time: Timestamp,
     #[sqlx(try_from = "String")]
     pub auth_method: AuthMethod,
+    /// The second factor the person gave at sign-in or a later step-up
+    /// (`aal2`); `None` for a one-factor (`aal1`) session.
+    pub second_factor: Option<SecondFactor>,
+}
+
+impl Session {
+    pub fn assurance(&self) -> Assurance {
+        Assurance {
+            first: self.auth_method,
+            second: self.second_factor,
+        }
+    }
 }
 
 /// A refresh token as reuse detection needs it.
@@ -348,4 +360,45 @@ pub struct OutboxMail {
     pub next_attempt_at: Timestamp,
     pub attempts: i64,
     pub discard_after: Timestamp,
+}
+
+/// A second factor of a user. Only TOTP is stored as a factor; recovery
+/// codes are their own rows.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Factor {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    /// `totp`.
+    pub kind: String,
+    /// The TOTP secret, sealed (XChaCha20-Poly1305, bound to the factor id).
+    pub secret_enc: String,
+    /// The last time step a code was accepted for: a code of this step or an
+    /// earlier one is never accepted again.
+    pub last_used_step: Option<i64>,
+    pub created_at: Timestamp,
+    /// `None` until the first code proves the person holds the secret.
+    pub verified_at: Option<Timestamp>,
+    pub last_used_at: Option<Timestamp>,
+}
+
+impl Factor {
+    pub fn is_active(&self) -> bool {
+        self.verified_at.is_some()
+    }
+}
+
+/// The pending second step of a sign-in: the first factor was right, and
+/// the `mfa_token` (only its SHA-256 is stored) completes it once.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MfaChallenge {
+    pub token_hash: String,
+    pub user_id: Uuid,
+    /// The first factor that was proven.
+    #[sqlx(try_from = "String")]
+    pub auth_method: AuthMethod,
+    /// What the sign-in's audit event says about the first step (JSON).
+    pub details: String,
+    pub attempts: i64,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
 }

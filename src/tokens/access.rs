@@ -12,6 +12,8 @@ use uuid::Uuid;
 
 /// RFC 9068 media type: keeps other JWTs from passing as access tokens.
 const TOKEN_TYPE: &str = "at+jwt";
+/// Appended to the audience of enrolment-only tokens.
+const ENROLMENT_SUFFIX: &str = ":mfa-enrolment";
 /// Anything longer is not one of ours; refuse it before parsing.
 const MAX_TOKEN_LEN: usize = 4096;
 
@@ -28,9 +30,13 @@ pub struct AccessClaims {
     pub exp: i64,
     pub jti: Uuid,
     /// Authenticator assurance level (NIST SP 800-63B): `aal1` for one
-    /// factor. Absent from tokens issued before it existed.
+    /// factor, `aal2` for two. Absent from tokens issued before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aal: Option<String>,
+    /// The same value as `aal`, under the name RFC 9470's `acr_values`
+    /// refer to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
     /// How the person proved who they are (RFC 8176 values).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub amr: Vec<String>,
@@ -42,6 +48,20 @@ pub struct AccessClaims {
 pub struct IssuedAccessToken {
     pub token: String,
     pub expires_in: u64,
+    /// Issued for the enrolment-only audience (see [`Reach`]).
+    pub enrolment_only: bool,
+}
+
+/// What an access token may reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// Everything the user's role allows: `aud` is the configured audience.
+    Full,
+    /// Only the enrolment of a second factor (a user whose role must use
+    /// one and whose session has none): `aud` is the audience with
+    /// `:mfa-enrolment` appended, so that no other service that checks
+    /// `aud` accepts the token.
+    EnrolmentOnly,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +83,7 @@ pub struct AccessTokens {
     leeway_secs: i64,
     issuer: String,
     audience: String,
+    enrolment_audience: String,
     ttl: Duration,
     validation: Validation,
 }
@@ -83,7 +104,8 @@ impl AccessTokens {
         validation.validate_exp = false;
         validation.validate_nbf = false;
         validation.set_issuer(&[issuer]);
-        validation.set_audience(&[audience]);
+        let enrolment_audience = format!("{audience}{ENROLMENT_SUFFIX}");
+        validation.set_audience(&[audience, enrolment_audience.as_str()]);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
         Self {
             keys,
@@ -91,6 +113,7 @@ impl AccessTokens {
             leeway_secs: i64::try_from(leeway).unwrap_or(60),
             issuer: issuer.to_string(),
             audience: audience.to_string(),
+            enrolment_audience,
             ttl,
             validation,
         }
@@ -104,21 +127,27 @@ impl AccessTokens {
         &self,
         role: Role,
         session: &Session,
+        reach: Reach,
         now: Timestamp,
     ) -> Result<IssuedAccessToken, TokenError> {
         let iat = now.unix_seconds();
-        let method = session.auth_method;
+        let assurance = session.assurance();
+        let aud = match reach {
+            Reach::Full => self.audience.clone(),
+            Reach::EnrolmentOnly => self.enrolment_audience.clone(),
+        };
         let claims = AccessClaims {
             iss: self.issuer.clone(),
-            aud: self.audience.clone(),
+            aud,
             sub: session.user_id,
             sid: session.id,
             role,
             iat,
             exp: iat + self.ttl.as_secs() as i64,
             jti: Uuid::new_v4(),
-            aal: Some(method.aal().to_string()),
-            amr: method.amr().iter().map(|m| m.to_string()).collect(),
+            aal: Some(assurance.aal().to_string()),
+            acr: Some(assurance.aal().to_string()),
+            amr: assurance.amr().iter().map(|m| m.to_string()).collect(),
             auth_time: Some(session.auth_time.unix_seconds()),
         };
         let token = self.keys.with_signing_key(now, |kid, key| {
@@ -130,7 +159,17 @@ impl AccessTokens {
         Ok(IssuedAccessToken {
             token: token.map_err(TokenError::Signing)?,
             expires_in: self.ttl.as_secs(),
+            enrolment_only: reach == Reach::EnrolmentOnly,
         })
+    }
+
+    /// What a verified token may reach, from its audience.
+    pub fn reach(&self, claims: &AccessClaims) -> Reach {
+        if claims.aud == self.audience {
+            Reach::Full
+        } else {
+            Reach::EnrolmentOnly
+        }
     }
 
     /// Checks signature, algorithm, type, issuer, audience and lifetime. Whether

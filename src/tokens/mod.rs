@@ -4,5 +4,5 @@
 mod access;
 mod keys;
 
-pub use access::{AccessClaims, AccessTokens, IssuedAccessToken, TokenError};
+pub use access::{AccessClaims, AccessTokens, IssuedAccessToken, Reach, TokenError};
 pub use keys::{KeyRing, KeyRingError, KeyStates, Rotation};

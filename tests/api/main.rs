@@ -18,6 +18,8 @@ mod hardening;
 mod linking;
 mod mail;
 mod metrics;
+mod mfa;
+mod mfa_policy;
 mod profile;
 mod protection;
 mod races;

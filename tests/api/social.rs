@@ -145,7 +145,7 @@ impl Social {
         self.follow(&browser(), self.authorize_url(""), false).await
     }
 
-    async fn exchange(&self, code: &str, verifier: Option<&str>) -> Response {
+    pub async fn exchange(&self, code: &str, verifier: Option<&str>) -> Response {
         let mut body = json!({"code": code});
         if let Some(verifier) = verifier {
             body["code_verifier"] = json!(verifier);

@@ -56,15 +56,11 @@ async fn jwks_publishes_only_public_keys(backend: Backend) {
     }
 }
 
-/// Verifies with ed25519-dalek and the JWK's `x` only: no JWT library, no
-/// shared code with the server.
-async fn access_tokens_verify_with_the_raw_jwks_key_alone(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let email = unique_email();
-    let tokens = app.register(&email, PASSWORD).await;
-    let set = jwks(&app).await;
-
-    let parts: Vec<&str> = tokens.access.split('.').collect();
+/// The claims of an access token verified with ed25519-dalek and the JWK's
+/// `x` from the JWKS only: no JWT library, no shared code with the server.
+pub(crate) async fn verified_claims(app: &TestApp, access: &str) -> Value {
+    let set = jwks(app).await;
+    let parts: Vec<&str> = access.split('.').collect();
     assert_eq!(parts.len(), 3);
     let header = decode_part(parts[0]);
     assert_eq!(header["alg"], "EdDSA");
@@ -86,8 +82,16 @@ async fn access_tokens_verify_with_the_raw_jwks_key_alone(backend: Backend) {
     verifying
         .verify(signed.as_bytes(), &signature)
         .expect("valid signature");
+    decode_part(parts[1])
+}
 
-    let claims = decode_part(parts[1]);
+/// Verifies with ed25519-dalek and the JWK's `x` only: no JWT library, no
+/// shared code with the server.
+async fn access_tokens_verify_with_the_raw_jwks_key_alone(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let email = unique_email();
+    let tokens = app.register(&email, PASSWORD).await;
+    let claims = verified_claims(&app, &tokens.access).await;
     assert_eq!(claims["iss"], "http://127.0.0.1");
     assert_eq!(claims["aud"], "portcullis");
     assert_eq!(claims["sub"], tokens.user_id.as_str());

@@ -122,6 +122,7 @@ pub fn session_of(user_id: Uuid, now: Timestamp) -> Session {
         revoked_at: None,
         auth_time: now,
         auth_method: AuthMethod::Password,
+        second_factor: None,
     }
 }
 

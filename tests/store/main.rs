@@ -7,6 +7,7 @@ mod helpers;
 
 mod audit;
 mod codes;
+mod factors;
 mod housekeeping;
 mod keys;
 mod locks;

@@ -5,8 +5,9 @@
 mod identity;
 mod link;
 
+use super::audit;
 use super::sessions::complete_sign_in;
-use super::{audit, SignedIn};
+use super::sessions::SignInOutcome;
 use crate::crypto::{random_token, sha256_hex};
 use crate::domain::AuthMethod;
 use crate::error::FlowError;
@@ -251,7 +252,7 @@ pub async fn exchange(
     code: &str,
     code_verifier: Option<&str>,
     client: &Origin,
-) -> Result<SignedIn, FlowError> {
+) -> Result<SignInOutcome, FlowError> {
     let invalid = || FlowError::bad_request("code", "unknown, expired or already used");
     let now = state.clock.now();
     let mut tx = state.store.transaction().await?;

@@ -2,6 +2,7 @@
 //! role is read from the database on every request.
 
 pub mod audit;
+pub mod factors;
 pub mod keys;
 pub mod service_clients;
 pub mod users;

@@ -47,7 +47,7 @@ macro_rules! columns {
     };
     (Session) => {
         "id, user_id, ip, user_agent, created_at, last_used_at, expires_at, revoked_at, \
-         auth_time, auth_method"
+         auth_time, auth_method, second_factor"
     };
     (PendingRegistration) => {
         "id, email, password_hash, username, first_name, last_name, created_at, expires_at"
@@ -76,6 +76,12 @@ macro_rules! columns {
     (AuditEvent) => {
         "id, occurred_at, event_type, user_id, actor_id, ip, user_agent, request_id, details"
     };
+    (Factor) => {
+        "id, user_id, kind, secret_enc, last_used_step, created_at, verified_at, last_used_at"
+    };
+    (MfaChallenge) => {
+        "token_hash, user_id, auth_method, details, attempts, created_at, expires_at"
+    };
     (OutboxMail) => {
         "id, sealed, created_at, next_attempt_at, attempts, discard_after"
     };
@@ -83,6 +89,7 @@ macro_rules! columns {
 
 mod audit;
 mod codes;
+mod factors;
 mod housekeeping;
 mod keys;
 mod locks;
@@ -153,6 +160,29 @@ impl<DB: Dialect> Encode<'_, DB> for Timestamp {
 impl<'r, DB: Dialect> Decode<'r, DB> for Timestamp {
     fn decode(value: DB::ValueRef<'r>) -> Result<Self, BoxDynError> {
         DB::load_timestamp(DB::StoredTimestamp::decode(value)?)
+    }
+}
+
+// A second factor is read from its stored name.
+
+impl<DB: Database> Type<DB> for crate::domain::SecondFactor
+where
+    String: Type<DB>,
+{
+    fn type_info() -> DB::TypeInfo {
+        <String as Type<DB>>::type_info()
+    }
+    fn compatible(ty: &DB::TypeInfo) -> bool {
+        <String as Type<DB>>::compatible(ty)
+    }
+}
+
+impl<'r, DB: Database> Decode<'r, DB> for crate::domain::SecondFactor
+where
+    String: Decode<'r, DB>,
+{
+    fn decode(value: DB::ValueRef<'r>) -> Result<Self, BoxDynError> {
+        Ok(Self::try_from(String::decode(value)?)?)
     }
 }
 
@@ -371,7 +401,8 @@ where
         + super::ServiceClientRepo
         + super::AuditRepo
         + super::HousekeepingRepo
-        + super::OutboxRepo,
+        + super::OutboxRepo
+        + super::FactorRepo,
 {
     async fn commit(self: Box<Self>) -> StoreResult<()> {
         match *self {

@@ -6,8 +6,8 @@ impl_for_backends! { impl SessionRepo for SqlRepo<DB> {
     async fn insert_session(&mut self, session: &Session) -> StoreResult<()> {
         let query = sqlx::query(
             "INSERT INTO sessions (id, user_id, ip, user_agent, created_at, last_used_at, \
-             expires_at, revoked_at, auth_time, auth_method) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             expires_at, revoked_at, auth_time, auth_method, second_factor) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(session.id)
         .bind(session.user_id)
@@ -18,7 +18,8 @@ impl_for_backends! { impl SessionRepo for SqlRepo<DB> {
         .bind(session.expires_at)
         .bind(session.revoked_at)
         .bind(session.auth_time)
-        .bind(session.auth_method.as_str());
+        .bind(session.auth_method.as_str())
+        .bind(session.second_factor.map(|f| f.as_str()));
         self.execute("insert_session", query).await?;
         Ok(())
     }

@@ -34,6 +34,12 @@ const NEVER_VIOLATED: &[(&str, &str)] = &[
     ("rate_limits_pkey", UPSERT),
     ("login_throttle_pkey", UPSERT),
     ("locks_pkey", "only the migrations insert locks"),
+    ("mfa_factors_pkey", FRESH_ID),
+    ("mfa_challenges_pkey", RANDOM),
+    (
+        "recovery_codes_pkey",
+        "the user's codes are deleted first; ten new codes of 80 random bits each",
+    ),
 ];
 const FRESH_ID: &str = "every insert uses a fresh UUIDv7";
 const RANDOM: &str = "the value is (the hash of) at least 96 random bits";

@@ -1,0 +1,170 @@
+//! Multi-factor sign-in: the second step of a sign-in, step-up, factor
+//! enrolment and removal, recovery codes, and the guard of sensitive
+//! changes.
+//!
+//! A code is accepted once: a TOTP code by the conditional update of its
+//! factor's last used time step, a recovery code by the conditional update
+//! of its row. Wrong codes count in the account's sign-in lockout, as wrong
+//! passwords do.
+
+pub mod challenge;
+pub mod factors;
+pub mod step_up;
+
+pub use challenge::PendingSecondStep;
+
+use super::codes;
+use super::{audit, SignedIn};
+use crate::crypto::{random_token, sha256_hex};
+use crate::domain::{RecoveryCode, SecondFactor, TotpCode};
+use crate::error::FlowError;
+use crate::flows::context::{Caller, Origin};
+use crate::mail::MailKind;
+use crate::mfa::totp;
+use crate::state::AppState;
+use crate::store::{Factor, Repo, Session, StoreResult, Timestamp, User};
+use serde_json::json;
+use uuid::Uuid;
+
+/// What a person gives as their second factor.
+pub enum Proof {
+    Totp(TotpCode),
+    RecoveryCode(RecoveryCode),
+}
+
+impl Proof {
+    /// From a request's `code` and `recovery_code` fields: exactly one.
+    pub fn from_fields(
+        code: Option<TotpCode>,
+        recovery_code: Option<RecoveryCode>,
+    ) -> Result<Self, FlowError> {
+        match (code, recovery_code) {
+            (Some(code), None) => Ok(Proof::Totp(code)),
+            (None, Some(code)) => Ok(Proof::RecoveryCode(code)),
+            _ => Err(FlowError::malformed("send either code or recovery_code")),
+        }
+    }
+}
+
+/// The user's verified factors.
+pub async fn active_factors(repo: &mut dyn Repo, user_id: Uuid) -> StoreResult<Vec<Factor>> {
+    let mut factors = repo.factors_of_user(user_id).await?;
+    factors.retain(Factor::is_active);
+    Ok(factors)
+}
+
+/// Checks the proof against the user's active factors in `tx` and uses it
+/// up: `None` when it is not valid (or was used already). Using a recovery
+/// code is audited and mailed to the owner in the same transaction.
+async fn verify(
+    state: &AppState,
+    tx: &mut dyn Repo,
+    user: &User,
+    proof: &Proof,
+    client: &Origin,
+    now: Timestamp,
+) -> Result<Option<SecondFactor>, FlowError> {
+    match proof {
+        Proof::Totp(code) => {
+            for factor in active_factors(tx, user.id).await? {
+                let secret = state
+                    .factors
+                    .open(factor.id, &factor.secret_enc)
+                    .map_err(FlowError::internal)?;
+                for step in totp::matching_steps(&secret, code.expose(), now.unix_seconds()) {
+                    if tx
+                        .accept_totp_step(factor.id, user.id, step, false, now)
+                        .await?
+                    {
+                        return Ok(Some(SecondFactor::Totp));
+                    }
+                }
+            }
+            Ok(None)
+        }
+        Proof::RecoveryCode(code) => {
+            let hash = state.factors.hash_recovery_code(user.id, code.expose());
+            if !tx.use_recovery_code(user.id, &hash, now).await? {
+                return Ok(None);
+            }
+            let remaining = tx.remaining_recovery_codes(user.id).await?;
+            let entry = audit::Entry::by_user(audit::Kind::RecoveryCodeUsed, user.id)
+                .details(json!({ "remaining": remaining }));
+            audit::record_in(state, tx, client, entry).await?;
+            let notice = (
+                MailKind::FactorChanged,
+                json!({ "event": "recovery_code_used", "remaining": remaining }),
+            );
+            codes::notify_user(state, tx, user, notice, client, now).await?;
+            Ok(Some(SecondFactor::RecoveryCode))
+        }
+    }
+}
+
+/// Records a wrong second factor (the reason says which step).
+async fn record_failure(state: &AppState, user: &User, reason: &str, client: &Origin) {
+    let entry =
+        audit::Entry::by_user(audit::Kind::MfaFailed, user.id).details(json!({ "reason": reason }));
+    audit::record(state, client, entry).await;
+}
+
+/// The guard of a sensitive change (password, address, factors, account
+/// deletion): an account with an active second factor needs a session raised
+/// with it within `mfa.step_up_max_age_secs`. Else the RFC 9470 answer, and
+/// the client steps up at `POST /v1/sessions/current/step-up`.
+pub async fn require_recent_second_factor(
+    state: &AppState,
+    caller: &Caller,
+) -> Result<(), FlowError> {
+    let mut repo = state.store.connection().await?;
+    if active_factors(repo.as_mut(), caller.user_id)
+        .await?
+        .is_empty()
+    {
+        return Ok(());
+    }
+    let max_age = state.settings.mfa.step_up_max_age_secs;
+    if caller.session.assurance().is_aal2() && is_recent(state, &caller.session) {
+        return Ok(());
+    }
+    Err(FlowError::InsufficientAuthentication {
+        detail: "this change needs a recent second factor: step up first",
+        acr: Some("aal2"),
+        max_age: Some(max_age),
+    })
+}
+
+/// Whether the session's proof is within `mfa.step_up_max_age_secs`.
+fn is_recent(state: &AppState, session: &Session) -> bool {
+    let max_age = std::time::Duration::from_secs(state.settings.mfa.step_up_max_age_secs);
+    session.auth_time > state.clock.now().minus(max_age)
+}
+
+/// Raises the caller's session with `second` and replaces its token pair:
+/// every refresh token the session had stops working (one presented later
+/// counts as reuse), a new one is issued, and the access token carries the
+/// new level and `auth_time`. Commits `tx`.
+async fn raise_and_reissue(
+    state: &AppState,
+    mut tx: Box<dyn Repo>,
+    (user, session_id): (User, Uuid),
+    second: SecondFactor,
+    now: Timestamp,
+) -> Result<SignedIn, FlowError> {
+    let session = tx
+        .raise_session(session_id, second, now)
+        .await?
+        .ok_or(FlowError::Unauthenticated("session ended"))?;
+    tx.retire_refresh_tokens(session.id, now).await?;
+    let refresh_token = random_token();
+    tx.insert_refresh_token(&sha256_hex(&refresh_token), session.id, now)
+        .await?;
+    tx.commit().await?;
+    let access = super::sessions::issue_access(state, &user, &session, now)?;
+    Ok(SignedIn {
+        access,
+        refresh_token,
+        session,
+        user,
+    })
+}
