@@ -484,6 +484,84 @@ async fn no_secret_reaches_the_logs(backend: Backend) {
         204,
     )
     .await;
+    // Second factors: the secret, its codes and the recovery codes.
+    let bearer = |method: reqwest::Method, path: &str, body: Value| {
+        client
+            .request(method, server.url(path))
+            .bearer_auth(&t4.access)
+            .json(&body)
+            .send()
+    };
+    let enrolment: Value = check(
+        bearer(
+            reqwest::Method::POST,
+            "/v1/users/me/factors/totp",
+            json!({}),
+        ),
+        201,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let totp = crate::mfa::authenticator(enrolment["otpauth_uri"].as_str().unwrap());
+    let totp_code = totp.generate_current().unwrap();
+    let wrong_totp = if totp_code == "913579" {
+        "913578"
+    } else {
+        "913579"
+    };
+    let verify = format!(
+        "/v1/users/me/factors/{}/verify",
+        enrolment["factor_id"].as_str().unwrap()
+    );
+    let activated: Value = check(
+        bearer(reqwest::Method::POST, &verify, json!({"code": totp_code})),
+        200,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let recovery_codes: Vec<String> = activated["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
+    let pending: Value = check(
+        post(
+            "/v1/sessions",
+            json!({"email": new_email, "password": "sentinel-third-pw-Yx9"}),
+        ),
+        202,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let mfa_token = pending["mfa_token"].as_str().unwrap().to_string();
+    check(
+        post(
+            "/v1/sessions/mfa",
+            json!({"mfa_token": mfa_token, "code": wrong_totp}),
+        ),
+        401,
+    )
+    .await;
+    let t5 = Tokens::from_body(
+        &check(
+            post(
+                "/v1/sessions/mfa",
+                json!({"mfa_token": mfa_token, "recovery_code": recovery_codes[0]}),
+            ),
+            201,
+        )
+        .await
+        .json()
+        .await
+        .unwrap(),
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let logs = server.output();
@@ -518,7 +596,18 @@ async fn no_secret_reaches_the_logs(backend: Backend) {
         t4.access.clone(),
         t4.refresh.clone(),
         SECRET.into(),
+        enrolment["secret"].as_str().unwrap().to_string(),
+        enrolment["otpauth_uri"].as_str().unwrap().to_string(),
+        mfa_token,
+        t5.access.clone(),
+        t5.refresh.clone(),
     ];
+    let secrets = secrets.into_iter().chain(recovery_codes.iter().cloned());
+    let secrets = secrets.chain(recovery_codes.iter().map(|c| c.replace('-', "")));
+    // Six digits occur by chance in timestamps and latencies: a leaked TOTP
+    // code would show as a value, quoted or after `=`.
+    let six_digit_leaks = [&totp_code, wrong_totp].map(|c| [format!("\"{c}\""), format!("={c}")]);
+    let secrets = secrets.chain(six_digit_leaks.into_iter().flatten());
     for secret in secrets {
         if let Some(line) = logs.lines().find(|l| l.contains(&secret)) {
             panic!("a secret reached the log: {secret} in {line}");
