@@ -89,9 +89,21 @@ pub async fn list_factors(
 pub struct EnrolRequest {
     /// The current password.
     #[schema(example = "correct horse battery staple")]
+    #[serde(default, deserialize_with = "not_null")]
     password: Option<String>,
     /// A fresh `sign_in` code, for an account without a password.
+    #[serde(default, deserialize_with = "not_null")]
     code: Option<VerificationCode>,
+}
+
+/// An optional field that, when sent, must not be `null` (absent and `null`
+/// would otherwise both mean "no proof").
+fn not_null<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 
 /// A started TOTP enrolment: the secret, shown once.

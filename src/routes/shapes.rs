@@ -76,6 +76,23 @@ const REQUESTS: &[(&str, &[Shape])] = &[
     ),
     // `Reauthentication::from_fields`
     ("DeleteMeRequest", &[shape(&["password"]), shape(&["code"])]),
+    // `Proof::from_fields`
+    (
+        "MfaRequest",
+        &[
+            shape(&["mfa_token", "code"]),
+            shape(&["mfa_token", "recovery_code"]),
+        ],
+    ),
+    (
+        "StepUpRequest",
+        &[shape(&["code"]), shape(&["recovery_code"])],
+    ),
+    // Nothing within the recent-sign-in window, else `Reauthentication`.
+    (
+        "EnrolRequest",
+        &[shape(&[]), shape(&["password"]), shape(&["code"])],
+    ),
     (
         "LinkRequest",
         &[
