@@ -101,6 +101,13 @@ impl ServerSecret {
         }
     }
 
+    /// For webhook endpoints' signing secrets.
+    pub fn webhook_secret_cipher(&self) -> KeyCipher {
+        KeyCipher {
+            key: self.derive("webhook-secret-encryption"),
+        }
+    }
+
     /// Keys the hashes of recovery codes.
     pub fn recovery_code_key(&self) -> [u8; 32] {
         self.derive("recovery-code-hmac")

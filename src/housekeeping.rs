@@ -43,6 +43,11 @@ pub async fn purge_once(
             }),
         )
         .await?;
+    let webhook_retention = Duration::from_secs(settings.webhooks.retention_days * 24 * 3600);
+    let deleted = deleted
+        + repo
+            .purge_webhook_deliveries(now.minus(webhook_retention))
+            .await?;
     if deleted > 0 {
         tracing::info!(deleted, "housekeeping removed expired rows");
     }

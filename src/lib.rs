@@ -36,3 +36,4 @@ pub mod store;
 pub mod telemetry;
 pub mod throttle;
 pub mod tokens;
+pub mod webhooks;

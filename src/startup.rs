@@ -114,6 +114,14 @@ impl Application {
         )?;
         let outbox = Outbox::new(secret.mail_cipher());
         let metrics = Arc::new(Metrics::new());
+        let webhooks = crate::webhooks::Webhooks::new(&secret, &settings)
+            .map_err(StartupError::Protections)?;
+        crate::webhooks::spawn_worker(
+            store.clone(),
+            webhooks.clone(),
+            Arc::new(settings.clone()),
+            clock.clone(),
+        );
         crate::mail::spawn_worker(
             store.clone(),
             crate::mail::transport(&settings)?,
@@ -141,6 +149,7 @@ impl Application {
             ),
             provider_cipher: secret.provider_token_cipher(),
             factors: crate::mfa::SecondFactors::new(&secret, &settings.mfa.totp_issuer),
+            webhooks,
             trusted_proxies: settings
                 .trusted_proxy_nets()
                 .map_err(|e| StartupError::Protections(e.to_string()))?,

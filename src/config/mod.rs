@@ -13,10 +13,12 @@ use std::time::Duration;
 mod mfa;
 mod oauth;
 mod protection;
+mod webhooks;
 
 pub use mfa::MfaSettings;
 pub use oauth::{OAuthSettings, ProviderKind, ProviderSettings};
 pub use protection::{LockoutSettings, PwnedSettings, RateLimit, RateLimits};
+pub use webhooks::WebhookSettings;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -189,6 +191,8 @@ pub struct Settings {
     pub pwned_passwords: PwnedSettings,
     /// Second factors: who must use one, and how recent a proof must be.
     pub mfa: MfaSettings,
+    /// Webhook delivery: allowed private targets, timeouts, retention.
+    pub webhooks: WebhookSettings,
 }
 
 impl Default for Settings {
@@ -246,6 +250,7 @@ impl Default for Settings {
             bootstrap_admin_email: None,
             pwned_passwords: PwnedSettings::default(),
             mfa: MfaSettings::default(),
+            webhooks: WebhookSettings::default(),
         }
     }
 }
@@ -390,6 +395,7 @@ impl Settings {
         self.validate_oauth()?;
         self.validate_protections()?;
         self.mfa.validate().map_err(ConfigError::Invalid)?;
+        self.webhooks.validate().map_err(ConfigError::Invalid)?;
         if self.env == RunMode::Production {
             self.validate_production()?;
         }

@@ -46,6 +46,11 @@ pub enum Kind {
     RecoveryCodesRegenerated,
     FactorRemoved,
     FactorsReset,
+    UserCreated,
+    WebhookCreated,
+    WebhookUpdated,
+    WebhookDeleted,
+    WebhookSecretRotated,
 }
 
 impl Kind {
@@ -86,6 +91,11 @@ impl Kind {
             Kind::RecoveryCodesRegenerated => "mfa.recovery_codes_regenerated",
             Kind::FactorRemoved => "mfa.removed",
             Kind::FactorsReset => "mfa.reset",
+            Kind::UserCreated => "user.created",
+            Kind::WebhookCreated => "admin.webhook_created",
+            Kind::WebhookUpdated => "admin.webhook_updated",
+            Kind::WebhookDeleted => "admin.webhook_deleted",
+            Kind::WebhookSecretRotated => "admin.webhook_secret_rotated",
         }
     }
 }
@@ -164,7 +174,10 @@ pub async fn record_at(
     entry: Entry,
     at: Timestamp,
 ) -> StoreResult<()> {
-    repo.insert_audit_event(&entry.into_event(client, at)).await
+    let event = entry.into_event(client, at);
+    repo.insert_audit_event(&event).await?;
+    // Published to webhook endpoints in the same transaction.
+    crate::webhooks::enqueue(repo, &event).await
 }
 
 /// Records on its own connection (for refusals, which change nothing else).

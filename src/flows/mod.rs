@@ -21,6 +21,7 @@ pub mod service_clients;
 pub mod sessions;
 pub mod sign_in;
 pub mod social;
+pub mod webhooks;
 
 use crate::error::FlowError;
 use crate::store::{Session, StoreError, UniqueKey, User};

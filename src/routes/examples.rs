@@ -125,3 +125,48 @@ pub fn recovery_codes() -> Value {
         "z6dl-3bgu-y5ka-7rnq"
     ])
 }
+
+/// A webhook endpoint as `WebhookView` shows it.
+pub fn webhook() -> Value {
+    json!({
+        "id": "01a2407f-3b42-7d5f-8a1c-7e2f3d4c5b6a",
+        "url": "https://app.example.com/hooks/portcullis",
+        "events": ["user.created", "user.deleted"],
+        "description": "user sync",
+        "enabled": true,
+        "disabled_reason": null,
+        "previous_secret_expires_at": null,
+        "created_at": "2026-12-04T10:00:00Z",
+        "updated_at": "2026-12-04T10:00:00Z"
+    })
+}
+
+/// The same with its secret, as creation and rotation show it.
+pub fn webhook_with_secret() -> Value {
+    let mut webhook = webhook();
+    webhook["secret"] = json!("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwTmVJqLgRQ5A=");
+    webhook
+}
+
+/// A delivery as `DeliveryView` shows it.
+pub fn webhook_delivery() -> Value {
+    json!({
+        "id": "msg_01a2407f15007c45b2a3a4506513270f",
+        "event_id": "01a2407f-1500-7c45-b2a3-a4506513270f",
+        "type": "user.created",
+        "status": "delivered",
+        "attempts": 1,
+        "next_attempt_at": null,
+        "last_attempt_at": "2026-12-04T10:00:01Z",
+        "last_status": 204,
+        "last_response": "",
+        "last_error": null,
+        "created_at": "2026-12-04T10:00:00Z",
+        "delivered_at": "2026-12-04T10:00:01Z",
+        "payload": {
+            "type": "user.created",
+            "timestamp": "2026-12-04T10:00:00Z",
+            "data": {"user_id": "01a1f83c-da20-7269-bba7-4de452e6b438", "method": "code"}
+        }
+    })
+}

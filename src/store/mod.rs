@@ -54,6 +54,7 @@ pub trait Repo:
     + HousekeepingRepo
     + OutboxRepo
     + FactorRepo
+    + WebhookRepo
     + Send
 {
     /// Commits a transaction; a no-op for a plain connection.
@@ -453,6 +454,70 @@ pub trait FactorRepo {
     /// pair replaces them); returns how many.
     async fn retire_refresh_tokens(&mut self, session_id: Uuid, now: Timestamp)
         -> StoreResult<u64>;
+}
+
+/// Webhook endpoints and their deliveries (a transactional outbox).
+#[async_trait]
+pub trait WebhookRepo {
+    /// Queues an event for every enabled endpoint subscribed to its type,
+    /// in one statement; returns how many deliveries were queued.
+    async fn enqueue_webhooks(
+        &mut self,
+        event_id: Uuid,
+        event_type: &str,
+        payload: &str,
+        now: Timestamp,
+    ) -> StoreResult<u64>;
+    async fn insert_webhook_delivery(&mut self, delivery: &WebhookDelivery) -> StoreResult<()>;
+    async fn insert_webhook_endpoint(&mut self, endpoint: &WebhookEndpoint) -> StoreResult<()>;
+    /// Oldest first.
+    async fn webhook_endpoints(&mut self) -> StoreResult<Vec<WebhookEndpoint>>;
+    async fn webhook_endpoint(&mut self, id: Uuid) -> StoreResult<Option<WebhookEndpoint>>;
+    /// Writes every changeable field; false when there is no such endpoint.
+    async fn update_webhook_endpoint(&mut self, endpoint: &WebhookEndpoint) -> StoreResult<bool>;
+    async fn delete_webhook_endpoint(&mut self, id: Uuid) -> StoreResult<bool>;
+    /// Leases an enabled endpoint with due deliveries that no instance holds:
+    /// while the lease lasts, only this instance delivers to it (in order).
+    async fn claim_webhook_endpoint(
+        &mut self,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> StoreResult<Option<WebhookEndpoint>>;
+    /// The endpoint's due deliveries in event order.
+    async fn due_webhook_deliveries(
+        &mut self,
+        endpoint_id: Uuid,
+        now: Timestamp,
+        limit: i64,
+    ) -> StoreResult<Vec<WebhookDelivery>>;
+    async fn record_webhook_attempt(
+        &mut self,
+        event_id: Uuid,
+        endpoint_id: Uuid,
+        attempt: &DeliveryAttempt,
+    ) -> StoreResult<()>;
+    /// Ends the lease; stores the failure streak, and switches the endpoint
+    /// off with `disable` as the reason when given.
+    async fn release_webhook_endpoint(
+        &mut self,
+        id: Uuid,
+        failure_streak: i64,
+        disable: Option<&str>,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    async fn webhook_deliveries(
+        &mut self,
+        query: &DeliveryQuery,
+    ) -> StoreResult<Vec<WebhookDelivery>>;
+    /// Makes a delivery due again now (a new series of attempts).
+    async fn retry_webhook_delivery(
+        &mut self,
+        event_id: Uuid,
+        endpoint_id: Uuid,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Deletes finished deliveries created before `before`.
+    async fn purge_webhook_deliveries(&mut self, before: Timestamp) -> StoreResult<u64>;
 }
 
 #[async_trait]

@@ -402,3 +402,83 @@ pub struct MfaChallenge {
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
 }
+
+/// Where webhooks go.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct WebhookEndpoint {
+    pub id: Uuid,
+    pub url: String,
+    pub description: Option<String>,
+    /// The subscribed event types, space-separated with a space at both
+    /// ends (` user.created user.deleted `), or ` * ` for every type: one
+    /// `LIKE` in SQL finds the subscribers of a type.
+    pub events: String,
+    pub enabled: bool,
+    /// Why the endpoint was switched off by the service (410, a failure
+    /// streak); `None` when enabled or switched off by an administrator.
+    pub disabled_reason: Option<String>,
+    /// The signing secret (`whsec_…`), sealed.
+    pub secret_enc: String,
+    /// The secret before the last rotation, still signing until it expires.
+    pub previous_secret_enc: Option<String>,
+    pub previous_secret_expires_at: Option<Timestamp>,
+    /// Failed attempts since the last success.
+    pub failure_streak: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl WebhookEndpoint {
+    pub fn event_list(&self) -> Vec<String> {
+        self.events.split_whitespace().map(str::to_string).collect()
+    }
+
+    /// The stored form of a list of event types.
+    pub fn events_field(events: &[String]) -> String {
+        format!(" {} ", events.join(" "))
+    }
+}
+
+/// One event for one endpoint.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct WebhookDelivery {
+    /// The audit event's id: the `webhook-id` (`msg_…`) of every attempt.
+    pub event_id: Uuid,
+    pub endpoint_id: Uuid,
+    pub event_type: String,
+    /// The JSON body, exactly as signed.
+    pub payload: String,
+    /// `pending`, `delivered` or `failed`.
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: Option<Timestamp>,
+    pub last_attempt_at: Option<Timestamp>,
+    pub last_status: Option<i64>,
+    /// The start of the receiver's answer (at most 1 KiB).
+    pub last_response: Option<String>,
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+    pub delivered_at: Option<Timestamp>,
+}
+
+/// What one attempt at a delivery came to.
+#[derive(Debug, Clone)]
+pub struct DeliveryAttempt {
+    pub at: Timestamp,
+    /// `delivered`, `pending` (to be retried at `next_attempt_at`) or `failed`.
+    pub status: &'static str,
+    pub next_attempt_at: Option<Timestamp>,
+    pub http_status: Option<i64>,
+    pub response: Option<String>,
+    pub error: Option<String>,
+}
+
+/// A page of an endpoint's deliveries, newest first.
+#[derive(Debug, Clone)]
+pub struct DeliveryQuery {
+    pub endpoint_id: Uuid,
+    pub status: Option<String>,
+    /// After this (created_at, event_id), newest first.
+    pub before: Option<(Timestamp, Uuid)>,
+    pub limit: i64,
+}

@@ -35,3 +35,4 @@ mod social;
 mod takeover;
 mod tokens;
 mod verification;
+mod webhooks;

@@ -148,6 +148,15 @@ pub(super) async fn sign_in_or_up(
                     }
                 })?;
             tracing::info!(user_id = %user.id, provider = %provider.id, "user created by social sign-in");
+            // The sign-in that follows is recorded with the request; this
+            // records (and publishes) the creation itself.
+            let entry = crate::flows::audit::Entry::by_user(
+                crate::flows::audit::Kind::UserCreated,
+                user.id,
+            )
+            .details(serde_json::json!({ "provider": provider.id }));
+            let origin = crate::flows::context::Origin::default();
+            crate::flows::audit::record_in(state, tx, &origin, entry).await?;
             user.id
         }
     };

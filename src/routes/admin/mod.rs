@@ -6,3 +6,4 @@ pub mod factors;
 pub mod keys;
 pub mod service_clients;
 pub mod users;
+pub mod webhooks;

@@ -82,6 +82,14 @@ macro_rules! columns {
     (MfaChallenge) => {
         "token_hash, user_id, auth_method, details, attempts, created_at, expires_at"
     };
+    (WebhookEndpoint) => {
+        "id, url, description, events, enabled, disabled_reason, secret_enc, \
+         previous_secret_enc, previous_secret_expires_at, failure_streak, created_at, updated_at"
+    };
+    (WebhookDelivery) => {
+        "event_id, endpoint_id, event_type, payload, status, attempts, next_attempt_at, \
+         last_attempt_at, last_status, last_response, last_error, created_at, delivered_at"
+    };
     (OutboxMail) => {
         "id, sealed, created_at, next_attempt_at, attempts, discard_after"
     };
@@ -103,6 +111,7 @@ mod sessions;
 mod sqlite;
 mod throttle;
 mod users;
+mod webhooks;
 
 use super::{Repo, Store, StoreError, StoreResult, Timestamp, UniqueKey};
 use crate::config::{Backend, Settings};
@@ -402,7 +411,8 @@ where
         + super::AuditRepo
         + super::HousekeepingRepo
         + super::OutboxRepo
-        + super::FactorRepo,
+        + super::FactorRepo
+        + super::WebhookRepo,
 {
     async fn commit(self: Box<Self>) -> StoreResult<()> {
         match *self {

@@ -35,6 +35,11 @@ const NEVER_VIOLATED: &[(&str, &str)] = &[
     ("login_throttle_pkey", UPSERT),
     ("locks_pkey", "only the migrations insert locks"),
     ("mfa_factors_pkey", FRESH_ID),
+    ("webhook_endpoints_pkey", FRESH_ID),
+    (
+        "webhook_deliveries_pkey",
+        "one insert per (fresh event id, endpoint): the event's own transaction",
+    ),
     ("mfa_challenges_pkey", RANDOM),
     (
         "recovery_codes_pkey",
