@@ -118,7 +118,7 @@ impl Application {
             .map_err(StartupError::Protections)?;
         crate::webhooks::spawn_worker(
             store.clone(),
-            webhooks.clone(),
+            (webhooks.clone(), metrics.clone()),
             Arc::new(settings.clone()),
             clock.clone(),
         );

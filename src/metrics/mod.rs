@@ -111,6 +111,22 @@ pub struct MailLabels {
 
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
 #[allow(non_camel_case_types)]
+pub enum WebhookResult {
+    /// A 2xx came back.
+    delivered,
+    /// The attempt failed; another follows.
+    retried,
+    /// Given up: retries exhausted, or 410.
+    failed,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WebhookLabels {
+    pub result: WebhookResult,
+}
+
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
 pub enum ConnectionState {
     in_use,
     idle,
@@ -155,6 +171,8 @@ pub struct Metrics {
     pub codes: Family<CodeLabels, Counter>,
     pub lockouts: Counter,
     pub mail: Family<MailLabels, Counter>,
+    /// Webhook delivery attempts.
+    pub webhooks: Family<WebhookLabels, Counter>,
     /// The database pool, read at each scrape.
     pub db_connections: Family<ConnectionLabels, Gauge>,
     /// Published signing keys, read at each scrape.
@@ -215,6 +233,12 @@ impl Metrics {
         );
         let mail = Family::<MailLabels, Counter>::default();
         registry.register("mail", "Mail from the outbox, by result", mail.clone());
+        let webhooks = Family::<WebhookLabels, Counter>::default();
+        registry.register(
+            "webhook_deliveries",
+            "Webhook delivery attempts, by result",
+            webhooks.clone(),
+        );
         let db_connections = Family::<ConnectionLabels, Gauge>::default();
         registry.register(
             "db_connections",
@@ -245,6 +269,7 @@ impl Metrics {
             codes,
             lockouts,
             mail,
+            webhooks,
             db_connections,
             signing_keys,
         }

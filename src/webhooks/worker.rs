@@ -7,6 +7,7 @@ use super::{sign, TargetPolicy};
 use crate::clock::{Clock, SharedClock};
 use crate::config::Settings;
 use crate::crypto::{DecryptError, EncryptError, KeyCipher, ServerSecret};
+use crate::metrics::{Metrics, WebhookLabels, WebhookResult};
 use crate::store::{
     DeliveryAttempt, Store, StoreResult, Timestamp, WebhookDelivery, WebhookEndpoint,
 };
@@ -104,7 +105,7 @@ impl Webhooks {
 
 pub fn spawn_worker(
     store: Arc<dyn Store>,
-    webhooks: Webhooks,
+    (webhooks, metrics): (Webhooks, Arc<Metrics>),
     settings: Arc<Settings>,
     clock: SharedClock,
 ) {
@@ -113,7 +114,7 @@ pub fn spawn_worker(
         loop {
             let busy = deliver_to_one_endpoint(
                 store.as_ref(),
-                &webhooks,
+                (&webhooks, &metrics),
                 &settings,
                 clock.as_ref(),
             )
@@ -132,7 +133,7 @@ pub fn spawn_worker(
 /// Delivers the due deliveries of one endpoint; false when none was due.
 async fn deliver_to_one_endpoint(
     store: &dyn Store,
-    webhooks: &Webhooks,
+    (webhooks, metrics): (&Webhooks, &Metrics),
     settings: &Settings,
     clock: &dyn Clock,
 ) -> StoreResult<bool> {
@@ -156,6 +157,15 @@ async fn deliver_to_one_endpoint(
         };
         let at = clock.now();
         let attempt = judge(outcome, delivery, at, &mut streak, &mut disable, settings);
+        let result = match attempt.status {
+            "delivered" => WebhookResult::delivered,
+            "pending" => WebhookResult::retried,
+            _ => WebhookResult::failed,
+        };
+        metrics
+            .webhooks
+            .get_or_create(&WebhookLabels { result })
+            .inc();
         store
             .connection()
             .await?
