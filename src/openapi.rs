@@ -66,6 +66,7 @@ pub fn spec() -> OpenApiDoc {
         .split_for_parts();
     spec.info.version = env!("CARGO_PKG_VERSION").to_string();
     crate::routes::apply_request_shapes(&mut spec);
+    crate::routes::admin::webhooks::add_event_schema(&mut spec);
     spec
 }
 

@@ -430,3 +430,54 @@ pub async fn retry(
     flows::retry(&state, &admin, id, event_id).await?;
     Ok(HttpResponse::Accepted().finish())
 }
+
+/// Adds the `WebhookEvent` schema: the body of every delivery, with every
+/// event type and what it means (from `webhooks::EVENT_TYPES`).
+pub fn add_event_schema(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+    let types: Vec<&str> = crate::webhooks::EVENT_TYPES
+        .iter()
+        .map(|(t, _)| *t)
+        .collect();
+    let listing: String = crate::webhooks::EVENT_TYPES
+        .iter()
+        .map(|(t, what)| format!("\n- `{t}`: {what}"))
+        .collect();
+    let schema = ObjectBuilder::new()
+        .description(Some(format!(
+            "The JSON body of a webhook delivery (Standard Webhooks: headers `webhook-id`, \
+             `webhook-timestamp`, `webhook-signature`). Event types:{listing}"
+        )))
+        .property(
+            "type",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(types))
+                .description(Some("The event type.")),
+        )
+        .property(
+            "timestamp",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+                .description(Some("When the event happened.")),
+        )
+        .property(
+            "data",
+            ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .description(Some(
+                    "`user_id`, `actor_id` when someone else acted, and the event's \
+                     non-secret details (see the README's Webhooks section).",
+                )),
+        )
+        .required("type")
+        .required("timestamp")
+        .required("data")
+        .examples([crate::routes::examples::webhook_delivery()["payload"].clone()])
+        .build();
+    doc.components
+        .get_or_insert_with(Default::default)
+        .schemas
+        .insert("WebhookEvent".to_string(), schema.into());
+}
