@@ -15,12 +15,15 @@ use uuid::Uuid;
 
 /// Ends what a thief could have started with a stolen password or token and
 /// finish after the owner took the account back: a pending email change,
-/// started link flows, identities waiting to be linked. Called by a password
+/// started link flows, identities waiting to be linked, sign-ins waiting for
+/// their second factor. Called by a password
 /// reset, a password change and signing out of other or all sessions.
 pub(crate) async fn end_pending_grants(repo: &mut dyn Repo, user_id: Uuid) -> StoreResult<u64> {
     let changes = repo.end_email_changes(user_id).await?;
     let links = repo.end_link_flows(user_id).await?;
-    Ok(changes + links)
+    // A sign-in waiting for its second factor is a session in the making.
+    let second_steps = repo.delete_mfa_challenges_of_user(user_id).await?;
+    Ok(changes + links + second_steps)
 }
 
 /// Changes the password after checking the current one; optionally ends

@@ -152,7 +152,7 @@ async fn lock_and_load(
 }
 
 /// The actor's role as it is now; 403 once they are no longer an ADMIN.
-pub(super) async fn current_role(
+pub(crate) async fn current_role(
     tx: &mut dyn Repo,
     admin: &Admin,
     now: Timestamp,
@@ -254,6 +254,7 @@ pub async fn ban(
     ensure_another_super_admin(tx.as_mut(), &target, now).await?;
     tx.ban_user(id, until, reason.as_deref(), now).await?;
     tx.revoke_sessions_of_user(id, None, now, "banned").await?;
+    tx.delete_mfa_challenges_of_user(id).await?;
     let entry = Entry::new(Kind::UserBanned)
         .user(id)
         .actor(admin.user.id)

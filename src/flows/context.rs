@@ -59,6 +59,11 @@ pub struct Caller {
     pub role: Role,
     /// The session as it was read to check that it is alive.
     pub session: Session,
+    /// What the access token of this request says about the proof: its
+    /// `auth_time` (Unix seconds) and whether it is `aal2`. A token issued
+    /// before a step-up keeps its own, older proof: sensitive changes judge
+    /// the token, not the session it belongs to (RFC 9470).
+    pub token_proof: (i64, bool),
 }
 
 /// An administrator: a caller whose current role (read from the database,

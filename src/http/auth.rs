@@ -74,11 +74,16 @@ fn authenticate(req: &HttpRequest) -> LocalBoxFuture<'static, Result<(Caller, Re
             Reach::Full if !policy_applies => Reach::Full,
             _ => Reach::EnrolmentOnly,
         };
+        let token_proof = (
+            claims.auth_time.unwrap_or(0),
+            claims.aal.as_deref() == Some("aal2"),
+        );
         let caller = Caller {
             user_id: claims.sub,
             session_id: claims.sid,
             role: claims.role,
             session,
+            token_proof,
         };
         Ok((caller, reach))
     })

@@ -441,6 +441,8 @@ pub trait FactorRepo {
     ) -> StoreResult<Option<MfaChallenge>>;
     /// Deletes the challenge: true for exactly one caller.
     async fn take_mfa_challenge(&mut self, token_hash: &str) -> StoreResult<bool>;
+    /// Ends every pending second step of the user; returns how many.
+    async fn delete_mfa_challenges_of_user(&mut self, user_id: Uuid) -> StoreResult<u64>;
     /// Counts a wrong code against the challenge.
     async fn count_mfa_failure(&mut self, token_hash: &str) -> StoreResult<()>;
     /// Raises a live session to a second factor, with a new `auth_time`.

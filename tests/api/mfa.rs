@@ -25,6 +25,10 @@ backend_tests!(
     wrong_codes_kill_the_token_and_lock_the_account,
     removing_and_resetting_factors,
     the_export_lists_factors_without_secrets,
+    a_token_from_before_a_step_up_does_not_share_in_it,
+    administrators_do_not_reset_their_own_factors,
+    racing_removals_keep_a_required_factor,
+    a_password_change_ends_pending_second_steps,
 );
 
 /// A user with an active authenticator app, as the tests need it.
@@ -647,4 +651,125 @@ async fn the_export_lists_factors_without_secrets(backend: Backend) {
     for code in recovery_codes(&activated) {
         assert!(!text.contains(&code));
     }
+}
+
+/// Review finding: the proof is the token's, not the session's. A token
+/// issued before the owner stepped up (say, a stolen one) gains nothing.
+async fn a_token_from_before_a_step_up_does_not_share_in_it(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = enrolled_user(&app).await;
+    let stolen = user.tokens.access.clone();
+    app.advance(Duration::from_secs(301));
+    let body = json!({"code": code_now(&app, &user.totp)});
+    let response = app
+        .send(
+            Method::POST,
+            "/v1/sessions/current/step-up",
+            &user.tokens.access,
+            body,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let raised = Tokens::from_body(&response.json().await.unwrap());
+    let change = json!({"current_password": PASSWORD, "new_password": "a brand new passphrase 2"});
+    for (path, method, body) in [
+        ("/v1/users/me/password", Method::PUT, change.clone()),
+        ("/v1/users/me/recovery-codes", Method::POST, json!({})),
+        ("/v1/users/me/factors/totp", Method::POST, json!({})),
+    ] {
+        let response = app.send(method, path, &stolen, body).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{path}");
+    }
+    let path = format!("/v1/users/me/factors/{}", user.factor_id);
+    assert_eq!(
+        app.delete(&path, &stolen).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let response = app
+        .send(Method::PUT, "/v1/users/me/password", &raised.access, change)
+        .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+}
+
+/// Review finding: the admin route must not bypass the owner's step-up.
+async fn administrators_do_not_reset_their_own_factors(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let root = app.new_super_admin().await;
+    let (email, admin) = app.user_with_role(&root, "ADMIN").await;
+    let one_factor = app.signed_in(&email).await;
+    let enrolled = enrol(&app, &email, &admin).await;
+    let path = format!("/v1/admin/users/{}/factors", enrolled.tokens.user_id);
+    for tokens in [&one_factor, &enrolled.tokens] {
+        let response = app
+            .send(Method::DELETE, &path, &tokens.access, json!({}))
+            .await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    }
+    // Resetting someone else needs the actor's own second factor, recently.
+    let other = enrolled_user(&app).await;
+    let path = format!("/v1/admin/users/{}/factors", other.tokens.user_id);
+    let response = app
+        .send(Method::DELETE, &path, &one_factor.access, json!({}))
+        .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let response = app
+        .send(Method::DELETE, &path, &enrolled.tokens.access, json!({}))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+/// Review finding: two removals at once must not both pass the "last
+/// factor" check of a role that must keep one.
+async fn racing_removals_keep_a_required_factor(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.mfa.required_for_roles = vec![portcullis::domain::Role::Viewer];
+    })
+    .await;
+    let first = enrolled_user(&app).await;
+    let second = start_enrolment(&app, &first.tokens.access).await;
+    next_step(&app);
+    let activated = activate(&app, &first.tokens.access, &second).await;
+    let tokens = Tokens::from_body(&activated["tokens"]);
+    let ids = [
+        first.factor_id.clone(),
+        second["factor_id"].as_str().unwrap().to_string(),
+    ];
+    let paths: Vec<String> = ids
+        .iter()
+        .map(|id| format!("/v1/users/me/factors/{id}"))
+        .collect();
+    let statuses = join_all(paths.iter().map(|p| app.delete(p, &tokens.access))).await;
+    let removed = statuses
+        .iter()
+        .filter(|r| r.status() == StatusCode::NO_CONTENT)
+        .count();
+    assert_eq!(removed, 1);
+    let listed = app
+        .get_json("/v1/users/me/factors", Some(&tokens.access))
+        .await;
+    assert_eq!(listed["factors"].as_array().unwrap().len(), 1);
+}
+
+/// Review finding: taking the account back ends sign-ins that wait for
+/// their second factor.
+async fn a_password_change_ends_pending_second_steps(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = enrolled_user(&app).await;
+    let pending = first_step(&app, &user.email).await;
+    let change = json!({"current_password": PASSWORD, "new_password": "a brand new passphrase 3"});
+    let response = app
+        .send(
+            Method::PUT,
+            "/v1/users/me/password",
+            &user.tokens.access,
+            change,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    next_step(&app);
+    let code = json!({"code": code_now(&app, &user.totp)});
+    assert_eq!(
+        second_step(&app, &pending, code).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
 }

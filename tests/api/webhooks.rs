@@ -194,6 +194,26 @@ async fn webhook(app: &TestApp, admin: &Tokens, id: &str) -> Value {
         .await
 }
 
+/// Polls an endpoint's deliveries (with `query`) until `settled` says yes;
+/// returns that page.
+async fn deliveries_once(
+    app: &TestApp,
+    admin: &Tokens,
+    (id, query): (&str, &str),
+    settled: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let path = format!("/v1/admin/webhooks/{id}/deliveries{query}");
+        let page = app.get_json(&path, Some(&admin.access)).await;
+        if settled(&page) {
+            return page;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{page}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn lifecycle_events_arrive_signed_in_order_and_without_secrets(backend: Backend) {
     let app = webhook_app(backend).await;
     let admin = app.new_super_admin().await;
@@ -306,20 +326,8 @@ async fn failures_are_retried_with_the_same_id(backend: Backend) {
     assert_eq!(delivery["attempts"], 3);
     assert_eq!(delivery["last_status"], 204);
     // The record settles just after the receiver answered.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let page = app
-            .get_json(
-                &format!("/v1/admin/webhooks/{id}/deliveries?status=delivered"),
-                Some(&admin.access),
-            )
-            .await;
-        if page["deliveries"].as_array().unwrap().len() == 1 {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let delivered = |page: &Value| page["deliveries"].as_array().unwrap().len() == 1;
+    deliveries_once(&app, &admin, (&id, "?status=delivered"), delivered).await;
 }
 
 async fn a_receiver_that_was_down_gets_everything_later(backend: Backend) {
@@ -332,26 +340,12 @@ async fn a_receiver_that_was_down_gets_everything_later(backend: Backend) {
         send_test(&app, &admin, &id).await;
     }
     // Every delivery fails while nobody listens.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let page = app
-            .get_json(
-                &format!("/v1/admin/webhooks/{id}/deliveries"),
-                Some(&admin.access),
-            )
-            .await;
-        let tried = page["deliveries"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|d| d["attempts"] == 1);
-        if tried {
-            assert!(page["deliveries"][0]["last_error"].is_string());
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{page}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let tried = |page: &Value| {
+        let all = page["deliveries"].as_array().unwrap();
+        all.len() == 3 && all.iter().all(|d| d["attempts"] == 1)
+    };
+    let page = deliveries_once(&app, &admin, (&id, ""), tried).await;
+    assert!(page["deliveries"][0]["last_error"].is_string());
     let receiver = Receiver::start_on(TcpListener::bind(("127.0.0.1", port)).unwrap(), None);
     app.advance(Duration::from_secs(6));
     receiver.wait_for(3).await;
@@ -458,21 +452,12 @@ async fn private_targets_are_refused_and_redirects_not_followed(backend: Backend
     let (id, _) = create(&app, &admin, &redirecting.url, json!(["*"])).await;
     send_test(&app, &admin, &id).await;
     redirecting.wait_for(1).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let page = app
-            .get_json(
-                &format!("/v1/admin/webhooks/{id}/deliveries"),
-                Some(&admin.access),
-            )
-            .await;
-        if page["deliveries"][0]["last_status"] == 302 {
-            assert_eq!(page["deliveries"][0]["status"], "pending");
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{page}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let answered = |page: &Value| page["deliveries"][0]["last_status"] == 302;
+    let page = deliveries_once(&app, &admin, (&id, ""), answered).await;
+    assert_eq!(
+        page["deliveries"][0]["status"], "pending",
+        "not followed, retried later"
+    );
     assert_eq!(elsewhere.count(), 0);
 }
 

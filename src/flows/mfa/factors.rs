@@ -46,7 +46,7 @@ pub async fn enrol_totp(
     require_recent_second_factor(state, caller).await?;
     let mut tx = match proof {
         Some(proof) => reauth::reauthenticate(state, &user, proof, client).await?,
-        None if is_recent(state, &caller.session) => state.store.transaction().await?,
+        None if is_recent(state, caller) => state.store.transaction().await?,
         None => {
             return Err(FlowError::InsufficientAuthentication {
                 detail: "the sign-in is not recent: send the password (or a sign_in code)",
@@ -55,6 +55,7 @@ pub async fn enrol_totp(
             })
         }
     };
+    lock_user(tx.as_mut(), user.id).await?;
     if active_factors(tx.as_mut(), user.id).await?.len() >= MAX_FACTORS {
         return Err(FlowError::Conflict {
             slug: "too-many-factors",
@@ -112,6 +113,7 @@ pub async fn activate(
     let user = profile::me(state, caller).await?;
     let now = state.clock.now();
     let mut tx = state.store.transaction().await?;
+    lock_user(tx.as_mut(), user.id).await?;
     let factors = tx.factors_of_user(user.id).await?;
     let factor = factors
         .iter()
@@ -187,6 +189,7 @@ pub async fn remove(
     require_recent_second_factor(state, caller).await?;
     let now = state.clock.now();
     let mut tx = state.store.transaction().await?;
+    lock_user(tx.as_mut(), user.id).await?;
     let factors = tx.factors_of_user(user.id).await?;
     let factor = factors
         .iter()
@@ -204,6 +207,7 @@ pub async fn remove(
             });
         }
         tx.delete_factors_of_user(user.id).await?;
+        tx.delete_mfa_challenges_of_user(user.id).await?;
     } else {
         tx.delete_factor(factor_id, user.id).await?;
     }
@@ -233,6 +237,7 @@ pub async fn regenerate_recovery_codes(
     require_recent_second_factor(state, caller).await?;
     let now = state.clock.now();
     let mut tx = state.store.transaction().await?;
+    lock_user(tx.as_mut(), user.id).await?;
     if active_factors(tx.as_mut(), user.id).await?.is_empty() {
         return Err(no_second_factor());
     }
@@ -246,21 +251,32 @@ pub async fn regenerate_recovery_codes(
 }
 
 /// An administrator removes every factor and recovery code of a user (a
-/// lost phone); only a SUPER-ADMIN may do it to a SUPER-ADMIN. Audited, and
-/// the user is told.
+/// lost phone); only a SUPER-ADMIN may do it to a SUPER-ADMIN, nobody to
+/// themselves (the owner's own route asks for their second factor), and an
+/// administrator with a factor needs a recent second factor for it. Audited,
+/// and the user is told; the user's pending second steps end.
 pub async fn reset(
     state: &AppState,
     admin: &Admin,
     user_id: Uuid,
     client: &Origin,
 ) -> Result<u64, FlowError> {
+    if user_id == admin.user.id {
+        return Err(admin.refuse("reset your own factors at /v1/users/me/factors"));
+    }
+    require_recent_second_factor(state, &admin.auth).await?;
     let now = state.clock.now();
     let mut tx = state.store.transaction().await?;
+    // The actor's role as it is now, under the lock of role changes.
+    tx.lock("super_admins").await?;
+    let actor_role = crate::flows::admin::current_role(tx.as_mut(), admin, now).await?;
     let user = tx.user_by_id(user_id).await?.ok_or(FlowError::NotFound)?;
-    if user.role == Role::SuperAdmin && admin.role() < Role::SuperAdmin {
+    if user.role == Role::SuperAdmin && actor_role < Role::SuperAdmin {
         return Err(admin.refuse("only a SUPER-ADMIN can reset a SUPER-ADMIN's factors"));
     }
+    lock_user(tx.as_mut(), user.id).await?;
     let removed = tx.delete_factors_of_user(user.id).await?;
+    tx.delete_mfa_challenges_of_user(user.id).await?;
     let entry = audit::Entry::new(audit::Kind::FactorsReset)
         .user(user.id)
         .actor(admin.user.id)
@@ -272,6 +288,15 @@ pub async fn reset(
     tx.commit().await?;
     state.outbox.wake();
     Ok(removed)
+}
+
+/// Serialises changes to one user's factors (two removals racing past the
+/// "last factor" check, two first activations each making codes).
+async fn lock_user(tx: &mut dyn Repo, user_id: Uuid) -> Result<(), FlowError> {
+    tx.lock_user(user_id)
+        .await?
+        .map(|_| ())
+        .ok_or(FlowError::Unauthenticated("user no longer exists"))
 }
 
 /// Ten new codes replace the user's codes; returned in clear, stored hashed.

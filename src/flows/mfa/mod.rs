@@ -22,7 +22,7 @@ use crate::flows::context::{Caller, Origin};
 use crate::mail::MailKind;
 use crate::mfa::totp;
 use crate::state::AppState;
-use crate::store::{Factor, Repo, Session, StoreResult, Timestamp, User};
+use crate::store::{Factor, Repo, StoreResult, Timestamp, User};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -124,7 +124,8 @@ pub async fn require_recent_second_factor(
         return Ok(());
     }
     let max_age = state.settings.mfa.step_up_max_age_secs;
-    if caller.session.assurance().is_aal2() && is_recent(state, &caller.session) {
+    let (_, token_aal2) = caller.token_proof;
+    if token_aal2 && caller.session.assurance().is_aal2() && is_recent(state, caller) {
         return Ok(());
     }
     Err(FlowError::InsufficientAuthentication {
@@ -134,10 +135,15 @@ pub async fn require_recent_second_factor(
     })
 }
 
-/// Whether the session's proof is within `mfa.step_up_max_age_secs`.
-fn is_recent(state: &AppState, session: &Session) -> bool {
-    let max_age = std::time::Duration::from_secs(state.settings.mfa.step_up_max_age_secs);
-    session.auth_time > state.clock.now().minus(max_age)
+/// Whether the proof of the request's access token is within
+/// `mfa.step_up_max_age_secs`. The token's own `auth_time` counts, not the
+/// session's: a token issued before a step-up does not share in it.
+fn is_recent(state: &AppState, caller: &Caller) -> bool {
+    let (token_auth_time, _) = caller.token_proof;
+    let max_age = state.settings.mfa.step_up_max_age_secs;
+    let max_age = i64::try_from(max_age).unwrap_or(i64::MAX);
+    let proven = token_auth_time.min(caller.session.auth_time.unix_seconds());
+    proven > state.clock.now().unix_seconds().saturating_sub(max_age)
 }
 
 /// Raises the caller's session with `second` and replaces its token pair:

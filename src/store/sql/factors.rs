@@ -163,6 +163,11 @@ impl_for_backends! { impl FactorRepo for SqlRepo<DB> {
         Ok(self.execute("take_mfa_challenge", query).await? == 1)
     }
 
+    async fn delete_mfa_challenges_of_user(&mut self, user_id: Uuid) -> StoreResult<u64> {
+        let query = sqlx::query("DELETE FROM mfa_challenges WHERE user_id = $1").bind(user_id);
+        self.execute("delete_mfa_challenges_of_user", query).await
+    }
+
     async fn count_mfa_failure(&mut self, token_hash: &str) -> StoreResult<()> {
         let query = sqlx::query(
             "UPDATE mfa_challenges SET attempts = attempts + 1 WHERE token_hash = $1",
