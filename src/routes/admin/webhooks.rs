@@ -452,7 +452,7 @@ pub fn add_event_schema(doc: &mut utoipa::openapi::OpenApi) {
             "type",
             ObjectBuilder::new()
                 .schema_type(Type::String)
-                .enum_values(Some(types))
+                .enum_values(Some(types.clone()))
                 .description(Some("The event type.")),
         )
         .property(
@@ -476,8 +476,42 @@ pub fn add_event_schema(doc: &mut utoipa::openapi::OpenApi) {
         .required("data")
         .examples([crate::routes::examples::webhook_delivery()["payload"].clone()])
         .build();
-    doc.components
-        .get_or_insert_with(Default::default)
+    let components = doc.components.get_or_insert_with(Default::default);
+    components
         .schemas
         .insert("WebhookEvent".to_string(), schema.into());
+    narrow_event_lists(components, &types);
+}
+
+/// The `events` field of a new or changed endpoint: 1 or more of the event
+/// types, or `"*"` (the server refuses anything else with a 400).
+fn narrow_event_lists(components: &mut utoipa::openapi::Components, types: &[&str]) {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, SchemaType, Type};
+    use utoipa::openapi::RefOr;
+    let names: Vec<&str> = types.iter().copied().chain(["*"]).collect();
+    for (request, nullable) in [("CreateWebhookRequest", false), ("UpdateWebhookRequest", true)] {
+        let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(request) else {
+            continue;
+        };
+        let description = match object.properties.get("events") {
+            Some(RefOr::T(Schema::Array(a))) => a.description.clone(),
+            _ => None,
+        };
+        let schema_type: SchemaType = if nullable {
+            [Type::Array, Type::Null].into_iter().collect()
+        } else {
+            Type::Array.into()
+        };
+        let event_list = ArrayBuilder::new()
+            .schema_type(schema_type)
+            .description(description)
+            .min_items(Some(1))
+            .max_items(Some(names.len()))
+            .items(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(names.clone())),
+            );
+        object.properties.insert("events".to_string(), event_list.into());
+    }
 }
