@@ -230,6 +230,13 @@ pub async fn update_user(
             }
             tx.set_email_verified(id, verified.then_some(now), now)
                 .await?;
+            if verified {
+                let entry = Entry::new(Kind::AddressVerified)
+                    .user(id)
+                    .actor(actor)
+                    .details(json!({ "method": "admin" }));
+                audit::record_in(state, tx.as_mut(), client, entry).await?;
+            }
         }
     }
     let user = tx.user_by_id(id).await?.ok_or(FlowError::NotFound)?;

@@ -37,8 +37,12 @@ pub async fn confirm(
     .ok_or(FlowError::InvalidCode)?;
     let mut user = user;
     if user.email_verified_at.is_none() {
+        // An invited user's first code proves the address.
         tx.set_email_verified(user.id, Some(now), now).await?;
         user.email_verified_at = Some(now);
+        let entry = audit::Entry::by_user(audit::Kind::AddressVerified, user.id)
+            .details(json!({ "method": "email_code" }));
+        audit::record_in(state, tx.as_mut(), &client, entry).await?;
     }
     let method = (
         audit::Kind::SignInSucceeded,

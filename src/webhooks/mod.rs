@@ -19,6 +19,7 @@ use serde_json::{json, Map, Value};
 /// fields only (see the README).
 pub const EVENT_TYPES: &[(&str, &str)] = &[
     ("user.created", "a user was created: a sign-up confirmed its address, an administrator invited someone, or a first social sign-in"),
+    ("user.email_verified", "the address of an existing user became verified: an invited user's first emailed code, or an administrator (`data.method`)"),
     ("user.email_changed", "a user moved to another address (`data.from`, `data.to`)"),
     ("user.password_changed", "a user changed their password"),
     ("user.password_reset", "a user reset their password with an emailed code"),
@@ -43,6 +44,7 @@ pub const EVENT_TYPES: &[(&str, &str)] = &[
 fn event_type_of(audit_type: &str) -> Option<&'static str> {
     Some(match audit_type {
         "email.verified" | "admin.user_invited" | "user.created" => "user.created",
+        "email.address_verified" => "user.email_verified",
         "email.changed" => "user.email_changed",
         "password.changed" => "user.password_changed",
         "password.reset" => "user.password_reset",

@@ -22,6 +22,7 @@ backend_tests!(
     private_targets_are_refused_and_redirects_not_followed,
     two_instances_deliver_each_event_once_and_in_order,
     only_a_super_admin_changes_webhooks,
+    verified_addresses_of_existing_users_are_published,
 );
 
 struct Received {
@@ -511,4 +512,44 @@ async fn only_a_super_admin_changes_webhooks(backend: Backend) {
         .send(Method::DELETE, &path, &root.access, json!({}))
         .await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
+}
+
+async fn verified_addresses_of_existing_users_are_published(backend: Backend) {
+    let app = webhook_app(backend).await;
+    let root = app.new_super_admin().await;
+    let receiver = Receiver::start();
+    let (_, secret) = create(&app, &root, &receiver.url, json!(["user.email_verified"])).await;
+    // An invited user's first emailed code proves the address.
+    let (invitee, _) = app.invited(&root, &unique_email()).await;
+    // An administrator vouches for another invitee's address.
+    let body = json!({ "email": unique_email() });
+    let response = app
+        .send(Method::POST, "/v1/admin/users", &root.access, body)
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let vouched: Value = response.json().await.unwrap();
+    let vouched_id = vouched["id"].as_str().unwrap().to_string();
+    let path = format!("/v1/admin/users/{vouched_id}");
+    let body = json!({ "email_verified": true });
+    let response = app.send(Method::PATCH, &path, &root.access, body).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    // Already verified: no second event.
+    let body = json!({ "email_verified": true });
+    let response = app.send(Method::PATCH, &path, &root.access, body).await;
+    assert_eq!(response.status(), StatusCode::OK);
+
+    receiver.wait_for(2).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    receiver.with(|all| {
+        assert_eq!(all.len(), 2, "one event per verification");
+        assert!(all.iter().all(|d| d.verifies_with(&secret)));
+        let payloads: Vec<Value> = all.iter().map(|d| d.json()).collect();
+        assert!(payloads.iter().all(|p| p["type"] == "user.email_verified"));
+        assert_eq!(payloads[0]["data"]["user_id"], invitee.user_id.as_str());
+        assert_eq!(payloads[0]["data"]["method"], "email_code");
+        assert!(payloads[0]["data"].get("actor_id").is_none());
+        assert_eq!(payloads[1]["data"]["user_id"], vouched_id.as_str());
+        assert_eq!(payloads[1]["data"]["method"], "admin");
+        assert_eq!(payloads[1]["data"]["actor_id"], root.user_id.as_str());
+    });
 }

@@ -489,7 +489,10 @@ fn narrow_event_lists(components: &mut utoipa::openapi::Components, types: &[&st
     use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, SchemaType, Type};
     use utoipa::openapi::RefOr;
     let names: Vec<&str> = types.iter().copied().chain(["*"]).collect();
-    for (request, nullable) in [("CreateWebhookRequest", false), ("UpdateWebhookRequest", true)] {
+    for (request, nullable) in [
+        ("CreateWebhookRequest", false),
+        ("UpdateWebhookRequest", true),
+    ] {
         let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(request) else {
             continue;
         };
@@ -512,6 +515,8 @@ fn narrow_event_lists(components: &mut utoipa::openapi::Components, types: &[&st
                     .schema_type(Type::String)
                     .enum_values(Some(names.clone())),
             );
-        object.properties.insert("events".to_string(), event_list.into());
+        object
+            .properties
+            .insert("events".to_string(), event_list.into());
     }
 }
