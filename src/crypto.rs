@@ -101,11 +101,24 @@ impl ServerSecret {
         }
     }
 
+    /// For the state of WebAuthn ceremonies in progress.
+    pub fn passkey_ceremony_cipher(&self) -> KeyCipher {
+        KeyCipher {
+            key: self.derive("passkey-ceremony-encryption"),
+        }
+    }
+
     /// For webhook endpoints' signing secrets.
     pub fn webhook_secret_cipher(&self) -> KeyCipher {
         KeyCipher {
             key: self.derive("webhook-secret-encryption"),
         }
+    }
+
+    /// Keys the stand-in credential ids of passkey sign-ins for unknown
+    /// addresses.
+    pub fn passkey_stand_in_key(&self) -> [u8; 32] {
+        self.derive("passkey-stand-in-credential")
     }
 
     /// Keys the hashes of recovery codes.

@@ -28,6 +28,7 @@ pub mod metrics;
 pub mod mfa;
 pub mod oauth;
 pub mod openapi;
+pub mod passkeys;
 pub mod pwned;
 pub mod routes;
 pub mod startup;

@@ -25,6 +25,7 @@ use utoipa_actix_web::AppExt;
         (name = "users", description = "Sign-up and the signed-in user's profile"),
         (name = "email-verification-codes", description = "Emailed one-time codes and links"),
         (name = "sessions", description = "Sign-in (with a second factor where the account has one), step-up, token refresh, sign-out"),
+        (name = "passkeys", description = "Passkeys (WebAuthn): registration, management, passwordless sign-in"),
         (name = "factors", description = "The signed-in user's second factors (TOTP) and recovery codes"),
         (name = "oauth", description = "Social sign-in with OAuth 2.0 / OpenID Connect providers"),
         (name = "accounts", description = "Linked provider accounts"),

@@ -114,6 +114,8 @@ impl Application {
         )?;
         let outbox = Outbox::new(secret.mail_cipher());
         let metrics = Arc::new(Metrics::new());
+        let passkeys = crate::passkeys::Passkeys::new(&settings.passkeys, &secret)
+            .map_err(StartupError::Protections)?;
         let webhooks = crate::webhooks::Webhooks::new(&secret, &settings)
             .map_err(StartupError::Protections)?;
         crate::webhooks::spawn_worker(
@@ -150,6 +152,7 @@ impl Application {
             provider_cipher: secret.provider_token_cipher(),
             factors: crate::mfa::SecondFactors::new(&secret, &settings.mfa.totp_issuer),
             webhooks,
+            passkeys,
             trusted_proxies: settings
                 .trusted_proxy_nets()
                 .map_err(|e| StartupError::Protections(e.to_string()))?,

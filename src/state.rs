@@ -37,6 +37,8 @@ pub struct AppState {
     pub pwned: PwnedPasswords,
     /// Seals TOTP secrets and hashes recovery codes.
     pub factors: crate::mfa::SecondFactors,
+    /// The WebAuthn relying party and sealed ceremony state.
+    pub passkeys: crate::passkeys::Passkeys,
     /// Webhook secrets, target policy and delivery.
     pub webhooks: crate::webhooks::Webhooks,
     /// This instance's counters (see `crate::metrics`).

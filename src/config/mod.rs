@@ -12,11 +12,13 @@ use std::time::Duration;
 
 mod mfa;
 mod oauth;
+mod passkeys;
 mod protection;
 mod webhooks;
 
 pub use mfa::MfaSettings;
 pub use oauth::{OAuthSettings, ProviderKind, ProviderSettings};
+pub use passkeys::PasskeySettings;
 pub use protection::{LockoutSettings, PwnedSettings, RateLimit, RateLimits};
 pub use webhooks::WebhookSettings;
 
@@ -191,6 +193,8 @@ pub struct Settings {
     pub pwned_passwords: PwnedSettings,
     /// Second factors: who must use one, and how recent a proof must be.
     pub mfa: MfaSettings,
+    /// Passkeys (WebAuthn): relying party and origins.
+    pub passkeys: PasskeySettings,
     /// Webhook delivery: allowed private targets, timeouts, retention.
     pub webhooks: WebhookSettings,
 }
@@ -250,6 +254,7 @@ impl Default for Settings {
             bootstrap_admin_email: None,
             pwned_passwords: PwnedSettings::default(),
             mfa: MfaSettings::default(),
+            passkeys: PasskeySettings::default(),
             webhooks: WebhookSettings::default(),
         }
     }
@@ -395,6 +400,7 @@ impl Settings {
         self.validate_oauth()?;
         self.validate_protections()?;
         self.mfa.validate().map_err(ConfigError::Invalid)?;
+        self.passkeys.validate().map_err(ConfigError::Invalid)?;
         self.webhooks.validate().map_err(ConfigError::Invalid)?;
         if self.env == RunMode::Production {
             self.validate_production()?;

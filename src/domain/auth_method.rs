@@ -9,6 +9,12 @@ pub enum AuthMethod {
     EmailCode,
     /// A sign-in at a social or OpenID provider.
     Provider,
+    /// A passkey bound to its device (not backup-eligible), with user
+    /// verification.
+    Passkey,
+    /// A passkey that syncs between devices (backup-eligible), with user
+    /// verification.
+    SyncedPasskey,
     /// A session opened before the method was recorded.
     Unknown,
 }
@@ -20,6 +26,8 @@ impl AuthMethod {
             AuthMethod::Password => "password",
             AuthMethod::EmailCode => "email_code",
             AuthMethod::Provider => "provider",
+            AuthMethod::Passkey => "passkey",
+            AuthMethod::SyncedPasskey => "synced_passkey",
             AuthMethod::Unknown => "unknown",
         }
     }
@@ -32,7 +40,28 @@ impl AuthMethod {
             AuthMethod::Password => &["pwd"],
             AuthMethod::EmailCode => &["otp"],
             AuthMethod::Provider => &["fed"],
+            // A key in hardware or in software (a synced passkey's private
+            // key leaves the device), and a user present.
+            AuthMethod::Passkey => &["hwk", "user"],
+            AuthMethod::SyncedPasskey => &["swk", "user"],
             AuthMethod::Unknown => &[],
+        }
+    }
+
+    /// A passkey with user verification is two factors in one: the key the
+    /// person has, unlocked by a PIN or biometric the device checked (NIST
+    /// SP 800-63B counts such a multi-factor cryptographic authenticator,
+    /// synced ones included, at AAL2).
+    pub fn is_multi_factor(self) -> bool {
+        matches!(self, AuthMethod::Passkey | AuthMethod::SyncedPasskey)
+    }
+
+    /// The passkey method for a credential's backup eligibility.
+    pub fn passkey(backup_eligible: bool) -> Self {
+        if backup_eligible {
+            AuthMethod::SyncedPasskey
+        } else {
+            AuthMethod::Passkey
         }
     }
 }
@@ -47,9 +76,9 @@ pub struct Assurance {
 
 impl Assurance {
     /// The authenticator assurance level (NIST SP 800-63B): `aal2` with a
-    /// second factor, else `aal1`.
+    /// second factor or a passkey, else `aal1`.
     pub fn aal(self) -> &'static str {
-        if self.second.is_some() {
+        if self.is_aal2() {
             "aal2"
         } else {
             "aal1"
@@ -57,7 +86,7 @@ impl Assurance {
     }
 
     pub fn is_aal2(self) -> bool {
-        self.second.is_some()
+        self.second.is_some() || self.first.is_multi_factor()
     }
 
     /// The RFC 8176 `amr` values: each method once, and `mfa` when there
@@ -68,6 +97,8 @@ impl Assurance {
             if !amr.contains(&second.amr()) {
                 amr.push(second.amr());
             }
+        }
+        if self.is_aal2() {
             amr.push("mfa");
         }
         amr
@@ -81,6 +112,8 @@ impl TryFrom<String> for AuthMethod {
             "password" => AuthMethod::Password,
             "email_code" => AuthMethod::EmailCode,
             "provider" => AuthMethod::Provider,
+            "passkey" => AuthMethod::Passkey,
+            "synced_passkey" => AuthMethod::SyncedPasskey,
             "unknown" => AuthMethod::Unknown,
             _ => return Err(format!("unknown authentication method {value:?}")),
         })
@@ -97,6 +130,8 @@ mod tests {
             AuthMethod::Password,
             AuthMethod::EmailCode,
             AuthMethod::Provider,
+            AuthMethod::Passkey,
+            AuthMethod::SyncedPasskey,
             AuthMethod::Unknown,
         ] {
             let stored = method.as_str().to_string();
@@ -123,5 +158,18 @@ mod tests {
             second: Some(SecondFactor::RecoveryCode),
         };
         assert_eq!(code_then_otp.amr(), vec!["otp", "mfa"]);
+        let passkey = Assurance {
+            first: AuthMethod::SyncedPasskey,
+            second: None,
+        };
+        assert_eq!(
+            (passkey.aal(), passkey.amr()),
+            ("aal2", vec!["swk", "user", "mfa"])
+        );
+        let password_then_key = Assurance {
+            first: AuthMethod::Password,
+            second: Some(SecondFactor::Passkey),
+        };
+        assert_eq!(password_then_key.amr(), vec!["pwd", "hwk", "mfa"]);
     }
 }

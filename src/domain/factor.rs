@@ -10,6 +10,10 @@ pub enum SecondFactor {
     Totp,
     /// One of the account's single-use recovery codes.
     RecoveryCode,
+    /// A device-bound passkey (WebAuthn).
+    Passkey,
+    /// A synced passkey.
+    SyncedPasskey,
 }
 
 impl SecondFactor {
@@ -18,13 +22,29 @@ impl SecondFactor {
         match self {
             SecondFactor::Totp => "totp",
             SecondFactor::RecoveryCode => "recovery_code",
+            SecondFactor::Passkey => "passkey",
+            SecondFactor::SyncedPasskey => "synced_passkey",
         }
     }
 
     /// The RFC 8176 `amr` value. A recovery code is one of a printed list
-    /// of one-time passwords, so both are `otp`; the session says which.
+    /// of one-time passwords, so both are `otp`; the session says which. A
+    /// passkey is a hardware- or software-secured key.
     pub fn amr(self) -> &'static str {
-        "otp"
+        match self {
+            SecondFactor::Totp | SecondFactor::RecoveryCode => "otp",
+            SecondFactor::Passkey => "hwk",
+            SecondFactor::SyncedPasskey => "swk",
+        }
+    }
+
+    /// The passkey factor for a credential's backup eligibility.
+    pub fn passkey(backup_eligible: bool) -> Self {
+        if backup_eligible {
+            SecondFactor::SyncedPasskey
+        } else {
+            SecondFactor::Passkey
+        }
     }
 }
 
@@ -34,6 +54,8 @@ impl TryFrom<String> for SecondFactor {
         match value.as_str() {
             "totp" => Ok(SecondFactor::Totp),
             "recovery_code" => Ok(SecondFactor::RecoveryCode),
+            "passkey" => Ok(SecondFactor::Passkey),
+            "synced_passkey" => Ok(SecondFactor::SyncedPasskey),
             _ => Err(format!("unknown second factor {value:?}")),
         }
     }

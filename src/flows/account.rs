@@ -178,6 +178,7 @@ pub struct Export {
     pub accounts: Vec<Account>,
     pub sessions: Vec<Session>,
     pub factors: Vec<Factor>,
+    pub passkeys: Vec<crate::store::PasskeyRecord>,
     pub recovery_codes_remaining: i64,
     pub events: Vec<AuditEvent>,
 }
@@ -198,6 +199,7 @@ pub async fn export(state: &AppState, auth: &Caller) -> Result<Export, FlowError
         .live_sessions_of_user(user.id, now, idle_cutoff)
         .await?;
     let factors = repo.factors_of_user(user.id).await?;
+    let passkeys = repo.passkeys_of_user(user.id).await?;
     let recovery_codes_remaining = repo.remaining_recovery_codes(user.id).await?;
     let events = repo
         .audit_events(&AuditQuery {
@@ -214,6 +216,7 @@ pub async fn export(state: &AppState, auth: &Caller) -> Result<Export, FlowError
         accounts,
         sessions,
         factors,
+        passkeys,
         recovery_codes_remaining,
         events,
     })

@@ -12,6 +12,7 @@ pub mod context;
 pub mod invite;
 pub mod mfa;
 pub mod paging;
+pub mod passkeys;
 pub mod passwords;
 pub mod profile;
 pub mod reauth;

@@ -136,6 +136,7 @@ pub fn count_sign_in(state: &AppState, method: AuthMethod, result: Outcome) {
         AuthMethod::Password | AuthMethod::Unknown => SignInMethod::password,
         AuthMethod::EmailCode => SignInMethod::email_code,
         AuthMethod::Provider => SignInMethod::provider,
+        AuthMethod::Passkey | AuthMethod::SyncedPasskey => SignInMethod::passkey,
     };
     let labels = SignInLabels { method, result };
     state.metrics.sign_ins.get_or_create(&labels).inc();

@@ -37,6 +37,7 @@ pub enum SignInMethod {
     password,
     email_code,
     provider,
+    passkey,
 }
 
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]

@@ -170,3 +170,65 @@ pub fn webhook_delivery() -> Value {
         }
     })
 }
+
+/// A passkey as its owner and administrators see it.
+pub fn passkey() -> Value {
+    json!({
+        "id": "01a2407f-3b42-7d5f-8a1c-7e2f3d4c5b6a",
+        "name": "Laptop",
+        "credential_id": "ZtmHY1mQoYr5Hx5Zk4Q8oA",
+        "synced": true,
+        "created_at": "2026-12-05T09:00:00Z",
+        "last_used_at": "2026-12-05T09:30:00Z",
+        "flagged_at": null
+    })
+}
+
+/// Request options of a passkey ceremony.
+pub fn passkey_options() -> Value {
+    json!({
+        "challenge_id": "01a2407f-3c53-7e60-9b2d-8f304e5d6c7b",
+        "options": {
+            "challenge": "q5P0kqzvFJ3gJxN2m8bYHw0hTg6uRk1yQ7b3pJc2V9s",
+            "timeout": 300000,
+            "rpId": "example.com",
+            "allowCredentials": [{"type": "public-key", "id": "ZtmHY1mQoYr5Hx5Zk4Q8oA"}],
+            "userVerification": "required"
+        },
+        "expires_at": "2026-12-05T09:35:00Z"
+    })
+}
+
+/// A registration answer (`RegistrationResponseJSON`), shortened.
+pub fn passkey_registration() -> Value {
+    json!({
+        "challenge_id": "01a2407f-3c53-7e60-9b2d-8f304e5d6c7b",
+        "credential": {
+            "id": "ZtmHY1mQoYr5Hx5Zk4Q8oA",
+            "rawId": "ZtmHY1mQoYr5Hx5Zk4Q8oA",
+            "type": "public-key",
+            "response": {"clientDataJSON": "eyJ0eXBlIjoid2ViYXV0aG4uY3JlYXRlIn0", "attestationObject": "o2NmbXRkbm9uZQ"},
+            "clientExtensionResults": {}
+        },
+        "name": "Laptop"
+    })
+}
+
+/// An authentication answer (`AuthenticationResponseJSON`), shortened.
+pub fn passkey_assertion() -> Value {
+    json!({
+        "challenge_id": "01a2407f-3c53-7e60-9b2d-8f304e5d6c7b",
+        "credential": {
+            "id": "ZtmHY1mQoYr5Hx5Zk4Q8oA",
+            "rawId": "ZtmHY1mQoYr5Hx5Zk4Q8oA",
+            "type": "public-key",
+            "response": {
+                "clientDataJSON": "eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0",
+                "authenticatorData": "SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ",
+                "signature": "MEUCIQDx",
+                "userHandle": "3q2-7wAAAAAAAAAAAAAAAA"
+            },
+            "clientExtensionResults": {}
+        }
+    })
+}

@@ -177,6 +177,7 @@ pub async fn delete_me(
     "accounts": [crate::routes::examples::account()],
     "sessions": [crate::routes::examples::session()],
     "factors": [crate::routes::examples::factor()],
+    "passkeys": [crate::routes::examples::passkey()],
     "recovery_codes_remaining": 10,
     "security_events": [crate::routes::examples::audit_event()]
 }))]
@@ -191,6 +192,8 @@ pub struct ExportView {
     pub sessions: Vec<SessionView>,
     /// Second factors (never their secrets).
     pub factors: Vec<FactorView>,
+    /// Passkeys: names, credential ids and dates (never key material).
+    pub passkeys: Vec<super::passkeys::PasskeyView>,
     /// Unused recovery codes (never the codes: only their hashes are kept).
     pub recovery_codes_remaining: i64,
     /// The most recent security events about the account (up to 1000).
@@ -222,6 +225,7 @@ pub async fn export(state: web::Data<AppState>, auth: Caller) -> Result<HttpResp
             .map(|s| SessionView::new(s, Some(auth.session_id), idle))
             .collect(),
         factors: export.factors.into_iter().map(FactorView::from).collect(),
+        passkeys: export.passkeys.into_iter().map(Into::into).collect(),
         recovery_codes_remaining: export.recovery_codes_remaining,
         security_events: export
             .events

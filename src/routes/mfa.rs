@@ -4,16 +4,21 @@
 use super::problems::{AuthProblems, InputProblems, RateProblems, ServerProblems};
 use super::views::TokenResponse;
 use crate::domain::{OpaqueToken, RecoveryCode, TotpCode};
+use crate::error::FlowError;
 use crate::error::Problem;
 use crate::flows::mfa::{self, challenge, Proof};
+use crate::flows::passkeys::Assertion;
 use crate::http::{ApiError, EnrollingCaller, JsonBody, Origin};
+use crate::passkeys::PublicKeyCredential;
 use crate::state::AppState;
 use crate::throttle::{self, Limited};
 use actix_web::{post, web, HttpResponse};
 use serde::Deserialize;
 use utoipa::ToSchema;
+use uuid::Uuid;
 
-/// The `mfa_token` of the first step, with a code or a recovery code.
+/// The `mfa_token` of the first step, with a code, a recovery code or a
+/// passkey.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"mfa_token": "Xq1v3mJ0bU8rT4kLw2ZsN7yPc5eHd9aGf6oRi0tKuQE", "code": "492039"}))]
@@ -25,6 +30,33 @@ pub struct MfaRequest {
     /// Instead of `code`: one of the account's recovery codes (used up; the
     /// owner gets a notice).
     recovery_code: Option<RecoveryCode>,
+    /// Instead: a passkey. The ceremony from `POST
+    /// /v1/passkeys/authentication/options` with this `mfa_token`.
+    challenge_id: Option<Uuid>,
+    /// With `challenge_id`: the authenticator's answer
+    /// (`AuthenticationResponseJSON`).
+    #[schema(value_type = Option<Object>)]
+    credential: Option<PublicKeyCredential>,
+}
+
+/// Exactly one proof: a code, a recovery code, or a passkey answer.
+fn proof_of(
+    code: Option<TotpCode>,
+    recovery_code: Option<RecoveryCode>,
+    passkey: (Option<Uuid>, Option<PublicKeyCredential>),
+) -> Result<Proof, FlowError> {
+    match passkey {
+        (None, None) => Proof::from_fields(code, recovery_code),
+        (Some(challenge_id), Some(credential)) if code.is_none() && recovery_code.is_none() => {
+            Ok(Proof::Passkey(Box::new(Assertion {
+                challenge_id,
+                credential,
+            })))
+        }
+        _ => Err(FlowError::malformed(
+            "send either code, recovery_code, or challenge_id with credential",
+        )),
+    }
 }
 
 /// Finish a sign-in with the second factor.
@@ -60,14 +92,16 @@ pub async fn complete_sign_in(
         mfa_token,
         code,
         recovery_code,
+        challenge_id,
+        credential,
     } = body.0;
-    let proof = Proof::from_fields(code, recovery_code)?;
+    let proof = proof_of(code, recovery_code, (challenge_id, credential))?;
     let signed_in = challenge::complete(&state, mfa_token.expose(), proof, &client).await?;
     let idle = state.settings.session_idle_ttl();
     Ok(HttpResponse::Created().json(TokenResponse::new(signed_in, idle)))
 }
 
-/// A code or a recovery code.
+/// A code, a recovery code or a passkey.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"code": "492039"}))]
@@ -76,6 +110,13 @@ pub struct StepUpRequest {
     code: Option<TotpCode>,
     /// Instead of `code`: one of the account's recovery codes (used up).
     recovery_code: Option<RecoveryCode>,
+    /// Instead: a passkey. The ceremony from `POST
+    /// /v1/sessions/current/step-up/options`.
+    challenge_id: Option<Uuid>,
+    /// With `challenge_id`: the authenticator's answer
+    /// (`AuthenticationResponseJSON`).
+    #[schema(value_type = Option<Object>)]
+    credential: Option<PublicKeyCredential>,
 }
 
 /// Raise the current session with the second factor (step-up).
@@ -111,8 +152,10 @@ pub async fn step_up(
     let StepUpRequest {
         code,
         recovery_code,
+        challenge_id,
+        credential,
     } = body.0;
-    let proof = Proof::from_fields(code, recovery_code)?;
+    let proof = proof_of(code, recovery_code, (challenge_id, credential))?;
     let raised = mfa::step_up::step_up(&state, &auth.0, proof, &client).await?;
     let idle = state.settings.session_idle_ttl();
     Ok(web::Json(TokenResponse::new(raised, idle)))

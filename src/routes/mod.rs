@@ -13,6 +13,7 @@ pub mod introspect;
 pub mod me;
 pub mod mfa;
 pub mod oauth;
+pub mod passkeys;
 pub(crate) mod problems;
 pub(crate) mod profile_patch;
 pub mod sessions;
@@ -40,6 +41,14 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(factors::remove_factor)
         .service(factors::recovery_code_status)
         .service(factors::regenerate_recovery_codes)
+        .service(passkeys::list_passkeys)
+        .service(passkeys::registration_options)
+        .service(passkeys::registration_verify)
+        .service(passkeys::rename_passkey)
+        .service(passkeys::remove_passkey)
+        .service(passkeys::authentication_options)
+        .service(passkeys::authentication_verify)
+        .service(passkeys::step_up_options)
         .service(sessions::sign_in)
         .service(mfa::complete_sign_in)
         .service(mfa::step_up)
@@ -69,6 +78,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(admin::users::revoke_user_session)
         .service(admin::users::revoke_user_sessions)
         .service(admin::factors::reset_factors)
+        .service(admin::passkeys::list_user_passkeys)
+        .service(admin::passkeys::remove_user_passkey)
         .service(admin::audit::list_events)
         .service(admin::service_clients::create)
         .service(admin::service_clients::list)

@@ -82,16 +82,30 @@ const REQUESTS: &[(&str, &[Shape])] = &[
         &[
             shape(&["mfa_token", "code"]),
             shape(&["mfa_token", "recovery_code"]),
+            shape(&["mfa_token", "challenge_id", "credential"]),
         ],
     ),
     (
         "StepUpRequest",
-        &[shape(&["code"]), shape(&["recovery_code"])],
+        &[
+            shape(&["code"]),
+            shape(&["recovery_code"]),
+            shape(&["challenge_id", "credential"]),
+        ],
     ),
     // Nothing within the recent-sign-in window, else `Reauthentication`.
     (
         "EnrolRequest",
         &[shape(&[]), shape(&["password"]), shape(&["code"])],
+    ),
+    (
+        "RegistrationOptionsRequest",
+        &[shape(&[]), shape(&["password"]), shape(&["code"])],
+    ),
+    // Passwordless by address or discoverable, or a pending sign-in.
+    (
+        "AuthenticationOptionsRequest",
+        &[shape(&[]), shape(&["email"]), shape(&["mfa_token"])],
     ),
     (
         "LinkRequest",

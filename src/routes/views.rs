@@ -225,7 +225,8 @@ pub struct MfaRequired {
 pub struct FactorRef {
     /// The factor's id.
     pub id: Uuid,
-    /// `totp`.
+    /// `totp`, or `passkey` (ask for options with the `mfa_token` at `POST
+    /// /v1/passkeys/authentication/options`).
     #[serde(rename = "type")]
     #[schema(example = "totp")]
     pub kind: String,

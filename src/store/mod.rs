@@ -54,6 +54,7 @@ pub trait Repo:
     + HousekeepingRepo
     + OutboxRepo
     + FactorRepo
+    + PasskeyRepo
     + WebhookRepo
     + Send
 {
@@ -536,4 +537,32 @@ pub trait HousekeepingRepo {
         throttles_before: Timestamp,
         audit_before: Option<Timestamp>,
     ) -> StoreResult<u64>;
+}
+
+#[async_trait]
+pub trait PasskeyRepo {
+    /// The random user handle the user's passkeys carry, if any yet.
+    async fn passkey_handle(&mut self, user_id: Uuid) -> StoreResult<Option<Uuid>>;
+    /// Gives the user a handle (once: a second one is a unique conflict).
+    async fn insert_passkey_handle(&mut self, user_id: Uuid, handle: Uuid) -> StoreResult<()>;
+    /// Whose handle this is.
+    async fn user_of_passkey_handle(&mut self, handle: Uuid) -> StoreResult<Option<Uuid>>;
+    /// A credential id already taken is a unique conflict.
+    async fn insert_passkey(&mut self, passkey: &PasskeyRecord) -> StoreResult<()>;
+    /// The user's passkeys, oldest first (flagged ones included).
+    async fn passkeys_of_user(&mut self, user_id: Uuid) -> StoreResult<Vec<PasskeyRecord>>;
+    async fn rename_passkey(&mut self, id: Uuid, user_id: Uuid, name: &str) -> StoreResult<bool>;
+    async fn delete_passkey(&mut self, id: Uuid, user_id: Uuid) -> StoreResult<bool>;
+    /// Stores the credential's new counter and flags after a sign-in.
+    async fn record_passkey_use(
+        &mut self,
+        id: Uuid,
+        credential: &str,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    /// Marks a credential whose counter went backwards; true the first time.
+    async fn flag_passkey(&mut self, id: Uuid, now: Timestamp) -> StoreResult<bool>;
+    async fn insert_ceremony(&mut self, ceremony: &Ceremony) -> StoreResult<()>;
+    /// Deletes and returns the live ceremony: exactly one caller gets it.
+    async fn take_ceremony(&mut self, id: Uuid, now: Timestamp) -> StoreResult<Option<Ceremony>>;
 }

@@ -387,6 +387,41 @@ impl Factor {
     }
 }
 
+/// A passkey (WebAuthn credential) of a user.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PasskeyRecord {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    /// base64url, as authenticators send it; unique.
+    pub credential_id: String,
+    pub name: String,
+    /// The public key, signature counter and flags (`webauthn_rs::Passkey`
+    /// as JSON): no secret.
+    pub credential: String,
+    /// Synced between devices (`swk`) rather than bound to one (`hwk`).
+    pub backup_eligible: bool,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+    /// When its signature counter went backwards (a cloned authenticator):
+    /// it no longer signs anyone in.
+    pub flagged_at: Option<Timestamp>,
+}
+
+/// A WebAuthn ceremony in progress: single use, short-lived, its state
+/// sealed and bound to its id.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Ceremony {
+    pub id: Uuid,
+    /// `register`, `sign_in`, `second_factor` or `step_up`.
+    pub purpose: String,
+    pub user_id: Option<Uuid>,
+    /// The session id of a step-up, or the `mfa_token` hash of a second step.
+    pub binding: Option<String>,
+    pub state_enc: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
 /// The pending second step of a sign-in: the first factor was right, and
 /// the `mfa_token` (only its SHA-256 is stored) completes it once.
 #[derive(Debug, Clone, sqlx::FromRow)]

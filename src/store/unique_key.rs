@@ -18,6 +18,9 @@ pub enum UniqueKey {
     /// `accounts_provider_id_account_id_key`: the provider identity is
     /// already linked to an account.
     AccountsIdentity,
+    /// `passkeys_credential_id_key`: the credential is registered already
+    /// (to this account or another).
+    PasskeysCredential,
     /// An index the store does not expect to be violated (see the test's
     /// `NEVER_VIOLATED`); the name is kept for the logs only.
     Unknown(String),
@@ -50,6 +53,12 @@ const KNOWN: &[Known] = &[
         index: "accounts_provider_id_account_id_key",
         table: "accounts",
         columns: &["provider_id", "account_id"],
+    },
+    Known {
+        key: UniqueKey::PasskeysCredential,
+        index: "passkeys_credential_id_key",
+        table: "passkeys",
+        columns: &["credential_id"],
     },
 ];
 

@@ -37,6 +37,9 @@ pub const EVENT_TYPES: &[(&str, &str)] = &[
     ("mfa.removed", "a second factor was removed"),
     ("mfa.reset", "an administrator removed every second factor of a user"),
     ("mfa.recovery_code_used", "a recovery code was used (`data.remaining`)"),
+    ("passkey.added", "a passkey was registered (`data.passkey_id`, `data.synced`)"),
+    ("passkey.removed", "a passkey was removed, by its owner or an administrator (`data.passkey_id`)"),
+    ("passkey.flagged", "a passkey's signature counter went backwards (a cloned authenticator); it no longer signs in"),
     ("webhook.test", "sent by `POST /v1/admin/webhooks/{id}/test`"),
 ];
 
@@ -62,6 +65,9 @@ fn event_type_of(audit_type: &str) -> Option<&'static str> {
         "mfa.removed" => "mfa.removed",
         "mfa.reset" => "mfa.reset",
         "mfa.recovery_code_used" => "mfa.recovery_code_used",
+        "passkey.registered" => "passkey.added",
+        "passkey.removed" => "passkey.removed",
+        "passkey.flagged" => "passkey.flagged",
         _ => return None,
     })
 }

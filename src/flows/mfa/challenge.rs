@@ -3,11 +3,12 @@
 //! completes the step with the `mfa_token` (a JSON value, not a cookie, so
 //! mobile and server clients use it as browsers do).
 
-use super::{record_failure, verify, Proof};
+use super::{check_passkey, record_failure, verify, Proof};
 use crate::crypto::{random_token, sha256_hex};
 use crate::domain::{Assurance, AuthMethod};
 use crate::error::FlowError;
 use crate::flows::context::Origin;
+use crate::flows::passkeys::Purpose;
 use crate::flows::sessions::finish_sign_in;
 use crate::flows::{audit, SignedIn};
 use crate::state::AppState;
@@ -21,7 +22,14 @@ pub struct PendingSecondStep {
     pub mfa_token: String,
     pub expires_in: u64,
     /// The factors that can complete it (recovery codes always can).
-    pub factors: Vec<Factor>,
+    pub factors: Vec<Offered>,
+}
+
+/// A factor offered for the second step: its id and type (`totp` or
+/// `passkey`).
+pub struct Offered {
+    pub id: uuid::Uuid,
+    pub kind: String,
 }
 
 /// Stores the pending second step in `tx` (with the sign-in's audit
@@ -48,13 +56,30 @@ pub async fn start(
         expires_at: now.plus(std::time::Duration::from_secs(ttl)),
     };
     tx.insert_mfa_challenge(&challenge).await?;
+    let mut offered: Vec<Offered> = factors
+        .into_iter()
+        .map(|f| Offered {
+            id: f.id,
+            kind: f.kind,
+        })
+        .collect();
+    let passkeys = tx.passkeys_of_user(user.id).await?;
+    offered.extend(
+        passkeys
+            .into_iter()
+            .filter(|p| p.flagged_at.is_none())
+            .map(|p| Offered {
+                id: p.id,
+                kind: "passkey".into(),
+            }),
+    );
     let entry = audit::Entry::by_user(audit::Kind::SecondFactorRequired, user.id).details(details);
     audit::record_in(state, tx.as_mut(), client, entry).await?;
     tx.commit().await?;
     Ok(PendingSecondStep {
         mfa_token,
         expires_in: ttl,
-        factors,
+        factors: offered,
     })
 }
 
@@ -85,6 +110,10 @@ pub async fn complete(
         (challenge, user)
     };
     let allowed = throttle::claim_second_factor(state, user.email.as_str()).await?;
+    let proof = match allowed {
+        true => check_passkey(state, &user, proof, (Purpose::SecondFactor, &hash), client).await?,
+        false => proof,
+    };
     let mut tx = state.store.transaction().await?;
     let second = match allowed {
         true => verify(state, tx.as_mut(), &user, &proof, client, now).await?,

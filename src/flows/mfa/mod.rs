@@ -30,6 +30,10 @@ use uuid::Uuid;
 pub enum Proof {
     Totp(TotpCode),
     RecoveryCode(RecoveryCode),
+    /// A passkey assertion, for a ceremony started for this very step.
+    Passkey(Box<crate::flows::passkeys::Assertion>),
+    /// A passkey assertion already checked (see [`check_passkey`]).
+    CheckedPasskey(Option<SecondFactor>),
 }
 
 impl Proof {
@@ -65,6 +69,10 @@ async fn verify(
     now: Timestamp,
 ) -> Result<Option<SecondFactor>, FlowError> {
     match proof {
+        Proof::CheckedPasskey(checked) => Ok(*checked),
+        Proof::Passkey(_) => Err(FlowError::internal(anyhow::anyhow!(
+            "a passkey proof must be checked before the transaction"
+        ))),
         Proof::Totp(code) => {
             for factor in active_factors(tx, user.id).await? {
                 let secret = state
@@ -98,6 +106,27 @@ async fn verify(
             codes::notify_user(state, tx, user, notice, client, now).await?;
             Ok(Some(SecondFactor::RecoveryCode))
         }
+    }
+}
+
+/// Checks a passkey proof ahead of the transaction that uses it (the check
+/// writes the credential's counter on its own connection); other proofs
+/// pass through.
+async fn check_passkey(
+    state: &AppState,
+    user: &User,
+    proof: Proof,
+    binding: (crate::flows::passkeys::Purpose, &str),
+    client: &Origin,
+) -> Result<Proof, FlowError> {
+    match proof {
+        Proof::Passkey(assertion) => {
+            let checked = crate::flows::passkeys::sign_in::as_second_factor(
+                state, user.id, &assertion, binding, client,
+            );
+            Ok(Proof::CheckedPasskey(checked.await?))
+        }
+        other => Ok(other),
     }
 }
 
@@ -138,7 +167,7 @@ pub async fn require_recent_second_factor(
 /// Whether the proof of the request's access token is within
 /// `mfa.step_up_max_age_secs`. The token's own `auth_time` counts, not the
 /// session's: a token issued before a step-up does not share in it.
-fn is_recent(state: &AppState, caller: &Caller) -> bool {
+pub(crate) fn is_recent(state: &AppState, caller: &Caller) -> bool {
     let (token_auth_time, _) = caller.token_proof;
     let max_age = state.settings.mfa.step_up_max_age_secs;
     let max_age = i64::try_from(max_age).unwrap_or(i64::MAX);

@@ -2,9 +2,10 @@
 //! first time, if it was opened before the factor existed) and gets a new
 //! token pair with `aal2` and a new `auth_time`; same session, same `sid`.
 
-use super::{active_factors, raise_and_reissue, record_failure, verify, Proof};
+use super::{active_factors, check_passkey, raise_and_reissue, record_failure, verify, Proof};
 use crate::error::FlowError;
 use crate::flows::context::{Caller, Origin};
+use crate::flows::passkeys::Purpose;
 use crate::flows::{audit, profile, SignedIn};
 use crate::state::AppState;
 use crate::throttle::{self, Limited};
@@ -20,13 +21,21 @@ pub async fn step_up(
     let user = profile::me(state, caller).await?;
     {
         let mut repo = state.store.connection().await?;
-        if active_factors(repo.as_mut(), user.id).await?.is_empty() {
+        // A passkey raises a session on its own (an account with passkeys
+        // and no authenticator app, whose role needs aal2).
+        let passkey = matches!(proof, Proof::Passkey(_));
+        if !passkey && active_factors(repo.as_mut(), user.id).await?.is_empty() {
             return Err(no_second_factor());
         }
     }
     // A stolen access token must not become a way to guess codes: every
     // attempt counts in the account's lockout.
     let allowed = throttle::claim_second_factor(state, user.email.as_str()).await?;
+    let session = caller.session_id.to_string();
+    let proof = match allowed {
+        true => check_passkey(state, &user, proof, (Purpose::StepUp, &session), client).await?,
+        false => proof,
+    };
     let now = state.clock.now();
     let mut tx = state.store.transaction().await?;
     let second = match allowed {

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod factors;
 pub mod keys;
+pub mod passkeys;
 pub mod service_clients;
 pub mod users;
 pub mod webhooks;

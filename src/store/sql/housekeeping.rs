@@ -9,7 +9,7 @@ impl_for_backends! { impl HousekeepingRepo for SqlRepo<DB> {
         throttles_before: Timestamp,
         audit_before: Option<Timestamp>,
     ) -> StoreResult<u64> {
-        let statements: [(&'static str, Timestamp); 11] = [
+        let statements: [(&'static str, Timestamp); 12] = [
             (
                 "DELETE FROM email_verification_codes WHERE expires_at <= $1",
                 now,
@@ -22,6 +22,7 @@ impl_for_backends! { impl HousekeepingRepo for SqlRepo<DB> {
             ("DELETE FROM oauth_handoffs WHERE expires_at <= $1", now),
             ("DELETE FROM pending_links WHERE expires_at <= $1", now),
             ("DELETE FROM mfa_challenges WHERE expires_at <= $1", now),
+            ("DELETE FROM webauthn_ceremonies WHERE expires_at <= $1", now),
             // An enrolment not finished within a day is abandoned.
             (
                 "DELETE FROM mfa_factors WHERE verified_at IS NULL AND created_at <= $1",

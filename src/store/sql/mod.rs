@@ -76,6 +76,13 @@ macro_rules! columns {
     (AuditEvent) => {
         "id, occurred_at, event_type, user_id, actor_id, ip, user_agent, request_id, details"
     };
+    (PasskeyRecord) => {
+        "id, user_id, credential_id, name, credential, backup_eligible, created_at, last_used_at, \
+         flagged_at"
+    };
+    (Ceremony) => {
+        "id, purpose, user_id, binding, state_enc, created_at, expires_at"
+    };
     (Factor) => {
         "id, user_id, kind, secret_enc, last_used_step, created_at, verified_at, last_used_at"
     };
@@ -104,6 +111,7 @@ mod locks;
 mod moderation;
 mod oauth;
 mod outbox;
+mod passkeys;
 mod postgres;
 mod registrations;
 mod service_clients;
@@ -412,6 +420,7 @@ where
         + super::HousekeepingRepo
         + super::OutboxRepo
         + super::FactorRepo
+        + super::PasskeyRepo
         + super::WebhookRepo,
 {
     async fn commit(self: Box<Self>) -> StoreResult<()> {

@@ -41,6 +41,16 @@ const NEVER_VIOLATED: &[(&str, &str)] = &[
         "one insert per (fresh event id, endpoint): the event's own transaction",
     ),
     ("mfa_challenges_pkey", RANDOM),
+    ("passkeys_pkey", FRESH_ID),
+    ("webauthn_ceremonies_pkey", FRESH_ID),
+    (
+        "passkey_user_handles_pkey",
+        "inserted under the user's row lock, after reading that there is none",
+    ),
+    (
+        "passkey_user_handles_handle_key",
+        "a fresh random UUIDv4 (122 bits)",
+    ),
     (
         "recovery_codes_pkey",
         "the user's codes are deleted first; ten new codes of 80 random bits each",

@@ -1,0 +1,165 @@
+//! Passwordless sign-in with a passkey, and the options for a passkey as
+//! the second step of a sign-in or for a step-up.
+
+use super::{check_assertion, start_ceremony, start_listed, take_ceremony, Assertion, AuthState};
+use super::{Options, Purpose};
+use crate::crypto::{hmac_sha256, sha256_hex};
+use crate::domain::{Assurance, AuthMethod, Email, SecondFactor};
+use crate::error::FlowError;
+use crate::flows::context::{Caller, Origin};
+use crate::flows::sessions::finish_sign_in;
+use crate::flows::{audit, SignedIn};
+
+use crate::state::AppState;
+use crate::throttle::{self, Limited};
+use hmac::Mac;
+use serde_json::json;
+use uuid::Uuid;
+
+/// Options for a passwordless sign-in. With an address, the account's
+/// passkeys are listed; an unknown address (or one without passkeys) gets
+/// a stand-in credential derived from it, so the answer does not tell
+/// whether the account exists. Without one, any discoverable passkey of
+/// this site may answer.
+pub async fn options(
+    state: &AppState,
+    email: Option<Email>,
+    client: &Origin,
+) -> Result<Options, FlowError> {
+    throttle::check_rate(state, Limited::SignIn, client).await?;
+    let now = state.clock.now();
+    let mut tx = state.store.transaction().await?;
+    if let Some(email) = &email {
+        let user = tx.user_by_email(email).await?;
+        let usable = match &user {
+            Some(user) if !user.is_banned(now) => {
+                let keys = tx.passkeys_of_user(user.id).await?;
+                keys.iter().any(|k| k.flagged_at.is_none())
+            }
+            _ => false,
+        };
+        if let (Some(user), true) = (user, usable) {
+            let ceremony = (Purpose::SignIn, user.id, None);
+            let options = start_listed(state, tx.as_mut(), ceremony, now).await?;
+            tx.commit().await?;
+            return Ok(options);
+        }
+    }
+    let (request, auth) = state
+        .passkeys
+        .relying_party()
+        .start_discoverable_authentication()
+        .map_err(FlowError::internal)?;
+    let mut options = serde_json::to_value(&request.public_key).map_err(FlowError::internal)?;
+    if let Some(email) = &email {
+        options["allowCredentials"] = json!([{
+            "type": "public-key",
+            "id": stand_in_credential(state, email),
+        }]);
+    }
+    let auth = AuthState::Discoverable(auth);
+    let ceremony = (Purpose::SignIn, None, None);
+    let (challenge_id, expires_at) =
+        start_ceremony(state, tx.as_mut(), ceremony, &auth, now).await?;
+    tx.commit().await?;
+    Ok(Options {
+        challenge_id,
+        options,
+        expires_at,
+    })
+}
+
+/// A credential id that looks like a real one and is the same for an
+/// address every time (keyed, so nobody else can compute it).
+fn stand_in_credential(state: &AppState, email: &Email) -> String {
+    let mut mac = hmac_sha256(&state.passkeys.stand_in_key());
+    mac.update(email.as_str().as_bytes());
+    let bytes = mac.finalize().into_bytes();
+    data_encoding::BASE64URL_NOPAD.encode(&bytes)
+}
+
+/// Completes a passwordless sign-in: the usual token pair at `aal2` (a
+/// passkey with user verification is two factors), no second step.
+pub async fn verify(
+    state: &AppState,
+    assertion: Assertion,
+    client: &Origin,
+) -> Result<SignedIn, FlowError> {
+    throttle::check_rate(state, Limited::SignIn, client).await?;
+    let ceremony = (Purpose::SignIn, None, None);
+    let (ceremony, auth): (_, AuthState) =
+        take_ceremony(state, assertion.challenge_id, ceremony).await?;
+    let checked = check_assertion(state, auth, ceremony.user_id, &assertion.credential, client);
+    let (record, result) = checked.await?.ok_or(FlowError::InvalidCredentials)?;
+    let now = state.clock.now();
+    let tx = state.store.transaction().await?;
+    let mut tx = tx;
+    let user = tx
+        .user_by_id(record.user_id)
+        .await?
+        .filter(|user| !user.is_banned(now))
+        .ok_or(FlowError::InvalidCredentials)?;
+    let assurance = Assurance {
+        first: AuthMethod::passkey(result.backup_eligible()),
+        second: None,
+    };
+    let details = json!({ "method": "passkey", "passkey_id": record.id });
+    let kind = (audit::Kind::SignInSucceeded, details);
+    finish_sign_in(state, tx, (user, assurance), client, kind, now).await
+}
+
+/// Options for a passkey as the second step of a pending sign-in.
+pub async fn second_step_options(
+    state: &AppState,
+    mfa_token: &str,
+    client: &Origin,
+) -> Result<Options, FlowError> {
+    throttle::check_rate(state, Limited::SignIn, client).await?;
+    let hash = sha256_hex(mfa_token);
+    let now = state.clock.now();
+    let mut tx = state.store.transaction().await?;
+    let max_attempts = state.settings.code_max_attempts;
+    let challenge = tx
+        .mfa_challenge(&hash, now, max_attempts)
+        .await?
+        .ok_or(FlowError::InvalidSecondFactor)?;
+    let ceremony = (Purpose::SecondFactor, challenge.user_id, Some(hash));
+    let options = start_listed(state, tx.as_mut(), ceremony, now).await?;
+    tx.commit().await?;
+    Ok(options)
+}
+
+/// Options for a passkey step-up of the caller's session.
+pub async fn step_up_options(
+    state: &AppState,
+    caller: &Caller,
+    client: &Origin,
+) -> Result<Options, FlowError> {
+    throttle::check_rate(state, Limited::Reauthentication, client).await?;
+    let now = state.clock.now();
+    let mut tx = state.store.transaction().await?;
+    let binding = Some(caller.session_id.to_string());
+    let ceremony = (Purpose::StepUp, caller.user_id, binding);
+    let options = start_listed(state, tx.as_mut(), ceremony, now).await?;
+    tx.commit().await?;
+    Ok(options)
+}
+
+/// Checks a passkey given as a second factor (second step or step-up):
+/// the ceremony must be the user's, for this purpose and this pending
+/// sign-in or session. Run before the caller opens its transaction (the
+/// check writes the credential's counter on a connection of its own).
+pub async fn as_second_factor(
+    state: &AppState,
+    user_id: Uuid,
+    assertion: &Assertion,
+    (purpose, binding): (Purpose, &str),
+    client: &Origin,
+) -> Result<Option<SecondFactor>, FlowError> {
+    let ceremony = (purpose, Some(user_id), Some(binding));
+    let (_, auth): (_, AuthState) = take_ceremony(state, assertion.challenge_id, ceremony).await?;
+    let checked = check_assertion(state, auth, Some(user_id), &assertion.credential, client);
+    Ok(checked
+        .await?
+        .map(|(_, result)| SecondFactor::passkey(result.backup_eligible())))
+}
