@@ -12,73 +12,11 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-
-const BINARY = resolve(process.env.PORTCULLIS_BIN ?? '../../target/debug/portcullis');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const STARTUP_LIMIT_MS = 30_000;
-
-/** A frontend origin: one blank page, on its own port. */
-async function frontend() {
-  const server = createServer((_, res) => {
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-    res.end('<!doctype html><title>frontend</title><p>frontend</p>');
-  });
-  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
-  return { server, origin: `http://127.0.0.1:${server.address().port}` };
-}
-
-/** Starts the binary; resolves with its base URL once it is listening. */
-async function portcullis(dir, allowedOrigin) {
-  assert.ok(existsSync(BINARY), `no binary at ${BINARY} (set PORTCULLIS_BIN)`);
-  const env = Object.fromEntries(
-    Object.entries(process.env).filter(([k]) => !k.startsWith('PORTCULLIS_') && k !== 'RUST_LOG'),
-  );
-  const child = spawn(BINARY, ['serve'], {
-    cwd: dir,
-    env: {
-      ...env,
-      PORTCULLIS_LISTEN: '127.0.0.1:0',
-      PORTCULLIS_CORS_ALLOWED_ORIGINS: JSON.stringify([allowedOrigin]),
-      PORTCULLIS_LOG_FORMAT: 'json',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  const url = await new Promise((ok, fail) => {
-    const timer = setTimeout(
-      () => fail(new Error(`portcullis did not start in ${STARTUP_LIMIT_MS} ms:\n${output}`)),
-      STARTUP_LIMIT_MS,
-    );
-    const read = (chunk) => {
-      output += chunk;
-      for (const line of output.split('\n')) {
-        if (!line.includes('portcullis is listening')) continue;
-        try {
-          const port = JSON.parse(line).port;
-          if (port) {
-            clearTimeout(timer);
-            ok(`http://127.0.0.1:${port}`);
-          }
-        } catch {
-          // not a complete JSON line yet
-        }
-      }
-    };
-    child.stdout.on('data', read);
-    child.stderr.on('data', read);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      fail(new Error(`portcullis exited with ${code}:\n${output}`));
-    });
-  });
-  return { child, url };
-}
+import { CHROMIUM, STARTUP_LIMIT_MS, frontend, portcullis } from './support.mjs';
 
 /** One operation per method the API uses (one that takes a bearer token
  *  when there is one), with its path parameters filled. */
