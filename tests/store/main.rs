@@ -14,6 +14,7 @@ mod locks;
 mod moderation;
 mod oauth;
 mod outbox;
+mod passkeys;
 mod registrations;
 mod service_clients;
 mod sessions;
