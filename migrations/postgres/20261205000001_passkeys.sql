@@ -15,6 +15,7 @@ CREATE TABLE passkeys (
     credential_id  TEXT    NOT NULL UNIQUE,   -- base64url, as authenticators send it
     name           TEXT    NOT NULL,
     credential     TEXT    NOT NULL,          -- the public key, counter and flags (JSON)
+    sign_count     BIGINT  NOT NULL DEFAULT 0,  -- the counter of the last use: stored only forward
     backup_eligible BOOLEAN NOT NULL,         -- a synced passkey (swk) or a device-bound one (hwk)
     created_at     TIMESTAMPTZ NOT NULL,
     last_used_at   TIMESTAMPTZ,

@@ -24,6 +24,7 @@ pub type PasskeyName = BoundedText<100>;
 #[derive(Serialize, ToSchema)]
 #[schema(example = json!(crate::routes::examples::passkey()))]
 pub struct PasskeyView {
+    /// The passkey's id (not the credential id).
     pub id: Uuid,
     /// The owner's name for it.
     pub name: String,
@@ -32,6 +33,7 @@ pub struct PasskeyView {
     /// Synced between the owner's devices (`swk`) rather than bound to one
     /// (`hwk`).
     pub synced: bool,
+    /// When it was registered.
     pub created_at: Timestamp,
     /// `null` if never used.
     pub last_used_at: Option<Timestamp>,
@@ -54,6 +56,7 @@ impl From<PasskeyRecord> for PasskeyView {
     }
 }
 
+/// A user's passkeys.
 #[derive(Serialize, ToSchema)]
 #[schema(example = json!({"passkeys": [crate::routes::examples::passkey()]}))]
 pub struct PasskeyList {
@@ -223,6 +226,7 @@ pub async fn registration_verify(
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "Laptop"}))]
 pub struct RenamePasskeyRequest {
+    /// 1 to 100 characters.
     name: PasskeyName,
 }
 

@@ -553,13 +553,15 @@ pub trait PasskeyRepo {
     async fn passkeys_of_user(&mut self, user_id: Uuid) -> StoreResult<Vec<PasskeyRecord>>;
     async fn rename_passkey(&mut self, id: Uuid, user_id: Uuid, name: &str) -> StoreResult<bool>;
     async fn delete_passkey(&mut self, id: Uuid, user_id: Uuid) -> StoreResult<bool>;
-    /// Stores the credential's new counter and flags after a sign-in.
+    /// Stores the credential's new counter and flags after a use, unless a
+    /// use with this counter or a later one was stored first (a non-zero
+    /// counter only moves forward): true when stored.
     async fn record_passkey_use(
         &mut self,
         id: Uuid,
-        credential: &str,
+        (credential, sign_count): (&str, u32),
         now: Timestamp,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<bool>;
     /// Marks a credential whose counter went backwards; true the first time.
     async fn flag_passkey(&mut self, id: Uuid, now: Timestamp) -> StoreResult<bool>;
     async fn insert_ceremony(&mut self, ceremony: &Ceremony) -> StoreResult<()>;

@@ -36,6 +36,9 @@ backend_tests!(
     a_passkey_steps_up_a_session,
     options_from_one_instance_verify_on_another,
     the_last_way_to_sign_in_stays_and_administrators_remove_passkeys,
+    a_password_session_of_a_passkey_account_adds_and_removes_nothing,
+    options_for_unknown_addresses_look_like_real_ones,
+    the_limit_holds_for_options_handed_out_earlier,
 );
 
 /// Every check of the user passes, with verification (a PIN or biometric).
@@ -226,6 +229,15 @@ async fn sign_in_options(app: &TestApp, body: Value) -> Value {
     response.json().await.unwrap()
 }
 
+/// A passwordless sign-in with `device`: a recent `aal2` session, which may
+/// add and remove passkeys.
+async fn passkey_session(app: &TestApp, device: &mut Device) -> Tokens {
+    let options = sign_in_options(app, json!({})).await;
+    let response = sign_in_with(app, &options, device.get(&options["options"]).await).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    Tokens::from_body(&response.json().await.unwrap())
+}
+
 async fn sign_in_with(app: &TestApp, options: &Value, credential: Value) -> reqwest::Response {
     let body = json!({"challenge_id": options["challenge_id"], "credential": credential});
     app.post_json("/v1/passkeys/authentication/verify", &body)
@@ -267,8 +279,15 @@ async fn register_then_sign_in_without_a_password(backend: Backend) {
         .unwrap();
     assert_ne!(handle_bytes, user_id.as_bytes());
 
-    // A second registration excludes the first credential.
-    let again = registration_options(&app, &tokens.access).await;
+    // With a passkey, adding another takes a recent second factor; then the
+    // options exclude the first credential.
+    let path = "/v1/users/me/passkeys/registration/options";
+    let response = app
+        .send(Method::POST, path, &tokens.access, json!({}))
+        .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let strong = passkey_session(&app, &mut device).await;
+    let again = registration_options(&app, &strong.access).await;
     assert_eq!(
         again["options"]["excludeCredentials"][0]["id"],
         passkey["credential_id"]
@@ -383,14 +402,26 @@ async fn a_ceremony_is_used_once(backend: Backend) {
 
 async fn passwordless_sign_in_needs_user_verification(backend: Backend) {
     let app = passkey_app(backend).await;
-    let tokens = app.register(&unique_email(), PASSWORD).await;
+    let root = app.new_super_admin().await;
+    let email = unique_email();
+    let tokens = app.register(&email, PASSWORD).await;
     let mut device = Device::at(ORIGIN);
     register(&app, &tokens.access, &mut device).await;
-    let mut options = sign_in_options(&app, json!({})).await;
+    let mut options = sign_in_options(&app, json!({"email": email})).await;
     // The client asks the authenticator for presence only.
     options["options"]["userVerification"] = json!("discouraged");
     let response = sign_in_with(&app, &options, device.get(&options["options"]).await).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    // The refusal is audited for the account the options named.
+    let events = app
+        .get_json(
+            "/v1/admin/audit-events?type=sign_in.failed",
+            Some(&root.access),
+        )
+        .await;
+    let event = &events["events"][0];
+    assert_eq!(event["user_id"], tokens.user_id.as_str());
+    assert_eq!(event["details"]["method"], "passkey");
 }
 
 async fn a_cloned_authenticator_is_flagged_and_audited(backend: Backend) {
@@ -559,6 +590,7 @@ async fn the_last_way_to_sign_in_stays_and_administrators_remove_passkeys(backen
     let (tokens, _) = app.invited(&root, &email).await;
     let mut device = Device::at(ORIGIN);
     let first = register(&app, &tokens.access, &mut device).await;
+    let tokens = passkey_session(&app, &mut device).await;
     let path = format!("/v1/users/me/passkeys/{}", first["id"].as_str().unwrap());
     let (status, refusal) = problem(app.delete(&path, &tokens.access).await).await;
     assert_eq!(status, StatusCode::CONFLICT, "{refusal}");
@@ -631,4 +663,113 @@ async fn noticed(app: &TestApp, address: &str, text: &str) -> bool {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     false
+}
+
+async fn a_password_session_of_a_passkey_account_adds_and_removes_nothing(backend: Backend) {
+    let app = passkey_app(backend).await;
+    let email = unique_email();
+    let tokens = app.register(&email, PASSWORD).await;
+    let mut device = Device::at(ORIGIN);
+    let passkey = register(&app, &tokens.access, &mut device).await;
+    // Someone with the password alone: a fresh, recent, aal1 session.
+    let thief = app.signed_in(&email).await;
+    assert_eq!(claims_of(&thief.access)["aal"], "aal1");
+    let attempts = [
+        (
+            Method::POST,
+            "/v1/users/me/passkeys/registration/options".to_string(),
+        ),
+        (Method::POST, "/v1/users/me/factors/totp".to_string()),
+        (
+            Method::DELETE,
+            format!("/v1/users/me/passkeys/{}", passkey["id"].as_str().unwrap()),
+        ),
+    ];
+    for (method, path) in &attempts {
+        let response = app
+            .send(method.clone(), path, &thief.access, json!({}))
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNAUTHORIZED,
+            "{method} {path}"
+        );
+        let challenge = response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            challenge.contains("insufficient_user_authentication"),
+            "{challenge}"
+        );
+    }
+    // The owner, holding the passkey, steps up and may.
+    let path = "/v1/sessions/current/step-up/options";
+    let response = app.send(Method::POST, path, &thief.access, json!({})).await;
+    let options: Value = response.json().await.unwrap();
+    let credential = device.get(&options["options"]).await;
+    let step = json!({"challenge_id": options["challenge_id"], "credential": credential});
+    let response = app
+        .send(
+            Method::POST,
+            "/v1/sessions/current/step-up",
+            &thief.access,
+            step,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let raised = Tokens::from_body(&response.json().await.unwrap());
+    registration_options(&app, &raised.access).await;
+}
+
+async fn options_for_unknown_addresses_look_like_real_ones(backend: Backend) {
+    let app = passkey_app(backend).await;
+    let email = unique_email();
+    let tokens = app.register(&email, PASSWORD).await;
+    register(&app, &tokens.access, &mut Device::at(ORIGIN)).await;
+    let known = sign_in_options(&app, json!({"email": email})).await;
+    let unknown = sign_in_options(&app, json!({"email": unique_email()})).await;
+    let shape = |options: &Value| {
+        let public_key = options["options"].as_object().unwrap();
+        let mut keys: Vec<String> = public_key.keys().cloned().collect();
+        keys.sort();
+        let entries: Vec<(Vec<String>, usize)> = public_key["allowCredentials"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                let mut keys: Vec<String> = e.as_object().unwrap().keys().cloned().collect();
+                keys.sort();
+                (keys, e["id"].as_str().unwrap().len())
+            })
+            .collect();
+        (keys, entries)
+    };
+    assert_eq!(shape(&known), shape(&unknown));
+}
+
+async fn the_limit_holds_for_options_handed_out_earlier(backend: Backend) {
+    let app = passkey_app(backend).await;
+    let tokens = app.register(&unique_email(), PASSWORD).await;
+    let mut device = Device::at(ORIGIN);
+    register(&app, &tokens.access, &mut device).await;
+    let tokens = passkey_session(&app, &mut device).await;
+    for _ in 1..19 {
+        register(&app, &tokens.access, &mut Device::at(ORIGIN)).await;
+    }
+    // Two ceremonies opened at 19: only one of them may store a passkey.
+    let first = registration_options(&app, &tokens.access).await;
+    let second = registration_options(&app, &tokens.access).await;
+    let path = "/v1/users/me/passkeys/registration/verify";
+    let mut statuses = Vec::new();
+    for options in [first, second] {
+        let credential = Device::at(ORIGIN).create(&options["options"]).await;
+        let body = json!({"challenge_id": options["challenge_id"], "credential": credential});
+        statuses.push(
+            app.send(Method::POST, path, &tokens.access, body)
+                .await
+                .status(),
+        );
+    }
+    assert_eq!(statuses, [StatusCode::CREATED, StatusCode::CONFLICT]);
 }

@@ -117,15 +117,30 @@ async fn use_rename_flag_and_delete(s: TestStore) {
     let key = passkey(&s, &user, "cred-2");
     let mut repo = s.conn().await;
     repo.insert_passkey(&key).await.unwrap();
-    repo.record_passkey_use(key.id, "{\"cred\":{\"counter\":2}}", s.after(5))
+    let used = repo
+        .record_passkey_use(key.id, ("{\"cred\":{\"counter\":2}}", 2), s.after(5))
         .await
         .unwrap();
+    assert!(used);
+    // A use that lost the race to a later counter is not stored.
+    for stale in [2, 1] {
+        let stored = repo
+            .record_passkey_use(key.id, ("{\"cred\":{\"counter\":1}}", stale), s.after(6))
+            .await
+            .unwrap();
+        assert!(!stored, "counter {stale} after 2");
+    }
     assert!(!repo
         .rename_passkey(key.id, other.id, "Stolen")
         .await
         .unwrap());
     assert!(repo.rename_passkey(key.id, user.id, "Phone").await.unwrap());
     assert!(repo.flag_passkey(key.id, s.after(6)).await.unwrap());
+    let after_flag = ("{\"cred\":{\"counter\":3}}", 3);
+    assert!(!repo
+        .record_passkey_use(key.id, after_flag, s.after(6))
+        .await
+        .unwrap());
     assert!(
         !repo.flag_passkey(key.id, s.after(7)).await.unwrap(),
         "flagged once"

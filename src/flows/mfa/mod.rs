@@ -137,19 +137,29 @@ async fn record_failure(state: &AppState, user: &User, reason: &str, client: &Or
     audit::record(state, client, entry).await;
 }
 
-/// The guard of a sensitive change (password, address, factors, account
-/// deletion): an account with an active second factor needs a session raised
-/// with it within `mfa.step_up_max_age_secs`. Else the RFC 9470 answer, and
-/// the client steps up at `POST /v1/sessions/current/step-up`.
+/// Whether the user can prove a second factor: an active authenticator
+/// app, or a passkey that is not flagged.
+pub async fn has_second_factor(repo: &mut dyn Repo, user_id: Uuid) -> StoreResult<bool> {
+    if !active_factors(repo, user_id).await?.is_empty() {
+        return Ok(true);
+    }
+    let passkeys = repo.passkeys_of_user(user_id).await?;
+    Ok(passkeys.iter().any(|p| p.flagged_at.is_none()))
+}
+
+/// The guard of a sensitive change (password, address, factors and
+/// passkeys, account deletion): an account with an active second factor or a
+/// passkey needs a session raised with one within
+/// `mfa.step_up_max_age_secs`. Else the RFC 9470 answer, and the client
+/// steps up at `POST /v1/sessions/current/step-up`. A session proven with
+/// the password alone therefore cannot add a factor or passkey of its own
+/// and step up with that.
 pub async fn require_recent_second_factor(
     state: &AppState,
     caller: &Caller,
 ) -> Result<(), FlowError> {
     let mut repo = state.store.connection().await?;
-    if active_factors(repo.as_mut(), caller.user_id)
-        .await?
-        .is_empty()
-    {
+    if !has_second_factor(repo.as_mut(), caller.user_id).await? {
         return Ok(());
     }
     let max_age = state.settings.mfa.step_up_max_age_secs;

@@ -62,7 +62,12 @@ pub async fn remove(
         return Err(FlowError::NotFound);
     }
     let providers = tx.accounts_of_user(caller.user_id).await?.len();
-    if !has_password && providers == 0 && keys.len() == 1 {
+    // A flagged passkey signs nobody in: it is no way to sign in.
+    let others = keys
+        .iter()
+        .filter(|k| k.id != id && k.flagged_at.is_none())
+        .count();
+    if !has_password && providers == 0 && others == 0 {
         return Err(FlowError::Conflict {
             slug: "last-sign-in-method",
             detail: "this is your only way to sign in; set a password or add another passkey \

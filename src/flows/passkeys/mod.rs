@@ -168,9 +168,27 @@ async fn start_listed(
     let (challenge_id, expires_at) = start_ceremony(state, tx, ceremony, &auth, now).await?;
     Ok(Options {
         challenge_id,
-        options: serde_json::to_value(&options.public_key).map_err(FlowError::internal)?,
+        options: uniform(serde_json::to_value(&options.public_key).map_err(FlowError::internal)?),
         expires_at,
     })
+}
+
+/// Request options in the one shape every listing has (no extensions, no
+/// transports), so that a stand-in for an unknown address looks like a
+/// real account's.
+fn uniform(mut options: Value) -> Value {
+    if let Some(object) = options.as_object_mut() {
+        object.remove("extensions");
+    }
+    if let Some(listed) = options
+        .get_mut("allowCredentials")
+        .and_then(Value::as_array_mut)
+    {
+        for entry in listed.iter_mut().filter_map(Value::as_object_mut) {
+            entry.remove("transports");
+        }
+    }
+    options
 }
 
 /// Checks an assertion against a ceremony's state and the passkeys of the
@@ -223,7 +241,12 @@ async fn check_assertion(
             key.update_credential(&result);
             let stored = serde_json::to_string(&key).map_err(FlowError::internal)?;
             let now = state.clock.now();
-            repo.record_passkey_use(record.id, &stored, now).await?;
+            let use_ = (stored.as_str(), result.counter());
+            // A use racing with one that stored a later counter (or a flag)
+            // first does not count.
+            if !repo.record_passkey_use(record.id, use_, now).await? {
+                return Ok(None);
+            }
             Ok(Some((record, result)))
         }
         Err(WebauthnError::CredentialPossibleCompromise) => {

@@ -129,6 +129,13 @@ pub async fn verify(
     let mut tx = state.store.transaction().await?;
     lock_user(tx.as_mut(), user.id).await?;
     let count = tx.passkeys_of_user(user.id).await?.len();
+    // Again here: options handed out earlier must not add up past it.
+    if count >= MAX_PASSKEYS {
+        return Err(FlowError::Conflict {
+            slug: "too-many-passkeys",
+            detail: format!("an account has at most {MAX_PASSKEYS} passkeys"),
+        });
+    }
     let record = PasskeyRecord {
         id: Uuid::now_v7(),
         user_id: user.id,

@@ -7,8 +7,9 @@ use crate::crypto::{hmac_sha256, sha256_hex};
 use crate::domain::{Assurance, AuthMethod, Email, SecondFactor};
 use crate::error::FlowError;
 use crate::flows::context::{Caller, Origin};
-use crate::flows::sessions::finish_sign_in;
+use crate::flows::sessions::{count_sign_in, finish_sign_in};
 use crate::flows::{audit, SignedIn};
+use crate::metrics::Outcome;
 
 use crate::state::AppState;
 use crate::throttle::{self, Limited};
@@ -56,6 +57,7 @@ pub async fn options(
             "type": "public-key",
             "id": stand_in_credential(state, email),
         }]);
+        options = super::uniform(options);
     }
     let auth = AuthState::Discoverable(auth);
     let ceremony = (Purpose::SignIn, None, None);
@@ -75,7 +77,8 @@ fn stand_in_credential(state: &AppState, email: &Email) -> String {
     let mut mac = hmac_sha256(&state.passkeys.stand_in_key());
     mac.update(email.as_str().as_bytes());
     let bytes = mac.finalize().into_bytes();
-    data_encoding::BASE64URL_NOPAD.encode(&bytes)
+    // 16 bytes: the length most platform authenticators use.
+    data_encoding::BASE64URL_NOPAD.encode(&bytes[..16])
 }
 
 /// Completes a passwordless sign-in: the usual token pair at `aal2` (a
@@ -90,15 +93,16 @@ pub async fn verify(
     let (ceremony, auth): (_, AuthState) =
         take_ceremony(state, assertion.challenge_id, ceremony).await?;
     let checked = check_assertion(state, auth, ceremony.user_id, &assertion.credential, client);
-    let (record, result) = checked.await?.ok_or(FlowError::InvalidCredentials)?;
+    let Some((record, result)) = checked.await? else {
+        return Err(refused(state, ceremony.user_id, "invalid_passkey", client).await);
+    };
     let now = state.clock.now();
-    let tx = state.store.transaction().await?;
-    let mut tx = tx;
-    let user = tx
-        .user_by_id(record.user_id)
-        .await?
-        .filter(|user| !user.is_banned(now))
-        .ok_or(FlowError::InvalidCredentials)?;
+    let mut tx = state.store.transaction().await?;
+    let user = tx.user_by_id(record.user_id).await?;
+    let Some(user) = user.filter(|user| !user.is_banned(now)) else {
+        drop(tx);
+        return Err(refused(state, Some(record.user_id), "banned", client).await);
+    };
     let assurance = Assurance {
         first: AuthMethod::passkey(result.backup_eligible()),
         second: None,
@@ -106,6 +110,23 @@ pub async fn verify(
     let details = json!({ "method": "passkey", "passkey_id": record.id });
     let kind = (audit::Kind::SignInSucceeded, details);
     finish_sign_in(state, tx, (user, assurance), client, kind, now).await
+}
+
+/// A refused passkey sign-in: counted, and audited when the account is
+/// known (a discoverable answer that matches nobody names no account).
+async fn refused(
+    state: &AppState,
+    user_id: Option<Uuid>,
+    reason: &str,
+    client: &Origin,
+) -> FlowError {
+    count_sign_in(state, AuthMethod::Passkey, Outcome::failure);
+    if let Some(user_id) = user_id {
+        let entry = audit::Entry::by_user(audit::Kind::SignInFailed, user_id)
+            .details(json!({ "method": "passkey", "reason": reason }));
+        audit::record(state, client, entry).await;
+    }
+    FlowError::InvalidCredentials
 }
 
 /// Options for a passkey as the second step of a pending sign-in.

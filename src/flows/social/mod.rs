@@ -317,7 +317,9 @@ pub async fn unlink(
     let Some(account) = accounts.iter().find(|a| a.id == id) else {
         return Err(FlowError::NotFound);
     };
-    if !has_password && accounts.len() == 1 {
+    let passkeys = tx.passkeys_of_user(auth.user_id).await?;
+    let has_passkey = passkeys.iter().any(|p| p.flagged_at.is_none());
+    if !has_password && !has_passkey && accounts.len() == 1 {
         return Err(FlowError::Conflict {
             slug: "last-sign-in-method",
             detail: "this is your only way to sign in; set a password or link another \

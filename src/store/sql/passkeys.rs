@@ -71,15 +71,18 @@ impl_for_backends! { impl PasskeyRepo for SqlRepo<DB> {
     async fn record_passkey_use(
         &mut self,
         id: Uuid,
-        credential: &str,
+        (credential, sign_count): (&str, u32),
         now: Timestamp,
-    ) -> StoreResult<()> {
-        let query = sqlx::query("UPDATE passkeys SET credential = $2, last_used_at = $3 WHERE id = $1")
-            .bind(id)
-            .bind(credential)
-            .bind(now);
-        self.execute("record_passkey_use", query).await?;
-        Ok(())
+    ) -> StoreResult<bool> {
+        let query = sqlx::query(
+            "UPDATE passkeys SET credential = $2, sign_count = $3, last_used_at = $4 \
+             WHERE id = $1 AND flagged_at IS NULL AND ($3 = 0 OR sign_count < $3)",
+        )
+        .bind(id)
+        .bind(credential)
+        .bind(i64::from(sign_count))
+        .bind(now);
+        Ok(self.execute("record_passkey_use", query).await? == 1)
     }
 
     async fn flag_passkey(&mut self, id: Uuid, now: Timestamp) -> StoreResult<bool> {
