@@ -78,10 +78,12 @@ pub async fn run() -> anyhow::Result<()> {
             command: KeysCommand::Rotate,
         } => rotate_keys(&settings).await?,
         Command::Serve | Command::Openapi => {
-            Application::build(settings)
+            let stopped = Application::build(settings)
                 .await?
                 .run_until_stopped()
-                .await?
+                .await;
+            telemetry::flush().await;
+            stopped?
         }
     }
     Ok(())

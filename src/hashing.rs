@@ -92,6 +92,8 @@ pub struct PasswordHasher {
     /// Verified against when an account does not exist or has no password, so
     /// that every sign-in costs one Argon2 computation.
     dummy_hash: Arc<str>,
+    /// Waits for a slot and refusals, when the instance counts them.
+    metrics: Option<crate::metrics::HashMetrics>,
 }
 
 impl PasswordHasher {
@@ -129,7 +131,14 @@ impl PasswordHasher {
             per_client: Arc::new(Mutex::new(HashMap::new())),
             client_share: (client_share < capacity).then_some(client_share),
             dummy_hash: dummy.into(),
+            metrics: None,
         })
+    }
+
+    /// Counts waits for a slot and refusals in these metrics.
+    pub fn with_metrics(mut self, metrics: crate::metrics::HashMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Waits for a hashing slot, or fails at once with `Overloaded` when the
@@ -137,12 +146,25 @@ impl PasswordHasher {
     /// With a `client` (its rate-limit key), fails at once with
     /// `ClientOverShare` when that client already holds its share.
     pub async fn slot(&self, client: Option<&str>) -> Result<HashSlot<'_>, HashError> {
+        let slot = self.wait_for_slot(client).await;
+        if let Some(metrics) = &self.metrics {
+            if let Err(error @ (HashError::Overloaded | HashError::ClientOverShare)) = &slot {
+                metrics.refused(matches!(error, HashError::Overloaded));
+            }
+        }
+        slot
+    }
+
+    async fn wait_for_slot(&self, client: Option<&str>) -> Result<HashSlot<'_>, HashError> {
         // A share of the whole capacity is no limit: the queue bound decides.
         let claim = client
             .zip(self.client_share)
             .map(|(key, share)| ClientClaim::take(&self.per_client, key, share))
             .transpose()?;
         if let Ok(permit) = self.permits.try_acquire() {
+            if let Some(metrics) = &self.metrics {
+                metrics.waited(std::time::Duration::ZERO);
+            }
             return Ok(HashSlot {
                 hasher: self,
                 _permit: permit,
@@ -150,7 +172,11 @@ impl PasswordHasher {
             });
         }
         let place = QueuePlace::take(&self.waiting, self.queue_limit)?;
+        let started = std::time::Instant::now();
         let permit = self.permits.acquire().await;
+        if let Some(metrics) = &self.metrics {
+            metrics.waited(started.elapsed());
+        }
         drop(place);
         let permit = permit.map_err(|_| HashError::Cancelled)?;
         Ok(HashSlot {
@@ -267,9 +293,10 @@ impl HashSlot<'_> {
     }
 }
 
-/// Runs on the blocking pool, keeping the caller's span.
+/// Runs on the blocking pool, in a span of its own under the caller's (the
+/// hash's share of a request shows in a trace).
 async fn run<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, HashError> {
-    let span = tracing::Span::current();
+    let span = tracing::info_span!("password_hash", algorithm = "argon2id");
     tokio::task::spawn_blocking(move || span.in_scope(work))
         .await
         .map_err(|_| HashError::Cancelled)

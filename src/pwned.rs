@@ -6,6 +6,7 @@
 use crate::config::PwnedSettings;
 use sha1::{Digest, Sha1};
 use std::time::Duration;
+use tracing::Instrument;
 
 pub struct PwnedPasswords {
     settings: PwnedSettings,
@@ -47,10 +48,14 @@ impl PwnedPasswords {
             "{}/range/{prefix}",
             self.settings.api_url.trim_end_matches('/')
         );
+        let span = crate::telemetry::client_span("GET", &url);
         let body = async {
-            let response = http.get(&url).header("Add-Padding", "true").send().await?;
+            let request = http.get(&url).header("Add-Padding", "true");
+            let request = request.headers(crate::telemetry::outgoing_headers());
+            let response = request.send().await?;
             response.error_for_status()?.text().await
-        };
+        }
+        .instrument(span);
         match body.await {
             Ok(body) => Some(body.lines().any(|line| {
                 line.split_once(':').is_some_and(|(candidate, count)| {

@@ -104,6 +104,7 @@ impl Application {
             settings.access_token_ttl(),
             settings.jwt_leeway_secs,
         );
+        let metrics = Arc::new(Metrics::new());
         let hasher = PasswordHasher::new(
             settings.argon2_memory_kib,
             settings.argon2_iterations,
@@ -112,8 +113,8 @@ impl Application {
             settings.hash_queue_limit,
             settings.hash_client_share_percent,
         )?;
+        let hasher = hasher.with_metrics(metrics.hashing.clone());
         let outbox = Outbox::new(secret.mail_cipher());
-        let metrics = Arc::new(Metrics::new());
         let passkeys = crate::passkeys::Passkeys::new(&settings.passkeys, &secret)
             .map_err(StartupError::Protections)?;
         let webhooks = crate::webhooks::Webhooks::new(&secret, &settings)

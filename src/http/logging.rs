@@ -27,14 +27,16 @@ impl RootSpanBuilder for RequestSpan {
             .peer_addr()
             .map(|a| a.ip().to_string())
             .unwrap_or_default();
-        tracing::info_span!(
+        let span = tracing::info_span!(
             "request",
             request_id = %request_id,
             method = %request.method(),
             route = %route,
             path = %request.path(),
             client_ip = %peer,
-        )
+        );
+        crate::telemetry::continue_trace(&span, request.headers());
+        span
     }
 
     fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {

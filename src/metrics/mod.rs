@@ -154,6 +154,71 @@ pub struct KeyLabels {
     pub state: KeyState,
 }
 
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum HashRefusal {
+    /// The queue was full (503).
+    queue_full,
+    /// The client already held its share of the slots (429).
+    client_share,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HashRefusalLabels {
+    pub reason: HashRefusal,
+}
+
+/// What the password hasher reports: how long requests wait for a hashing
+/// slot, and how many it refuses.
+#[derive(Clone)]
+pub struct HashMetrics {
+    wait: Histogram,
+    refusals: Family<HashRefusalLabels, Counter>,
+}
+
+impl HashMetrics {
+    pub fn waited(&self, wait: std::time::Duration) {
+        self.wait.observe(wait.as_secs_f64());
+    }
+
+    pub fn refused(&self, queue_full: bool) {
+        let reason = if queue_full {
+            HashRefusal::queue_full
+        } else {
+            HashRefusal::client_share
+        };
+        self.refusals
+            .get_or_create(&HashRefusalLabels { reason })
+            .inc();
+    }
+}
+
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum FactorKind {
+    totp,
+    recovery_code,
+    passkey,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FactorLabels {
+    pub factor: FactorKind,
+    pub result: Outcome,
+}
+
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum Backlog {
+    mail,
+    webhooks,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BacklogLabels {
+    pub outbox: Backlog,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: &'static str,
@@ -178,6 +243,12 @@ pub struct Metrics {
     pub db_connections: Family<ConnectionLabels, Gauge>,
     /// Published signing keys, read at each scrape.
     pub signing_keys: Family<KeyLabels, Gauge>,
+    /// Waits for a hashing slot and refusals (handed to the hasher).
+    pub hashing: HashMetrics,
+    /// Second-factor checks (sign-in second step and step-up).
+    pub second_factors: Family<FactorLabels, Counter>,
+    /// Mail and webhook deliveries waiting, read at each scrape.
+    pub backlog: Family<BacklogLabels, Gauge>,
 }
 
 impl Metrics {
@@ -252,6 +323,32 @@ impl Metrics {
             "Published signing keys, by state",
             signing_keys.clone(),
         );
+        let hashing = HashMetrics {
+            wait: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
+            refusals: Family::default(),
+        };
+        registry.register(
+            "hash_wait_seconds",
+            "Time a password check waited for a hashing slot (0 when one was free)",
+            hashing.wait.clone(),
+        );
+        registry.register(
+            "hash_refusals",
+            "Password checks refused without hashing, by reason",
+            hashing.refusals.clone(),
+        );
+        let second_factors = Family::<FactorLabels, Counter>::default();
+        registry.register(
+            "second_factors",
+            "Second-factor checks (second step of a sign-in, step-up), by factor and result",
+            second_factors.clone(),
+        );
+        let backlog = Family::<BacklogLabels, Gauge>::default();
+        registry.register(
+            "outbox_backlog",
+            "Mail and webhook deliveries waiting to go out (all instances share them)",
+            backlog.clone(),
+        );
         registry.register(
             "build",
             "The running version",
@@ -273,6 +370,9 @@ impl Metrics {
             webhooks,
             db_connections,
             signing_keys,
+            hashing,
+            second_factors,
+            backlog,
         }
     }
 

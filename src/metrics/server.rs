@@ -4,7 +4,7 @@
 //! about it is reachable from where the API is exposed, and a scraper needs
 //! no credentials to manage.
 
-use super::{ConnectionLabels, ConnectionState, KeyLabels, KeyState};
+use super::{Backlog, BacklogLabels, ConnectionLabels, ConnectionState, KeyLabels, KeyState};
 use crate::state::AppState;
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpResponse, HttpServer};
@@ -48,6 +48,19 @@ async fn scrape(state: web::Data<AppState>) -> HttpResponse {
             .signing_keys
             .get_or_create(&labels)
             .set(i64::from(count));
+    }
+    // Shared by every instance: each reports the same number (use max, not
+    // sum, across instances). A scrape with the database away leaves the
+    // last value.
+    if let Ok(mut repo) = state.store.connection().await {
+        if let Ok((mail, webhooks)) = repo.backlog().await {
+            for (outbox, count) in [(Backlog::mail, mail), (Backlog::webhooks, webhooks)] {
+                metrics
+                    .backlog
+                    .get_or_create(&BacklogLabels { outbox })
+                    .set(count);
+            }
+        }
     }
     HttpResponse::Ok()
         .content_type(CONTENT_TYPE)

@@ -20,6 +20,7 @@ use oauth2::{
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
+use tracing::Instrument;
 
 /// Google's and Microsoft's issuers, used when the provider id names them.
 const GOOGLE_ISSUER: &str = "https://accounts.google.com";
@@ -201,10 +202,13 @@ impl Provider {
         nonce: &str,
     ) -> Result<(Identity, ProviderTokens), OAuthError> {
         let client = self.client(http).await?;
+        let token_url = client.token_uri().to_string();
+        let traced = crate::telemetry::TracedHttp(http);
         let answer = client
             .exchange_code(AuthorizationCode::new(code.to_string()))
             .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_string()))
-            .request_async(http)
+            .request_async(&traced)
+            .instrument(crate::telemetry::client_span("POST", &token_url))
             .await
             .map_err(token_error)?;
         let tokens = ProviderTokens {

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 
 /// Asymmetric algorithms only: an HMAC-signed ID token would be keyed with
 /// the client secret, and `none` is never acceptable.
@@ -231,14 +232,20 @@ pub(super) async fn get_json<T: serde::de::DeserializeOwned>(
     url: &str,
     bearer: Option<&str>,
 ) -> Result<T, OAuthError> {
-    let mut request = http.get(url).header("accept", "application/json");
-    if let Some(token) = bearer {
-        request = request.bearer_auth(token);
+    let span = crate::telemetry::client_span("GET", url);
+    let response = async {
+        let mut request = http
+            .get(url)
+            .header("accept", "application/json")
+            .headers(crate::telemetry::outgoing_headers());
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        request.send().await
     }
-    let response = request
-        .send()
-        .await
-        .map_err(|e| OAuthError::Unreachable(without_url(&e)))?;
+    .instrument(span)
+    .await
+    .map_err(|e| OAuthError::Unreachable(without_url(&e)))?;
     let status = response.status();
     if status.is_server_error() || status.is_redirection() {
         return Err(OAuthError::Unreachable(format!("{url} answered {status}")));

@@ -391,6 +391,8 @@ pub trait OutboxRepo {
     ) -> StoreResult<()>;
     /// Drops mails past their `discard_after`; returns how many.
     async fn discard_stale_mail(&mut self, now: Timestamp) -> StoreResult<u64>;
+    /// Mails waiting in the outbox, and webhook deliveries pending (a metric).
+    async fn backlog(&mut self) -> StoreResult<(i64, i64)>;
 }
 
 /// Second factors, recovery codes and pending second steps of sign-ins.

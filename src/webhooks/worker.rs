@@ -15,6 +15,7 @@ use rand::Rng;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
+use tracing::Instrument;
 use uuid::Uuid;
 
 /// Deliveries sent per lease.
@@ -208,15 +209,21 @@ async fn send(
     let Ok(signature) = sign(&secrets, &id, timestamp, &delivery.payload) else {
         return Sent::Error("the endpoint's secret is malformed".into());
     };
-    let request = webhooks
-        .client
-        .post(&endpoint.url)
-        .header("content-type", "application/json")
-        .header("webhook-id", &id)
-        .header("webhook-timestamp", timestamp.to_string())
-        .header("webhook-signature", signature)
-        .body(delivery.payload.clone());
-    match request.send().await {
+    let span = crate::telemetry::client_span("POST", &endpoint.url);
+    let sent = async {
+        webhooks
+            .client
+            .post(&endpoint.url)
+            .header("content-type", "application/json")
+            .header("webhook-id", &id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .headers(crate::telemetry::outgoing_headers())
+            .body(delivery.payload.clone())
+            .send()
+            .await
+    };
+    match sent.instrument(span).await {
         Ok(mut response) => {
             let status = response.status().as_u16();
             let mut body = Vec::new();

@@ -3,6 +3,7 @@
 
 use crate::backend_tests;
 use crate::helpers::*;
+use crate::otlp::OtlpReceiver;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -264,14 +265,18 @@ async fn check(
     response
 }
 
-/// Runs every flow against the real binary with debug logging, then looks for
-/// each secret that crossed the wire in everything the process wrote.
+/// Runs every flow against the real binary with debug logging and OTLP trace
+/// export, then looks for each secret that crossed the wire in everything the
+/// process wrote and in every span attribute and span event it exported.
 async fn no_secret_reaches_the_logs(backend: Backend) {
+    let otlp = OtlpReceiver::start();
     let (_db, mail, server) = with_database_and_mail(
         backend,
         &[
             ("PORTCULLIS_MAIL_COOLDOWN_SECS", "0".to_string()),
             ("PORTCULLIS_LOG_LEVEL", "debug".to_string()),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", otlp.endpoint.clone()),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100".to_string()),
         ],
     )
     .await;
@@ -608,9 +613,41 @@ async fn no_secret_reaches_the_logs(backend: Backend) {
     // code would show as a value, quoted or after `=`.
     let six_digit_leaks = [&totp_code, wrong_totp].map(|c| [format!("\"{c}\""), format!("={c}")]);
     let secrets = secrets.chain(six_digit_leaks.into_iter().flatten());
-    for secret in secrets {
-        if let Some(line) = logs.lines().find(|l| l.contains(&secret)) {
+    // One more sign-in, continuing a caller's trace: its spans form the
+    // tree request → password hash and request → database transaction.
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let traced = client
+        .post(server.url("/v1/sessions"))
+        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
+        .json(&json!({"email": new_email, "password": "sentinel-third-pw-Yx9"}))
+        .send();
+    check(traced, 202).await;
+    let trace_id = data_encoding::HEXLOWER.decode(trace_id.as_bytes()).unwrap();
+    let request = otlp
+        .wait_for("the traced sign-in", |s| {
+            s.name == "request" && s.trace_id == trace_id
+        })
+        .await;
+    assert_eq!(request.attribute("route"), Some("/v1/sessions"));
+    for child in ["password_hash", "db.transaction"] {
+        otlp.wait_for(child, |s| {
+            s.name == child && s.parent_span_id == request.span_id
+        })
+        .await;
+    }
+    let spans = otlp.spans();
+    let secrets: Vec<String> = secrets.collect();
+    for secret in &secrets {
+        if let Some(line) = logs.lines().find(|l| l.contains(secret.as_str())) {
             panic!("a secret reached the log: {secret} in {line}");
+        }
+        for span in &spans {
+            if let Some(attribute) = span.attributes.iter().find(|a| a.contains(secret.as_str())) {
+                panic!(
+                    "a secret reached a span: {secret} in {} {attribute}",
+                    span.name
+                );
+            }
         }
     }
     // One JSON object per line.

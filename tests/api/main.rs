@@ -20,6 +20,7 @@ mod mail;
 mod metrics;
 mod mfa;
 mod mfa_policy;
+mod otlp;
 mod passkeys;
 mod profile;
 mod protection;

@@ -105,6 +105,14 @@ async fn counters_move_with_sign_ins_refreshes_and_limits(backend: Backend) {
     let durations = "portcullis_http_request_duration_seconds_count";
     assert_eq!(value(&metrics, durations, &route), 4.0, "{text}");
     assert_eq!(value(&metrics, "portcullis_build_info", &[]), 1.0, "{text}");
+    // Every password check took a hashing slot (the sign-up's hash too).
+    let waits = value(&metrics, "portcullis_hash_wait_seconds_count", &[]);
+    assert!(waits >= 4.0, "{text}");
+    let backlog = [("outbox", "mail")];
+    assert!(
+        value(&metrics, "portcullis_outbox_backlog", &backlog) >= 0.0,
+        "{text}"
+    );
 
     // Nothing a client sent or owns: no address, token or id.
     for secret in [

@@ -119,6 +119,7 @@ pub async fn complete(
         true => verify(state, tx.as_mut(), &user, &proof, client, now).await?,
         false => None,
     };
+    super::count_check(state, &proof, second.is_some());
     let Some(second) = second else {
         drop(tx);
         // One connection at a time: holding one while the audit takes

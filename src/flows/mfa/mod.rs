@@ -130,6 +130,23 @@ async fn check_passkey(
     }
 }
 
+/// Counts a second-factor check (a metric).
+fn count_check(state: &AppState, proof: &Proof, ok: bool) {
+    use crate::metrics::{FactorKind, FactorLabels, Outcome};
+    let factor = match proof {
+        Proof::Totp(_) => FactorKind::totp,
+        Proof::RecoveryCode(_) => FactorKind::recovery_code,
+        Proof::Passkey(_) | Proof::CheckedPasskey(_) => FactorKind::passkey,
+    };
+    let result = if ok {
+        Outcome::success
+    } else {
+        Outcome::failure
+    };
+    let labels = FactorLabels { factor, result };
+    state.metrics.second_factors.get_or_create(&labels).inc();
+}
+
 /// Records a wrong second factor (the reason says which step).
 async fn record_failure(state: &AppState, user: &User, reason: &str, client: &Origin) {
     let entry =

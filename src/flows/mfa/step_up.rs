@@ -42,6 +42,7 @@ pub async fn step_up(
         true => verify(state, tx.as_mut(), &user, &proof, client, now).await?,
         false => None,
     };
+    super::count_check(state, &proof, second.is_some());
     let Some(second) = second else {
         drop(tx);
         let reason = if allowed { "wrong_code" } else { "locked" };

@@ -135,6 +135,7 @@ use sqlx::{
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tracing::Instrument;
 
 /// What differs between the SQL backends.
 pub trait Dialect: Database {
@@ -240,15 +241,29 @@ where
 /// A unit of work: a plain pooled connection or a transaction.
 pub enum SqlRepo<DB: Database> {
     Connection(PoolConnection<DB>),
-    /// The permit, if any, is released when the transaction ends.
-    Transaction(Transaction<'static, DB>, Option<OwnedSemaphorePermit>),
+    /// The permit, if any, is released when the transaction ends; the span
+    /// (`db.transaction`, from the wait for the writer to the end) holds its
+    /// statements in a trace.
+    Transaction(
+        Transaction<'static, DB>,
+        Option<OwnedSemaphorePermit>,
+        tracing::Span,
+    ),
 }
 
 impl<DB: Database> SqlRepo<DB> {
     fn conn(&mut self) -> &mut DB::Connection {
         match self {
             SqlRepo::Connection(conn) => conn,
-            SqlRepo::Transaction(tx, _) => tx,
+            SqlRepo::Transaction(tx, _, _) => tx,
+        }
+    }
+
+    /// The span statements run in: the transaction's, or the caller's.
+    fn span(&self) -> tracing::Span {
+        match self {
+            SqlRepo::Connection(_) => tracing::Span::current(),
+            SqlRepo::Transaction(_, _, span) => span.clone(),
         }
     }
 }
@@ -267,8 +282,10 @@ where
         op: &'static str,
         query: Query<'_, DB, DB::Arguments>,
     ) -> StoreResult<u64> {
+        let span = self.span();
         let done = query
             .execute(self.conn())
+            .instrument(span)
             .await
             .map_err(db_error::<DB>(op))?;
         Ok(DB::rows_affected(&done))
@@ -283,8 +300,10 @@ where
     where
         O: for<'r> FromRow<'r, DB::Row> + Send + Unpin,
     {
+        let span = self.span();
         query
             .fetch_optional(self.conn())
+            .instrument(span)
             .await
             .map_err(db_error::<DB>(op))
     }
@@ -298,8 +317,10 @@ where
     where
         O: for<'r> FromRow<'r, DB::Row> + Send + Unpin,
     {
+        let span = self.span();
         query
             .fetch_one(self.conn())
+            .instrument(span)
             .await
             .map_err(db_error::<DB>(op))
     }
@@ -313,8 +334,10 @@ where
     where
         O: for<'r> FromRow<'r, DB::Row> + Send + Unpin,
     {
+        let span = self.span();
         query
             .fetch_all(self.conn())
+            .instrument(span)
             .await
             .map_err(db_error::<DB>(op))
     }
@@ -383,6 +406,22 @@ where
     }
 
     async fn transaction(&self) -> StoreResult<Box<dyn Repo>> {
+        let span = tracing::info_span!("db.transaction");
+        self.begin()
+            .instrument(span.clone())
+            .await
+            .map(|(tx, permit)| Box::new(SqlRepo::Transaction(tx, permit, span)) as Box<dyn Repo>)
+    }
+}
+
+impl<DB> SqlStore<DB>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+{
+    /// Waits for the writer (where writes are serialised) and begins.
+    async fn begin(&self) -> StoreResult<(Transaction<'static, DB>, Option<OwnedSemaphorePermit>)> {
         let permit = if DB::SERIALIZE_WRITES {
             let acquired = self.writer.clone().acquire_owned();
             let timeout = self.pool.options().get_acquire_timeout();
@@ -398,7 +437,7 @@ where
             .begin_with(DB::BEGIN_WRITE)
             .await
             .map_err(unavailable("transaction"))?;
-        Ok(Box::new(SqlRepo::Transaction(tx, permit)))
+        Ok((tx, permit))
     }
 }
 
@@ -426,9 +465,11 @@ where
     async fn commit(self: Box<Self>) -> StoreResult<()> {
         match *self {
             SqlRepo::Connection(_) => Ok(()),
-            SqlRepo::Transaction(tx, _permit) => {
-                tx.commit().await.map_err(db_error::<DB>("commit"))
-            }
+            SqlRepo::Transaction(tx, _permit, span) => tx
+                .commit()
+                .instrument(span)
+                .await
+                .map_err(db_error::<DB>("commit")),
         }
     }
 }

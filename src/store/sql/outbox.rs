@@ -77,4 +77,12 @@ impl_for_backends! { impl OutboxRepo for SqlRepo<DB> {
         let query = sqlx::query("DELETE FROM mail_outbox WHERE discard_after <= $1").bind(now);
         self.execute("discard_stale_mail", query).await
     }
+
+    async fn backlog(&mut self) -> StoreResult<(i64, i64)> {
+        let query = sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM mail_outbox), \
+             (SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending')",
+        );
+        self.fetch_one("backlog", query).await
+    }
 }}
