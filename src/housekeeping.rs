@@ -12,11 +12,21 @@ const INTERVAL: Duration = Duration::from_secs(600);
 /// Ended sessions stay listed for a week (for support questions), then go.
 const SESSION_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 
-pub fn spawn(store: Arc<dyn Store>, settings: Arc<Settings>, clock: SharedClock) {
-    tokio::spawn(async move {
+pub fn spawn(
+    store: Arc<dyn Store>,
+    settings: Arc<Settings>,
+    (clock, workers): (SharedClock, &crate::workers::Workers),
+) {
+    workers.spawn(|mut stop| async move {
         let mut ticker = tokio::time::interval(INTERVAL);
         loop {
-            ticker.tick().await;
+            stop.idle(async {
+                ticker.tick().await;
+            })
+            .await;
+            if stop.is_set() {
+                break;
+            }
             if let Err(error) = purge_once(store.as_ref(), &settings, clock.now()).await {
                 tracing::warn!(error = ?error, "housekeeping failed; retrying later");
             }

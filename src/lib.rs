@@ -38,3 +38,4 @@ pub mod telemetry;
 pub mod throttle;
 pub mod tokens;
 pub mod webhooks;
+pub mod workers;

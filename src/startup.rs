@@ -62,6 +62,10 @@ pub struct Application {
     /// The metrics listener's port and server, when `metrics_listen` is set.
     metrics: Option<(u16, Server)>,
     store: Arc<dyn Store>,
+    /// Stopped once the server has drained (see `run_until_stopped`).
+    workers: crate::workers::Workers,
+    /// How long the workers may take to finish their round at shutdown.
+    drain: std::time::Duration,
 }
 
 impl Application {
@@ -119,18 +123,19 @@ impl Application {
             .map_err(StartupError::Protections)?;
         let webhooks = crate::webhooks::Webhooks::new(&secret, &settings)
             .map_err(StartupError::Protections)?;
+        let workers = crate::workers::Workers::new();
         crate::webhooks::spawn_worker(
             store.clone(),
             (webhooks.clone(), metrics.clone()),
             Arc::new(settings.clone()),
-            clock.clone(),
+            (clock.clone(), &workers),
         );
         crate::mail::spawn_worker(
             store.clone(),
             crate::mail::transport(&settings)?,
             (outbox.clone(), metrics.clone()),
             Arc::new(settings.clone()),
-            clock.clone(),
+            (clock.clone(), &workers),
         );
         let state = web::Data::new(AppState {
             clock: clock.clone(),
@@ -162,7 +167,11 @@ impl Application {
             settings: Arc::new(settings.clone()),
             metrics,
         });
-        crate::housekeeping::spawn(store.clone(), state.settings.clone(), clock.clone());
+        crate::housekeeping::spawn(
+            store.clone(),
+            state.settings.clone(),
+            (clock.clone(), &workers),
+        );
 
         let metrics = match &settings.metrics_listen {
             Some(address) => {
@@ -236,11 +245,17 @@ impl Application {
             public_url = %settings.public_url,
             "portcullis is listening"
         );
+        // A round sends at most one batch, each send bounded by its timeout.
+        let drain = std::time::Duration::from_secs(
+            (settings.smtp_timeout_secs * 2).max(settings.webhooks.timeout_secs * 2) + 5,
+        );
         Ok(Self {
             port,
             server,
             metrics,
             store,
+            workers,
+            drain,
         })
     }
 
@@ -263,8 +278,11 @@ impl Application {
     }
 
     /// Serves until SIGINT/SIGTERM, then drains connections gracefully.
+    /// Serves until a stop signal (SIGTERM, SIGINT): the server stops
+    /// accepting, finishes the requests it has, then the workers finish
+    /// their round and the metrics listener stops.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        match self.metrics {
+        let served = match self.metrics {
             Some((_, metrics)) => {
                 // The API decides when the process ends; metrics stop with it.
                 let handle = metrics.handle();
@@ -275,7 +293,10 @@ impl Application {
                 served
             }
             None => self.server.await,
-        }
+        };
+        self.workers.stop(self.drain).await;
+        tracing::info!("stopped");
+        served
     }
 }
 

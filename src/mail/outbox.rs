@@ -94,11 +94,11 @@ pub fn spawn_worker(
     transport: Arc<dyn MailTransport>,
     (outbox, metrics): (Outbox, Arc<Metrics>),
     settings: Arc<Settings>,
-    clock: SharedClock,
+    (clock, workers): (SharedClock, &crate::workers::Workers),
 ) {
     let poll = Duration::from_millis(settings.mail_poll_interval_ms.max(10));
-    tokio::spawn(async move {
-        loop {
+    workers.spawn(|mut stop| async move {
+        while !stop.is_set() {
             let full = match deliver_due(
                 store.as_ref(),
                 transport.as_ref(),
@@ -115,7 +115,11 @@ pub fn spawn_worker(
                 }
             };
             if !full {
-                let _ = tokio::time::timeout(poll, outbox.wake.notified()).await;
+                let wake = outbox.wake.notified();
+                stop.idle(async {
+                    let _ = tokio::time::timeout(poll, wake).await;
+                })
+                .await;
             }
         }
     });

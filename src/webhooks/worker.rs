@@ -108,11 +108,11 @@ pub fn spawn_worker(
     store: Arc<dyn Store>,
     (webhooks, metrics): (Webhooks, Arc<Metrics>),
     settings: Arc<Settings>,
-    clock: SharedClock,
+    (clock, workers): (SharedClock, &crate::workers::Workers),
 ) {
     let poll = Duration::from_millis(settings.webhooks.poll_interval_ms);
-    tokio::spawn(async move {
-        loop {
+    workers.spawn(|mut stop| async move {
+        while !stop.is_set() {
             let busy = deliver_to_one_endpoint(
                 store.as_ref(),
                 (&webhooks, &metrics),
@@ -125,7 +125,11 @@ pub fn spawn_worker(
                 false
             });
             if !busy {
-                let _ = tokio::time::timeout(poll, webhooks.wake.notified()).await;
+                let wake = webhooks.wake.notified();
+                stop.idle(async {
+                    let _ = tokio::time::timeout(poll, wake).await;
+                })
+                .await;
             }
         }
     });

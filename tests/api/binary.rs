@@ -11,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 backend_tests!(
+    a_rolling_restart_loses_nothing_it_accepted,
     migrate_command_applies_migrations,
     no_secret_reaches_the_logs,
     a_held_back_mail_is_logged_without_the_address,
@@ -92,6 +93,27 @@ impl Server {
 
     pub(crate) fn output(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM, as an orchestrator stopping the instance does.
+    pub(crate) fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to end by itself, at most `within`.
+    pub(crate) async fn exited(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = tokio::time::Instant::now() + within;
+        while tokio::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
     }
 }
 
@@ -677,4 +699,90 @@ async fn a_held_back_mail_is_logged_without_the_address(backend: Backend) {
     assert_eq!(held, 1, "{logs}");
     assert!(!logs.contains(email.as_str()), "the address is in the log");
     server.remove_with_dir();
+}
+
+/// Two instances on one database; one is stopped (SIGTERM) while clients sign
+/// up on both, switching to the other when a connection fails. No answer is
+/// a 5xx, every sign-up a client saw accepted gets its mail, and the stopped
+/// process finishes what it had and exits cleanly (its workers end their
+/// round: nothing stays leased by a process that is gone).
+async fn a_rolling_restart_loses_nothing_it_accepted(backend: Backend) {
+    // One client address signs up 160 times: no per-client limit here.
+    let unlimited = ("PORTCULLIS_RATE_LIMITS__SIGN_UP__LIMIT", "0".to_string());
+    let (db, mail, mut first) = with_database_and_mail(backend, &[unlimited.clone()]).await;
+    let envs = vec![
+        ("PORTCULLIS_DATABASE_URL", db.url.clone()),
+        ("PORTCULLIS_SMTP_URL", mail.url()),
+        ("PORTCULLIS_SECRET", SECRET.to_string()),
+        unlimited,
+    ];
+    let second = Server::start(&temp_dir(), &envs).await;
+    let urls = [first.url("/v1/users"), second.url("/v1/users")];
+    // A new connection per request: nothing waits on a kept-alive socket.
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let clients: Vec<_> = (0..4)
+        .map(|n| {
+            let (client, urls) = (client.clone(), urls.clone());
+            tokio::spawn(async move {
+                let mut accepted = Vec::new();
+                let mut unreachable = 0;
+                for i in 0..40 {
+                    let email = format!(
+                        "rolling-{n}-{i}-{}@example.com",
+                        uuid::Uuid::new_v4().simple()
+                    );
+                    let body = json!({"email": email, "password": PASSWORD});
+                    // Alternate; on a failed connection, the other instance.
+                    let mut target = (n + i) % 2;
+                    loop {
+                        match client.post(&urls[target]).json(&body).send().await {
+                            Ok(response) => {
+                                let status = response.status();
+                                assert!(
+                                    !status.is_server_error(),
+                                    "{status} from instance {target}"
+                                );
+                                assert_eq!(status, StatusCode::ACCEPTED);
+                                accepted.push(email);
+                                break;
+                            }
+                            Err(_) => {
+                                unreachable += 1;
+                                target = 1 - target;
+                            }
+                        }
+                    }
+                }
+                (accepted, unreachable)
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    first.terminate();
+    let status = first
+        .exited(Duration::from_secs(20))
+        .await
+        .expect("the stopped instance exits");
+    assert!(status.success(), "{status:?}\n{}", first.output());
+    assert!(first.output().contains("\"stopped\""), "{}", first.output());
+    let mut accepted = Vec::new();
+    let mut switched = 0;
+    for client in clients {
+        let (mut mine, unreachable) = client.await.unwrap();
+        accepted.append(&mut mine);
+        switched += unreachable;
+    }
+    assert_eq!(accepted.len(), 160);
+    assert!(
+        switched > 0,
+        "the stop came after the load: nothing was tested"
+    );
+    // Every accepted sign-up is mailed, by whichever instance is left.
+    for email in &accepted {
+        mail.wait_for(email).await;
+    }
+    second.remove_with_dir();
 }
