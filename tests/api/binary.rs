@@ -709,7 +709,8 @@ async fn a_held_back_mail_is_logged_without_the_address(backend: Backend) {
 async fn a_rolling_restart_loses_nothing_it_accepted(backend: Backend) {
     // One client address signs up 160 times: no per-client limit here.
     let unlimited = ("PORTCULLIS_RATE_LIMITS__SIGN_UP__LIMIT", "0".to_string());
-    let (db, mail, mut first) = with_database_and_mail(backend, &[unlimited.clone()]).await;
+    let (db, mail, mut first) =
+        with_database_and_mail(backend, std::slice::from_ref(&unlimited)).await;
     let envs = vec![
         ("PORTCULLIS_DATABASE_URL", db.url.clone()),
         ("PORTCULLIS_SMTP_URL", mail.url()),
