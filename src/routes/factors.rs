@@ -90,15 +90,25 @@ pub struct EnrolRequest {
     /// The current password.
     #[schema(example = "correct horse battery staple")]
     #[serde(default, deserialize_with = "not_null")]
-    password: Option<String>,
+    pub(crate) password: Option<String>,
     /// A fresh `sign_in` code, for an account without a password.
     #[serde(default, deserialize_with = "not_null")]
-    code: Option<VerificationCode>,
+    pub(crate) code: Option<VerificationCode>,
+}
+
+impl EnrolRequest {
+    /// No proof within the recent-sign-in window, else exactly one.
+    pub(crate) fn proof(self) -> Result<Option<Reauthentication>, crate::error::FlowError> {
+        match (self.password, self.code) {
+            (None, None) => Ok(None),
+            (password, code) => Reauthentication::from_fields(password, code).map(Some),
+        }
+    }
 }
 
 /// An optional field that, when sent, must not be `null` (absent and `null`
 /// would otherwise both mean "no proof").
-fn not_null<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+pub(crate) fn not_null<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: Deserialize<'de>,
@@ -163,11 +173,7 @@ pub async fn enrol_totp(
     client: Origin,
     body: JsonBody<EnrolRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let EnrolRequest { password, code } = body.0;
-    let proof = match (password, code) {
-        (None, None) => None,
-        (password, code) => Some(Reauthentication::from_fields(password, code)?),
-    };
+    let proof = body.0.proof()?;
     let enrolment = factors::enrol_totp(&state, &auth.0, proof, &client).await?;
     Ok(HttpResponse::Created().json(TotpEnrolment {
         factor_id: enrolment.factor.id,

@@ -1,12 +1,12 @@
 //! `users/me/passkeys` and `passkeys/authentication`: registering and
 //! managing the signed-in user's passkeys, and signing in with one.
 
+use super::factors::{not_null, EnrolRequest};
 use super::problems::{AuthProblems, InputProblems, ParamProblems, RateProblems, ServerProblems};
 use super::views::TokenResponse;
-use crate::domain::{BoundedText, Email, OpaqueToken, VerificationCode};
+use crate::domain::{BoundedText, Email, OpaqueToken};
 use crate::error::Problem;
 use crate::flows::passkeys::{manage, registration, sign_in, Assertion, Options};
-use crate::flows::reauth::Reauthentication;
 use crate::http::{ApiError, Caller, EnrollingCaller, JsonBody, Origin, PathParams};
 use crate::passkeys::{PublicKeyCredential, RegisterPublicKeyCredential};
 use crate::state::AppState;
@@ -111,29 +111,6 @@ pub async fn list_passkeys(
     Ok(web::Json(PasskeyList { passkeys }))
 }
 
-/// Proof of the owner before a registration; none is needed within
-/// `mfa.step_up_max_age_secs` of the sign-in.
-#[derive(Deserialize, ToSchema, Default)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({}))]
-pub struct RegistrationOptionsRequest {
-    /// The current password.
-    #[schema(example = "correct horse battery staple")]
-    #[serde(default, deserialize_with = "not_null")]
-    password: Option<String>,
-    /// A fresh `sign_in` code, for an account without a password.
-    #[serde(default, deserialize_with = "not_null")]
-    code: Option<VerificationCode>,
-}
-
-fn not_null<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    T::deserialize(deserializer).map(Some)
-}
-
 /// Start registering a passkey.
 ///
 /// Needs a sign-in within `mfa.step_up_max_age_secs` (300 s) or the
@@ -147,7 +124,7 @@ where
     operation_id = "passkeyRegistrationOptions",
     tag = "passkeys",
     security(("bearer" = [])),
-    request_body(content = RegistrationOptionsRequest, description = "`{}` within the recent-sign-in window; else the password or a `sign_in` code"),
+    request_body(content = EnrolRequest, description = "`{}` within the recent-sign-in window; else the password or a `sign_in` code"),
     responses(
         (status = 201, description = "Creation options", body = CeremonyOptions),
         (status = 403, description = "The password or code is wrong", body = Problem, content_type = "application/problem+json"),
@@ -160,13 +137,9 @@ pub async fn registration_options(
     state: web::Data<AppState>,
     auth: EnrollingCaller,
     client: Origin,
-    body: JsonBody<RegistrationOptionsRequest>,
+    body: JsonBody<EnrolRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let RegistrationOptionsRequest { password, code } = body.0;
-    let proof = match (password, code) {
-        (None, None) => None,
-        (password, code) => Some(Reauthentication::from_fields(password, code)?),
-    };
+    let proof = body.0.proof()?;
     let options = registration::options(&state, &auth.0, proof, &client).await?;
     Ok(HttpResponse::Created().json(CeremonyOptions::from(options)))
 }

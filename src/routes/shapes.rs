@@ -98,10 +98,6 @@ const REQUESTS: &[(&str, &[Shape])] = &[
         "EnrolRequest",
         &[shape(&[]), shape(&["password"]), shape(&["code"])],
     ),
-    (
-        "RegistrationOptionsRequest",
-        &[shape(&[]), shape(&["password"]), shape(&["code"])],
-    ),
     // Passwordless by address or discoverable, or a pending sign-in.
     (
         "AuthenticationOptionsRequest",

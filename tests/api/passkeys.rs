@@ -238,6 +238,19 @@ async fn passkey_session(app: &TestApp, device: &mut Device) -> Tokens {
     Tokens::from_body(&response.json().await.unwrap())
 }
 
+/// A passkey step-up of the session of `access`: options, the device's
+/// answer, `POST /v1/sessions/current/step-up`.
+async fn step_up_with(app: &TestApp, access: &str, device: &mut Device) -> reqwest::Response {
+    let path = "/v1/sessions/current/step-up/options";
+    let response = app.send(Method::POST, path, access, json!({})).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let options: Value = response.json().await.unwrap();
+    let credential = device.get(&options["options"]).await;
+    let step = json!({"challenge_id": options["challenge_id"], "credential": credential});
+    app.send(Method::POST, "/v1/sessions/current/step-up", access, step)
+        .await
+}
+
 async fn sign_in_with(app: &TestApp, options: &Value, credential: Value) -> reqwest::Response {
     let body = json!({"challenge_id": options["challenge_id"], "credential": credential});
     app.post_json("/v1/passkeys/authentication/verify", &body)
@@ -522,22 +535,7 @@ async fn a_passkey_steps_up_a_session(backend: Backend) {
         )
         .await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    let path = "/v1/sessions/current/step-up/options";
-    let response = app
-        .send(Method::POST, path, &tokens.access, json!({}))
-        .await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let options: Value = response.json().await.unwrap();
-    let credential = device.get(&options["options"]).await;
-    let step = json!({"challenge_id": options["challenge_id"], "credential": credential});
-    let response = app
-        .send(
-            Method::POST,
-            "/v1/sessions/current/step-up",
-            &tokens.access,
-            step,
-        )
-        .await;
+    let response = step_up_with(&app, &tokens.access, &mut device).await;
     assert_eq!(response.status(), StatusCode::OK);
     let raised: Value = response.json().await.unwrap();
     assert_eq!(raised["session"]["id"], tokens.session_id.as_str());
@@ -704,19 +702,7 @@ async fn a_password_session_of_a_passkey_account_adds_and_removes_nothing(backen
         );
     }
     // The owner, holding the passkey, steps up and may.
-    let path = "/v1/sessions/current/step-up/options";
-    let response = app.send(Method::POST, path, &thief.access, json!({})).await;
-    let options: Value = response.json().await.unwrap();
-    let credential = device.get(&options["options"]).await;
-    let step = json!({"challenge_id": options["challenge_id"], "credential": credential});
-    let response = app
-        .send(
-            Method::POST,
-            "/v1/sessions/current/step-up",
-            &thief.access,
-            step,
-        )
-        .await;
+    let response = step_up_with(&app, &thief.access, &mut device).await;
     assert_eq!(response.status(), StatusCode::OK);
     let raised = Tokens::from_body(&response.json().await.unwrap());
     registration_options(&app, &raised.access).await;

@@ -16,7 +16,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { CHROMIUM, STARTUP_LIMIT_MS, frontend, portcullis } from './support.mjs';
+import { frontend, launchChromium, portcullis } from './support.mjs';
 
 /** One operation per method the API uses (one that takes a bearer token
  *  when there is one), with its path parameters filled. */
@@ -74,18 +74,7 @@ describe('portcullis in Chromium', { timeout: 180_000 }, () => {
     other = await frontend();
     api = await portcullis(dir, allowed.origin);
     spec = await (await fetch(`${api.url}/openapi.json`)).json();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      // Running as root in CI containers: Chromium's sandbox needs user namespaces.
-      args: [
-        '--no-sandbox',
-        '--disable-dev-shm-usage',
-        // Offline but for this machine: every other host name fails to resolve.
-        '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1',
-      ],
-      timeout: STARTUP_LIMIT_MS,
-    });
+    browser = await launchChromium(chromium);
   });
 
   after(async () => {

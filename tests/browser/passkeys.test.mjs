@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { CHROMIUM, STARTUP_LIMIT_MS, frontend, portcullis } from './support.mjs';
+import { frontend, launchChromium, portcullis } from './support.mjs';
 
 const PASSWORD = 'a long browser passphrase 7391';
 
@@ -58,16 +58,7 @@ describe('passkeys in Chromium', { timeout: 180_000 }, () => {
         log += chunk;
       },
     );
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-dev-shm-usage',
-        '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1, EXCLUDE localhost',
-      ],
-      timeout: STARTUP_LIMIT_MS,
-    });
+    browser = await launchChromium(chromium);
   });
 
   after(async () => {

@@ -70,3 +70,19 @@ export async function portcullis(dir, allowedOrigin, extraEnv = {}, onOutput = (
   return { child, url };
 }
 
+
+/** Debian's Chromium, headless, offline but for this machine: every host
+ *  name but 127.0.0.1 (and `localhost`, for WebAuthn) fails to resolve. */
+export function launchChromium(chromium) {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      // Running as root in CI containers: Chromium's sandbox needs user namespaces.
+      '--no-sandbox',
+      '--disable-dev-shm-usage',
+      '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1, EXCLUDE localhost',
+    ],
+    timeout: STARTUP_LIMIT_MS,
+  });
+}

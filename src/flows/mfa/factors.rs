@@ -43,18 +43,7 @@ pub async fn enrol_totp(
     client: &Origin,
 ) -> Result<Enrolment, FlowError> {
     let user = profile::me(state, caller).await?;
-    require_recent_second_factor(state, caller).await?;
-    let mut tx = match proof {
-        Some(proof) => reauth::reauthenticate(state, &user, proof, client).await?,
-        None if is_recent(state, caller) => state.store.transaction().await?,
-        None => {
-            return Err(FlowError::InsufficientAuthentication {
-                detail: "the sign-in is not recent: send the password (or a sign_in code)",
-                acr: None,
-                max_age: Some(state.settings.mfa.step_up_max_age_secs),
-            })
-        }
-    };
+    let mut tx = proven_owner(state, caller, &user, proof, client).await?;
     lock_user(tx.as_mut(), user.id).await?;
     if active_factors(tx.as_mut(), user.id).await?.len() >= MAX_FACTORS {
         return Err(FlowError::Conflict {
@@ -261,20 +250,12 @@ pub async fn reset(
     user_id: Uuid,
     client: &Origin,
 ) -> Result<u64, FlowError> {
-    if user_id == admin.user.id {
-        return Err(admin.refuse("reset your own factors at /v1/users/me/factors"));
-    }
-    require_recent_second_factor(state, &admin.auth).await?;
+    let refusals = (
+        "reset your own factors at /v1/users/me/factors",
+        "only a SUPER-ADMIN can reset a SUPER-ADMIN's factors",
+    );
+    let (mut tx, user) = admin_over_factors(state, admin, user_id, refusals).await?;
     let now = state.clock.now();
-    let mut tx = state.store.transaction().await?;
-    // The actor's role as it is now, under the lock of role changes.
-    tx.lock("super_admins").await?;
-    let actor_role = crate::flows::admin::current_role(tx.as_mut(), admin, now).await?;
-    let user = tx.user_by_id(user_id).await?.ok_or(FlowError::NotFound)?;
-    if user.role == Role::SuperAdmin && actor_role < Role::SuperAdmin {
-        return Err(admin.refuse("only a SUPER-ADMIN can reset a SUPER-ADMIN's factors"));
-    }
-    lock_user(tx.as_mut(), user.id).await?;
     let removed = tx.delete_factors_of_user(user.id).await?;
     tx.delete_mfa_challenges_of_user(user.id).await?;
     let entry = audit::Entry::new(audit::Kind::FactorsReset)
@@ -288,6 +269,57 @@ pub async fn reset(
     tx.commit().await?;
     state.outbox.wake();
     Ok(removed)
+}
+
+/// The owner proven for adding a way to sign in (an authenticator app, a
+/// passkey): a recent second factor when the account has one, and a recent
+/// sign-in or else the first factor again (`proof`). A transaction to make
+/// the change in.
+pub(crate) async fn proven_owner(
+    state: &AppState,
+    caller: &Caller,
+    user: &User,
+    proof: Option<Reauthentication>,
+    client: &Origin,
+) -> Result<Box<dyn Repo>, FlowError> {
+    require_recent_second_factor(state, caller).await?;
+    match proof {
+        Some(proof) => reauth::reauthenticate(state, user, proof, client).await,
+        None if is_recent(state, caller) => Ok(state.store.transaction().await?),
+        None => Err(FlowError::InsufficientAuthentication {
+            detail: "the sign-in is not recent: send the password (or a sign_in code)",
+            acr: None,
+            max_age: Some(state.settings.mfa.step_up_max_age_secs),
+        }),
+    }
+}
+
+/// The checks of an administrator changing another user's factors or
+/// passkeys: never their own (`refusals.0`: the owner's route asks for the
+/// second factor), a recent second factor of their own if they have one,
+/// their role as it is now (under the lock of role changes), and only a
+/// SUPER-ADMIN for a SUPER-ADMIN (`refusals.1`). The transaction holds the
+/// user's row.
+pub(crate) async fn admin_over_factors(
+    state: &AppState,
+    admin: &Admin,
+    user_id: Uuid,
+    refusals: (&'static str, &'static str),
+) -> Result<(Box<dyn Repo>, User), FlowError> {
+    if user_id == admin.user.id {
+        return Err(admin.refuse(refusals.0));
+    }
+    require_recent_second_factor(state, &admin.auth).await?;
+    let now = state.clock.now();
+    let mut tx = state.store.transaction().await?;
+    tx.lock("super_admins").await?;
+    let actor_role = crate::flows::admin::current_role(tx.as_mut(), admin, now).await?;
+    let user = tx.user_by_id(user_id).await?.ok_or(FlowError::NotFound)?;
+    if user.role == Role::SuperAdmin && actor_role < Role::SuperAdmin {
+        return Err(admin.refuse(refusals.1));
+    }
+    lock_user(tx.as_mut(), user.id).await?;
+    Ok((tx, user))
 }
 
 /// Serialises changes to one user's factors (two removals racing past the

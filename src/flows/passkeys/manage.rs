@@ -2,9 +2,9 @@
 //! rename, remove.
 
 use super::registration::lock_user;
-use crate::domain::Role;
 use crate::error::FlowError;
 use crate::flows::context::{Admin, Caller, Origin};
+use crate::flows::mfa::factors::admin_over_factors;
 use crate::flows::mfa::require_recent_second_factor;
 use crate::flows::{audit, codes};
 use crate::mail::MailKind;
@@ -94,19 +94,12 @@ pub async fn remove_by_admin(
     (user_id, id): (Uuid, Uuid),
     client: &Origin,
 ) -> Result<(), FlowError> {
-    if user_id == admin.user.id {
-        return Err(admin.refuse("remove your own passkeys at /v1/users/me/passkeys"));
-    }
-    require_recent_second_factor(state, &admin.auth).await?;
+    let refusals = (
+        "remove your own passkeys at /v1/users/me/passkeys",
+        "only a SUPER-ADMIN can remove a SUPER-ADMIN's passkeys",
+    );
+    let (mut tx, user) = admin_over_factors(state, admin, user_id, refusals).await?;
     let now = state.clock.now();
-    let mut tx = state.store.transaction().await?;
-    tx.lock("super_admins").await?;
-    let actor_role = crate::flows::admin::current_role(tx.as_mut(), admin, now).await?;
-    let user = tx.user_by_id(user_id).await?.ok_or(FlowError::NotFound)?;
-    if user.role == Role::SuperAdmin && actor_role < Role::SuperAdmin {
-        return Err(admin.refuse("only a SUPER-ADMIN can remove a SUPER-ADMIN's passkeys"));
-    }
-    lock_user(tx.as_mut(), user.id).await?;
     delete(
         state,
         tx.as_mut(),

@@ -5,8 +5,8 @@
 use super::{start_ceremony, take_ceremony, Options, Purpose};
 use crate::error::FlowError;
 use crate::flows::context::{Caller, Origin};
-use crate::flows::mfa::{is_recent, require_recent_second_factor};
-use crate::flows::reauth::{self, Reauthentication};
+use crate::flows::mfa::factors::proven_owner;
+use crate::flows::reauth::Reauthentication;
 use crate::flows::{audit, codes, profile};
 use crate::mail::MailKind;
 use crate::passkeys::{PasskeyRegistration, RegisterPublicKeyCredential};
@@ -26,18 +26,7 @@ pub async fn options(
     client: &Origin,
 ) -> Result<Options, FlowError> {
     let user = profile::me(state, caller).await?;
-    require_recent_second_factor(state, caller).await?;
-    let mut tx = match proof {
-        Some(proof) => reauth::reauthenticate(state, &user, proof, client).await?,
-        None if is_recent(state, caller) => state.store.transaction().await?,
-        None => {
-            return Err(FlowError::InsufficientAuthentication {
-                detail: "the sign-in is not recent: send the password (or a sign_in code)",
-                acr: None,
-                max_age: Some(state.settings.mfa.step_up_max_age_secs),
-            })
-        }
-    };
+    let mut tx = proven_owner(state, caller, &user, proof, client).await?;
     lock_user(tx.as_mut(), user.id).await?;
     let existing = tx.passkeys_of_user(user.id).await?;
     if existing.len() >= MAX_PASSKEYS {
