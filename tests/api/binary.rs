@@ -787,3 +787,81 @@ async fn a_rolling_restart_loses_nothing_it_accepted(backend: Backend) {
     }
     second.remove_with_dir();
 }
+
+/// SQLite on a disk that fills up: a write answers 503 problem+json with
+/// `Retry-After` (reads go on), and once there is room again the service
+/// writes again, without a restart. Needs a small tmpfs, so root: skipped,
+/// with a message, where mounting is not allowed.
+#[tokio::test]
+async fn a_full_disk_answers_503_and_recovers() {
+    let dir = temp_dir();
+    let disk = dir.join("disk");
+    std::fs::create_dir_all(&disk).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=16m", "tmpfs"])
+        .arg(&disk)
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("SKIPPED a_full_disk_answers_503_and_recovers: cannot mount a tmpfs here");
+        return;
+    }
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(disk.clone());
+    let url = format!("sqlite://{}/portcullis.db", disk.display());
+    let server = Server::start(&dir, &[("PORTCULLIS_DATABASE_URL", url)]).await;
+    let sign_up = |n: usize| {
+        let body = json!({"email": format!("full-{n}-{}", unique_email()), "password": PASSWORD});
+        let request = server.client.post(server.url("/v1/users")).json(&body);
+        async move { request.send().await.unwrap() }
+    };
+    assert_eq!(sign_up(0).await.status(), StatusCode::ACCEPTED);
+
+    // Fill the disk to the last byte.
+    let filler = disk.join("filler");
+    {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&filler).unwrap();
+        let chunk = vec![0u8; 64 * 1024];
+        while file.write_all(&chunk).is_ok() {}
+        let small = [0u8; 512];
+        while file.write_all(&small).is_ok() {}
+        let _ = file.sync_all();
+    }
+    let mut refused = None;
+    for n in 1..200 {
+        let response = sign_up(n).await;
+        if response.status() != StatusCode::ACCEPTED {
+            refused = Some(response);
+            break;
+        }
+    }
+    let refused = refused.expect("a write failed on the full disk");
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(refused.headers().contains_key("retry-after"));
+    let (_, body) = problem(refused).await;
+    assert!(!body.to_string().contains("disk"), "no internals: {body}");
+    // Reads go on: the readiness check reads the database.
+    let ready = server.client.get(server.url("/health/ready")).send();
+    assert_eq!(ready.await.unwrap().status(), StatusCode::OK);
+
+    // Room again: writes work again, same process.
+    std::fs::remove_file(&filler).unwrap();
+    let mut recovered = false;
+    for n in 200..220 {
+        let status = sign_up(n).await.status();
+        if status == StatusCode::ACCEPTED {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(recovered, "{}", server.output());
+    drop(server);
+}

@@ -432,12 +432,38 @@ where
         } else {
             None
         };
-        let tx = self
-            .pool
-            .begin_with(DB::BEGIN_WRITE)
+        let conn = self.usable_connection().await?;
+        let tx = Transaction::begin(conn, Some(sqlx::SqlSafeStr::into_sql_str(DB::BEGIN_WRITE)))
             .await
             .map_err(unavailable("transaction"))?;
         Ok((tx, permit))
+    }
+
+    /// A pooled connection that is not inside a transaction. sqlx leaves a
+    /// connection whose COMMIT failed (SQLite's "database or disk is full",
+    /// after which SQLite may roll back on its own) at a transaction depth
+    /// it never gets back from: every later BEGIN on it fails. Such a
+    /// connection is closed, not used, so the service recovers when the
+    /// disk does.
+    async fn usable_connection(&self) -> StoreResult<PoolConnection<DB>> {
+        use sqlx_core::transaction::TransactionManager;
+        let acquire = || async {
+            self.pool
+                .acquire()
+                .await
+                .map_err(unavailable("transaction"))
+        };
+        let mut conn = acquire().await?;
+        for _ in 0..=self.pool.size() {
+            if DB::TransactionManager::get_transaction_depth(&conn) == 0 {
+                return Ok(conn);
+            }
+            tracing::warn!("closing a database connection left inside a failed transaction");
+            conn.close_on_drop();
+            drop(conn);
+            conn = acquire().await?;
+        }
+        Ok(conn)
     }
 }
 
