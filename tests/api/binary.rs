@@ -791,7 +791,9 @@ async fn a_rolling_restart_loses_nothing_it_accepted(backend: Backend) {
 /// SQLite on a disk that fills up: a write answers 503 problem+json with
 /// `Retry-After` (reads go on), and once there is room again the service
 /// writes again, without a restart. Needs a small tmpfs, so root: skipped,
-/// with a message, where mounting is not allowed.
+/// with a message, where mounting is not allowed. (A read-only file cannot
+/// be staged here: root ignores file modes, and a busy tmpfs refuses to be
+/// remounted read-only.)
 #[tokio::test]
 async fn a_full_disk_answers_503_and_recovers() {
     let dir = temp_dir();
@@ -863,5 +865,6 @@ async fn a_full_disk_answers_503_and_recovers() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(recovered, "{}", server.output());
+
     drop(server);
 }

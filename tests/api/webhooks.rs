@@ -303,9 +303,14 @@ async fn failures_are_retried_with_the_same_id(backend: Backend) {
     receiver.answer_first(&[500, 500]);
     let (id, secret) = create(&app, &admin, &receiver.url, json!(["user.created"])).await;
     send_test(&app, &admin, &id).await;
+    // The clock moves only once the worker has recorded the attempt (and so
+    // scheduled the next one from the time it happened).
+    let recorded = |n: u64| move |page: &Value| page["deliveries"][0]["attempts"] == n;
     receiver.wait_for(1).await;
+    deliveries_once(&app, &admin, (&id, ""), recorded(1)).await;
     app.advance(Duration::from_secs(6));
     receiver.wait_for(2).await;
+    deliveries_once(&app, &admin, (&id, ""), recorded(2)).await;
     app.advance(Duration::from_secs(6 * 60));
     receiver.wait_for(3).await;
     receiver.with(|all| {
