@@ -64,7 +64,7 @@ pub async fn run() -> anyhow::Result<()> {
         return Ok(());
     }
     let settings = Settings::load(cli.config.as_deref())?;
-    telemetry::init(settings.log_format, &settings.log_level);
+    let telemetry = telemetry::init(settings.log_format, &settings.log_level);
     match command {
         Command::Migrate => {
             store::migrate(&settings).await?;
@@ -82,7 +82,7 @@ pub async fn run() -> anyhow::Result<()> {
                 .await?
                 .run_until_stopped()
                 .await;
-            telemetry::flush().await;
+            telemetry.flush().await;
             stopped?
         }
     }

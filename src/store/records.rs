@@ -407,6 +407,13 @@ pub struct PasskeyRecord {
     pub flagged_at: Option<Timestamp>,
 }
 
+impl PasskeyRecord {
+    /// Whether it may sign in (a flagged passkey may not).
+    pub fn is_usable(&self) -> bool {
+        self.flagged_at.is_none()
+    }
+}
+
 /// A WebAuthn ceremony in progress: single use, short-lived, its state
 /// sealed and bound to its id.
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -13,19 +13,30 @@ use opentelemetry::propagation::{Extractor, Injector};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
-use std::sync::OnceLock;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
-/// The trace pipeline of this process, when one was set up (flushed at exit).
-static TRACES: OnceLock<SdkTracerProvider> = OnceLock::new();
+/// The trace pipeline of this process, when one was set up: kept by the
+/// caller of [`init`] and flushed at exit.
+#[must_use = "keep it, and flush it at exit"]
+pub struct Telemetry(Option<SdkTracerProvider>);
+
+impl Telemetry {
+    /// Sends the spans still buffered (at shutdown).
+    pub async fn flush(self) {
+        if let Some(provider) = self.0 {
+            // The export waits on the runtime: never block a worker on it.
+            let _ = tokio::task::spawn_blocking(move || provider.force_flush()).await;
+        }
+    }
+}
 
 /// Installs the global subscriber; a second call is a no-op, which lets tests
 /// start several applications in one process. Must run inside the Tokio
 /// runtime when traces are exported (the exporter sends on it).
-pub fn init(format: LogFormat, level: &str) {
+pub fn init(format: LogFormat, level: &str) -> Telemetry {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let logs = match format {
         LogFormat::Json => tracing_subscriber::fmt::layer()
@@ -37,33 +48,23 @@ pub fn init(format: LogFormat, level: &str) {
             .boxed(),
         LogFormat::Pretty => tracing_subscriber::fmt::layer().with_target(true).boxed(),
     };
-    let traces = export::provider().map(|provider| {
+    let provider = export::provider();
+    let traces = provider.as_ref().map(|provider| {
+        // Without it the global propagator reads and writes nothing: the
+        // two functions below cost next to nothing when traces are off.
         opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
-        let tracer = provider.tracer("portcullis");
-        let _ = TRACES.set(provider);
-        tracing_opentelemetry::layer().with_tracer(tracer)
+        tracing_opentelemetry::layer().with_tracer(provider.tracer("portcullis"))
     });
     let _ = tracing_subscriber::registry()
         .with(filter)
         .with(logs)
         .with(traces)
         .try_init();
-}
-
-/// Sends the spans still buffered (at shutdown).
-pub async fn flush() {
-    if let Some(provider) = TRACES.get() {
-        let provider = provider.clone();
-        // The export waits on the runtime: never block a worker on it.
-        let _ = tokio::task::spawn_blocking(move || provider.force_flush()).await;
-    }
+    Telemetry(provider)
 }
 
 /// Continues the caller's trace (`traceparent`) in `span`.
 pub fn continue_trace(span: &tracing::Span, headers: &actix_web::http::header::HeaderMap) {
-    if TRACES.get().is_none() {
-        return;
-    }
     let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
         propagator.extract(&ActixHeaders(headers))
     });
@@ -74,12 +75,10 @@ pub fn continue_trace(span: &tracing::Span, headers: &actix_web::http::header::H
 /// traces are off).
 pub fn outgoing_headers() -> reqwest::header::HeaderMap {
     let mut headers = OutgoingHeaders(reqwest::header::HeaderMap::new());
-    if TRACES.get().is_some() {
-        let context = tracing::Span::current().context();
-        opentelemetry::global::get_text_map_propagator(|propagator| {
-            propagator.inject_context(&context, &mut headers)
-        });
-    }
+    let context = tracing::Span::current().context();
+    opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.inject_context(&context, &mut headers)
+    });
     headers.0
 }
 

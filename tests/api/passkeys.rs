@@ -39,6 +39,7 @@ backend_tests!(
     a_password_session_of_a_passkey_account_adds_and_removes_nothing,
     options_for_unknown_addresses_look_like_real_ones,
     the_limit_holds_for_options_handed_out_earlier,
+    a_flagged_passkey_is_no_way_to_sign_in,
 );
 
 /// Every check of the user passes, with verification (a PIN or biometric).
@@ -758,4 +759,32 @@ async fn the_limit_holds_for_options_handed_out_earlier(backend: Backend) {
         );
     }
     assert_eq!(statuses, [StatusCode::CREATED, StatusCode::CONFLICT]);
+}
+
+/// Without a password or a provider, the last usable passkey stays, however
+/// many flagged ones the account still lists.
+async fn a_flagged_passkey_is_no_way_to_sign_in(backend: Backend) {
+    let app = passkey_app(backend).await;
+    let root = app.new_super_admin().await;
+    let (tokens, _) = app.invited(&root, &unique_email()).await;
+    let mut cloned = Device::at(ORIGIN);
+    register(&app, &tokens.access, &mut cloned).await;
+    // A copy of the authenticator, behind the original: the passkey is flagged.
+    let mut copy = Device::at(ORIGIN);
+    copy.restore(cloned.snapshot());
+    passkey_session(&app, &mut cloned).await;
+    let options = sign_in_options(&app, json!({})).await;
+    let response = sign_in_with(&app, &options, copy.get(&options["options"]).await).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    // A second passkey (the flagged one guards nothing any more).
+    let mut laptop = Device::at(ORIGIN);
+    let usable = register(&app, &tokens.access, &mut laptop).await;
+    let strong = passkey_session(&app, &mut laptop).await;
+    let path = format!("/v1/users/me/passkeys/{}", usable["id"].as_str().unwrap());
+    let (status, refusal) = problem(app.delete(&path, &strong.access).await).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refusal}");
+    let listed = app
+        .get_json("/v1/users/me/passkeys", Some(&strong.access))
+        .await;
+    assert_eq!(listed["passkeys"].as_array().unwrap().len(), 2);
 }

@@ -67,7 +67,7 @@ pub async fn start(
     offered.extend(
         passkeys
             .into_iter()
-            .filter(|p| p.flagged_at.is_none())
+            .filter(crate::store::PasskeyRecord::is_usable)
             .map(|p| Offered {
                 id: p.id,
                 kind: "passkey".into(),

@@ -324,10 +324,10 @@ pub(crate) async fn admin_over_factors(
 
 /// Serialises changes to one user's factors (two removals racing past the
 /// "last factor" check, two first activations each making codes).
-async fn lock_user(tx: &mut dyn Repo, user_id: Uuid) -> Result<(), FlowError> {
+/// Also says whether the user has a password (for "the last way to sign in").
+pub(crate) async fn lock_user(tx: &mut dyn Repo, user_id: Uuid) -> Result<bool, FlowError> {
     tx.lock_user(user_id)
         .await?
-        .map(|_| ())
         .ok_or(FlowError::Unauthenticated("user no longer exists"))
 }
 

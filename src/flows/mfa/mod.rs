@@ -161,7 +161,7 @@ pub async fn has_second_factor(repo: &mut dyn Repo, user_id: Uuid) -> StoreResul
         return Ok(true);
     }
     let passkeys = repo.passkeys_of_user(user_id).await?;
-    Ok(passkeys.iter().any(|p| p.flagged_at.is_none()))
+    Ok(passkeys.iter().any(crate::store::PasskeyRecord::is_usable))
 }
 
 /// The guard of a sensitive change (password, address, factors and

@@ -1,10 +1,9 @@
 //! The owner's and administrators' view of a user's passkeys: list,
 //! rename, remove.
 
-use super::registration::lock_user;
 use crate::error::FlowError;
 use crate::flows::context::{Admin, Caller, Origin};
-use crate::flows::mfa::factors::admin_over_factors;
+use crate::flows::mfa::factors::{admin_over_factors, lock_user};
 use crate::flows::mfa::require_recent_second_factor;
 use crate::flows::{audit, codes};
 use crate::mail::MailKind;
@@ -63,10 +62,7 @@ pub async fn remove(
     }
     let providers = tx.accounts_of_user(caller.user_id).await?.len();
     // A flagged passkey signs nobody in: it is no way to sign in.
-    let others = keys
-        .iter()
-        .filter(|k| k.id != id && k.flagged_at.is_none())
-        .count();
+    let others = keys.iter().filter(|k| k.id != id && k.is_usable()).count();
     if !has_password && providers == 0 && others == 0 {
         return Err(FlowError::Conflict {
             slug: "last-sign-in-method",

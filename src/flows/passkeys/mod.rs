@@ -132,7 +132,7 @@ async fn usable_passkeys(
     let records = repo.passkeys_of_user(user_id).await?;
     records
         .into_iter()
-        .filter(|r| r.flagged_at.is_none())
+        .filter(PasskeyRecord::is_usable)
         .map(|r| {
             let key: Passkey = serde_json::from_str(&r.credential).map_err(FlowError::internal)?;
             Ok((r, key))
@@ -147,11 +147,20 @@ async fn start_listed(
     (purpose, user_id, binding): (Purpose, Uuid, Option<String>),
     now: Timestamp,
 ) -> Result<Options, FlowError> {
-    let keys: Vec<Passkey> = usable_passkeys(tx, user_id)
-        .await?
-        .into_iter()
-        .map(|(_, key)| key)
-        .collect();
+    let keys = usable_passkeys(tx, user_id).await?;
+    start_listing(state, tx, (purpose, user_id, binding), keys, now).await
+}
+
+/// Starts an authentication ceremony listing `keys` (the user's usable
+/// passkeys, already loaded).
+async fn start_listing(
+    state: &AppState,
+    tx: &mut dyn Repo,
+    (purpose, user_id, binding): (Purpose, Uuid, Option<String>),
+    keys: Vec<(PasskeyRecord, Passkey)>,
+    now: Timestamp,
+) -> Result<Options, FlowError> {
+    let keys: Vec<Passkey> = keys.into_iter().map(|(_, key)| key).collect();
     if keys.is_empty() {
         return Err(FlowError::Conflict {
             slug: "no-passkey",

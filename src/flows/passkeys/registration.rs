@@ -5,13 +5,13 @@
 use super::{start_ceremony, take_ceremony, Options, Purpose};
 use crate::error::FlowError;
 use crate::flows::context::{Caller, Origin};
-use crate::flows::mfa::factors::proven_owner;
+use crate::flows::mfa::factors::{lock_user, proven_owner};
 use crate::flows::reauth::Reauthentication;
 use crate::flows::{audit, codes, profile};
 use crate::mail::MailKind;
 use crate::passkeys::{PasskeyRegistration, RegisterPublicKeyCredential};
 use crate::state::AppState;
-use crate::store::{PasskeyRecord, Repo, UniqueKey};
+use crate::store::{PasskeyRecord, UniqueKey};
 use data_encoding::BASE64URL_NOPAD;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -154,12 +154,4 @@ pub async fn verify(
     tx.commit().await?;
     state.outbox.wake();
     Ok(record)
-}
-
-/// Serialises changes to one user's passkeys (the count, the handle, the
-/// last way to sign in); returns whether the user has a password.
-pub(super) async fn lock_user(tx: &mut dyn Repo, user_id: Uuid) -> Result<bool, FlowError> {
-    tx.lock_user(user_id)
-        .await?
-        .ok_or(FlowError::Unauthenticated("user no longer exists"))
 }

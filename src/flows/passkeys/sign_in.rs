@@ -1,7 +1,8 @@
 //! Passwordless sign-in with a passkey, and the options for a passkey as
 //! the second step of a sign-in or for a step-up.
 
-use super::{check_assertion, start_ceremony, start_listed, take_ceremony, Assertion, AuthState};
+use super::{check_assertion, start_ceremony, start_listed, start_listing, take_ceremony};
+use super::{usable_passkeys, Assertion, AuthState};
 use super::{Options, Purpose};
 use crate::crypto::{hmac_sha256, sha256_hex};
 use crate::domain::{Assurance, AuthMethod, Email, SecondFactor};
@@ -32,18 +33,14 @@ pub async fn options(
     let mut tx = state.store.transaction().await?;
     if let Some(email) = &email {
         let user = tx.user_by_email(email).await?;
-        let usable = match &user {
-            Some(user) if !user.is_banned(now) => {
-                let keys = tx.passkeys_of_user(user.id).await?;
-                keys.iter().any(|k| k.flagged_at.is_none())
+        if let Some(user) = user.filter(|user| !user.is_banned(now)) {
+            let keys = usable_passkeys(tx.as_mut(), user.id).await?;
+            if !keys.is_empty() {
+                let ceremony = (Purpose::SignIn, user.id, None);
+                let options = start_listing(state, tx.as_mut(), ceremony, keys, now).await?;
+                tx.commit().await?;
+                return Ok(options);
             }
-            _ => false,
-        };
-        if let (Some(user), true) = (user, usable) {
-            let ceremony = (Purpose::SignIn, user.id, None);
-            let options = start_listed(state, tx.as_mut(), ceremony, now).await?;
-            tx.commit().await?;
-            return Ok(options);
         }
     }
     let (request, auth) = state

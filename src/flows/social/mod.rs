@@ -318,7 +318,7 @@ pub async fn unlink(
         return Err(FlowError::NotFound);
     };
     let passkeys = tx.passkeys_of_user(auth.user_id).await?;
-    let has_passkey = passkeys.iter().any(|p| p.flagged_at.is_none());
+    let has_passkey = passkeys.iter().any(crate::store::PasskeyRecord::is_usable);
     if !has_password && !has_passkey && accounts.len() == 1 {
         return Err(FlowError::Conflict {
             slug: "last-sign-in-method",

@@ -50,7 +50,7 @@ macro_rules! backend_tests {
 
 static TRACING: LazyLock<()> = LazyLock::new(|| {
     if std::env::var("TEST_LOG").is_ok() {
-        portcullis::telemetry::init(LogFormat::Pretty, "info");
+        let _ = portcullis::telemetry::init(LogFormat::Pretty, "info");
     }
 });
 
