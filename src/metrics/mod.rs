@@ -234,6 +234,8 @@ pub struct Metrics {
     pub rate_limited: Family<LimitLabels, Counter>,
     /// Password hashes waiting for a worker, read at each scrape.
     pub hash_queue_depth: Gauge,
+    /// 1 while the database is unreachable and requests are refused at once.
+    pub db_unreachable: Gauge,
     pub codes: Family<CodeLabels, Counter>,
     pub lockouts: Counter,
     pub mail: Family<MailLabels, Counter>,
@@ -284,6 +286,12 @@ impl Metrics {
             "rate_limited",
             "Requests answered 429, by the limit that was reached",
             rate_limited.clone(),
+        );
+        let db_unreachable = Gauge::default();
+        registry.register(
+            "db_unreachable",
+            "1 while the database is unreachable and requests needing it get 503 at once",
+            db_unreachable.clone(),
         );
         let hash_queue_depth = Gauge::default();
         registry.register(
@@ -364,6 +372,7 @@ impl Metrics {
             refreshes,
             rate_limited,
             hash_queue_depth,
+            db_unreachable,
             codes,
             lockouts,
             mail,

@@ -30,6 +30,9 @@ async fn scrape(state: web::Data<AppState>) -> HttpResponse {
     let depth = i64::try_from(state.hasher.queue_depth()).unwrap_or(i64::MAX);
     metrics.hash_queue_depth.set(depth);
     let (open, idle) = state.store.connections();
+    metrics
+        .db_unreachable
+        .set(i64::from(state.store.unreachable()));
     let gauge = |state| {
         metrics
             .db_connections

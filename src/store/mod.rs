@@ -28,6 +28,9 @@ pub trait Store: Send + Sync {
     fn backend_name(&self) -> &'static str;
     /// Connections open in the pool, and how many of them are idle.
     fn connections(&self) -> (u32, u32);
+    /// The database is known to be unreachable: requests are refused at
+    /// once while a probe waits for it to answer again.
+    fn unreachable(&self) -> bool;
     /// A cheap round trip, for readiness.
     async fn ping(&self) -> StoreResult<()>;
     /// A pooled connection in autocommit mode: reads and single-statement writes.

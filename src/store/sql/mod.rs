@@ -103,6 +103,7 @@ macro_rules! columns {
 }
 
 mod audit;
+mod breaker;
 mod codes;
 mod factors;
 mod housekeeping;
@@ -209,6 +210,8 @@ pub struct SqlStore<DB: Database> {
     pool: Pool<DB>,
     /// One permit: the in-process write queue (see `Dialect::SERIALIZE_WRITES`).
     writer: Arc<Semaphore>,
+    /// Refuses at once while the database is unreachable.
+    breaker: Arc<breaker::Breaker>,
 }
 
 impl<DB: Database> SqlStore<DB>
@@ -234,7 +237,18 @@ where
         Ok(Self {
             pool,
             writer: Arc::new(Semaphore::new(1)),
+            breaker: Arc::default(),
         })
+    }
+}
+
+impl<DB: Database> SqlStore<DB> {
+    /// A pooled connection, through the breaker.
+    async fn acquire(&self, op: &'static str) -> StoreResult<PoolConnection<DB>> {
+        self.breaker
+            .acquire(&self.pool)
+            .await
+            .map_err(unavailable(op))
     }
 }
 
@@ -388,8 +402,12 @@ where
         (self.pool.size(), idle)
     }
 
+    fn unreachable(&self) -> bool {
+        self.breaker.is_open()
+    }
+
     async fn ping(&self) -> StoreResult<()> {
-        let conn = self.pool.acquire().await.map_err(unavailable("ping"))?;
+        let conn = self.acquire("ping").await?;
         SqlRepo::Connection(conn)
             .execute("ping", sqlx::query("SELECT 1"))
             .await?;
@@ -397,11 +415,7 @@ where
     }
 
     async fn connection(&self) -> StoreResult<Box<dyn Repo>> {
-        let conn = self
-            .pool
-            .acquire()
-            .await
-            .map_err(unavailable("connection"))?;
+        let conn = self.acquire("connection").await?;
         Ok(Box::new(SqlRepo::Connection(conn)))
     }
 
@@ -447,13 +461,7 @@ where
     /// disk does.
     async fn usable_connection(&self) -> StoreResult<PoolConnection<DB>> {
         use sqlx_core::transaction::TransactionManager;
-        let acquire = || async {
-            self.pool
-                .acquire()
-                .await
-                .map_err(unavailable("transaction"))
-        };
-        let mut conn = acquire().await?;
+        let mut conn = self.acquire("transaction").await?;
         for _ in 0..=self.pool.size() {
             if DB::TransactionManager::get_transaction_depth(&conn) == 0 {
                 return Ok(conn);
@@ -461,7 +469,7 @@ where
             tracing::warn!("closing a database connection left inside a failed transaction");
             conn.close_on_drop();
             drop(conn);
-            conn = acquire().await?;
+            conn = self.acquire("transaction").await?;
         }
         Ok(conn)
     }

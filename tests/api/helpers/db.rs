@@ -134,27 +134,6 @@ impl TestDb {
         }
     }
 
-    /// PostgreSQL only: refuse (and cut) or allow connections to the test
-    /// database, to simulate an outage.
-    pub async fn set_connectable(&self, allowed: bool) {
-        let name = self.pg_name.as_ref().expect("only for PostgreSQL");
-        let mut admin = PgConnection::connect(&postgres_admin_url()).await.unwrap();
-        let alter = format!(r#"ALTER DATABASE "{name}" ALLOW_CONNECTIONS {allowed}"#);
-        sqlx::raw_sql(sqlx::AssertSqlSafe(alter))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        if !allowed {
-            let kill = format!(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
-            );
-            sqlx::raw_sql(sqlx::AssertSqlSafe(kill))
-                .execute(&mut admin)
-                .await
-                .unwrap();
-        }
-    }
-
     /// Every text value stored in the database, for grey-box checks that a
     /// secret was never written in clear.
     pub async fn dump(&self) -> String {

@@ -6,10 +6,12 @@ mod db;
 pub mod github;
 pub mod oidc;
 pub mod pwned;
+mod relay;
 mod smtp;
 mod stand_in;
 
-pub use db::{require_postgres, Backend, TestDb};
+pub use db::{postgres_admin_url, require_postgres, Backend, TestDb};
+pub use relay::Relay;
 pub use smtp::{MailSink, ReceivedMail};
 pub use stand_in::{free_port, serve_stand_in};
 
