@@ -80,6 +80,8 @@ onSubmit('sign-in-form', async ({ email, password }) => {
 onSubmit('mfa-form', async ({ code }, form) => {
   signedInOrMfa(await session.completeMfa({ mfa_token: form.dataset.mfaToken, code }));
   form.hidden = true;
+  form.reset();
+  delete form.dataset.mfaToken; // spent: not left in the DOM
 });
 
 async function showProviders() {

@@ -26,14 +26,21 @@ const TYPES = {
 export async function serveExample({ apiUrl, storage = 'memory', port = 0, host = '127.0.0.1' }) {
   const config = { apiUrl, storage };
   const server = createServer(async (req, res) => {
-    const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
     const headers = {
       'cache-control': 'no-store',
-      // Tokens live in this page's memory: allow no script but our own, and
-      // let it talk to Portcullis only.
-      'content-security-policy': `default-src 'self'; connect-src 'self' ${config.apiUrl}; object-src 'none'; base-uri 'none'`,
+      // Tokens live in this page's memory: allow no script but our own, let
+      // it talk to Portcullis only, and let no other site frame it.
+      'content-security-policy': `default-src 'self'; connect-src 'self' ${config.apiUrl}; object-src 'none'; base-uri 'none'; frame-ancestors 'none'`,
       'referrer-policy': 'no-referrer',
     };
+    let path;
+    try {
+      path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+    } catch {
+      // A malformed escape: an answer, not an uncaught error that stops the server.
+      res.writeHead(400, headers);
+      return res.end('bad request');
+    }
     if (path === '/config.js') {
       res.writeHead(200, { ...headers, 'content-type': TYPES['.js'] });
       return res.end(`export default ${JSON.stringify(config)};\n`);

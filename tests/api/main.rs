@@ -37,4 +37,5 @@ mod social;
 mod takeover;
 mod tokens;
 mod verification;
+mod verifier;
 mod webhooks;

@@ -14,7 +14,7 @@ backend_tests!(
     metrics_are_off_unless_a_listener_is_set,
 );
 
-async fn scrape(app: &TestApp) -> (String, Scrape) {
+pub(crate) async fn scrape(app: &TestApp) -> (String, Scrape) {
     let address = app.metrics_address.as_ref().expect("metrics_listen is set");
     let response = app
         .client
@@ -38,7 +38,7 @@ async fn scrape(app: &TestApp) -> (String, Scrape) {
 }
 
 /// The value of the sample `name` whose labels include every `(key, value)`.
-fn value(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+pub(crate) fn value(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
     let matching = scrape.samples.iter().filter(|sample| {
         sample.metric == name
             && labels

@@ -15,19 +15,26 @@ import {
   completeMfaSignIn,
   confirmCode,
   exchangeSocialCode,
+  passkeySignIn,
   refreshSession,
   signIn,
   signUp,
+  stepUp,
+  verifyFactor,
 } from './generated/sdk.gen.js';
 import type {
+  AuthenticationVerifyRequest,
   ConfirmRequest,
+  FactorActivated,
   FactorRef,
   MfaRequest,
   Problem,
   SignInRequest,
   SignUpRequest,
+  StepUpRequest,
   TokenResponse,
   UserView,
+  VerifyFactorRequest,
 } from './generated/types.gen.js';
 import { codeChallengeS256, createCodeVerifier } from './pkce.js';
 import { memoryStorage, storageFor, type StorageChoice, type StoredTokens, type TokenStorage, type WebStorageLike } from './storage.js';
@@ -81,9 +88,11 @@ export interface HistoryLike {
   readonly state?: unknown;
 }
 
+// Only `rotated` carries a pair, and never from memory storage: a memory tab
+// puts no token on the channel, where every page of the origin could read it.
 type Message =
   | { type: 'rotated'; from: string; tokens: StoredTokens }
-  | { type: 'signed-in'; tokens: StoredTokens }
+  | { type: 'signed-in'; session_id: string }
   | { type: 'signed-out'; session_id: string };
 
 export interface SessionOptions {
@@ -231,7 +240,7 @@ export class PortcullisSession {
   private adopt(answer: TokenResponse): StoredTokens {
     const tokens = this.toStored(answer);
     this.storage.set(tokens);
-    this.post({ type: 'signed-in', tokens });
+    this.post({ type: 'signed-in', session_id: tokens.session_id });
     this.schedule();
     this.emit({ type: 'signed-in', sessionId: tokens.session_id });
     return tokens;
@@ -252,6 +261,8 @@ export class PortcullisSession {
     const current = this.storage.get();
     switch (message.type) {
       case 'rotated':
+        // A pair in this page's memory is never another tab's.
+        if (this.storage.confined) break;
         // Remembered even when this tab holds another token: it may be the
         // one that this tab is about to present (a message that arrives
         // while this tab waits for the lock).
@@ -267,7 +278,7 @@ export class PortcullisSession {
         // Shared storage already has it; per-tab storage keeps its own session.
         if (this.storage.shared) {
           this.schedule();
-          this.emit({ type: 'signed-in', sessionId: message.tokens.session_id });
+          this.emit({ type: 'signed-in', sessionId: message.session_id });
         }
         break;
       case 'signed-out':
@@ -313,7 +324,11 @@ export class PortcullisSession {
 
   /** One refresh per tab at a time: concurrent callers share the request. */
   private refreshFrom(stale: string): Promise<StoredTokens> {
-    if (this.refreshing) return this.refreshing;
+    // Join the rotation under way (a reissue that failed leaves the pair
+    // as it was: then refresh after all).
+    if (this.refreshing) {
+      return this.refreshing.then((tokens) => (tokens.refresh_token === stale ? this.refreshFrom(stale) : tokens));
+    }
     const run = async (): Promise<StoredTokens> => {
       const locked = () => this.refreshLocked(stale);
       return this.locks
@@ -328,6 +343,14 @@ export class PortcullisSession {
 
   /** Inside the lock: re-read, then refresh only if nobody else has. */
   private async refreshLocked(stale: string): Promise<StoredTokens> {
+    if (!this.storage.confined && this.storage.get()?.refresh_token === stale && !this.rotations.has(stale)) {
+      // The tab that held the lock before may have rotated this token, and
+      // its localStorage write or broadcast can trail the lock's hand-over
+      // (Chromium shares localStorage between renderer processes
+      // asynchronously): let queued messages arrive first. Should both
+      // still miss, the server's reuse window answers the same successor.
+      await new Promise((ok) => globalThis.setTimeout(ok, 0));
+    }
     let current = this.storage.get();
     const announced = this.rotations.get(stale);
     if (current && current.refresh_token === stale && announced) {
@@ -347,12 +370,7 @@ export class PortcullisSession {
     });
     const response = result.response as Response | undefined;
     if (response && response.status === 200 && result.data) {
-      const tokens = this.toStored(result.data);
-      this.storage.set(tokens);
-      this.post({ type: 'rotated', from: stale, tokens });
-      this.schedule();
-      this.emit({ type: 'refreshed', sessionId: tokens.session_id });
-      return tokens;
+      return this.rotated(stale, this.toStored(result.data));
     }
     if (response && REFUSED.has(response.status)) {
       // Refused (used, expired, revoked): this pair is dead everywhere.
@@ -361,6 +379,85 @@ export class PortcullisSession {
     }
     // 429, 5xx, network: keep the pair, the caller may try again.
     throw new PortcullisError(response?.status ?? 0, result.error as Problem, 'refresh failed');
+  }
+
+  /** Stores the successor of the pair whose refresh token was `stale`, but
+   *  only if that pair is still the one kept: a sign-out, a new sign-in or a
+   *  reissue (step-up) while the request was out must not be undone by its
+   *  late answer. */
+  private rotated(stale: string, tokens: StoredTokens): StoredTokens {
+    const now = this.storage.get();
+    if (!now) throw new SignedOutError();
+    if (now.refresh_token !== stale) return now;
+    this.storage.set(tokens);
+    if (!this.storage.confined) this.post({ type: 'rotated', from: stale, tokens });
+    this.schedule();
+    this.emit({ type: 'refreshed', sessionId: tokens.session_id });
+    return tokens;
+  }
+
+  /** Calls an endpoint that replaces the session's pair (step-up, factor
+   *  activation): Portcullis retires every earlier refresh token of the
+   *  session there, so presenting the kept one afterwards would count as
+   *  reuse and end the session. Runs under the refresh lock (no refresh of
+   *  the old token may overtake it, in this tab or another) and adopts the
+   *  new pair. */
+  private async reissue<T>(
+    call: (headers: { authorization: string }) => Promise<{ data?: T; error?: unknown; response?: Response }>,
+    expected: number,
+    pairOf: (data: T) => TokenResponse,
+  ): Promise<{ data: T; tokens: StoredTokens }> {
+    // Refresh first when due: not inside the lock, which is not re-entrant.
+    if (!(await this.accessToken())) throw new SignedOutError();
+    const run = async (): Promise<{ data: T; tokens: StoredTokens }> => {
+      const before = this.storage.get();
+      if (!before) throw new SignedOutError();
+      const result = await call({ authorization: `Bearer ${before.access_token}` });
+      const status = result.response?.status ?? 0;
+      if (status !== expected || !result.data) throw new PortcullisError(status, result.error as Problem);
+      const tokens = this.rotated(before.refresh_token, this.toStored(pairOf(result.data)));
+      return { data: result.data, tokens };
+    };
+    while (this.refreshing) await this.refreshing.catch(() => undefined);
+    const done = this.locks ? this.locks.request(`${this.name}.refresh`, { mode: 'exclusive' }, run) : run();
+    // Refreshes started in this tab meanwhile wait for it and take its pair.
+    const gate: Promise<StoredTokens> = done
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .then(() => {
+        if (this.refreshing === gate) this.refreshing = null;
+        const tokens = this.storage.get();
+        if (!tokens) throw new SignedOutError();
+        return tokens;
+      });
+    gate.catch(() => undefined);
+    this.refreshing = gate;
+    return done;
+  }
+
+  /** `POST /v1/sessions/current/step-up` (after a step-up 401): raises the
+   *  session with a second factor and adopts the new pair it answers. */
+  async stepUp(body: StepUpRequest): Promise<StoredTokens> {
+    const { tokens } = await this.reissue(
+      (headers) => stepUp({ client: this.publicClient, body, headers }),
+      200,
+      (data) => data,
+    );
+    return tokens;
+  }
+
+  /** `POST /v1/users/me/factors/{id}/verify`: activates an authenticator
+   *  app, adopts the session's new `aal2` pair, and resolves with the factor
+   *  and (with the first factor) the recovery codes, shown only here. */
+  async verifyFactor(factorId: string, body: VerifyFactorRequest): Promise<FactorActivated> {
+    const { data } = await this.reissue(
+      (headers) => verifyFactor({ client: this.publicClient, path: { id: factorId }, body, headers }),
+      200,
+      (answer) => answer.tokens,
+    );
+    return data;
   }
 
   /** The access token, refreshed first when due; null when signed out. */
@@ -443,6 +540,11 @@ export class PortcullisSession {
   /** `POST /v1/sessions`: password (or emailed code) sign-in. */
   async signIn(body: SignInRequest): Promise<SignInResult> {
     return this.signInResult(await signIn({ client: this.publicClient, body }));
+  }
+
+  /** `POST /v1/passkeys/authentication/verify`: passwordless sign-in with a passkey. */
+  async signInWithPasskey(body: AuthenticationVerifyRequest): Promise<SignInResult> {
+    return this.signInResult(await passkeySignIn({ client: this.publicClient, body }));
   }
 
   /** `POST /v1/sessions/mfa`: the second step after a 202. */

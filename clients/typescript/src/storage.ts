@@ -18,6 +18,12 @@ export interface StoredTokens {
 export interface TokenStorage {
   readonly kind: string;
   readonly shared: boolean;
+  /** True when the pair lives only in this page (memory): no other tab can
+   *  hold it, so no token is ever put on the BroadcastChannel. Otherwise
+   *  (web storage, default) a rotation is broadcast with the new pair, for a
+   *  tab whose copy is behind (a duplicated tab's sessionStorage, or a
+   *  localStorage write not yet visible in another renderer process). */
+  readonly confined?: boolean;
   get(): StoredTokens | null;
   set(tokens: StoredTokens): void;
   clear(): void;
@@ -37,6 +43,7 @@ export function memoryStorage(): TokenStorage {
   return {
     kind: 'memory',
     shared: false,
+    confined: true,
     get: () => tokens,
     set: (t) => {
       tokens = t;
@@ -69,6 +76,7 @@ export function webStorage(
   return {
     kind: options.kind ?? 'web',
     shared: options.shared ?? false,
+    confined: false,
     get() {
       const text = area.getItem(key);
       if (!text) return null;

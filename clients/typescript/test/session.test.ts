@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import {
   PortcullisSession,
   SignedOutError,
+  verifyFactor,
   codeChallengeS256,
   createCodeVerifier,
   listSessions,
@@ -34,6 +35,13 @@ class FakeServer {
   mfa = false;
   refreshStatus: number | null = null;
   delayMs = 0;
+  /** Extra time before a refresh's answer, after the server processed it. */
+  refreshLatencyMs = 0;
+  sessionId = 'session-1';
+  /** Extra time before answering a path. */
+  pathDelayMs: Record<string, number> = {};
+  /** The next step-up or factor verify answers 403 (a wrong code). */
+  wrongCode = false;
   private n = 0;
   current = { access: '', refresh: '' };
   private rotated = new Set<string>();
@@ -50,7 +58,7 @@ class FakeServer {
       expires_in: this.expiresIn,
       token_type: 'Bearer',
       mfa_enrolment_required: false,
-      session: { id: 'session-1' },
+      session: { id: this.sessionId },
       user: { id: 'user-1', email: 'ada@example.com' },
     };
   }
@@ -68,6 +76,8 @@ class FakeServer {
     const authorization = request.headers.get('authorization');
     this.calls.push({ method: request.method, path: url.pathname, body, authorization });
     if (this.delayMs) await new Promise((ok) => setTimeout(ok, this.delayMs));
+    const extra = this.pathDelayMs[url.pathname];
+    if (extra) await new Promise((ok) => setTimeout(ok, extra));
     const json = (status: number, value: unknown, type = 'application/json') =>
       new Response(JSON.stringify(value), { status, headers: { 'content-type': type } });
     const problem = (status: number, type: string) =>
@@ -93,7 +103,9 @@ class FakeServer {
           return problem(401, 'invalid-refresh-token');
         }
         if (token !== this.current.refresh) return problem(401, 'invalid-refresh-token');
-        return json(200, this.issue());
+        const answer = json(200, this.issue());
+        if (this.refreshLatencyMs) await new Promise((ok) => setTimeout(ok, this.refreshLatencyMs));
+        return answer;
       }
       default: {
         const token = authorization?.replace(/^Bearer /, '') ?? '';
@@ -115,6 +127,13 @@ class FakeServer {
               'www-authenticate': 'Bearer error="insufficient_user_authentication", acr_values="aal2"',
             },
           });
+        }
+        // Step-up and factor activation replace the pair: the earlier
+        // refresh token is retired (presenting it later counts as reuse).
+        if (key === 'POST /v1/sessions/current/step-up' || key === 'POST /v1/users/me/factors/f1/verify') {
+          if (this.wrongCode) return problem(403, 'invalid-code');
+          const pair = this.issue();
+          return json(200, key.endsWith('verify') ? { factor: { id: 'f1' }, recovery_codes: ['r1'], tokens: pair } : pair);
         }
         if (key === 'GET /v1/sessions') return json(200, { sessions: [{ id: 'session-1', current: true }] });
         return json(200, { ok: true, path: url.pathname });
@@ -143,6 +162,25 @@ function fakeLocks(): LockManagerLike & { grants: number } {
     },
   };
   return locks;
+}
+
+/** Web Locks whose grant arrives as a later task (as in a browser), so that
+ *  a message posted by the holder can arrive before the next grant. */
+function slowLocks(): LockManagerLike {
+  let tail: Promise<unknown> = Promise.resolve();
+  return {
+    request<T>(_name: string, _options: { mode: 'exclusive' }, callback: () => Promise<T>): Promise<T> {
+      const run = tail.then(() => new Promise((ok) => setTimeout(ok, 10))).then(callback);
+      tail = run.catch(() => undefined);
+      return run;
+    },
+  };
+}
+
+/** A channel that records what this tab posts, for nobody. */
+function spyChannel(): ChannelLike & { sent: unknown[] } {
+  const sent: unknown[] = [];
+  return { sent, postMessage: (m) => void sent.push(structuredClone(m)), addEventListener() {}, close() {} };
 }
 
 /** A BroadcastChannel hub: a message reaches every other member, later. */
@@ -396,8 +434,8 @@ describe('session layer', () => {
     const server = new FakeServer();
     const locks = fakeLocks();
     const channels = fakeChannels();
-    const a = tab(server, { locks, channel: channels.open(), storage: memoryStorage() });
-    const bStorage = memoryStorage();
+    const a = tab(server, { locks, channel: channels.open(), storage: webStorage(fakeWebStorage()) });
+    const bStorage = webStorage(fakeWebStorage());
     const b = tab(server, { locks, channel: channels.open(), storage: bStorage });
     await a.signIn({ email: 'ada@example.com', password: 'pw' });
     bStorage.set(a.tokens!); // sessionStorage is copied when a tab is duplicated
@@ -407,6 +445,222 @@ describe('session layer', () => {
     await b.refresh();
     assert.deepEqual(server.refreshPresented, ['refresh-1', 'refresh-2']);
     assert.equal(server.revoked, false);
+  });
+
+  test('a duplicated tab that presents its copy while the other rotates it takes the announced pair', async () => {
+    const server = new FakeServer();
+    server.delayMs = 20;
+    const locks = slowLocks();
+    const channels = fakeChannels();
+    const a = tab(server, { locks, channel: channels.open(), storage: webStorage(fakeWebStorage()) });
+    const bStorage = webStorage(fakeWebStorage());
+    const b = tab(server, { locks, channel: channels.open(), storage: bStorage });
+    await a.signIn({ email: 'ada@example.com', password: 'pw' });
+    bStorage.set(a.tokens!);
+    // Both want to rotate refresh-1; b waits for the lock, and a's broadcast
+    // arrives before b's grant.
+    const [fromA, fromB] = await Promise.all([a.refresh(), b.refresh()]);
+    assert.deepEqual(server.refreshPresented, ['refresh-1']);
+    assert.equal(fromA.refresh_token, 'refresh-2');
+    assert.equal(fromB.refresh_token, 'refresh-2');
+    assert.equal(server.revoked, false);
+  });
+
+  test('a refresh answered after sign-out does not bring the pair back', async () => {
+    const server = new FakeServer();
+    const shared = fakeWebStorage();
+    const session = tab(server, { storage: webStorage(shared, { shared: true }) });
+    await session.signIn({ email: 'ada@example.com', password: 'pw' });
+    server.refreshLatencyMs = 40; // rotated on the server, the answer still on its way
+    const refreshing = session.refresh();
+    await new Promise((ok) => setTimeout(ok, 5));
+    await session.signOut();
+    await assert.rejects(refreshing, SignedOutError);
+    assert.equal(session.tokens, null);
+    assert.equal(session.signedIn, false);
+    assert.equal(shared.map.size, 0, 'nothing written back to storage');
+  });
+
+  test('a refresh answered after a new sign-in does not replace the new session', async () => {
+    const server = new FakeServer();
+    const session = tab(server);
+    await session.signIn({ email: 'ada@example.com', password: 'pw' });
+    server.refreshLatencyMs = 40;
+    const refreshing = session.refresh();
+    await new Promise((ok) => setTimeout(ok, 5));
+    server.refreshLatencyMs = 0;
+    server.sessionId = 'session-2';
+    await session.signIn({ email: 'grace@example.com', password: 'pw' });
+    const kept = session.tokens!;
+    await refreshing;
+    assert.equal(session.tokens!.session_id, 'session-2');
+    assert.equal(session.tokens!.refresh_token, kept.refresh_token);
+  });
+
+  test('factor activation adopts the new aal2 pair (the old refresh token is retired)', async () => {
+    const server = new FakeServer();
+    const session = tab(server);
+    await session.signIn({ email: 'ada@example.com', password: 'pw' });
+    const activated = await session.verifyFactor('f1', { code: '123456' });
+    assert.deepEqual(activated.recovery_codes, ['r1']);
+    assert.equal(server.calls.at(-1)!.authorization, 'Bearer access-1');
+    assert.equal(session.tokens!.access_token, 'access-2');
+    await session.refresh();
+    assert.deepEqual(server.refreshPresented, ['refresh-2']);
+    assert.equal(server.revoked, false);
+  });
+
+  test('control: the generated verifyFactor through session.client leaves the retired token in the session', async () => {
+    const server = new FakeServer();
+    const session = tab(server);
+    await session.signIn({ email: 'ada@example.com', password: 'pw' });
+    await verifyFactor({ client: session.client, path: { id: 'f1' }, body: { code: '123456' } });
+    await assert.rejects(session.refresh(), SignedOutError);
+    assert.equal(server.revoked, true, 'this is what session.verifyFactor prevents');
+  });
+
+  for (const locked of [true, false]) test(`step-up adopts the new pair; a refresh asked for meanwhile waits and takes it (${locked ? 'Web Lock' : 'no Web Locks'})`, async () => {
+    const server = new FakeServer();
+    server.delayMs = 20;
+    const session = tab(server, { locks: locked ? fakeLocks() : null });
+    await session.signIn({ email: 'ada@example.com', password: 'pw' });
+    const raising = session.stepUp({ code: '123456' });
+    await new Promise((ok) => setTimeout(ok, 5)); // the step-up is out
+    const [raised, refreshed] = await Promise.all([raising, session.refresh()]);
+    assert.equal(raised.access_token, 'access-2');
+    assert.equal(refreshed.access_token, 'access-2');
+    assert.deepEqual(server.refreshPresented, [], 'the retired token was never presented');
+    await session.refresh();
+    assert.deepEqual(server.refreshPresented, ['refresh-2']);
+    assert.equal(server.revoked, false);
+  });
+
+  test('a refused step-up keeps the pair, and a refresh waiting for it still happens', async () => {
+    const server = new FakeServer();
+    server.wrongCode = true;
+    const session = tab(server);
+    await session.signIn({ email: 'ada@example.com', password: 'pw' });
+    server.delayMs = 20;
+    const raising = session.stepUp({ code: '000000' });
+    await new Promise((ok) => setTimeout(ok, 5));
+    const [raised, refreshed] = await Promise.allSettled([raising, session.refresh()]);
+    assert.equal(raised.status, 'rejected');
+    assert.equal((raised as PromiseRejectedResult).reason.status, 403);
+    assert.equal(refreshed.status, 'fulfilled');
+    assert.deepEqual(server.refreshPresented, ['refresh-1']);
+    assert.equal(session.tokens!.refresh_token, 'refresh-2');
+  });
+
+  test('memory storage puts no token on the channel; web storage only in a rotation', async () => {
+    const server = new FakeServer();
+    const memoryChannel = spyChannel();
+    const memory = tab(server, { channel: memoryChannel });
+    await memory.signIn({ email: 'ada@example.com', password: 'pw' });
+    await memory.refresh();
+    await memory.signOut();
+    assert.deepEqual(memoryChannel.sent.map((m) => (m as { type: string }).type), ['signed-in', 'signed-out']);
+    const text = JSON.stringify(memoryChannel.sent);
+    for (const t of ['access-1', 'refresh-1', 'access-2', 'refresh-2']) assert.ok(!text.includes(t), `${t} not broadcast`);
+
+    const perTab = spyChannel();
+    const other = tab(new FakeServer(), { channel: perTab, storage: webStorage(fakeWebStorage()) });
+    await other.signIn({ email: 'ada@example.com', password: 'pw' });
+    await other.refresh();
+    assert.deepEqual(perTab.sent.map((m) => (m as { type: string }).type), ['signed-in', 'rotated']);
+    assert.ok(!JSON.stringify(perTab.sent[0]).includes('access-1'), 'signed-in carries no token');
+  });
+
+  test('another session signing out leaves this tab signed in', async () => {
+    const channels = fakeChannels();
+    const serverA = new FakeServer();
+    const serverB = new FakeServer();
+    serverB.sessionId = 'session-2';
+    const a = tab(serverA, { channel: channels.open() });
+    const b = tab(serverB, { channel: channels.open() });
+    await a.signIn({ email: 'ada@example.com', password: 'pw' });
+    await b.signIn({ email: 'ada@example.com', password: 'pw' });
+    await a.signOut();
+    await flush();
+    assert.equal(a.tokens, null);
+    assert.equal(b.tokens!.session_id, 'session-2');
+  });
+
+  test('a refresh refused with 400 signs out too', async () => {
+    const server = new FakeServer();
+    const session = tab(server);
+    await session.signIn({ email: 'ada@example.com', password: 'pw' });
+    server.refreshStatus = 400;
+    await assert.rejects(session.refresh(), SignedOutError);
+    assert.equal(session.tokens, null);
+  });
+
+  test('a refresh that fails for a while: calls keep the still-valid access token', async () => {
+    const server = new FakeServer();
+    const c = clock();
+    const session = tab(server, { now: c.now });
+    await session.signIn({ email: 'ada@example.com', password: 'pw' });
+    server.refreshStatus = 503;
+    c.t += 850_000; // due, not expired
+    const response = await session.fetch(`${BASE}/v1/users/me`);
+    assert.equal(response.status, 200);
+    assert.equal(server.calls.at(-1)!.authorization, 'Bearer access-1');
+    assert.ok(session.signedIn);
+  });
+
+  test('a 401 after another call already refreshed retries with that pair, no second refresh', async () => {
+    const server = new FakeServer();
+    const session = tab(server);
+    await session.signIn({ email: 'ada@example.com', password: 'pw' });
+    server.expireAccess();
+    server.pathDelayMs['/v1/users/me'] = 30;
+    // The GET goes out with access-1; the refresh overtakes its answer.
+    const [response] = await Promise.all([session.fetch(`${BASE}/v1/users/me`), session.refresh()]);
+    assert.equal(response.status, 200);
+    assert.equal(server.count('POST', '/v1/sessions/refresh'), 1);
+    assert.deepEqual(server.calls.filter((x) => x.path === '/v1/users/me').map((x) => x.authorization), ['Bearer access-1', 'Bearer access-2']);
+  });
+
+  test('a timer due for a pair another tab already rotated does not refresh again', async () => {
+    const server = new FakeServer();
+    const shared = fakeWebStorage();
+    const c = clock();
+    const timers: { fn: () => void; ms: number }[] = [];
+    const b = tab(server, {
+      now: c.now,
+      autoRefresh: true,
+      storage: webStorage(shared, { shared: true }),
+      setTimeout: (fn, ms) => (timers.push({ fn, ms }), timers.length),
+      clearTimeout: () => {},
+    });
+    const a = tab(server, { now: c.now, storage: webStorage(shared, { shared: true }) });
+    await a.signIn({ email: 'ada@example.com', password: 'pw' });
+    await a.refresh(); // refresh-2, refresh_at moved on (no channel: b was not told)
+    b.refresh().catch(() => {}); // b adopts via its re-read and schedules
+    await flush();
+    const presented = server.refreshPresented.length;
+    c.t += 100_000;
+    await a.refresh(); // a rotates again behind b's back: b's timer is now early
+    timers.at(-1)!.fn.call(null);
+    await flush();
+    assert.equal(server.refreshPresented.length, presented + 1, 'only a refreshed');
+    assert.ok(timers.at(-1)!.ms > 0, 'b rescheduled for the moved refresh_at');
+    b.dispose();
+  });
+
+  test('social sign-in: a provider error is thrown and leaves the address bar with the state', async () => {
+    const server = new FakeServer();
+    const pkce = fakeWebStorage();
+    const session = tab(server, { pkceStorage: pkce });
+    await session.socialSignInUrl('oidc', 'https://app.test/done');
+    const replaced: (string | URL | null | undefined)[] = [];
+    const history = { state: null, replaceState: (_d: unknown, _u: string, to?: string | URL | null) => void replaced.push(to) };
+    await assert.rejects(
+      session.completeSocialSignIn({ url: 'https://app.test/done?error=access_denied&error_description=no&state=s&tab=2', history }),
+      /access_denied/,
+    );
+    assert.deepEqual(replaced, ['/done?tab=2']);
+    assert.equal(pkce.getItem('portcullis.pkce'), null, 'the verifier is gone');
+    assert.equal(server.count('POST', '/v1/oauth/token'), 0);
   });
 
   test('a 202 mfa_required is handed to the caller, who completes it', async () => {

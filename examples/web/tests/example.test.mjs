@@ -194,7 +194,7 @@ describe('the example app in Chromium', { timeout: 240_000 }, () => {
       const request = response.request();
       if (!request.url().startsWith(api.url)) return;
       const path = new URL(request.url()).pathname;
-      apiCalls.push({ method: request.method(), path, status: response.status(), page: request.frame()?.page() });
+      apiCalls.push({ method: request.method(), path, status: response.status(), page: request.frame()?.page(), at: Date.now() });
       if (/json/.test(response.headers()['content-type'] ?? '')) {
         try {
           const body = await response.json();
@@ -257,6 +257,13 @@ describe('the example app in Chromium', { timeout: 240_000 }, () => {
     const context = await newContext();
     const page = await open(context, '?storage=memory');
     assert.equal(await page.textContent('#storage-kind'), 'memory');
+    // Another page of the origin listens on the session channel: a memory
+    // pair must not reach it.
+    const listener = await open(context, '?storage=memory');
+    await listener.evaluate(() => {
+      window.heard = [];
+      new BroadcastChannel('portcullis.session').addEventListener('message', (e) => window.heard.push(JSON.stringify(e.data)));
+    });
     const email = await signUpAndConfirm(page);
 
     // A second session of the same user, from elsewhere: listed, then revoked.
@@ -297,6 +304,10 @@ describe('the example app in Chromium', { timeout: 240_000 }, () => {
     await page.click('#sign-out');
     await waitState(page, 'signed-out');
     assert.match(await status(page), /Signed out/);
+    await listener.waitForFunction(() => window.heard.some((m) => m.includes('signed-out')));
+    const heard = await listener.evaluate(() => window.heard);
+    assert.ok(heard.length >= 3, `the channel was used (${heard.length} messages)`);
+    assert.ok(!holdsToken(heard.join('\n')), 'memory: no token on the BroadcastChannel');
 
     // Every method the app used passed CORS (the app read each answer).
     const methods = new Set(apiCalls.filter((c) => c.page === page && c.status < 400).map((c) => c.method));
@@ -331,7 +342,9 @@ describe('the example app in Chromium', { timeout: 240_000 }, () => {
     const stored = await storageOf(two);
     assert.ok(holdsToken(stored.local), 'the pair is in localStorage, as configured');
 
-    const refreshes = () => apiCalls.filter((c) => c.path === '/v1/sessions/refresh' && (c.page === one || c.page === two));
+    const refreshes = () =>
+      apiCalls.filter((c) => c.method === 'POST' && c.path === '/v1/sessions/refresh' && (c.page === one || c.page === two));
+    const show = (calls) => calls.map((c) => `${c.page === one ? 'one' : 'two'} ${c.status} +${c.at - calls[0].at}ms`).join(', ');
     const before = refreshes().length;
     // Both tabs at once, several times: one request per rotation.
     for (let round = 1; round <= 3; round += 1) {
@@ -342,14 +355,14 @@ describe('the example app in Chromium', { timeout: 240_000 }, () => {
       assert.deepEqual(results, [true, true]);
     }
     await new Promise((ok) => setTimeout(ok, 300)); // the last response events
-    assert.equal(refreshes().length - before, 3, 'each simultaneous pair of refreshes sent one request');
+    assert.equal(refreshes().length - before, 3, `each simultaneous pair of refreshes sent one request: ${show(refreshes().slice(before))}`);
     assert.ok(refreshes().every((c) => c.status === 200));
 
     // The timers: both tabs see the refresh due at the same moment
     // (3/4 of the 20 s lifetime); one of them refreshes.
     const beforeTimer = refreshes().length;
     await new Promise((ok) => setTimeout(ok, ACCESS_TTL_SECS * 1000 * 0.75 + 2_500));
-    assert.equal(refreshes().length - beforeTimer, 1, 'the due refresh was sent once, by one tab');
+    assert.equal(refreshes().length - beforeTimer, 1, `the due refresh was sent once, by one tab: ${show(refreshes().slice(beforeTimer))}`);
     assert.ok(refreshes().every((c) => c.status === 200), 'no refresh was refused');
 
     // Both still signed in, and the session is alive (not revoked for reuse).
