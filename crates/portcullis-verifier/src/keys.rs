@@ -129,9 +129,7 @@ impl KeyCache {
         let keys = set
             .keys
             .iter()
-            .filter(|jwk| {
-                matches!(&jwk.algorithm, AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519)
-            })
+            .filter(|jwk| is_ed25519_public_key(&jwk.algorithm))
             .filter_map(|jwk| {
                 let kid = jwk.common.key_id.clone()?;
                 DecodingKey::from_jwk(jwk).ok().map(|key| (kid, key))
@@ -142,6 +140,16 @@ impl KeyCache {
             fresh_until: now + max_age,
         })
     }
+}
+
+/// An Ed25519 key whose `x` is 32 bytes (43 base64url characters):
+/// jsonwebtoken 11.1 slices `x[..32]` when verifying, so a shorter key in a
+/// hostile or broken key set would panic on the first token naming it.
+fn is_ed25519_public_key(params: &AlgorithmParameters) -> bool {
+    matches!(params, AlgorithmParameters::OctetKeyPair(p)
+        if p.curve == EllipticCurve::Ed25519
+            && p.x.len() == 43
+            && p.x.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
 }
 
 /// `max-age` of a `Cache-Control` value; none under `no-store`/`no-cache`.
@@ -162,6 +170,24 @@ fn max_age(value: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_full_length_ed25519_keys_are_used() {
+        let key = |x: &str| {
+            let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(serde_json::json!(
+                {"kty": "OKP", "crv": "Ed25519", "x": x, "kid": "k"}
+            ))
+            .unwrap();
+            is_ed25519_public_key(&jwk.algorithm)
+        };
+        assert!(key("PJeLIV7qmnmglBCbA-jWeEKNOzH-t3iK1ox5ZaPcJjs"));
+        assert!(
+            !key("PJeLIV7qmnmglBCbA"),
+            "short: would panic in jsonwebtoken"
+        );
+        assert!(!key("PJeLIV7qmnmglBCbA-jWeEKNOzH-t3iK1ox5ZaPcJjsAAAA"));
+        assert!(!key("PJeLIV7qmnmglBCbA+jWeEKNOzH/t3iK1ox5ZaPcJjs"));
+    }
 
     #[test]
     fn reads_max_age() {
