@@ -38,4 +38,5 @@ mod takeover;
 mod tokens;
 mod verification;
 mod verifier;
+mod verifier_outages;
 mod webhooks;

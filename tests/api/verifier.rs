@@ -21,6 +21,7 @@ backend_tests!(
     bad_tokens_are_refused,
     introspection_refuses_an_ended_session,
     the_actix_extractor_guards_a_route,
+    an_enrolment_only_token_is_refused,
 );
 
 /// A verifier for `app`, on the application's clock.
@@ -60,6 +61,7 @@ async fn a_token_verifies_and_shows_its_claims(backend: Backend) {
 
     let claims = verifier_for(&app)
         .build()
+        .unwrap()
         .verify(&tokens.access)
         .await
         .unwrap();
@@ -89,7 +91,7 @@ async fn the_key_set_is_cached_as_the_service_says(backend: Backend) {
     })
     .await;
     let tokens = app.register(&unique_email(), PASSWORD).await;
-    let verifier = verifier_for(&app).build();
+    let verifier = verifier_for(&app).build().unwrap();
     let before = jwks_fetches(&app).await;
     for _ in 0..5 {
         verifier.verify(&tokens.access).await.unwrap();
@@ -99,20 +101,26 @@ async fn the_key_set_is_cached_as_the_service_says(backend: Backend) {
         1.0,
         "fetched once, then cached"
     );
+    // Stale: still answered from the cache, while one fetch in the
+    // background replaces it.
     app.advance(Duration::from_millis(1500));
     verifier.verify(&tokens.access).await.unwrap();
-    assert_eq!(
-        jwks_fetches(&app).await - before,
-        2.0,
-        "fetched again after max-age"
-    );
+    let mut fetched = 0.0;
+    for _ in 0..100 {
+        fetched = jwks_fetches(&app).await - before;
+        if fetched >= 2.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(fetched, 2.0, "fetched again after max-age");
 
     // Tokens naming a key nobody published make it fetch at most once per
     // `min_refetch_interval` (10 s by default), however many arrive.
     // On a clock that stands still, so the set never goes stale: every
     // fetch after the first would be one the forged kids caused.
     let frozen = system_time(app.now());
-    let fresh = verifier_for(&app).clock(move || frozen).build();
+    let fresh = verifier_for(&app).clock(move || frozen).build().unwrap();
     let before = jwks_fetches(&app).await;
     fresh.verify(&tokens.access).await.unwrap();
     for n in 0..20 {
@@ -145,7 +153,8 @@ async fn a_rotated_key_verifies_without_a_restart(backend: Backend) {
     let verifier = Verifier::builder(&app.settings.public_url, &app.settings.audience)
         .jwks_url(app.url("/.well-known/jwks.json"))
         .min_refetch_interval(Duration::ZERO)
-        .build();
+        .build()
+        .unwrap();
     verifier.verify(&old.access).await.unwrap();
 
     let response = app
@@ -180,6 +189,17 @@ fn with_header(token: &str, header: Value) -> String {
     format!("{}.{rest}", URL_SAFE_NO_PAD.encode(header.to_string()))
 }
 
+/// `token`'s payload under `header`, signed with HMAC-SHA256 and `secret`.
+fn hmac_signed(token: &str, header: Value, secret: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let payload = token.split('.').nth(1).unwrap();
+    let signing_input = format!("{}.{payload}", URL_SAFE_NO_PAD.encode(header.to_string()));
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret).unwrap();
+    mac.update(signing_input.as_bytes());
+    let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+    format!("{signing_input}.{signature}")
+}
+
 /// `token` with its payload changed by `change` (signature kept).
 fn with_claims(token: &str, change: impl FnOnce(&mut Value)) -> String {
     let parts: Vec<&str> = token.split('.').collect();
@@ -193,7 +213,7 @@ fn with_claims(token: &str, change: impl FnOnce(&mut Value)) -> String {
 async fn bad_tokens_are_refused(backend: Backend) {
     let app = spawn_app(backend).await;
     let tokens = app.register(&unique_email(), PASSWORD).await;
-    let verifier = verifier_for(&app).build();
+    let verifier = verifier_for(&app).build().unwrap();
     verifier.verify(&tokens.access).await.unwrap();
     let refused = |result: Result<_, VerifyError>| result.expect_err("refused");
 
@@ -244,6 +264,28 @@ async fn bad_tokens_are_refused(backend: Backend) {
         refused(verifier.verify(&unsigned).await),
         VerifyError::Malformed
     ));
+    // The classic confusion: HMAC keyed with the published public key.
+    let jwks = app.get_json("/.well-known/jwks.json", None).await;
+    let public_key = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == kid.as_str())
+        .unwrap();
+    let raw_key = URL_SAFE_NO_PAD
+        .decode(public_key["x"].as_str().unwrap())
+        .unwrap();
+    for secret in [raw_key, public_key.to_string().into_bytes()] {
+        let confused = hmac_signed(
+            &tokens.access,
+            json!({"alg": "HS256", "typ": "at+jwt", "kid": kid}),
+            &secret,
+        );
+        assert!(matches!(
+            refused(verifier.verify(&confused).await),
+            VerifyError::NotAnAccessToken
+        ));
+    }
     for header in [
         json!({"alg": "HS256", "typ": "at+jwt", "kid": kid}),
         json!({"alg": "EdDSA", "typ": "JWT", "kid": kid}),
@@ -258,14 +300,16 @@ async fn bad_tokens_are_refused(backend: Backend) {
     let elsewhere = verifier_for(&app);
     let other_audience = Verifier::builder(&app.settings.public_url, "billing")
         .jwks_url(app.url("/.well-known/jwks.json"))
-        .build();
+        .build()
+        .unwrap();
     assert!(matches!(
         refused(other_audience.verify(&tokens.access).await),
         VerifyError::WrongAudience
     ));
     let other_issuer = Verifier::builder("https://auth.elsewhere.example", &app.settings.audience)
         .jwks_url(app.url("/.well-known/jwks.json"))
-        .build();
+        .build()
+        .unwrap();
     assert!(matches!(
         refused(other_issuer.verify(&tokens.access).await),
         VerifyError::WrongIssuer
@@ -279,7 +323,8 @@ async fn bad_tokens_are_refused(backend: Backend) {
         .clock(move || {
             system_time(portcullis::clock::Clock::now(&*clock)) + Duration::from_secs(later)
         })
-        .build();
+        .build()
+        .unwrap();
     assert!(matches!(
         refused(expired_for.verify(&tokens.access).await),
         VerifyError::Expired
@@ -293,7 +338,8 @@ async fn introspection_refuses_an_ended_session(backend: Backend) {
     let verifier = verifier_for(&app)
         .introspection(&client_id, &secret)
         .introspection_ttl(Duration::from_secs(5))
-        .build();
+        .build()
+        .unwrap();
     let email = unique_email();
     let seen = app.register(&email, PASSWORD).await;
     let unseen = app.signed_in(&email).await;
@@ -324,7 +370,8 @@ async fn introspection_refuses_an_ended_session(backend: Backend) {
     // Wrong credentials are not a verdict on the token.
     let wrong = verifier_for(&app)
         .introspection(&client_id, "wrong")
-        .build();
+        .build()
+        .unwrap();
     let live = app.signed_in(&email).await;
     let error = wrong.verify(&live.access).await.unwrap_err();
     assert!(error.is_unavailable(), "{error:?}");
@@ -344,12 +391,14 @@ async fn the_actix_extractor_guards_a_route(backend: Backend) {
         verifier_for(&app)
             .introspection(&client_id, &secret)
             .introspection_ttl(Duration::ZERO)
-            .build(),
+            .build()
+            .unwrap(),
     );
     let unreachable = web::Data::new(
         Verifier::builder(&app.settings.public_url, &app.settings.audience)
             .jwks_url(format!("http://127.0.0.1:{}/jwks", free_port()))
-            .build(),
+            .build()
+            .unwrap(),
     );
     let serve = |verifier: web::Data<Verifier>| {
         let server = HttpServer::new(move || App::new().app_data(verifier.clone()).service(orders))
@@ -360,7 +409,15 @@ async fn the_actix_extractor_guards_a_route(backend: Backend) {
         tokio::spawn(server.run());
         url
     };
+    let introspection_down = web::Data::new(
+        verifier_for(&app)
+            .introspection(&client_id, &secret)
+            .introspection_url(format!("http://127.0.0.1:{}/introspect", free_port()))
+            .build()
+            .unwrap(),
+    );
     let (service, service_down) = (serve(verifier), serve(unreachable));
+    let introspection_gone = serve(introspection_down);
     let tokens = app.register(&unique_email(), PASSWORD).await;
     let me = app.me(&tokens.access).await;
     let call = |url: &str, token: Option<&str>| {
@@ -394,10 +451,37 @@ async fn the_actix_extractor_guards_a_route(backend: Backend) {
         );
     }
 
-    let response = call(&service_down, Some(&tokens.access)).await.unwrap();
-    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    for url in [&service_down, &introspection_gone] {
+        let response = call(url, Some(&tokens.access)).await.unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()["retry-after"], "1");
+        assert!(!response.headers().contains_key("www-authenticate"));
+    }
 
     app.delete("/v1/sessions/current", &tokens.access).await;
     let response = call(&service, Some(&tokens.access)).await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "signed out");
+}
+
+async fn an_enrolment_only_token_is_refused(backend: Backend) {
+    // Administrators must have a second factor; one without gets a token
+    // that reaches factor enrolment only (audience `…:mfa-enrolment`).
+    let app = spawn_app_with(backend, |s| {
+        s.mfa.required_for_roles = vec![portcullis::domain::Role::SuperAdmin];
+    })
+    .await;
+    let email = unique_email();
+    app.register(&email, PASSWORD).await;
+    app.make_super_admin(&email).await;
+    let response = app.sign_in(&email, PASSWORD).await;
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["mfa_enrolment_required"], true);
+    let restricted = body["access_token"].as_str().unwrap();
+    let error = verifier_for(&app)
+        .build()
+        .unwrap()
+        .verify(restricted)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, VerifyError::WrongAudience), "{error:?}");
 }

@@ -73,7 +73,11 @@ export type SessionEvent =
 
 /** The part of the Web Locks API used here (`navigator.locks`). */
 export interface LockManagerLike {
-  request<T>(name: string, options: { mode: 'exclusive' }, callback: () => Promise<T>): Promise<T>;
+  request<T>(
+    name: string,
+    options: { mode: 'exclusive'; ifAvailable?: boolean },
+    callback: (lock: unknown) => Promise<T>,
+  ): Promise<T>;
 }
 
 /** The part of BroadcastChannel used here. */
@@ -92,6 +96,7 @@ export interface HistoryLike {
 // puts no token on the channel, where every page of the origin could read it.
 type Message =
   | { type: 'rotated'; from: string; tokens: StoredTokens }
+  | { type: 'released' }
   | { type: 'signed-in'; session_id: string }
   | { type: 'signed-out'; session_id: string };
 
@@ -145,6 +150,9 @@ export class PortcullisSession {
   /** Rotations announced by other tabs: old refresh token → its successor. */
   private readonly rotations = new Map<string, StoredTokens>();
   private refreshing: Promise<StoredTokens> | null = null;
+  /** Lock releases other tabs announced, and who waits for the next one. */
+  private releases = 0;
+  private readonly onRelease = new Set<() => void>();
   private timer: unknown = null;
   private disposed = false;
 
@@ -260,6 +268,10 @@ export class PortcullisSession {
     if (!message || typeof message !== 'object') return;
     const current = this.storage.get();
     switch (message.type) {
+      case 'released':
+        this.releases += 1;
+        for (const wake of this.onRelease) wake();
+        break;
       case 'rotated':
         // A pair in this page's memory is never another tab's.
         if (this.storage.confined) break;
@@ -329,27 +341,66 @@ export class PortcullisSession {
     if (this.refreshing) {
       return this.refreshing.then((tokens) => (tokens.refresh_token === stale ? this.refreshFrom(stale) : tokens));
     }
-    const run = async (): Promise<StoredTokens> => {
-      const locked = () => this.refreshLocked(stale);
-      return this.locks
-        ? this.locks.request(`${this.name}.refresh`, { mode: 'exclusive' }, locked)
-        : locked();
-    };
-    this.refreshing = run().finally(() => {
+    this.refreshing = this.withLock((waited) => this.refreshLocked(stale, waited)).finally(() => {
       this.refreshing = null;
     });
     return this.refreshing;
   }
 
+  /** Runs `body` under the refresh lock of every tab of the origin. When
+   *  another tab held the lock first (it may have rotated the pair this tab
+   *  is about to present), `body` gets the count of release messages seen
+   *  before this tab asked; otherwise null. A holder announces its release
+   *  on the channel before letting go, after its `rotated` message. */
+  private async withLock<T>(body: (waitedSince: number | null) => Promise<T>): Promise<T> {
+    const locks = this.locks;
+    if (!locks) return body(null);
+    const name = `${this.name}.refresh`;
+    const announce = !this.storage.confined && this.channel !== null;
+    const holding = async (waitedSince: number | null): Promise<T> => {
+      try {
+        return await body(announce ? waitedSince : null);
+      } finally {
+        if (announce) this.post({ type: 'released' });
+      }
+    };
+    const asked = this.releases;
+    const first = await locks.request<{ value: T } | null>(name, { mode: 'exclusive', ifAvailable: true }, async (lock) =>
+      lock === null ? null : { value: await holding(null) },
+    );
+    if (first) return first.value;
+    return locks.request(name, { mode: 'exclusive' }, () => holding(asked));
+  }
+
+  /** Resolves once a release message beyond `seen` arrived, or after `ms`. */
+  private releaseAfter(seen: number, ms: number): Promise<void> {
+    return new Promise((done) => {
+      const finish = () => {
+        this.onRelease.delete(check);
+        globalThis.clearTimeout(timeout);
+        done();
+      };
+      const check = () => {
+        if (this.releases > seen) finish();
+      };
+      const timeout = globalThis.setTimeout(finish, ms);
+      this.onRelease.add(check);
+      check();
+    });
+  }
+
   /** Inside the lock: re-read, then refresh only if nobody else has. */
-  private async refreshLocked(stale: string): Promise<StoredTokens> {
-    if (!this.storage.confined && this.storage.get()?.refresh_token === stale && !this.rotations.has(stale)) {
+  private async refreshLocked(stale: string, waitedSince: number | null): Promise<StoredTokens> {
+    if (waitedSince !== null && this.storage.get()?.refresh_token === stale && !this.rotations.has(stale)) {
       // The tab that held the lock before may have rotated this token, and
       // its localStorage write or broadcast can trail the lock's hand-over
       // (Chromium shares localStorage between renderer processes
-      // asynchronously): let queued messages arrive first. Should both
-      // still miss, the server's reuse window answers the same successor.
-      await new Promise((ok) => globalThis.setTimeout(ok, 0));
+      // asynchronously): wait for its release message, posted after its
+      // rotation (one sender's messages arrive in order), for at most a
+      // second (a tab closed while holding the lock never sends it).
+      // Should both still miss, the server's reuse window answers the same
+      // successor.
+      await this.releaseAfter(waitedSince, 1000);
     }
     let current = this.storage.get();
     const announced = this.rotations.get(stale);
@@ -419,7 +470,7 @@ export class PortcullisSession {
       return { data: result.data, tokens };
     };
     while (this.refreshing) await this.refreshing.catch(() => undefined);
-    const done = this.locks ? this.locks.request(`${this.name}.refresh`, { mode: 'exclusive' }, run) : run();
+    const done = this.withLock(run);
     // Refreshes started in this tab meanwhile wait for it and take its pair.
     const gate: Promise<StoredTokens> = done
       .then(

@@ -146,35 +146,34 @@ class FakeServer {
   }
 }
 
-/** Web Locks for several tabs: one holder per name, the others wait in order. */
-function fakeLocks(): LockManagerLike & { grants: number } {
+/** Web Locks for several tabs: one holder per name, the others wait in
+ *  order; `ifAvailable` gets null when the name is held (as in a browser).
+ *  `grantDelayMs` makes a grant arrive as a later task. */
+function fakeLocks(grantDelayMs = 0): LockManagerLike & { grants: number } {
   const tails = new Map<string, Promise<unknown>>();
+  const held = new Map<string, number>();
   const locks = {
     grants: 0,
-    request<T>(name: string, _options: { mode: 'exclusive' }, callback: () => Promise<T>): Promise<T> {
+    request<T>(
+      name: string,
+      options: { mode: 'exclusive'; ifAvailable?: boolean },
+      callback: (lock: unknown) => Promise<T>,
+    ): Promise<T> {
+      if (options.ifAvailable && (held.get(name) ?? 0) > 0) return callback(null);
+      held.set(name, (held.get(name) ?? 0) + 1);
       const before = tails.get(name) ?? Promise.resolve();
-      const run = before.then(() => {
-        locks.grants += 1;
-        return callback();
-      });
+      const run = before
+        .then(() => (grantDelayMs ? new Promise((ok) => setTimeout(ok, grantDelayMs)) : undefined))
+        .then(() => {
+          locks.grants += 1;
+          return callback({ name });
+        })
+        .finally(() => held.set(name, (held.get(name) ?? 1) - 1));
       tails.set(name, run.catch(() => undefined));
       return run;
     },
   };
   return locks;
-}
-
-/** Web Locks whose grant arrives as a later task (as in a browser), so that
- *  a message posted by the holder can arrive before the next grant. */
-function slowLocks(): LockManagerLike {
-  let tail: Promise<unknown> = Promise.resolve();
-  return {
-    request<T>(_name: string, _options: { mode: 'exclusive' }, callback: () => Promise<T>): Promise<T> {
-      const run = tail.then(() => new Promise((ok) => setTimeout(ok, 10))).then(callback);
-      tail = run.catch(() => undefined);
-      return run;
-    },
-  };
 }
 
 /** A channel that records what this tab posts, for nobody. */
@@ -183,8 +182,9 @@ function spyChannel(): ChannelLike & { sent: unknown[] } {
   return { sent, postMessage: (m) => void sent.push(structuredClone(m)), addEventListener() {}, close() {} };
 }
 
-/** A BroadcastChannel hub: a message reaches every other member, later. */
-function fakeChannels() {
+/** A BroadcastChannel hub: a message reaches every other member, later
+ *  (after `delayMs`, in the order posted). */
+function fakeChannels(delayMs = 0) {
   const members = new Set<{ listeners: ((e: { data: unknown }) => void)[] }>();
   return {
     open(): ChannelLike {
@@ -195,7 +195,7 @@ function fakeChannels() {
           const data = structuredClone(message);
           for (const other of members) {
             if (other === me) continue;
-            setTimeout(() => other.listeners.forEach((l) => l({ data })), 0);
+            setTimeout(() => other.listeners.forEach((l) => l({ data })), delayMs);
           }
         },
         addEventListener(_type: 'message', listener: (e: { data: unknown }) => void) {
@@ -216,6 +216,27 @@ function fakeWebStorage(): WebStorageLike & { map: Map<string, string> } {
     getItem: (k) => map.get(k) ?? null,
     setItem: (k, v) => void map.set(k, v),
     removeItem: (k) => void map.delete(k),
+  };
+}
+
+/** localStorage as two renderer processes see it: a write is visible in
+ *  the writer's view at once and in the other views `lagMs` later. */
+function laggingWebStorage(lagMs: number) {
+  const views: Map<string, string>[] = [];
+  return {
+    view(): WebStorageLike {
+      const mine = new Map<string, string>();
+      views.push(mine);
+      const everywhere = (apply: (m: Map<string, string>) => void) => {
+        apply(mine);
+        for (const other of views) if (other !== mine) setTimeout(() => apply(other), lagMs);
+      };
+      return {
+        getItem: (k) => mine.get(k) ?? null,
+        setItem: (k, v) => everywhere((m) => void m.set(k, v)),
+        removeItem: (k) => everywhere((m) => void m.delete(k)),
+      };
+    },
   };
 }
 
@@ -418,6 +439,30 @@ describe('session layer', () => {
     assert.equal(server.revoked, false);
   });
 
+  test('a rotation whose localStorage write and broadcast trail the lock hand-over is still taken', async () => {
+    // Seen in Chromium: the second tab got the lock before the first tab's
+    // write reached its renderer, and presented the rotated token again.
+    const server = new FakeServer();
+    server.delayMs = 5;
+    const locks = fakeLocks();
+    const channels = fakeChannels(15);
+    const shared = laggingWebStorage(40);
+    const open = () => tab(server, { locks, channel: channels.open(), storage: webStorage(shared.view(), { shared: true }) });
+    const a = open();
+    const b = open();
+    await a.signIn({ email: 'ada@example.com', password: 'pw' });
+    await new Promise((ok) => setTimeout(ok, 50)); // b sees the pair
+    assert.equal(b.tokens!.refresh_token, 'refresh-1');
+    for (let round = 1; round <= 3; round += 1) {
+      const [fromA, fromB] = await Promise.all([a.refresh(), b.refresh()]);
+      assert.equal(fromA.refresh_token, `refresh-${round + 1}`);
+      assert.equal(fromB.refresh_token, `refresh-${round + 1}`);
+      await new Promise((ok) => setTimeout(ok, 50));
+    }
+    assert.deepEqual(server.refreshPresented, ['refresh-1', 'refresh-2', 'refresh-3'], 'one request per round');
+    assert.equal(server.revoked, false);
+  });
+
   test('without the lock both tabs would present the same token (the fake server catches reuse)', async () => {
     const server = new FakeServer();
     server.delayMs = 20;
@@ -450,7 +495,7 @@ describe('session layer', () => {
   test('a duplicated tab that presents its copy while the other rotates it takes the announced pair', async () => {
     const server = new FakeServer();
     server.delayMs = 20;
-    const locks = slowLocks();
+    const locks = fakeLocks(10);
     const channels = fakeChannels();
     const a = tab(server, { locks, channel: channels.open(), storage: webStorage(fakeWebStorage()) });
     const bStorage = webStorage(fakeWebStorage());

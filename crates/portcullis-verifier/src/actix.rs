@@ -14,7 +14,10 @@
 //! }
 //!
 //! # async fn run() -> std::io::Result<()> {
-//! let verifier = web::Data::new(Verifier::builder("https://auth.example.com", "portcullis").build());
+//! let verifier = Verifier::builder("https://auth.example.com", "portcullis")
+//!     .build()
+//!     .expect("valid verifier settings");
+//! let verifier = web::Data::new(verifier);
 //! HttpServer::new(move || App::new().app_data(verifier.clone()).service(orders))
 //!     .bind("127.0.0.1:8081")?
 //!     .run()
@@ -66,20 +69,29 @@ impl ResponseError for Rejection {
         let mut response = HttpResponse::build(status);
         response.content_type("application/problem+json");
         let (title, challenge) = match self {
-            Rejection::Missing => ("Authentication required", "Bearer"),
+            Rejection::Missing => ("Authentication required", Some("Bearer")),
             Rejection::Refused(_) if status == StatusCode::UNAUTHORIZED => {
-                ("Invalid token", r#"Bearer error="invalid_token""#)
+                ("Invalid token", Some(r#"Bearer error="invalid_token""#))
             }
-            _ => ("Service unavailable", ""),
+            Rejection::Refused(_) => ("Service unavailable", None),
+            Rejection::NotConfigured => ("Internal server error", None),
         };
-        if !challenge.is_empty() {
+        if let Some(challenge) = challenge {
             response.insert_header((
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static(challenge),
             ));
         }
-        if status == StatusCode::INTERNAL_SERVER_ERROR {
-            tracing::error!("{self}");
+        match status {
+            StatusCode::INTERNAL_SERVER_ERROR => tracing::error!("{self}"),
+            StatusCode::SERVICE_UNAVAILABLE => {
+                tracing::warn!("{self}");
+                // The key set or introspection is retried after the refetch
+                // interval or Portcullis's own Retry-After: a second is a
+                // fair first wait for a client.
+                response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+            }
+            _ => {}
         }
         // The reason stays out of the answer: it would tell a forger what
         // to fix.

@@ -2,22 +2,59 @@
 //! short cache keyed by the token's `jti` (only ever looked up after the
 //! signature verified, so a forged token can neither hit nor fill it).
 
+use crate::http::read_json;
 use crate::VerifyError;
+use reqwest::header::RETRY_AFTER;
+use reqwest::StatusCode;
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
-use tokio::sync::Mutex;
+use tokio::sync::watch;
 use uuid::Uuid;
 
 /// Beyond this many remembered answers, expired ones are dropped, then all.
 const MAX_ENTRIES: usize = 10_000;
+/// An "inactive" answer is final for a session, but kept no longer than
+/// this: the entry is memory, and a wrong answer (a replica behind) heals.
+const INACTIVE_TTL: Duration = Duration::from_secs(30);
+/// A verdict is a few hundred bytes.
+const MAX_BODY: usize = 16 * 1024;
+/// When Portcullis says 429 or 503 without `Retry-After`; and the most we
+/// honour.
+const DEFAULT_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
+type Outcome = Option<Result<bool, String>>;
+
+enum Entry {
+    Known {
+        active: bool,
+        until: SystemTime,
+    },
+    /// One call per `jti` at a time; concurrent verifications share it.
+    Pending(watch::Receiver<Outcome>),
+}
+
+#[derive(Clone)]
 pub(crate) struct Introspection {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     url: String,
+    http: reqwest::Client,
     client_id: String,
     client_secret: String,
     /// How long an "active" answer is trusted.
     ttl: Duration,
-    answers: Mutex<HashMap<Uuid, (bool, SystemTime)>>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    answers: HashMap<Uuid, Entry>,
+    /// Portcullis asked us to slow down (429/503 with `Retry-After`).
+    quiet_until: Option<SystemTime>,
 }
 
 #[derive(serde::Deserialize)]
@@ -25,65 +62,157 @@ struct Verdict {
     active: bool,
 }
 
+pub(crate) struct IntrospectionSettings {
+    pub(crate) url: String,
+    pub(crate) http: reqwest::Client,
+    pub(crate) client_id: String,
+    pub(crate) client_secret: String,
+    pub(crate) ttl: Duration,
+}
+
 impl Introspection {
-    pub(crate) fn new(
-        url: String,
-        client_id: String,
-        client_secret: String,
-        ttl: Duration,
-    ) -> Self {
+    pub(crate) fn new(settings: IntrospectionSettings) -> Self {
         Self {
-            url,
-            client_id,
-            client_secret,
-            ttl,
-            answers: Mutex::default(),
+            inner: Arc::new(Inner {
+                url: settings.url,
+                http: settings.http,
+                client_id: settings.client_id,
+                client_secret: settings.client_secret,
+                ttl: settings.ttl,
+                state: Mutex::default(),
+            }),
         }
     }
 
     /// Whether the token (already verified; `jti`, `exp` from its claims)
-    /// is active.
+    /// is active. Waits at most `wait` for Portcullis.
     pub(crate) async fn is_active(
         &self,
-        http: &reqwest::Client,
         token: &str,
         jti: Uuid,
         exp: SystemTime,
         now: SystemTime,
+        wait: Duration,
     ) -> Result<bool, VerifyError> {
-        if let Some(&(active, until)) = self.answers.lock().await.get(&jti) {
-            if now < until {
-                return Ok(active);
+        let mut outcome = {
+            let mut state = self
+                .inner
+                .state
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            match state.answers.get(&jti) {
+                Some(Entry::Known { active, until }) if now < *until => return Ok(*active),
+                Some(Entry::Pending(outcome)) => outcome.clone(),
+                _ => {
+                    if state.quiet_until.is_some_and(|until| now < until) {
+                        return Err(VerifyError::Unavailable(
+                            "introspection: backing off as Portcullis asked (Retry-After)".into(),
+                        ));
+                    }
+                    let (tell, outcome) = watch::channel(None);
+                    state.answers.insert(jti, Entry::Pending(outcome.clone()));
+                    self.start(token.to_string(), jti, exp, now, tell);
+                    outcome
+                }
             }
+        };
+        let answer = match tokio::time::timeout(wait, outcome.wait_for(Option::is_some)).await {
+            Ok(Ok(answer)) => answer.clone(),
+            _ => None,
+        };
+        match answer {
+            Some(Ok(active)) => Ok(active),
+            Some(Err(error)) => Err(VerifyError::Unavailable(error)),
+            None => Err(VerifyError::Unavailable("introspection: timed out".into())),
         }
-        let unavailable =
-            |e: reqwest::Error| VerifyError::Unavailable(format!("introspection: {e}"));
-        let verdict: Verdict = http
+    }
+
+    /// The call, in its own task: a verification that gives up waiting does
+    /// not leave the entry pending.
+    fn start(
+        &self,
+        token: String,
+        jti: Uuid,
+        exp: SystemTime,
+        now: SystemTime,
+        tell: watch::Sender<Outcome>,
+    ) {
+        let inner = Arc::clone(&self.inner);
+        tokio::spawn(async move {
+            let result = inner.call(&token).await;
+            let mut state = inner.state.lock().unwrap_or_else(PoisonError::into_inner);
+            let outcome = match result {
+                Ok(active) => {
+                    // "active" only for the short ttl, and never past `exp`.
+                    let ttl = if active { inner.ttl } else { INACTIVE_TTL };
+                    let until = now.checked_add(ttl).unwrap_or(now).min(exp);
+                    make_room(&mut state.answers, now);
+                    state.answers.insert(jti, Entry::Known { active, until });
+                    Ok(active)
+                }
+                Err((error, backoff)) => {
+                    tracing::warn!(%error, "introspection failed");
+                    state.answers.remove(&jti);
+                    if let Some(backoff) = backoff {
+                        state.quiet_until = now.checked_add(backoff);
+                    }
+                    Err(error.to_string())
+                }
+            };
+            drop(state);
+            tell.send_replace(Some(outcome));
+        });
+    }
+}
+
+impl Inner {
+    /// The verdict; or the error, with how long to stay quiet when
+    /// Portcullis asked for that.
+    async fn call(&self, token: &str) -> Result<bool, (VerifyError, Option<Duration>)> {
+        let response = self
+            .http
             .post(&self.url)
             .basic_auth(&self.client_id, Some(&self.client_secret))
             .form(&[("token", token), ("token_type_hint", "access_token")])
             .send()
             .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(unavailable)?
-            .json()
-            .await
-            .map_err(unavailable)?;
-        // An ended session never comes back: "inactive" holds until the
-        // token expires anyway; "active" only for the short ttl.
-        let until = if verdict.active {
-            (now + self.ttl).min(exp)
-        } else {
-            exp
+            .map_err(|e| {
+                (
+                    VerifyError::Unavailable(format!("introspection: {e}")),
+                    None,
+                )
+            })?;
+        let backoff = match response.status() {
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => Some(
+                response
+                    .headers()
+                    .get(RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse().ok())
+                    .map(Duration::from_secs)
+                    .unwrap_or(DEFAULT_BACKOFF)
+                    .min(MAX_BACKOFF),
+            ),
+            _ => None,
         };
-        let mut answers = self.answers.lock().await;
-        if answers.len() >= MAX_ENTRIES {
-            answers.retain(|_, (_, until)| now < *until);
-            if answers.len() >= MAX_ENTRIES {
-                answers.clear();
-            }
-        }
-        answers.insert(jti, (verdict.active, until));
-        Ok(verdict.active)
+        read_json::<Verdict>(response, MAX_BODY, "introspection")
+            .await
+            .map(|verdict| verdict.active)
+            .map_err(|e| (e, backoff))
+    }
+}
+
+/// Keeps the cache bounded: expired answers go first, then every answer
+/// (pending calls stay: their waiters need the entry).
+fn make_room(answers: &mut HashMap<Uuid, Entry>, now: SystemTime) {
+    if answers.len() < MAX_ENTRIES {
+        return;
+    }
+    answers.retain(|_, entry| match entry {
+        Entry::Known { until, .. } => now < *until,
+        Entry::Pending(_) => true,
+    });
+    if answers.len() >= MAX_ENTRIES {
+        answers.retain(|_, entry| matches!(entry, Entry::Pending(_)));
     }
 }

@@ -1,123 +1,214 @@
 //! The cached key set: fetched as `Cache-Control` says, and again for an
 //! unknown `kid` no more often than the refetch interval allows.
 
+use crate::http::read_json;
 use crate::VerifyError;
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet};
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::DecodingKey;
 use reqwest::header::CACHE_CONTROL;
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
-use tokio::sync::{Mutex, RwLock};
+use tokio::sync::watch;
 
 /// Kept at least this long (`no-cache`, `max-age=0`): every token would
 /// otherwise cost a fetch.
 const MIN_AGE: Duration = Duration::from_secs(1);
 /// Kept at most this long, whatever `Cache-Control` says.
 const MAX_AGE_CAP: Duration = Duration::from_secs(24 * 3600);
+/// A key set larger than this is not Portcullis's.
+const MAX_BODY: usize = 256 * 1024;
 
 struct KeySet {
     keys: HashMap<String, DecodingKey>,
     fresh_until: SystemTime,
 }
 
+impl KeySet {
+    /// Past freshness, a set still verifies for `max_stale` while it cannot
+    /// be replaced.
+    fn usable_until(&self, max_stale: Duration) -> SystemTime {
+        self.fresh_until
+            .checked_add(max_stale)
+            .unwrap_or(self.fresh_until)
+    }
+}
+
+#[derive(Default)]
+struct State {
+    set: Option<Arc<KeySet>>,
+    /// When the last fetch started, and whether it brought a set.
+    last_attempt: Option<SystemTime>,
+    last_ok: bool,
+    in_flight: bool,
+}
+
+/// The key set, shared with the task that refreshes it.
+#[derive(Clone)]
 pub(crate) struct KeyCache {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     url: String,
+    http: reqwest::Client,
     default_max_age: Duration,
     min_refetch_interval: Duration,
-    current: RwLock<Option<KeySet>>,
-    /// Held while fetching (one fetch at a time); the time of the last one.
-    last_fetch: Mutex<Option<SystemTime>>,
+    max_stale: Duration,
+    /// Never held across an await: a verification waits on the network only
+    /// when it has no usable key at all.
+    state: Mutex<State>,
+    /// Counts finished fetches; waiters watch it.
+    fetched: watch::Sender<u64>,
+}
+
+pub(crate) struct KeyCacheSettings {
+    pub(crate) url: String,
+    pub(crate) http: reqwest::Client,
+    pub(crate) default_max_age: Duration,
+    pub(crate) min_refetch_interval: Duration,
+    pub(crate) max_stale: Duration,
+}
+
+enum Next {
+    Ready(DecodingKey),
+    Wait(watch::Receiver<u64>),
+    Fail(VerifyError),
 }
 
 impl KeyCache {
-    pub(crate) fn new(
-        url: String,
-        default_max_age: Duration,
-        min_refetch_interval: Duration,
-    ) -> Self {
+    pub(crate) fn new(settings: KeyCacheSettings) -> Self {
+        let inner = Inner {
+            url: settings.url,
+            http: settings.http,
+            default_max_age: settings.default_max_age,
+            min_refetch_interval: settings.min_refetch_interval,
+            max_stale: settings.max_stale,
+            state: Mutex::default(),
+            fetched: watch::Sender::new(0),
+        };
         Self {
-            url,
-            default_max_age,
-            min_refetch_interval,
-            current: RwLock::new(None),
-            last_fetch: Mutex::new(None),
+            inner: Arc::new(inner),
         }
     }
 
-    /// The key with id `kid`, fetching the set when it is stale or lacks
-    /// the key. A fetch for an unknown `kid`, or after a failed fetch, waits
-    /// for `min_refetch_interval` since the last one: a stream of made-up
+    /// The key with id `kid`.
+    ///
+    /// A fresh set answers at once. A stale set that has the key still
+    /// answers at once (for up to `max_stale` past its freshness) while one
+    /// background fetch replaces it: an unreachable Portcullis never slows
+    /// verification down. Only a token whose key is not known (a new key
+    /// after a rotation, or no set yet) waits, for one shared fetch. Fetches
+    /// start at most once per `min_refetch_interval`: a stream of made-up
     /// `kid`s, or an outage, costs Portcullis one request per interval.
     pub(crate) async fn key(
         &self,
-        http: &reqwest::Client,
         kid: &str,
         now: SystemTime,
+        wait: Duration,
     ) -> Result<DecodingKey, VerifyError> {
-        if let Some(key) = self.fresh(kid, now).await {
-            return Ok(key);
+        let mut changed = match self.next(kid, now, true) {
+            Next::Ready(key) => return Ok(key),
+            Next::Fail(error) => return Err(error),
+            Next::Wait(changed) => changed,
+        };
+        if tokio::time::timeout(wait, changed.changed()).await.is_err() {
+            return Err(VerifyError::Unavailable("key set: fetch timed out".into()));
         }
-        let mut last_fetch = self.last_fetch.lock().await;
-        // Another task may have fetched while this one waited for the lock.
-        if let Some(key) = self.fresh(kid, now).await {
-            return Ok(key);
+        match self.next(kid, now, false) {
+            Next::Ready(key) => Ok(key),
+            Next::Fail(error) => Err(error),
+            Next::Wait(_) => Err(VerifyError::Unavailable("key set: fetch failed".into())),
         }
-        let recently = last_fetch.is_some_and(|at| {
-            now.duration_since(at).unwrap_or_default() < self.min_refetch_interval
-        });
-        let have_fresh_set = self
-            .current
-            .read()
-            .await
-            .as_ref()
-            .is_some_and(|set| now < set.fresh_until);
-        // Fresh without the key: an unknown kid. No set at all: the last
-        // fetch failed. Either way, not again so soon.
-        if recently && (have_fresh_set || self.current.read().await.is_none()) {
-            return self.last_known(kid).await;
-        }
-        *last_fetch = Some(now);
-        match self.fetch(http, now).await {
-            Ok(set) => {
-                let key = set.keys.get(kid).cloned();
-                *self.current.write().await = Some(set);
-                key.ok_or(VerifyError::UnknownKey)
-            }
-            // Keys outlive their cache entry: the last set keeps verifying
-            // while Portcullis cannot be reached, and is asked for again
-            // after the interval.
-            Err(error) => {
-                tracing::warn!(%error, "fetching the key set failed");
-                if let Some(set) = self.current.write().await.as_mut() {
-                    set.fresh_until = now + self.min_refetch_interval;
+    }
+
+    fn next(&self, kid: &str, now: SystemTime, may_fetch: bool) -> Next {
+        let inner = &self.inner;
+        let mut state = inner.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let set = state.set.clone();
+        if let Some(set) = &set {
+            if let Some(key) = set.keys.get(kid) {
+                if now < set.fresh_until {
+                    return Next::Ready(key.clone());
                 }
-                self.last_known(kid).await.map_err(|_| error)
+                if now < set.usable_until(inner.max_stale) {
+                    if may_fetch && self.may_start(&state, now) {
+                        self.start(&mut state, now);
+                    }
+                    return Next::Ready(key.clone());
+                }
             }
         }
-    }
-
-    async fn fresh(&self, kid: &str, now: SystemTime) -> Option<DecodingKey> {
-        let current = self.current.read().await;
-        let set = current.as_ref().filter(|set| now < set.fresh_until)?;
-        set.keys.get(kid).cloned()
-    }
-
-    /// The key from the last set fetched, fresh or not.
-    async fn last_known(&self, kid: &str) -> Result<DecodingKey, VerifyError> {
-        match self.current.read().await.as_ref() {
-            Some(set) => set.keys.get(kid).cloned().ok_or(VerifyError::UnknownKey),
-            None => Err(VerifyError::Unavailable("no key set fetched yet".into())),
+        if may_fetch && state.in_flight {
+            return Next::Wait(inner.fetched.subscribe());
+        }
+        if may_fetch && self.may_start(&state, now) {
+            let changed = inner.fetched.subscribe();
+            self.start(&mut state, now);
+            return Next::Wait(changed);
+        }
+        // No fetch now. The set we have answered for this kid, unless the
+        // last fetch failed: then the key may well exist (503, not 401).
+        match (&set, state.last_ok) {
+            (Some(set), true) if now < set.usable_until(inner.max_stale) => {
+                Next::Fail(VerifyError::UnknownKey)
+            }
+            (None, _) | (Some(_), _) => Next::Fail(VerifyError::Unavailable(
+                "key set: Portcullis could not be reached".into(),
+            )),
         }
     }
 
-    async fn fetch(&self, http: &reqwest::Client, now: SystemTime) -> Result<KeySet, VerifyError> {
-        let unavailable = |e: reqwest::Error| VerifyError::Unavailable(format!("key set: {e}"));
-        let response = http
+    /// A set past its `max-age` is fetched again when it went stale after a
+    /// good fetch (Portcullis's `Cache-Control` sets that pace); otherwise
+    /// (after a failure, or for a kid a fresh set lacks) once per interval.
+    fn may_start(&self, state: &State, now: SystemTime) -> bool {
+        let stale_after_success =
+            state.last_ok && state.set.as_ref().is_some_and(|set| now >= set.fresh_until);
+        let interval_passed = state.last_attempt.is_none_or(|at| {
+            now.duration_since(at).unwrap_or_default() >= self.inner.min_refetch_interval
+        });
+        !state.in_flight && (stale_after_success || interval_passed)
+    }
+
+    /// One fetch, in its own task: a verification that gives up waiting
+    /// (or is dropped) does not leave the cache thinking a fetch is under way.
+    fn start(&self, state: &mut State, now: SystemTime) {
+        state.in_flight = true;
+        state.last_attempt = Some(now);
+        let inner = Arc::clone(&self.inner);
+        tokio::spawn(async move {
+            let result = inner.fetch(now).await;
+            {
+                let mut state = inner.state.lock().unwrap_or_else(PoisonError::into_inner);
+                state.in_flight = false;
+                match result {
+                    Ok(set) => {
+                        state.set = Some(Arc::new(set));
+                        state.last_ok = true;
+                    }
+                    // Keys outlive their cache entry: the last set keeps
+                    // verifying (up to `max_stale`) while Portcullis cannot be
+                    // reached, and is asked for again after the interval.
+                    Err(error) => {
+                        tracing::warn!(%error, "fetching the key set failed");
+                        state.last_ok = false;
+                    }
+                }
+            }
+            inner.fetched.send_modify(|n| *n += 1);
+        });
+    }
+}
+
+impl Inner {
+    async fn fetch(&self, now: SystemTime) -> Result<KeySet, VerifyError> {
+        let response = self
+            .http
             .get(&self.url)
             .send()
             .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(unavailable)?;
+            .map_err(|e| VerifyError::Unavailable(format!("key set: {e}")))?;
         let max_age = response
             .headers()
             .get(CACHE_CONTROL)
@@ -125,11 +216,23 @@ impl KeyCache {
             .and_then(max_age)
             .unwrap_or(self.default_max_age)
             .clamp(MIN_AGE, MAX_AGE_CAP);
-        let set: JwkSet = response.json().await.map_err(unavailable)?;
+        let set: JwkSet = read_json(response, MAX_BODY, "key set").await?;
         let keys = set
             .keys
             .iter()
             .filter(|jwk| is_ed25519_public_key(&jwk.algorithm))
+            // A key published for something else is not a token key.
+            .filter(|jwk| {
+                jwk.common
+                    .public_key_use
+                    .as_ref()
+                    .is_none_or(|u| *u == PublicKeyUse::Signature)
+            })
+            .filter(|jwk| {
+                jwk.common
+                    .key_algorithm
+                    .is_none_or(|alg| alg == KeyAlgorithm::EdDSA)
+            })
             .filter_map(|jwk| {
                 let kid = jwk.common.key_id.clone()?;
                 DecodingKey::from_jwk(jwk).ok().map(|key| (kid, key))
@@ -137,7 +240,7 @@ impl KeyCache {
             .collect();
         Ok(KeySet {
             keys,
-            fresh_until: now + max_age,
+            fresh_until: now.checked_add(max_age).unwrap_or(now),
         })
     }
 }

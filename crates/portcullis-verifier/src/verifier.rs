@@ -1,5 +1,6 @@
-use crate::introspection::Introspection;
-use crate::keys::KeyCache;
+use crate::http::{checked_url, BuildError};
+use crate::introspection::{Introspection, IntrospectionSettings};
+use crate::keys::{KeyCache, KeyCacheSettings};
 use crate::{Claims, VerifyError};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Validation};
@@ -17,11 +18,12 @@ pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 /// Verifies Portcullis access tokens. Cheap to share (`Arc`, or
 /// `web::Data` in actix-web); one per issuer.
 pub struct Verifier {
-    http: reqwest::Client,
     keys: KeyCache,
     introspection: Option<Introspection>,
     validation: Validation,
     leeway: Duration,
+    /// How long a verification waits for a call to Portcullis it needs.
+    wait: Duration,
     clock: Clock,
 }
 
@@ -35,8 +37,11 @@ pub struct Builder {
     introspection_ttl: Duration,
     default_max_age: Duration,
     min_refetch_interval: Duration,
+    max_stale: Duration,
     leeway: Duration,
     timeout: Duration,
+    allow_http: bool,
+    http: Option<reqwest::Client>,
     clock: Clock,
 }
 
@@ -53,8 +58,11 @@ impl Verifier {
             introspection_ttl: Duration::from_secs(5),
             default_max_age: Duration::from_secs(300),
             min_refetch_interval: Duration::from_secs(10),
+            max_stale: Duration::from_secs(3600),
             leeway: Duration::from_secs(5),
             timeout: Duration::from_secs(5),
+            allow_http: false,
+            http: None,
             clock: Arc::new(SystemTime::now),
         }
     }
@@ -67,7 +75,7 @@ impl Verifier {
         if let Some(introspection) = &self.introspection {
             let exp = UNIX_EPOCH + Duration::from_secs(u64::try_from(claims.exp).unwrap_or(0));
             if !introspection
-                .is_active(&self.http, token, claims.jti, exp, now)
+                .is_active(token, claims.jti, exp, now, self.wait)
                 .await?
             {
                 return Err(VerifyError::Inactive);
@@ -92,7 +100,7 @@ impl Verifier {
             return Err(VerifyError::NotAnAccessToken);
         }
         let kid = header.kid.ok_or(VerifyError::Malformed)?;
-        let key = self.keys.key(&self.http, &kid, now).await?;
+        let key = self.keys.key(&kid, now, self.wait).await?;
         let claims = jsonwebtoken::decode::<Claims>(token, &key, &self.validation)
             .map_err(|e| match e.kind() {
                 ErrorKind::InvalidSignature => VerifyError::BadSignature,
@@ -158,9 +166,18 @@ impl Builder {
         self
     }
 
-    /// The least time between two fetches of the key set (10 s).
+    /// The least time between two fetches of the key set (10 s). Fetches
+    /// are shared: however many verifications need one, one is under way.
     pub fn min_refetch_interval(mut self, interval: Duration) -> Self {
         self.min_refetch_interval = interval;
+        self
+    }
+
+    /// How long past its freshness a key set keeps verifying while it
+    /// cannot be fetched again (1 h): an outage of Portcullis does not stop
+    /// services at once, but a key it retired does not live on for ever.
+    pub fn max_stale(mut self, max_stale: Duration) -> Self {
+        self.max_stale = max_stale;
         self
     }
 
@@ -170,9 +187,26 @@ impl Builder {
         self
     }
 
-    /// Timeout of each call to Portcullis (5 s).
+    /// Timeout of each call to Portcullis (5 s), and the longest a
+    /// verification waits for one.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// Accept `http://` URLs beyond loopback (a trusted private network).
+    /// Without it, the key set and introspection must be fetched over https:
+    /// whoever can change the key set can sign any token.
+    pub fn allow_http(mut self) -> Self {
+        self.allow_http = true;
+        self
+    }
+
+    /// Use this client for the calls to Portcullis (own CA roots, proxy,
+    /// mTLS). Its own timeout and redirect policy apply; the verifier adds
+    /// none but the wait for an answer.
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http = Some(client);
         self
     }
 
@@ -182,34 +216,61 @@ impl Builder {
         self
     }
 
-    pub fn build(self) -> Verifier {
+    /// Checks the URLs (https unless loopback or `allow_http`) and builds
+    /// the HTTP client.
+    pub fn build(self) -> Result<Verifier, BuildError> {
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
         // Checked against `clock` instead (jsonwebtoken reads the system's).
         validation.validate_exp = false;
-        let http = reqwest::Client::builder()
-            .timeout(self.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_default();
+        let http = match self.http {
+            Some(client) => client,
+            None => reqwest::Client::builder()
+                .timeout(self.timeout)
+                // Only the URLs checked below are ever called.
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|e| BuildError::Client(e.to_string()))?,
+        };
         let jwks_url = self
             .jwks_url
+            .clone()
             .unwrap_or_else(|| format!("{}/.well-known/jwks.json", self.issuer));
-        let introspection = self.credentials.map(|(id, secret)| {
-            let url = self
-                .introspection_url
-                .unwrap_or_else(|| format!("{}/v1/introspect", self.issuer));
-            Introspection::new(url, id, secret, self.introspection_ttl)
-        });
-        Verifier {
+        checked_url("the key set URL", &jwks_url, self.allow_http)?;
+        let introspection = match &self.credentials {
+            Some((id, secret)) => {
+                let url = self
+                    .introspection_url
+                    .clone()
+                    .unwrap_or_else(|| format!("{}/v1/introspect", self.issuer));
+                checked_url("the introspection URL", &url, self.allow_http)?;
+                Some(Introspection::new(IntrospectionSettings {
+                    url,
+                    http: http.clone(),
+                    client_id: id.clone(),
+                    client_secret: secret.clone(),
+                    ttl: self.introspection_ttl,
+                }))
+            }
+            None => None,
+        };
+        let keys = KeyCache::new(KeyCacheSettings {
+            url: jwks_url,
             http,
-            keys: KeyCache::new(jwks_url, self.default_max_age, self.min_refetch_interval),
+            default_max_age: self.default_max_age,
+            min_refetch_interval: self.min_refetch_interval,
+            max_stale: self.max_stale,
+        });
+        Ok(Verifier {
+            keys,
             introspection,
             validation,
             leeway: self.leeway,
+            // A little beyond the client's timeout: its error, not ours.
+            wait: self.timeout.saturating_add(Duration::from_millis(500)),
             clock: self.clock,
-        }
+        })
     }
 }
