@@ -16,6 +16,7 @@ backend_tests!(
     a_stale_key_set_verifies_at_once_while_portcullis_hangs,
     an_outage_is_unavailable_not_an_unknown_key,
     introspection_is_shared_and_backs_off_when_rate_limited,
+    a_fetch_dropped_with_its_runtime_does_not_wedge_the_cache,
 );
 
 /// What the stand-in answers.
@@ -226,10 +227,56 @@ async fn an_outage_is_unavailable_not_an_unknown_key(backend: Backend) {
     let error = verifier.verify(&tokens.access).await.unwrap_err();
     assert!(error.is_unavailable(), "{error:?}");
 
-    // Back: the next fetch (after the refetch interval) restores it.
+    // During the outage nobody waited on a retry; back, the next retry
+    // (after the refetch interval, in the background) restores it.
     upstream.set(serving);
     clock.advance(11);
-    verifier.verify(&tokens.access).await.unwrap();
+    recovers(&verifier, &tokens.access).await;
+}
+
+/// Verifies `token` until it passes (the retry runs in the background).
+async fn recovers(verifier: &Verifier, token: &str) {
+    for _ in 0..100 {
+        match verifier.verify(token).await {
+            Ok(_) => return,
+            Err(error) => assert!(error.is_unavailable(), "{error:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the verifier did not recover");
+}
+
+async fn a_fetch_dropped_with_its_runtime_does_not_wedge_the_cache(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tokens = app.register(&unique_email(), PASSWORD).await;
+    let (upstream, serving) = key_set_upstream(&app).await;
+    upstream.set(Mode::Hang);
+    let clock = TestClock::at(&app);
+    let verifier = Arc::new(
+        Verifier::builder(&app.settings.public_url, &app.settings.audience)
+            .jwks_url(&upstream.url)
+            .clock(clock.reader())
+            .build()
+            .unwrap(),
+    );
+    // A short-lived runtime (a CLI command, a test) starts the first fetch
+    // and goes away while Portcullis has not answered.
+    let (shared, token) = (verifier.clone(), tokens.access.clone());
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let gave_up = runtime.block_on(async {
+            tokio::time::timeout(Duration::from_millis(300), shared.verify(&token)).await
+        });
+        assert!(gave_up.is_err(), "still waiting for the hanging fetch");
+    })
+    .join()
+    .unwrap();
+    upstream.set(serving);
+    clock.advance(11);
+    recovers(&verifier, &tokens.access).await;
 }
 
 async fn introspection_is_shared_and_backs_off_when_rate_limited(backend: Backend) {
@@ -256,7 +303,7 @@ async fn introspection_is_shared_and_backs_off_when_rate_limited(backend: Backen
     // Ten verifications of one token at once: one call.
     let all =
         futures_util::future::join_all((0..10).map(|_| verifier.verify(&tokens.access))).await;
-    assert!(all.iter().all(Result::is_ok));
+    assert!(all.iter().all(Result::is_ok), "{all:?}");
     assert_eq!(upstream.requests(), 1, "one introspection for one jti");
 
     // Rate-limited: unavailable (not "inactive"), and no call at all until

@@ -41,12 +41,13 @@ pub(crate) struct Introspection {
 }
 
 struct Inner {
-    url: String,
+    url: reqwest::Url,
     http: reqwest::Client,
     client_id: String,
     client_secret: String,
     /// How long an "active" answer is trusted.
     ttl: Duration,
+    timeout: Duration,
     state: Mutex<State>,
 }
 
@@ -63,11 +64,13 @@ struct Verdict {
 }
 
 pub(crate) struct IntrospectionSettings {
-    pub(crate) url: String,
+    pub(crate) url: reqwest::Url,
     pub(crate) http: reqwest::Client,
     pub(crate) client_id: String,
     pub(crate) client_secret: String,
     pub(crate) ttl: Duration,
+    /// The longest one call may take, whatever the client's own settings.
+    pub(crate) timeout: Duration,
 }
 
 impl Introspection {
@@ -79,6 +82,7 @@ impl Introspection {
                 client_id: settings.client_id,
                 client_secret: settings.client_secret,
                 ttl: settings.ttl,
+                timeout: settings.timeout,
                 state: Mutex::default(),
             }),
         }
@@ -128,7 +132,8 @@ impl Introspection {
     }
 
     /// The call, in its own task: a verification that gives up waiting does
-    /// not leave the entry pending.
+    /// not leave the entry pending, and neither does a task the runtime
+    /// drops half-way (see [`Settle`]).
     fn start(
         &self,
         token: String,
@@ -137,31 +142,82 @@ impl Introspection {
         now: SystemTime,
         tell: watch::Sender<Outcome>,
     ) {
-        let inner = Arc::clone(&self.inner);
+        let settle = Settle {
+            inner: Arc::clone(&self.inner),
+            jti,
+            tell: Some(tell),
+        };
         tokio::spawn(async move {
-            let result = inner.call(&token).await;
-            let mut state = inner.state.lock().unwrap_or_else(PoisonError::into_inner);
-            let outcome = match result {
-                Ok(active) => {
-                    // "active" only for the short ttl, and never past `exp`.
-                    let ttl = if active { inner.ttl } else { INACTIVE_TTL };
-                    let until = now.checked_add(ttl).unwrap_or(now).min(exp);
-                    make_room(&mut state.answers, now);
-                    state.answers.insert(jti, Entry::Known { active, until });
-                    Ok(active)
-                }
-                Err((error, backoff)) => {
-                    tracing::warn!(%error, "introspection failed");
-                    state.answers.remove(&jti);
-                    if let Some(backoff) = backoff {
-                        state.quiet_until = now.checked_add(backoff);
-                    }
-                    Err(error.to_string())
-                }
+            let mut settle = settle;
+            let inner = Arc::clone(&settle.inner);
+            let result = match tokio::time::timeout(inner.timeout, inner.call(&token)).await {
+                Ok(result) => result,
+                Err(_) => Err((
+                    VerifyError::Unavailable("introspection: timed out".into()),
+                    None,
+                )),
             };
-            drop(state);
-            tell.send_replace(Some(outcome));
+            settle.done(result, exp, now);
         });
+    }
+}
+
+/// Settles one pending call: its answer is cached and told to the waiters;
+/// a call that never finished (dropped) removes its entry and tells them so.
+struct Settle {
+    inner: Arc<Inner>,
+    jti: Uuid,
+    tell: Option<watch::Sender<Outcome>>,
+}
+
+impl Settle {
+    fn done(
+        &mut self,
+        result: Result<bool, (VerifyError, Option<Duration>)>,
+        exp: SystemTime,
+        now: SystemTime,
+    ) {
+        let Some(tell) = self.tell.take() else { return };
+        let inner = &self.inner;
+        let mut state = inner.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let outcome = match result {
+            Ok(active) => {
+                // "active" only for the short ttl, and never past `exp`.
+                let ttl = if active { inner.ttl } else { INACTIVE_TTL };
+                let until = now.checked_add(ttl).unwrap_or(now).min(exp);
+                make_room(&mut state.answers, now);
+                state
+                    .answers
+                    .insert(self.jti, Entry::Known { active, until });
+                Ok(active)
+            }
+            Err((error, backoff)) => {
+                tracing::warn!(%error, "introspection failed");
+                state.answers.remove(&self.jti);
+                if let Some(backoff) = backoff {
+                    state.quiet_until = now.checked_add(backoff);
+                }
+                Err(error.to_string())
+            }
+        };
+        drop(state);
+        tell.send_replace(Some(outcome));
+    }
+}
+
+impl Drop for Settle {
+    fn drop(&mut self) {
+        let Some(tell) = self.tell.take() else { return };
+        let mut state = self
+            .inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if matches!(state.answers.get(&self.jti), Some(Entry::Pending(_))) {
+            state.answers.remove(&self.jti);
+        }
+        drop(state);
+        tell.send_replace(Some(Err("introspection: the call was dropped".into())));
     }
 }
 
@@ -171,7 +227,7 @@ impl Inner {
     async fn call(&self, token: &str) -> Result<bool, (VerifyError, Option<Duration>)> {
         let response = self
             .http
-            .post(&self.url)
+            .post(self.url.clone())
             .basic_auth(&self.client_id, Some(&self.client_secret))
             .form(&[("token", token), ("token_type_hint", "access_token")])
             .send()

@@ -37,10 +37,14 @@ impl KeySet {
 #[derive(Default)]
 struct State {
     set: Option<Arc<KeySet>>,
-    /// When the last fetch started, and whether it brought a set.
+    /// When the last fetch started; whether the last one to finish brought
+    /// a set, or failed (neither before the first finished).
     last_attempt: Option<SystemTime>,
     last_ok: bool,
+    last_failed: bool,
     in_flight: bool,
+    /// Fetches started so far; the watch says up to which one has finished.
+    generation: u64,
 }
 
 /// The key set, shared with the task that refreshes it.
@@ -50,7 +54,7 @@ pub(crate) struct KeyCache {
 }
 
 struct Inner {
-    url: String,
+    url: reqwest::Url,
     http: reqwest::Client,
     default_max_age: Duration,
     min_refetch_interval: Duration,
@@ -58,21 +62,25 @@ struct Inner {
     /// Never held across an await: a verification waits on the network only
     /// when it has no usable key at all.
     state: Mutex<State>,
-    /// Counts finished fetches; waiters watch it.
-    fetched: watch::Sender<u64>,
+    /// The generation of the last finished fetch; waiters watch it.
+    finished: watch::Sender<u64>,
+    timeout: Duration,
 }
 
 pub(crate) struct KeyCacheSettings {
-    pub(crate) url: String,
+    pub(crate) url: reqwest::Url,
     pub(crate) http: reqwest::Client,
     pub(crate) default_max_age: Duration,
     pub(crate) min_refetch_interval: Duration,
     pub(crate) max_stale: Duration,
+    /// The longest one fetch may take, whatever the client's own settings.
+    pub(crate) timeout: Duration,
 }
 
 enum Next {
     Ready(DecodingKey),
-    Wait(watch::Receiver<u64>),
+    /// For the fetch of this generation to finish.
+    Wait(watch::Receiver<u64>, u64),
     Fail(VerifyError),
 }
 
@@ -85,7 +93,8 @@ impl KeyCache {
             min_refetch_interval: settings.min_refetch_interval,
             max_stale: settings.max_stale,
             state: Mutex::default(),
-            fetched: watch::Sender::new(0),
+            finished: watch::Sender::new(0),
+            timeout: settings.timeout,
         };
         Self {
             inner: Arc::new(inner),
@@ -98,27 +107,30 @@ impl KeyCache {
     /// answers at once (for up to `max_stale` past its freshness) while one
     /// background fetch replaces it: an unreachable Portcullis never slows
     /// verification down. Only a token whose key is not known (a new key
-    /// after a rotation, or no set yet) waits, for one shared fetch. Fetches
-    /// start at most once per `min_refetch_interval`: a stream of made-up
-    /// `kid`s, or an outage, costs Portcullis one request per interval.
+    /// after a rotation, or no set yet) waits, for one shared fetch; during
+    /// an outage (the last fetch failed) nobody waits: the answer is
+    /// "unavailable" at once while a retry runs. Fetches start at most once
+    /// per `min_refetch_interval`: a stream of made-up `kid`s, or an outage,
+    /// costs Portcullis one request per interval.
     pub(crate) async fn key(
         &self,
         kid: &str,
         now: SystemTime,
         wait: Duration,
     ) -> Result<DecodingKey, VerifyError> {
-        let mut changed = match self.next(kid, now, true) {
+        let (mut finished, generation) = match self.next(kid, now, true) {
             Next::Ready(key) => return Ok(key),
             Next::Fail(error) => return Err(error),
-            Next::Wait(changed) => changed,
+            Next::Wait(finished, generation) => (finished, generation),
         };
-        if tokio::time::timeout(wait, changed.changed()).await.is_err() {
+        let done = finished.wait_for(|done| *done >= generation);
+        if !matches!(tokio::time::timeout(wait, done).await, Ok(Ok(_))) {
             return Err(VerifyError::Unavailable("key set: fetch timed out".into()));
         }
         match self.next(kid, now, false) {
             Next::Ready(key) => Ok(key),
             Next::Fail(error) => Err(error),
-            Next::Wait(_) => Err(VerifyError::Unavailable("key set: fetch failed".into())),
+            Next::Wait(..) => Err(VerifyError::Unavailable("key set: fetch failed".into())),
         }
     }
 
@@ -139,16 +151,21 @@ impl KeyCache {
                 }
             }
         }
-        if may_fetch && state.in_flight {
-            return Next::Wait(inner.fetched.subscribe());
+        // An outage: retry in the background, answer now.
+        let outage = state.last_failed;
+        if may_fetch && outage {
+            if self.may_start(&state, now) {
+                self.start(&mut state, now);
+            }
+        } else if may_fetch && state.in_flight {
+            return Next::Wait(inner.finished.subscribe(), state.generation);
+        } else if may_fetch && self.may_start(&state, now) {
+            let generation = self.start(&mut state, now);
+            return Next::Wait(inner.finished.subscribe(), generation);
         }
-        if may_fetch && self.may_start(&state, now) {
-            let changed = inner.fetched.subscribe();
-            self.start(&mut state, now);
-            return Next::Wait(changed);
-        }
-        // No fetch now. The set we have answered for this kid, unless the
-        // last fetch failed: then the key may well exist (503, not 401).
+        // No fetch to wait for. The set we have answered for this kid,
+        // unless the last fetch failed: then the key may well exist (503,
+        // not 401).
         match (&set, state.last_ok) {
             (Some(set), true) if now < set.usable_until(inner.max_stale) => {
                 Next::Fail(VerifyError::UnknownKey)
@@ -165,39 +182,72 @@ impl KeyCache {
     fn may_start(&self, state: &State, now: SystemTime) -> bool {
         let stale_after_success =
             state.last_ok && state.set.as_ref().is_some_and(|set| now >= set.fresh_until);
+        // A clock that stepped back behind the last attempt does not stop
+        // fetches until it catches up.
         let interval_passed = state.last_attempt.is_none_or(|at| {
-            now.duration_since(at).unwrap_or_default() >= self.inner.min_refetch_interval
+            now.duration_since(at)
+                .map_or(true, |since| since >= self.inner.min_refetch_interval)
         });
         !state.in_flight && (stale_after_success || interval_passed)
     }
 
-    /// One fetch, in its own task: a verification that gives up waiting
-    /// (or is dropped) does not leave the cache thinking a fetch is under way.
-    fn start(&self, state: &mut State, now: SystemTime) {
+    /// One fetch, in its own task (a verification that gives up waiting, or
+    /// is dropped, does not cancel it), bounded by the timeout even with a
+    /// caller's own client. Returns its generation; waiters wait for it.
+    fn start(&self, state: &mut State, now: SystemTime) -> u64 {
         state.in_flight = true;
         state.last_attempt = Some(now);
-        let inner = Arc::clone(&self.inner);
+        state.generation += 1;
+        let finish = Finish {
+            inner: Arc::clone(&self.inner),
+            generation: state.generation,
+            set: None,
+        };
         tokio::spawn(async move {
-            let result = inner.fetch(now).await;
-            {
-                let mut state = inner.state.lock().unwrap_or_else(PoisonError::into_inner);
-                state.in_flight = false;
-                match result {
-                    Ok(set) => {
-                        state.set = Some(Arc::new(set));
-                        state.last_ok = true;
-                    }
-                    // Keys outlive their cache entry: the last set keeps
-                    // verifying (up to `max_stale`) while Portcullis cannot be
-                    // reached, and is asked for again after the interval.
-                    Err(error) => {
-                        tracing::warn!(%error, "fetching the key set failed");
-                        state.last_ok = false;
-                    }
-                }
+            let mut finish = finish;
+            let fetched = tokio::time::timeout(finish.inner.timeout, finish.inner.fetch(now)).await;
+            match fetched {
+                Ok(Ok(set)) => finish.set = Some(set),
+                Ok(Err(error)) => tracing::warn!(%error, "fetching the key set failed"),
+                Err(_) => tracing::warn!("fetching the key set timed out"),
             }
-            inner.fetched.send_modify(|n| *n += 1);
+            // `finish` is dropped here, and also when the runtime drops the
+            // task half-way: either way the fetch is over for the waiters.
         });
+        state.generation
+    }
+}
+
+/// Ends a fetch: stores its set (or marks the failure), clears the
+/// in-flight mark and wakes the waiters, on every path out of the task.
+struct Finish {
+    inner: Arc<Inner>,
+    generation: u64,
+    set: Option<KeySet>,
+}
+
+impl Drop for Finish {
+    fn drop(&mut self) {
+        {
+            let mut state = self
+                .inner
+                .state
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            state.in_flight = false;
+            // Keys outlive their cache entry: on a failure the last set keeps
+            // verifying (up to `max_stale`), and is asked for again after
+            // the interval.
+            state.last_ok = self.set.is_some();
+            state.last_failed = self.set.is_none();
+            if let Some(set) = self.set.take() {
+                state.set = Some(Arc::new(set));
+            }
+        }
+        let generation = self.generation;
+        self.inner
+            .finished
+            .send_modify(|done| *done = (*done).max(generation));
     }
 }
 
@@ -205,10 +255,18 @@ impl Inner {
     async fn fetch(&self, now: SystemTime) -> Result<KeySet, VerifyError> {
         let response = self
             .http
-            .get(&self.url)
+            .get(self.url.clone())
             .send()
             .await
             .map_err(|e| VerifyError::Unavailable(format!("key set: {e}")))?;
+        // A caller's own client may follow redirects: only the configured
+        // URL is trusted to publish keys.
+        if *response.url() != self.url {
+            return Err(VerifyError::Unavailable(format!(
+                "key set: redirected to {}; configure the final URL",
+                response.url()
+            )));
+        }
         let max_age = response
             .headers()
             .get(CACHE_CONTROL)
@@ -237,7 +295,19 @@ impl Inner {
                 let kid = jwk.common.key_id.clone()?;
                 DecodingKey::from_jwk(jwk).ok().map(|key| (kid, key))
             })
-            .collect();
+            .collect::<HashMap<_, _>>();
+        if keys.len() < set.keys.len() {
+            tracing::warn!(
+                published = set.keys.len(),
+                usable = keys.len(),
+                "the key set has keys this verifier cannot use (not Ed25519 signing keys with a kid)"
+            );
+        }
+        // Treated as a failed fetch: it would refuse every token as signed
+        // by an unknown key, while the last good set may still verify them.
+        if keys.is_empty() {
+            return Err(VerifyError::Unavailable("key set: no usable key".into()));
+        }
         Ok(KeySet {
             keys,
             fresh_until: now.checked_add(max_age).unwrap_or(now),

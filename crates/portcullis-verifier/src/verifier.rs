@@ -156,7 +156,7 @@ impl Builder {
     /// How long an "active" answer is reused (default 5 s): the longest a
     /// signed-out session is still accepted.
     pub fn introspection_ttl(mut self, ttl: Duration) -> Self {
-        self.introspection_ttl = ttl;
+        self.introspection_ttl = ttl.min(Duration::from_secs(24 * 3600));
         self
     }
 
@@ -177,7 +177,8 @@ impl Builder {
     /// cannot be fetched again (1 h): an outage of Portcullis does not stop
     /// services at once, but a key it retired does not live on for ever.
     pub fn max_stale(mut self, max_stale: Duration) -> Self {
-        self.max_stale = max_stale;
+        // Clamped so that no setting overflows a time into its opposite.
+        self.max_stale = max_stale.min(Duration::from_secs(365 * 24 * 3600));
         self
     }
 
@@ -190,7 +191,7 @@ impl Builder {
     /// Timeout of each call to Portcullis (5 s), and the longest a
     /// verification waits for one.
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.timeout = timeout.min(Duration::from_secs(3600));
         self
     }
 
@@ -203,8 +204,9 @@ impl Builder {
     }
 
     /// Use this client for the calls to Portcullis (own CA roots, proxy,
-    /// mTLS). Its own timeout and redirect policy apply; the verifier adds
-    /// none but the wait for an answer.
+    /// mTLS). The verifier's `timeout` still bounds every call, and an
+    /// answer from any URL but the configured one (a followed redirect) is
+    /// not trusted.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http = Some(client);
         self
@@ -238,20 +240,21 @@ impl Builder {
             .jwks_url
             .clone()
             .unwrap_or_else(|| format!("{}/.well-known/jwks.json", self.issuer));
-        checked_url("the key set URL", &jwks_url, self.allow_http)?;
+        let jwks_url = checked_url("the key set URL", &jwks_url, self.allow_http)?;
         let introspection = match &self.credentials {
             Some((id, secret)) => {
                 let url = self
                     .introspection_url
                     .clone()
                     .unwrap_or_else(|| format!("{}/v1/introspect", self.issuer));
-                checked_url("the introspection URL", &url, self.allow_http)?;
+                let url = checked_url("the introspection URL", &url, self.allow_http)?;
                 Some(Introspection::new(IntrospectionSettings {
                     url,
                     http: http.clone(),
                     client_id: id.clone(),
                     client_secret: secret.clone(),
                     ttl: self.introspection_ttl,
+                    timeout: self.timeout,
                 }))
             }
             None => None,
@@ -262,6 +265,7 @@ impl Builder {
             default_max_age: self.default_max_age,
             min_refetch_interval: self.min_refetch_interval,
             max_stale: self.max_stale,
+            timeout: self.timeout,
         });
         Ok(Verifier {
             keys,
