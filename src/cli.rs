@@ -107,6 +107,7 @@ async fn create_admin(
             1,
             1,
             100,
+            0,
         )?;
         Some(hasher.hash(None, password.expose()).await?)
     } else {

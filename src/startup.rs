@@ -116,6 +116,7 @@ impl Application {
             settings.hash_concurrency,
             settings.hash_queue_limit,
             settings.hash_client_share_percent,
+            settings.hash_thread_nice,
         )?;
         let hasher = hasher.with_metrics(metrics.hashing.clone());
         let outbox = Outbox::new(secret.mail_cipher());

@@ -151,6 +151,10 @@ pub struct Settings {
     pub mail_poll_interval_ms: u64,
     /// Concurrent Argon2 computations; 0 means one per CPU.
     pub hash_concurrency: usize,
+    /// The `nice` value of the hashing threads (0 to 19; 19 by default): a
+    /// sign-in storm then yields the CPU to token work at once, and still
+    /// hashes at full speed when nothing else runs. Linux only.
+    pub hash_thread_nice: i8,
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
     pub argon2_parallelism: u32,
@@ -234,6 +238,7 @@ impl Default for Settings {
             mail_retry_max_secs: 300,
             mail_poll_interval_ms: 1000,
             hash_concurrency: 0,
+            hash_thread_nice: 19,
             argon2_memory_kib: 19_456,
             argon2_iterations: 2,
             argon2_parallelism: 1,
@@ -390,6 +395,9 @@ impl Settings {
         }
         if self.refresh_reuse_window_secs > 60 {
             return invalid("refresh_reuse_window_secs must be at most 60 (0 switches it off)");
+        }
+        if !(0..=19).contains(&self.hash_thread_nice) {
+            return invalid("hash_thread_nice must be 0 to 19");
         }
         if self.hash_client_share_percent == 0 || self.hash_client_share_percent > 100 {
             return invalid("hash_client_share_percent must be 1 to 100");

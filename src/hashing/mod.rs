@@ -4,21 +4,17 @@
 //! of exhausting memory or starving the async workers that serve token
 //! validation.
 //!
-//! The working memory is reused: a freshly allocated 19 MiB buffer per hash,
-//! freed on whichever blocking thread ran it, was kept by the allocator's
-//! per-thread arenas and drove the process to ~800 MiB under a sign-in burst.
-//! A pool with one buffer per permit keeps it at `permits × m_cost`.
+//! The computation itself is in [`engine`]; it runs on the dedicated
+//! low-priority threads of [`workers`], one per permit.
 
-use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
-use argon2::{Algorithm, Argon2, Block, Params, Version};
-use rand::RngCore;
+mod engine;
+mod workers;
+
+use engine::Engine;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{Semaphore, SemaphorePermit};
-
-const SALT_LEN: usize = 16;
-const OUTPUT_LEN: usize = 32;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HashError {
@@ -51,38 +47,13 @@ impl Verdict {
     }
 }
 
-/// Argon2 working memory, handed from one hash to the next.
-struct MemoryPool {
-    buffers: Mutex<Vec<Vec<Block>>>,
-    capacity: usize,
-}
-
-impl MemoryPool {
-    fn take(&self, blocks: usize) -> Vec<Block> {
-        let reused = self.buffers.lock().ok().and_then(|mut free| free.pop());
-        match reused {
-            Some(buffer) if buffer.len() >= blocks => buffer,
-            _ => vec![Block::new(); blocks],
-        }
-    }
-
-    fn give_back(&self, buffer: Vec<Block>) {
-        if let Ok(mut free) = self.buffers.lock() {
-            if free.len() < self.capacity {
-                free.push(buffer);
-            }
-        }
-    }
-}
-
 #[derive(Clone)]
 pub struct PasswordHasher {
-    params: Params,
+    engine: Arc<Engine>,
     permits: Arc<Semaphore>,
     /// Requests waiting for a permit, bounded by `queue_limit`.
     waiting: Arc<AtomicUsize>,
     queue_limit: usize,
-    memory: Arc<MemoryPool>,
     /// Hashing slots held or awaited per client: one client (one address)
     /// gets at most `client_share` of them, so that a single client cannot
     /// fill the queue and turn everybody else's sign-in into a 503.
@@ -105,29 +76,30 @@ impl PasswordHasher {
         concurrency: usize,
         queue_limit: usize,
         client_share_percent: u8,
+        thread_nice: i8,
     ) -> Result<Self, HashError> {
-        let params = Params::new(memory_kib, iterations, parallelism, Some(OUTPUT_LEN))
-            .map_err(|e| HashError::Params(e.to_string()))?;
         let concurrency = if concurrency == 0 {
             std::thread::available_parallelism().map_or(2, |n| n.get())
         } else {
             concurrency
         };
-        let memory = Arc::new(MemoryPool {
-            buffers: Mutex::new(Vec::new()),
-            capacity: concurrency,
-        });
-        let dummy = hash_blocking(&params, &memory, b"portcullis-dummy-password")?;
+        let engine = Arc::new(Engine::new(
+            memory_kib,
+            iterations,
+            parallelism,
+            concurrency,
+            thread_nice,
+        )?);
+        let dummy = engine.run_now(|hasher| hasher.hash(b"portcullis-dummy-password"))?;
         let capacity = concurrency + queue_limit;
         let client_share = (capacity * usize::from(client_share_percent.min(100)))
             .div_ceil(100)
             .max(1);
         Ok(Self {
-            params,
+            engine,
             permits: Arc::new(Semaphore::new(concurrency)),
             waiting: Arc::new(AtomicUsize::new(0)),
             queue_limit,
-            memory,
             per_client: Arc::new(Mutex::new(HashMap::new())),
             client_share: (client_share < capacity).then_some(client_share),
             dummy_hash: dummy.into(),
@@ -273,10 +245,11 @@ pub struct HashSlot<'a> {
 
 impl HashSlot<'_> {
     pub async fn hash(self, password: &str) -> Result<String, HashError> {
-        let params = self.hasher.params.clone();
-        let memory = self.hasher.memory.clone();
         let password = password.to_owned();
-        run(move || hash_blocking(&params, &memory, password.as_bytes())).await?
+        self.hasher
+            .engine
+            .run(move |hasher| hasher.hash(password.as_bytes()))
+            .await?
     }
 
     /// Checks `password` against `stored`, or against the dummy hash when there
@@ -284,90 +257,13 @@ impl HashSlot<'_> {
     pub async fn verify(self, password: &str, stored: Option<&str>) -> Result<Verdict, HashError> {
         let is_real = stored.is_some();
         let stored: String = stored.unwrap_or(&self.hasher.dummy_hash).to_string();
-        let params = self.hasher.params.clone();
-        let memory = self.hasher.memory.clone();
         let password = password.to_owned();
-        let verdict =
-            run(move || verify_blocking(&params, &memory, password.as_bytes(), &stored)).await?;
+        let verdict = self
+            .hasher
+            .engine
+            .run(move |hasher| hasher.verify(password.as_bytes(), &stored))
+            .await?;
         Ok(if is_real { verdict } else { Verdict::Mismatch })
-    }
-}
-
-/// Runs on the blocking pool, in a span of its own under the caller's (the
-/// hash's share of a request shows in a trace).
-async fn run<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, HashError> {
-    let span = tracing::info_span!("password_hash", algorithm = "argon2id");
-    tokio::task::spawn_blocking(move || span.in_scope(work))
-        .await
-        .map_err(|_| HashError::Cancelled)
-}
-
-/// Argon2id over pooled memory, written as a PHC string.
-fn hash_blocking(params: &Params, pool: &MemoryPool, password: &[u8]) -> Result<String, HashError> {
-    let failed = |e: &dyn std::fmt::Display| HashError::Hash(e.to_string());
-    let mut salt = [0u8; SALT_LEN];
-    rand::rng().fill_bytes(&mut salt);
-    let mut out = [0u8; OUTPUT_LEN];
-    let mut memory = pool.take(params.block_count());
-    let result = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
-        .hash_password_into_with_memory(password, &salt, &mut out, &mut memory[..]);
-    pool.give_back(memory);
-    result.map_err(|e| failed(&e))?;
-    let phc = PasswordHash {
-        algorithm: Algorithm::Argon2id.ident(),
-        version: Some(Version::V0x13.into()),
-        params: ParamsString::try_from(params).map_err(|e| failed(&e))?,
-        salt: Some(Salt::new(&salt).map_err(|e| failed(&e))?),
-        hash: Some(Output::new(&out).map_err(|e| failed(&e))?),
-    };
-    Ok(phc.to_string())
-}
-
-/// Recomputes the stored hash with its own algorithm, version and parameters
-/// and compares in constant time (`Output`'s equality).
-fn verify_blocking(
-    configured: &Params,
-    pool: &MemoryPool,
-    password: &[u8],
-    stored: &str,
-) -> Verdict {
-    let Ok(parsed) = PasswordHash::new(stored) else {
-        return Verdict::Mismatch;
-    };
-    let Ok(algorithm) = Algorithm::try_from(parsed.algorithm.as_str()) else {
-        return Verdict::Mismatch;
-    };
-    let Ok(version) = parsed.version.map_or(Ok(Version::V0x13), Version::try_from) else {
-        return Verdict::Mismatch;
-    };
-    let Ok(params) = Params::try_from(&parsed) else {
-        return Verdict::Mismatch;
-    };
-    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
-        return Verdict::Mismatch;
-    };
-    let mut out = vec![0u8; expected.len()];
-    let mut memory = pool.take(params.block_count());
-    let computed = Argon2::new(algorithm, version, params.clone()).hash_password_into_with_memory(
-        password,
-        &salt,
-        &mut out,
-        &mut memory[..],
-    );
-    pool.give_back(memory);
-    let matches = computed.is_ok() && Output::new(&out).is_ok_and(|o| o == expected);
-    if !matches {
-        return Verdict::Mismatch;
-    }
-    let current = algorithm == Algorithm::Argon2id
-        && version == Version::V0x13
-        && params.m_cost() == configured.m_cost()
-        && params.t_cost() == configured.t_cost()
-        && params.p_cost() == configured.p_cost();
-    if current {
-        Verdict::Match
-    } else {
-        Verdict::MatchNeedsRehash
     }
 }
 
@@ -376,12 +272,12 @@ mod tests {
     use super::*;
 
     fn fast() -> PasswordHasher {
-        PasswordHasher::new(1024, 1, 1, 2, 8, 100).unwrap()
+        PasswordHasher::new(1024, 1, 1, 2, 8, 100, 0).unwrap()
     }
 
     #[tokio::test]
     async fn hashes_are_argon2id_phc_strings_with_unique_salts() {
-        let hasher = PasswordHasher::new(19_456, 2, 1, 2, 8, 100).unwrap();
+        let hasher = PasswordHasher::new(19_456, 2, 1, 2, 8, 100, 0).unwrap();
         let a = hasher.hash(None, "correct horse").await.unwrap();
         let b = hasher.hash(None, "correct horse").await.unwrap();
         assert!(a.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{a}");
@@ -426,6 +322,7 @@ mod tests {
     #[tokio::test]
     async fn verifies_hashes_made_by_the_reference_implementation() {
         use argon2::password_hash::PasswordHasher as _;
+        use argon2::{Algorithm, Argon2, Params, Version};
         let reference = Argon2::new(
             Algorithm::Argon2id,
             Version::V0x13,
@@ -458,7 +355,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_queue_is_refused_at_once() {
-        let hasher = PasswordHasher::new(1024, 1, 1, 1, 1, 100).unwrap();
+        let hasher = PasswordHasher::new(1024, 1, 1, 1, 1, 100, 0).unwrap();
         let running = hasher.slot(None).await.unwrap();
         // One may wait...
         let waiting = tokio::spawn({
@@ -478,7 +375,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_abandoned_wait_gives_its_place_back() {
-        let hasher = PasswordHasher::new(1024, 1, 1, 1, 1, 100).unwrap();
+        let hasher = PasswordHasher::new(1024, 1, 1, 1, 1, 100, 0).unwrap();
         let running = hasher.slot(None).await.unwrap();
         let waiting = tokio::spawn({
             let hasher = hasher.clone();
@@ -499,19 +396,9 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn memory_is_reused_across_hashes() {
-        let hasher = fast();
-        for _ in 0..8 {
-            hasher.hash(None, "some password").await.unwrap();
-        }
-        let pooled = hasher.memory.buffers.lock().unwrap().len();
-        assert!(pooled <= 2, "{pooled} buffers kept for 2 permits");
-    }
-
-    #[tokio::test]
     async fn changed_parameters_ask_for_a_rehash() {
         let old = fast().hash(None, "password for rehash").await.unwrap();
-        let stronger = PasswordHasher::new(2048, 2, 1, 2, 8, 100).unwrap();
+        let stronger = PasswordHasher::new(2048, 2, 1, 2, 8, 100, 0).unwrap();
         assert_eq!(
             stronger
                 .verify(None, "password for rehash", Some(&old))
@@ -524,7 +411,7 @@ mod tests {
     #[tokio::test]
     async fn one_client_gets_only_its_share() {
         // 2 slots + 6 queue places, 25 %: 2 per client.
-        let hasher = PasswordHasher::new(1024, 1, 1, 2, 6, 25).unwrap();
+        let hasher = PasswordHasher::new(1024, 1, 1, 2, 6, 25, 0).unwrap();
         let first = hasher.slot(Some("198.51.100.1")).await.unwrap();
         let second = hasher.slot(Some("198.51.100.1")).await.unwrap();
         assert!(matches!(
