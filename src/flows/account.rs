@@ -37,7 +37,7 @@ pub async fn change_password(
     client: &Origin,
 ) -> Result<(), FlowError> {
     super::mfa::require_recent_second_factor(state, auth).await?;
-    let user = profile::me(state, auth).await?;
+    let user = profile::me(auth);
     reauth::confirm_password(state, &user, current, client).await?;
     let hash = passwords::screen_and_hash(state, &user, &new_password, client).await?;
     let now = state.clock.now();
@@ -71,7 +71,7 @@ pub async fn start_email_change(
     client: &Origin,
 ) -> Result<(), FlowError> {
     super::mfa::require_recent_second_factor(state, auth).await?;
-    let user = profile::me(state, auth).await?;
+    let user = profile::me(auth);
     reauth::confirm_password(state, &user, password, client).await?;
     if *new_email == user.email {
         return Err(FlowError::bad_request(
@@ -156,7 +156,7 @@ pub async fn delete_me(
     client: &Origin,
 ) -> Result<(), FlowError> {
     super::mfa::require_recent_second_factor(state, auth).await?;
-    let user = profile::me(state, auth).await?;
+    let user = profile::me(auth);
     let now = state.clock.now();
     let mut tx = reauth::reauthenticate(state, &user, proof, client).await?;
     if user.role == Role::SuperAdmin {

@@ -59,6 +59,9 @@ pub struct Caller {
     pub role: Role,
     /// The session as it was read to check that it is alive.
     pub session: Session,
+    /// Its user, read in the same statement (role, ban and profile as they
+    /// are now, not as the token says).
+    pub user: User,
     /// What the access token of this request says about the proof: its
     /// `auth_time` (Unix seconds) and whether it is `aal2`. A token issued
     /// before a step-up keeps its own, older proof: sensitive changes judge

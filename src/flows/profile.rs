@@ -5,11 +5,9 @@ use crate::flows::context::Caller;
 use crate::state::AppState;
 use crate::store::{ProfileUpdate, User};
 
-pub async fn me(state: &AppState, auth: &Caller) -> Result<User, FlowError> {
-    let mut repo = state.store.connection().await?;
-    repo.user_by_id(auth.user_id)
-        .await?
-        .ok_or(FlowError::Unauthenticated("user no longer exists"))
+/// The caller's user, as the extractor read it with the live session.
+pub fn me(auth: &Caller) -> User {
+    auth.user.clone()
 }
 
 pub async fn update(

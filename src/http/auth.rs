@@ -64,10 +64,11 @@ fn authenticate(req: &HttpRequest) -> LocalBoxFuture<'static, Result<(Caller, Re
         })?;
         // Sign-out takes effect at once: the session must still be alive.
         let mut repo = state.store.connection().await?;
-        let session = repo
-            .live_session(claims.sid, claims.sub, state.clock.now())
+        let (session, user) = repo
+            .live_session_with_user(claims.sid, claims.sub, state.clock.now())
             .await?
             .ok_or(FlowError::Unauthenticated("session ended"))?;
+        drop(repo);
         let policy_applies =
             state.settings.mfa.required_for(claims.role) && !session.assurance().is_aal2();
         let reach = match state.tokens.reach(&claims) {
@@ -83,6 +84,7 @@ fn authenticate(req: &HttpRequest) -> LocalBoxFuture<'static, Result<(Caller, Re
             session_id: claims.sid,
             role: claims.role,
             session,
+            user,
             token_proof,
         };
         Ok((caller, reach))
@@ -120,11 +122,7 @@ impl FromRequest for Admin {
         Box::pin(async move {
             let auth = authenticated.await?;
             let state = state.ok_or_else(|| ApiError::internal(anyhow::anyhow!("no app state")))?;
-            let mut repo = state.store.connection().await?;
-            let user = repo
-                .user_by_id(auth.user_id)
-                .await?
-                .ok_or(FlowError::Unauthenticated("user no longer exists"))?;
+            let user = auth.user.clone();
             if user.role < Role::Admin || user.is_banned(state.clock.now()) {
                 return Err(refused(user.id, user.role, "administrators only").into());
             }

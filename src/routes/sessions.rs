@@ -217,7 +217,7 @@ pub async fn current(
     EnrollingCaller(auth): EnrollingCaller,
 ) -> Result<web::Json<CurrentSession>, ApiError> {
     // The extractor has just read the live session; only the user is missing.
-    let user = profile::me(&state, &auth).await?;
+    let user = profile::me(&auth);
     let idle = state.settings.session_idle_ttl();
     let session_id = auth.session_id;
     Ok(web::Json(CurrentSession {

@@ -106,11 +106,8 @@ pub async fn sign_up(
     responses((status = 200, description = "The signed-in user", body = UserView), AuthProblems, ServerProblems)
 )]
 #[get("/v1/users/me")]
-pub async fn get_me(
-    state: web::Data<AppState>,
-    auth: Caller,
-) -> Result<web::Json<UserView>, ApiError> {
-    Ok(web::Json(profile::me(&state, &auth).await?.into()))
+pub async fn get_me(auth: Caller) -> Result<web::Json<UserView>, ApiError> {
+    Ok(web::Json(profile::me(&auth).into()))
 }
 
 profile_patch! {

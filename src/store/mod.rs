@@ -209,6 +209,14 @@ pub trait SessionRepo {
         user_id: Uuid,
         now: Timestamp,
     ) -> StoreResult<Option<Session>>;
+    /// [`live_session`](Self::live_session) and its user, in one statement
+    /// (what every authenticated request reads).
+    async fn live_session_with_user(
+        &mut self,
+        id: Uuid,
+        user_id: Uuid,
+        now: Timestamp,
+    ) -> StoreResult<Option<(Session, User)>>;
     async fn live_sessions_of_user(
         &mut self,
         user_id: Uuid,

@@ -1,6 +1,7 @@
 //! Issuing and validating access tokens.
 
 use super::keys::{KeyRing, KeyRingError};
+use super::verified::VerifiedTokens;
 use crate::clock::SharedClock;
 use crate::domain::Role;
 use crate::store::{Session, Timestamp};
@@ -86,6 +87,7 @@ pub struct AccessTokens {
     enrolment_audience: String,
     ttl: Duration,
     validation: Validation,
+    verified: Arc<VerifiedTokens>,
 }
 
 impl AccessTokens {
@@ -116,6 +118,7 @@ impl AccessTokens {
             enrolment_audience,
             ttl,
             validation,
+            verified: Arc::new(VerifiedTokens::new()),
         }
     }
 
@@ -178,6 +181,17 @@ impl AccessTokens {
         if token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::Invalid("too long"));
         }
+        let now = self.clock.now().unix_seconds();
+        // A token seen before skips the signature check while its key is
+        // still in the ring; its lifetime is checked as for any other.
+        if let Some((claims, kid)) = self.verified.get(token) {
+            if self.keys.verifies_with(&kid) {
+                return self
+                    .unexpired(claims, now)
+                    .inspect_err(|_| self.verified.remove(token));
+            }
+            self.verified.remove(token);
+        }
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| TokenError::Invalid("malformed header"))?;
         if header.alg != Algorithm::EdDSA {
@@ -195,7 +209,14 @@ impl AccessTokens {
         let claims = jsonwebtoken::decode::<AccessClaims>(token, &key, &self.validation)
             .map(|data| data.claims)
             .map_err(|_| TokenError::Invalid("rejected"))?;
-        if claims.exp + self.leeway_secs <= self.clock.now().unix_seconds() {
+        let claims = self.unexpired(claims, now)?;
+        self.verified
+            .insert(token, &claims, &kid, now - self.leeway_secs);
+        Ok(claims)
+    }
+
+    fn unexpired(&self, claims: AccessClaims, now: i64) -> Result<AccessClaims, TokenError> {
+        if claims.exp + self.leeway_secs <= now {
             return Err(TokenError::Expired);
         }
         Ok(claims)

@@ -172,6 +172,12 @@ impl KeyRing {
         self.snapshot().verifying.get(kid).cloned()
     }
 
+    /// Whether `kid` is still a key tokens may be verified with (without
+    /// reloading: a key that left the ring stays gone).
+    pub fn verifies_with(&self, kid: &str) -> bool {
+        self.snapshot().verifying.contains_key(kid)
+    }
+
     /// The JWKS document, pre-serialised.
     pub fn jwks(&self) -> Arc<str> {
         self.snapshot().jwks.clone()

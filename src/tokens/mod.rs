@@ -3,6 +3,7 @@
 
 mod access;
 mod keys;
+mod verified;
 
 pub use access::{AccessClaims, AccessTokens, IssuedAccessToken, Reach, TokenError};
 pub use keys::{KeyRing, KeyRingError, KeyStates, Rotation};

@@ -144,6 +144,9 @@ fn eddsa(key: &SigningKey, header: &Value, claims: &Value) -> String {
 async fn forged_and_tampered_tokens_are_refused(backend: Backend) {
     let app = spawn_app(backend).await;
     let tokens = app.register(&unique_email(), PASSWORD).await;
+    // The genuine token is used first: it is now among the verified tokens
+    // the service remembers, and no forgery below may ride on that.
+    app.me(&tokens.access).await;
     let set = jwks(&app).await;
     let x = set["keys"][0]["x"].as_str().unwrap().to_string();
     let parts: Vec<&str> = tokens.access.split('.').collect();
@@ -174,6 +177,15 @@ async fn forged_and_tampered_tokens_are_refused(backend: Backend) {
             &json!({"alg": "HS256", "typ": "at+jwt", "kid": kid}),
             &claims,
         ),
+        // the remembered token, one character longer or its signature's
+        // last character changed
+        format!("{}A", tokens.access),
+        {
+            let mut flipped = tokens.access.clone();
+            let last = flipped.pop().unwrap();
+            flipped.push(if last == 'A' { 'B' } else { 'A' });
+            flipped
+        },
         // signature stripped
         format!("{}.{}.", parts[0], parts[1]),
         format!("{}.{}", parts[0], parts[1]),

@@ -158,6 +158,29 @@ async fn live_sessions_leave_out_revoked_idle_and_expired_ones(s: TestStore) {
         .await
         .unwrap()
         .is_none());
+
+    // The same rule, with the user read in the same statement.
+    let (session, owner) = repo
+        .live_session_with_user(live.id, user.id, s.after(60))
+        .await
+        .unwrap()
+        .expect("live");
+    assert_eq!((session.id, session.user_id), (live.id, user.id));
+    assert_eq!(session.auth_method, live.auth_method);
+    assert_eq!(session.expires_at, live.expires_at);
+    assert_eq!((owner.id, &owner.email), (user.id, &user.email));
+    assert_eq!(owner.role, user.role);
+    for (id, owner_id, at) in [
+        (live.id, other.id, s.after(60)),
+        (revoked.id, user.id, s.after(60)),
+        (live.id, user.id, s.after(86_400)),
+    ] {
+        assert!(repo
+            .live_session_with_user(id, owner_id, at)
+            .await
+            .unwrap()
+            .is_none());
+    }
 }
 
 async fn sessions_are_revoked_once_and_by_their_owner(s: TestStore) {

@@ -42,7 +42,7 @@ pub async fn enrol_totp(
     proof: Option<Reauthentication>,
     client: &Origin,
 ) -> Result<Enrolment, FlowError> {
-    let user = profile::me(state, caller).await?;
+    let user = profile::me(caller);
     let mut tx = proven_owner(state, caller, &user, proof, client).await?;
     lock_user(tx.as_mut(), user.id).await?;
     if active_factors(tx.as_mut(), user.id).await?.len() >= MAX_FACTORS {
@@ -99,7 +99,7 @@ pub async fn activate(
     client: &Origin,
 ) -> Result<Activated, FlowError> {
     throttle::check_rate(state, Limited::Reauthentication, client).await?;
-    let user = profile::me(state, caller).await?;
+    let user = profile::me(caller);
     let now = state.clock.now();
     let mut tx = state.store.transaction().await?;
     lock_user(tx.as_mut(), user.id).await?;
@@ -174,7 +174,7 @@ pub async fn remove(
     factor_id: Uuid,
     client: &Origin,
 ) -> Result<(), FlowError> {
-    let user = profile::me(state, caller).await?;
+    let user = profile::me(caller);
     require_recent_second_factor(state, caller).await?;
     let now = state.clock.now();
     let mut tx = state.store.transaction().await?;
@@ -222,7 +222,7 @@ pub async fn regenerate_recovery_codes(
     caller: &Caller,
     client: &Origin,
 ) -> Result<Vec<String>, FlowError> {
-    let user = profile::me(state, caller).await?;
+    let user = profile::me(caller);
     require_recent_second_factor(state, caller).await?;
     let now = state.clock.now();
     let mut tx = state.store.transaction().await?;

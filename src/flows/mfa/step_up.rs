@@ -18,7 +18,7 @@ pub async fn step_up(
     client: &Origin,
 ) -> Result<SignedIn, FlowError> {
     throttle::check_rate(state, Limited::Reauthentication, client).await?;
-    let user = profile::me(state, caller).await?;
+    let user = profile::me(caller);
     {
         let mut repo = state.store.connection().await?;
         // A passkey raises a session on its own (an account with passkeys

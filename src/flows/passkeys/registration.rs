@@ -25,7 +25,7 @@ pub async fn options(
     proof: Option<Reauthentication>,
     client: &Origin,
 ) -> Result<Options, FlowError> {
-    let user = profile::me(state, caller).await?;
+    let user = profile::me(caller);
     let mut tx = proven_owner(state, caller, &user, proof, client).await?;
     lock_user(tx.as_mut(), user.id).await?;
     let existing = tx.passkeys_of_user(user.id).await?;
@@ -113,7 +113,7 @@ pub async fn verify(
         })?;
     let stored = serde_json::to_value(&passkey).map_err(FlowError::internal)?;
     let backup_eligible = stored["cred"]["backup_eligible"].as_bool().unwrap_or(false);
-    let user = profile::me(state, caller).await?;
+    let user = profile::me(caller);
     let now = state.clock.now();
     let mut tx = state.store.transaction().await?;
     lock_user(tx.as_mut(), user.id).await?;

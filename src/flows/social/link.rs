@@ -81,7 +81,7 @@ pub async fn start_link(
     // Cheap refusals first: no password check for a provider that is not there.
     super::check_start(state, provider_id, redirect_to)?;
     crate::flows::mfa::require_recent_second_factor(state, auth).await?;
-    let user = crate::flows::profile::me(state, auth).await?;
+    let user = crate::flows::profile::me(auth);
     let mut tx = reauth::reauthenticate(state, &user, proof, client).await?;
     let entry = audit::Entry::by_user(audit::Kind::LinkStarted, user.id)
         .details(json!({ "provider": provider_id }));
