@@ -180,7 +180,7 @@ fn parse(stored: &str) -> Option<(argon2_rust::Argon2, Vec<u8>, Output)> {
     Some((configuration, salt, expected))
 }
 
-fn argon2id(
+pub(super) fn argon2id(
     algorithm: argon2_rust::Algorithm,
     version: argon2_rust::Version,
     memory_kib: u32,
@@ -211,18 +211,15 @@ mod tests {
     fn rfc_9106_test_vector() {
         // RFC 9106 §5.3, Argon2id: the standard's own answer, on whichever
         // SIMD backend this CPU selected.
-        let params = argon2_rust::Params::builder()
-            .memory(Memory::kib(32))
-            .passes(3)
-            .lanes(4)
-            .tag_len(TagLen::bytes(32))
-            .build()
-            .unwrap();
-        let argon2 = argon2_rust::Argon2::new(
+        let argon2 = argon2id(
             argon2_rust::Algorithm::Argon2id,
             argon2_rust::Version::V0x13,
-            params,
-        );
+            32,
+            3,
+            4,
+            32,
+        )
+        .unwrap();
         let mut tag = [0u8; 32];
         argon2
             .hash_into_with_ad(&[1; 32], &[2; 16], &[3; 8], &[4; 12], &mut tag)

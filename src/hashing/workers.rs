@@ -94,15 +94,11 @@ mod tests {
     use super::*;
 
     fn configured() -> argon2_rust::Argon2 {
-        let params = argon2_rust::Params::builder()
-            .memory(argon2_rust::params::Memory::kib(8))
-            .build()
-            .unwrap();
-        argon2_rust::Argon2::new(
+        let (id, v13) = (
             argon2_rust::Algorithm::Argon2id,
             argon2_rust::Version::V0x13,
-            params,
-        )
+        );
+        super::super::engine::argon2id(id, v13, 8, 1, 1, 32).unwrap()
     }
 
     #[tokio::test]
