@@ -3,7 +3,7 @@
 
 use super::codes::{self, CodeMail, Proof};
 use super::reauth::{self, Reauthentication};
-use super::{audit, passwords, profile};
+use super::{audit, passwords};
 use crate::domain::{CodeAction, Email, Password, Role};
 use crate::error::FlowError;
 use crate::flows::context::{Caller, Origin};
@@ -37,7 +37,7 @@ pub async fn change_password(
     client: &Origin,
 ) -> Result<(), FlowError> {
     super::mfa::require_recent_second_factor(state, auth).await?;
-    let user = profile::me(auth);
+    let user = auth.user.clone();
     reauth::confirm_password(state, &user, current, client).await?;
     let hash = passwords::screen_and_hash(state, &user, &new_password, client).await?;
     let now = state.clock.now();
@@ -45,7 +45,7 @@ pub async fn change_password(
     tx.set_password_hash(user.id, &hash, now).await?;
     end_pending_grants(tx.as_mut(), user.id).await?;
     let ended = if revoke_other_sessions {
-        tx.revoke_sessions_of_user(user.id, Some(auth.session_id), now, "password_changed")
+        tx.revoke_sessions_of_user(user.id, Some(auth.session.id), now, "password_changed")
             .await?
     } else {
         0
@@ -71,7 +71,7 @@ pub async fn start_email_change(
     client: &Origin,
 ) -> Result<(), FlowError> {
     super::mfa::require_recent_second_factor(state, auth).await?;
-    let user = profile::me(auth);
+    let user = auth.user.clone();
     reauth::confirm_password(state, &user, password, client).await?;
     if *new_email == user.email {
         return Err(FlowError::bad_request(
@@ -156,7 +156,7 @@ pub async fn delete_me(
     client: &Origin,
 ) -> Result<(), FlowError> {
     super::mfa::require_recent_second_factor(state, auth).await?;
-    let user = profile::me(auth);
+    let user = auth.user.clone();
     let now = state.clock.now();
     let mut tx = reauth::reauthenticate(state, &user, proof, client).await?;
     if user.role == Role::SuperAdmin {
@@ -191,7 +191,7 @@ pub async fn export(state: &AppState, auth: &Caller) -> Result<Export, FlowError
     let idle_cutoff = now.minus(state.settings.session_idle_ttl());
     let mut repo = state.store.connection().await?;
     let user = repo
-        .user_by_id(auth.user_id)
+        .user_by_id(auth.user.id)
         .await?
         .ok_or(FlowError::Unauthenticated("user no longer exists"))?;
     let accounts = repo.accounts_of_user(user.id).await?;

@@ -157,7 +157,7 @@ pub(crate) async fn current_role(
     admin: &Admin,
     now: Timestamp,
 ) -> Result<Role, FlowError> {
-    match tx.user_by_id(admin.user.id).await? {
+    match tx.user_by_id(admin.auth.user.id).await? {
         Some(actor) if !actor.is_banned(now) && actor.role >= Role::Admin => Ok(actor.role),
         _ => Err(admin.refuse("no longer an administrator")),
     }
@@ -200,7 +200,7 @@ pub async fn update_user(
     let now = state.clock.now();
     let mut tx = state.store.transaction().await?;
     let (actor_role, target) = lock_and_load(tx.as_mut(), admin, id, now).await?;
-    let actor = admin.user.id;
+    let actor = admin.auth.user.id;
     tx.update_profile(id, &update.profile, now)
         .await
         .map_err(super::username_conflict)?;
@@ -264,7 +264,7 @@ pub async fn ban(
     tx.delete_mfa_challenges_of_user(id).await?;
     let entry = Entry::new(Kind::UserBanned)
         .user(id)
-        .actor(admin.user.id)
+        .actor(admin.auth.user.id)
         .details(json!({ "until": until, "reason": reason }));
     audit::record_in(state, tx.as_mut(), client, entry).await?;
     let user = tx.user_by_id(id).await?.ok_or(FlowError::NotFound)?;
@@ -282,7 +282,9 @@ pub async fn unban(
     let mut tx = state.store.transaction().await?;
     lock_and_load(tx.as_mut(), admin, id, now).await?;
     tx.unban_user(id, now).await?;
-    let entry = Entry::new(Kind::UserUnbanned).user(id).actor(admin.user.id);
+    let entry = Entry::new(Kind::UserUnbanned)
+        .user(id)
+        .actor(admin.auth.user.id);
     audit::record_in(state, tx.as_mut(), client, entry).await?;
     let user = tx.user_by_id(id).await?.ok_or(FlowError::NotFound)?;
     tx.commit().await?;
@@ -302,7 +304,7 @@ pub async fn delete_user(
     tx.delete_user(id).await?;
     let entry = Entry::new(Kind::UserDeleted)
         .user(id)
-        .actor(admin.user.id)
+        .actor(admin.auth.user.id)
         .details(json!({ "email": target.email, "role": target.role }));
     audit::record_in(state, tx.as_mut(), client, entry).await?;
     tx.commit().await?;
@@ -345,7 +347,7 @@ pub async fn revoke_sessions_of(
     };
     let entry = Entry::new(Kind::SessionsRevoked)
         .user(id)
-        .actor(admin.user.id)
+        .actor(admin.auth.user.id)
         .details(json!({ "session_id": session, "sessions": revoked }));
     audit::record_in(state, tx.as_mut(), client, entry).await?;
     tx.commit().await?;

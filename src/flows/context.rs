@@ -54,9 +54,6 @@ impl Origin {
 /// A signed-in user acting through a live session.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    pub user_id: Uuid,
-    pub session_id: Uuid,
-    pub role: Role,
     /// The session as it was read to check that it is alive.
     pub session: Session,
     /// Its user, read in the same statement (role, ban and profile as they
@@ -73,18 +70,18 @@ pub struct Caller {
 /// not taken from the token) is ADMIN or above, and who is not banned.
 #[derive(Debug, Clone)]
 pub struct Admin {
+    /// Its user is the administrator as it is now.
     pub auth: Caller,
-    pub user: User,
 }
 
 impl Admin {
     pub fn role(&self) -> Role {
-        self.user.role
+        self.auth.user.role
     }
 
     /// For operations reserved to SUPER-ADMINs.
     pub fn require_super_admin(&self) -> Result<(), FlowError> {
-        if self.user.role == Role::SuperAdmin {
+        if self.auth.user.role == Role::SuperAdmin {
             Ok(())
         } else {
             Err(self.refuse("only a SUPER-ADMIN may do this"))
@@ -94,7 +91,7 @@ impl Admin {
     /// A 403 for this administrator, logged: authorization failures are
     /// security events (who tried what is in the request's span).
     pub fn refuse(&self, why: &'static str) -> FlowError {
-        refused(self.auth.user_id, self.user.role, why)
+        refused(self.auth.user.id, self.auth.user.role, why)
     }
 }
 

@@ -59,7 +59,7 @@ pub async fn invite(
     codes::send_code(state, tx.as_mut(), mail, now).await?;
     let entry = Entry::new(Kind::UserInvited)
         .user(user.id)
-        .actor(admin.user.id)
+        .actor(admin.auth.user.id)
         .details(json!({ "email": user.email, "role": user.role }));
     audit::record_in(state, tx.as_mut(), client, entry).await?;
     tx.commit().await?;

@@ -5,18 +5,13 @@ use crate::flows::context::Caller;
 use crate::state::AppState;
 use crate::store::{ProfileUpdate, User};
 
-/// The caller's user, as the extractor read it with the live session.
-pub fn me(auth: &Caller) -> User {
-    auth.user.clone()
-}
-
 pub async fn update(
     state: &AppState,
     auth: &Caller,
     update: &ProfileUpdate,
 ) -> Result<User, FlowError> {
     let mut repo = state.store.connection().await?;
-    repo.update_profile(auth.user_id, update, state.clock.now())
+    repo.update_profile(auth.user.id, update, state.clock.now())
         .await
         .map_err(super::username_conflict)?
         .ok_or(FlowError::Unauthenticated("user no longer exists"))

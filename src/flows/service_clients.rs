@@ -38,14 +38,14 @@ pub async fn create(
         client_id: format!("svc_{}", URL_SAFE_NO_PAD.encode(id_bytes)),
         secret_hash: sha256_hex(&secret),
         name: name.to_string(),
-        created_by: Some(admin.user.id),
+        created_by: Some(admin.auth.user.id),
         created_at: state.clock.now(),
         last_used_at: None,
     };
     let mut tx = state.store.transaction().await?;
     tx.insert_service_client(&client).await?;
     let entry = Entry::new(Kind::ServiceClientCreated)
-        .actor(admin.user.id)
+        .actor(admin.auth.user.id)
         .details(json!({ "client_id": client.client_id, "name": name }));
     audit::record_in(state, tx.as_mut(), client_info, entry).await?;
     tx.commit().await?;
@@ -69,7 +69,7 @@ pub async fn delete(
         return Err(FlowError::NotFound);
     }
     let entry = Entry::new(Kind::ServiceClientDeleted)
-        .actor(admin.user.id)
+        .actor(admin.auth.user.id)
         .details(json!({ "id": id }));
     audit::record_in(state, tx.as_mut(), client_info, entry).await?;
     tx.commit().await?;

@@ -274,7 +274,7 @@ pub async fn list(state: &AppState, auth: &Caller) -> Result<Vec<Session>, FlowE
     let idle_cutoff = now.minus(state.settings.session_idle_ttl());
     let mut repo = state.store.connection().await?;
     Ok(repo
-        .live_sessions_of_user(auth.user_id, now, idle_cutoff)
+        .live_sessions_of_user(auth.user.id, now, idle_cutoff)
         .await?)
 }
 
@@ -286,18 +286,18 @@ pub async fn revoke(
     client: &Origin,
 ) -> Result<(), FlowError> {
     let mut tx = state.store.transaction().await?;
-    let reason = if id == auth.session_id {
+    let reason = if id == auth.session.id {
         "sign_out"
     } else {
         "revoked_by_user"
     };
     if !tx
-        .revoke_session(id, Some(auth.user_id), state.clock.now(), reason)
+        .revoke_session(id, Some(auth.user.id), state.clock.now(), reason)
         .await?
     {
         return Err(FlowError::NotFound);
     }
-    let entry = audit::Entry::by_user(audit::Kind::SignedOut, auth.user_id)
+    let entry = audit::Entry::by_user(audit::Kind::SignedOut, auth.user.id)
         .details(json!({ "session_id": id, "reason": reason }));
     audit::record_in(state, tx.as_mut(), client, entry).await?;
     tx.commit().await?;
@@ -312,15 +312,15 @@ pub async fn revoke_all(
     keep_current: bool,
     client: &Origin,
 ) -> Result<u64, FlowError> {
-    let keep = keep_current.then_some(auth.session_id);
+    let keep = keep_current.then_some(auth.session.id);
     let mut tx = state.store.transaction().await?;
     let revoked = tx
-        .revoke_sessions_of_user(auth.user_id, keep, state.clock.now(), "revoked_by_user")
+        .revoke_sessions_of_user(auth.user.id, keep, state.clock.now(), "revoked_by_user")
         .await?;
     // Whoever else was signed in may have started an email change or a link.
-    let grants_ended = super::account::end_pending_grants(tx.as_mut(), auth.user_id).await?;
+    let grants_ended = super::account::end_pending_grants(tx.as_mut(), auth.user.id).await?;
     let scope = if keep_current { "others" } else { "all" };
-    let entry = audit::Entry::by_user(audit::Kind::SignedOut, auth.user_id).details(json!({
+    let entry = audit::Entry::by_user(audit::Kind::SignedOut, auth.user.id).details(json!({
         "scope": scope,
         "sessions": revoked,
         "pending_changes_ended": grants_ended,

@@ -106,7 +106,7 @@ pub async fn create(
     }
     tx.insert_webhook_endpoint(&endpoint).await?;
     let entry = Entry::new(Kind::WebhookCreated)
-        .actor(admin.user.id)
+        .actor(admin.auth.user.id)
         .details(json!({ "webhook_id": id, "url": endpoint.url, "events": events }));
     audit::record_in(state, tx.as_mut(), client, entry).await?;
     tx.commit().await?;
@@ -165,7 +165,7 @@ pub async fn update(
     endpoint.updated_at = state.clock.now();
     tx.update_webhook_endpoint(&endpoint).await?;
     let entry = Entry::new(Kind::WebhookUpdated)
-        .actor(admin.user.id)
+        .actor(admin.auth.user.id)
         .details(json!({ "webhook_id": id, "url": endpoint.url, "enabled": endpoint.enabled }));
     audit::record_in(state, tx.as_mut(), client, entry).await?;
     tx.commit().await?;
@@ -184,7 +184,7 @@ pub async fn delete(
         return Err(FlowError::NotFound);
     }
     let entry = Entry::new(Kind::WebhookDeleted)
-        .actor(admin.user.id)
+        .actor(admin.auth.user.id)
         .details(json!({ "webhook_id": id }));
     audit::record_in(state, tx.as_mut(), client, entry).await?;
     tx.commit().await?;
@@ -211,7 +211,7 @@ pub async fn rotate_secret(
     endpoint.updated_at = now;
     tx.update_webhook_endpoint(&endpoint).await?;
     let entry = Entry::new(Kind::WebhookSecretRotated)
-        .actor(admin.user.id)
+        .actor(admin.auth.user.id)
         .details(json!({ "webhook_id": id }));
     audit::record_in(state, tx.as_mut(), client, entry).await?;
     tx.commit().await?;
@@ -232,7 +232,7 @@ pub async fn send_test(
     let payload = json!({
         "type": "webhook.test",
         "timestamp": now,
-        "data": { "webhook_id": id, "requested_by": admin.user.id },
+        "data": { "webhook_id": id, "requested_by": admin.auth.user.id },
     });
     let delivery = WebhookDelivery {
         event_id,

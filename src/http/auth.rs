@@ -80,9 +80,6 @@ fn authenticate(req: &HttpRequest) -> LocalBoxFuture<'static, Result<(Caller, Re
             claims.aal.as_deref() == Some("aal2"),
         );
         let caller = Caller {
-            user_id: claims.sub,
-            session_id: claims.sid,
-            role: claims.role,
             session,
             user,
             token_proof,
@@ -122,7 +119,7 @@ impl FromRequest for Admin {
         Box::pin(async move {
             let auth = authenticated.await?;
             let state = state.ok_or_else(|| ApiError::internal(anyhow::anyhow!("no app state")))?;
-            let user = auth.user.clone();
+            let user = &auth.user;
             if user.role < Role::Admin || user.is_banned(state.clock.now()) {
                 return Err(refused(user.id, user.role, "administrators only").into());
             }
@@ -130,7 +127,7 @@ impl FromRequest for Admin {
             if state.settings.mfa.required_for(user.role) && !auth.session.assurance().is_aal2() {
                 return Err(enrolment_required().into());
             }
-            Ok(Admin { auth, user })
+            Ok(Admin { auth })
         })
     }
 }

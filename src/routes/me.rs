@@ -222,7 +222,7 @@ pub async fn export(state: web::Data<AppState>, auth: Caller) -> Result<HttpResp
         sessions: export
             .sessions
             .into_iter()
-            .map(|s| SessionView::new(s, Some(auth.session_id), idle))
+            .map(|s| SessionView::new(s, Some(auth.session.id), idle))
             .collect(),
         factors: export.factors.into_iter().map(FactorView::from).collect(),
         passkeys: export.passkeys.into_iter().map(Into::into).collect(),

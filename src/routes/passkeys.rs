@@ -106,7 +106,7 @@ pub async fn list_passkeys(
     state: web::Data<AppState>,
     auth: EnrollingCaller,
 ) -> Result<web::Json<PasskeyList>, ApiError> {
-    let keys = manage::list(&state, auth.0.user_id).await?;
+    let keys = manage::list(&state, auth.0.user.id).await?;
     let passkeys = keys.into_iter().map(PasskeyView::from).collect();
     Ok(web::Json(PasskeyList { passkeys }))
 }

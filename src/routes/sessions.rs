@@ -6,7 +6,7 @@ use crate::domain::{Email, OpaqueToken, Username, VerificationCode};
 use crate::error::FlowError;
 use crate::error::Problem;
 use crate::flows::sign_in::{Credentials, Identifier};
-use crate::flows::{profile, sessions, sign_in as password_sign_in};
+use crate::flows::{sessions, sign_in as password_sign_in};
 use crate::http::ApiError;
 use crate::http::{Caller, EnrollingCaller, JsonBody, Origin};
 use crate::http::{PathParams, QueryParams};
@@ -186,7 +186,7 @@ pub async fn list_sessions(
     let sessions = sessions::list(&state, &auth)
         .await?
         .into_iter()
-        .map(|s| SessionView::new(s, Some(auth.session_id), idle))
+        .map(|s| SessionView::new(s, Some(auth.session.id), idle))
         .collect();
     Ok(web::Json(SessionList { sessions }))
 }
@@ -216,13 +216,12 @@ pub async fn current(
     state: web::Data<AppState>,
     EnrollingCaller(auth): EnrollingCaller,
 ) -> Result<web::Json<CurrentSession>, ApiError> {
-    // The extractor has just read the live session; only the user is missing.
-    let user = profile::me(&auth);
+    // The extractor has just read the live session and its user.
     let idle = state.settings.session_idle_ttl();
-    let session_id = auth.session_id;
+    let session_id = auth.session.id;
     Ok(web::Json(CurrentSession {
         session: SessionView::new(auth.session, Some(session_id), idle),
-        user: user.into(),
+        user: auth.user.into(),
     }))
 }
 
@@ -239,7 +238,7 @@ pub async fn sign_out(
     EnrollingCaller(auth): EnrollingCaller,
     client: Origin,
 ) -> Result<HttpResponse, ApiError> {
-    sessions::revoke(&state, &auth, auth.session_id, &client).await?;
+    sessions::revoke(&state, &auth, auth.session.id, &client).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

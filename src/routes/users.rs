@@ -107,7 +107,7 @@ pub async fn sign_up(
 )]
 #[get("/v1/users/me")]
 pub async fn get_me(auth: Caller) -> Result<web::Json<UserView>, ApiError> {
-    Ok(web::Json(profile::me(&auth).into()))
+    Ok(web::Json(auth.user.into()))
 }
 
 profile_patch! {

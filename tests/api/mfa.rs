@@ -483,13 +483,15 @@ async fn sensitive_changes_need_a_recent_second_factor(backend: Backend) {
     let auth_time = verified_claims(&app, &user.tokens.access).await["auth_time"]
         .as_i64()
         .unwrap();
-    let body = json!({"code": code_now(&app, &user.totp)});
+    // Real time still passes under the test clock: keep the one code, so
+    // that a 30 s boundary crossed mid-test cannot hand us a fresh one.
+    let code = code_now(&app, &user.totp);
     let response = app
         .send(
             Method::POST,
             "/v1/sessions/current/step-up",
             &user.tokens.access,
-            body,
+            json!({"code": code}),
         )
         .await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -515,7 +517,7 @@ async fn sensitive_changes_need_a_recent_second_factor(backend: Backend) {
             Method::POST,
             "/v1/sessions/current/step-up",
             &raised.access,
-            json!({"code": code_now(&app, &user.totp)}),
+            json!({"code": code}),
         )
         .await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);

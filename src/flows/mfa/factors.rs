@@ -6,7 +6,7 @@ use crate::domain::{Role, SecondFactor, TotpCode};
 use crate::error::FlowError;
 use crate::flows::context::{Admin, Caller, Origin};
 use crate::flows::reauth::{self, Reauthentication};
-use crate::flows::{audit, codes, profile, SignedIn};
+use crate::flows::{audit, codes, SignedIn};
 use crate::mail::MailKind;
 use crate::mfa::{totp, SecondFactors};
 use crate::state::AppState;
@@ -23,7 +23,7 @@ const ENROLMENT_TTL: Duration = Duration::from_secs(15 * 60);
 
 pub async fn list(state: &AppState, caller: &Caller) -> Result<Vec<Factor>, FlowError> {
     let mut repo = state.store.connection().await?;
-    Ok(repo.factors_of_user(caller.user_id).await?)
+    Ok(repo.factors_of_user(caller.user.id).await?)
 }
 
 /// A started enrolment: the secret is shown once, here.
@@ -42,7 +42,7 @@ pub async fn enrol_totp(
     proof: Option<Reauthentication>,
     client: &Origin,
 ) -> Result<Enrolment, FlowError> {
-    let user = profile::me(caller);
+    let user = caller.user.clone();
     let mut tx = proven_owner(state, caller, &user, proof, client).await?;
     lock_user(tx.as_mut(), user.id).await?;
     if active_factors(tx.as_mut(), user.id).await?.len() >= MAX_FACTORS {
@@ -99,7 +99,7 @@ pub async fn activate(
     client: &Origin,
 ) -> Result<Activated, FlowError> {
     throttle::check_rate(state, Limited::Reauthentication, client).await?;
-    let user = profile::me(caller);
+    let user = caller.user.clone();
     let now = state.clock.now();
     let mut tx = state.store.transaction().await?;
     lock_user(tx.as_mut(), user.id).await?;
@@ -153,7 +153,7 @@ pub async fn activate(
     let signed_in = raise_and_reissue(
         state,
         tx,
-        (user, caller.session_id),
+        (user, caller.session.id),
         SecondFactor::Totp,
         now,
     )
@@ -174,7 +174,7 @@ pub async fn remove(
     factor_id: Uuid,
     client: &Origin,
 ) -> Result<(), FlowError> {
-    let user = profile::me(caller);
+    let user = caller.user.clone();
     require_recent_second_factor(state, caller).await?;
     let now = state.clock.now();
     let mut tx = state.store.transaction().await?;
@@ -213,7 +213,7 @@ pub async fn remove(
 
 pub async fn remaining_recovery_codes(state: &AppState, caller: &Caller) -> Result<i64, FlowError> {
     let mut repo = state.store.connection().await?;
-    Ok(repo.remaining_recovery_codes(caller.user_id).await?)
+    Ok(repo.remaining_recovery_codes(caller.user.id).await?)
 }
 
 /// New recovery codes (a recent second factor first); the old ones die.
@@ -222,7 +222,7 @@ pub async fn regenerate_recovery_codes(
     caller: &Caller,
     client: &Origin,
 ) -> Result<Vec<String>, FlowError> {
-    let user = profile::me(caller);
+    let user = caller.user.clone();
     require_recent_second_factor(state, caller).await?;
     let now = state.clock.now();
     let mut tx = state.store.transaction().await?;
@@ -260,7 +260,7 @@ pub async fn reset(
     tx.delete_mfa_challenges_of_user(user.id).await?;
     let entry = audit::Entry::new(audit::Kind::FactorsReset)
         .user(user.id)
-        .actor(admin.user.id)
+        .actor(admin.auth.user.id)
         .details(json!({ "factors": removed }));
     audit::record_in(state, tx.as_mut(), client, entry).await?;
     if removed > 0 {
@@ -306,7 +306,7 @@ pub(crate) async fn admin_over_factors(
     user_id: Uuid,
     refusals: (&'static str, &'static str),
 ) -> Result<(Box<dyn Repo>, User), FlowError> {
-    if user_id == admin.user.id {
+    if user_id == admin.auth.user.id {
         return Err(admin.refuse(refusals.0));
     }
     require_recent_second_factor(state, &admin.auth).await?;

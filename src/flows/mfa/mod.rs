@@ -176,7 +176,7 @@ pub async fn require_recent_second_factor(
     caller: &Caller,
 ) -> Result<(), FlowError> {
     let mut repo = state.store.connection().await?;
-    if !has_second_factor(repo.as_mut(), caller.user_id).await? {
+    if !has_second_factor(repo.as_mut(), caller.user.id).await? {
         return Ok(());
     }
     let max_age = state.settings.mfa.step_up_max_age_secs;

@@ -6,7 +6,7 @@ use super::{active_factors, check_passkey, raise_and_reissue, record_failure, ve
 use crate::error::FlowError;
 use crate::flows::context::{Caller, Origin};
 use crate::flows::passkeys::Purpose;
-use crate::flows::{audit, profile, SignedIn};
+use crate::flows::{audit, SignedIn};
 use crate::state::AppState;
 use crate::throttle::{self, Limited};
 use serde_json::json;
@@ -18,7 +18,7 @@ pub async fn step_up(
     client: &Origin,
 ) -> Result<SignedIn, FlowError> {
     throttle::check_rate(state, Limited::Reauthentication, client).await?;
-    let user = profile::me(caller);
+    let user = caller.user.clone();
     {
         let mut repo = state.store.connection().await?;
         // A passkey raises a session on its own (an account with passkeys
@@ -31,7 +31,7 @@ pub async fn step_up(
     // A stolen access token must not become a way to guess codes: every
     // attempt counts in the account's lockout.
     let allowed = throttle::claim_second_factor(state, user.email.as_str()).await?;
-    let session = caller.session_id.to_string();
+    let session = caller.session.id.to_string();
     let proof = match allowed {
         true => check_passkey(state, &user, proof, (Purpose::StepUp, &session), client).await?,
         false => proof,
@@ -51,11 +51,11 @@ pub async fn step_up(
     };
     throttle::clear_second_factor(tx.as_mut(), user.email.as_str()).await?;
     let entry = audit::Entry::by_user(audit::Kind::MfaVerified, user.id).details(json!({
-        "session_id": caller.session_id,
+        "session_id": caller.session.id,
         "second_factor": second.as_str(),
     }));
     audit::record_in(state, tx.as_mut(), client, entry).await?;
-    let raised = raise_and_reissue(state, tx, (user, caller.session_id), second, now).await?;
+    let raised = raise_and_reissue(state, tx, (user, caller.session.id), second, now).await?;
     state.outbox.wake();
     Ok(raised)
 }

@@ -34,10 +34,10 @@ pub async fn rename(
     name: &str,
 ) -> Result<PasskeyRecord, FlowError> {
     let mut repo = state.store.connection().await?;
-    if !repo.rename_passkey(id, caller.user_id, name).await? {
+    if !repo.rename_passkey(id, caller.user.id, name).await? {
         return Err(FlowError::NotFound);
     }
-    let keys = repo.passkeys_of_user(caller.user_id).await?;
+    let keys = repo.passkeys_of_user(caller.user.id).await?;
     keys.into_iter()
         .find(|k| k.id == id)
         .ok_or(FlowError::NotFound)
@@ -55,12 +55,12 @@ pub async fn remove(
     require_recent_second_factor(state, caller).await?;
     let now = state.clock.now();
     let mut tx = state.store.transaction().await?;
-    let has_password = lock_user(tx.as_mut(), caller.user_id).await?;
-    let keys = tx.passkeys_of_user(caller.user_id).await?;
+    let has_password = lock_user(tx.as_mut(), caller.user.id).await?;
+    let keys = tx.passkeys_of_user(caller.user.id).await?;
     if !keys.iter().any(|k| k.id == id) {
         return Err(FlowError::NotFound);
     }
-    let providers = tx.accounts_of_user(caller.user_id).await?.len();
+    let providers = tx.accounts_of_user(caller.user.id).await?.len();
     // A flagged passkey signs nobody in: it is no way to sign in.
     let others = keys.iter().filter(|k| k.id != id && k.is_usable()).count();
     if !has_password && providers == 0 && others == 0 {
@@ -72,7 +72,7 @@ pub async fn remove(
         });
     }
     let user = tx
-        .user_by_id(caller.user_id)
+        .user_by_id(caller.user.id)
         .await?
         .ok_or(FlowError::Unauthenticated("user no longer exists"))?;
     delete(state, tx.as_mut(), (&user, id), None, client, now).await?;
@@ -100,7 +100,7 @@ pub async fn remove_by_admin(
         state,
         tx.as_mut(),
         (&user, id),
-        Some(admin.user.id),
+        Some(admin.auth.user.id),
         client,
         now,
     )

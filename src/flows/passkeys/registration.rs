@@ -7,7 +7,7 @@ use crate::error::FlowError;
 use crate::flows::context::{Caller, Origin};
 use crate::flows::mfa::factors::{lock_user, proven_owner};
 use crate::flows::reauth::Reauthentication;
-use crate::flows::{audit, codes, profile};
+use crate::flows::{audit, codes};
 use crate::mail::MailKind;
 use crate::passkeys::{PasskeyRegistration, RegisterPublicKeyCredential};
 use crate::state::AppState;
@@ -25,7 +25,7 @@ pub async fn options(
     proof: Option<Reauthentication>,
     client: &Origin,
 ) -> Result<Options, FlowError> {
-    let user = profile::me(caller);
+    let user = caller.user.clone();
     let mut tx = proven_owner(state, caller, &user, proof, client).await?;
     lock_user(tx.as_mut(), user.id).await?;
     let existing = tx.passkeys_of_user(user.id).await?;
@@ -63,7 +63,7 @@ pub async fn options(
     let ceremony = (
         Purpose::Register,
         Some(user.id),
-        Some(caller.session_id.to_string()),
+        Some(caller.session.id.to_string()),
     );
     let (challenge_id, expires_at) =
         start_ceremony(state, tx.as_mut(), ceremony, &registration, now).await?;
@@ -95,10 +95,10 @@ pub async fn verify(
     name: Option<String>,
     client: &Origin,
 ) -> Result<PasskeyRecord, FlowError> {
-    let session = caller.session_id.to_string();
+    let session = caller.session.id.to_string();
     let binding = (
         Purpose::Register,
-        Some(caller.user_id),
+        Some(caller.user.id),
         Some(session.as_str()),
     );
     let (_, registration): (_, PasskeyRegistration) =
@@ -113,7 +113,7 @@ pub async fn verify(
         })?;
     let stored = serde_json::to_value(&passkey).map_err(FlowError::internal)?;
     let backup_eligible = stored["cred"]["backup_eligible"].as_bool().unwrap_or(false);
-    let user = profile::me(caller);
+    let user = caller.user.clone();
     let now = state.clock.now();
     let mut tx = state.store.transaction().await?;
     lock_user(tx.as_mut(), user.id).await?;

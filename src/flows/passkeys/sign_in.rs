@@ -156,8 +156,8 @@ pub async fn step_up_options(
     throttle::check_rate(state, Limited::Reauthentication, client).await?;
     let now = state.clock.now();
     let mut tx = state.store.transaction().await?;
-    let binding = Some(caller.session_id.to_string());
-    let ceremony = (Purpose::StepUp, caller.user_id, binding);
+    let binding = Some(caller.session.id.to_string());
+    let ceremony = (Purpose::StepUp, caller.user.id, binding);
     let options = start_listed(state, tx.as_mut(), ceremony, now).await?;
     tx.commit().await?;
     Ok(options)

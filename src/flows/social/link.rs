@@ -81,7 +81,7 @@ pub async fn start_link(
     // Cheap refusals first: no password check for a provider that is not there.
     super::check_start(state, provider_id, redirect_to)?;
     crate::flows::mfa::require_recent_second_factor(state, auth).await?;
-    let user = crate::flows::profile::me(auth);
+    let user = auth.user.clone();
     let mut tx = reauth::reauthenticate(state, &user, proof, client).await?;
     let entry = audit::Entry::by_user(audit::Kind::LinkStarted, user.id)
         .details(json!({ "provider": provider_id }));
@@ -147,13 +147,13 @@ pub async fn complete_link(
     let held = tx
         .take_pending_link(&sha256_hex(link_code), now)
         .await?
-        .filter(|held| held.user_id == auth.user_id);
+        .filter(|held| held.user_id == auth.user.id);
     let Some(held) = held else {
         tx.commit().await?;
         return Err(invalid());
     };
     let user = tx
-        .user_by_id(auth.user_id)
+        .user_by_id(auth.user.id)
         .await?
         .ok_or(FlowError::Unauthenticated("user no longer exists"))?;
     if user.is_banned(now) {

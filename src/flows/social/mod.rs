@@ -296,7 +296,7 @@ pub async fn exchange(
 
 pub async fn accounts(state: &AppState, auth: &Caller) -> Result<Vec<Account>, FlowError> {
     let mut repo = state.store.connection().await?;
-    Ok(repo.accounts_of_user(auth.user_id).await?)
+    Ok(repo.accounts_of_user(auth.user.id).await?)
 }
 
 /// Unlinks one of the caller's accounts, unless it is the only way a user
@@ -310,14 +310,14 @@ pub async fn unlink(
 ) -> Result<(), FlowError> {
     let mut tx = state.store.transaction().await?;
     let has_password = tx
-        .lock_user(auth.user_id)
+        .lock_user(auth.user.id)
         .await?
         .ok_or(FlowError::Unauthenticated("user no longer exists"))?;
-    let accounts = tx.accounts_of_user(auth.user_id).await?;
+    let accounts = tx.accounts_of_user(auth.user.id).await?;
     let Some(account) = accounts.iter().find(|a| a.id == id) else {
         return Err(FlowError::NotFound);
     };
-    let passkeys = tx.passkeys_of_user(auth.user_id).await?;
+    let passkeys = tx.passkeys_of_user(auth.user.id).await?;
     let has_passkey = passkeys.iter().any(crate::store::PasskeyRecord::is_usable);
     if !has_password && !has_passkey && accounts.len() == 1 {
         return Err(FlowError::Conflict {
@@ -327,8 +327,8 @@ pub async fn unlink(
                 .into(),
         });
     }
-    tx.delete_account(id, auth.user_id).await?;
-    let entry = audit::Entry::by_user(audit::Kind::AccountUnlinked, auth.user_id)
+    tx.delete_account(id, auth.user.id).await?;
+    let entry = audit::Entry::by_user(audit::Kind::AccountUnlinked, auth.user.id)
         .details(json!({ "provider": account.provider_id, "subject": account.account_id }));
     audit::record_in(state, tx.as_mut(), client, entry).await?;
     tx.commit().await?;

@@ -70,7 +70,7 @@ pub async fn rotate(
             }),
             other => ApiError::internal(other),
         })?;
-    let entry = Entry::by_user(Kind::SigningKeyRotated, admin.user.id)
+    let entry = Entry::by_user(Kind::SigningKeyRotated, admin.auth.user.id)
         .details(json!({ "kid": rotation.kid, "retiring": rotation.retiring }));
     audit::record(&state, &client, entry).await;
     Ok(HttpResponse::Created().json(RotationView {
