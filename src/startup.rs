@@ -163,6 +163,7 @@ impl Application {
             trusted_proxies: settings
                 .trusted_proxy_nets()
                 .map_err(|e| StartupError::Protections(e.to_string()))?,
+            refused_clients: Default::default(),
             pwned: PwnedPasswords::new(&settings.pwned_passwords)
                 .map_err(StartupError::Protections)?,
             settings: Arc::new(settings.clone()),

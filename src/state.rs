@@ -34,6 +34,8 @@ pub struct AppState {
     pub provider_cipher: KeyCipher,
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Clients past a request limit, until their window reopens.
+    pub refused_clients: crate::throttle::RefusedClients,
     pub pwned: PwnedPasswords,
     /// Seals TOTP secrets and hashes recovery codes.
     pub factors: crate::mfa::SecondFactors,

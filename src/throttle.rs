@@ -11,6 +11,9 @@ use crate::state::AppState;
 use crate::store::{Repo, Timestamp};
 use std::time::Duration;
 
+mod refused;
+pub use refused::RefusedClients;
+
 /// The endpoints with a per-client limit.
 #[derive(Debug, Clone, Copy)]
 pub enum Limited {
@@ -194,12 +197,24 @@ fn count_limited(state: &AppState, limit: &'static str, error: &FlowError) {
 }
 
 /// Counts a hit on `key`: 429 with `Retry-After` past `limit` in its window.
+/// A key this instance has seen refused is refused again without a write
+/// until its window reopens (see [`RefusedClients`]).
 async fn hit_key(state: &AppState, key: &str, limit: RateLimit) -> Result<(), FlowError> {
     if limit.limit == 0 {
         return Ok(());
     }
+    let now = state.clock.now();
+    if let Some(reopens) = state.refused_clients.reopens(key, now) {
+        return Err(retry_at(reopens, now));
+    }
     let mut repo = state.store.connection().await?;
-    hit_key_in(state, repo.as_mut(), key, limit).await
+    match count_hit(repo.as_mut(), key, limit, now).await? {
+        None => Ok(()),
+        Some(reopens) => {
+            state.refused_clients.remember(key, reopens, now);
+            Err(retry_at(reopens, now))
+        }
+    }
 }
 
 /// [`hit_key`] in the caller's unit of work.
@@ -212,14 +227,27 @@ async fn hit_key_in(
     if limit.limit == 0 {
         return Ok(());
     }
-    let window = Duration::from_secs(limit.window_secs);
     let now = state.clock.now();
+    match count_hit(repo, key, limit, now).await? {
+        None => Ok(()),
+        Some(reopens) => Err(retry_at(reopens, now)),
+    }
+}
+
+/// Counts the hit; when it is past the limit, the time its window reopens.
+async fn count_hit(
+    repo: &mut dyn Repo,
+    key: &str,
+    limit: RateLimit,
+    now: Timestamp,
+) -> Result<Option<Timestamp>, FlowError> {
+    let window = Duration::from_secs(limit.window_secs);
     let (hits, started) = repo.hit_rate_limit(key, now, now.minus(window)).await?;
     if hits <= i64::from(limit.limit) {
-        return Ok(());
+        return Ok(None);
     }
     tracing::info!(limit = %loggable(key), "rate limit reached");
-    Err(retry_at(started.plus(window), now))
+    Ok(Some(started.plus(window)))
 }
 
 /// A limit's key as the log may show it: addresses are personal data, so a

@@ -213,27 +213,36 @@ async fn exchange(
     };
     let idle_cutoff = now.minus(state.settings.session_idle_ttl());
     // Dropping the transaction on the error paths below rolls the rotation back.
-    let session = tx
+    let touched = tx
         .touch_session(session_id, now, idle_cutoff)
         .await?
         .ok_or(FlowError::InvalidRefreshToken)?;
-    let user = tx
-        .user_by_id(session.user_id)
-        .await?
-        .filter(|user| !user.is_banned(now))
-        .ok_or(FlowError::InvalidRefreshToken)?;
     match outcome {
         Refreshed::Rotated => {
-            tx.insert_refresh_token(&sha256_hex(&successor), session.id, now)
+            tx.insert_refresh_token(&sha256_hex(&successor), touched.id, now)
                 .await?;
         }
         Refreshed::Replayed => {
-            let entry = audit::Entry::by_user(audit::Kind::RefreshTokenReplayed, user.id)
-                .details(json!({ "session_id": session.id }));
+            let entry = audit::Entry::by_user(audit::Kind::RefreshTokenReplayed, touched.user_id)
+                .details(json!({ "session_id": touched.id }));
             audit::record_in(state, tx.as_mut(), client, entry).await?;
         }
     }
     tx.commit().await?;
+    // The user is read after the commit, with the session, in the statement
+    // every validation uses: the write transaction (on SQLite, the one
+    // writer's turn) stays as short as the rotation itself, and a ban or a
+    // role change (both end the session) that committed meanwhile refuses
+    // this answer instead of carrying the old role into a new token. The
+    // successor it wrote then dies with its session.
+    let (session, user) = state
+        .store
+        .connection()
+        .await?
+        .live_session_with_user(touched.id, touched.user_id, now)
+        .await?
+        .filter(|(_, user)| !user.is_banned(now))
+        .ok_or(FlowError::InvalidRefreshToken)?;
     let access = issue_access(state, &user, &session, now)?;
     let signed_in = SignedIn {
         access,

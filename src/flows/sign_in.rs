@@ -75,6 +75,10 @@ pub async fn with_password(
     password: &str,
     client: Origin,
 ) -> Result<SignInOutcome, FlowError> {
+    // A hashing slot first: when the service is overloaded the answer is a
+    // 503 that costs no database work and counts nothing against the account.
+    let client_key = client.limit_key();
+    let slot = state.hasher.slot(client_key.as_deref()).await?;
     let user = {
         let mut repo = state.store.connection().await?;
         match &identifier {
@@ -89,10 +93,6 @@ pub async fn with_password(
         (None, Identifier::Email(email)) => email.to_string(),
         (None, Identifier::Username(name)) => format!("@{}", name.as_str()),
     };
-    // A hashing slot first: when the service is overloaded the answer is a
-    // 503 and nothing is counted against the account.
-    let client_key = client.limit_key();
-    let slot = state.hasher.slot(client_key.as_deref()).await?;
     let allowed = throttle::claim_sign_in(state, &key).await?;
     let stored = user
         .as_ref()

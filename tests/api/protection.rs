@@ -7,11 +7,12 @@ use crate::helpers::*;
 use futures_util::future::join_all;
 use portcullis::config::{LockoutSettings, RateLimit};
 use reqwest::{Method, StatusCode};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::time::Duration;
 
 backend_tests!(
     an_ip_limit_trips_and_recovers,
+    a_client_past_its_limit_costs_no_more_writes,
     spoofed_forwarded_for_is_ignored_from_untrusted_peers,
     a_trusted_proxy_passes_on_the_client_address,
     lockout_counts_per_account_across_case_and_addresses,
@@ -61,6 +62,50 @@ async fn an_ip_limit_trips_and_recovers(backend: Backend) {
         app.sign_in(&unique_email(), PASSWORD).await.status(),
         StatusCode::UNAUTHORIZED
     );
+}
+
+/// Once the shared count has refused a client, this instance refuses it
+/// from memory until the window reopens: a flood writes nothing more, the
+/// other instance still refuses it from the database, and the window
+/// reopens on time everywhere.
+async fn a_client_past_its_limit_costs_no_more_writes(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.rate_limits.sign_in = RateLimit::new(2, 60)).await;
+    let other = app.second_instance().await;
+    let hits = || {
+        app.db.scalar("SELECT CAST(COALESCE(SUM(hits), 0) AS BIGINT) FROM rate_limits WHERE key LIKE 'sign_in:%'")
+    };
+    for _ in 0..2 {
+        let status = app.sign_in(&unique_email(), PASSWORD).await.status();
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let refused = app.sign_in(&unique_email(), PASSWORD).await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(hits().await, 3);
+    for _ in 0..20 {
+        let response = app.sign_in(&unique_email(), PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        let retry_after: u64 = response.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=60).contains(&retry_after), "{retry_after}");
+    }
+    assert_eq!(hits().await, 3, "refusals from memory write nothing");
+    // The other instance has not seen the refusal: it asks the database,
+    // which refuses too.
+    let body = json!({"email": unique_email(), "password": PASSWORD});
+    let response = other.post_json("/v1/sessions", &body).await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    // The window reopens on the application's clock, on both.
+    app.advance(Duration::from_secs(61));
+    assert_eq!(
+        app.sign_in(&unique_email(), PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let body = json!({"email": unique_email(), "password": PASSWORD});
+    let response = other.post_json("/v1/sessions", &body).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
 
 async fn spoofed_forwarded_for_is_ignored_from_untrusted_peers(backend: Backend) {
