@@ -2,7 +2,7 @@
 //!
 //! On tokio's blocking pool, Argon2 competed with the request threads as an
 //! equal: a sign-in storm took both cores and token validation's p99 grew
-//! tenfold. These threads run at `nice` (19 by default): when nothing else
+//! tenfold. These threads run at `nice` (10 by default): when nothing else
 //! wants the CPU they hash at full speed, and a request thread that wakes
 //! up preempts them at once. One thread per hashing permit, each with its own
 //! Argon2 arena, so at most `threads × m_cost` of working memory.
