@@ -208,13 +208,11 @@ async fn hit_key(state: &AppState, key: &str, limit: RateLimit) -> Result<(), Fl
         return Err(retry_at(reopens, now));
     }
     let mut repo = state.store.connection().await?;
-    match count_hit(repo.as_mut(), key, limit, now).await? {
-        None => Ok(()),
-        Some(reopens) => {
-            state.refused_clients.remember(key, reopens, now);
-            Err(retry_at(reopens, now))
-        }
-    }
+    let refused = count_hit(repo.as_mut(), key, limit, now).await?;
+    refused.map_or(Ok(()), |reopens| {
+        state.refused_clients.remember(key, reopens, now);
+        Err(retry_at(reopens, now))
+    })
 }
 
 /// [`hit_key`] in the caller's unit of work.
@@ -228,10 +226,8 @@ async fn hit_key_in(
         return Ok(());
     }
     let now = state.clock.now();
-    match count_hit(repo, key, limit, now).await? {
-        None => Ok(()),
-        Some(reopens) => Err(retry_at(reopens, now)),
-    }
+    let refused = count_hit(repo, key, limit, now).await?;
+    refused.map_or(Ok(()), |reopens| Err(retry_at(reopens, now)))
 }
 
 /// Counts the hit; when it is past the limit, the time its window reopens.

@@ -261,11 +261,7 @@ async fn resend_cool_down_and_hourly_cap(backend: Backend) {
     app.advance(minute);
     let response = app.request_code(&email, "sign_in").await;
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
-    let retry: u64 = response.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let retry = retry_after(&response);
     assert!(retry > 3000 && retry <= 3600, "{retry}");
     let unknown = unique_email();
     for _ in 0..4 {

@@ -166,6 +166,15 @@ impl TestApp2 {
     }
 }
 
+/// The seconds a 429 or 503 asks the client to wait.
+pub fn retry_after(response: &Response) -> u64 {
+    response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
 /// `POST url` with a JSON body.
 pub async fn post_json_to(client: &reqwest::Client, url: String, body: &Value) -> Response {
     client.post(url).json(body).send().await.unwrap()
