@@ -79,10 +79,16 @@ onSubmit('sign-in-form', async ({ email, password }) => {
 
 onSubmit('mfa-form', async ({ code }, form) => {
   signedInOrMfa(await session.completeMfa({ mfa_token: form.dataset.mfaToken, code }));
+  forgetMfaStep();
+});
+
+/** The second-factor step is over (done, or another tab signed in): its token leaves the DOM. */
+function forgetMfaStep() {
+  const form = $('mfa-form');
   form.hidden = true;
   form.reset();
-  delete form.dataset.mfaToken; // spent: not left in the DOM
-});
+  delete form.dataset.mfaToken;
+}
 
 async function showProviders() {
   const { data } = await listProviders({ client: session.publicClient });
@@ -157,6 +163,7 @@ async function render() {
   $('signed-out').hidden = signedIn;
   document.body.dataset.state = signedIn ? 'signed-in' : 'signed-out';
   if (!signedIn) return showProviders().catch((e) => say(describe(e), true));
+  forgetMfaStep();
   const { data: me, error } = await getMe({ client: session.client });
   if (error) return say(describe(error), true);
   $('me-email').textContent = me.email;

@@ -16,7 +16,7 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 /// Mails one worker takes per round.
-const BATCH: i64 = 20;
+const BATCH: usize = 20;
 
 #[derive(Clone)]
 pub struct Outbox {
@@ -104,11 +104,11 @@ pub fn spawn_worker(
                 transport.as_ref(),
                 (&outbox, &metrics),
                 &settings,
-                clock.as_ref(),
+                (clock.as_ref(), &stop),
             )
             .await
             {
-                Ok(count) => count >= BATCH as usize,
+                Ok(count) => count >= BATCH,
                 Err(error) => {
                     tracing::warn!(error = ?error, "mail outbox unavailable; retrying later");
                     false
@@ -125,18 +125,31 @@ pub fn spawn_worker(
     });
 }
 
-/// One round: drops stale mail, leases due mail, sends it. Returns how many
-/// mails were leased.
+/// How long one send may take before it counts as failed. Lettre's own
+/// timeout bounds each SMTP command, not a whole conversation with a server
+/// that answers slowly.
+fn send_limit(settings: &Settings) -> Duration {
+    Duration::from_secs(settings.smtp_timeout_secs.saturating_mul(2).max(1))
+}
+
+/// One round: drops stale mail, then leases and sends due mail one at a
+/// time, up to `BATCH`. Each mail is leased just before its own send, for
+/// longer than that send may take, so a slow SMTP server cannot make a
+/// lease run out while the mail waits behind others (another instance
+/// would send it again), and a stop leaves nothing leased that was not
+/// being sent. Returns how many mails were leased.
 async fn deliver_due(
     store: &dyn Store,
     transport: &dyn MailTransport,
     (outbox, metrics): (&Outbox, &Metrics),
     settings: &Settings,
-    clock: &dyn Clock,
+    (clock, stop): (&dyn Clock, &crate::workers::StopSignal),
 ) -> StoreResult<usize> {
-    let now = clock.now();
-    let mut repo = store.connection().await?;
-    let stale = repo.discard_stale_mail(now).await?;
+    let stale = store
+        .connection()
+        .await?
+        .discard_stale_mail(clock.now())
+        .await?;
     for _ in 0..stale {
         metrics.count_mail(MailResult::dropped);
     }
@@ -146,41 +159,72 @@ async fn deliver_due(
             "undelivered mail discarded: it is out of date"
         );
     }
-    // The lease outlasts a send that runs into the SMTP timeout.
-    let lease = Duration::from_secs(settings.smtp_timeout_secs * 2 + 5);
-    let claimed = repo.claim_mail(now, now.plus(lease), BATCH).await?;
-    drop(repo);
-    for stored in &claimed {
-        let Some(mail) = outbox.open(stored) else {
-            tracing::error!(mail_id = %stored.id, "sealed mail cannot be opened; dropped");
-            metrics.count_mail(MailResult::dropped);
-            store.connection().await?.delete_mail(stored.id).await?;
-            continue;
+    let limit = send_limit(settings);
+    let lease = limit + Duration::from_secs(5);
+    let mut leased = 0;
+    while leased < BATCH && !stop.is_set() {
+        let now = clock.now();
+        let claimed = store
+            .connection()
+            .await?
+            .claim_mail(now, now.plus(lease), 1)
+            .await?;
+        let Some(stored) = claimed.into_iter().next() else {
+            break;
         };
-        let result = transport.deliver(&mail).await;
-        let mut repo = store.connection().await?;
-        match result {
-            Ok(()) => {
-                repo.delete_mail(stored.id).await?;
-                metrics.count_mail(MailResult::sent);
-                tracing::info!(mail_id = %stored.id, subject = %mail.subject, "mail sent");
-            }
-            Err(error) => {
-                let retry = backoff(stored.attempts, settings);
-                metrics.count_mail(MailResult::retried);
-                tracing::warn!(
-                    mail_id = %stored.id,
-                    attempts = stored.attempts,
-                    retry_in_secs = retry.as_secs(),
-                    error = ?error,
-                    "mail delivery failed; will retry"
-                );
-                repo.reschedule_mail(stored.id, clock.now().plus(retry), &error.to_string())
-                    .await?;
-            }
+        leased += 1;
+        deliver_one(
+            store,
+            transport,
+            (outbox, metrics),
+            settings,
+            clock,
+            &stored,
+        )
+        .await?;
+    }
+    Ok(leased)
+}
+
+async fn deliver_one(
+    store: &dyn Store,
+    transport: &dyn MailTransport,
+    (outbox, metrics): (&Outbox, &Metrics),
+    settings: &Settings,
+    clock: &dyn Clock,
+    stored: &OutboxMail,
+) -> StoreResult<()> {
+    let Some(mail) = outbox.open(stored) else {
+        tracing::error!(mail_id = %stored.id, "sealed mail cannot be opened; dropped");
+        metrics.count_mail(MailResult::dropped);
+        return store.connection().await?.delete_mail(stored.id).await;
+    };
+    let result = match tokio::time::timeout(send_limit(settings), transport.deliver(&mail)).await {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(_) => Err("the SMTP conversation took longer than twice the SMTP timeout".into()),
+    };
+    let mut repo = store.connection().await?;
+    match result {
+        Ok(()) => {
+            repo.delete_mail(stored.id).await?;
+            metrics.count_mail(MailResult::sent);
+            tracing::info!(mail_id = %stored.id, subject = %mail.subject, "mail sent");
+        }
+        Err(error) => {
+            let retry = backoff(stored.attempts, settings);
+            metrics.count_mail(MailResult::retried);
+            tracing::warn!(
+                mail_id = %stored.id,
+                attempts = stored.attempts,
+                retry_in_secs = retry.as_secs(),
+                error = %error,
+                "mail delivery failed; will retry"
+            );
+            repo.reschedule_mail(stored.id, clock.now().plus(retry), &error)
+                .await?;
         }
     }
-    Ok(claimed.len())
+    Ok(())
 }
 
 #[cfg(test)]

@@ -11,41 +11,65 @@
 use crate::store::Timestamp;
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::Duration;
 
 /// Keys remembered at most; past it, expired entries are dropped and, if
 /// the map is still full, a new key is not remembered (the database still
 /// refuses it, at the usual cost).
 const CAPACITY: usize = 16_384;
 
+/// A full map is swept at most this often. Without the bound, a flood from
+/// more addresses than the map holds would scan it on every new address,
+/// which costs as much as the database write the map is there to save.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+
 #[derive(Debug, Default)]
 pub struct RefusedClients {
-    reopens: Mutex<HashMap<String, Timestamp>>,
+    inner: Mutex<Remembered>,
+}
+
+#[derive(Debug, Default)]
+struct Remembered {
+    reopens: HashMap<String, Timestamp>,
+    /// When a full map may next be swept: no earlier than the first entry
+    /// expires, and no more often than `SWEEP_INTERVAL`.
+    next_sweep: Option<Timestamp>,
 }
 
 impl RefusedClients {
     /// When the window of a key that is refused at `now` reopens.
     pub fn reopens(&self, key: &str, now: Timestamp) -> Option<Timestamp> {
-        let reopens = self.reopens.lock().unwrap_or_else(|e| e.into_inner());
-        reopens.get(key).copied().filter(|at| *at > now)
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.reopens.get(key).copied().filter(|at| *at > now)
     }
 
     /// Remembers that `key` stays refused until `reopens`.
     pub fn remember(&self, key: &str, reopens_at: Timestamp, now: Timestamp) {
-        let mut reopens = self.reopens.lock().unwrap_or_else(|e| e.into_inner());
-        if reopens.len() >= CAPACITY && !reopens.contains_key(key) {
-            reopens.retain(|_, at| *at > now);
-            if reopens.len() >= CAPACITY {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if inner.reopens.len() >= CAPACITY && !inner.reopens.contains_key(key) {
+            if inner.next_sweep.is_some_and(|at| now < at) {
+                return;
+            }
+            inner.reopens.retain(|_, at| *at > now);
+            let earliest = inner.reopens.values().min().copied();
+            let soonest_allowed = now.plus(SWEEP_INTERVAL);
+            inner.next_sweep = Some(earliest.map_or(soonest_allowed, |e| e.max(soonest_allowed)));
+            if inner.reopens.len() >= CAPACITY {
                 return;
             }
         }
-        reopens.insert(key.to_string(), reopens_at);
+        inner.reopens.insert(key.to_string(), reopens_at);
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.inner.lock().unwrap().reopens.len()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn a_key_is_refused_until_its_window_reopens() {
@@ -63,7 +87,7 @@ mod tests {
     fn a_full_map_drops_expired_keys_and_never_grows_past_its_capacity() {
         let refused = RefusedClients::default();
         let now = Timestamp::now();
-        let soon = now.plus(Duration::from_secs(1));
+        let soon = now.plus(Duration::from_secs(5));
         let later = now.plus(Duration::from_secs(60));
         for n in 0..CAPACITY {
             refused.remember(&format!("k{n}"), soon, now);
@@ -74,6 +98,27 @@ mod tests {
         // Once they have expired, the new one takes their place.
         refused.remember("new", later, soon);
         assert_eq!(refused.reopens("new", soon), Some(later));
-        assert_eq!(refused.reopens.lock().unwrap().len(), 1);
+        assert_eq!(refused.len(), 1);
+    }
+
+    #[test]
+    fn a_full_map_is_not_swept_again_before_an_entry_can_have_expired() {
+        let refused = RefusedClients::default();
+        let now = Timestamp::now();
+        let first_expiry = now.plus(Duration::from_secs(30));
+        for n in 0..CAPACITY {
+            refused.remember(&format!("k{n}"), first_expiry, now);
+        }
+        refused.remember("a", first_expiry, now);
+        // The sweep found nothing expired and dated the next one at the
+        // first expiry: entries that expire before then stay until it.
+        let sweep = refused.inner.lock().unwrap().next_sweep;
+        assert_eq!(sweep, Some(first_expiry));
+        let mid = now.plus(Duration::from_secs(10));
+        refused.remember("b", mid, mid);
+        assert_eq!(refused.reopens("b", mid), None);
+        assert_eq!(refused.len(), CAPACITY);
+        refused.remember("c", first_expiry.plus(SWEEP_INTERVAL), first_expiry);
+        assert_eq!(refused.len(), 1);
     }
 }

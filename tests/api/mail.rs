@@ -11,6 +11,7 @@ use std::time::Duration;
 backend_tests!(
     mail_queued_during_an_smtp_outage_arrives_when_it_returns,
     two_instances_send_each_mail_once,
+    a_slow_smtp_server_gets_each_mail_once,
     mail_speaks_the_language_asked_for,
     templates_can_be_overridden_from_a_directory,
     admins_invite_without_ever_seeing_a_password,
@@ -51,36 +52,102 @@ async fn mail_queued_during_an_smtp_outage_arrives_when_it_returns(backend: Back
     assert_eq!(sink.to(&email).len(), 1);
 }
 
-async fn two_instances_send_each_mail_once(backend: Backend) {
-    let port = free_port();
-    let app = spawn_app_mailing_to(backend, port).await;
+/// Mail counted by every instance's metrics listener, summed by result.
+async fn mail_counted(app: &TestApp, second: &TestApp2, result: &str) -> f64 {
+    let mut total = 0.0;
+    for address in [&app.metrics_address, &second.metrics_address] {
+        let address = address.as_ref().expect("metrics_listen is set");
+        let (_, scrape) = crate::metrics::scrape_at(&app.client, address).await;
+        total += crate::metrics::value(&scrape, "portcullis_mail_total", &[("result", result)]);
+    }
+    total
+}
+
+/// Two instances whose SMTP server is to listen on `port`, with metrics.
+async fn two_instances_mailing_to(
+    backend: Backend,
+    port: u16,
+    smtp_timeout_secs: u64,
+) -> (TestApp, TestApp2) {
+    let app = spawn_app_with(backend, |s| {
+        s.smtp_url = Some(portcullis::config::SecretString::new(format!(
+            "smtp://127.0.0.1:{port}"
+        )));
+        s.smtp_timeout_secs = smtp_timeout_secs;
+        s.metrics_listen = Some("127.0.0.1:0".into());
+    })
+    .await;
     let second = app.second_instance().await;
-    let emails: Vec<String> = (0..12).map(|_| unique_email()).collect();
-    for (i, email) in emails.iter().enumerate() {
-        let base = if i % 2 == 0 {
+    (app, second)
+}
+
+/// Signs up `count` new people at once, alternating between the instances.
+async fn sign_up_at_once(app: &TestApp, second: &TestApp2, count: usize) -> Vec<String> {
+    let emails: Vec<String> = (0..count).map(|_| unique_email()).collect();
+    let sign_ups = emails.iter().enumerate().map(|(i, email)| {
+        let url = if i % 2 == 0 {
             app.url("/v1/users")
         } else {
             second.url("/v1/users")
         };
-        let response = app
+        let request = app
             .client
-            .post(base)
-            .json(&json!({"email": email, "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::ACCEPTED);
+            .post(url)
+            .json(&json!({"email": email, "password": PASSWORD}));
+        async move { request.send().await.unwrap().status() }
+    });
+    for status in futures_util::future::join_all(sign_ups).await {
+        assert_eq!(status, StatusCode::ACCEPTED);
     }
+    emails
+}
+
+/// SMTP down while sign-ups pour into both instances: every mail waits in
+/// the outbox, both workers retry, and once the server is back each mail is
+/// delivered exactly once; the counters of both instances add up.
+async fn two_instances_send_each_mail_once(backend: Backend) {
+    let port = free_port();
+    let (app, second) = two_instances_mailing_to(backend, port, 10).await;
+    let emails = sign_up_at_once(&app, &second, 40).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(app.db.count_rows("mail_outbox").await, 40);
+    assert_eq!(mail_counted(&app, &second, "sent").await, 0.0);
+    assert!(mail_counted(&app, &second, "retried").await >= 1.0);
+
     // Both workers compete for the queued mail once the server is back.
     let sink = MailSink::start_on(port).await;
     for email in &emails {
         sink.wait_for(email).await;
     }
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     for email in &emails {
         assert_eq!(sink.to(email).len(), 1, "{email} got one mail");
     }
     assert_eq!(sink.all().len(), emails.len());
+    assert_eq!(app.db.count_rows("mail_outbox").await, 0);
+    assert_eq!(mail_counted(&app, &second, "sent").await, 40.0);
+    assert_eq!(mail_counted(&app, &second, "dropped").await, 0.0);
+}
+
+/// A server that takes most of the SMTP timeout to accept each mail: a
+/// worker with a long queue must not let the leases of mails still waiting
+/// run out (the other instance would send them a second time).
+async fn a_slow_smtp_server_gets_each_mail_once(backend: Backend) {
+    let port = free_port();
+    // Lettre gives up on a command after 1 s; a send may take 2 s; each
+    // lease lasts 7 s. 16 mails at 0.7 s each outlast one lease.
+    let (app, second) = two_instances_mailing_to(backend, port, 1).await;
+    let emails = sign_up_at_once(&app, &second, 16).await;
+    let sink = MailSink::start_slow_on(port, Duration::from_millis(700)).await;
+    for email in &emails {
+        sink.wait_for(email).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for email in &emails {
+        assert_eq!(sink.to(email).len(), 1, "{email} got one mail");
+    }
+    assert_eq!(app.db.count_rows("mail_outbox").await, 0);
+    assert_eq!(mail_counted(&app, &second, "sent").await, 16.0);
 }
 
 async fn mail_speaks_the_language_asked_for(backend: Backend) {

@@ -16,8 +16,12 @@ backend_tests!(
 
 pub(crate) async fn scrape(app: &TestApp) -> (String, Scrape) {
     let address = app.metrics_address.as_ref().expect("metrics_listen is set");
-    let response = app
-        .client
+    scrape_at(&app.client, address).await
+}
+
+/// Scrapes the metrics listener at `address` (any instance's).
+pub(crate) async fn scrape_at(client: &reqwest::Client, address: &str) -> (String, Scrape) {
+    let response = client
         .get(format!("{address}/metrics"))
         .send()
         .await

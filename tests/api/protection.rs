@@ -21,6 +21,7 @@ backend_tests!(
     a_hashing_burst_gets_503_while_tokens_keep_working,
     breached_passwords_are_refused_when_the_check_is_on,
     an_unreachable_breach_api_never_blocks_sign_up,
+    a_hanging_breach_api_holds_up_only_sign_ups,
     cors_answers_listed_origins_only,
 );
 
@@ -311,6 +312,33 @@ async fn an_unreachable_breach_api_never_blocks_sign_up(backend: Backend) {
         StatusCode::ACCEPTED
     );
     app.mail.wait_for(&email).await;
+}
+
+/// A breach API that accepts the connection and never answers: sign-ups
+/// wait for its timeout, then go on without it; nobody else waits at all.
+async fn a_hanging_breach_api_holds_up_only_sign_ups(backend: Backend) {
+    let hanging = hanging_server().await;
+    let app = spawn_app_with(backend, |s| {
+        s.pwned_passwords.enabled = true;
+        s.pwned_passwords.api_url = hanging;
+        s.pwned_passwords.timeout_secs = 2;
+    })
+    .await;
+    let someone = app.register(&unique_email(), PASSWORD).await;
+    let emails: Vec<String> = (0..8).map(|_| unique_email()).collect();
+    let sign_ups = emails.iter().map(|email| app.sign_up(email, PASSWORD));
+    let (answers, took) = nothing_else_waits(&app, &someone.access, join_all(sign_ups)).await;
+    for answer in answers {
+        assert_eq!(answer.status(), StatusCode::ACCEPTED);
+    }
+    assert!(took >= Duration::from_millis(1500), "they waited: {took:?}");
+    assert!(
+        took < Duration::from_secs(6),
+        "bounded by the timeout: {took:?}"
+    );
+    for email in &emails {
+        app.mail.wait_for(email).await;
+    }
 }
 
 async fn cors_answers_listed_origins_only(backend: Backend) {

@@ -7,6 +7,9 @@
 //   (cd tests/oidc && npm ci)
 //   cd examples/web/tests && npm ci && PORTCULLIS_BIN=../../../target/debug/portcullis npm test
 //
+// The second factor's codes come from otpauth (hectorm/otpauth), a TOTP
+// implementation independent of the service's.
+//
 // No request interception anywhere: CORS preflights are answered by the
 // service itself.
 
@@ -19,6 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import * as OTPAuth from 'otpauth';
 import { chromium } from 'playwright-core';
 import { SMTPServer } from 'smtp-server';
 import { launchChromium, portcullis } from '../../../tests/browser/support.mjs';
@@ -31,6 +35,10 @@ const PASSWORD = 'correct horse battery staple';
 const NEW_PASSWORD = 'a different long passphrase';
 /** Short-lived access tokens, so that refreshes are due during the test. */
 const ACCESS_TTL_SECS = 20;
+/** TOTP's time step (the service's is fixed at 30 s, as in the otpauth URI). */
+const STEP_MS = 30_000;
+/** The keys under which an answer carries a token, at any depth. */
+const TOKEN_KEYS = ['access_token', 'refresh_token', 'mfa_token'];
 
 // ---- the SMTP sink -----------------------------------------------------------------
 
@@ -142,6 +150,18 @@ describe('the example app in Chromium', { timeout: 240_000 }, () => {
   const failures = [];
   let user = 0;
 
+  /** Adds every token of an answer to `tokens`, however deep: a factor's
+   *  activation answers `{factor, tokens: {access_token, …}}`. */
+  function collectTokens(value) {
+    if (Array.isArray(value)) value.forEach(collectTokens);
+    else if (value && typeof value === 'object') {
+      for (const [key, inner] of Object.entries(value)) {
+        if (TOKEN_KEYS.includes(key) && typeof inner === 'string' && inner) tokens.add(inner);
+        else collectTokens(inner);
+      }
+    }
+  }
+
   const api$ = (path, init = {}) =>
     fetch(`${api.url}${path}`, {
       ...init,
@@ -197,8 +217,7 @@ describe('the example app in Chromium', { timeout: 240_000 }, () => {
       apiCalls.push({ method: request.method(), path, status: response.status(), page: request.frame()?.page(), at: Date.now() });
       if (/json/.test(response.headers()['content-type'] ?? '')) {
         try {
-          const body = await response.json();
-          for (const key of ['access_token', 'refresh_token', 'mfa_token']) if (body?.[key]) tokens.add(body[key]);
+          collectTokens(await response.json());
         } catch {
           // a redirect or a body already gone
         }
@@ -253,6 +272,19 @@ describe('the example app in Chromium', { timeout: 240_000 }, () => {
   }
   const holdsToken = (text) => [...tokens].some((t) => text.includes(t));
 
+  /** The tab's real history entries (what Back and Forward would reach),
+   *  read with the DevTools protocol: the `framenavigated` URLs do not show
+   *  what `history.replaceState` left behind. They join `urls`, for the last
+   *  test's scan with every token seen by then. */
+  async function historyOf(page) {
+    const cdp = await page.context().newCDPSession(page);
+    const { currentIndex, entries } = await cdp.send('Page.getNavigationHistory');
+    await cdp.detach();
+    const entryUrls = entries.map((e) => e.url);
+    urls.push(...entryUrls);
+    return { current: entryUrls[currentIndex], urls: entryUrls };
+  }
+
   test('memory: sign up, confirm by mailed code, sessions, revoke, profile, password, reload, sign out', async () => {
     const context = await newContext();
     const page = await open(context, '?storage=memory');
@@ -264,10 +296,15 @@ describe('the example app in Chromium', { timeout: 240_000 }, () => {
       window.heard = [];
       new BroadcastChannel('portcullis.session').addEventListener('message', (e) => window.heard.push(JSON.stringify(e.data)));
     });
+    // The tab clicked in is the one in front: in a background tab Chromium
+    // throttles animation frames, and each of Playwright's clicks (which waits
+    // for stable frames) would take about 2 s.
+    await page.bringToFront();
     const email = await signUpAndConfirm(page);
 
     // A second session of the same user, from elsewhere: listed, then revoked.
     const other = await (await api$('/v1/sessions', { method: 'POST', body: JSON.stringify({ email, password: PASSWORD }) })).json();
+    collectTokens(other);
     await page.click('#reload-sessions');
     await page.waitForFunction(() => document.querySelectorAll('#sessions li').length === 2);
     await page.click(`#sessions li[data-session-id="${other.session.id}"] button`);
@@ -288,7 +325,7 @@ describe('the example app in Chromium', { timeout: 240_000 }, () => {
     await page.waitForFunction(() => /Password changed/.test(document.querySelector('#status').textContent));
     const withNew = await api$('/v1/sessions', { method: 'POST', body: JSON.stringify({ email, password: NEW_PASSWORD }) });
     assert.equal(withNew.status, 201);
-    tokens.add((await withNew.json()).access_token);
+    collectTokens(await withNew.json());
 
     const stored = await storageOf(page);
     assert.ok(!holdsToken(stored.local) && !holdsToken(stored.session), 'memory: no token in any storage');
@@ -313,6 +350,13 @@ describe('the example app in Chromium', { timeout: 240_000 }, () => {
     const methods = new Set(apiCalls.filter((c) => c.page === page && c.status < 400).map((c) => c.method));
     for (const method of ['GET', 'POST', 'PATCH', 'PUT', 'DELETE']) assert.ok(methods.has(method), `${method} from the app's origin`);
     assert.deepEqual(failures, [], 'no request to the API failed (CORS)');
+
+    // The tabs' history, as the browser keeps it: no token in any entry.
+    for (const tab of [page, listener]) {
+      const history = await historyOf(tab);
+      assert.ok(history.urls.length >= 1);
+      assert.deepEqual(history.urls.filter(holdsToken), [], 'no token in the history');
+    }
     await context.close();
   });
 
@@ -320,6 +364,9 @@ describe('the example app in Chromium', { timeout: 240_000 }, () => {
     const context = await newContext();
     const page = await open(context, '?storage=sessionStorage');
     const email = await signUpAndConfirm(page);
+    // The signed-in render's last request answered: the reload aborts none
+    // (an aborted request would count in `failures`).
+    await page.waitForFunction(() => document.querySelectorAll('#sessions li').length === 1);
     await page.reload();
     await page.waitForSelector('body[data-ready="true"]');
     assert.equal(await state(page), 'signed-in', 'survives the reload');
@@ -365,9 +412,16 @@ describe('the example app in Chromium', { timeout: 240_000 }, () => {
     assert.equal(refreshes().length - beforeTimer, 1, `the due refresh was sent once, by one tab: ${show(refreshes().slice(beforeTimer))}`);
     assert.ok(refreshes().every((c) => c.status === 200), 'no refresh was refused');
 
+    // localStorage: a reload keeps the session (the pair is read back).
+    await one.reload();
+    await one.waitForSelector('body[data-ready="true"]');
+    assert.equal(await state(one), 'signed-in', 'survives the reload');
+    assert.equal(await state(two), 'signed-in', 'and the other tab was not signed out by it');
+
     // Both still signed in, and the session is alive (not revoked for reuse).
     assert.equal(await one.evaluate(() => window.exampleApp.whoami()), email);
     assert.equal(await two.evaluate(() => window.exampleApp.whoami()), email);
+    await one.bringToFront(); // it is clicked in now (see the memory test)
     await one.click('#reload-sessions');
     await one.waitForFunction(() => document.querySelectorAll('#sessions li').length === 1);
 
@@ -376,6 +430,7 @@ describe('the example app in Chromium', { timeout: 240_000 }, () => {
     await waitState(one, 'signed-out');
     await waitState(two, 'signed-out');
     assert.equal(await one.evaluate(() => localStorage.length), 0, 'nothing left in localStorage');
+    assert.deepEqual(failures, [], 'no request to the API failed');
     await context.close();
   });
 
@@ -399,10 +454,100 @@ describe('the example app in Chromium', { timeout: 240_000 }, () => {
     assert.ok(apiCalls.some((c) => c.path === '/v1/oauth/token' && c.status === 201));
     const stored = await storageOf(page);
     assert.ok(!holdsToken(stored.local) && !holdsToken(stored.session));
+    // Back and Forward cannot bring the one-time code back: the return
+    // entry was replaced, not followed by a clean one.
+    const history = await historyOf(page);
+    assert.equal(history.current, `${app.origin}/`);
+    assert.deepEqual(history.urls.filter(holdsToken), [], 'no token in the history');
+    assert.deepEqual(history.urls.filter((u) => /[?&#]code=/.test(u)), [], `no code in the history: ${history.urls.join(', ')}`);
     await context.close();
   });
 
-  test('no token ever appeared in a URL: requests, navigations, address bar', () => {
+  test('second factor: a TOTP factor activated over the API, then the app signs in with mfa_required', async () => {
+    const context = await newContext();
+    const page = await open(context, '?storage=memory');
+    const email = await signUpAndConfirm(page);
+    await page.click('#sign-out');
+    await waitState(page, 'signed-out');
+
+    // From elsewhere: sign in, enrol a TOTP factor, activate it.
+    const signedIn = await api$('/v1/sessions', { method: 'POST', body: JSON.stringify({ email, password: PASSWORD }) });
+    assert.equal(signedIn.status, 201);
+    const pair = await signedIn.json();
+    collectTokens(pair);
+    assert.ok(pair.access_token);
+    const bearer = { authorization: `Bearer ${pair.access_token}` };
+    // `{}`: within the recent-sign-in window no further proof is asked.
+    const enrolled = await api$('/v1/users/me/factors/totp', { method: 'POST', headers: bearer, body: '{}' });
+    assert.equal(enrolled.status, 201);
+    const { factor_id, otpauth_uri } = await enrolled.json();
+    assert.ok(factor_id && otpauth_uri);
+    const totp = OTPAuth.URI.parse(otpauth_uri);
+    assert.ok(totp instanceof OTPAuth.TOTP && totp.period === STEP_MS / 1000 && totp.digits === 6, otpauth_uri);
+    // A code is accepted once per step, within ±1 step: activate with step
+    // s, sign in with step s + 1 (still accepted for the next minute), so
+    // the test never waits for a boundary.
+    const t0 = Date.now();
+    const codeAt = (step) => totp.generate({ timestamp: t0 + step * STEP_MS });
+    const activated = await api$(`/v1/users/me/factors/${factor_id}/verify`, {
+      method: 'POST',
+      headers: bearer,
+      body: JSON.stringify({ code: codeAt(0) }),
+    });
+    assert.equal(activated.status, 200, await activated.clone().text());
+    const activation = await activated.json();
+    collectTokens(activation);
+    assert.equal(activation.factor.status, 'active');
+    assert.ok(tokens.has(activation.tokens.access_token), 'the nested pair was collected');
+
+    // In the app: the password answers 202, the app asks for the code.
+    const callsBefore = apiCalls.length;
+    const calls = (path) => apiCalls.slice(callsBefore).filter((c) => c.page === page && c.method === 'POST' && c.path === path);
+    await page.fill('#sign-in-form [name=email]', email);
+    await page.fill('#sign-in-form [name=password]', PASSWORD);
+    await page.click('#sign-in-form button');
+    await page.waitForSelector('#mfa-form:not([hidden])');
+    const mfaToken = await page.getAttribute('#mfa-form', 'data-mfa-token');
+    assert.ok(tokens.has(mfaToken), 'the mfa_token of the 202 was collected');
+    assert.deepEqual(calls('/v1/sessions').map((c) => c.status), [202]);
+    assert.equal(await state(page), 'signed-out');
+
+    // A wrong code (none of the steps the service could accept now or in
+    // the next minute): an error, still signed out, the form stays for
+    // another try.
+    const near = new Set([-1, 0, 1, 2].map(codeAt));
+    let wrong = 0;
+    while (near.has(String(wrong).padStart(6, '0'))) wrong += 1;
+    await page.fill('#mfa-form [name=code]', String(wrong).padStart(6, '0'));
+    await page.click('#mfa-form button');
+    await page.waitForSelector('#status.error');
+    assert.equal(await state(page), 'signed-out');
+    assert.ok(await page.isVisible('#mfa-form'), 'the code can be entered again');
+    assert.deepEqual(calls('/v1/sessions/mfa').map((c) => c.status), [401]);
+
+    // The right code: signed in as this user.
+    await page.fill('#mfa-form [name=code]', codeAt(1));
+    await page.click('#mfa-form button');
+    await waitState(page, 'signed-in');
+    await page.waitForFunction((e) => document.querySelector('#me-email').textContent === e, email);
+    assert.equal(await page.evaluate(() => window.exampleApp.whoami()), email);
+    assert.deepEqual(calls('/v1/sessions/mfa').map((c) => c.status), [401, 201]);
+    assert.deepEqual(calls('/v1/sessions').map((c) => c.status), [202], 'one password sign-in');
+
+    // The spent mfa_token is not left in the page.
+    assert.equal(await page.getAttribute('#mfa-form', 'data-mfa-token'), null);
+    assert.ok(await page.isHidden('#mfa-form'));
+    assert.ok(!holdsToken(await page.content()), 'no token in the DOM');
+    const stored = await storageOf(page);
+    assert.ok(!holdsToken(stored.local) && !holdsToken(stored.session), 'memory: no token in any storage');
+    const history = await historyOf(page);
+    assert.deepEqual(history.urls.filter(holdsToken), [], 'no token in the history');
+    await context.close();
+  });
+
+  test('no token ever appeared in a URL: requests, navigations, address bar, history entries', () => {
+    // Runs last (node:test keeps the order), over what the tests above saw:
+    // some 30 tokens, so the scan below is not vacuous.
     assert.ok(tokens.size >= 8, `tokens were seen (${tokens.size})`);
     assert.ok(urls.length > 20, `requests were seen (${urls.length})`);
     const leaks = urls.filter((u) => holdsToken(u) || holdsToken(decodeURIComponent(u)));

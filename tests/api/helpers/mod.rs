@@ -4,6 +4,7 @@
 pub mod browser;
 mod db;
 pub mod github;
+mod hanging;
 pub mod oidc;
 pub mod pwned;
 mod relay;
@@ -11,6 +12,7 @@ mod smtp;
 mod stand_in;
 
 pub use db::{postgres_admin_url, require_postgres, Backend, TestDb};
+pub use hanging::{hanging_server, nothing_else_waits};
 pub use relay::Relay;
 pub use smtp::{MailSink, ReceivedMail};
 pub use stand_in::{free_port, serve_stand_in};
@@ -138,8 +140,10 @@ async fn start_instance(
 impl TestApp {
     /// Another instance on the same database, as in a scaled-out deployment.
     pub async fn second_instance(&self) -> TestApp2 {
+        let (address, metrics_address) = start_instance(&self.settings, &self.clock).await;
         TestApp2 {
-            address: start_instance(&self.settings, &self.clock).await.0,
+            address,
+            metrics_address,
             client: self.client.clone(),
         }
     }
@@ -148,6 +152,7 @@ impl TestApp {
 /// An extra instance that shares the first one's database and mail sink.
 pub struct TestApp2 {
     pub address: String,
+    pub metrics_address: Option<String>,
     pub client: reqwest::Client,
 }
 

@@ -149,6 +149,8 @@ pub struct MailSink {
     pub port: u16,
     messages: Arc<Mutex<Vec<ReceivedMail>>>,
     arrived: Arc<Notify>,
+    /// How long the sink thinks before accepting a message (a slow server).
+    accept_delay: Duration,
 }
 
 impl MailSink {
@@ -159,12 +161,19 @@ impl MailSink {
     /// Listens on `port` (0: any free one), e.g. a port the service was told
     /// about while nothing listened there.
     pub async fn start_on(port: u16) -> Self {
+        Self::start_slow_on(port, Duration::ZERO).await
+    }
+
+    /// As [`MailSink::start_on`], for a server that takes `accept_delay` to
+    /// answer the end of each message.
+    pub async fn start_slow_on(port: u16, accept_delay: Duration) -> Self {
         let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let sink = Self {
             port,
             messages: Arc::default(),
             arrived: Arc::default(),
+            accept_delay,
         };
         let accepting = sink.clone();
         tokio::spawn(async move {
@@ -217,6 +226,7 @@ impl MailSink {
                         data.push_str(line);
                         data.push_str("\r\n");
                     }
+                    tokio::time::sleep(self.accept_delay).await;
                     self.messages.lock().unwrap().push(ReceivedMail {
                         to: std::mem::take(&mut to),
                         data,
