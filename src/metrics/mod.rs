@@ -131,6 +131,7 @@ pub struct WebhookLabels {
 pub enum ConnectionState {
     in_use,
     idle,
+    waiting,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

@@ -25,11 +25,18 @@ pub fn serve(listener: TcpListener, state: web::Data<AppState>) -> std::io::Resu
     .run())
 }
 
+/// How long a scrape waits for the outbox counts.
+const BACKLOG_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
+async fn backlog(state: &AppState) -> Option<(i64, i64)> {
+    state.store.connection().await.ok()?.backlog().await.ok()
+}
+
 async fn scrape(state: web::Data<AppState>) -> HttpResponse {
     let metrics = &state.metrics;
     let depth = i64::try_from(state.hasher.queue_depth()).unwrap_or(i64::MAX);
     metrics.hash_queue_depth.set(depth);
-    let (open, idle) = state.store.connections();
+    let pool = state.store.connections();
     metrics
         .db_unreachable
         .set(i64::from(state.store.unreachable()));
@@ -38,8 +45,9 @@ async fn scrape(state: web::Data<AppState>) -> HttpResponse {
             .db_connections
             .get_or_create(&ConnectionLabels { state })
     };
-    gauge(ConnectionState::in_use).set(i64::from(open.saturating_sub(idle)));
-    gauge(ConnectionState::idle).set(i64::from(idle));
+    gauge(ConnectionState::in_use).set(i64::from(pool.open.saturating_sub(pool.idle)));
+    gauge(ConnectionState::idle).set(i64::from(pool.idle));
+    gauge(ConnectionState::waiting).set(i64::from(pool.waiting));
     let keys = state.tokens.keys().states(state.clock.now());
     for (key_state, count) in [
         (KeyState::pending, keys.pending),
@@ -53,10 +61,13 @@ async fn scrape(state: web::Data<AppState>) -> HttpResponse {
             .set(i64::from(count));
     }
     // Shared by every instance: each reports the same number (use max, not
-    // sum, across instances). A scrape with the database away leaves the
-    // last value.
-    if let Ok(mut repo) = state.store.connection().await {
-        if let Ok((mail, webhooks)) = repo.backlog().await {
+    // sum, across instances). A scrape with the database away or slow
+    // leaves the last value: it must answer within the scraper's timeout,
+    // when the rest of it matters most.
+    if !state.store.unreachable() {
+        if let Ok(Some((mail, webhooks))) =
+            tokio::time::timeout(BACKLOG_WAIT, backlog(&state)).await
+        {
             for (outbox, count) in [(Backlog::mail, mail), (Backlog::webhooks, webhooks)] {
                 metrics
                     .backlog

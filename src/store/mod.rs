@@ -22,12 +22,21 @@ use crate::domain::{CodeAction, Email, Role, SecondFactor};
 use async_trait::async_trait;
 use uuid::Uuid;
 
+/// What the pool is doing at one moment, for the metrics.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PoolUsage {
+    pub open: u32,
+    pub idle: u32,
+    /// Requests waiting for a connection (or, on SQLite, for the writer).
+    pub waiting: u32,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync {
     /// `sqlite` or `postgres`.
     fn backend_name(&self) -> &'static str;
-    /// Connections open in the pool, and how many of them are idle.
-    fn connections(&self) -> (u32, u32);
+    /// The pool right now: connections open, idle, and requests waiting.
+    fn connections(&self) -> PoolUsage;
     /// The database is known to be unreachable: requests are refused at
     /// once while a probe waits for it to answer again.
     fn unreachable(&self) -> bool;

@@ -1,5 +1,6 @@
 use crate::backend_tests;
 use crate::helpers::*;
+use crate::metrics::{scrape, value};
 use reqwest::StatusCode;
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -206,18 +207,45 @@ async fn database_outage_fails_fast_and_recovers(backend: Backend) {
     let relay = Relay::start(&postgres_admin_url()).await;
     let app = spawn_app_with(backend, |settings| {
         settings.database_url = relay.url_for(&settings.database_url).into();
+        settings.metrics_listen = Some("127.0.0.1:0".into());
     })
     .await;
     let email = unique_email();
     let tokens = app.register(&email, PASSWORD).await;
     relay.stop().await;
 
-    // The first request to need the database waits the acquire timeout
-    // (3 s by default: sqlx retries the connection until then) and no longer.
+    // The first wave of requests to need the database (more of them than
+    // the pool holds, 5 here) waits the acquire timeout (3 s by default:
+    // sqlx retries the connection until then) and no longer. Meanwhile the
+    // pool's gauge shows them waiting.
     let started = Instant::now();
-    let (status, sign_in) = problem(app.sign_in(&email, PASSWORD).await).await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let wave = futures_util::future::join_all((0..12).map(|_| app.sign_in(&email, PASSWORD)));
+    let watch = async {
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        let asked = Instant::now();
+        let metrics = scrape(&app).await.1;
+        // A scrape does not wait for the database like the requests do.
+        assert!(
+            asked.elapsed() < Duration::from_millis(1500),
+            "scraped in {:?}",
+            asked.elapsed()
+        );
+        let waiting = value(
+            &metrics,
+            "portcullis_db_connections",
+            &[("state", "waiting")],
+        );
+        assert!(waiting >= 1.0, "requests wait for a connection: {waiting}");
+        assert_eq!(value(&metrics, "portcullis_db_unreachable", &[]), 0.0);
+    };
+    let (answers, ()) = tokio::join!(wave, watch);
     assert!(started.elapsed() < Duration::from_secs(10), "bounded wait");
+    let mut first_wave = Vec::new();
+    for answer in answers {
+        first_wave.push(problem(answer).await);
+    }
+    let metrics = scrape(&app).await.1;
+    assert_eq!(value(&metrics, "portcullis_db_unreachable", &[]), 1.0);
 
     // From then on the service knows: every request that needs the database
     // gets its 503 at once, well inside the acquire timeout it would
@@ -247,7 +275,7 @@ async fn database_outage_fails_fast_and_recovers(backend: Backend) {
         "refused without waiting: {:?}",
         started.elapsed()
     );
-    for (status, body) in problems.iter().chain([&(status, sign_in)]) {
+    for (status, body) in problems.iter().chain(&first_wave) {
         assert_eq!(*status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
         assert!(body.get("detail").is_none(), "a 5xx carries no details");
         let text = body.to_string();
@@ -270,6 +298,8 @@ async fn database_outage_fails_fast_and_recovers(backend: Backend) {
         StatusCode::CREATED
     );
     assert_eq!(app.refresh(&tokens.refresh).await.status(), StatusCode::OK);
+    let metrics = scrape(&app).await.1;
+    assert_eq!(value(&metrics, "portcullis_db_unreachable", &[]), 0.0);
 }
 
 async fn docs_and_spec_are_served(backend: Backend) {

@@ -2,28 +2,55 @@
 //!
 //! Without it every request that needs the database during an outage waits
 //! the whole acquire timeout before its 503, and requests pile up behind
-//! each other. Once one acquire has failed while the pool had room for
-//! another connection (so it tried to open one for the whole timeout and
-//! could not; a pool that is merely busy is full and never trips this),
-//! the breaker opens:
+//! each other. When an acquire fails, one connection is tried outside the
+//! pool: if the database does not answer it either, the breaker opens,
 //! requests get their 503 at once, and a single background probe keeps
 //! trying to connect. The first connection the probe gets closes the
-//! breaker; no request waits for that, and no restart is needed.
+//! breaker; no request waits for that, and no restart is needed. A pool
+//! that is merely busy times out too, but the direct connection then
+//! succeeds and nothing trips. (Judging by the pool's size instead does not
+//! work under load: connections being opened count towards the size, so an
+//! outage with more waiting requests than the pool holds looked like a busy
+//! pool, and every request kept waiting the whole timeout.)
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::pool::PoolConnection;
-use sqlx::{Database, Pool};
+use sqlx::{ConnectOptions, Connection, Database, Pool};
 
 /// Pause between probes, so a database that refuses at once is not hammered.
 const PROBE_INTERVAL: Duration = Duration::from_millis(100);
+
+/// How long the direct connection after a failed acquire may take.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(1);
 
 #[derive(Default)]
 pub(super) struct Breaker {
     open: AtomicBool,
     probing: AtomicBool,
+    /// A failed acquire is checking whether the database answers at all;
+    /// the others that fail meanwhile leave it to that one.
+    checking: AtomicBool,
+    /// Requests waiting for a connection right now (a gauge).
+    waiting: AtomicUsize,
+}
+
+/// Counts a request as waiting for a connection until dropped.
+pub(super) struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn start(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Breaker {
@@ -35,12 +62,28 @@ impl Breaker {
         if self.open.load(Ordering::Acquire) {
             return Err(sqlx::Error::PoolTimedOut);
         }
-        let result = pool.acquire().await;
-        let room = pool.size() < pool.options().get_max_connections();
-        if result.is_err() && room && !pool.is_closed() {
-            self.trip(pool);
+        let result = {
+            let _waiting = self.waiting_guard();
+            pool.acquire().await
+        };
+        if result.is_err() && !pool.is_closed() && !self.checking.swap(true, Ordering::AcqRel) {
+            if !answers(pool).await {
+                self.trip(pool);
+            }
+            self.checking.store(false, Ordering::Release);
         }
         result
+    }
+
+    /// Counts the caller as waiting (for a connection, or for the writer)
+    /// until the guard is dropped.
+    pub(super) fn waiting_guard(&self) -> Waiting<'_> {
+        Waiting::start(&self.waiting)
+    }
+
+    /// Requests waiting for a connection (or the writer) right now.
+    pub(super) fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
     }
 
     /// Whether requests are being refused without trying.
@@ -72,5 +115,19 @@ impl Breaker {
             breaker.probing.store(false, Ordering::Release);
             breaker.open.store(false, Ordering::Release);
         });
+    }
+}
+
+/// Whether the database accepts a connection opened beside the pool. An
+/// error from the database itself (too many connections, say) is an answer.
+async fn answers<DB: Database>(pool: &Pool<DB>) -> bool {
+    let options = pool.connect_options();
+    match tokio::time::timeout(CHECK_TIMEOUT, options.connect()).await {
+        Ok(Ok(connection)) => {
+            let _ = connection.close().await;
+            true
+        }
+        Ok(Err(sqlx::Error::Database(_))) => true,
+        Ok(Err(_)) | Err(_) => false,
     }
 }

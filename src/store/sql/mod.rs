@@ -397,9 +397,12 @@ where
         DB::BACKEND
     }
 
-    fn connections(&self) -> (u32, u32) {
-        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
-        (self.pool.size(), idle)
+    fn connections(&self) -> crate::store::PoolUsage {
+        crate::store::PoolUsage {
+            open: self.pool.size(),
+            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+            waiting: u32::try_from(self.breaker.waiting()).unwrap_or(u32::MAX),
+        }
     }
 
     fn unreachable(&self) -> bool {
@@ -439,6 +442,7 @@ where
         let permit = if DB::SERIALIZE_WRITES {
             let acquired = self.writer.clone().acquire_owned();
             let timeout = self.pool.options().get_acquire_timeout();
+            let _waiting = self.breaker.waiting_guard();
             match tokio::time::timeout(timeout, acquired).await {
                 Ok(Ok(permit)) => Some(permit),
                 _ => return Err(unavailable("transaction")(sqlx::Error::PoolTimedOut)),
