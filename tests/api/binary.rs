@@ -14,6 +14,7 @@ backend_tests!(
     a_rolling_restart_loses_nothing_it_accepted,
     migrate_command_applies_migrations,
     no_secret_reaches_the_logs,
+    outgoing_calls_carry_the_callers_trace,
     a_held_back_mail_is_logged_without_the_address,
 );
 
@@ -679,6 +680,45 @@ async fn no_secret_reaches_the_logs(backend: Backend) {
     server.remove_with_dir();
 }
 
+/// A call the service makes on a caller's behalf (here the breach check of
+/// a sign-up) carries the caller's trace on, with the outgoing call's own
+/// span as the parent the callee sees.
+async fn outgoing_calls_carry_the_callers_trace(backend: Backend) {
+    let otlp = OtlpReceiver::start();
+    let pwned = crate::helpers::pwned::FakePwned::start(&[]);
+    let (_db, _mail, server) = with_database_and_mail(
+        backend,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", otlp.endpoint.clone()),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100".to_string()),
+            ("PORTCULLIS_PWNED_PASSWORDS__ENABLED", "true".to_string()),
+            ("PORTCULLIS_PWNED_PASSWORDS__API_URL", pwned.base.clone()),
+        ],
+    )
+    .await;
+    let trace_id = "0af7651916cd43dd8448eb211c80319c";
+    let sign_up = reqwest::Client::new()
+        .post(server.url("/v1/users"))
+        .header("traceparent", format!("00-{trace_id}-b7ad6b7169203331-01"))
+        .json(&json!({"email": unique_email(), "password": PASSWORD}))
+        .send();
+    check(sign_up, 202).await;
+    let seen = pwned.traceparents.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    let parts: Vec<&str> = seen[0].split('-').collect();
+    assert_eq!(parts.len(), 4, "a W3C traceparent: {seen:?}");
+    assert_eq!(parts[1], trace_id, "the caller's trace goes on");
+    assert_ne!(parts[2], "b7ad6b7169203331", "under a span of our own");
+    let span_id = data_encoding::HEXLOWER.decode(parts[2].as_bytes()).unwrap();
+    let outgoing = otlp
+        .wait_for("the outgoing call's span", |s| s.span_id == span_id)
+        .await;
+    assert_eq!(outgoing.name, "http.client");
+    let trace_id = data_encoding::HEXLOWER.decode(trace_id.as_bytes()).unwrap();
+    assert_eq!(outgoing.trace_id, trace_id);
+    server.remove_with_dir();
+}
+
 /// A code request inside the cool-down is answered like any other and held
 /// back; the log says so, naming the address only by its keyed pseudonym.
 async fn a_held_back_mail_is_logged_without_the_address(backend: Backend) {
@@ -806,7 +846,7 @@ async fn a_full_disk_answers_503_and_recovers() {
         .status()
         .is_ok_and(|s| s.success());
     if !mounted {
-        eprintln!("SKIPPED a_full_disk_answers_503_and_recovers: cannot mount a tmpfs here");
+        skip_unless_ci("a_full_disk_answers_503_and_recovers: cannot mount a tmpfs here");
         return;
     }
     struct Unmount(PathBuf);
@@ -867,4 +907,86 @@ async fn a_full_disk_answers_503_and_recovers() {
     assert!(recovered, "{}", server.output());
 
     drop(server);
+}
+
+/// Where a test cannot set up what it needs, it skips, visibly; in CI
+/// (`CI=true`), where the machine is known to allow it, it fails instead.
+fn skip_unless_ci(why: &str) {
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("in CI this test must run: {why}");
+    }
+    eprintln!("SKIPPED {why}");
+}
+
+/// Sets or clears the immutable attribute of `files` (root, on a file system
+/// that has it, e.g. ext4): nobody can write them, as with a database file
+/// an operator or a broken mount made read-only.
+fn set_immutable(files: &[&Path], on: bool) -> bool {
+    Command::new("chattr")
+        .arg(if on { "+i" } else { "-i" })
+        .args(files)
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The SQLite file turning read-only under the running service: writes are
+/// refused with 503 and `Retry-After`, reads go on, and once the file is
+/// writable again writes work in the same process.
+#[tokio::test]
+async fn a_read_only_database_answers_503_and_recovers() {
+    let dir = temp_dir();
+    let db = dir.join("portcullis.db");
+    let url = format!("sqlite://{}", db.display());
+    let server = Server::start(&dir, &[("PORTCULLIS_DATABASE_URL", url)]).await;
+    let sign_up = |n: usize| {
+        let body = json!({"email": format!("ro-{n}-{}", unique_email()), "password": PASSWORD});
+        let request = server.client.post(server.url("/v1/users")).json(&body);
+        async move { request.send().await.unwrap() }
+    };
+    assert_eq!(sign_up(0).await.status(), StatusCode::ACCEPTED);
+    // The database and its write-ahead log; not the shared-memory index,
+    // which SQLite maps into memory (a read-only one faults the process).
+    let wal = dir.join("portcullis.db-wal");
+    let files = [db.as_path(), wal.as_path()];
+    if !set_immutable(&files, true) {
+        skip_unless_ci(
+            "a_read_only_database_answers_503_and_recovers: chattr +i needs root and ext4",
+        );
+        return;
+    }
+    struct Writable<'a>(&'a [&'a Path]);
+    impl Drop for Writable<'_> {
+        fn drop(&mut self) {
+            set_immutable(self.0, false);
+        }
+    }
+    let writable = Writable(&files);
+
+    let refused = sign_up(1).await;
+    assert_eq!(
+        refused.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        server.output()
+    );
+    assert!(refused.headers().contains_key("retry-after"));
+    let (_, body) = problem(refused).await;
+    assert!(
+        !body.to_string().contains("readonly"),
+        "no internals: {body}"
+    );
+    let ready = server.client.get(server.url("/health/ready")).send();
+    assert_eq!(ready.await.unwrap().status(), StatusCode::OK, "reads go on");
+
+    drop(writable);
+    let mut recovered = false;
+    for n in 2..22 {
+        if sign_up(n).await.status() == StatusCode::ACCEPTED {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(recovered, "{}", server.output());
 }

@@ -262,7 +262,7 @@ async fn a_password_sign_in_asks_for_the_second_factor(backend: Backend) {
 }
 
 async fn a_code_works_once(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = spawn_app_with(backend, |s| s.metrics_listen = Some("127.0.0.1:0".into())).await;
     let user = enrolled_user(&app).await;
     next_step(&app);
     let code = code_now(&app, &user.totp);
@@ -285,6 +285,13 @@ async fn a_code_works_once(backend: Backend) {
         StatusCode::CREATED,
         "the next step's code works"
     );
+    let (text, metrics) = crate::metrics::scrape(&app).await;
+    let checks = |result| {
+        let labels = [("factor", "totp"), ("result", result)];
+        crate::metrics::value(&metrics, "portcullis_second_factors_total", &labels)
+    };
+    assert_eq!(checks("success"), 2.0, "{text}");
+    assert_eq!(checks("failure"), 2.0, "{text}");
 }
 
 /// With the lockout out of the way (16 pending sign-ins of one account), so

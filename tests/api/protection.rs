@@ -234,6 +234,7 @@ async fn a_hashing_burst_gets_503_while_tokens_keep_working(backend: Backend) {
     let app = spawn_app_with(backend, |s| {
         s.hash_concurrency = 1;
         s.hash_queue_limit = 2;
+        s.metrics_listen = Some("127.0.0.1:0".into());
     })
     .await;
     let email = unique_email();
@@ -274,6 +275,10 @@ async fn a_hashing_burst_gets_503_while_tokens_keep_working(backend: Backend) {
         validations.iter().all(|s| s.is_success()),
         "{validations:?}"
     );
+    let (text, metrics) = crate::metrics::scrape(&app).await;
+    let refusals = [("reason", "queue_full")];
+    let counted = crate::metrics::value(&metrics, "portcullis_hash_refusals_total", &refusals);
+    assert_eq!(counted, overloaded.len() as f64, "{text}");
 }
 
 async fn breached_passwords_are_refused_when_the_check_is_on(backend: Backend) {

@@ -36,7 +36,7 @@ async fn audit_count(app: &TestApp, event: &str) -> i64 {
 }
 
 async fn a_retry_within_the_window_gets_the_same_successor(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = spawn_app_with(backend, |s| s.metrics_listen = Some("127.0.0.1:0".into())).await;
     let first = app.register(&unique_email(), PASSWORD).await;
     let (replayed, second) = refreshed(app.refresh(&first.refresh).await).await;
     assert!(!replayed);
@@ -53,10 +53,25 @@ async fn a_retry_within_the_window_gets_the_same_successor(backend: Backend) {
     // The successor goes on working.
     let (replayed, _) = refreshed(app.refresh(&second.refresh).await).await;
     assert!(!replayed);
+    assert_eq!(refreshes_counted(&app, "rotated").await, 2.0);
+    assert_eq!(refreshes_counted(&app, "reuse_window").await, 1.0);
+}
+
+async fn refreshes_counted(app: &TestApp, result: &str) -> f64 {
+    let metrics = crate::metrics::scrape(app).await.1;
+    crate::metrics::value(
+        &metrics,
+        "portcullis_refreshes_total",
+        &[("result", result)],
+    )
 }
 
 async fn reuse_after_the_window_revokes_the_session(backend: Backend) {
-    let app = spawn_app_with(backend, |s| s.refresh_reuse_window_secs = 1).await;
+    let app = spawn_app_with(backend, |s| {
+        s.refresh_reuse_window_secs = 1;
+        s.metrics_listen = Some("127.0.0.1:0".into());
+    })
+    .await;
     let first = app.register(&unique_email(), PASSWORD).await;
     let (_, second) = refreshed(app.refresh(&first.refresh).await).await;
     app.advance(Duration::from_millis(1100));
@@ -72,6 +87,8 @@ async fn reuse_after_the_window_revokes_the_session(backend: Backend) {
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(audit_count(&app, "refresh_token.reused").await, 1);
+    assert_eq!(refreshes_counted(&app, "reuse_revoked").await, 1.0);
+    assert_eq!(refreshes_counted(&app, "reuse_window").await, 0.0);
 }
 
 async fn an_older_ancestor_inside_the_window_revokes_the_session(backend: Backend) {

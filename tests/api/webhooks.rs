@@ -162,6 +162,7 @@ impl Receiver {
 
 async fn webhook_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, |s| {
+        s.metrics_listen = Some("127.0.0.1:0".into());
         s.webhooks.allowed_private_targets = vec!["127.0.0.1/32".into()];
         s.webhooks.poll_interval_ms = 20;
         s.webhooks.secret_overlap_secs = 60;
@@ -334,6 +335,17 @@ async fn failures_are_retried_with_the_same_id(backend: Backend) {
     // The record settles just after the receiver answered.
     let delivered = |page: &Value| page["deliveries"].as_array().unwrap().len() == 1;
     deliveries_once(&app, &admin, (&id, "?status=delivered"), delivered).await;
+    let (text, metrics) = crate::metrics::scrape(&app).await;
+    let attempts = |result| {
+        crate::metrics::value(
+            &metrics,
+            "portcullis_webhook_deliveries_total",
+            &[("result", result)],
+        )
+    };
+    assert_eq!(attempts("retried"), 2.0, "{text}");
+    assert_eq!(attempts("delivered"), 1.0, "{text}");
+    assert_eq!(attempts("failed"), 0.0, "{text}");
 }
 
 async fn a_receiver_that_was_down_gets_everything_later(backend: Backend) {

@@ -1,11 +1,14 @@
 //! A stand-in for Have I Been Pwned's range API on loopback (tests never
 //! call the real service).
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use sha1::{Digest, Sha1};
+use std::sync::{Arc, Mutex};
 
 pub struct FakePwned {
     pub base: String,
+    /// The `traceparent` header of every request, in order ("" if none).
+    pub traceparents: Arc<Mutex<Vec<String>>>,
 }
 
 impl FakePwned {
@@ -20,11 +23,20 @@ impl FakePwned {
                     .collect()
             })
             .collect();
+        let traceparents: Arc<Mutex<Vec<String>>> = Arc::default();
+        let seen = traceparents.clone();
         let base = super::serve_stand_in(move |routes| {
             let hashes = hashes.clone();
+            let seen = seen.clone();
             routes.route(
                 "/range/{prefix}",
-                web::get().to(move |prefix: web::Path<String>| {
+                web::get().to(move |request: HttpRequest, prefix: web::Path<String>| {
+                    let traceparent = request
+                        .headers()
+                        .get("traceparent")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default();
+                    seen.lock().unwrap().push(traceparent.to_string());
                     let mut lines: Vec<String> = hashes
                         .iter()
                         .filter(|h| h.starts_with(prefix.as_str()))
@@ -36,6 +48,6 @@ impl FakePwned {
                 }),
             );
         });
-        Self { base }
+        Self { base, traceparents }
     }
 }
