@@ -64,6 +64,7 @@ pub async fn complete_sign_in(
     (kind, details): (audit::Kind, serde_json::Value),
     now: Timestamp,
 ) -> Result<SignInOutcome, FlowError> {
+    let user = still_may_sign_in(tx.as_mut(), &user, method, now).await?;
     if method == AuthMethod::Password {
         // A correct password ends the password's failure count, with the
         // session's write. Second-factor failures have a count of their own
@@ -85,6 +86,47 @@ pub async fn complete_sign_in(
     Ok(SignInOutcome::SignedIn(Box::new(signed_in.await?)))
 }
 
+/// The user, read again and locked in the transaction that is about to
+/// open a session or a second step. A sign-in proves the user as it was
+/// read before its checks (a password hash takes tens of milliseconds);
+/// a ban, a password change or reset, or a role change that committed
+/// meanwhile ended every session that existed then, and must not miss the
+/// one this sign-in opens. With the row locked, such a change either
+/// committed before (and is seen here) or waits for this transaction (and
+/// then ends its session too). A password sign-in whose password is no
+/// longer the one it checked fails like a wrong password.
+async fn still_may_sign_in(
+    tx: &mut dyn Repo,
+    checked: &User,
+    method: AuthMethod,
+    now: Timestamp,
+) -> Result<User, FlowError> {
+    let current = tx.user_for_update(checked.id).await?;
+    let refusal = match &current {
+        None => Some("deleted"),
+        Some(user) if user.is_banned(now) => Some("banned"),
+        Some(user)
+            if method == AuthMethod::Password
+                && (user.password_hash != checked.password_hash
+                    || user.email_verified_at.is_none()) =>
+        {
+            Some("password_changed")
+        }
+        Some(_) => None,
+    };
+    match (refusal, current) {
+        (None, Some(user)) => Ok(user),
+        (reason, _) => {
+            tracing::info!(
+                user_id = %checked.id,
+                reason = reason.unwrap_or("deleted"),
+                "sign-in refused: the account changed while it was being checked"
+            );
+            Err(FlowError::InvalidCredentials)
+        }
+    }
+}
+
 /// Opens a session for `user`, proven as `assurance` says, in `tx`; records
 /// it (`kind`, with `details`; the session id is added), commits, and issues
 /// the access token.
@@ -96,6 +138,7 @@ pub async fn finish_sign_in(
     (kind, mut details): (audit::Kind, serde_json::Value),
     now: Timestamp,
 ) -> Result<SignedIn, FlowError> {
+    let user = still_may_sign_in(tx.as_mut(), &user, assurance.first, now).await?;
     let opened = open_session(state, tx.as_mut(), user.id, (client, assurance), now).await?;
     let (session, refresh_token) = opened;
     count_sign_in(state, assurance.first, Outcome::success);

@@ -77,6 +77,10 @@ pub trait Repo:
 #[async_trait]
 pub trait UserRepo {
     async fn user_by_id(&mut self, id: Uuid) -> StoreResult<Option<User>>;
+    /// The user as it is now, locked for the rest of the transaction (a
+    /// no-op write): a concurrent ban, role or password change waits for
+    /// the transaction or is seen by it.
+    async fn user_for_update(&mut self, id: Uuid) -> StoreResult<Option<User>>;
     async fn user_by_email(&mut self, email: &Email) -> StoreResult<Option<User>>;
     async fn user_by_username(&mut self, username: &str) -> StoreResult<Option<User>>;
     /// Fails with `Conflict(UsersEmail | UsersUsername)`.

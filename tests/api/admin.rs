@@ -30,7 +30,7 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: Method,
         path: &str,

@@ -3,9 +3,10 @@
 use crate::backend_tests;
 use crate::helpers::*;
 use futures_util::future::join_all;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::json;
 use std::collections::HashMap;
+use std::time::Duration;
 
 backend_tests!(
     concurrent_refreshes_with_one_token_share_one_successor,
@@ -14,6 +15,8 @@ backend_tests!(
     concurrent_sign_ins_open_distinct_sessions,
     two_super_admins_demoting_each_other_leave_one,
     a_role_change_racing_a_refresh_never_leaves_the_old_role,
+    a_ban_during_a_sign_in_leaves_no_session,
+    a_sign_in_racing_a_password_change_keeps_no_session,
 );
 
 fn tally(statuses: &[StatusCode]) -> HashMap<u16, usize> {
@@ -185,5 +188,78 @@ async fn a_role_change_racing_a_refresh_never_leaves_the_old_role(backend: Backe
         } else {
             assert_eq!(me, StatusCode::OK, "round {round}");
         }
+    }
+}
+
+/// After a race, a sign-in's answer must leave no session the change
+/// should have ended: it failed, or its tokens no longer work.
+async fn assert_no_surviving_session(app: &TestApp, signed_in: reqwest::Response) {
+    match signed_in.status() {
+        StatusCode::CREATED => {
+            let tokens = Tokens::from_body(&signed_in.json().await.unwrap());
+            let me = app.get("/v1/users/me", Some(&tokens.access)).await;
+            assert_eq!(
+                me.status(),
+                StatusCode::UNAUTHORIZED,
+                "the session survived"
+            );
+            let refreshed = app.refresh(&tokens.refresh).await;
+            assert_eq!(refreshed.status(), StatusCode::UNAUTHORIZED);
+        }
+        status => assert_eq!(status, StatusCode::UNAUTHORIZED),
+    }
+}
+
+/// A ban that lands while a sign-in's password check is under way: the
+/// sign-in read the account before the ban, and must not open a session
+/// after the ban ended all the others.
+async fn a_ban_during_a_sign_in_leaves_no_session(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let root = app.new_super_admin().await;
+    let email = unique_email();
+    let user = app.register(&email, PASSWORD).await;
+    let ban = format!("/v1/admin/users/{}/ban", user.user_id);
+    for round in 0..8 {
+        let sign_in = app.sign_in(&email, PASSWORD);
+        let banning = async {
+            tokio::time::sleep(Duration::from_millis(2 + round * 3)).await;
+            app.call(Method::POST, &ban, &root.access, Some(json!({})))
+                .await
+        };
+        let (signed_in, banned) = tokio::join!(sign_in, banning);
+        assert_eq!(banned.status(), StatusCode::OK);
+        assert_no_surviving_session(&app, signed_in).await;
+        let unbanned = app.call(Method::DELETE, &ban, &root.access, None).await;
+        assert!(unbanned.status().is_success());
+    }
+}
+
+/// The owner changes a leaked password (ending the other sessions) while
+/// someone signs in with the old one: that sign-in keeps no session.
+async fn a_sign_in_racing_a_password_change_keeps_no_session(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let email = unique_email();
+    let mut password = PASSWORD.to_string();
+    app.register(&email, &password).await;
+    for round in 0..12 {
+        let owner = app.signed_in_with(&email, &password).await;
+        let new_password = format!("{PASSWORD} number {round}");
+        let body = json!({"current_password": password, "new_password": new_password,
+                          "revoke_other_sessions": true});
+        let change = app.call(
+            Method::PUT,
+            "/v1/users/me/password",
+            &owner.access,
+            Some(body),
+        );
+        let old = password.clone();
+        let intruder = async {
+            tokio::time::sleep(Duration::from_millis(round * 5)).await;
+            app.sign_in(&email, &old).await
+        };
+        let (changed, signed_in) = tokio::join!(change, intruder);
+        assert_eq!(changed.status(), StatusCode::NO_CONTENT);
+        assert_no_surviving_session(&app, signed_in).await;
+        password = new_password;
     }
 }

@@ -10,6 +10,15 @@ impl_for_backends! { impl UserRepo for SqlRepo<DB> {
         self.fetch_optional("user_by_id", query).await
     }
 
+    async fn user_for_update(&mut self, id: Uuid) -> StoreResult<Option<User>> {
+        let sql = concat!(
+            "UPDATE users SET updated_at = updated_at WHERE id = $1 RETURNING ",
+            columns!(User)
+        );
+        let query = sqlx::query_as(sql).bind(id);
+        self.fetch_optional("user_for_update", query).await
+    }
+
     async fn user_by_email(&mut self, email: &Email) -> StoreResult<Option<User>> {
         let sql = concat!("SELECT ", columns!(User), " FROM users WHERE email = $1");
         let query = sqlx::query_as(sql).bind(email.as_str());
