@@ -28,7 +28,7 @@ pub fn client_ip(
     let mut hops = forwarded_for
         .iter()
         .flat_map(|value| value.split(','))
-        .map(|hop| hop.trim().parse::<IpAddr>());
+        .map(|hop| parse_hop(hop.trim()));
     let mut client = peer;
     while let Some(hop) = hops.next_back() {
         match hop {
@@ -39,6 +39,18 @@ pub fn client_ip(
         }
     }
     Some(client)
+}
+
+/// One `X-Forwarded-For` entry: an address, or an address with a port as
+/// some proxies write it (`203.0.113.9:51234`, `[2001:db8::1]:443`). Read as
+/// malformed, such an entry would make every client behind the proxy share
+/// the proxy's own limits.
+fn parse_hop(hop: &str) -> Result<IpAddr, std::net::AddrParseError> {
+    hop.parse::<IpAddr>().or_else(|error| {
+        hop.parse::<std::net::SocketAddr>()
+            .map(|a| a.ip())
+            .map_err(|_| error)
+    })
 }
 
 /// Where the request came from; see [`Origin`].
@@ -114,6 +126,16 @@ mod tests {
             client_ip(peer, &["garbage"], &trusted),
             Some(ip("10.0.0.2"))
         );
+    }
+
+    #[test]
+    fn entries_with_a_port_name_the_client() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let peer = Some(ip("10.0.0.2"));
+        let v4 = ["198.51.100.7:51234"];
+        assert_eq!(client_ip(peer, &v4, &trusted), Some(ip("198.51.100.7")));
+        let v6 = ["[2001:db8::7]:443, 10.0.0.1:80"];
+        assert_eq!(client_ip(peer, &v6, &trusted), Some(ip("2001:db8::7")));
     }
 
     #[test]
