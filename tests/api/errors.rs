@@ -13,6 +13,7 @@ backend_tests!(
     responses_carry_security_headers,
     health_probes_answer,
     database_outage_fails_fast_and_recovers,
+    a_database_restart_while_idle_costs_no_request,
     docs_and_spec_are_served,
 );
 
@@ -314,4 +315,29 @@ async fn docs_and_spec_are_served(backend: Backend) {
         .unwrap()
         .starts_with("text/html"));
     assert!(page.text().await.unwrap().contains("/v1/sessions/refresh"));
+}
+
+/// The database restarts while the service is idle: every pooled
+/// connection is dead, yet no request pays for it (a connection idle for a
+/// while is pinged before use and replaced).
+async fn a_database_restart_while_idle_costs_no_request(backend: Backend) {
+    if backend != Backend::Postgres {
+        return;
+    }
+    let relay = Relay::start(&postgres_admin_url()).await;
+    let app = spawn_app_with(backend, |settings| {
+        settings.database_url = relay.url_for(&settings.database_url).into();
+    })
+    .await;
+    let tokens = app.register(&unique_email(), PASSWORD).await;
+    // Fill the pool with idle connections.
+    let burst = (0..5).map(|_| app.get("/v1/users/me", Some(&tokens.access)));
+    futures_util::future::join_all(burst).await;
+    relay.stop().await;
+    relay.resume().await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let burst = (0..5).map(|_| app.get("/v1/users/me", Some(&tokens.access)));
+    for answer in futures_util::future::join_all(burst).await {
+        assert_eq!(answer.status(), StatusCode::OK);
+    }
 }

@@ -225,7 +225,22 @@ where
         migrations: Migrator,
         migrate: bool,
     ) -> Result<Self, ConnectError> {
+        // sqlx pings every connection when it goes back to the pool and
+        // drops the ones that fail, so a connection idle for a moment is
+        // known good; its default second ping on the way out cost each
+        // request one more round trip to PostgreSQL. Only a connection idle
+        // for longer (the database may have restarted meanwhile) is pinged
+        // before use, and replaced if it fails.
         let pool = PoolOptions::new()
+            .test_before_acquire(false)
+            .before_acquire(|conn: &mut DB::Connection, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_WHEN_IDLE_FOR {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .max_connections(settings.database_max_connections)
             .acquire_timeout(Duration::from_secs(settings.database_acquire_timeout_secs))
             .connect_with(options)
@@ -241,6 +256,9 @@ where
         })
     }
 }
+
+/// A pooled connection idle this long is pinged before use.
+const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
 
 impl<DB: Database> SqlStore<DB> {
     /// A pooled connection, through the breaker.
