@@ -8,10 +8,10 @@
 //! trying to connect. The first connection the probe gets closes the
 //! breaker; no request waits for that, and no restart is needed. A pool
 //! that is merely busy times out too, but the direct connection then
-//! succeeds and nothing trips. (Judging by the pool's size instead does not
-//! work under load: connections being opened count towards the size, so an
-//! outage with more waiting requests than the pool holds looked like a busy
-//! pool, and every request kept waiting the whole timeout.)
+//! succeeds and nothing trips. (Judging by the pool's size instead is
+//! unreliable under load: connections being opened count towards the size,
+//! so an outage with more waiting requests than the pool holds can look
+//! like a busy pool.)
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -47,6 +47,15 @@ impl<'a> Waiting<'a> {
     }
 }
 
+/// Clears a flag when dropped.
+struct Reset<'a>(&'a AtomicBool);
+
+impl Drop for Reset<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
@@ -67,10 +76,12 @@ impl Breaker {
             pool.acquire().await
         };
         if result.is_err() && !pool.is_closed() && !self.checking.swap(true, Ordering::AcqRel) {
+            // Cleared on drop: a request cancelled during the check (its
+            // client went away) must not leave the flag set for good.
+            let _checking = Reset(&self.checking);
             if !answers(pool).await {
                 self.trip(pool);
             }
-            self.checking.store(false, Ordering::Release);
         }
         result
     }
