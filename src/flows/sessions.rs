@@ -82,7 +82,8 @@ pub async fn complete_sign_in(
         first: method,
         second: None,
     };
-    let signed_in = finish_sign_in(state, tx, (user, assurance), client, (kind, details), now);
+    // The user was locked and read again above.
+    let signed_in = open_and_commit(state, tx, (user, assurance), client, (kind, details), now);
     Ok(SignInOutcome::SignedIn(Box::new(signed_in.await?)))
 }
 
@@ -129,8 +130,21 @@ async fn still_may_sign_in(
 
 /// Opens a session for `user`, proven as `assurance` says, in `tx`; records
 /// it (`kind`, with `details`; the session id is added), commits, and issues
-/// the access token.
+/// the access token. The user is locked and read again first.
 pub async fn finish_sign_in(
+    state: &AppState,
+    mut tx: Box<dyn Repo>,
+    (user, assurance): (User, Assurance),
+    client: &Origin,
+    kind: (audit::Kind, serde_json::Value),
+    now: Timestamp,
+) -> Result<SignedIn, FlowError> {
+    let user = still_may_sign_in(tx.as_mut(), &user, assurance.first, now).await?;
+    open_and_commit(state, tx, (user, assurance), client, kind, now).await
+}
+
+/// [`finish_sign_in`] for a `user` already locked and read in `tx`.
+async fn open_and_commit(
     state: &AppState,
     mut tx: Box<dyn Repo>,
     (user, assurance): (User, Assurance),
@@ -138,7 +152,6 @@ pub async fn finish_sign_in(
     (kind, mut details): (audit::Kind, serde_json::Value),
     now: Timestamp,
 ) -> Result<SignedIn, FlowError> {
-    let user = still_may_sign_in(tx.as_mut(), &user, assurance.first, now).await?;
     let opened = open_session(state, tx.as_mut(), user.id, (client, assurance), now).await?;
     let (session, refresh_token) = opened;
     count_sign_in(state, assurance.first, Outcome::success);

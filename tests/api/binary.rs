@@ -119,6 +119,24 @@ impl Server {
 }
 
 impl Server {
+    /// A sign-up of a new address: a write to the database.
+    async fn sign_up(&self) -> reqwest::Response {
+        let body = json!({"email": unique_email(), "password": PASSWORD});
+        let request = self.client.post(self.url("/v1/users")).json(&body);
+        request.send().await.unwrap()
+    }
+
+    /// Whether writes work again within about two seconds.
+    async fn writes_again(&self) -> bool {
+        for _ in 0..20 {
+            if self.sign_up().await.status() == StatusCode::ACCEPTED {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    }
+
     /// Stops the process and removes the directory it ran in.
     fn remove_with_dir(self) {
         let dir = self.log.parent().map(Path::to_path_buf);
@@ -858,12 +876,7 @@ async fn a_full_disk_answers_503_and_recovers() {
     let _unmount = Unmount(disk.clone());
     let url = format!("sqlite://{}/portcullis.db", disk.display());
     let server = Server::start(&dir, &[("PORTCULLIS_DATABASE_URL", url)]).await;
-    let sign_up = |n: usize| {
-        let body = json!({"email": format!("full-{n}-{}", unique_email()), "password": PASSWORD});
-        let request = server.client.post(server.url("/v1/users")).json(&body);
-        async move { request.send().await.unwrap() }
-    };
-    assert_eq!(sign_up(0).await.status(), StatusCode::ACCEPTED);
+    assert_eq!(server.sign_up().await.status(), StatusCode::ACCEPTED);
 
     // Fill the disk to the last byte.
     let filler = disk.join("filler");
@@ -877,8 +890,8 @@ async fn a_full_disk_answers_503_and_recovers() {
         let _ = file.sync_all();
     }
     let mut refused = None;
-    for n in 1..200 {
-        let response = sign_up(n).await;
+    for _ in 1..200 {
+        let response = server.sign_up().await;
         if response.status() != StatusCode::ACCEPTED {
             refused = Some(response);
             break;
@@ -895,16 +908,7 @@ async fn a_full_disk_answers_503_and_recovers() {
 
     // Room again: writes work again, same process.
     std::fs::remove_file(&filler).unwrap();
-    let mut recovered = false;
-    for n in 200..220 {
-        let status = sign_up(n).await.status();
-        if status == StatusCode::ACCEPTED {
-            recovered = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(recovered, "{}", server.output());
+    assert!(server.writes_again().await, "{}", server.output());
 
     drop(server);
 }
@@ -939,12 +943,7 @@ async fn a_read_only_database_answers_503_and_recovers() {
     let db = dir.join("portcullis.db");
     let url = format!("sqlite://{}", db.display());
     let server = Server::start(&dir, &[("PORTCULLIS_DATABASE_URL", url)]).await;
-    let sign_up = |n: usize| {
-        let body = json!({"email": format!("ro-{n}-{}", unique_email()), "password": PASSWORD});
-        let request = server.client.post(server.url("/v1/users")).json(&body);
-        async move { request.send().await.unwrap() }
-    };
-    assert_eq!(sign_up(0).await.status(), StatusCode::ACCEPTED);
+    assert_eq!(server.sign_up().await.status(), StatusCode::ACCEPTED);
     // The database and its write-ahead log; not the shared-memory index,
     // which SQLite maps into memory (a read-only one faults the process).
     let wal = dir.join("portcullis.db-wal");
@@ -963,7 +962,7 @@ async fn a_read_only_database_answers_503_and_recovers() {
     }
     let writable = Writable(&files);
 
-    let refused = sign_up(1).await;
+    let refused = server.sign_up().await;
     assert_eq!(
         refused.status(),
         StatusCode::SERVICE_UNAVAILABLE,
@@ -980,13 +979,5 @@ async fn a_read_only_database_answers_503_and_recovers() {
     assert_eq!(ready.await.unwrap().status(), StatusCode::OK, "reads go on");
 
     drop(writable);
-    let mut recovered = false;
-    for n in 2..22 {
-        if sign_up(n).await.status() == StatusCode::ACCEPTED {
-            recovered = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(recovered, "{}", server.output());
+    assert!(server.writes_again().await, "{}", server.output());
 }

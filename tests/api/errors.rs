@@ -205,12 +205,7 @@ async fn database_outage_fails_fast_and_recovers(backend: Backend) {
     if backend != Backend::Postgres {
         return;
     }
-    let relay = Relay::start(&postgres_admin_url()).await;
-    let app = spawn_app_with(backend, |settings| {
-        settings.database_url = relay.url_for(&settings.database_url).into();
-        settings.metrics_listen = Some("127.0.0.1:0".into());
-    })
-    .await;
+    let (relay, app) = behind_a_relay(backend).await;
     let email = unique_email();
     let tokens = app.register(&email, PASSWORD).await;
     relay.stop().await;
@@ -317,18 +312,28 @@ async fn docs_and_spec_are_served(backend: Backend) {
     assert!(page.text().await.unwrap().contains("/v1/sessions/refresh"));
 }
 
+/// An application that reaches PostgreSQL through a relay the test can
+/// stop, with its metrics listener on.
+async fn behind_a_relay(backend: Backend) -> (Relay, TestApp) {
+    let relay = Relay::start(&postgres_admin_url()).await;
+    let app = spawn_app_with(backend, |settings| {
+        settings.database_url = relay.url_for(&settings.database_url).into();
+        settings.metrics_listen = Some("127.0.0.1:0".into());
+    })
+    .await;
+    (relay, app)
+}
+
 /// The database restarts while the service is idle: every pooled
-/// connection is dead, yet no request pays for it (a connection idle for a
-/// while is pinged before use and replaced).
+/// connection the server closed is dead, yet no request pays for it. This
+/// guards the pool's settings: connections are not pinged before each use
+/// (sqlx notices the ones the server closed and drops them; only one idle
+/// for a second or more is pinged first).
 async fn a_database_restart_while_idle_costs_no_request(backend: Backend) {
     if backend != Backend::Postgres {
         return;
     }
-    let relay = Relay::start(&postgres_admin_url()).await;
-    let app = spawn_app_with(backend, |settings| {
-        settings.database_url = relay.url_for(&settings.database_url).into();
-    })
-    .await;
+    let (relay, app) = behind_a_relay(backend).await;
     let tokens = app.register(&unique_email(), PASSWORD).await;
     // Fill the pool with idle connections.
     let burst = (0..5).map(|_| app.get("/v1/users/me", Some(&tokens.access)));
