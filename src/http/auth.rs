@@ -63,13 +63,12 @@ fn authenticate(req: &HttpRequest) -> LocalBoxFuture<'static, Result<(Caller, Re
             other => FlowError::internal(other),
         })?;
         // Sign-out takes effect at once: the session must still be alive.
-        let mut repo = state.store.connection().await?;
         let now = state.clock.now();
-        let (session, user) = repo
+        let (session, user) = state
+            .store
             .live_session_with_user(claims.sid, claims.sub, now)
             .await?
             .ok_or(FlowError::Unauthenticated("session ended"))?;
-        drop(repo);
         // A ban ends every session; this holds even if one slipped past.
         if user.is_banned(now) {
             return Err(FlowError::Unauthenticated("account banned").into());

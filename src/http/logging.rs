@@ -1,8 +1,9 @@
+use super::RouteTable;
 use crate::error::FlowError;
 use crate::http::ApiError;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::{Error, HttpMessage};
+use actix_web::{web, Error, HttpMessage};
 use std::time::Instant;
 use tracing::Span;
 use tracing_actix_web::{RequestId, RootSpanBuilder};
@@ -14,6 +15,12 @@ pub struct RequestSpan;
 
 struct Started(Instant);
 
+/// The route pattern the request matched (`None`: no route). Found once per
+/// request, when its span starts: each lookup walks the router's table
+/// again, which cost as much as the routing itself. The metrics read it too.
+#[derive(Clone)]
+pub(crate) struct MatchedRoute(pub(crate) Option<String>);
+
 impl RootSpanBuilder for RequestSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
         request.extensions_mut().insert(Started(Instant::now()));
@@ -22,7 +29,13 @@ impl RootSpanBuilder for RequestSpan {
             .get::<RequestId>()
             .map(|id| id.to_string())
             .unwrap_or_default();
-        let route = request.match_pattern().unwrap_or_default();
+        let route = request
+            .app_data::<web::Data<RouteTable>>()
+            .and_then(|table| table.literal_route(request.path()))
+            .map(str::to_string)
+            .or_else(|| request.match_pattern());
+        request.extensions_mut().insert(MatchedRoute(route.clone()));
+        let route = route.unwrap_or_default();
         let peer = request
             .peer_addr()
             .map(|a| a.ip().to_string())

@@ -1,9 +1,10 @@
+use super::logging::MatchedRoute;
 use crate::metrics::{HttpLabels, RouteLabels};
 use crate::state::AppState;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::web;
+use actix_web::{web, HttpMessage};
 use std::time::Instant;
 
 /// Middleware: counts every answer and its duration by route template
@@ -29,9 +30,9 @@ pub async fn count_requests(
     if let Some(state) = state {
         // Known only once routed; anything the router did not match is one
         // label, so that scanners cannot grow the label set.
-        let route = res
-            .request()
-            .match_pattern()
+        let matched = res.request().extensions().get::<MatchedRoute>().cloned();
+        let route = matched
+            .map_or_else(|| res.request().match_pattern(), |m| m.0)
             .unwrap_or_else(|| "unmatched".to_string());
         let status = match res.status().as_u16() {
             100..=199 => "1xx",

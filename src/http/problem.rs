@@ -6,7 +6,7 @@ use actix_web::dev::{ResourceDef, ServiceRequest, ServiceResponse};
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, HttpRequest};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use tracing_actix_web::RequestId;
 
 const PROBLEM_JSON: &str = "application/problem+json";
@@ -116,11 +116,13 @@ pub struct RouteTable {
     /// Literal paths that a template matches too (`/v1/sessions/refresh`
     /// and `/v1/sessions/{id}`), with the `Allow` of the literal route.
     shadowed: HashMap<String, String>,
+    /// The routes without `{…}` segments, for [`RouteTable::literal_route`].
+    literals: HashSet<String>,
 }
 
 impl RouteTable {
     pub fn from_openapi(spec: &utoipa::openapi::OpenApi) -> Self {
-        let routes = spec
+        let routes: Vec<(ResourceDef, Vec<Method>)> = spec
             .paths
             .paths
             .iter()
@@ -138,9 +140,14 @@ impl RouteTable {
                 (ResourceDef::new(path.as_str()), methods)
             })
             .collect();
+        let literals = routes
+            .iter()
+            .filter_map(|(def, _)| literal(def).map(str::to_string))
+            .collect();
         let mut table = Self {
             routes,
             shadowed: HashMap::new(),
+            literals,
         };
         let shadowed = table
             .routes
@@ -156,6 +163,14 @@ impl RouteTable {
             .collect();
         table.shadowed = shadowed;
         table
+    }
+
+    /// The route of a path that is a literal route itself (most requests):
+    /// a hash lookup instead of the router's walk through every route. A
+    /// literal path belongs to its literal route even where a template
+    /// matches it too (see [`literal_paths_first`]).
+    pub fn literal_route<'a>(&'a self, path: &str) -> Option<&'a str> {
+        self.literals.get(path).map(String::as_str)
     }
 
     /// The default service: 405 with `Allow` for a known path, else 404.

@@ -44,6 +44,15 @@ pub trait Store: Send + Sync {
     async fn ping(&self) -> StoreResult<()>;
     /// A pooled connection in autocommit mode: reads and single-statement writes.
     async fn connection(&self) -> StoreResult<Box<dyn Repo>>;
+    /// The live session `id` of `user_id` at `now`, with its user: the read
+    /// of every authenticated request, as [`SessionRepo::live_session_with_user`]
+    /// on a connection, but SQLite serves it on the calling thread.
+    async fn live_session_with_user(
+        &self,
+        id: Uuid,
+        user_id: Uuid,
+        now: Timestamp,
+    ) -> StoreResult<Option<(Session, User)>>;
     /// A write transaction (SQLite: `BEGIN IMMEDIATE`, so concurrent writers
     /// queue on the busy timeout instead of failing). Dropping it without
     /// [`Repo::commit`] rolls everything back.

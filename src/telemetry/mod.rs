@@ -7,6 +7,7 @@
 //! `traceparent` of callers is continued and passed on to outgoing calls.
 
 mod export;
+mod json_lines;
 
 use crate::config::LogFormat;
 use opentelemetry::propagation::{Extractor, Injector};
@@ -39,13 +40,7 @@ impl Telemetry {
 pub fn init(format: LogFormat, level: &str) -> Telemetry {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let logs = match format {
-        LogFormat::Json => tracing_subscriber::fmt::layer()
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-            .with_target(true)
-            .boxed(),
+        LogFormat::Json => json_lines::layer(std::io::stdout).boxed(),
         LogFormat::Pretty => tracing_subscriber::fmt::layer().with_target(true).boxed(),
     };
     let provider = export::provider();

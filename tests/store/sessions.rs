@@ -2,7 +2,7 @@
 
 use crate::helpers::{session_of, TestStore};
 use crate::store_tests;
-use portcullis::domain::AuthMethod;
+use portcullis::domain::{AuthMethod, Role, SecondFactor};
 use portcullis::store::Session;
 use uuid::Uuid;
 
@@ -12,6 +12,7 @@ store_tests!(
     live_sessions_leave_out_revoked_idle_and_expired_ones,
     sessions_are_revoked_once_and_by_their_owner,
     a_session_keeps_how_and_when_its_user_proved_who_they_are,
+    the_store_reads_a_live_session_as_a_connection_does,
 );
 
 async fn a_session_keeps_how_and_when_its_user_proved_who_they_are(s: TestStore) {
@@ -236,4 +237,56 @@ async fn sessions_are_revoked_once_and_by_their_owner(s: TestStore) {
         s.db.scalar("SELECT count(*) FROM sessions WHERE revoked_reason = 'sign_out'")
             .await;
     assert_eq!(reason, 1);
+}
+
+/// `Store::live_session_with_user` (SQLite serves it on the calling thread,
+/// outside sqlx) reads exactly what a pooled connection reads: every field
+/// of both records, the same refusals, and a change committed elsewhere at
+/// once.
+async fn the_store_reads_a_live_session_as_a_connection_does(s: TestStore) {
+    let user = s.user("reader@example.com").await;
+    let other = s.user("other@example.com").await;
+    let mut repo = s.conn().await;
+    // Every optional column of both records set, to compare them all.
+    let mut session = session_of(user.id, s.now);
+    session.id = Uuid::now_v7();
+    session.auth_method = AuthMethod::Passkey;
+    session.second_factor = Some(SecondFactor::Totp);
+    repo.insert_session(&session).await.unwrap();
+    repo.set_role(user.id, Role::Admin, s.after(1))
+        .await
+        .unwrap();
+    repo.ban_user(user.id, Some(s.before(1)), Some("over"), s.after(2))
+        .await
+        .unwrap();
+    let at = s.after(60);
+    let through_store = |id, owner, at| {
+        let store = s.store.clone();
+        async move { store.live_session_with_user(id, owner, at).await.unwrap() }
+    };
+    let read = through_store(session.id, user.id, at).await.expect("live");
+    let expected = repo
+        .live_session_with_user(session.id, user.id, at)
+        .await
+        .unwrap()
+        .expect("live");
+    assert_eq!(format!("{read:?}"), format!("{expected:?}"));
+    assert_eq!(read.1.role, Role::Admin);
+    assert!(read.1.banned_at.is_some() && read.1.ban_reason.as_deref() == Some("over"));
+    assert_eq!(read.0.second_factor, Some(SecondFactor::Totp));
+
+    for (id, owner, at) in [
+        (session.id, other.id, at),
+        (session.id, user.id, s.after(86_400)),
+        (Uuid::now_v7(), user.id, at),
+    ] {
+        assert!(through_store(id, owner, at).await.is_none());
+    }
+    // Ended on another connection: refused on the next read.
+    s.conn()
+        .await
+        .revoke_session(session.id, None, s.after(3), "sign_out")
+        .await
+        .unwrap();
+    assert!(through_store(session.id, user.id, at).await.is_none());
 }

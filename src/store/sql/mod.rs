@@ -102,6 +102,19 @@ macro_rules! columns {
     };
 }
 
+/// `columns!(User)` of `u`, and the session's as `SessionOfUser` names them.
+macro_rules! session_of_user_columns {
+    () => {
+        "u.id, u.email, u.email_verified_at, u.username, u.display_name, \
+     u.first_name, u.last_name, u.phone, u.city, u.info, u.avatar_url, u.role, u.auth_provider, \
+     u.password_hash, u.created_at, u.updated_at, u.banned_at, u.banned_until, u.ban_reason, \
+     u.locale, s.id AS s_id, s.ip AS s_ip, s.user_agent AS s_user_agent, \
+     s.created_at AS s_created_at, s.last_used_at AS s_last_used_at, \
+     s.expires_at AS s_expires_at, s.revoked_at AS s_revoked_at, s.auth_time AS s_auth_time, \
+     s.auth_method AS s_auth_method, s.second_factor AS s_second_factor"
+    };
+}
+
 mod audit;
 mod breaker;
 mod codes;
@@ -118,6 +131,7 @@ mod registrations;
 mod service_clients;
 mod sessions;
 mod sqlite;
+mod sqlite_reader;
 mod throttle;
 mod users;
 mod webhooks;
@@ -212,6 +226,8 @@ pub struct SqlStore<DB: Database> {
     writer: Arc<Semaphore>,
     /// Refuses at once while the database is unreachable.
     breaker: Arc<breaker::Breaker>,
+    /// SQLite files only: reads on the request thread (see `sqlite_reader`).
+    reader: Option<sqlite_reader::SqliteReader>,
 }
 
 impl<DB: Database> SqlStore<DB>
@@ -253,6 +269,7 @@ where
             pool,
             writer: Arc::new(Semaphore::new(1)),
             breaker: Arc::default(),
+            reader: None,
         })
     }
 }
@@ -438,6 +455,23 @@ where
     async fn connection(&self) -> StoreResult<Box<dyn Repo>> {
         let conn = self.acquire("connection").await?;
         Ok(Box::new(SqlRepo::Connection(conn)))
+    }
+
+    async fn live_session_with_user(
+        &self,
+        id: uuid::Uuid,
+        user_id: uuid::Uuid,
+        now: Timestamp,
+    ) -> StoreResult<Option<(super::Session, super::User)>> {
+        if let Some(found) = self
+            .reader
+            .as_ref()
+            .and_then(|reader| reader.live_session_with_user(id, user_id, now))
+        {
+            return Ok(found);
+        }
+        let mut repo = self.connection().await?;
+        repo.live_session_with_user(id, user_id, now).await
     }
 
     async fn transaction(&self) -> StoreResult<Box<dyn Repo>> {

@@ -43,19 +43,6 @@ impl SessionOfUser {
     }
 }
 
-/// `columns!(User)` of `u`, and the session's as `SessionOfUser` names them.
-macro_rules! session_of_user_columns {
-    () => {
-        "u.id, u.email, u.email_verified_at, u.username, u.display_name, \
-     u.first_name, u.last_name, u.phone, u.city, u.info, u.avatar_url, u.role, u.auth_provider, \
-     u.password_hash, u.created_at, u.updated_at, u.banned_at, u.banned_until, u.ban_reason, \
-     u.locale, s.id AS s_id, s.ip AS s_ip, s.user_agent AS s_user_agent, \
-     s.created_at AS s_created_at, s.last_used_at AS s_last_used_at, \
-     s.expires_at AS s_expires_at, s.revoked_at AS s_revoked_at, s.auth_time AS s_auth_time, \
-     s.auth_method AS s_auth_method, s.second_factor AS s_second_factor"
-    };
-}
-
 impl_for_backends! { impl SessionRepo for SqlRepo<DB> {
     async fn insert_session(&mut self, session: &Session) -> StoreResult<()> {
         let query = sqlx::query(

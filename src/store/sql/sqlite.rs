@@ -3,6 +3,7 @@
 //! created readable by its owner only (0600), and SQLite gives its `-wal`
 //! and `-shm` files the database file's mode.
 
+use super::sqlite_reader::SqliteReader;
 use super::{ConnectError, Dialect, SqlStore};
 use crate::config::Settings;
 use crate::store::{Timestamp, UniqueKey};
@@ -90,19 +91,30 @@ pub(super) async fn open(
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(Duration::from_secs(5))
         .foreign_keys(true);
-    SqlStore::open(
+    let reader_file = (!is_in_memory(&settings.database_url))
+        .then(|| options.get_filename().to_path_buf())
+        .filter(|path| !path.as_os_str().is_empty());
+    let mut store = SqlStore::open(
         settings,
         options,
         sqlx::migrate!("./migrations/sqlite"),
         migrate,
     )
-    .await
+    .await?;
+    store.reader = reader_file.map(SqliteReader::new);
+    Ok(store)
+}
+
+/// An in-memory database is private to its connection (or sqlx's pool):
+/// another connection would see another database.
+fn is_in_memory(url: &str) -> bool {
+    url.contains(":memory:") || url.contains("mode=memory")
 }
 
 /// Not for `sqlite::memory:`, `sqlite://:memory:`, `?mode=memory` (no file)
 /// or `?mode=ro` (SQLite must not create it).
 fn has_a_file_to_create(url: &str) -> bool {
-    !(url.contains(":memory:") || url.contains("mode=memory") || url.contains("mode=ro"))
+    !(is_in_memory(url) || url.contains("mode=ro"))
 }
 
 /// Creates the database file, empty and private (0600), when it does not
