@@ -111,7 +111,10 @@ async fn concurrent_sign_ins_open_distinct_sessions(backend: Backend) {
     let tokens = app.register(&email, PASSWORD).await;
     let responses = join_all((0..12).map(|_| app.sign_in(&email, PASSWORD))).await;
     let statuses: Vec<StatusCode> = responses.iter().map(|r| r.status()).collect();
-    assert!(statuses.iter().all(|s| *s == StatusCode::CREATED), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::CREATED),
+        "{statuses:?}"
+    );
     let list: serde_json::Value = app.get_json("/v1/sessions", Some(&tokens.access)).await;
     assert_eq!(list["sessions"].as_array().unwrap().len(), 13);
 }
