@@ -293,8 +293,6 @@ async fn exchange(
     // successor it wrote then dies with its session.
     let (session, user) = state
         .store
-        .connection()
-        .await?
         .live_session_with_user(touched.id, touched.user_id, now)
         .await?
         .filter(|(_, user)| !user.is_banned(now))

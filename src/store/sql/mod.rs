@@ -463,6 +463,9 @@ where
         user_id: uuid::Uuid,
         now: Timestamp,
     ) -> StoreResult<Option<(super::Session, super::User)>> {
+        // SQLite: on the calling thread, not through the breaker: a file
+        // that can be read answers even while the pool refuses (a full disk
+        // or a read-only file stops writes, not this read).
         if let Some(found) = self
             .reader
             .as_ref()

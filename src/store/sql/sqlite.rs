@@ -91,7 +91,7 @@ pub(super) async fn open(
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(Duration::from_secs(5))
         .foreign_keys(true);
-    let reader_file = (!is_in_memory(&settings.database_url))
+    let reader_file = reads_the_same_file(&settings.database_url)
         .then(|| options.get_filename().to_path_buf())
         .filter(|path| !path.as_os_str().is_empty());
     let mut store = SqlStore::open(
@@ -109,6 +109,14 @@ pub(super) async fn open(
 /// another connection would see another database.
 fn is_in_memory(url: &str) -> bool {
     url.contains(":memory:") || url.contains("mode=memory")
+}
+
+/// Whether a plain connection to the file sqlx names reads what sqlx's
+/// connections read: not for an in-memory database, nor where sqlx opens the
+/// file through another VFS (`vfs=`, `immutable=`), nor for a percent-encoded
+/// URL that could hide either.
+fn reads_the_same_file(url: &str) -> bool {
+    !(is_in_memory(url) || url.contains("vfs=") || url.contains("immutable=") || url.contains('%'))
 }
 
 /// Not for `sqlite::memory:`, `sqlite://:memory:`, `?mode=memory` (no file)
@@ -151,7 +159,7 @@ fn create_private_file(path: &std::path::Path) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::{has_a_file_to_create, unique_key_from_message};
+    use super::{has_a_file_to_create, reads_the_same_file, unique_key_from_message};
     use crate::store::UniqueKey;
 
     #[test]
@@ -164,6 +172,19 @@ mod tests {
         assert!(!has_a_file_to_create("sqlite://:memory:"));
         assert!(!has_a_file_to_create("sqlite://x.db?mode=memory"));
         assert!(!has_a_file_to_create("sqlite://x.db?mode=ro"));
+    }
+
+    #[test]
+    fn the_request_thread_reads_only_a_plain_file() {
+        assert!(reads_the_same_file("sqlite://portcullis.db"));
+        assert!(reads_the_same_file("sqlite:///var/lib/p.db?mode=rwc"));
+        assert!(!reads_the_same_file("sqlite::memory:"));
+        assert!(!reads_the_same_file(
+            "sqlite://x.db?mode=memory&cache=shared"
+        ));
+        assert!(!reads_the_same_file("sqlite://x.db?vfs=memdb"));
+        assert!(!reads_the_same_file("sqlite://x.db?immutable=true"));
+        assert!(!reads_the_same_file("sqlite://%3Amemory%3A"));
     }
 
     #[test]

@@ -7,9 +7,14 @@
 //! wake-ups, a copy of every column value) cost more than the read: perf on
 //! `GET /v1/sessions/current` put a third of the request's CPU in it and
 //! about 8 % in SQLite itself. An indexed read of one row of a WAL database
-//! takes microseconds and never waits for a writer, so it runs here
+//! takes microseconds, so it runs here
 //! synchronously, on a read-only connection to the same file (rusqlite, over
 //! the same SQLite library that sqlx links).
+//!
+//! The read never waits for a writer in WAL mode, which the store sets; it
+//! runs on an async worker thread, so what can still hold it (a busy
+//! database file, for at most `BUSY_TIMEOUT`; a cold disk) holds that
+//! worker's other requests too.
 //!
 //! Nothing is cached: each call is a new read transaction that sees every
 //! commit made before it, by this process or any other, so a session ended
@@ -23,6 +28,7 @@ use crate::domain::{AuthMethod, Email, Role, SecondFactor};
 use crate::store::{Session, Timestamp, User};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 use uuid::Uuid;
@@ -31,6 +37,9 @@ use uuid::Uuid;
 pub(super) struct SqliteReader {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    /// The first failure is a warning (every read then costs an open and the
+    /// pool's read besides); later ones are debug lines.
+    warned: AtomicBool,
 }
 
 /// Connections kept between reads: no more run at once than there are
@@ -54,6 +63,7 @@ impl SqliteReader {
         Self {
             path,
             idle: Mutex::new(Vec::new()),
+            warned: AtomicBool::new(false),
         }
     }
 
@@ -82,7 +92,15 @@ impl SqliteReader {
         match read {
             Ok(found) => Some(found),
             Err(error) => {
-                tracing::debug!(%error, "session read left to the pool");
+                if self.warned.swap(true, Ordering::Relaxed) {
+                    tracing::debug!(%error, "session read left to the pool");
+                } else {
+                    tracing::warn!(
+                        %error,
+                        file = %self.path.display(),
+                        "the SQLite session read fails on the request thread: left to the pool"
+                    );
+                }
                 None
             }
         }
@@ -113,9 +131,13 @@ impl SqliteReader {
     }
 
     fn connect(&self) -> rusqlite::Result<Connection> {
+        // URI like sqlx's own connections, so that a `file:` name means the
+        // same file with any SQLite build.
         let conn = Connection::open_with_flags(
             &self.path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
         )?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         Ok(conn)
@@ -241,6 +263,29 @@ mod tests {
             .expect("live");
         assert_eq!(format!("{read:?}"), format!("{session:?}"));
         assert_eq!(format!("{owner:?}"), format!("{user:?}"));
+        // Changes committed through the pool while the reader's connection
+        // sits idle are read at once.
+        repo.ban_user(user.id, None, Some("test"), now)
+            .await
+            .unwrap();
+        repo.set_role(user.id, crate::domain::Role::Admin, now)
+            .await
+            .unwrap();
+        let (_, changed) = reader
+            .live_session_with_user(session.id, user.id, now)
+            .expect("read here")
+            .expect("live");
+        assert!(changed.is_banned(now));
+        assert_eq!(changed.role, crate::domain::Role::Admin);
+        repo.revoke_session(session.id, None, now, "test")
+            .await
+            .unwrap();
+        assert_eq!(
+            reader
+                .live_session_with_user(session.id, user.id, now)
+                .map(|f| f.is_none()),
+            Some(true)
+        );
         let later = now.plus(Duration::from_secs(61));
         assert_eq!(
             reader
