@@ -149,7 +149,8 @@ pub struct Settings {
     pub mail_retry_max_secs: u64,
     /// How often every instance looks for mail another instance queued.
     pub mail_poll_interval_ms: u64,
-    /// Concurrent Argon2 computations; 0 means one per CPU.
+    /// Hashing threads, so concurrent Argon2 computations (each thread has two
+    /// sign-in slots: see `hashing::slots_for`); 0 means one per CPU.
     pub hash_concurrency: usize,
     /// The `nice` value of the hashing threads (0 to 19; 10 by default): a
     /// sign-in storm then yields the CPU to token work, and still hashes at

@@ -1,11 +1,11 @@
-//! Argon2id password hashing on the blocking thread pool, with bounded
+//! Argon2id password hashing on dedicated threads, with bounded
 //! concurrency and bounded memory: each hash needs `m_cost` KiB (19 MiB by
-//! default) and ~40 ms of one core, so a sign-in storm must queue here instead
+//! default) and ~8 ms of one core, so a sign-in storm must queue here instead
 //! of exhausting memory or starving the async workers that serve token
 //! validation.
 //!
 //! The computation itself is in [`engine`]; it runs on the dedicated
-//! low-priority threads of [`workers`], one per permit.
+//! low-priority threads of [`workers`]; two slots per thread (see [`slots_for`]).
 
 mod engine;
 mod workers;
@@ -91,13 +91,14 @@ impl PasswordHasher {
             thread_nice,
         )?);
         let dummy = engine.run_now(|hasher| hasher.hash(b"portcullis-dummy-password"))?;
-        let capacity = concurrency + queue_limit;
+        let slots = slots_for(concurrency);
+        let capacity = slots + queue_limit;
         let client_share = (capacity * usize::from(client_share_percent.min(100)))
             .div_ceil(100)
             .max(1);
         Ok(Self {
             engine,
-            permits: Arc::new(Semaphore::new(concurrency)),
+            permits: Arc::new(Semaphore::new(slots)),
             waiting: Arc::new(AtomicUsize::new(0)),
             queue_limit,
             per_client: Arc::new(Mutex::new(HashMap::new())),
@@ -175,6 +176,17 @@ impl PasswordHasher {
     ) -> Result<Verdict, HashError> {
         self.slot(client).await?.verify(password, stored).await
     }
+}
+
+/// Two slots per hashing thread. A sign-in holds its slot from before its
+/// database work (the user read, the lockout claim: a write) until its hash
+/// ends; with one slot per thread, each thread idled through that work. The
+/// spare slot lets the next sign-in do it while the thread hashes, and its
+/// job waits at most one hash in the threads' queue. Threads, and so Argon2's
+/// memory, stay at `concurrency`. The price: up to twice as many lockout
+/// claims of one account in flight at once (each counts until it succeeds).
+fn slots_for(concurrency: usize) -> usize {
+    concurrency.saturating_mul(2)
 }
 
 /// One client's use of the hashing slots; given back on drop.
@@ -275,6 +287,28 @@ mod tests {
         PasswordHasher::new(1024, 1, 1, 2, 8, 100, 0).unwrap()
     }
 
+    async fn hold_every_slot(hasher: &PasswordHasher, threads: usize) -> Vec<HashSlot<'_>> {
+        let mut held = Vec::new();
+        for _ in 0..slots_for(threads) {
+            held.push(hasher.slot(None).await.unwrap());
+        }
+        held
+    }
+
+    #[tokio::test]
+    async fn each_thread_has_two_slots() {
+        let hasher = PasswordHasher::new(1024, 1, 1, 1, 0, 100, 0).unwrap();
+        let held = hold_every_slot(&hasher, 1).await;
+        assert_eq!(held.len(), 2);
+        // No queue: a third sign-in is refused while both slots are held.
+        assert!(matches!(
+            hasher.slot(None).await.map(|_| ()),
+            Err(HashError::Overloaded)
+        ));
+        drop(held);
+        assert!(hasher.hash(None, "free again").await.is_ok());
+    }
+
     #[tokio::test]
     async fn hashes_are_argon2id_phc_strings_with_unique_salts() {
         let hasher = PasswordHasher::new(19_456, 2, 1, 2, 8, 100, 0).unwrap();
@@ -356,7 +390,7 @@ mod tests {
     #[tokio::test]
     async fn a_full_queue_is_refused_at_once() {
         let hasher = PasswordHasher::new(1024, 1, 1, 1, 1, 100, 0).unwrap();
-        let running = hasher.slot(None).await.unwrap();
+        let running = hold_every_slot(&hasher, 1).await;
         // One may wait...
         let waiting = tokio::spawn({
             let hasher = hasher.clone();
@@ -376,7 +410,7 @@ mod tests {
     #[tokio::test]
     async fn an_abandoned_wait_gives_its_place_back() {
         let hasher = PasswordHasher::new(1024, 1, 1, 1, 1, 100, 0).unwrap();
-        let running = hasher.slot(None).await.unwrap();
+        let running = hold_every_slot(&hasher, 1).await;
         let waiting = tokio::spawn({
             let hasher = hasher.clone();
             async move { hasher.hash(None, "abandoned").await }
@@ -410,8 +444,8 @@ mod tests {
 
     #[tokio::test]
     async fn one_client_gets_only_its_share() {
-        // 2 slots + 6 queue places, 25 %: 2 per client.
-        let hasher = PasswordHasher::new(1024, 1, 1, 2, 6, 25, 0).unwrap();
+        // One thread (2 slots) + 6 queue places, 25 %: 2 per client.
+        let hasher = PasswordHasher::new(1024, 1, 1, 1, 6, 25, 0).unwrap();
         let first = hasher.slot(Some("198.51.100.1")).await.unwrap();
         let second = hasher.slot(Some("198.51.100.1")).await.unwrap();
         assert!(matches!(

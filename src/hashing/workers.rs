@@ -4,7 +4,7 @@
 //! equal: a sign-in storm took both cores and token validation's p99 grew
 //! tenfold. These threads run at `nice` (10 by default): when nothing else
 //! wants the CPU they hash at full speed, and a request thread that wakes
-//! up preempts them at once. One thread per hashing permit, each with its own
+//! up preempts them at once. `HASH_CONCURRENCY` threads, each with its own
 //! Argon2 arena, so at most `threads × m_cost` of working memory.
 
 use super::HashError;
@@ -55,6 +55,11 @@ impl Workers {
     ) -> Result<T, HashError> {
         let (answer, answered) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move |arena| {
+            // A request dropped while its job waited in line (the client
+            // went away) costs no hash.
+            if answer.is_closed() {
+                return;
+            }
             // Nobody waits any more when the request was dropped: fine.
             let _ = answer.send(job(arena));
         });
