@@ -183,8 +183,11 @@ impl PasswordHasher {
 /// ends; with one slot per thread, each thread idled through that work. The
 /// spare slot lets the next sign-in do it while the thread hashes, and its
 /// job waits at most one hash in the threads' queue. Threads, and so Argon2's
-/// memory, stay at `concurrency`. The price: up to twice as many lockout
-/// claims of one account in flight at once (each counts until it succeeds).
+/// memory, stay at `concurrency`. The price: more sign-ins of one account in
+/// flight at once, and the lockout counts each from its claim until a
+/// success clears the count, so a client that signs one account in many
+/// times in parallel meets the lockout sooner. A guesser gains nothing: every
+/// attempt is counted, and the lock checked, before its hash.
 fn slots_for(concurrency: usize) -> usize {
     concurrency.saturating_mul(2)
 }

@@ -124,4 +124,35 @@ mod tests {
         let here = unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) };
         assert_eq!(here, 0);
     }
+
+    #[tokio::test]
+    async fn a_job_whose_request_went_away_is_not_run() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let workers = Arc::new(Workers::start(1, 0, configured()).unwrap());
+        // The only thread is busy until `release` is sent.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let busy = tokio::spawn({
+            let workers = Arc::clone(&workers);
+            async move { workers.run(move |_| held.recv().is_ok()).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        // A second request queues its job behind it, then goes away.
+        let ran = Arc::new(AtomicBool::new(false));
+        let abandoned = tokio::spawn({
+            let (workers, ran) = (Arc::clone(&workers), Arc::clone(&ran));
+            async move {
+                workers
+                    .run(move |_| ran.store(true, Ordering::SeqCst))
+                    .await
+            }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        abandoned.abort();
+        assert!(abandoned.await.unwrap_err().is_cancelled());
+        release.send(()).unwrap();
+        assert!(busy.await.unwrap().unwrap());
+        // The thread passed the abandoned job by and answers the next one.
+        assert_eq!(workers.run(|_| 7).await.unwrap(), 7);
+        assert!(!ran.load(Ordering::SeqCst), "the abandoned job ran");
+    }
 }
