@@ -240,54 +240,25 @@ async fn exchange(
 ) -> Result<(SignedIn, Refreshed), FlowError> {
     let hash = sha256_hex(refresh_token);
     let now = state.clock.now();
-    let mut tx = state.store.transaction().await?;
     let successor = state.refresh_chain.successor(refresh_token);
-    let (session_id, outcome) = match tx.rotate_refresh_token(&hash, now).await? {
-        Some(session_id) => (session_id, Refreshed::Rotated),
+    let idle_cutoff = now.minus(state.settings.session_idle_ttl());
+    // The common case, a current token of a live session, in one unit of
+    // work (one statement on PostgreSQL); anything else writes nothing there
+    // and is looked into below.
+    let rotated = state
+        .store
+        .rotate_refresh(&hash, &sha256_hex(&successor), now, idle_cutoff)
+        .await?;
+    let (touched, outcome) = match rotated {
+        Some(touched) => (touched, Refreshed::Rotated),
         None => {
-            let Some(used) = tx.refresh_token_record(&hash).await? else {
-                return Err(FlowError::InvalidRefreshToken);
-            };
-            let window = state.settings.refresh_reuse_window();
-            let recent = used
-                .rotated_at
-                .is_some_and(|at| !window.is_zero() && at > now.minus(window));
-            let successor_current = recent
-                && tx
-                    .is_current_refresh_token(&sha256_hex(&successor), used.session_id)
-                    .await?;
-            if !successor_current {
-                revoke_on_reuse(state, tx, used.session_id, used.user_id, client, now).await?;
-                let labels = RefreshLabels {
-                    result: RefreshResult::reuse_revoked,
-                };
-                state.metrics.refreshes.get_or_create(&labels).inc();
-                return Err(FlowError::InvalidRefreshToken);
-            }
-            (used.session_id, Refreshed::Replayed)
+            let touched = replay(state, &hash, &successor, client, now, idle_cutoff).await?;
+            (touched, Refreshed::Replayed)
         }
     };
-    let idle_cutoff = now.minus(state.settings.session_idle_ttl());
-    // Dropping the transaction on the error paths below rolls the rotation back.
-    let touched = tx
-        .touch_session(session_id, now, idle_cutoff)
-        .await?
-        .ok_or(FlowError::InvalidRefreshToken)?;
-    match outcome {
-        Refreshed::Rotated => {
-            tx.insert_refresh_token(&sha256_hex(&successor), touched.id, now)
-                .await?;
-        }
-        Refreshed::Replayed => {
-            let entry = audit::Entry::by_user(audit::Kind::RefreshTokenReplayed, touched.user_id)
-                .details(json!({ "session_id": touched.id }));
-            audit::record_in(state, tx.as_mut(), client, entry).await?;
-        }
-    }
-    tx.commit().await?;
     // The user is read after the commit, with the session, in the statement
-    // every validation uses: the write transaction (on SQLite, the one
-    // writer's turn) stays as short as the rotation itself, and a ban or a
+    // every validation uses: the write (on SQLite, the one writer's turn)
+    // stays as short as the rotation itself, and a ban or a
     // role change (both end the session) that committed meanwhile refuses
     // this answer instead of carrying the old role into a new token. The
     // successor it wrote then dies with its session.
@@ -305,6 +276,53 @@ async fn exchange(
         user,
     };
     Ok((signed_in, outcome))
+}
+
+/// A token that is not current: unknown (refused), current but of a session
+/// no longer live (refused), or already rotated. A rotated one gets its
+/// successor again when it comes back within the reuse window while that
+/// successor is still current (concurrent clients of one session); otherwise
+/// somebody holds a copy, and the session ends.
+async fn replay(
+    state: &AppState,
+    hash: &str,
+    successor: &str,
+    client: &Origin,
+    now: Timestamp,
+    idle_cutoff: Timestamp,
+) -> Result<Session, FlowError> {
+    let mut tx = state.store.transaction().await?;
+    let Some(used) = tx.refresh_token_record(hash).await? else {
+        return Err(FlowError::InvalidRefreshToken);
+    };
+    // Not rotated: `rotate_refresh` found its session ended, idle or expired.
+    let Some(rotated_at) = used.rotated_at else {
+        return Err(FlowError::InvalidRefreshToken);
+    };
+    let window = state.settings.refresh_reuse_window();
+    let recent = !window.is_zero() && rotated_at > now.minus(window);
+    let successor_current = recent
+        && tx
+            .is_current_refresh_token(&sha256_hex(successor), used.session_id)
+            .await?;
+    if !successor_current {
+        revoke_on_reuse(state, tx, used.session_id, used.user_id, client, now).await?;
+        let labels = RefreshLabels {
+            result: RefreshResult::reuse_revoked,
+        };
+        state.metrics.refreshes.get_or_create(&labels).inc();
+        return Err(FlowError::InvalidRefreshToken);
+    }
+    // Dropping the transaction on the error paths below rolls back.
+    let touched = tx
+        .touch_session(used.session_id, now, idle_cutoff)
+        .await?
+        .ok_or(FlowError::InvalidRefreshToken)?;
+    let entry = audit::Entry::by_user(audit::Kind::RefreshTokenReplayed, touched.user_id)
+        .details(json!({ "session_id": touched.id }));
+    audit::record_in(state, tx.as_mut(), client, entry).await?;
+    tx.commit().await?;
+    Ok(touched)
 }
 
 /// A rotated token came back outside the window, or an older ancestor did:

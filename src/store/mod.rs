@@ -53,6 +53,20 @@ pub trait Store: Send + Sync {
         user_id: Uuid,
         now: Timestamp,
     ) -> StoreResult<Option<(Session, User)>>;
+    /// A refresh's rotation, all or nothing: the current token `token_hash`
+    /// of a live, unidle session is marked rotated at `now`, the session
+    /// touched and `successor_hash` issued in its place. `None`, with nothing
+    /// written, when the token is not current (unknown, or already rotated:
+    /// the caller looks into reuse) or its session is no longer live.
+    /// PostgreSQL does it in one statement (one round trip); SQLite in one
+    /// write transaction.
+    async fn rotate_refresh(
+        &self,
+        token_hash: &str,
+        successor_hash: &str,
+        now: Timestamp,
+        idle_cutoff: Timestamp,
+    ) -> StoreResult<Option<Session>>;
     /// A write transaction (SQLite: `BEGIN IMMEDIATE`, so concurrent writers
     /// queue on the busy timeout instead of failing). Dropping it without
     /// [`Repo::commit`] rolls everything back.
@@ -217,6 +231,19 @@ pub trait SessionRepo {
         token_hash: &str,
         session_id: Uuid,
     ) -> StoreResult<bool>;
+    /// A refresh's rotation: the current token `token_hash` of a live, unidle
+    /// session marked rotated, the session touched and `successor_hash`
+    /// issued; the touched session, or `None` when the token is not current
+    /// or its session not live. One statement where the backend can
+    /// (PostgreSQL: atomic on a connection); elsewhere several, so call it in
+    /// a transaction and roll back on `None` ([`Store::rotate_refresh`] does).
+    async fn rotate_and_issue_refresh_token(
+        &mut self,
+        token_hash: &str,
+        successor_hash: &str,
+        now: Timestamp,
+        idle_cutoff: Timestamp,
+    ) -> StoreResult<Option<Session>>;
     /// Records use of a live session (not revoked, inside both lifetimes).
     async fn touch_session(
         &mut self,

@@ -13,6 +13,7 @@ store_tests!(
     sessions_are_revoked_once_and_by_their_owner,
     a_session_keeps_how_and_when_its_user_proved_who_they_are,
     the_store_reads_a_live_session_as_a_connection_does,
+    a_refresh_rotates_touches_and_issues_at_once_or_not_at_all,
 );
 
 async fn a_session_keeps_how_and_when_its_user_proved_who_they_are(s: TestStore) {
@@ -289,4 +290,81 @@ async fn the_store_reads_a_live_session_as_a_connection_does(s: TestStore) {
         .await
         .unwrap();
     assert!(through_store(session.id, user.id, at).await.is_none());
+}
+
+/// `Store::rotate_refresh` (one statement on PostgreSQL, one transaction on
+/// SQLite): the three writes of a refresh all happen, or none does.
+async fn a_refresh_rotates_touches_and_issues_at_once_or_not_at_all(s: TestStore) {
+    let user = s.user("rotation@example.com").await;
+    let session = s.session(user.id).await;
+    let ended = s.session(user.id).await;
+    let mut repo = s.conn().await;
+    repo.insert_refresh_token("rt-1", session.id, s.now)
+        .await
+        .unwrap();
+    repo.insert_refresh_token("rt-ended", ended.id, s.now)
+        .await
+        .unwrap();
+    repo.revoke_session(ended.id, None, s.after(1), "test")
+        .await
+        .unwrap();
+    let rotate = |token: &'static str, successor: &'static str, at, idle_cutoff| {
+        let store = s.store.clone();
+        async move {
+            store
+                .rotate_refresh(token, successor, at, idle_cutoff)
+                .await
+                .unwrap()
+        }
+    };
+
+    let at = s.after(10);
+    let touched = rotate("rt-1", "rt-2", at, s.before(1))
+        .await
+        .expect("rotated");
+    assert_eq!((touched.id, touched.last_used_at), (session.id, at));
+    let record = repo.refresh_token_record("rt-1").await.unwrap().unwrap();
+    assert_eq!(record.rotated_at, Some(at));
+    assert!(repo
+        .is_current_refresh_token("rt-2", session.id)
+        .await
+        .unwrap());
+
+    // Refused, and nothing written: rotated already, unknown, a revoked
+    // session, an idle one, one past its absolute lifetime.
+    for (token, successor, at, idle_cutoff) in [
+        ("rt-1", "rt-3", s.after(11), s.before(1)),
+        ("rt-unknown", "rt-4", s.after(11), s.before(1)),
+        ("rt-ended", "rt-5", s.after(11), s.before(1)),
+        ("rt-2", "rt-6", s.after(20), at),
+        ("rt-2", "rt-7", s.after(86_400), s.before(1)),
+    ] {
+        assert!(
+            rotate(token, successor, at, idle_cutoff).await.is_none(),
+            "{token}"
+        );
+        assert!(
+            repo.refresh_token_record(successor)
+                .await
+                .unwrap()
+                .is_none(),
+            "{successor} was issued"
+        );
+    }
+    let ended_token = repo
+        .refresh_token_record("rt-ended")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ended_token.rotated_at, None, "rolled back");
+    assert!(repo
+        .is_current_refresh_token("rt-2", session.id)
+        .await
+        .unwrap());
+    let still = repo
+        .live_session(session.id, user.id, at)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(still.last_used_at, at, "touched only by the one rotation");
 }

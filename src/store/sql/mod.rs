@@ -162,6 +162,10 @@ pub trait Dialect: Database {
     /// served) replaces its sleep-and-retry busy handler, which under load
     /// let some writers wait for hundreds of milliseconds.
     const SERIALIZE_WRITES: bool;
+    /// Whether a `WITH` may hold `UPDATE … RETURNING` and `INSERT` (PostgreSQL
+    /// yes, SQLite no): then several dependent writes are one statement, one
+    /// round trip, atomic without a transaction.
+    const DATA_MODIFYING_CTE: bool;
     /// The violated unique index.
     fn unique_key(error: &dyn DatabaseError) -> UniqueKey;
     /// Lock contention or a server going away: a 503, not a 500.
@@ -475,6 +479,31 @@ where
         }
         let mut repo = self.connection().await?;
         repo.live_session_with_user(id, user_id, now).await
+    }
+
+    async fn rotate_refresh(
+        &self,
+        token_hash: &str,
+        successor_hash: &str,
+        now: Timestamp,
+        idle_cutoff: Timestamp,
+    ) -> StoreResult<Option<super::Session>> {
+        if DB::DATA_MODIFYING_CTE {
+            // One statement: one round trip, atomic on its own.
+            let mut repo = self.connection().await?;
+            return repo
+                .rotate_and_issue_refresh_token(token_hash, successor_hash, now, idle_cutoff)
+                .await;
+        }
+        let mut tx = self.transaction().await?;
+        let rotated = tx
+            .rotate_and_issue_refresh_token(token_hash, successor_hash, now, idle_cutoff)
+            .await?;
+        // On `None` the transaction is dropped: the rotation rolls back.
+        if rotated.is_some() {
+            tx.commit().await?;
+        }
+        Ok(rotated)
     }
 
     async fn transaction(&self) -> StoreResult<Box<dyn Repo>> {

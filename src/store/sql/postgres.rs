@@ -13,6 +13,7 @@ impl Dialect for Postgres {
     const BACKEND: &'static str = "postgres";
     const SERIALIZE_WRITES: bool = false;
     const BEGIN_WRITE: &'static str = "BEGIN";
+    const DATA_MODIFYING_CTE: bool = true;
 
     fn unique_key(error: &dyn DatabaseError) -> UniqueKey {
         UniqueKey::from_index(error.constraint().unwrap_or_default())

@@ -125,6 +125,55 @@ impl_for_backends! { impl SessionRepo for SqlRepo<DB> {
         Ok(row.is_some())
     }
 
+    async fn rotate_and_issue_refresh_token(
+        &mut self,
+        token_hash: &str,
+        successor_hash: &str,
+        now: Timestamp,
+        idle_cutoff: Timestamp,
+    ) -> StoreResult<Option<Session>> {
+        if !<DB as crate::store::sql::Dialect>::DATA_MODIFYING_CTE {
+            let Some(session_id) = self.rotate_refresh_token(token_hash, now).await? else {
+                return Ok(None);
+            };
+            let Some(touched) = self.touch_session(session_id, now, idle_cutoff).await? else {
+                return Ok(None);
+            };
+            self.insert_refresh_token(successor_hash, touched.id, now).await?;
+            return Ok(Some(touched));
+        }
+        // The same three writes as above, as one statement. The session is
+        // checked live before the token rotates, so that nothing is written
+        // for a dead one.
+        let query = sqlx::query_as(concat!(
+            "WITH rotated AS (\
+               UPDATE refresh_tokens SET rotated_at = $2 \
+               WHERE token_hash = $1 AND rotated_at IS NULL AND session_id IN (\
+                 SELECT id FROM sessions WHERE revoked_at IS NULL \
+                 AND expires_at > $2 AND last_used_at > $3) \
+               RETURNING session_id), \
+             touched AS (\
+               UPDATE sessions SET last_used_at = $2 \
+               WHERE id IN (SELECT session_id FROM rotated) AND revoked_at IS NULL \
+               AND expires_at > $2 AND last_used_at > $3 \
+               RETURNING ",
+            columns!(Session),
+            "), \
+             issued AS (\
+               INSERT INTO refresh_tokens (token_hash, session_id, issued_at) \
+               SELECT $4, id, $2 FROM touched) \
+             SELECT ",
+            columns!(Session),
+            " FROM touched"
+        ))
+        .bind(token_hash)
+        .bind(now)
+        .bind(idle_cutoff)
+        .bind(successor_hash);
+        self.fetch_optional("rotate_and_issue_refresh_token", query)
+            .await
+    }
+
     async fn touch_session(
         &mut self,
         id: Uuid,

@@ -19,6 +19,7 @@ impl Dialect for Sqlite {
     // reads and then writes can fail with SQLITE_BUSY without waiting.
     const SERIALIZE_WRITES: bool = true;
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
+    const DATA_MODIFYING_CTE: bool = false;
 
     fn unique_key(error: &dyn DatabaseError) -> UniqueKey {
         unique_key_from_message(error.message())
