@@ -306,11 +306,14 @@ async fn replay(
             .is_current_refresh_token(&sha256_hex(successor), used.session_id)
             .await?;
     if !successor_current {
-        revoke_on_reuse(state, tx, used.session_id, used.user_id, client, now).await?;
-        let labels = RefreshLabels {
-            result: RefreshResult::reuse_revoked,
-        };
-        state.metrics.refreshes.get_or_create(&labels).inc();
+        // Counted as reuse only when it ended a live session: a token of a
+        // session ended meanwhile (a sign-out racing this refresh) is not.
+        if revoke_on_reuse(state, tx, used.session_id, used.user_id, client, now).await? {
+            let labels = RefreshLabels {
+                result: RefreshResult::reuse_revoked,
+            };
+            state.metrics.refreshes.get_or_create(&labels).inc();
+        }
         return Err(FlowError::InvalidRefreshToken);
     }
     // Dropping the transaction on the error paths below rolls back.
@@ -334,7 +337,7 @@ async fn revoke_on_reuse(
     user_id: Uuid,
     client: &Origin,
     now: Timestamp,
-) -> Result<(), FlowError> {
+) -> Result<bool, FlowError> {
     let revoked = tx
         .revoke_session(session_id, None, now, "refresh_token_reuse")
         .await?;
@@ -346,7 +349,7 @@ async fn revoke_on_reuse(
         tracing::warn!(session_id = %session_id, "refresh token reuse detected; session revoked");
     }
     tx.commit().await?;
-    Ok(())
+    Ok(revoked)
 }
 
 /// The caller's live sessions, newest first.

@@ -14,6 +14,7 @@ store_tests!(
     a_session_keeps_how_and_when_its_user_proved_who_they_are,
     the_store_reads_a_live_session_as_a_connection_does,
     a_refresh_rotates_touches_and_issues_at_once_or_not_at_all,
+    a_revocation_racing_a_refresh_leaves_nothing_half_written,
 );
 
 async fn a_session_keeps_how_and_when_its_user_proved_who_they_are(s: TestStore) {
@@ -367,4 +368,43 @@ async fn a_refresh_rotates_touches_and_issues_at_once_or_not_at_all(s: TestStore
         .unwrap()
         .unwrap();
     assert_eq!(still.last_used_at, at, "touched only by the one rotation");
+}
+
+/// A sign-out that has written but not committed when a refresh of the same
+/// session starts: the refresh waits for it (PostgreSQL: the session row's
+/// lock; SQLite: the one writer), then finds the session ended and writes
+/// nothing, not a rotation without its successor.
+async fn a_revocation_racing_a_refresh_leaves_nothing_half_written(s: TestStore) {
+    let user = s.user("race@example.com").await;
+    let session = s.session(user.id).await;
+    let mut repo = s.conn().await;
+    repo.insert_refresh_token("rt-race", session.id, s.now)
+        .await
+        .unwrap();
+    let mut signing_out = s.store.transaction().await.unwrap();
+    signing_out
+        .revoke_session(session.id, None, s.after(1), "sign_out")
+        .await
+        .unwrap();
+    let refresh = tokio::spawn({
+        let store = s.store.clone();
+        let (at, idle_cutoff) = (s.after(2), s.before(1));
+        async move {
+            store
+                .rotate_refresh("rt-race", "rt-next", at, idle_cutoff)
+                .await
+                .unwrap()
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(!refresh.is_finished(), "the refresh waits for the sign-out");
+    signing_out.commit().await.unwrap();
+    assert!(refresh.await.unwrap().is_none());
+    let token = repo.refresh_token_record("rt-race").await.unwrap().unwrap();
+    assert_eq!(token.rotated_at, None, "rotated without a successor");
+    assert!(repo
+        .refresh_token_record("rt-next")
+        .await
+        .unwrap()
+        .is_none());
 }

@@ -142,20 +142,25 @@ impl_for_backends! { impl SessionRepo for SqlRepo<DB> {
             self.insert_refresh_token(successor_hash, touched.id, now).await?;
             return Ok(Some(touched));
         }
-        // The same three writes as above, as one statement. The session is
-        // checked live before the token rotates, so that nothing is written
-        // for a dead one.
+        // The same three writes as above, as one statement. The session row
+        // is locked and checked live first: a revocation committed meanwhile
+        // is seen (the lock re-reads the row), one that comes later waits
+        // for this statement; so nothing is written for a dead session, and
+        // never a rotation without its successor.
         let query = sqlx::query_as(concat!(
-            "WITH rotated AS (\
+            "WITH live AS MATERIALIZED (\
+               SELECT s.id FROM sessions s JOIN refresh_tokens r ON r.session_id = s.id \
+               WHERE r.token_hash = $1 AND r.rotated_at IS NULL AND s.revoked_at IS NULL \
+               AND s.expires_at > $2 AND s.last_used_at > $3 \
+               FOR NO KEY UPDATE OF s), \
+             rotated AS (\
                UPDATE refresh_tokens SET rotated_at = $2 \
-               WHERE token_hash = $1 AND rotated_at IS NULL AND session_id IN (\
-                 SELECT id FROM sessions WHERE revoked_at IS NULL \
-                 AND expires_at > $2 AND last_used_at > $3) \
+               WHERE token_hash = $1 AND rotated_at IS NULL \
+               AND session_id IN (SELECT id FROM live) \
                RETURNING session_id), \
              touched AS (\
                UPDATE sessions SET last_used_at = $2 \
-               WHERE id IN (SELECT session_id FROM rotated) AND revoked_at IS NULL \
-               AND expires_at > $2 AND last_used_at > $3 \
+               WHERE id IN (SELECT session_id FROM rotated) \
                RETURNING ",
             columns!(Session),
             "), \
