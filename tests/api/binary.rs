@@ -977,6 +977,13 @@ async fn a_read_only_database_answers_503_and_recovers() {
     );
     let ready = server.client.get(server.url("/health/ready")).send();
     assert_eq!(ready.await.unwrap().status(), StatusCode::OK, "reads go on");
+    // Enough at once that the pool opens new connections while the file
+    // cannot be written: SQLite opens those read-only, and they must not
+    // outlive the outage.
+    let burst = futures_util::future::join_all((0..12).map(|_| server.sign_up())).await;
+    assert!(burst
+        .iter()
+        .all(|r| r.status() == StatusCode::SERVICE_UNAVAILABLE));
 
     drop(writable);
     assert!(server.writes_again().await, "{}", server.output());

@@ -127,6 +127,7 @@ mod oauth;
 mod outbox;
 mod passkeys;
 mod postgres;
+mod read_only;
 mod registrations;
 mod service_clients;
 mod sessions;
@@ -244,7 +245,10 @@ where
         options: <DB::Connection as Connection>::Options,
         migrations: Migrator,
         migrate: bool,
+        write_check: Option<read_only::WriteCheck<DB>>,
     ) -> Result<Self, ConnectError> {
+        let openings = Arc::new(read_only::ReadOnlyOpenings::new());
+        let on_acquire = Arc::clone(&openings);
         // sqlx pings every connection when it goes back to the pool and
         // drops the ones that fail, so a connection idle for a moment is
         // known good; its default second ping on the way out cost each
@@ -253,8 +257,27 @@ where
         // before use, and replaced if it fails.
         let pool = PoolOptions::new()
             .test_before_acquire(false)
-            .before_acquire(|conn: &mut DB::Connection, meta| {
+            .after_connect(move |conn: &mut DB::Connection, _| {
+                let openings = Arc::clone(&openings);
                 Box::pin(async move {
+                    if let Some(can_write) = write_check {
+                        if !can_write(conn).await? {
+                            tracing::warn!(
+                                "the database file could only be opened read-only; \
+                                 this connection will be replaced"
+                            );
+                            openings.record();
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .before_acquire(move |conn: &mut DB::Connection, meta| {
+                let outdated = on_acquire.outdate(meta.age);
+                Box::pin(async move {
+                    if outdated {
+                        return Ok(false);
+                    }
                     if meta.idle_for >= PING_WHEN_IDLE_FOR {
                         conn.ping().await?;
                     }

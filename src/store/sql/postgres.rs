@@ -58,6 +58,7 @@ pub(super) async fn open(
         options,
         sqlx::migrate!("./migrations/postgres"),
         migrate,
+        None,
     )
     .await
 }

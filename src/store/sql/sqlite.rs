@@ -3,12 +3,14 @@
 //! created readable by its owner only (0600), and SQLite gives its `-wal`
 //! and `-shm` files the database file's mode.
 
+use super::read_only::WriteCheck;
 use super::sqlite_reader::SqliteReader;
 use super::{ConnectError, Dialect, SqlStore};
 use crate::config::Settings;
 use crate::store::{Timestamp, UniqueKey};
+use futures_util::future::BoxFuture;
 use sqlx::error::{BoxDynError, DatabaseError};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
 use sqlx::Sqlite;
 use std::str::FromStr;
 use std::time::Duration;
@@ -100,10 +102,26 @@ pub(super) async fn open(
         options,
         sqlx::migrate!("./migrations/sqlite"),
         migrate,
+        // Not for a file opened read-only on purpose (`mode=ro`).
+        has_a_file_to_create(&settings.database_url).then_some(can_write as WriteCheck<Sqlite>),
     )
     .await?;
     store.reader = reader_file.map(SqliteReader::new);
     Ok(store)
+}
+
+/// Whether SQLite opened this connection for writing: it falls back to
+/// read-only, silently, when the file cannot be opened for writing.
+fn can_write(conn: &mut SqliteConnection) -> BoxFuture<'_, Result<bool, sqlx::Error>> {
+    Box::pin(async move {
+        let mut handle = conn.lock_handle().await?;
+        let db = handle.as_raw_handle();
+        // SAFETY: `db` is this connection's open handle, locked for us while
+        // `handle` lives; the name is a NUL-terminated literal.
+        let read_only =
+            unsafe { rusqlite::ffi::sqlite3_db_readonly(db.as_ptr(), c"main".as_ptr()) };
+        Ok(read_only == 0)
+    })
 }
 
 /// An in-memory database is private to its connection (or sqlx's pool):
