@@ -37,23 +37,17 @@ def median(rows, key):
 
 
 def hash_rates(path):
-    rates = {}
+    """bench/hash-rate's lines: rates on one core by label, and ours with
+    every CPU hashing at once (None when absent)."""
+    rates, all_cores = {}, None
     if path and os.path.exists(path):
         for line in open(path):
             if line.startswith("{"):
                 row = json.loads(line)
                 if "hashes_per_s_one_core" in row:
                     rates[row["label"]] = row["hashes_per_s_one_core"]
-    return rates
-
-
-def all_cores_rate(path):
-    """Ours with every CPU hashing at once (bench/hash-rate's last line)."""
-    if path and os.path.exists(path):
-        for line in open(path):
-            if line.startswith("{") and "hashes_per_s_all_cores" in line:
-                return json.loads(line)["hashes_per_s_all_cores"]
-    return None
+                all_cores = row.get("hashes_per_s_all_cores", all_cores)
+    return rates, all_cores
 
 
 args = argparse.ArgumentParser()
@@ -78,12 +72,11 @@ for line in open(args.results):
         row = json.loads(line)
         print(f"{row['label']}: {row['peak_rss_kib'] / 1024:.0f} MiB")
 
-rates = hash_rates(args.hash_rate)
+rates, all_cores = hash_rates(args.hash_rate)
 ceiling = load(args.ceiling)
 peer = load(args.peer)
 peer_argon2id = load(args.peer_argon2id)
 ours_per_core = next((v for k, v in rates.items() if k.startswith("portcullis")), None)
-all_cores = all_cores_rate(args.hash_rate)
 if rates:
     print("\nArgon2id hashes per second on one core: "
           + ", ".join(f"{k} {v:.1f}" for k, v in rates.items()))

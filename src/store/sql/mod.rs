@@ -511,20 +511,19 @@ where
         now: Timestamp,
         idle_cutoff: Timestamp,
     ) -> StoreResult<Option<super::Session>> {
-        if DB::DATA_MODIFYING_CTE {
-            // One statement: one round trip, atomic on its own.
-            let mut repo = self.connection().await?;
-            return repo
-                .rotate_and_issue_refresh_token(token_hash, successor_hash, now, idle_cutoff)
-                .await;
-        }
-        let mut tx = self.transaction().await?;
-        let rotated = tx
+        // One statement is atomic on its own (one round trip); several need
+        // a transaction, and commit is a no-op on a plain connection.
+        let mut repo = if DB::DATA_MODIFYING_CTE {
+            self.connection().await?
+        } else {
+            self.transaction().await?
+        };
+        let rotated = repo
             .rotate_and_issue_refresh_token(token_hash, successor_hash, now, idle_cutoff)
             .await?;
         // On `None` the transaction is dropped: the rotation rolls back.
         if rotated.is_some() {
-            tx.commit().await?;
+            repo.commit().await?;
         }
         Ok(rotated)
     }
