@@ -126,6 +126,42 @@ impl Server {
         request.send().await.unwrap()
     }
 
+    /// A new user, signed up and verified with the code the development
+    /// mailer logs: their first tokens.
+    async fn verified_user(&self) -> Tokens {
+        let email = unique_email();
+        let response = self
+            .post_json("/v1/users", &json!({"email": email, "password": PASSWORD}))
+            .await;
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+
+        let mut code = None;
+        for _ in 0..50 {
+            let output = self.output();
+            if let Some(line) = output
+                .lines()
+                .find(|l| l.contains("DEVELOPMENT ONLY") && l.contains(&email))
+            {
+                let after = line.split("code is: ").nth(1).unwrap();
+                code = Some(after[..8].to_string());
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let code = code.expect("the verification mail was logged");
+        let body = json!({"action": "verify_email", "email": email, "code": code});
+        let response = self
+            .post_json("/v1/email-verification-codes/confirm", &body)
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        Tokens::from_body(&response.json().await.unwrap())
+    }
+
+    async fn refresh(&self, refresh_token: &str) -> reqwest::Response {
+        let body = json!({"refresh_token": refresh_token});
+        self.post_json("/v1/sessions/refresh", &body).await
+    }
+
     /// Whether writes work again within about two seconds.
     async fn writes_again(&self) -> bool {
         for _ in 0..20 {
@@ -208,32 +244,7 @@ async fn starts_and_works_with_no_configuration() {
     let server = Server::start(&dir, &[]).await;
     assert!(dir.join("portcullis.db").exists());
     assert!(dir.join("portcullis.secret").exists());
-    let email = unique_email();
-    let response = server
-        .post_json("/v1/users", &json!({"email": email, "password": PASSWORD}))
-        .await;
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
-
-    let mut code = None;
-    for _ in 0..50 {
-        let output = server.output();
-        if let Some(line) = output
-            .lines()
-            .find(|l| l.contains("DEVELOPMENT ONLY") && l.contains(&email))
-        {
-            let after = line.split("code is: ").nth(1).unwrap();
-            code = Some(after[..8].to_string());
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let code = code.expect("the verification mail was logged");
-    let body = json!({"action": "verify_email", "email": email, "code": code});
-    let response = server
-        .post_json("/v1/email-verification-codes/confirm", &body)
-        .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let tokens = Tokens::from_body(&response.json().await.unwrap());
+    let tokens = server.verified_user().await;
     let refreshed = server
         .post_json(
             "/v1/sessions/refresh",
@@ -942,8 +953,17 @@ async fn a_read_only_database_answers_503_and_recovers() {
     let dir = temp_dir();
     let db = dir.join("portcullis.db");
     let url = format!("sqlite://{}", db.display());
-    let server = Server::start(&dir, &[("PORTCULLIS_DATABASE_URL", url)]).await;
+    // The refresh's rate limit writes first and would answer the 503
+    // before the rotation is tried.
+    let no_refresh_limit = ("PORTCULLIS_RATE_LIMITS__REFRESH__LIMIT", "0".into());
+    let envs = [("PORTCULLIS_DATABASE_URL", url), no_refresh_limit];
+    let server = Server::start(&dir, &envs).await;
     assert_eq!(server.sign_up().await.status(), StatusCode::ACCEPTED);
+    let tokens = server.verified_user().await;
+    // The refresh rotation's own connection is open before the outage.
+    let first = server.refresh(&tokens.refresh).await;
+    assert_eq!(first.status(), StatusCode::OK);
+    let tokens = Tokens::from_body(&first.json().await.unwrap());
     // The database and its write-ahead log; not the shared-memory index,
     // which SQLite maps into memory (a read-only one faults the process).
     let wal = dir.join("portcullis.db-wal");
@@ -985,6 +1005,12 @@ async fn a_read_only_database_answers_503_and_recovers() {
         .iter()
         .all(|r| r.status() == StatusCode::SERVICE_UNAVAILABLE));
 
+    // A refresh cannot rotate either: a 503, and nothing half written.
+    let refused = server.refresh(&tokens.refresh).await;
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+
     drop(writable);
     assert!(server.writes_again().await, "{}", server.output());
+    let after = server.refresh(&tokens.refresh).await;
+    assert_eq!(after.status(), StatusCode::OK, "the token is still current");
 }

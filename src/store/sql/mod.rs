@@ -133,6 +133,8 @@ mod service_clients;
 mod sessions;
 mod sqlite;
 mod sqlite_reader;
+mod sqlite_rows;
+mod sqlite_writer;
 mod throttle;
 mod users;
 mod webhooks;
@@ -233,6 +235,9 @@ pub struct SqlStore<DB: Database> {
     breaker: Arc<breaker::Breaker>,
     /// SQLite files only: reads on the request thread (see `sqlite_reader`).
     reader: Option<sqlite_reader::SqliteReader>,
+    /// SQLite files only: a refresh's rotation in one hand-over (see
+    /// `sqlite_writer`).
+    rotator: Option<sqlite_writer::SqliteWriter>,
 }
 
 impl<DB: Database> SqlStore<DB>
@@ -297,6 +302,7 @@ where
             writer: Arc::new(Semaphore::new(1)),
             breaker: Arc::default(),
             reader: None,
+            rotator: None,
         })
     }
 }
@@ -511,6 +517,20 @@ where
         now: Timestamp,
         idle_cutoff: Timestamp,
     ) -> StoreResult<Option<super::Session>> {
+        // SQLite: on a connection of its own in one hand-over, while the
+        // database answers; otherwise (or should that fail) through the pool.
+        if let Some(rotator) = self.rotator.as_ref().filter(|_| !self.breaker.is_open()) {
+            let permit = self.write_permit().await?;
+            let rotation = sqlite_writer::Rotation {
+                token_hash: token_hash.to_owned(),
+                successor_hash: successor_hash.to_owned(),
+                now,
+                idle_cutoff,
+            };
+            if let Some(rotated) = rotator.rotate_refresh(rotation, permit).await {
+                return Ok(rotated);
+            }
+        }
         // One statement is atomic on its own (one round trip); several need
         // a transaction, and commit is a no-op on a plain connection.
         let mut repo = if DB::DATA_MODIFYING_CTE {
@@ -545,22 +565,27 @@ where
 {
     /// Waits for the writer (where writes are serialised) and begins.
     async fn begin(&self) -> StoreResult<(Transaction<'static, DB>, Option<OwnedSemaphorePermit>)> {
-        let permit = if DB::SERIALIZE_WRITES {
-            let acquired = self.writer.clone().acquire_owned();
-            let timeout = self.pool.options().get_acquire_timeout();
-            let _waiting = self.breaker.waiting_guard();
-            match tokio::time::timeout(timeout, acquired).await {
-                Ok(Ok(permit)) => Some(permit),
-                _ => return Err(unavailable("transaction")(sqlx::Error::PoolTimedOut)),
-            }
-        } else {
-            None
-        };
+        let permit = self.write_permit().await?;
         let conn = self.usable_connection().await?;
         let tx = Transaction::begin(conn, Some(sqlx::SqlSafeStr::into_sql_str(DB::BEGIN_WRITE)))
             .await
             .map_err(unavailable("transaction"))?;
         Ok((tx, permit))
+    }
+
+    /// The writer's turn where writes are serialised (waited for as long
+    /// as a connection is), nothing elsewhere.
+    async fn write_permit(&self) -> StoreResult<Option<OwnedSemaphorePermit>> {
+        if !DB::SERIALIZE_WRITES {
+            return Ok(None);
+        }
+        let acquired = self.writer.clone().acquire_owned();
+        let timeout = self.pool.options().get_acquire_timeout();
+        let _waiting = self.breaker.waiting_guard();
+        match tokio::time::timeout(timeout, acquired).await {
+            Ok(Ok(permit)) => Ok(Some(permit)),
+            _ => Err(unavailable("transaction")(sqlx::Error::PoolTimedOut)),
+        }
     }
 
     /// A pooled connection that is not inside a transaction. sqlx leaves a

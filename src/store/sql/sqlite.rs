@@ -5,6 +5,7 @@
 
 use super::read_only::WriteCheck;
 use super::sqlite_reader::SqliteReader;
+use super::sqlite_writer::SqliteWriter;
 use super::{ConnectError, Dialect, SqlStore};
 use crate::config::Settings;
 use crate::store::{Timestamp, UniqueKey};
@@ -106,6 +107,11 @@ pub(super) async fn open(
         has_a_file_to_create(&settings.database_url).then_some(can_write as WriteCheck<Sqlite>),
     )
     .await?;
+    // Not where the operator opened the file read-only (`mode=ro`).
+    store.rotator = reader_file
+        .clone()
+        .filter(|_| has_a_file_to_create(&settings.database_url))
+        .map(SqliteWriter::new);
     store.reader = reader_file.map(SqliteReader::new);
     Ok(store)
 }

@@ -24,9 +24,9 @@
 //! decode) answers "not read here", and the caller reads through the pool,
 //! which reports errors, trips the breaker and retries as everywhere else.
 
-use crate::domain::{AuthMethod, Email, Role, SecondFactor};
+use super::sqlite_rows::session_of_user;
 use crate::store::{Session, Timestamp, User};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Row};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -144,83 +144,11 @@ impl SqliteReader {
     }
 }
 
-/// A row of `session_of_user_columns!()`. A value that does not decode is
-/// an error (the pool's read then reports it as corrupt data).
-fn session_of_user(row: &Row<'_>) -> rusqlite::Result<(Session, User)> {
-    let user = User {
-        id: uuid(row, 0)?,
-        email: parsed(row, 1, Email::try_from)?,
-        email_verified_at: optional_timestamp(row, 2)?,
-        username: row.get(3)?,
-        display_name: row.get(4)?,
-        first_name: row.get(5)?,
-        last_name: row.get(6)?,
-        phone: row.get(7)?,
-        city: row.get(8)?,
-        info: row.get(9)?,
-        avatar_url: row.get(10)?,
-        role: parsed(row, 11, Role::try_from)?,
-        auth_provider: row.get(12)?,
-        password_hash: row.get(13)?,
-        created_at: timestamp(row, 14)?,
-        updated_at: timestamp(row, 15)?,
-        banned_at: optional_timestamp(row, 16)?,
-        banned_until: optional_timestamp(row, 17)?,
-        ban_reason: row.get(18)?,
-        locale: row.get(19)?,
-    };
-    let second_factor: Option<String> = row.get(29)?;
-    let session = Session {
-        id: uuid(row, 20)?,
-        user_id: user.id,
-        ip: row.get(21)?,
-        user_agent: row.get(22)?,
-        created_at: timestamp(row, 23)?,
-        last_used_at: timestamp(row, 24)?,
-        expires_at: timestamp(row, 25)?,
-        revoked_at: optional_timestamp(row, 26)?,
-        auth_time: timestamp(row, 27)?,
-        auth_method: parsed(row, 28, AuthMethod::try_from)?,
-        second_factor: second_factor
-            .map(SecondFactor::try_from)
-            .transpose()
-            .map_err(|_| invalid(29))?,
-    };
-    Ok((session, user))
-}
-
-fn invalid(column: usize) -> rusqlite::Error {
-    rusqlite::Error::InvalidColumnType(column, "undecodable".into(), rusqlite::types::Type::Text)
-}
-
-fn uuid(row: &Row<'_>, column: usize) -> rusqlite::Result<Uuid> {
-    let bytes: Vec<u8> = row.get(column)?;
-    Uuid::from_slice(&bytes).map_err(|_| invalid(column))
-}
-
-fn timestamp(row: &Row<'_>, column: usize) -> rusqlite::Result<Timestamp> {
-    Timestamp::from_unix_millis(row.get(column)?).ok_or_else(|| invalid(column))
-}
-
-fn optional_timestamp(row: &Row<'_>, column: usize) -> rusqlite::Result<Option<Timestamp>> {
-    let millis: Option<i64> = row.get(column)?;
-    millis
-        .map(|m| Timestamp::from_unix_millis(m).ok_or_else(|| invalid(column)))
-        .transpose()
-}
-
-fn parsed<T, E>(
-    row: &Row<'_>,
-    column: usize,
-    parse: impl FnOnce(String) -> Result<T, E>,
-) -> rusqlite::Result<T> {
-    parse(row.get(column)?).map_err(|_| invalid(column))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::Settings;
+    use crate::domain::{AuthMethod, Email};
     use crate::store::{NewUser, Store};
 
     /// The reader itself answers (it does not leave every read to the pool),
