@@ -520,15 +520,18 @@ where
         // SQLite: on a connection of its own in one hand-over, while the
         // database answers; otherwise (or should that fail) through the pool.
         if let Some(rotator) = self.rotator.as_ref().filter(|_| !self.breaker.is_open()) {
-            let permit = self.write_permit().await?;
             let rotation = sqlite_writer::Rotation {
                 token_hash: token_hash.to_owned(),
                 successor_hash: successor_hash.to_owned(),
                 now,
                 idle_cutoff,
             };
-            if let Some(rotated) = rotator.rotate_refresh(rotation, permit).await {
-                return Ok(rotated);
+            match rotator.rotate_refresh(rotation).await {
+                Ok(rotated) => return Ok(rotated),
+                Err(sqlite_writer::NotHere::TimedOut) => {
+                    return Err(unavailable("rotate_refresh")(sqlx::Error::PoolTimedOut))
+                }
+                Err(sqlite_writer::NotHere::Failed) => {}
             }
         }
         // One statement is atomic on its own (one round trip); several need

@@ -14,6 +14,7 @@ use sqlx::error::{BoxDynError, DatabaseError};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
 use sqlx::Sqlite;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 impl Dialect for Sqlite {
@@ -111,7 +112,10 @@ pub(super) async fn open(
     store.rotator = reader_file
         .clone()
         .filter(|_| has_a_file_to_create(&settings.database_url))
-        .map(SqliteWriter::new);
+        .map(|file| {
+            let wait = store.pool.options().get_acquire_timeout();
+            SqliteWriter::new(file, Arc::clone(&store.writer), wait)
+        });
     store.reader = reader_file.map(SqliteReader::new);
     Ok(store)
 }

@@ -1,22 +1,29 @@
-//! SQLite: a refresh's rotation in one hand-over.
+//! SQLite: refresh rotations, many to a transaction, in one hand-over.
 //!
 //! Through sqlx a rotation is five hand-overs to the connection's own
-//! thread, each waking two threads: BEGIN, rotate, touch, issue, COMMIT. SQLite has one writer, so every refresh waited for the
-//! hand-overs of every refresh before it: perf put about a third of the
-//! process in the kernel's task switching, and the CPU stayed 40 % idle
-//! while refreshes queued. Here the same three statements run in one
-//! transaction on one blocking thread, in one hand-over, on a connection
-//! of our own (rusqlite, over the same SQLite library that sqlx links).
+//! thread, each waking two threads: BEGIN, rotate, touch, issue, COMMIT.
+//! SQLite has one writer, so every refresh waited for the hand-overs of
+//! every refresh before it: perf put about a third of the process in the
+//! kernel's task switching, and the CPU stayed 40 % idle while refreshes
+//! queued. Here rotations queue in the process; whichever arrive while one
+//! transaction runs go together into the next (a group commit): one write
+//! turn, one hand-over to a blocking thread, one BEGIN and one COMMIT for
+//! all of them, on a connection of our own (rusqlite, over the same SQLite
+//! library that sqlx links). Each rotation first checks that its token is
+//! current and its session live, and writes only then, so a rotation that
+//! is refused writes nothing and leaves the others of its transaction
+//! alone.
 //!
-//! The caller holds the process's write permit for the whole turn, so this
-//! connection never contends with sqlx's writers in the process; another
-//! process (the CLI) is waited for by SQLite's busy handler, as sqlx's
-//! connections wait.
+//! Each transaction holds the process's write turn (`SqlStore::writer`),
+//! so this connection never contends with sqlx's writers in the process,
+//! and they get their turn between two transactions; another process (the
+//! CLI) is waited for by SQLite's busy handler, as sqlx's connections wait.
 //!
 //! Anything unusual (the file cannot be opened for writing, a statement
-//! fails) answers "not done here" with nothing written (the transaction
-//! rolls back), and the caller runs the rotation through the pool, which
-//! reports errors, trips the breaker and answers 503 as everywhere else.
+//! fails) answers "not done here" to every rotation of that transaction,
+//! with nothing written (it rolls back), and each caller runs its rotation
+//! through the pool, which reports errors, trips the breaker and answers
+//! 503 as everywhere else.
 
 use super::sqlite_rows::{session_at, uuid, SESSION_COLUMNS};
 use crate::store::{Session, Timestamp};
@@ -25,31 +32,32 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::time::Duration;
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::{oneshot, Semaphore};
 
 /// As long as sqlx's connections wait for another process's write.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Rotations per transaction at most: the write turn stays short for the
+/// sqlx writers queued behind it.
+const MAX_BATCH: usize = 64;
+
+/// The token current, its session live (not revoked, expired or idle).
+const CHECK: &str = "SELECT r.session_id FROM refresh_tokens r \
+     JOIN sessions s ON s.id = r.session_id \
+     WHERE r.token_hash = ?1 AND r.rotated_at IS NULL AND s.revoked_at IS NULL \
+     AND s.expires_at > ?2 AND s.last_used_at > ?3";
+
 const ROTATE: &str = "UPDATE refresh_tokens SET rotated_at = ?2 \
-     WHERE token_hash = ?1 AND rotated_at IS NULL RETURNING session_id";
+     WHERE token_hash = ?1 AND rotated_at IS NULL";
 
 static TOUCH: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "UPDATE sessions SET last_used_at = ?2 WHERE id = ?1 AND revoked_at IS NULL \
-         AND expires_at > ?2 AND last_used_at > ?3 RETURNING {SESSION_COLUMNS}, user_id"
+        "UPDATE sessions SET last_used_at = ?2 WHERE id = ?1 RETURNING {SESSION_COLUMNS}, user_id"
     )
 });
 
 const ISSUE: &str =
     "INSERT INTO refresh_tokens (token_hash, session_id, issued_at) VALUES (?1, ?2, ?3)";
-
-/// One read-write connection to one database file, opened on first use.
-pub(super) struct SqliteWriter {
-    path: PathBuf,
-    connection: Arc<Mutex<Option<Connection>>>,
-    /// The first failure is a warning; later ones are debug lines.
-    warned: AtomicBool,
-}
 
 /// What the rotation needs, owned: it runs on another thread.
 pub(super) struct Rotation {
@@ -59,84 +67,215 @@ pub(super) struct Rotation {
     pub idle_cutoff: Timestamp,
 }
 
+/// Why a rotation was not done here.
+#[derive(Debug)]
+pub(super) enum NotHere {
+    /// It failed here (nothing written): the pool may do it.
+    Failed,
+    /// The write turn did not come within the wait (the database is busy).
+    TimedOut,
+}
+
+/// Rotations of one database file, on one read-write connection opened on
+/// first use.
+#[derive(Clone)]
+pub(super) struct SqliteWriter {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    /// The process's write turn, shared with the pool's writers.
+    turn: Arc<Semaphore>,
+    /// How long a rotation waits for its answer before giving up.
+    wait: Duration,
+    queue: Mutex<Queue>,
+    connection: Mutex<Option<Connection>>,
+    /// The first failure is a warning; later ones are debug lines.
+    warned: AtomicBool,
+}
+
+#[derive(Default)]
+struct Queue {
+    jobs: Vec<Job>,
+    /// A task is taking the queue's rotations to the database.
+    draining: bool,
+}
+
+struct Job {
+    rotation: Rotation,
+    answer: oneshot::Sender<Result<Option<Session>, String>>,
+}
+
 impl SqliteWriter {
-    pub(super) fn new(path: PathBuf) -> Self {
-        Self {
+    pub(super) fn new(path: PathBuf, turn: Arc<Semaphore>, wait: Duration) -> Self {
+        let inner = Inner {
             path,
-            connection: Arc::new(Mutex::new(None)),
+            turn,
+            wait,
+            queue: Mutex::default(),
+            connection: Mutex::new(None),
             warned: AtomicBool::new(false),
+        };
+        Self {
+            inner: Arc::new(inner),
         }
     }
 
-    /// `SessionRepo::rotate_and_issue_refresh_token` in one transaction,
-    /// committed: `Some(None)` where the token is not current or its session
-    /// not live (nothing written), `None` where it could not run here.
-    /// `permit` is the process's write permit, given back when the turn is
-    /// over, even when the caller stops waiting.
+    /// `SessionRepo::rotate_and_issue_refresh_token`, committed: `None`
+    /// where the token is not current or its session not live (nothing
+    /// written). A rotation whose caller stops waiting may still be done:
+    /// the successor is the same whoever asks (see `RefreshChain`).
     pub(super) async fn rotate_refresh(
         &self,
         rotation: Rotation,
-        permit: Option<OwnedSemaphorePermit>,
-    ) -> Option<Option<Session>> {
-        let slot = Arc::clone(&self.connection);
-        let path = self.path.clone();
-        let done = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            let mut slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
-            let mut conn = match slot.take() {
-                Some(conn) => conn,
-                None => connect(&path)?,
-            };
-            let result = rotate(&mut conn, &rotation);
-            // A connection whose turn failed is not kept: the next is new.
-            if result.is_ok() {
-                *slot = Some(conn);
-            }
-            result
-        })
-        .await;
-        let error = match done {
-            Ok(Ok(rotated)) => return Some(rotated),
-            Ok(Err(error)) => error.to_string(),
-            Err(join) => join.to_string(),
+    ) -> Result<Option<Session>, NotHere> {
+        let (answer, answered) = oneshot::channel();
+        let start = {
+            let mut queue = self.inner.lock_queue();
+            queue.jobs.push(Job { rotation, answer });
+            !std::mem::replace(&mut queue.draining, true)
         };
-        if self.warned.swap(true, Ordering::Relaxed) {
+        // A task of its own, not this request's: a client that goes away
+        // must not strand the rotations queued behind its own.
+        if start {
+            tokio::spawn(Arc::clone(&self.inner).drain());
+        }
+        let error = match tokio::time::timeout(self.inner.wait, answered).await {
+            Ok(Ok(Ok(rotated))) => return Ok(rotated),
+            Ok(Ok(Err(error))) => error,
+            Ok(Err(_)) => "the rotation was dropped unanswered".to_owned(),
+            Err(_) => return Err(NotHere::TimedOut),
+        };
+        if self.inner.warned.swap(true, Ordering::Relaxed) {
             tracing::debug!(%error, "refresh rotation left to the pool");
         } else {
             tracing::warn!(
                 %error,
-                file = %self.path.display(),
+                file = %self.inner.path.display(),
                 "the SQLite refresh rotation fails on its own connection: left to the pool"
             );
         }
-        None
+        Err(NotHere::Failed)
     }
 }
 
-fn rotate(conn: &mut Connection, rotation: &Rotation) -> rusqlite::Result<Option<Session>> {
-    let now = rotation.now.unix_millis();
-    // Dropped without commit on every early return: nothing is written.
+impl Inner {
+    fn lock_queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes the queued rotations to the database, a transaction at a time,
+    /// each in its own write turn, until the queue is empty.
+    async fn drain(self: Arc<Self>) {
+        loop {
+            {
+                // Under the lock a rotation is queued in: the next one
+                // queued starts another task.
+                let mut queue = self.lock_queue();
+                if queue.jobs.is_empty() {
+                    queue.draining = false;
+                    return;
+                }
+            }
+            // The semaphore is never closed; should it be, the queued jobs
+            // are dropped, and their callers go to the pool.
+            let Ok(permit) = Arc::clone(&self.turn).acquire_owned().await else {
+                let mut queue = self.lock_queue();
+                queue.jobs.clear();
+                queue.draining = false;
+                return;
+            };
+            // Everything queued until the turn came, up to `MAX_BATCH`.
+            let jobs = {
+                let mut queue = self.lock_queue();
+                let take = queue.jobs.len().min(MAX_BATCH);
+                queue.jobs.drain(..take).collect::<Vec<_>>()
+            };
+            let inner = Arc::clone(&self);
+            let done = tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                inner.run(jobs);
+            });
+            // A panic there drops its jobs (their callers go to the pool).
+            let _ = done.await;
+        }
+    }
+
+    /// One transaction for `jobs`, each answered.
+    fn run(&self, jobs: Vec<Job>) {
+        let mut slot = self
+            .connection
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let conn = match slot.take() {
+            Some(conn) => Ok(conn),
+            None => connect(&self.path),
+        };
+        let outcome = conn.and_then(|mut conn| {
+            let rotated = rotate_all(&mut conn, &jobs);
+            // A connection whose transaction failed is not kept.
+            if rotated.is_ok() {
+                *slot = Some(conn);
+            }
+            rotated
+        });
+        match outcome {
+            Ok(rotated) => {
+                for (job, rotated) in jobs.into_iter().zip(rotated) {
+                    let _ = job.answer.send(Ok(rotated));
+                }
+            }
+            Err(error) => {
+                let error = error.to_string();
+                for job in jobs {
+                    let _ = job.answer.send(Err(error.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// Every rotation of `jobs` in one transaction, committed; all or nothing
+/// where anything fails.
+fn rotate_all(conn: &mut Connection, jobs: &[Job]) -> rusqlite::Result<Vec<Option<Session>>> {
+    // Dropped without commit on an error: nothing is written.
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let session_id = tx
-        .prepare_cached(ROTATE)?
-        .query_row((&rotation.token_hash, now), |row| uuid(row, 0))
+    let rotated = jobs
+        .iter()
+        .map(|job| rotate(&tx, &job.rotation))
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    tx.commit()?;
+    Ok(rotated)
+}
+
+/// One rotation inside the write transaction: nothing written unless the
+/// token is current and its session live, which nothing else can change
+/// before the commit (the transaction holds SQLite's write lock).
+fn rotate(tx: &Connection, rotation: &Rotation) -> rusqlite::Result<Option<Session>> {
+    let now = rotation.now.unix_millis();
+    let live = tx
+        .prepare_cached(CHECK)?
+        .query_row(
+            (
+                &rotation.token_hash,
+                now,
+                rotation.idle_cutoff.unix_millis(),
+            ),
+            |row| uuid(row, 0),
+        )
         .optional()?;
-    let Some(session_id) = session_id else {
+    let Some(session_id) = live else {
         return Ok(None);
     };
     let id = session_id.as_bytes().as_slice();
+    tx.prepare_cached(ROTATE)?
+        .execute((&rotation.token_hash, now))?;
     let touched = tx
         .prepare_cached(&TOUCH)?
-        .query_row((id, now, rotation.idle_cutoff.unix_millis()), |row| {
-            session_at(row, 0, uuid(row, 10)?)
-        })
-        .optional()?;
-    let Some(touched) = touched else {
-        return Ok(None);
-    };
+        .query_row((id, now), |row| session_at(row, 0, uuid(row, 10)?))?;
     tx.prepare_cached(ISSUE)?
         .execute((&rotation.successor_hash, id, now))?;
-    tx.commit()?;
     Ok(Some(touched))
 }
 
@@ -168,23 +307,11 @@ mod tests {
     use super::*;
     use crate::config::Settings;
     use crate::domain::{AuthMethod, Email};
-    use crate::store::{NewUser, Store};
+    use crate::store::{NewUser, Repo, Store};
     use uuid::Uuid;
 
-    /// The rotation runs here (it is not always left to the pool), writes
-    /// all three or nothing, and a file it cannot open is left to the pool.
-    #[tokio::test]
-    async fn a_rotation_runs_here_and_an_unwritable_file_is_left_to_the_pool() {
-        let dir = std::env::temp_dir().join(format!("portcullis-writer-{}", Uuid::now_v7()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let settings = Settings {
-            database_url: format!("sqlite://{}/p.db", dir.display()).into(),
-            ..Settings::default()
-        };
-        let store = super::super::sqlite::open(&settings, true).await.unwrap();
-        let now = Timestamp::now();
-        let email = Email::parse("writer@example.com").unwrap();
-        let mut repo = store.connection().await.unwrap();
+    async fn session_with_token(repo: &mut Box<dyn Repo>, n: u32, now: Timestamp) -> Session {
+        let email = Email::parse(&format!("writer{n}@example.com")).unwrap();
         let user = repo
             .insert_user(&NewUser::verified(email, "email", now))
             .await
@@ -203,10 +330,31 @@ mod tests {
             second_factor: None,
         };
         repo.insert_session(&session).await.unwrap();
-        repo.insert_refresh_token("r0", session.id, now)
+        repo.insert_refresh_token(&format!("t{n}"), session.id, now)
             .await
             .unwrap();
-        let rotator = store.rotator.as_ref().expect("a file database has one");
+        session
+    }
+
+    /// Rotations run here (not always left to the pool), those queued
+    /// while the write turn is taken go into one transaction, all or
+    /// nothing, and a file that cannot be opened is left to the pool.
+    #[tokio::test]
+    async fn rotations_run_here_together_and_an_unwritable_file_is_left_to_the_pool() {
+        let dir = std::env::temp_dir().join(format!("portcullis-writer-{}", Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let settings = Settings {
+            database_url: format!("sqlite://{}/p.db", dir.display()).into(),
+            ..Settings::default()
+        };
+        let store = super::super::sqlite::open(&settings, true).await.unwrap();
+        let now = Timestamp::now();
+        let mut repo = store.connection().await.unwrap();
+        let mut sessions = Vec::new();
+        for n in 0..3 {
+            sessions.push(session_with_token(&mut repo, n, now).await);
+        }
+        let rotator = store.rotator.clone().expect("a file database has one");
         let later = now.plus(Duration::from_secs(1));
         let rotation = |token: &str, successor: &str| Rotation {
             token_hash: token.into(),
@@ -214,49 +362,83 @@ mod tests {
             now: later,
             idle_cutoff: now.minus(Duration::from_secs(60)),
         };
-
-        let touched = rotator
-            .rotate_refresh(rotation("r0", "r1"), None)
-            .await
-            .expect("run here")
-            .expect("rotated");
-        let expected = Session {
-            last_used_at: later,
-            ..session.clone()
+        // Queued while the turn is taken: they go in together.
+        let together = |rotations: Vec<Rotation>| {
+            let rotator = rotator.clone();
+            let turn = Arc::clone(&store.writer);
+            async move {
+                let held = turn.acquire_owned().await.unwrap();
+                let queued: Vec<_> = rotations
+                    .into_iter()
+                    .map(|r| {
+                        let rotator = rotator.clone();
+                        tokio::spawn(async move { rotator.rotate_refresh(r).await })
+                    })
+                    .collect();
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                drop(held);
+                let mut answers = Vec::new();
+                for answer in queued {
+                    answers.push(answer.await.unwrap());
+                }
+                answers
+            }
         };
-        assert_eq!(format!("{touched:?}"), format!("{expected:?}"));
-        assert!(repo
-            .is_current_refresh_token("r1", session.id)
-            .await
-            .unwrap());
-        assert!(!repo
-            .is_current_refresh_token("r0", session.id)
-            .await
-            .unwrap());
 
-        // Not current any more, and unknown: nothing written.
-        for token in ["r0", "unknown"] {
-            let again = rotator.rotate_refresh(rotation(token, "r2"), None).await;
-            assert!(matches!(again, Some(None)), "{token}");
-        }
-        assert!(repo.refresh_token_record("r2").await.unwrap().is_none());
-        // A session ended: the rotation rolls back, r1 stays current.
-        repo.revoke_session(session.id, None, later, "test")
+        // One successor collides with a stored token: the whole
+        // transaction fails, nothing is written, each goes to the pool.
+        let answers = together(vec![rotation("t0", "s0"), rotation("t1", "t2")]).await;
+        assert!(answers.iter().all(|a| matches!(a, Err(NotHere::Failed))));
+        assert!(repo
+            .is_current_refresh_token("t0", sessions[0].id)
+            .await
+            .unwrap());
+        assert!(repo.refresh_token_record("s0").await.unwrap().is_none());
+
+        // A session ended and an unknown token: refused, the others rotate.
+        repo.revoke_session(sessions[2].id, None, now, "test")
             .await
             .unwrap();
-        let ended = rotator.rotate_refresh(rotation("r1", "r2"), None).await;
-        assert!(matches!(ended, Some(None)));
+        let answers = together(vec![
+            rotation("t0", "s0"),
+            rotation("t2", "s2"),
+            rotation("unknown", "x"),
+            rotation("t1", "s1"),
+        ])
+        .await;
+        let touched = answers[0].as_ref().unwrap().as_ref().expect("rotated");
+        let expected = Session {
+            last_used_at: later,
+            ..sessions[0].clone()
+        };
+        assert_eq!(format!("{touched:?}"), format!("{expected:?}"));
+        assert!(matches!(answers[1], Ok(None)));
+        assert!(matches!(answers[2], Ok(None)));
+        assert!(matches!(answers[3], Ok(Some(_))));
+        for (old, new, session) in [("t0", "s0", &sessions[0]), ("t1", "s1", &sessions[1])] {
+            assert!(repo
+                .is_current_refresh_token(new, session.id)
+                .await
+                .unwrap());
+            assert!(!repo
+                .is_current_refresh_token(old, session.id)
+                .await
+                .unwrap());
+        }
         assert!(repo
-            .is_current_refresh_token("r1", session.id)
+            .is_current_refresh_token("t2", sessions[2].id)
             .await
             .unwrap());
-        assert!(repo.refresh_token_record("r2").await.unwrap().is_none());
+        assert!(repo.refresh_token_record("s2").await.unwrap().is_none());
+        // Rotated already: refused, nothing written.
+        let again = rotator.rotate_refresh(rotation("t0", "s9")).await;
+        assert!(matches!(again, Ok(None)));
+        assert!(repo.refresh_token_record("s9").await.unwrap().is_none());
 
-        let missing = SqliteWriter::new(dir.join("missing.db"));
-        assert!(missing
-            .rotate_refresh(rotation("r1", "r2"), None)
-            .await
-            .is_none());
+        let turn = Arc::new(Semaphore::new(1));
+        let missing = SqliteWriter::new(dir.join("missing.db"), turn, Duration::from_secs(5));
+        let failed = missing.rotate_refresh(rotation("s0", "s9")).await;
+        assert!(matches!(failed, Err(NotHere::Failed)));
         assert!(!dir.join("missing.db").exists(), "not created");
         drop(repo);
         drop(store);
