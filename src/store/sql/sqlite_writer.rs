@@ -204,6 +204,7 @@ impl Inner {
 
     /// One transaction for `jobs`, each answered.
     fn run(&self, jobs: Vec<Job>) {
+        let started = std::time::Instant::now();
         let mut slot = self
             .connection
             .lock()
@@ -220,6 +221,13 @@ impl Inner {
             }
             rotated
         });
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        tracing::debug!(
+            rotations = jobs.len(),
+            micros,
+            ok = outcome.is_ok(),
+            "refresh rotations"
+        );
         match outcome {
             Ok(rotated) => {
                 for (job, rotated) in jobs.into_iter().zip(rotated) {
