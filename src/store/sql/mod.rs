@@ -132,6 +132,7 @@ mod registrations;
 mod service_clients;
 mod sessions;
 mod sqlite;
+mod sqlite_checkpoint;
 mod sqlite_reader;
 mod sqlite_rows;
 mod sqlite_writer;
@@ -238,6 +239,9 @@ pub struct SqlStore<DB: Database> {
     /// SQLite files only: a refresh's rotation in one hand-over (see
     /// `sqlite_writer`).
     rotator: Option<sqlite_writer::SqliteWriter>,
+    /// SQLite files only: checkpoints off the write path (see
+    /// `sqlite_checkpoint`).
+    checkpointer: Option<sqlite_checkpoint::Checkpointer>,
 }
 
 impl<DB: Database> SqlStore<DB>
@@ -303,6 +307,7 @@ where
             breaker: Arc::default(),
             reader: None,
             rotator: None,
+            checkpointer: None,
         })
     }
 }

@@ -4,6 +4,7 @@
 //! and `-shm` files the database file's mode.
 
 use super::read_only::WriteCheck;
+use super::sqlite_checkpoint::Checkpointer;
 use super::sqlite_reader::SqliteReader;
 use super::sqlite_writer::SqliteWriter;
 use super::{ConnectError, Dialect, SqlStore};
@@ -96,9 +97,18 @@ pub(super) async fn open(
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(Duration::from_secs(5))
         .foreign_keys(true);
-    let reader_file = reads_the_same_file(&settings.database_url)
+    let file = reads_the_same_file(&settings.database_url)
         .then(|| options.get_filename().to_path_buf())
         .filter(|path| !path.as_os_str().is_empty());
+    // Not where the operator opened the file read-only (`mode=ro`).
+    let written_file = file
+        .clone()
+        .filter(|_| has_a_file_to_create(&settings.database_url));
+    // Checkpoints are the checkpointer's, off the write path.
+    let options = match written_file {
+        Some(_) => options.pragma("wal_autocheckpoint", "0"),
+        None => options,
+    };
     let mut store = SqlStore::open(
         settings,
         options,
@@ -108,15 +118,18 @@ pub(super) async fn open(
         has_a_file_to_create(&settings.database_url).then_some(can_write as WriteCheck<Sqlite>),
     )
     .await?;
-    // Not where the operator opened the file read-only (`mode=ro`).
-    store.rotator = reader_file
-        .clone()
-        .filter(|_| has_a_file_to_create(&settings.database_url))
-        .map(|file| {
-            let wait = store.pool.options().get_acquire_timeout();
-            SqliteWriter::new(file, Arc::clone(&store.writer), wait)
-        });
-    store.reader = reader_file.map(SqliteReader::new);
+    if let Some(file) = written_file {
+        let wait = store.pool.options().get_acquire_timeout();
+        store.rotator = Some(SqliteWriter::new(
+            file.clone(),
+            Arc::clone(&store.writer),
+            wait,
+        ));
+        let checkpointer =
+            Checkpointer::start(file).map_err(|e| ConnectError::Connect(sqlx::Error::Io(e)))?;
+        store.checkpointer = Some(checkpointer);
+    }
+    store.reader = file.map(SqliteReader::new);
     Ok(store)
 }
 

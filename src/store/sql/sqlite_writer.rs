@@ -289,7 +289,7 @@ fn rotate(tx: &Connection, rotation: &Rotation) -> rusqlite::Result<Option<Sessi
 
 /// A connection set up as sqlx sets up its own (the file is already in WAL
 /// mode: sqlx made it so when it opened).
-fn connect(path: &std::path::Path) -> rusqlite::Result<Connection> {
+pub(super) fn connect(path: &std::path::Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -307,6 +307,8 @@ fn connect(path: &std::path::Path) -> rusqlite::Result<Connection> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", true)?;
+    // Checkpoints are the checkpointer's, off the write path.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     Ok(conn)
 }
 
