@@ -106,7 +106,10 @@ pub(super) async fn open(
         .filter(|_| has_a_file_to_create(&settings.database_url));
     // Checkpoints are the checkpointer's, off the write path.
     let options = match written_file {
-        Some(_) => options.pragma("wal_autocheckpoint", "0"),
+        Some(_) => options.pragma("wal_autocheckpoint", "0").pragma(
+            "journal_size_limit",
+            super::sqlite_checkpoint::JOURNAL_SIZE_LIMIT.to_string(),
+        ),
         None => options,
     };
     let mut store = SqlStore::open(
@@ -125,9 +128,7 @@ pub(super) async fn open(
             Arc::clone(&store.writer),
             wait,
         ));
-        let checkpointer =
-            Checkpointer::start(file).map_err(|e| ConnectError::Connect(sqlx::Error::Io(e)))?;
-        store.checkpointer = Some(checkpointer);
+        store.checkpointer = Some(Checkpointer::start(file, Arc::clone(&store.writer)));
     }
     store.reader = file.map(SqliteReader::new);
     Ok(store)

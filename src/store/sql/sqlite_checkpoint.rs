@@ -3,68 +3,128 @@
 //!
 //! By default the connection whose commit takes the log past 1,000 pages
 //! copies it back into the database file (a checkpoint) before its commit
-//! returns, two fsyncs included, while it still holds the one write turn.
+//! returns, fsyncs included, while it still holds the one write turn.
 //! Measured on the refresh benchmark, 1 % of the rotations' transactions
 //! took 30 ms instead of about 1 ms, and every writer queued behind them.
 //! So the process's own connections never checkpoint on commit
-//! (`wal_autocheckpoint=0`), and this thread does it every `INTERVAL`, in
-//! PASSIVE mode: it copies what no reader still needs, waits for nobody,
-//! and writers go on appending meanwhile. The log restarts from its
-//! beginning once it has been copied entirely, so it stays about as large
-//! as `INTERVAL` of writes.
+//! (`wal_autocheckpoint=0`), and this task does it every `INTERVAL`, in two
+//! steps:
+//! - PASSIVE, while writers go on appending: it copies what the log holds
+//!   at its start (the bulk) and waits for nobody;
+//! - then FULL, in the process's write turn: only what was appended
+//!   meanwhile is left to copy, so the turn is short, and the log is then
+//!   copied entirely, which lets the next writer start it over from its
+//!   beginning. (PASSIVE alone never gets there under a steady load: the
+//!   log grew to 600 MB in a 20 s benchmark.)
 //!
-//! Other processes (the CLI) keep SQLite's default. A checkpoint that
-//! fails (the file cannot be written) is tried again on the next tick, on a
-//! new connection; the log grows meanwhile, as it would with any writer.
+//! `journal_size_limit` truncates the log file when it starts over, so a
+//! burst does not leave a large file behind. Other processes (the CLI) keep
+//! SQLite's default. A checkpoint that fails (the file cannot be written)
+//! is tried again on the next tick, on a new connection; the log grows
+//! meanwhile, as it would with any writer.
 
+use rusqlite::Connection;
 use std::path::PathBuf;
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+use tokio::sync::Semaphore;
 
 const INTERVAL: Duration = Duration::from_millis(100);
 
-/// The checkpointing thread; it stops when this is dropped.
+/// What the log file is truncated to when it starts over.
+pub(super) const JOURNAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+
+/// The checkpointing task; it stops when this is dropped.
 pub(super) struct Checkpointer {
-    _stop: mpsc::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 impl Checkpointer {
-    pub(super) fn start(path: PathBuf) -> std::io::Result<Self> {
-        let (stop, stopped) = mpsc::channel::<()>();
-        std::thread::Builder::new()
-            .name("sqlite-checkpoint".into())
-            .spawn(move || run(&path, &stopped))?;
-        Ok(Self { _stop: stop })
+    /// `turn` is the process's write turn.
+    pub(super) fn start(path: PathBuf, turn: Arc<Semaphore>) -> Self {
+        Self {
+            task: tokio::spawn(run(path, turn)),
+        }
     }
 }
 
-fn run(path: &std::path::Path, stopped: &mpsc::Receiver<()>) {
-    let mut connection = None;
-    let mut warned = false;
-    while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(INTERVAL) {
-        let done = match connection.take() {
-            Some(conn) => Ok(conn),
-            None => super::sqlite_writer::connect(path),
+struct Connected {
+    path: PathBuf,
+    connection: Option<Connection>,
+    warned: bool,
+}
+
+/// A checkpoint's answer: frames in the log, frames copied.
+type Progress = (i64, i64);
+
+async fn run(path: PathBuf, turn: Arc<Semaphore>) {
+    let state = Arc::new(Mutex::new(Connected {
+        path,
+        connection: None,
+        warned: false,
+    }));
+    let mut tick = tokio::time::interval(INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut done: Option<Progress> = None;
+    loop {
+        tick.tick().await;
+        let Some(passive) = checkpoint(&state, "PASSIVE").await else {
+            continue;
+        };
+        // Nothing written since the last complete checkpoint.
+        if Some(passive) == done {
+            continue;
         }
-        .and_then(|conn| {
-            // (busy, frames in the log, frames copied); PASSIVE answers
-            // busy rather than wait, and the next tick tries again.
-            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
-            Ok(conn)
+        let Ok(_turn) = turn.acquire().await else {
+            return;
+        };
+        done = checkpoint(&state, "FULL")
+            .await
+            .filter(|(log, copied)| log == copied);
+    }
+}
+
+/// One checkpoint in `mode`, on a blocking thread; `None` where it failed.
+async fn checkpoint(state: &Arc<Mutex<Connected>>, mode: &'static str) -> Option<Progress> {
+    let state = Arc::clone(state);
+    let ran = tokio::task::spawn_blocking(move || {
+        let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
+        let connected = match state.connection.take() {
+            Some(conn) => Ok(conn),
+            None => super::sqlite_writer::connect(&state.path),
+        };
+        let progress = connected.and_then(|conn| {
+            // (busy, frames in the log, frames copied); busy is not an
+            // error: the next tick tries again.
+            let sql = format!("PRAGMA wal_checkpoint({mode})");
+            let progress = conn.query_row(&sql, [], |row| Ok((row.get(1)?, row.get(2)?)))?;
+            state.connection = Some(conn);
+            Ok(progress)
         });
-        match done {
-            Ok(conn) => connection = Some(conn),
-            Err(error) if warned => tracing::debug!(%error, "SQLite checkpoint failed"),
+        match progress {
+            Ok(progress) => Some(progress),
+            Err(error) if state.warned => {
+                tracing::debug!(%error, "SQLite checkpoint failed");
+                None
+            }
             Err(error) => {
-                warned = true;
+                state.warned = true;
                 tracing::warn!(
                     %error,
-                    file = %path.display(),
+                    file = %state.path.display(),
                     "the SQLite checkpoint fails; the write-ahead log grows until it works again"
                 );
+                None
             }
         }
-    }
+    });
+    ran.await.ok().flatten()
 }
 
 #[cfg(test)]

@@ -309,6 +309,11 @@ pub(super) fn connect(path: &std::path::Path) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "foreign_keys", true)?;
     // Checkpoints are the checkpointer's, off the write path.
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    conn.pragma_update(
+        None,
+        "journal_size_limit",
+        super::sqlite_checkpoint::JOURNAL_SIZE_LIMIT,
+    )?;
     Ok(conn)
 }
 
