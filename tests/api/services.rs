@@ -65,8 +65,10 @@ async fn rotate(app: &TestApp, actor: &Tokens) -> reqwest::Response {
 }
 
 async fn introspection_tells_active_tokens_from_everything_else(backend: Backend) {
+    // Long enough that a loaded machine does not expire a token mid-test;
+    // expiry itself is reached by moving the clock.
     let app = spawn_app_with(backend, |s| {
-        s.access_token_ttl_secs = 2;
+        s.access_token_ttl_secs = 30;
         s.jwt_leeway_secs = 0;
     })
     .await;
@@ -93,7 +95,7 @@ async fn introspection_tells_active_tokens_from_everything_else(backend: Backend
     // A ban or a role change: inactive at once.
     let banned = app.register(&unique_email(), PASSWORD).await;
     let promoted = app.register(&unique_email(), PASSWORD).await;
-    let admin = app.signed_in(&admin_email).await; // (access tokens live 2 s here)
+    let admin = app.signed_in(&admin_email).await;
     for (path, body) in [
         (format!("/v1/admin/users/{}/ban", banned.user_id), None),
         (
@@ -135,7 +137,7 @@ async fn introspection_tells_active_tokens_from_everything_else(backend: Backend
         .unwrap();
     assert_eq!(body, inactive);
     // Expired (expiry is checked in whole seconds: move past the next one).
-    app.advance(Duration::from_millis(3100));
+    app.advance(Duration::from_millis(31_100));
     let body: Value = introspect(&app.address, creds, &user.access)
         .await
         .json()
@@ -221,7 +223,9 @@ async fn introspection_needs_client_credentials(backend: Backend) {
 async fn rotation_publishes_first_signs_later_and_retires_after_expiry(backend: Backend) {
     let app = spawn_app_with(backend, |s| {
         s.key_rotation_lead_secs = 2;
-        s.access_token_ttl_secs = 2;
+        // Long enough that a loaded machine does not expire the admin's
+        // token mid-test; expiry itself is reached by moving the clock.
+        s.access_token_ttl_secs = 30;
         s.jwt_leeway_secs = 0;
     })
     .await;
@@ -266,7 +270,7 @@ async fn rotation_publishes_first_signs_later_and_retires_after_expiry(backend: 
     );
     // ...and the old key leaves the JWKS once its last token has expired
     // (at the instance's next periodic reload of its key set).
-    app.advance(Duration::from_millis(3000));
+    app.advance(Duration::from_millis(31_000));
     let mut published = Vec::new();
     for _ in 0..40 {
         published = kids(&app.get_json("/.well-known/jwks.json", None).await);
