@@ -31,6 +31,12 @@ use tokio::sync::Semaphore;
 
 const INTERVAL: Duration = Duration::from_millis(100);
 
+/// How long FULL waits for a writer of another process, or a reader still
+/// on an older snapshot, before it answers busy: it holds the process's
+/// write turn meanwhile. (A long read in another process would otherwise
+/// stall every write here for SQLite's usual 5 s, every tick.)
+const BUSY_TIMEOUT: Duration = Duration::from_millis(20);
+
 /// What the log file is truncated to when it starts over.
 pub(super) const JOURNAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 
@@ -97,7 +103,10 @@ async fn checkpoint(state: &Arc<Mutex<Connected>>, mode: &'static str) -> Option
         let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
         let connected = match state.connection.take() {
             Some(conn) => Ok(conn),
-            None => super::sqlite_writer::connect(&state.path),
+            None => super::sqlite_writer::connect(&state.path).and_then(|conn| {
+                conn.busy_timeout(BUSY_TIMEOUT)?;
+                Ok(conn)
+            }),
         };
         let progress = connected.and_then(|conn| {
             // (busy, frames in the log, frames copied); busy is not an
@@ -174,6 +183,54 @@ mod tests {
         }
         assert_eq!(in_file, 20);
         drop(repo);
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A reader of another process on an older snapshot keeps FULL from
+    /// completing; FULL holds the process's write turn while it waits, so
+    /// it must give up soon, not after SQLite's usual 5 s every tick.
+    #[tokio::test]
+    async fn a_long_reader_elsewhere_does_not_hold_up_writes() {
+        let dir = std::env::temp_dir().join(format!("portcullis-ckpt-{}", Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = dir.join("p.db");
+        let settings = Settings {
+            database_url: format!("sqlite://{}", db.display()).into(),
+            ..Settings::default()
+        };
+        let store = super::super::sqlite::open(&settings, true).await.unwrap();
+        let now = Timestamp::now();
+        let user = |n: u32| {
+            NewUser::verified(
+                Email::parse(&format!("r{n}@example.com")).unwrap(),
+                "email",
+                now,
+            )
+        };
+        store
+            .connection()
+            .await
+            .unwrap()
+            .insert_user(&user(0))
+            .await
+            .unwrap();
+        let reader = rusqlite::Connection::open(&db).unwrap();
+        reader.execute_batch("BEGIN").unwrap();
+        let _: i64 = reader
+            .query_row("SELECT count(*) FROM users", [], |row| row.get(0))
+            .unwrap();
+        for n in 1..6 {
+            let started = std::time::Instant::now();
+            let mut tx = store.transaction().await.unwrap();
+            tx.insert_user(&user(n)).await.unwrap();
+            tx.commit().await.unwrap();
+            let waited = started.elapsed();
+            assert!(waited < std::time::Duration::from_secs(2), "{waited:?}");
+            // Ticks of the checkpointer in between.
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+        reader.execute_batch("COMMIT").unwrap();
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
     }
