@@ -533,7 +533,7 @@ where
             };
             match rotator.rotate_refresh(rotation).await {
                 Ok(rotated) => return Ok(rotated),
-                Err(sqlite_writer::NotHere::TimedOut) => {
+                Err(sqlite_writer::NotHere::Busy) => {
                     return Err(unavailable("rotate_refresh")(sqlx::Error::PoolTimedOut))
                 }
                 Err(sqlite_writer::NotHere::Failed) => {}

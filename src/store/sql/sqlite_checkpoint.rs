@@ -17,8 +17,11 @@
 //!   beginning. (PASSIVE alone never gets there under a steady load: the
 //!   log grew to 600 MB in a 20 s benchmark.)
 //!
-//! `journal_size_limit` truncates the log file when it starts over, so a
-//! burst does not leave a large file behind. Other processes (the CLI) keep
+//! FULL waits at most 20 ms for a reader still on an older snapshot (it
+//! holds the write turn meanwhile) and, while it cannot complete, is tried
+//! less and less often (up to every 5 s). The log starts over only when
+//! no reader is inside it at that moment; `journal_size_limit` then
+//! truncates the file, so a burst does not leave a large file behind. Other processes (the CLI) keep
 //! SQLite's default. A checkpoint that fails (the file cannot be written)
 //! is tried again on the next tick, on a new connection; the log grows
 //! meanwhile, as it would with any writer.
@@ -36,6 +39,9 @@ const INTERVAL: Duration = Duration::from_millis(100);
 /// write turn meanwhile. (A long read in another process would otherwise
 /// stall every write here for SQLite's usual 5 s, every tick.)
 const BUSY_TIMEOUT: Duration = Duration::from_millis(20);
+
+/// At most this many ticks between two FULL checkpoints that failed.
+const MAX_BACKOFF: u32 = 50;
 
 /// What the log file is truncated to when it starts over.
 pub(super) const JOURNAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
@@ -78,6 +84,11 @@ async fn run(path: PathBuf, turn: Arc<Semaphore>) {
     let mut tick = tokio::time::interval(INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut done: Option<Progress> = None;
+    // Ticks to let pass before the next FULL: it doubles while FULL cannot
+    // complete (a long read elsewhere), up to `MAX_BACKOFF`, so that such a
+    // read costs the writers here 20 ms every few seconds, not every tick.
+    let mut backoff = 0u32;
+    let mut wait = 0u32;
     loop {
         tick.tick().await;
         let Some(passive) = checkpoint(&state, "PASSIVE").await else {
@@ -87,12 +98,21 @@ async fn run(path: PathBuf, turn: Arc<Semaphore>) {
         if Some(passive) == done {
             continue;
         }
+        if wait > 0 {
+            wait -= 1;
+            continue;
+        }
         let Ok(_turn) = turn.acquire().await else {
             return;
         };
         done = checkpoint(&state, "FULL")
             .await
             .filter(|(log, copied)| log == copied);
+        backoff = match done {
+            Some(_) => 0,
+            None => (backoff * 2).clamp(1, MAX_BACKOFF),
+        };
+        wait = backoff;
     }
 }
 

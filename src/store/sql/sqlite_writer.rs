@@ -15,9 +15,13 @@
 //! alone.
 //!
 //! Each transaction holds the process's write turn (`SqlStore::writer`),
-//! so this connection never contends with sqlx's writers in the process,
-//! and they get their turn between two transactions; another process (the
-//! CLI) is waited for by SQLite's busy handler, as sqlx's connections wait.
+//! so it never contends with sqlx's write transactions in the process,
+//! which get their turn between two of its transactions; a single write
+//! on a plain connection (outside the turn) and another process (the CLI)
+//! are waited for by SQLite's busy handler, as sqlx's connections wait.
+//! A rotation checks and writes with its request's `now`, which is at
+//! most the caller's wait (the pool's acquire timeout) old: a caller that
+//! stopped waiting is skipped.
 //!
 //! Anything unusual (the file cannot be opened for writing, a statement
 //! fails) answers "not done here" to every rotation of that transaction,
@@ -40,6 +44,10 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Rotations per transaction at most: the write turn stays short for the
 /// sqlx writers queued behind it.
 const MAX_BATCH: usize = 64;
+
+/// Rotations waiting at most; more are refused at once (503) rather than
+/// queued behind work that cannot finish within their wait.
+const MAX_QUEUED: usize = 4096;
 
 /// The token current, its session live (not revoked, expired or idle).
 const CHECK: &str = "SELECT r.session_id FROM refresh_tokens r \
@@ -72,8 +80,10 @@ pub(super) struct Rotation {
 pub(super) enum NotHere {
     /// It failed here (nothing written): the pool may do it.
     Failed,
-    /// The write turn did not come within the wait (the database is busy).
-    TimedOut,
+    /// The write turn did not come within the wait, or too many rotations
+    /// wait already (the database is busy): a 503. Nothing is written for
+    /// it later: a rotation whose caller stopped waiting is skipped.
+    Busy,
 }
 
 /// Rotations of one database file, on one read-write connection opened on
@@ -124,8 +134,9 @@ impl SqliteWriter {
 
     /// `SessionRepo::rotate_and_issue_refresh_token`, committed: `None`
     /// where the token is not current or its session not live (nothing
-    /// written). A rotation whose caller stops waiting may still be done:
-    /// the successor is the same whoever asks (see `RefreshChain`).
+    /// written). A rotation whose caller stops waiting (timed out, or its
+    /// client went away) is skipped, unless its transaction had already
+    /// begun.
     pub(super) async fn rotate_refresh(
         &self,
         rotation: Rotation,
@@ -133,6 +144,9 @@ impl SqliteWriter {
         let (answer, answered) = oneshot::channel();
         let start = {
             let mut queue = self.inner.lock_queue();
+            if queue.jobs.len() >= MAX_QUEUED {
+                return Err(NotHere::Busy);
+            }
             queue.jobs.push(Job { rotation, answer });
             !std::mem::replace(&mut queue.draining, true)
         };
@@ -145,7 +159,7 @@ impl SqliteWriter {
             Ok(Ok(Ok(rotated))) => return Ok(rotated),
             Ok(Ok(Err(error))) => error,
             Ok(Err(_)) => "the rotation was dropped unanswered".to_owned(),
-            Err(_) => return Err(NotHere::TimedOut),
+            Err(_) => return Err(NotHere::Busy),
         };
         if self.inner.warned.swap(true, Ordering::Relaxed) {
             tracing::debug!(%error, "refresh rotation left to the pool");
@@ -204,6 +218,16 @@ impl Inner {
 
     /// One transaction for `jobs`, each answered.
     fn run(&self, jobs: Vec<Job>) {
+        // Not for a caller that stopped waiting: its client got a 503 (or
+        // went away), and a rotation committed now would make its retry
+        // look like a reuse of the old token.
+        let jobs: Vec<Job> = jobs
+            .into_iter()
+            .filter(|job| !job.answer.is_closed())
+            .collect();
+        if jobs.is_empty() {
+            return;
+        }
         let started = std::time::Instant::now();
         let mut slot = self
             .connection
@@ -449,6 +473,26 @@ mod tests {
         let again = rotator.rotate_refresh(rotation("t0", "s9")).await;
         assert!(matches!(again, Ok(None)));
         assert!(repo.refresh_token_record("s9").await.unwrap().is_none());
+
+        // A caller that stopped waiting (a 503, a client gone) before its
+        // transaction began: skipped, the token stays current.
+        let held = Arc::clone(&store.writer).acquire_owned().await.unwrap();
+        let gone = {
+            let rotator = rotator.clone();
+            let queued = rotation("s0", "s8");
+            tokio::spawn(async move { rotator.rotate_refresh(queued).await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        gone.abort();
+        let _ = gone.await;
+        drop(held);
+        let after = rotator.rotate_refresh(rotation("unknown", "x")).await;
+        assert!(matches!(after, Ok(None)), "the queue moved on");
+        assert!(repo
+            .is_current_refresh_token("s0", sessions[0].id)
+            .await
+            .unwrap());
+        assert!(repo.refresh_token_record("s8").await.unwrap().is_none());
 
         let turn = Arc::new(Semaphore::new(1));
         let missing = SqliteWriter::new(dir.join("missing.db"), turn, Duration::from_secs(5));
