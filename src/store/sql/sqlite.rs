@@ -134,6 +134,22 @@ pub(super) async fn open(
     Ok(store)
 }
 
+/// A store on a new file `p.db` in a directory of its own, for unit tests:
+/// (store, directory, file).
+#[cfg(test)]
+pub(super) async fn temp_file_store(
+    name: &str,
+) -> (SqlStore<Sqlite>, std::path::PathBuf, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("portcullis-{name}-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("p.db");
+    let settings = Settings {
+        database_url: format!("sqlite://{}", db.display()).into(),
+        ..Settings::default()
+    };
+    (open(&settings, true).await.unwrap(), dir, db)
+}
+
 /// Whether SQLite opened this connection for writing: it falls back to
 /// read-only, silently, when the file cannot be opened for writing.
 fn can_write(conn: &mut SqliteConnection) -> BoxFuture<'_, Result<bool, sqlx::Error>> {

@@ -158,24 +158,15 @@ async fn checkpoint(state: &Arc<Mutex<Connected>>, mode: &'static str) -> Option
 
 #[cfg(test)]
 mod tests {
-    use crate::config::Settings;
     use crate::domain::Email;
     use crate::store::{NewUser, Store, Timestamp};
-    use uuid::Uuid;
 
     /// Commits reach the database file itself without a connection's
     /// commit checkpointing (the process's connections do not): the
     /// checkpointer copies them there.
     #[tokio::test]
     async fn commits_reach_the_database_file_by_the_checkpointer() {
-        let dir = std::env::temp_dir().join(format!("portcullis-ckpt-{}", Uuid::now_v7()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let db = dir.join("p.db");
-        let settings = Settings {
-            database_url: format!("sqlite://{}", db.display()).into(),
-            ..Settings::default()
-        };
-        let store = super::super::sqlite::open(&settings, true).await.unwrap();
+        let (store, dir, db) = super::super::sqlite::temp_file_store("ckpt").await;
         let mut repo = store.connection().await.unwrap();
         let now = Timestamp::now();
         for n in 0..20 {
@@ -212,14 +203,7 @@ mod tests {
     /// it must give up soon, not after SQLite's usual 5 s every tick.
     #[tokio::test]
     async fn a_long_reader_elsewhere_does_not_hold_up_writes() {
-        let dir = std::env::temp_dir().join(format!("portcullis-ckpt-{}", Uuid::now_v7()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let db = dir.join("p.db");
-        let settings = Settings {
-            database_url: format!("sqlite://{}", db.display()).into(),
-            ..Settings::default()
-        };
-        let store = super::super::sqlite::open(&settings, true).await.unwrap();
+        let (store, dir, db) = super::super::sqlite::temp_file_store("ckpt").await;
         let now = Timestamp::now();
         let user = |n: u32| {
             NewUser::verified(

@@ -147,7 +147,6 @@ impl SqliteReader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Settings;
     use crate::domain::{AuthMethod, Email};
     use crate::store::{NewUser, Store};
 
@@ -155,13 +154,7 @@ mod tests {
     /// and a file it cannot open leaves the read to the pool.
     #[tokio::test]
     async fn a_session_is_read_here_and_an_unreadable_file_is_left_to_the_pool() {
-        let dir = std::env::temp_dir().join(format!("portcullis-reader-{}", Uuid::now_v7()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let settings = Settings {
-            database_url: format!("sqlite://{}/p.db", dir.display()).into(),
-            ..Settings::default()
-        };
-        let store = super::super::sqlite::open(&settings, true).await.unwrap();
+        let (store, dir, _) = super::super::sqlite::temp_file_store("reader").await;
         let now = Timestamp::now();
         let email = Email::parse("reader@example.com").unwrap();
         let mut repo = store.connection().await.unwrap();

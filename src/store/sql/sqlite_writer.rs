@@ -344,7 +344,6 @@ pub(super) fn connect(path: &std::path::Path) -> rusqlite::Result<Connection> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Settings;
     use crate::domain::{AuthMethod, Email};
     use crate::store::{NewUser, Repo, Store};
     use uuid::Uuid;
@@ -380,13 +379,7 @@ mod tests {
     /// nothing, and a file that cannot be opened is left to the pool.
     #[tokio::test]
     async fn rotations_run_here_together_and_an_unwritable_file_is_left_to_the_pool() {
-        let dir = std::env::temp_dir().join(format!("portcullis-writer-{}", Uuid::now_v7()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let settings = Settings {
-            database_url: format!("sqlite://{}/p.db", dir.display()).into(),
-            ..Settings::default()
-        };
-        let store = super::super::sqlite::open(&settings, true).await.unwrap();
+        let (store, dir, _) = super::super::sqlite::temp_file_store("writer").await;
         let now = Timestamp::now();
         let mut repo = store.connection().await.unwrap();
         let mut sessions = Vec::new();
