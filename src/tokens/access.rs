@@ -5,6 +5,9 @@ use super::verified::VerifiedTokens;
 use crate::clock::SharedClock;
 use crate::domain::Role;
 use crate::store::{Session, Timestamp};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use ed25519_dalek::{Signer, SigningKey};
 use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -75,7 +78,7 @@ pub enum TokenError {
     #[error(transparent)]
     Keys(#[from] KeyRingError),
     #[error("access token could not be signed")]
-    Signing(#[source] jsonwebtoken::errors::Error),
+    Signing(#[source] serde_json::Error),
 }
 
 pub struct AccessTokens {
@@ -157,7 +160,7 @@ impl AccessTokens {
             let mut header = Header::new(Algorithm::EdDSA);
             header.kid = Some(kid.to_string());
             header.typ = Some(TOKEN_TYPE.to_string());
-            jsonwebtoken::encode(&header, &claims, key)
+            compact_jws(&header, &claims, key)
         })?;
         Ok(IssuedAccessToken {
             token: token.map_err(TokenError::Signing)?,
@@ -220,5 +223,64 @@ impl AccessTokens {
             return Err(TokenError::Expired);
         }
         Ok(claims)
+    }
+}
+
+/// The compact JWS `base64url(header).base64url(claims).base64url(signature)`,
+/// what `jsonwebtoken::encode` writes, signed with the key as kept parsed
+/// (see `SigningEntry`). Verification stays with jsonwebtoken.
+fn compact_jws(
+    header: &Header,
+    claims: &AccessClaims,
+    key: &SigningKey,
+) -> Result<String, serde_json::Error> {
+    let mut token = URL_SAFE_NO_PAD.encode(serde_json::to_vec(header)?);
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(serde_json::to_vec(claims)?, &mut token);
+    let signature = key.sign(token.as_bytes());
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(signature.to_bytes(), &mut token);
+    Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::pkcs8::EncodePrivateKey;
+
+    /// Ed25519 signatures are deterministic, so the token written here must
+    /// be byte for byte the one `jsonwebtoken::encode` writes for the same
+    /// header, claims and key.
+    #[test]
+    fn compact_jws_is_what_jsonwebtoken_writes() {
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some("kid-1".into());
+        header.typ = Some(TOKEN_TYPE.into());
+        let claims = AccessClaims {
+            iss: "https://auth.example.com".into(),
+            aud: "portcullis".into(),
+            sub: Uuid::new_v4(),
+            sid: Uuid::new_v4(),
+            role: Role::Viewer,
+            iat: 1_800_000_000,
+            exp: 1_800_000_900,
+            jti: Uuid::new_v4(),
+            aal: Some("aal2".into()),
+            acr: Some("aal2".into()),
+            amr: vec!["pwd".into(), "otp".into()],
+            auth_time: Some(1_799_999_000),
+        };
+        let der = key.to_pkcs8_der().expect("pkcs8");
+        let expected = jsonwebtoken::encode(
+            &header,
+            &claims,
+            &jsonwebtoken::EncodingKey::from_ed_der(der.as_bytes()),
+        )
+        .expect("jsonwebtoken signs");
+        assert_eq!(
+            compact_jws(&header, &claims, &key).expect("signs"),
+            expected
+        );
     }
 }
