@@ -15,6 +15,10 @@ use std::time::{Duration, Instant};
 pub(super) type WriteCheck<DB> =
     for<'c> fn(&'c mut <DB as Database>::Connection) -> BoxFuture<'c, Result<bool, sqlx::Error>>;
 
+/// How long after the check the pool may stamp a connection as created: the
+/// rest of one poll, longer only if its thread is descheduled meanwhile.
+const STAMP_LAG: Duration = Duration::from_secs(1);
+
 /// When the latest read-only connection was opened.
 pub(super) struct ReadOnlyOpenings {
     base: Instant,
@@ -32,7 +36,13 @@ impl ReadOnlyOpenings {
 
     /// A connection opened just now is read-only.
     pub(super) fn record(&self) {
-        let now = nanos(self.base.elapsed());
+        // The pool stamps a connection's creation only after this check has
+        // run, so the read-only connection itself looks opened a moment
+        // after it was recorded: count connections opened up to `STAMP_LAG`
+        // later as opened before (a healthy one among them costs one
+        // reconnect). Without it the last read-only connection of an outage
+        // stayed in the pool and answered 503 after the outage.
+        let now = nanos(self.base.elapsed() + STAMP_LAG);
         self.latest.fetch_max(now, Ordering::SeqCst);
     }
 
@@ -57,16 +67,17 @@ mod tests {
     #[test]
     fn connections_opened_up_to_a_read_only_one_are_replaced() {
         let openings = ReadOnlyOpenings::new();
-        std::thread::sleep(Duration::from_millis(5));
-        assert!(!openings.outdate(Duration::from_millis(4)), "none yet");
-        // The read-only connection opens, then is recorded.
-        let opened = Instant::now();
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(!openings.outdate(Duration::from_millis(20)), "none yet");
+        // The read-only connection is recorded, then stamped by the pool.
         openings.record();
-        // Opened before the read-only one, and the read-only one itself.
-        assert!(openings.outdate(Duration::from_millis(4)));
-        assert!(openings.outdate(opened.elapsed()));
+        let stamped = Instant::now();
         std::thread::sleep(Duration::from_millis(5));
-        // Opened after it: kept.
+        // Opened before the read-only one, and the read-only one itself.
+        assert!(openings.outdate(Duration::from_millis(20)));
+        assert!(openings.outdate(stamped.elapsed()));
+        std::thread::sleep(STAMP_LAG);
+        // Opened well after it: kept.
         assert!(!openings.outdate(Duration::from_millis(1)));
     }
 }
