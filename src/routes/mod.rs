@@ -26,7 +26,18 @@ pub use shapes::apply as apply_request_shapes;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(users::sign_up)
+    // The router tries routes in this order and runs a regex capture for
+    // each template route (`{id}`) it passes on the way, so the literal
+    // routes called most go first. Order decides nothing else here: a
+    // literal path belongs to its literal route (see
+    // `http::problem::literal_paths_first`) and no template matches these.
+    cfg.service(sessions::current)
+        .service(sessions::refresh)
+        .service(introspect::introspect)
+        .service(health::live)
+        .service(health::ready)
+        .service(well_known::jwks)
+        .service(users::sign_up)
         .service(users::get_me)
         .service(users::update_me)
         .service(me::delete_me)
@@ -52,11 +63,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(sessions::sign_in)
         .service(mfa::complete_sign_in)
         .service(mfa::step_up)
-        .service(sessions::refresh)
         .service(sessions::list_sessions)
         .service(sessions::revoke_many)
         // `current` before `{id}`: the literal segment must win.
-        .service(sessions::current)
         .service(sessions::sign_out)
         .service(sessions::revoke)
         .service(oauth::providers)
@@ -94,11 +103,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(admin::webhooks::test)
         .service(admin::webhooks::deliveries)
         .service(admin::webhooks::retry)
-        .service(introspect::introspect)
-        .service(well_known::jwks)
         .service(well_known::openid_configuration)
-        .service(health::live)
-        .service(health::ready)
         .service(docs::openapi_json)
         .service(docs::page)
         .service(docs::scalar_js);
