@@ -24,13 +24,20 @@ pub(super) struct ReadOnlyOpenings {
     base: Instant,
     /// Nanoseconds after `base`, plus one; 0 while there has been none.
     latest: AtomicU64,
+    /// `STAMP_LAG`; shorter in tests.
+    lag: Duration,
 }
 
 impl ReadOnlyOpenings {
     pub(super) fn new() -> Self {
+        Self::with_lag(STAMP_LAG)
+    }
+
+    fn with_lag(lag: Duration) -> Self {
         Self {
             base: Instant::now(),
             latest: AtomicU64::new(0),
+            lag,
         }
     }
 
@@ -42,7 +49,7 @@ impl ReadOnlyOpenings {
         // later as opened before (a healthy one among them costs one
         // reconnect). Without it the last read-only connection of an outage
         // stayed in the pool and answered 503 after the outage.
-        let now = nanos(self.base.elapsed() + STAMP_LAG);
+        let now = nanos(self.base.elapsed() + self.lag);
         self.latest.fetch_max(now, Ordering::SeqCst);
     }
 
@@ -66,7 +73,8 @@ mod tests {
 
     #[test]
     fn connections_opened_up_to_a_read_only_one_are_replaced() {
-        let openings = ReadOnlyOpenings::new();
+        let lag = Duration::from_millis(50);
+        let openings = ReadOnlyOpenings::with_lag(lag);
         std::thread::sleep(Duration::from_millis(30));
         assert!(!openings.outdate(Duration::from_millis(20)), "none yet");
         // The read-only connection is recorded, then stamped by the pool.
@@ -76,7 +84,7 @@ mod tests {
         // Opened before the read-only one, and the read-only one itself.
         assert!(openings.outdate(Duration::from_millis(20)));
         assert!(openings.outdate(stamped.elapsed()));
-        std::thread::sleep(STAMP_LAG);
+        std::thread::sleep(lag);
         // Opened well after it: kept.
         assert!(!openings.outdate(Duration::from_millis(1)));
     }

@@ -21,10 +21,10 @@
 //! holds the write turn meanwhile) and, while it cannot complete, is tried
 //! less and less often (up to every 5 s). The log starts over only when
 //! no reader is inside it at that moment; `journal_size_limit` then
-//! truncates the file, so a burst does not leave a large file behind. Other processes (the CLI) keep
-//! SQLite's default. A checkpoint that fails (the file cannot be written)
-//! is tried again on the next tick, on a new connection; the log grows
-//! meanwhile, as it would with any writer.
+//! truncates the file, so a burst does not leave a large file behind.
+//! Other processes (the CLI) keep SQLite's default. A checkpoint that
+//! fails (the file cannot be written) is tried again on the next tick, on
+//! a new connection; the log grows meanwhile, as it would with any writer.
 
 use rusqlite::Connection;
 use std::path::PathBuf;
