@@ -34,6 +34,42 @@ pub fn spawn(
     });
 }
 
+/// Keeps the lease on remembered live sessions (`store::liveness`): the
+/// counter of changes is read four times per lease, one read at a time.
+/// While it cannot be read the lease lapses and requests read the database.
+pub fn renew_liveness(store: Arc<dyn Store>, workers: &crate::workers::Workers) {
+    let Some(lease) = store.liveness_lease() else {
+        return;
+    };
+    workers.spawn(|mut stop| async move {
+        let mut ticker = tokio::time::interval(lease / 4);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut failing = false;
+        loop {
+            stop.idle(async {
+                ticker.tick().await;
+            })
+            .await;
+            if stop.is_set() {
+                break;
+            }
+            // Said once per outage, not forty times a second.
+            match store.renew_liveness().await {
+                Err(error) if !failing => {
+                    failing = true;
+                    tracing::warn!(error = ?error, "cannot read the liveness counter: \
+                        every request reads its session until it can");
+                }
+                Ok(()) if failing => {
+                    failing = false;
+                    tracing::info!("the liveness counter is read again");
+                }
+                _ => {}
+            }
+        }
+    });
+}
+
 pub async fn purge_once(
     store: &dyn Store,
     settings: &Settings,

@@ -169,6 +169,7 @@ impl Application {
             settings: Arc::new(settings.clone()),
             metrics,
         });
+        crate::housekeeping::renew_liveness(store.clone(), &workers);
         crate::housekeeping::spawn(
             store.clone(),
             state.settings.clone(),

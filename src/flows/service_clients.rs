@@ -125,10 +125,12 @@ pub async fn introspect(state: &AppState, token: &str) -> Result<Option<AccessCl
     if state.tokens.reach(&claims) != crate::tokens::Reach::Full {
         return Ok(None);
     }
-    let mut repo = state.store.connection().await?;
-    let session = repo
-        .live_session(claims.sid, claims.sub, state.clock.now())
-        .await?;
+    // The read of every authenticated request (remembered between them).
+    let session = state
+        .store
+        .live_session_with_user(claims.sid, claims.sub, state.clock.now())
+        .await?
+        .map(|(session, _)| session);
     let policy_applies = |session: &crate::store::Session| {
         state.settings.mfa.required_for(claims.role) && !session.assurance().is_aal2()
     };

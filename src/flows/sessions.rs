@@ -261,13 +261,16 @@ async fn exchange(
     // stays as short as the rotation itself, and a ban or a
     // role change (both end the session) that committed meanwhile refuses
     // this answer instead of carrying the old role into a new token. The
-    // successor it wrote then dies with its session.
-    let (session, user) = state
+    // successor it wrote then dies with its session. The session answered
+    // is the one just touched (a remembered one predates this use).
+    let user = state
         .store
         .live_session_with_user(touched.id, touched.user_id, now)
         .await?
-        .filter(|(_, user)| !user.is_banned(now))
+        .map(|(_, user)| user)
+        .filter(|user| !user.is_banned(now))
         .ok_or(FlowError::InvalidRefreshToken)?;
+    let session = touched;
     let access = issue_access(state, &user, &session, now)?;
     let signed_in = SignedIn {
         access,

@@ -7,6 +7,7 @@
 //! (conditional `UPDATE … RETURNING`, unique indexes), never by reading first.
 
 mod error;
+pub mod liveness;
 mod records;
 mod sql;
 mod timestamp;
@@ -71,6 +72,12 @@ pub trait Store: Send + Sync {
     /// queue on the busy timeout instead of failing). Dropping it without
     /// [`Repo::commit`] rolls everything back.
     async fn transaction(&self) -> StoreResult<Box<dyn Repo>>;
+    /// Reads the counter of changes to users and sessions, on which the
+    /// live sessions this process remembers are trusted (`liveness`).
+    async fn renew_liveness(&self) -> StoreResult<()>;
+    /// How long a read of that counter is trusted; `None` when live
+    /// sessions are not remembered (nothing to renew).
+    fn liveness_lease(&self) -> Option<std::time::Duration>;
 }
 
 #[async_trait]
@@ -280,6 +287,9 @@ pub trait SessionRepo {
         now: Timestamp,
         reason: &str,
     ) -> StoreResult<bool>;
+    /// The counter triggers raise on every change to a user and every
+    /// change to a session but its last use (see `liveness`).
+    async fn liveness_epoch(&mut self) -> StoreResult<i64>;
     /// Revokes every live session of a user except `keep`; returns how many.
     async fn revoke_sessions_of_user(
         &mut self,

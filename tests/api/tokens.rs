@@ -296,4 +296,53 @@ async fn instances_on_one_database_share_keys_and_sessions(backend: Backend) {
         StatusCode::UNAUTHORIZED,
         "a sign-out on one instance is seen by the other at once"
     );
+
+    // The other instance remembers live sessions between requests; a
+    // profile change, a ban and a demotion on one hold on the other at once.
+    let admin = first.new_super_admin().await;
+    let user = first.register(&unique_email(), PASSWORD).await;
+    assert_eq!(me_on_second(user.access.clone()).await, StatusCode::OK);
+    let patched = first
+        .patch_me(&user.access, &json!({"city": "London"}))
+        .await;
+    assert_eq!(patched.status(), StatusCode::OK);
+    let profile = second.get_json("/v1/users/me", Some(&user.access)).await;
+    assert_eq!(profile["city"], "London", "{profile}");
+    let banned = first
+        .client
+        .post(first.url(&format!("/v1/admin/users/{}/ban", user.user_id)))
+        .bearer_auth(&admin.access)
+        .json(&json!({"reason": "spam"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(banned.status().is_success(), "{}", banned.status());
+    assert_eq!(
+        me_on_second(user.access.clone()).await,
+        StatusCode::UNAUTHORIZED,
+        "a ban on one instance is seen by the other at once"
+    );
+    let (_, editor) = first.user_with_role(&admin, "ADMIN").await;
+    let users_on_second = |token: String| {
+        let request = first
+            .client
+            .get(second.url("/v1/admin/users"))
+            .bearer_auth(token);
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(users_on_second(editor.access.clone()).await, StatusCode::OK);
+    let demoted = first
+        .client
+        .patch(first.url(&format!("/v1/admin/users/{}", editor.user_id)))
+        .bearer_auth(&admin.access)
+        .json(&json!({"role": "VIEWER"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(demoted.status(), StatusCode::OK);
+    assert_ne!(
+        users_on_second(editor.access.clone()).await,
+        StatusCode::OK,
+        "a demotion on one instance is seen by the other at once"
+    );
 }

@@ -10,6 +10,7 @@ mod codes;
 mod factors;
 mod housekeeping;
 mod keys;
+mod liveness;
 mod locks;
 mod moderation;
 mod oauth;

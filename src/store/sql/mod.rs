@@ -140,6 +140,7 @@ mod throttle;
 mod users;
 mod webhooks;
 
+use super::liveness::Liveness;
 use super::{Repo, Store, StoreError, StoreResult, Timestamp, UniqueKey};
 use crate::config::{Backend, Settings};
 use async_trait::async_trait;
@@ -242,6 +243,8 @@ pub struct SqlStore<DB: Database> {
     /// SQLite files only: checkpoints off the write path (see
     /// `sqlite_checkpoint`).
     checkpointer: Option<sqlite_checkpoint::Checkpointer>,
+    /// Live sessions remembered between requests (see `store::liveness`).
+    liveness: Arc<Liveness>,
 }
 
 impl<DB: Database> SqlStore<DB>
@@ -308,6 +311,9 @@ where
             reader: None,
             rotator: None,
             checkpointer: None,
+            liveness: Arc::new(Liveness::new(Duration::from_millis(
+                settings.session_cache_lease_ms,
+            ))),
         })
     }
 }
@@ -325,8 +331,16 @@ impl<DB: Database> SqlStore<DB> {
     }
 }
 
-/// A unit of work: a plain pooled connection or a transaction.
-pub enum SqlRepo<DB: Database> {
+/// A unit of work: a plain pooled connection or a transaction, and whether
+/// it changed a user or a session in a way every instance must see at once
+/// (see [`changes_liveness`]).
+pub struct SqlRepo<DB: Database> {
+    unit: Unit<DB>,
+    liveness: Arc<Liveness>,
+    changed_liveness: bool,
+}
+
+pub enum Unit<DB: Database> {
     Connection(PoolConnection<DB>),
     /// The permit, if any, is released when the transaction ends; the span
     /// (`db.transaction`, from the wait for the writer to the end) holds its
@@ -339,20 +353,65 @@ pub enum SqlRepo<DB: Database> {
 }
 
 impl<DB: Database> SqlRepo<DB> {
+    fn new(unit: Unit<DB>, liveness: &Arc<Liveness>) -> Self {
+        Self {
+            unit,
+            liveness: Arc::clone(liveness),
+            changed_liveness: false,
+        }
+    }
+
     fn conn(&mut self) -> &mut DB::Connection {
-        match self {
-            SqlRepo::Connection(conn) => conn,
-            SqlRepo::Transaction(tx, _, _) => tx,
+        match &mut self.unit {
+            Unit::Connection(conn) => conn,
+            Unit::Transaction(tx, _, _) => tx,
         }
     }
 
     /// The span statements run in: the transaction's, or the caller's.
     fn span(&self) -> tracing::Span {
-        match self {
-            SqlRepo::Connection(_) => tracing::Span::current(),
-            SqlRepo::Transaction(_, _, span) => span.clone(),
+        match &self.unit {
+            Unit::Connection(_) => tracing::Span::current(),
+            Unit::Transaction(_, _, span) => span.clone(),
         }
     }
+
+    /// After a statement `op` succeeded: a change every instance must see
+    /// at once settles when it is committed (at once on a plain
+    /// connection, where the statement committed on its own).
+    async fn after(&mut self, op: &'static str) {
+        if !changes_liveness(op) {
+            return;
+        }
+        match self.unit {
+            Unit::Connection(_) => self.liveness.settle().await,
+            Unit::Transaction(..) => self.changed_liveness = true,
+        }
+    }
+}
+
+/// The statements that change what an authenticated request reads of its
+/// session or user (`Store::live_session_with_user`), by operation name.
+/// The database raises `liveness.epoch` for these through triggers; the
+/// store waits out the lease after each so that the change holds on every
+/// instance when the caller returns. Locking a user (`updated_at =
+/// updated_at`), touching a session and deleting dead rows change nothing
+/// a request reads.
+fn changes_liveness(op: &str) -> bool {
+    matches!(
+        op,
+        "revoke_session"
+            | "revoke_sessions_of_user"
+            | "raise_session"
+            | "set_role"
+            | "set_email_verified"
+            | "ban_user"
+            | "unban_user"
+            | "delete_user"
+            | "update_profile"
+            | "set_password_hash"
+            | "set_email"
+    )
 }
 
 /// Runs a query on this unit of work; an error names the operation `op` (the
@@ -375,6 +434,7 @@ where
             .instrument(span)
             .await
             .map_err(db_error::<DB>(op))?;
+        self.after(op).await;
         Ok(DB::rows_affected(&done))
     }
 
@@ -388,11 +448,13 @@ where
         O: for<'r> FromRow<'r, DB::Row> + Send + Unpin,
     {
         let span = self.span();
-        query
+        let row = query
             .fetch_optional(self.conn())
             .instrument(span)
             .await
-            .map_err(db_error::<DB>(op))
+            .map_err(db_error::<DB>(op))?;
+        self.after(op).await;
+        Ok(row)
     }
 
     /// The first row; none is an error.
@@ -405,11 +467,13 @@ where
         O: for<'r> FromRow<'r, DB::Row> + Send + Unpin,
     {
         let span = self.span();
-        query
+        let row = query
             .fetch_one(self.conn())
             .instrument(span)
             .await
-            .map_err(db_error::<DB>(op))
+            .map_err(db_error::<DB>(op))?;
+        self.after(op).await;
+        Ok(row)
     }
 
     /// All rows.
@@ -422,11 +486,13 @@ where
         O: for<'r> FromRow<'r, DB::Row> + Send + Unpin,
     {
         let span = self.span();
-        query
+        let rows = query
             .fetch_all(self.conn())
             .instrument(span)
             .await
-            .map_err(db_error::<DB>(op))
+            .map_err(db_error::<DB>(op))?;
+        self.after(op).await;
+        Ok(rows)
     }
 }
 
@@ -484,7 +550,7 @@ where
 
     async fn ping(&self) -> StoreResult<()> {
         let conn = self.acquire("ping").await?;
-        SqlRepo::Connection(conn)
+        SqlRepo::new(Unit::Connection(conn), &self.liveness)
             .execute("ping", sqlx::query("SELECT 1"))
             .await?;
         Ok(())
@@ -492,7 +558,10 @@ where
 
     async fn connection(&self) -> StoreResult<Box<dyn Repo>> {
         let conn = self.acquire("connection").await?;
-        Ok(Box::new(SqlRepo::Connection(conn)))
+        Ok(Box::new(SqlRepo::new(
+            Unit::Connection(conn),
+            &self.liveness,
+        )))
     }
 
     async fn live_session_with_user(
@@ -501,18 +570,43 @@ where
         user_id: uuid::Uuid,
         now: Timestamp,
     ) -> StoreResult<Option<(super::Session, super::User)>> {
+        let ticket = match self.liveness.lookup(id, user_id, now) {
+            Ok(remembered) => return Ok(Some(remembered)),
+            Err(ticket) => ticket,
+        };
         // SQLite: on the calling thread, not through the breaker: a file
         // that can be read answers even while the pool refuses (a full disk
         // or a read-only file stops writes, not this read).
-        if let Some(found) = self
+        let found = match self
             .reader
             .as_ref()
             .and_then(|reader| reader.live_session_with_user(id, user_id, now))
         {
-            return Ok(found);
+            Some(found) => found,
+            None => {
+                let mut repo = self.connection().await?;
+                repo.live_session_with_user(id, user_id, now).await?
+            }
+        };
+        if let Some((session, user)) = &found {
+            self.liveness.remember(ticket, session, user);
         }
-        let mut repo = self.connection().await?;
-        repo.live_session_with_user(id, user_id, now).await
+        Ok(found)
+    }
+
+    async fn renew_liveness(&self) -> StoreResult<()> {
+        let started = std::time::Instant::now();
+        let mut repo = SqlRepo::new(
+            Unit::Connection(self.acquire("liveness").await?),
+            &self.liveness,
+        );
+        let epoch = super::SessionRepo::liveness_epoch(&mut repo).await?;
+        self.liveness.observe(epoch, started);
+        Ok(())
+    }
+
+    fn liveness_lease(&self) -> Option<Duration> {
+        self.liveness.is_on().then(|| self.liveness.lease())
     }
 
     async fn rotate_refresh(
@@ -561,7 +655,10 @@ where
         self.begin()
             .instrument(span.clone())
             .await
-            .map(|(tx, permit)| Box::new(SqlRepo::Transaction(tx, permit, span)) as Box<dyn Repo>)
+            .map(|(tx, permit)| {
+                let unit = Unit::Transaction(tx, permit, span);
+                Box::new(SqlRepo::new(unit, &self.liveness)) as Box<dyn Repo>
+            })
     }
 }
 
@@ -640,14 +737,24 @@ where
         + super::WebhookRepo,
 {
     async fn commit(self: Box<Self>) -> StoreResult<()> {
-        match *self {
-            SqlRepo::Connection(_) => Ok(()),
-            SqlRepo::Transaction(tx, _permit, span) => tx
-                .commit()
-                .instrument(span)
-                .await
-                .map_err(db_error::<DB>("commit")),
+        let SqlRepo {
+            unit,
+            liveness,
+            changed_liveness,
+        } = *self;
+        let Unit::Transaction(tx, permit, span) = unit else {
+            return Ok(());
+        };
+        tx.commit()
+            .instrument(span)
+            .await
+            .map_err(db_error::<DB>("commit"))?;
+        // The writer's turn is not held while the lease runs out.
+        drop(permit);
+        if changed_liveness {
+            liveness.settle().await;
         }
+        Ok(())
     }
 }
 

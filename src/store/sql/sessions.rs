@@ -270,6 +270,12 @@ impl_for_backends! { impl SessionRepo for SqlRepo<DB> {
         Ok(self.execute("revoke_session", query).await? > 0)
     }
 
+    async fn liveness_epoch(&mut self) -> StoreResult<i64> {
+        let query = sqlx::query_as("SELECT epoch FROM liveness WHERE id = 1");
+        let (epoch,): (i64,) = self.fetch_one("liveness_epoch", query).await?;
+        Ok(epoch)
+    }
+
     async fn revoke_sessions_of_user(
         &mut self,
         user_id: Uuid,

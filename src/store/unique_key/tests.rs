@@ -34,6 +34,7 @@ const NEVER_VIOLATED: &[(&str, &str)] = &[
     ("rate_limits_pkey", UPSERT),
     ("login_throttle_pkey", UPSERT),
     ("locks_pkey", "only the migrations insert locks"),
+    ("liveness_pkey", "only the migration inserts its one row"),
     ("mfa_factors_pkey", FRESH_ID),
     ("webhook_endpoints_pkey", FRESH_ID),
     (

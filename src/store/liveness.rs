@@ -1,0 +1,164 @@
+//! Live sessions remembered between requests, without ever answering for a
+//! session that another instance or process has ended.
+//!
+//! Every authenticated request needs its session and user as they are now.
+//! Reading them is the one database round trip of token validation; this
+//! cache saves it while nothing has changed, under a lease:
+//!
+//! - The database keeps a counter, `liveness.epoch`, that triggers raise on
+//!   every change to a user and every change to a session other than its
+//!   `last_used_at` (migration `liveness`). Each instance reads it every
+//!   quarter lease; when it moved, the instance forgets every entry.
+//! - An instance answers from memory only while its last read of the counter
+//!   *started* less than one lease ago. A read that started after a change
+//!   committed sees it, so from one lease after a commit on, no instance
+//!   answers from an entry older than the change.
+//! - So a change that must be seen everywhere at once (sign-out, revocation,
+//!   ban, role, password, e-mail, profile, step-up) returns only one lease
+//!   after its commit: [`Liveness::settle`], called by the store for those
+//!   writes, in every process (servers and the command line alike). The
+//!   instance that wrote forgets its own entries at once.
+//!
+//! If the counter cannot be read (the database is down or slow), the lease
+//! lapses and every request reads the database again, as without the cache.
+//! An entry read from the database is kept only if nothing was forgotten
+//! while it was being read (the generation), so a read that raced a change
+//! cannot put an old row back.
+
+use super::{Session, Timestamp, User};
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+/// Entries kept at most; when full, all are forgotten (a fresh start costs
+/// one read per session in use).
+const CAPACITY: usize = 16_384;
+
+pub struct Liveness {
+    lease: Duration,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    entries: HashMap<Uuid, (Session, User)>,
+    /// Raised whenever entries are forgotten.
+    generation: u64,
+    /// The counter as last read, and when that read started.
+    epoch: Option<(i64, Instant)>,
+}
+
+/// A miss that may be remembered once read: the generation it was seen at.
+#[derive(Clone, Copy, Debug)]
+pub struct Ticket(Option<u64>);
+
+impl Liveness {
+    /// A cache whose entries are trusted for `lease` after each read of the
+    /// counter; a zero lease turns it off (every request reads, and no write
+    /// waits).
+    pub fn new(lease: Duration) -> Self {
+        Self {
+            lease,
+            state: Mutex::default(),
+        }
+    }
+
+    pub fn is_on(&self) -> bool {
+        !self.lease.is_zero()
+    }
+
+    pub fn lease(&self) -> Duration {
+        self.lease
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The live session `id` of `user_id` and its user, if remembered and
+    /// the lease holds; otherwise a ticket to [`remember`](Self::remember)
+    /// what the database answers.
+    pub fn lookup(
+        &self,
+        id: Uuid,
+        user_id: Uuid,
+        now: Timestamp,
+    ) -> Result<(Session, User), Ticket> {
+        if !self.is_on() {
+            return Err(Ticket(None));
+        }
+        let state = self.state();
+        let leased = matches!(state.epoch, Some((_, read)) if read.elapsed() < self.lease);
+        if !leased {
+            return Err(Ticket(None));
+        }
+        match state.entries.get(&id) {
+            // What the database query asks, asked of the remembered row. An
+            // entry past its expiry is read again (never refused from here).
+            Some((session, user))
+                if session.user_id == user_id
+                    && session.revoked_at.is_none()
+                    && session.expires_at > now =>
+            {
+                Ok((session.clone(), user.clone()))
+            }
+            _ => Err(Ticket(Some(state.generation))),
+        }
+    }
+
+    /// Keeps a live session read from the database after a miss, unless
+    /// entries were forgotten since the miss (the row may predate that).
+    pub fn remember(&self, ticket: Ticket, session: &Session, user: &User) {
+        let Ticket(Some(generation)) = ticket else {
+            return;
+        };
+        let mut state = self.state();
+        if state.generation != generation {
+            return;
+        }
+        if state.entries.len() >= CAPACITY {
+            state.entries.clear();
+        }
+        state
+            .entries
+            .insert(session.id, (session.clone(), user.clone()));
+    }
+
+    /// Forgets every entry (this process changed a user or a session).
+    pub fn forget_all(&self) {
+        let mut state = self.state();
+        state.entries.clear();
+        state.generation += 1;
+    }
+
+    /// Records a read of the counter that started at `started`: entries
+    /// are forgotten if it moved, and the lease runs from `started`.
+    pub fn observe(&self, epoch: i64, started: Instant) {
+        // One poller per process reads the counter, one read at a time.
+        let mut state = self.state();
+        if !matches!(state.epoch, Some((known, _)) if known == epoch) {
+            state.entries.clear();
+            state.generation += 1;
+        }
+        state.epoch = Some((epoch, started));
+    }
+
+    /// After a change to a user or a session has committed: forgets this
+    /// process's entries and waits one lease, until no instance can still
+    /// answer from a row older than the change.
+    pub async fn settle(&self) {
+        self.forget_all();
+        if self.is_on() {
+            tokio::time::sleep(self.lease).await;
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.state().entries.len()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,119 @@
+//! Live sessions one store (an instance) remembers give way to every change
+//! another makes to them or their user: the database's counter moves, and
+//! the remembering store forgets at its next read of it. Using a session
+//! (`last_used_at`) and locking a user move nothing.
+
+use crate::helpers::TestStore;
+use crate::store_tests;
+use portcullis::config::Settings;
+use portcullis::domain::{Role, SecondFactor};
+use portcullis::store::{ProfileUpdate, Session, Store, User};
+use std::sync::Arc;
+
+store_tests!(
+    another_instance_sees_every_change_to_a_session_or_its_user,
+    using_a_session_or_locking_its_user_keeps_what_is_remembered
+);
+
+/// Another instance on the same database, whose lease outlasts any pause of
+/// the test (the counter is read by the test, not by a poller).
+async fn second_instance(s: &TestStore) -> Arc<dyn Store> {
+    let settings = Settings {
+        database_url: s.db.url.clone().into(),
+        session_cache_lease_ms: 1000,
+        ..Settings::default()
+    };
+    portcullis::store::connect(&settings, false).await.unwrap()
+}
+
+/// What `second` answers for `session` after reading the counter, read
+/// twice so that the second answer comes from memory if it may.
+async fn read(second: &dyn Store, session: &Session, s: &TestStore) -> Option<(Session, User)> {
+    second.renew_liveness().await.unwrap();
+    second
+        .live_session_with_user(session.id, session.user_id, s.now)
+        .await
+        .unwrap();
+    second
+        .live_session_with_user(session.id, session.user_id, s.now)
+        .await
+        .unwrap()
+}
+
+async fn another_instance_sees_every_change_to_a_session_or_its_user(s: TestStore) {
+    let second = second_instance(&s).await;
+    let user = s.user("ada@example.com").await;
+    let session = s.session(user.id).await;
+    let remembered = read(second.as_ref(), &session, &s).await.unwrap();
+    assert_eq!(remembered.1.role, Role::Viewer);
+
+    let mut conn = s.conn().await;
+    conn.set_role(user.id, Role::Editor, s.after(1))
+        .await
+        .unwrap();
+    let (_, seen) = read(second.as_ref(), &session, &s).await.unwrap();
+    assert_eq!(seen.role, Role::Editor, "a role change");
+
+    let update = ProfileUpdate {
+        display_name: Some(Some("Ada".into())),
+        ..ProfileUpdate::default()
+    };
+    conn.update_profile(user.id, &update, s.after(2))
+        .await
+        .unwrap();
+    let (_, seen) = read(second.as_ref(), &session, &s).await.unwrap();
+    assert_eq!(seen.display_name.as_deref(), Some("Ada"), "a profile");
+
+    // A change inside a transaction counts once it commits.
+    let mut tx = s.store.transaction().await.unwrap();
+    tx.ban_user(user.id, None, Some("spam"), s.after(3))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let (_, seen) = read(second.as_ref(), &session, &s).await.unwrap();
+    assert!(seen.banned_at.is_some(), "a ban");
+    conn.unban_user(user.id, s.after(4)).await.unwrap();
+    let (_, seen) = read(second.as_ref(), &session, &s).await.unwrap();
+    assert!(seen.banned_at.is_none(), "an unban");
+
+    conn.raise_session(session.id, SecondFactor::Totp, s.after(5))
+        .await
+        .unwrap();
+    let (seen, _) = read(second.as_ref(), &session, &s).await.unwrap();
+    assert_eq!(seen.second_factor, Some(SecondFactor::Totp), "a step-up");
+
+    conn.revoke_session(session.id, None, s.after(6), "sign_out")
+        .await
+        .unwrap();
+    assert!(
+        read(second.as_ref(), &session, &s).await.is_none(),
+        "a sign-out"
+    );
+
+    let other = s.session(user.id).await;
+    assert!(read(second.as_ref(), &other, &s).await.is_some());
+    conn.delete_user(user.id).await.unwrap();
+    assert!(
+        read(second.as_ref(), &other, &s).await.is_none(),
+        "a deletion"
+    );
+}
+
+async fn using_a_session_or_locking_its_user_keeps_what_is_remembered(s: TestStore) {
+    let second = second_instance(&s).await;
+    let user = s.user("ada@example.com").await;
+    let session = s.session(user.id).await;
+    let (remembered, _) = read(second.as_ref(), &session, &s).await.unwrap();
+
+    let mut tx = s.store.transaction().await.unwrap();
+    tx.user_for_update(user.id).await.unwrap().unwrap();
+    tx.touch_session(session.id, s.after(10), s.before(1))
+        .await
+        .unwrap()
+        .unwrap();
+    tx.commit().await.unwrap();
+    // The counter did not move: the remembered row (its old last use) is
+    // still what the other instance answers.
+    let (seen, _) = read(second.as_ref(), &session, &s).await.unwrap();
+    assert_eq!(seen.last_used_at, remembered.last_used_at);
+}
