@@ -123,11 +123,11 @@ pub struct Settings {
     pub secret: Option<SecretString>,
     pub access_token_ttl_secs: u64,
     pub session_idle_ttl_secs: u64,
-    /// How long an instance answers for a live session from memory after
-    /// its last check that no user or session changed; a sign-out,
-    /// revocation or ban returns this much later, when no instance can still
-    /// answer from before it. 0 reads the database on every request.
-    pub session_cache_lease_ms: u64,
+    /// Whether an instance remembers live sessions between requests
+    /// (`store::liveness`); off, every authenticated request reads its
+    /// session. Sign-outs, revocations and bans wait out the cache's lease
+    /// (40 ms) either way.
+    pub session_cache: bool,
     pub session_absolute_ttl_secs: u64,
     pub verify_email_ttl_secs: u64,
     /// How long a sign-up waits for verification before it is forgotten.
@@ -228,7 +228,7 @@ impl Default for Settings {
             secret: None,
             access_token_ttl_secs: 15 * 60,
             session_idle_ttl_secs: 7 * 24 * 3600,
-            session_cache_lease_ms: 40,
+            session_cache: true,
             session_absolute_ttl_secs: 30 * 24 * 3600,
             verify_email_ttl_secs: 3600,
             pending_registration_ttl_secs: 24 * 3600,
@@ -360,10 +360,6 @@ impl Settings {
                 "lifetimes must be at least one second, and pending registrations must live \
                  at least as long as verification codes",
             );
-        }
-        if self.session_cache_lease_ms > 1000 {
-            // Every sign-out and revocation waits this long.
-            return invalid("session_cache_lease_ms must be at most 1000");
         }
         if self.session_idle_ttl_secs < self.access_token_ttl_secs {
             return invalid("session_idle_ttl_secs must be at least access_token_ttl_secs");

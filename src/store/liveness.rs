@@ -10,14 +10,17 @@
 //!   `last_used_at` (migration `liveness`). Each instance reads it every
 //!   quarter lease; when it moved, the instance forgets every entry.
 //! - An instance answers from memory only while its last read of the counter
-//!   *started* less than one lease ago. A read that started after a change
+//!   *started* less than one lease ([`LEASE`], 40 ms) ago. A read that started after a change
 //!   committed sees it, so from one lease after a commit on, no instance
 //!   answers from an entry older than the change.
 //! - So a change that must be seen everywhere at once (sign-out, revocation,
 //!   ban, role, password, e-mail, profile, step-up) returns only one lease
 //!   after its commit: [`Liveness::settle`], called by the store for those
 //!   writes, in every process (servers and the command line alike). The
-//!   instance that wrote forgets its own entries at once.
+//!   instance that wrote forgets its own entries at once. The lease is a
+//!   constant, not a setting, and every process waits it out even with its
+//!   own cache off: a command run with another configuration than the
+//!   servers' could otherwise return before their leases lapse.
 //!
 //! If the counter cannot be read (the database is down or slow), the lease
 //! lapses and every request reads the database again, as without the cache.
@@ -31,11 +34,19 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
+/// How long a read of the counter is trusted, and so how much later than
+/// its commit a change that ends or alters a session returns. The counter
+/// is read four times per lease, so that one slow read does not let it
+/// lapse.
+pub const LEASE: Duration = Duration::from_millis(40);
+
 /// Entries kept at most; when full, all are forgotten (a fresh start costs
 /// one read per session in use).
 const CAPACITY: usize = 16_384;
 
 pub struct Liveness {
+    /// How long this process trusts a read of the counter; zero when it
+    /// remembers nothing.
     lease: Duration,
     state: Mutex<State>,
 }
@@ -54,10 +65,15 @@ struct State {
 pub struct Ticket(Option<u64>);
 
 impl Liveness {
-    /// A cache whose entries are trusted for `lease` after each read of the
-    /// counter; a zero lease turns it off (every request reads, and no write
-    /// waits).
-    pub fn new(lease: Duration) -> Self {
+    /// A cache whose entries are trusted for [`LEASE`] after each read of
+    /// the counter; off, it remembers nothing (every request reads).
+    pub fn new(on: bool) -> Self {
+        Self::with_lease(if on { LEASE } else { Duration::ZERO })
+    }
+
+    /// The same with another lease (tests of this module, and of the store,
+    /// where a test's pauses must not let it lapse).
+    pub fn with_lease(lease: Duration) -> Self {
         Self {
             lease,
             state: Mutex::default(),
@@ -145,13 +161,12 @@ impl Liveness {
     }
 
     /// After a change to a user or a session has committed: forgets this
-    /// process's entries and waits one lease, until no instance can still
-    /// answer from a row older than the change.
+    /// process's entries and waits one lease (the longer of [`LEASE`] and
+    /// this process's own), until no instance can still answer from a row
+    /// older than the change.
     pub async fn settle(&self) {
         self.forget_all();
-        if self.is_on() {
-            tokio::time::sleep(self.lease).await;
-        }
+        tokio::time::sleep(self.lease.max(LEASE)).await;
     }
 
     #[cfg(test)]

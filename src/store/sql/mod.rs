@@ -311,9 +311,7 @@ where
             reader: None,
             rotator: None,
             checkpointer: None,
-            liveness: Arc::new(Liveness::new(Duration::from_millis(
-                settings.session_cache_lease_ms,
-            ))),
+            liveness: Arc::new(Liveness::new(settings.session_cache)),
         })
     }
 }
