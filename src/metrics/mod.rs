@@ -141,6 +141,23 @@ pub struct ConnectionLabels {
 
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
 #[allow(non_camel_case_types)]
+pub enum SessionLookup {
+    /// Answered from memory.
+    remembered,
+    /// Read from the database while the lease held (then remembered).
+    read,
+    /// Read from the database because the lease had lapsed (the counter of
+    /// changes not read within it) or the cache is off.
+    unleased,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SessionLookupLabels {
+    pub result: SessionLookup,
+}
+
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
 pub enum KeyState {
     /// Published, signing later (the rotation lead).
     pending,
@@ -246,6 +263,9 @@ pub struct Metrics {
     pub db_connections: Family<ConnectionLabels, Gauge>,
     /// Published signing keys, read at each scrape.
     pub signing_keys: Family<KeyLabels, Gauge>,
+    /// Live-session lookups of authenticated requests, brought up to the
+    /// store's own counts at each scrape.
+    pub session_lookups: Family<SessionLookupLabels, Counter>,
     /// Waits for a hashing slot and refusals (handed to the hasher).
     pub hashing: HashMetrics,
     /// Second-factor checks (sign-in second step and step-up).
@@ -326,6 +346,13 @@ impl Metrics {
             "Database connections of this instance's pool, by state",
             db_connections.clone(),
         );
+        let session_lookups = Family::<SessionLookupLabels, Counter>::default();
+        registry.register(
+            "session_lookups",
+            "Live-session lookups of authenticated requests: remembered, read while the \
+             cache's lease held, or read with it lapsed",
+            session_lookups.clone(),
+        );
         let signing_keys = Family::<KeyLabels, Gauge>::default();
         registry.register(
             "signing_keys",
@@ -380,6 +407,7 @@ impl Metrics {
             webhooks,
             db_connections,
             signing_keys,
+            session_lookups,
             hashing,
             second_factors,
             backlog,

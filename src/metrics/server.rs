@@ -4,7 +4,10 @@
 //! about it is reachable from where the API is exposed, and a scraper needs
 //! no credentials to manage.
 
-use super::{Backlog, BacklogLabels, ConnectionLabels, ConnectionState, KeyLabels, KeyState};
+use super::{
+    Backlog, BacklogLabels, ConnectionLabels, ConnectionState, KeyLabels, KeyState, SessionLookup,
+    SessionLookupLabels,
+};
 use crate::state::AppState;
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpResponse, HttpServer};
@@ -48,6 +51,17 @@ async fn scrape(state: web::Data<AppState>) -> HttpResponse {
     gauge(ConnectionState::in_use).set(i64::from(pool.open.saturating_sub(pool.idle)));
     gauge(ConnectionState::idle).set(i64::from(pool.idle));
     gauge(ConnectionState::waiting).set(i64::from(pool.waiting));
+    let lookups = state.store.session_lookups();
+    for (result, count) in [
+        (SessionLookup::remembered, lookups.remembered),
+        (SessionLookup::read, lookups.read),
+        (SessionLookup::unleased, lookups.unleased),
+    ] {
+        let counter = metrics
+            .session_lookups
+            .get_or_create(&SessionLookupLabels { result });
+        counter.inc_by(count.saturating_sub(counter.get()));
+    }
     let keys = state.tokens.keys().states(state.clock.now());
     for (key_state, count) in [
         (KeyState::pending, keys.pending),

@@ -30,6 +30,7 @@
 
 use super::{Session, Timestamp, User};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -49,6 +50,18 @@ pub struct Liveness {
     /// remembers nothing.
     lease: Duration,
     state: Mutex<State>,
+    remembered: AtomicU64,
+    read: AtomicU64,
+    unleased: AtomicU64,
+}
+
+/// How the lookups went (for the metrics): answered from memory, read while
+/// the lease held, read with it lapsed (or the cache off).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Lookups {
+    pub remembered: u64,
+    pub read: u64,
+    pub unleased: u64,
 }
 
 #[derive(Default)]
@@ -77,6 +90,9 @@ impl Liveness {
         Self {
             lease,
             state: Mutex::default(),
+            remembered: AtomicU64::new(0),
+            read: AtomicU64::new(0),
+            unleased: AtomicU64::new(0),
         }
     }
 
@@ -101,15 +117,18 @@ impl Liveness {
         user_id: Uuid,
         now: Timestamp,
     ) -> Result<(Session, User), Ticket> {
+        let count = |counter: &AtomicU64| counter.fetch_add(1, Ordering::Relaxed);
         if !self.is_on() {
+            count(&self.unleased);
             return Err(Ticket(None));
         }
         let state = self.state();
         let leased = matches!(state.epoch, Some((_, read)) if read.elapsed() < self.lease);
         if !leased {
+            count(&self.unleased);
             return Err(Ticket(None));
         }
-        match state.entries.get(&id) {
+        let found = match state.entries.get(&id) {
             // What the database query asks, asked of the remembered row. An
             // entry past its expiry is read again (never refused from here).
             Some((session, user))
@@ -120,6 +139,20 @@ impl Liveness {
                 Ok((session.clone(), user.clone()))
             }
             _ => Err(Ticket(Some(state.generation))),
+        };
+        count(if found.is_ok() {
+            &self.remembered
+        } else {
+            &self.read
+        });
+        found
+    }
+
+    pub fn lookups(&self) -> Lookups {
+        Lookups {
+            remembered: self.remembered.load(Ordering::Relaxed),
+            read: self.read.load(Ordering::Relaxed),
+            unleased: self.unleased.load(Ordering::Relaxed),
         }
     }
 

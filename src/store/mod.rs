@@ -78,6 +78,8 @@ pub trait Store: Send + Sync {
     /// How long a read of that counter is trusted; `None` when live
     /// sessions are not remembered (nothing to renew).
     fn liveness_lease(&self) -> Option<std::time::Duration>;
+    /// How the live-session lookups of this process went, since it started.
+    fn session_lookups(&self) -> liveness::Lookups;
 }
 
 #[async_trait]

@@ -157,7 +157,8 @@ async fn codes_mail_lockouts_keys_and_the_pool_are_counted(backend: Backend) {
     })
     .await;
     let email = unique_email();
-    app.register(&email, PASSWORD).await;
+    let tokens = app.register(&email, PASSWORD).await;
+    app.me(&tokens.access).await;
     let wrong = json!({"action": "sign_in", "email": email, "code": "00000000"});
     let (status, _) = problem(app.confirm(&wrong).await).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -183,6 +184,18 @@ async fn codes_mail_lockouts_keys_and_the_pool_are_counted(backend: Backend) {
         value(&metrics, "portcullis_mail_total", &[("result", "sent")]) >= 1.0,
         "{text}"
     );
+    // Every authenticated request looked its session up, one way or another.
+    let lookups: f64 = ["remembered", "read", "unleased"]
+        .into_iter()
+        .map(|result| {
+            value(
+                &metrics,
+                "portcullis_session_lookups_total",
+                &[("result", result)],
+            )
+        })
+        .sum();
+    assert!(lookups >= 1.0, "{text}");
     let open = value(&metrics, "portcullis_db_connections", &[]);
     assert!(open >= 1.0, "the pool has connections: {text}");
     let keys = "portcullis_signing_keys";

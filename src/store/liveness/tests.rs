@@ -63,6 +63,12 @@ fn a_remembered_session_is_answered_while_the_lease_holds() {
     assert_eq!((found.id, of.id), (session.id, user.id));
     // Another user's claim to the session is not answered from memory.
     assert!(cache.lookup(session.id, Uuid::now_v7(), now).is_err());
+    let counted = Lookups {
+        remembered: 1,
+        read: 2,
+        unleased: 0,
+    };
+    assert_eq!(cache.lookups(), counted);
 }
 
 #[test]
@@ -80,6 +86,7 @@ fn nothing_is_answered_once_the_lease_lapses() {
     let ticket = cache.lookup(session.id, user.id, now).unwrap_err();
     cache.remember(ticket, &session, &user);
     assert_eq!(cache.len(), 0);
+    assert_eq!(cache.lookups().unleased, 2);
 }
 
 #[test]

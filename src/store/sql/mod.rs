@@ -603,6 +603,10 @@ where
         Ok(())
     }
 
+    fn session_lookups(&self) -> super::liveness::Lookups {
+        self.liveness.lookups()
+    }
+
     fn liveness_lease(&self) -> Option<Duration> {
         self.liveness.is_on().then(|| self.liveness.lease())
     }
