@@ -3,9 +3,13 @@
 -- which every refresh writes). Instances remember live sessions between
 -- requests only while they have read this counter within their lease, and
 -- forget them when it moves (src/store/liveness.rs). Triggers raise it, so
--- no write can forget to, whatever issues it. A raise locks the one row
--- until commit: sign-outs and revocations queue on it, refreshes and
--- sign-ins (which lock users without changing them) do not.
+-- no write can forget to, whatever issues it. The triggers are deferred to
+-- the commit: the one row is locked last, after every row the transaction
+-- changed, and only for the commit itself. (Locked at the statement, a ban,
+-- which locks the user and then their sessions, and a sign-out, which
+-- locks a session, could each hold what the other waited for: a deadlock.)
+-- Refreshes and sign-ins (which lock users without changing them) never
+-- take it.
 CREATE TABLE liveness (
     id    SMALLINT PRIMARY KEY CHECK (id = 1),
     epoch BIGINT   NOT NULL
@@ -19,14 +23,17 @@ BEGIN
 END
 $$;
 
-CREATE TRIGGER users_changed_liveness AFTER UPDATE ON users
+CREATE CONSTRAINT TRIGGER users_changed_liveness AFTER UPDATE ON users
+DEFERRABLE INITIALLY DEFERRED
 FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*)
 EXECUTE FUNCTION raise_liveness();
 
-CREATE TRIGGER users_deleted_liveness AFTER DELETE ON users
+CREATE CONSTRAINT TRIGGER users_deleted_liveness AFTER DELETE ON users
+DEFERRABLE INITIALLY DEFERRED
 FOR EACH ROW EXECUTE FUNCTION raise_liveness();
 
-CREATE TRIGGER sessions_changed_liveness AFTER UPDATE ON sessions
+CREATE CONSTRAINT TRIGGER sessions_changed_liveness AFTER UPDATE ON sessions
+DEFERRABLE INITIALLY DEFERRED
 FOR EACH ROW WHEN (
     OLD.user_id IS DISTINCT FROM NEW.user_id OR OLD.ip IS DISTINCT FROM NEW.ip
     OR OLD.user_agent IS DISTINCT FROM NEW.user_agent

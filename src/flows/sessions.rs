@@ -261,7 +261,10 @@ async fn exchange(
     // stays as short as the rotation itself, and a ban or a
     // role change (both end the session) that committed meanwhile refuses
     // this answer instead of carrying the old role into a new token. The
-    // successor it wrote then dies with its session. The session answered
+    // successor it wrote then dies with its session. The user may come from
+    // memory (`store::liveness`): a ban on another instance is then seen
+    // here from the moment that ban's call returns, as everywhere; a refresh
+    // running while it is in flight may still answer. The session answered
     // is the one just touched (a remembered one predates this use).
     let user = state
         .store

@@ -41,6 +41,12 @@ use uuid::Uuid;
 /// lapse.
 pub const LEASE: Duration = Duration::from_millis(40);
 
+/// How long an entry is answered from at most. Using a session (a refresh
+/// writes its `last_used_at`) moves no counter, so another instance would
+/// show the use it remembered for ever; this bounds it, for one read per
+/// session in use per second.
+const MAX_AGE: Duration = Duration::from_secs(1);
+
 /// Entries kept at most; when full, all are forgotten (a fresh start costs
 /// one read per session in use).
 const CAPACITY: usize = 16_384;
@@ -66,11 +72,17 @@ pub struct Lookups {
 
 #[derive(Default)]
 struct State {
-    entries: HashMap<Uuid, (Session, User)>,
+    entries: HashMap<Uuid, Entry>,
     /// Raised whenever entries are forgotten.
     generation: u64,
     /// The counter as last read, and when that read started.
     epoch: Option<(i64, Instant)>,
+}
+
+struct Entry {
+    session: Session,
+    user: User,
+    remembered: Instant,
 }
 
 /// A miss that may be remembered once read: the generation it was seen at.
@@ -131,10 +143,14 @@ impl Liveness {
         let found = match state.entries.get(&id) {
             // What the database query asks, asked of the remembered row. An
             // entry past its expiry is read again (never refused from here).
-            Some((session, user))
-                if session.user_id == user_id
-                    && session.revoked_at.is_none()
-                    && session.expires_at > now =>
+            Some(Entry {
+                session,
+                user,
+                remembered,
+            }) if session.user_id == user_id
+                && session.revoked_at.is_none()
+                && session.expires_at > now
+                && remembered.elapsed() < MAX_AGE =>
             {
                 Ok((session.clone(), user.clone()))
             }
@@ -169,9 +185,20 @@ impl Liveness {
         if state.entries.len() >= CAPACITY {
             state.entries.clear();
         }
-        state
-            .entries
-            .insert(session.id, (session.clone(), user.clone()));
+        let entry = Entry {
+            session: session.clone(),
+            user: user.clone(),
+            remembered: Instant::now(),
+        };
+        state.entries.insert(session.id, entry);
+    }
+
+    /// This process used `session` (a refresh): the remembered copy, if
+    /// any, shows the use.
+    pub fn touched(&self, session: &Session) {
+        if let Some(entry) = self.state().entries.get_mut(&session.id) {
+            entry.session.last_used_at = session.last_used_at;
+        }
     }
 
     /// Forgets every entry (this process changed a user or a session).

@@ -70,6 +70,10 @@ pub struct KeyRing {
     keep_after_retire: Duration,
     current: RwLock<Arc<KeySet>>,
     last_reload: Mutex<Instant>,
+    /// One reload at a time: a periodic reload that read the keys before a
+    /// rotation committed must not replace, after it, what the rotation's
+    /// own reload read (the JWKS would lose the new key until the next).
+    reloading: tokio::sync::Mutex<()>,
 }
 
 /// Published keys by state (a metric).
@@ -114,6 +118,7 @@ impl KeyRing {
             keep_after_retire,
             current: RwLock::new(Arc::new(set)),
             last_reload: Mutex::new(Instant::now()),
+            reloading: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -259,6 +264,7 @@ impl KeyRing {
     }
 
     pub async fn reload(&self) -> Result<(), KeyRingError> {
+        let _one_at_a_time = self.reloading.lock().await;
         let records = read_keys(self.store.as_ref()).await?;
         let set = Arc::new(build_set(
             &records,

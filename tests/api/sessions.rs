@@ -9,6 +9,7 @@ backend_tests!(
     a_user_can_revoke_only_their_own_sessions,
     revoke_others_then_all,
     protected_endpoints_need_a_valid_bearer_token,
+    the_current_session_shows_its_last_refresh,
 );
 
 async fn list_and_current_session(backend: Backend) {
@@ -173,4 +174,25 @@ async fn protected_endpoints_need_a_valid_bearer_token(backend: Backend) {
     }
     details.dedup();
     assert_eq!(details.len(), 1, "one message, whatever was wrong");
+}
+
+/// The instance remembers the session between requests; a refresh there
+/// shows in the next answer (its last use, and so its idle expiry).
+async fn the_current_session_shows_its_last_refresh(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tokens = app.register(&unique_email(), PASSWORD).await;
+    let before = app
+        .get_json("/v1/sessions/current", Some(&tokens.access))
+        .await;
+    app.advance(std::time::Duration::from_secs(5));
+    let refreshed = app.refresh(&tokens.refresh).await;
+    assert_eq!(refreshed.status(), StatusCode::OK);
+    let fresh = Tokens::from_body(&refreshed.json().await.unwrap());
+    for access in [&tokens.access, &fresh.access] {
+        let after = app.get_json("/v1/sessions/current", Some(access)).await;
+        let (after, before) = (&after["session"], &before["session"]);
+        assert!(after["last_used_at"].is_string(), "{after}");
+        assert_ne!(after["last_used_at"], before["last_used_at"], "{after}");
+        assert_ne!(after["idle_expires_at"], before["idle_expires_at"]);
+    }
 }

@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 store_tests!(
     another_instance_sees_every_change_to_a_session_or_its_user,
-    using_a_session_or_locking_its_user_keeps_what_is_remembered
+    using_a_session_or_locking_its_user_keeps_what_is_remembered,
+    a_ban_and_a_sign_out_of_one_user_at_once_both_commit
 );
 
 /// Another instance on the same database (the counter is read by the
@@ -137,4 +138,63 @@ async fn using_a_session_or_locking_its_user_keeps_what_is_remembered(s: TestSto
         .await
         .unwrap();
     assert_eq!(epoch(&s).await, before + 1);
+}
+
+/// A ban locks the user, then the user's sessions; a sign-out locks one of
+/// them. Both also raise the one counter: taken at their statements, each
+/// would hold what the other waits for (PostgreSQL: a deadlock, one side
+/// refused). The counter is raised at commit instead.
+async fn a_ban_and_a_sign_out_of_one_user_at_once_both_commit(s: TestStore) {
+    let user = s.user("ada@example.com").await;
+    let session = s.session(user.id).await;
+    let other = s.session(user.id).await;
+
+    let mut ban = s.store.transaction().await.unwrap();
+    ban.ban_user(user.id, None, Some("spam"), s.after(1))
+        .await
+        .unwrap();
+    // SQLite runs one write transaction at a time: the sign-out waits for
+    // the ban's turn, on a task of its own.
+    let store = s.store.clone();
+    let (sign_out_started, started) = tokio::sync::oneshot::channel();
+    let sign_out = tokio::spawn(async move {
+        let mut tx = store.transaction().await.unwrap();
+        let revoked = tx
+            .revoke_session(session.id, None, session.created_at, "sign_out")
+            .await
+            .unwrap();
+        let _ = sign_out_started.send(());
+        tx.commit().await.unwrap();
+        revoked
+    });
+    if s.db.backend == crate::helpers::Backend::Postgres {
+        within("the sign-out", started).await.unwrap();
+    }
+    let banned = within("the ban", async {
+        let revoked = ban
+            .revoke_sessions_of_user(user.id, None, s.after(1), "banned")
+            .await
+            .unwrap();
+        ban.commit().await.unwrap();
+        revoked
+    })
+    .await;
+    let signed_out = within("the sign-out", sign_out).await.unwrap();
+    // Every session ended once, by one or the other.
+    assert!(banned >= 1, "the other session at least");
+    assert_eq!(banned + u64::from(signed_out), 2);
+    let mut conn = s.conn().await;
+    let live = conn
+        .live_session_with_user(other.id, user.id, s.now)
+        .await
+        .unwrap();
+    assert!(live.is_none());
+}
+
+/// `future`, or a failure naming `what` if it waits for ever (a deadlock
+/// that nobody detects).
+async fn within<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(std::time::Duration::from_secs(10), future)
+        .await
+        .unwrap_or_else(|_| panic!("{what} waited for ever"))
 }

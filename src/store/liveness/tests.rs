@@ -159,3 +159,23 @@ async fn an_off_cache_still_waits_out_the_lease_of_others() {
     cache.settle().await;
     assert!(started.elapsed() >= LEASE);
 }
+
+#[test]
+fn an_entry_is_answered_from_for_at_most_a_second() {
+    let (cache, session, user, now) = warm();
+    if let Some(entry) = cache.state().entries.get_mut(&session.id) {
+        entry.remembered = Instant::now() - MAX_AGE;
+    }
+    let ticket = cache.lookup(session.id, user.id, now).unwrap_err();
+    assert!(matches!(ticket, Ticket(Some(_))), "read again, and kept");
+}
+
+#[test]
+fn a_refresh_here_shows_in_the_remembered_session() {
+    let (cache, session, user, now) = warm();
+    let mut used = session.clone();
+    used.last_used_at = now.plus(Duration::from_secs(5));
+    cache.touched(&used);
+    let (found, _) = cache.lookup(session.id, user.id, now).unwrap();
+    assert_eq!(found.last_used_at, used.last_used_at);
+}

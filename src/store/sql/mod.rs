@@ -336,10 +336,16 @@ pub struct SqlRepo<DB: Database> {
     unit: Unit<DB>,
     liveness: Arc<Liveness>,
     changed_liveness: bool,
+    /// Where a plain connection given back before a settle comes from again.
+    pool: Pool<DB>,
+    breaker: Arc<breaker::Breaker>,
 }
 
 pub enum Unit<DB: Database> {
-    Connection(PoolConnection<DB>),
+    /// `None` from a settle on: the connection went back to the pool for
+    /// the lease's wait (nobody may hold one idle that long), and the next
+    /// statement takes one again.
+    Connection(Option<PoolConnection<DB>>),
     /// The permit, if any, is released when the transaction ends; the span
     /// (`db.transaction`, from the wait for the writer to the end) holds its
     /// statements in a trace.
@@ -350,20 +356,37 @@ pub enum Unit<DB: Database> {
     ),
 }
 
-impl<DB: Database> SqlRepo<DB> {
-    fn new(unit: Unit<DB>, liveness: &Arc<Liveness>) -> Self {
-        Self {
+impl<DB: Database> SqlStore<DB> {
+    fn repo(&self, unit: Unit<DB>) -> SqlRepo<DB> {
+        SqlRepo {
             unit,
-            liveness: Arc::clone(liveness),
+            liveness: Arc::clone(&self.liveness),
             changed_liveness: false,
+            pool: self.pool.clone(),
+            breaker: Arc::clone(&self.breaker),
         }
     }
+}
 
-    fn conn(&mut self) -> &mut DB::Connection {
-        match &mut self.unit {
-            Unit::Connection(conn) => conn,
-            Unit::Transaction(tx, _, _) => tx,
+impl<DB: Database> SqlRepo<DB> {
+    /// The connection statements run on (taken again from the pool after a
+    /// settle gave it back).
+    async fn conn(&mut self, op: &'static str) -> StoreResult<&mut DB::Connection> {
+        let SqlRepo {
+            unit,
+            pool,
+            breaker,
+            ..
+        } = self;
+        let slot = match unit {
+            Unit::Transaction(tx, _, _) => return Ok(&mut **tx),
+            Unit::Connection(slot) => slot,
+        };
+        if slot.is_none() {
+            *slot = Some(breaker.acquire(pool).await.map_err(unavailable(op))?);
         }
+        slot.as_deref_mut()
+            .ok_or_else(|| unavailable(op)(sqlx::Error::PoolClosed))
     }
 
     /// The span statements run in: the transaction's, or the caller's.
@@ -374,15 +397,20 @@ impl<DB: Database> SqlRepo<DB> {
         }
     }
 
-    /// After a statement `op` succeeded: a change every instance must see
-    /// at once settles when it is committed (at once on a plain
-    /// connection, where the statement committed on its own).
-    async fn after(&mut self, op: &'static str) {
-        if !changes_liveness(op) {
+    /// After a statement `op` that `changed` rows (or may have: an error
+    /// after the database applied it): a change every instance must see at
+    /// once settles when it is committed; on a plain connection, where the
+    /// statement committed on its own, at once, with the connection given
+    /// back to the pool first.
+    async fn after(&mut self, op: &'static str, changed: bool) {
+        if !changed || !changes_liveness(op) {
             return;
         }
-        match self.unit {
-            Unit::Connection(_) => self.liveness.settle().await,
+        match &mut self.unit {
+            Unit::Connection(slot) => {
+                drop(slot.take());
+                self.liveness.settle().await;
+            }
             Unit::Transaction(..) => self.changed_liveness = true,
         }
     }
@@ -428,12 +456,13 @@ where
     ) -> StoreResult<u64> {
         let span = self.span();
         let done = query
-            .execute(self.conn())
+            .execute(self.conn(op).await?)
             .instrument(span)
             .await
-            .map_err(db_error::<DB>(op))?;
-        self.after(op).await;
-        Ok(DB::rows_affected(&done))
+            .map_err(db_error::<DB>(op));
+        let rows = done.as_ref().map_or(1, DB::rows_affected);
+        self.after(op, rows > 0).await;
+        Ok(DB::rows_affected(&done?))
     }
 
     /// The first row, if any.
@@ -447,12 +476,12 @@ where
     {
         let span = self.span();
         let row = query
-            .fetch_optional(self.conn())
+            .fetch_optional(self.conn(op).await?)
             .instrument(span)
             .await
-            .map_err(db_error::<DB>(op))?;
-        self.after(op).await;
-        Ok(row)
+            .map_err(db_error::<DB>(op));
+        self.after(op, !matches!(row, Ok(None))).await;
+        row
     }
 
     /// The first row; none is an error.
@@ -466,12 +495,12 @@ where
     {
         let span = self.span();
         let row = query
-            .fetch_one(self.conn())
+            .fetch_one(self.conn(op).await?)
             .instrument(span)
             .await
-            .map_err(db_error::<DB>(op))?;
-        self.after(op).await;
-        Ok(row)
+            .map_err(db_error::<DB>(op));
+        self.after(op, true).await;
+        row
     }
 
     /// All rows.
@@ -485,12 +514,13 @@ where
     {
         let span = self.span();
         let rows = query
-            .fetch_all(self.conn())
+            .fetch_all(self.conn(op).await?)
             .instrument(span)
             .await
-            .map_err(db_error::<DB>(op))?;
-        self.after(op).await;
-        Ok(rows)
+            .map_err(db_error::<DB>(op));
+        self.after(op, !matches!(&rows, Ok(rows) if rows.is_empty()))
+            .await;
+        rows
     }
 }
 
@@ -548,7 +578,7 @@ where
 
     async fn ping(&self) -> StoreResult<()> {
         let conn = self.acquire("ping").await?;
-        SqlRepo::new(Unit::Connection(conn), &self.liveness)
+        self.repo(Unit::Connection(Some(conn)))
             .execute("ping", sqlx::query("SELECT 1"))
             .await?;
         Ok(())
@@ -556,10 +586,7 @@ where
 
     async fn connection(&self) -> StoreResult<Box<dyn Repo>> {
         let conn = self.acquire("connection").await?;
-        Ok(Box::new(SqlRepo::new(
-            Unit::Connection(conn),
-            &self.liveness,
-        )))
+        Ok(Box::new(self.repo(Unit::Connection(Some(conn)))))
     }
 
     async fn live_session_with_user(
@@ -594,10 +621,7 @@ where
 
     async fn renew_liveness(&self) -> StoreResult<()> {
         let started = std::time::Instant::now();
-        let mut repo = SqlRepo::new(
-            Unit::Connection(self.acquire("liveness").await?),
-            &self.liveness,
-        );
+        let mut repo = self.repo(Unit::Connection(Some(self.acquire("liveness").await?)));
         let epoch = super::SessionRepo::liveness_epoch(&mut repo).await?;
         self.liveness.observe(epoch, started);
         Ok(())
@@ -628,7 +652,12 @@ where
                 idle_cutoff,
             };
             match rotator.rotate_refresh(rotation).await {
-                Ok(rotated) => return Ok(rotated),
+                Ok(rotated) => {
+                    if let Some(session) = &rotated {
+                        self.liveness.touched(session);
+                    }
+                    return Ok(rotated);
+                }
                 Err(sqlite_writer::NotHere::Busy) => {
                     return Err(unavailable("rotate_refresh")(sqlx::Error::PoolTimedOut))
                 }
@@ -646,8 +675,9 @@ where
             .rotate_and_issue_refresh_token(token_hash, successor_hash, now, idle_cutoff)
             .await?;
         // On `None` the transaction is dropped: the rotation rolls back.
-        if rotated.is_some() {
+        if let Some(session) = &rotated {
             repo.commit().await?;
+            self.liveness.touched(session);
         }
         Ok(rotated)
     }
@@ -658,8 +688,7 @@ where
             .instrument(span.clone())
             .await
             .map(|(tx, permit)| {
-                let unit = Unit::Transaction(tx, permit, span);
-                Box::new(SqlRepo::new(unit, &self.liveness)) as Box<dyn Repo>
+                Box::new(self.repo(Unit::Transaction(tx, permit, span))) as Box<dyn Repo>
             })
     }
 }
@@ -743,20 +772,23 @@ where
             unit,
             liveness,
             changed_liveness,
+            ..
         } = *self;
         let Unit::Transaction(tx, permit, span) = unit else {
             return Ok(());
         };
-        tx.commit()
+        let committed = tx
+            .commit()
             .instrument(span)
             .await
-            .map_err(db_error::<DB>("commit"))?;
-        // The writer's turn is not held while the lease runs out.
+            .map_err(db_error::<DB>("commit"));
+        // The writer's turn is not held while the lease runs out. A failed
+        // COMMIT may still have committed: it settles too.
         drop(permit);
         if changed_liveness {
             liveness.settle().await;
         }
-        Ok(())
+        committed
     }
 }
 
