@@ -59,14 +59,16 @@ args.add_argument("--peer-argon2id")
 args = args.parse_args()
 
 ours = load(args.results)
-print("\n| backend | what | runs | req/s (median) | p50 ms | p99 ms | socket errors | non-2xx (of all requests) |")
-print("|---|---|---|---|---|---|---|---|")
+print("\n| backend | what | runs | req/s (median) | p50 ms | p99 ms | server CPU µs/request | socket errors | non-2xx (of all requests) |")
+print("|---|---|---|---|---|---|---|---|---|")
 for (backend, what), rows in ours.items():
     errors = sum(r["err_connect"] + r["err_read"] + r["err_write"] + r["err_timeout"] for r in rows)
     non2xx = sum(r.get("non2xx", 0) for r in rows)
     total = sum(r["requests"] for r in rows)
+    cpu = [r["server_cpu_us"] for r in rows if "server_cpu_us" in r]
+    cpu = f"{statistics.median(cpu):.1f}" if cpu else "n/a"
     print(f"| {backend} | {what} | {len(rows)} | {median(rows, 'rps'):.0f} | "
-          f"{median(rows, 'p50_ms'):.2f} | {median(rows, 'p99_ms'):.2f} | {errors} | {non2xx} of {total} |")
+          f"{median(rows, 'p50_ms'):.2f} | {median(rows, 'p99_ms'):.2f} | {cpu} | {errors} | {non2xx} of {total} |")
 for line in open(args.results):
     if '"peak_rss_kib"' in line:
         row = json.loads(line)

@@ -80,6 +80,10 @@ pub trait Store: Send + Sync {
     fn liveness_lease(&self) -> Option<std::time::Duration>;
     /// How the live-session lookups of this process went, since it started.
     fn session_lookups(&self) -> liveness::Lookups;
+    /// Refresh rotations answered by a group commit on the store's own
+    /// connections (`sql::rotation_queue`) since it opened; the others went
+    /// through the pool.
+    fn grouped_rotations(&self) -> u64;
 }
 
 #[async_trait]

@@ -15,6 +15,7 @@ store_tests!(
     the_store_reads_a_live_session_as_a_connection_does,
     a_refresh_rotates_touches_and_issues_at_once_or_not_at_all,
     a_revocation_racing_a_refresh_leaves_nothing_half_written,
+    many_refreshes_at_once_each_token_rotates_once,
 );
 
 async fn a_session_keeps_how_and_when_its_user_proved_who_they_are(s: TestStore) {
@@ -407,4 +408,72 @@ async fn a_revocation_racing_a_refresh_leaves_nothing_half_written(s: TestStore)
         .await
         .unwrap()
         .is_none());
+}
+
+/// Refreshes that arrive together go into one transaction (a group commit,
+/// `rotation_queue`): sixteen sessions of one user, each token presented
+/// twice at once with two different successors. Each token rotates once,
+/// only the winner's successor is stored, and every session stays usable.
+async fn many_refreshes_at_once_each_token_rotates_once(s: TestStore) {
+    let user = s.user("many@example.com").await;
+    let mut repo = s.conn().await;
+    let mut sessions = Vec::new();
+    for n in 0..16 {
+        let session = s.session(user.id).await;
+        repo.insert_refresh_token(&format!("many-{n}"), session.id, s.now)
+            .await
+            .unwrap();
+        sessions.push(session);
+    }
+    let at = s.after(5);
+    let refreshes: Vec<_> = (0..16)
+        .flat_map(|n| [(n, "a"), (n, "b")])
+        .map(|(n, side)| {
+            let store = s.store.clone();
+            let idle_cutoff = s.before(1);
+            tokio::spawn(async move {
+                let token = format!("many-{n}");
+                let successor = format!("many-{n}-{side}");
+                let rotated = store
+                    .rotate_refresh(&token, &successor, at, idle_cutoff)
+                    .await
+                    .unwrap();
+                (n, successor, rotated)
+            })
+        })
+        .collect();
+    let grouped_before = s.store.grouped_rotations();
+    let mut winners = vec![Vec::new(); 16];
+    for refresh in refreshes {
+        let (n, successor, rotated) = refresh.await.unwrap();
+        match rotated {
+            Some(touched) => {
+                assert_eq!((touched.id, touched.last_used_at), (sessions[n].id, at));
+                winners[n].push(successor);
+            }
+            None => assert!(
+                repo.refresh_token_record(&successor)
+                    .await
+                    .unwrap()
+                    .is_none(),
+                "{successor} was stored for a refused rotation"
+            ),
+        }
+    }
+    for (n, won) in winners.iter().enumerate() {
+        assert_eq!(won.len(), 1, "many-{n} rotated {} times", won.len());
+        assert!(repo
+            .is_current_refresh_token(&won[0], sessions[n].id)
+            .await
+            .unwrap());
+        let old = repo
+            .refresh_token_record(&format!("many-{n}"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(old.rotated_at, Some(at));
+    }
+    // Not all left to the pool: groups answered (a group that meets a row
+    // locked by another may still hand its rotations to the pool).
+    assert!(s.store.grouped_rotations() > grouped_before);
 }

@@ -127,8 +127,10 @@ mod oauth;
 mod outbox;
 mod passkeys;
 mod postgres;
+mod postgres_rotations;
 mod read_only;
 mod registrations;
+mod rotation_queue;
 mod service_clients;
 mod sessions;
 mod sqlite;
@@ -237,9 +239,9 @@ pub struct SqlStore<DB: Database> {
     breaker: Arc<breaker::Breaker>,
     /// SQLite files only: reads on the request thread (see `sqlite_reader`).
     reader: Option<sqlite_reader::SqliteReader>,
-    /// SQLite files only: a refresh's rotation in one hand-over (see
-    /// `sqlite_writer`).
-    rotator: Option<sqlite_writer::SqliteWriter>,
+    /// Refresh rotations in group commits on a connection of the store's
+    /// own (see `rotation_queue`): SQLite files and PostgreSQL.
+    rotator: Option<rotation_queue::RotationQueue>,
     /// SQLite files only: checkpoints off the write path (see
     /// `sqlite_checkpoint`).
     checkpointer: Option<sqlite_checkpoint::Checkpointer>,
@@ -631,6 +633,10 @@ where
         self.liveness.lookups()
     }
 
+    fn grouped_rotations(&self) -> u64 {
+        self.rotator.as_ref().map_or(0, |rotator| rotator.grouped())
+    }
+
     fn liveness_lease(&self) -> Option<Duration> {
         self.liveness.is_on().then(|| self.liveness.lease())
     }
@@ -642,10 +648,10 @@ where
         now: Timestamp,
         idle_cutoff: Timestamp,
     ) -> StoreResult<Option<super::Session>> {
-        // SQLite: on a connection of its own in one hand-over, while the
+        // In a group commit on the store's own connection, while the
         // database answers; otherwise (or should that fail) through the pool.
         if let Some(rotator) = self.rotator.as_ref().filter(|_| !self.breaker.is_open()) {
-            let rotation = sqlite_writer::Rotation {
+            let rotation = rotation_queue::Rotation {
                 token_hash: token_hash.to_owned(),
                 successor_hash: successor_hash.to_owned(),
                 now,
@@ -658,10 +664,10 @@ where
                     }
                     return Ok(rotated);
                 }
-                Err(sqlite_writer::NotHere::Busy) => {
+                Err(rotation_queue::NotHere::Busy) => {
                     return Err(unavailable("rotate_refresh")(sqlx::Error::PoolTimedOut))
                 }
-                Err(sqlite_writer::NotHere::Failed) => {}
+                Err(rotation_queue::NotHere::Failed) => {}
             }
         }
         // One statement is atomic on its own (one round trip); several need

@@ -53,12 +53,15 @@ pub(super) async fn open(
     let options = PgConnectOptions::from_str(&settings.database_url)
         .map_err(ConnectError::Connect)?
         .application_name("portcullis");
-    SqlStore::open(
+    let mut store = SqlStore::open(
         settings,
-        options,
+        options.clone(),
         sqlx::migrate!("./migrations/postgres"),
         migrate,
         None,
     )
-    .await
+    .await?;
+    let wait = store.pool.options().get_acquire_timeout();
+    store.rotator = Some(super::postgres_rotations::rotations(options, wait));
+    Ok(store)
 }

@@ -24,6 +24,77 @@ struct SessionOfUser {
     s_second_factor: Option<SecondFactor>,
 }
 
+/// PostgreSQL: a refresh's three writes as one statement ($1 the token's
+/// hash, $2 now, $3 the idle cutoff, $4 the successor's hash). The session
+/// row is locked and checked live first: a revocation committed meanwhile
+/// is seen (the lock re-reads the row), one that comes later waits for this
+/// statement; so nothing is written for a dead session, and never a
+/// rotation without its successor. `postgres_rotations` runs it too.
+pub(super) const ROTATE_AND_ISSUE: &str = concat!(
+    "WITH live AS MATERIALIZED (\
+       SELECT s.id FROM sessions s JOIN refresh_tokens r ON r.session_id = s.id \
+       WHERE r.token_hash = $1 AND r.rotated_at IS NULL AND s.revoked_at IS NULL \
+       AND s.expires_at > $2 AND s.last_used_at > $3 \
+       FOR NO KEY UPDATE OF s), \
+     rotated AS (\
+       UPDATE refresh_tokens SET rotated_at = $2 \
+       WHERE token_hash = $1 AND rotated_at IS NULL \
+       AND session_id IN (SELECT id FROM live) \
+       RETURNING session_id), \
+     touched AS (\
+       UPDATE sessions SET last_used_at = $2 \
+       WHERE id IN (SELECT session_id FROM rotated) \
+       RETURNING ",
+    columns!(Session),
+    "), \
+     issued AS (\
+       INSERT INTO refresh_tokens (token_hash, session_id, issued_at) \
+       SELECT $4, id, $2 FROM touched) \
+     SELECT ",
+    columns!(Session),
+    " FROM touched"
+);
+
+/// PostgreSQL: [`ROTATE_AND_ISSUE`] for many tokens at once, each with its
+/// own successor and times ($1 the tokens' hashes, $2 their successors'
+/// hashes, $3 each one's now, $4 each one's idle cutoff; the hashes must
+/// differ). Each answered row is a rotated session and the hash of the token
+/// that rotated (`rotated_token`); a token that is not current or whose
+/// session is not live has no row and writes nothing. Tokens first, then
+/// their sessions, each by its key: planned as one join, PostgreSQL once
+/// scanned every session for every token (36 ms for 16 tokens, with the
+/// statistics of a young table).
+pub(super) const ROTATE_AND_ISSUE_MANY: &str = concat!(
+    "WITH input AS (\
+       SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[]) \
+       AS i(token_hash, successor_hash, at, idle_cutoff)), \
+     current AS MATERIALIZED (\
+       SELECT i.*, r.session_id FROM input i \
+       JOIN refresh_tokens r ON r.token_hash = i.token_hash WHERE r.rotated_at IS NULL), \
+     live AS MATERIALIZED (\
+       SELECT s.id, c.token_hash, c.successor_hash, c.at \
+       FROM current c JOIN sessions s ON s.id = c.session_id \
+       WHERE s.revoked_at IS NULL AND s.expires_at > c.at AND s.last_used_at > c.idle_cutoff \
+       ORDER BY s.id FOR NO KEY UPDATE OF s), \
+     rotated AS (\
+       UPDATE refresh_tokens r SET rotated_at = l.at FROM live l \
+       WHERE r.token_hash = l.token_hash AND r.rotated_at IS NULL \
+       AND r.session_id = l.id \
+       RETURNING r.session_id, l.token_hash AS rotated_token, l.successor_hash, l.at), \
+     touched AS (\
+       UPDATE sessions SET last_used_at = rotated.at FROM rotated \
+       WHERE sessions.id = rotated.session_id \
+       RETURNING ",
+    columns!(Session),
+    ", rotated.rotated_token, rotated.successor_hash), \
+     issued AS (\
+       INSERT INTO refresh_tokens (token_hash, session_id, issued_at) \
+       SELECT successor_hash, id, last_used_at FROM touched) \
+     SELECT ",
+    columns!(Session),
+    ", rotated_token FROM touched"
+);
+
 impl SessionOfUser {
     fn split(self) -> (Session, User) {
         let session = Session {
@@ -142,35 +213,7 @@ impl_for_backends! { impl SessionRepo for SqlRepo<DB> {
             self.insert_refresh_token(successor_hash, touched.id, now).await?;
             return Ok(Some(touched));
         }
-        // The same three writes as above, as one statement. The session row
-        // is locked and checked live first: a revocation committed meanwhile
-        // is seen (the lock re-reads the row), one that comes later waits
-        // for this statement; so nothing is written for a dead session, and
-        // never a rotation without its successor.
-        let query = sqlx::query_as(concat!(
-            "WITH live AS MATERIALIZED (\
-               SELECT s.id FROM sessions s JOIN refresh_tokens r ON r.session_id = s.id \
-               WHERE r.token_hash = $1 AND r.rotated_at IS NULL AND s.revoked_at IS NULL \
-               AND s.expires_at > $2 AND s.last_used_at > $3 \
-               FOR NO KEY UPDATE OF s), \
-             rotated AS (\
-               UPDATE refresh_tokens SET rotated_at = $2 \
-               WHERE token_hash = $1 AND rotated_at IS NULL \
-               AND session_id IN (SELECT id FROM live) \
-               RETURNING session_id), \
-             touched AS (\
-               UPDATE sessions SET last_used_at = $2 \
-               WHERE id IN (SELECT session_id FROM rotated) \
-               RETURNING ",
-            columns!(Session),
-            "), \
-             issued AS (\
-               INSERT INTO refresh_tokens (token_hash, session_id, issued_at) \
-               SELECT $4, id, $2 FROM touched) \
-             SELECT ",
-            columns!(Session),
-            " FROM touched"
-        ))
+        let query = sqlx::query_as(ROTATE_AND_ISSUE)
         .bind(token_hash)
         .bind(now)
         .bind(idle_cutoff)

@@ -6,7 +6,6 @@
 use super::read_only::WriteCheck;
 use super::sqlite_checkpoint::Checkpointer;
 use super::sqlite_reader::SqliteReader;
-use super::sqlite_writer::SqliteWriter;
 use super::{ConnectError, Dialect, SqlStore};
 use crate::config::Settings;
 use crate::store::{Timestamp, UniqueKey};
@@ -123,7 +122,7 @@ pub(super) async fn open(
     .await?;
     if let Some(file) = written_file {
         let wait = store.pool.options().get_acquire_timeout();
-        store.rotator = Some(SqliteWriter::new(
+        store.rotator = Some(super::sqlite_writer::rotations(
             file.clone(),
             Arc::clone(&store.writer),
             wait,

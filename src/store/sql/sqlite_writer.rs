@@ -1,53 +1,33 @@
-//! SQLite: refresh rotations, many to a transaction, in one hand-over.
+//! SQLite: refresh rotations, many to a transaction, in one hand-over (the
+//! backend of `rotation_queue` for a database file).
 //!
 //! Through sqlx a rotation is five hand-overs to the connection's own
 //! thread, each waking two threads: BEGIN, rotate, touch, issue, COMMIT.
 //! SQLite has one writer, so every refresh waited for the hand-overs of
 //! every refresh before it: perf put about a third of the process in the
 //! kernel's task switching, and the CPU stayed 40 % idle while refreshes
-//! queued. Here rotations queue in the process; whichever arrive while one
-//! transaction runs go together into the next (a group commit): one write
-//! turn, one hand-over to a blocking thread, one BEGIN and one COMMIT for
-//! all of them, on a connection of our own (rusqlite, over the same SQLite
-//! library that sqlx links). Each rotation first checks that its token is
-//! current and its session live, and writes only then, so a rotation that
-//! is refused writes nothing and leaves the others of its transaction
-//! alone.
+//! queued. Here the rotations of one group commit go in one hand-over to a
+//! blocking thread, on a connection of our own (rusqlite, over the same
+//! SQLite library that sqlx links).
 //!
 //! Each transaction holds the process's write turn (`SqlStore::writer`),
 //! so it never contends with sqlx's write transactions in the process,
 //! which get their turn between two of its transactions; a single write
 //! on a plain connection (outside the turn) and another process (the CLI)
 //! are waited for by SQLite's busy handler, as sqlx's connections wait.
-//! A rotation checks and writes with its request's `now`, which is at
-//! most the caller's wait (the pool's acquire timeout) old: a caller that
-//! stopped waiting is skipped.
-//!
-//! Anything unusual (the file cannot be opened for writing, a statement
-//! fails) answers "not done here" to every rotation of that transaction,
-//! with nothing written (it rolls back), and each caller runs its rotation
-//! through the pool, which reports errors, trips the breaker and answers
-//! 503 as everywhere else.
 
+use super::rotation_queue::{GroupError, RotateAll, Rotation, RotationQueue};
 use super::sqlite_rows::{session_at, uuid, SESSION_COLUMNS};
-use crate::store::{Session, Timestamp};
+use crate::store::Session;
+use futures_util::future::BoxFuture;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::time::Duration;
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::Semaphore;
 
 /// As long as sqlx's connections wait for another process's write.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Rotations per transaction at most: the write turn stays short for the
-/// sqlx writers queued behind it.
-const MAX_BATCH: usize = 64;
-
-/// Rotations waiting at most; more are refused at once (503) rather than
-/// queued behind work that cannot finish within their wait.
-const MAX_QUEUED: usize = 4096;
 
 /// The token current, its session live (not revoked, expired or idle).
 const CHECK: &str = "SELECT r.session_id FROM refresh_tokens r \
@@ -67,215 +47,67 @@ static TOUCH: LazyLock<String> = LazyLock::new(|| {
 const ISSUE: &str =
     "INSERT INTO refresh_tokens (token_hash, session_id, issued_at) VALUES (?1, ?2, ?3)";
 
-/// What the rotation needs, owned: it runs on another thread.
-pub(super) struct Rotation {
-    pub token_hash: String,
-    pub successor_hash: String,
-    pub now: Timestamp,
-    pub idle_cutoff: Timestamp,
-}
-
-/// Why a rotation was not done here.
-#[derive(Debug)]
-pub(super) enum NotHere {
-    /// It failed here (nothing written): the pool may do it.
-    Failed,
-    /// The write turn did not come within the wait, or too many rotations
-    /// wait already (the database is busy): a 503. Nothing is written for
-    /// it later: a rotation whose caller stopped waiting is skipped.
-    Busy,
-}
-
-/// Rotations of one database file, on one read-write connection opened on
-/// first use.
-#[derive(Clone)]
-pub(super) struct SqliteWriter {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
+/// The rotations of one database file, on one read-write connection
+/// opened on first use and kept while its transactions succeed.
+pub(super) struct SqliteRotations {
     path: PathBuf,
-    /// The process's write turn, shared with the pool's writers.
-    turn: Arc<Semaphore>,
-    /// How long a rotation waits for its answer before giving up.
-    wait: Duration,
-    queue: Mutex<Queue>,
     connection: Mutex<Option<Connection>>,
-    /// The first failure is a warning; later ones are debug lines.
-    warned: AtomicBool,
 }
 
-#[derive(Default)]
-struct Queue {
-    jobs: Vec<Job>,
-    /// A task is taking the queue's rotations to the database.
-    draining: bool,
+/// The queue of `path`'s rotations, each transaction in the write `turn`.
+pub(super) fn rotations(path: PathBuf, turn: Arc<Semaphore>, wait: Duration) -> RotationQueue {
+    let database = path.display().to_string();
+    let backend = SqliteRotations {
+        path,
+        connection: Mutex::new(None),
+    };
+    RotationQueue::new(Arc::new(backend), Some(turn), 1, wait, database)
 }
 
-struct Job {
-    rotation: Rotation,
-    answer: oneshot::Sender<Result<Option<Session>, String>>,
-}
-
-impl SqliteWriter {
-    pub(super) fn new(path: PathBuf, turn: Arc<Semaphore>, wait: Duration) -> Self {
-        let inner = Inner {
-            path,
-            turn,
-            wait,
-            queue: Mutex::default(),
-            connection: Mutex::new(None),
-            warned: AtomicBool::new(false),
-        };
-        Self {
-            inner: Arc::new(inner),
-        }
-    }
-
-    /// `SessionRepo::rotate_and_issue_refresh_token`, committed: `None`
-    /// where the token is not current or its session not live (nothing
-    /// written). A rotation whose caller stops waiting (timed out, or its
-    /// client went away) is skipped, unless its transaction had already
-    /// begun.
-    pub(super) async fn rotate_refresh(
-        &self,
-        rotation: Rotation,
-    ) -> Result<Option<Session>, NotHere> {
-        let (answer, answered) = oneshot::channel();
-        let start = {
-            let mut queue = self.inner.lock_queue();
-            if queue.jobs.len() >= MAX_QUEUED {
-                return Err(NotHere::Busy);
-            }
-            queue.jobs.push(Job { rotation, answer });
-            !std::mem::replace(&mut queue.draining, true)
-        };
-        // A task of its own, not this request's: a client that goes away
-        // must not strand the rotations queued behind its own.
-        if start {
-            tokio::spawn(Arc::clone(&self.inner).drain());
-        }
-        let error = match tokio::time::timeout(self.inner.wait, answered).await {
-            Ok(Ok(Ok(rotated))) => return Ok(rotated),
-            Ok(Ok(Err(error))) => error,
-            Ok(Err(_)) => "the rotation was dropped unanswered".to_owned(),
-            Err(_) => return Err(NotHere::Busy),
-        };
-        if self.inner.warned.swap(true, Ordering::Relaxed) {
-            tracing::debug!(%error, "refresh rotation left to the pool");
-        } else {
-            tracing::warn!(
-                %error,
-                file = %self.inner.path.display(),
-                "the SQLite refresh rotation fails on its own connection: left to the pool"
-            );
-        }
-        Err(NotHere::Failed)
-    }
-}
-
-impl Inner {
-    fn lock_queue(&self) -> std::sync::MutexGuard<'_, Queue> {
-        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Takes the queued rotations to the database, a transaction at a time,
-    /// each in its own write turn, until the queue is empty.
-    async fn drain(self: Arc<Self>) {
-        loop {
-            {
-                // Under the lock a rotation is queued in: the next one
-                // queued starts another task.
-                let mut queue = self.lock_queue();
-                if queue.jobs.is_empty() {
-                    queue.draining = false;
-                    return;
-                }
-            }
-            // The semaphore is never closed; should it be, the queued jobs
-            // are dropped, and their callers go to the pool.
-            let Ok(permit) = Arc::clone(&self.turn).acquire_owned().await else {
-                let mut queue = self.lock_queue();
-                queue.jobs.clear();
-                queue.draining = false;
-                return;
-            };
-            // Everything queued until the turn came, up to `MAX_BATCH`.
-            let jobs = {
-                let mut queue = self.lock_queue();
-                let take = queue.jobs.len().min(MAX_BATCH);
-                queue.jobs.drain(..take).collect::<Vec<_>>()
-            };
-            let inner = Arc::clone(&self);
+impl RotateAll for SqliteRotations {
+    fn rotate_all(
+        self: Arc<Self>,
+        rotations: Vec<Rotation>,
+    ) -> BoxFuture<'static, Result<Vec<Option<Session>>, GroupError>> {
+        Box::pin(async move {
             let done = tokio::task::spawn_blocking(move || {
-                let _permit = permit;
-                inner.run(jobs);
+                let mut slot = self
+                    .connection
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                let conn = match slot.take() {
+                    Some(conn) => Ok(conn),
+                    None => connect(&self.path),
+                };
+                conn.and_then(|mut conn| {
+                    let rotated = rotate_all(&mut conn, &rotations);
+                    // A connection whose transaction failed is not kept.
+                    if rotated.is_ok() {
+                        *slot = Some(conn);
+                    }
+                    rotated
+                })
+                // Rolled back (a failed COMMIT too, when the transaction
+                // is dropped): nothing written.
+                .map_err(|error| GroupError::NotWritten(error.to_string()))
             });
-            // A panic there drops its jobs (their callers go to the pool).
-            let _ = done.await;
-        }
-    }
-
-    /// One transaction for `jobs`, each answered.
-    fn run(&self, jobs: Vec<Job>) {
-        // Not for a caller that stopped waiting: its client got a 503 (or
-        // went away), and a rotation committed now would make its retry
-        // look like a reuse of the old token.
-        let jobs: Vec<Job> = jobs
-            .into_iter()
-            .filter(|job| !job.answer.is_closed())
-            .collect();
-        if jobs.is_empty() {
-            return;
-        }
-        let started = std::time::Instant::now();
-        let mut slot = self
-            .connection
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let conn = match slot.take() {
-            Some(conn) => Ok(conn),
-            None => connect(&self.path),
-        };
-        let outcome = conn.and_then(|mut conn| {
-            let rotated = rotate_all(&mut conn, &jobs);
-            // A connection whose transaction failed is not kept.
-            if rotated.is_ok() {
-                *slot = Some(conn);
-            }
-            rotated
-        });
-        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        tracing::debug!(
-            rotations = jobs.len(),
-            micros,
-            ok = outcome.is_ok(),
-            "refresh rotations"
-        );
-        match outcome {
-            Ok(rotated) => {
-                for (job, rotated) in jobs.into_iter().zip(rotated) {
-                    let _ = job.answer.send(Ok(rotated));
-                }
-            }
-            Err(error) => {
-                let error = error.to_string();
-                for job in jobs {
-                    let _ = job.answer.send(Err(error.clone()));
-                }
-            }
-        }
+            done.await
+                .map_err(|_| GroupError::Unknown("the rotations' thread panicked".to_owned()))?
+        })
     }
 }
 
-/// Every rotation of `jobs` in one transaction, committed; all or nothing
-/// where anything fails.
-fn rotate_all(conn: &mut Connection, jobs: &[Job]) -> rusqlite::Result<Vec<Option<Session>>> {
+/// Every rotation in one transaction, committed; all or nothing where
+/// anything fails.
+fn rotate_all(
+    conn: &mut Connection,
+    rotations: &[Rotation],
+) -> rusqlite::Result<Vec<Option<Session>>> {
     // Dropped without commit on an error: nothing is written.
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let rotated = jobs
+    let rotated = rotations
         .iter()
-        .map(|job| rotate(&tx, &job.rotation))
+        .map(|rotation| rotate(&tx, rotation))
         .collect::<rusqlite::Result<Vec<_>>>()?;
     tx.commit()?;
     Ok(rotated)
@@ -343,8 +175,10 @@ pub(super) fn connect(path: &std::path::Path) -> rusqlite::Result<Connection> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::rotation_queue::NotHere;
     use super::*;
     use crate::domain::{AuthMethod, Email};
+    use crate::store::Timestamp;
     use crate::store::{NewUser, Repo, Store};
     use uuid::Uuid;
 
@@ -488,7 +322,7 @@ mod tests {
         assert!(repo.refresh_token_record("s8").await.unwrap().is_none());
 
         let turn = Arc::new(Semaphore::new(1));
-        let missing = SqliteWriter::new(dir.join("missing.db"), turn, Duration::from_secs(5));
+        let missing = rotations(dir.join("missing.db"), turn, Duration::from_secs(5));
         let failed = missing.rotate_refresh(rotation("s0", "s9")).await;
         assert!(matches!(failed, Err(NotHere::Failed)));
         assert!(!dir.join("missing.db").exists(), "not created");
