@@ -319,7 +319,7 @@ where
 }
 
 /// A pooled connection idle this long is pinged before use.
-const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
+pub(super) const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
 
 impl<DB: Database> SqlStore<DB> {
     /// A pooled connection, through the breaker.

@@ -13,8 +13,9 @@
 //! was tried first: 0.35 ms per rotation, a round trip each.
 //!
 //! The statement locks the rows of several sessions (in the order of their
-//! ids) until its commit, where the pool's statement locked one. It must never be the reason a
-//! sign-out, a ban or another instance's refresh waits long or deadlocks:
+//! ids) until its commit, where the pool's statement locked one. It must
+//! never be the reason a sign-out, a ban or another instance's refresh
+//! waits long or deadlocks:
 //! its connections run with a short `lock_timeout` (and a `statement_timeout`
 //! that bounds the whole statement), so a lock held elsewhere fails the
 //! whole group at once (nothing written), and its rotations go through the
@@ -25,6 +26,8 @@
 
 use super::rotation_queue::{GroupError, RotateAll, Rotation, RotationQueue};
 use super::sessions::ROTATE_AND_ISSUE_MANY;
+// An idle connection is pinged before use, as the pool's own are.
+use super::PING_WHEN_IDLE_FOR;
 use crate::store::Session;
 use futures_util::future::BoxFuture;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
@@ -44,10 +47,6 @@ const SESSION_SETTINGS: &str = "SET lock_timeout = '20ms'; SET statement_timeout
 /// commit's flush, the next forms and goes. Groups lock their sessions in
 /// the order of their ids, so two of them never deadlock.
 const AT_ONCE: usize = 2;
-
-/// A connection idle this long is pinged before a group uses it (as the
-/// pool pings its own), and replaced if that fails.
-const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
 
 /// The rotations of one database, on connections opened on first use and
 /// kept while their groups succeed or are refused by the database.

@@ -348,3 +348,6 @@ impl Drop for Draining<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

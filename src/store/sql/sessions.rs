@@ -29,8 +29,9 @@ struct SessionOfUser {
 /// row is locked and checked live first: a revocation committed meanwhile
 /// is seen (the lock re-reads the row), one that comes later waits for this
 /// statement; so nothing is written for a dead session, and never a
-/// rotation without its successor. `postgres_rotations` runs it too.
-pub(super) const ROTATE_AND_ISSUE: &str = concat!(
+/// rotation without its successor. `ROTATE_AND_ISSUE_MANY` is the same
+/// for a group of tokens.
+const ROTATE_AND_ISSUE: &str = concat!(
     "WITH live AS MATERIALIZED (\
        SELECT s.id FROM sessions s JOIN refresh_tokens r ON r.session_id = s.id \
        WHERE r.token_hash = $1 AND r.rotated_at IS NULL AND s.revoked_at IS NULL \
