@@ -217,7 +217,9 @@ impl From<StoreError> for FlowError {
 impl From<crate::hashing::HashError> for FlowError {
     fn from(error: crate::hashing::HashError) -> Self {
         match error {
-            crate::hashing::HashError::Overloaded => FlowError::Overloaded,
+            crate::hashing::HashError::Overloaded | crate::hashing::HashError::WaitedTooLong => {
+                FlowError::Overloaded
+            }
             crate::hashing::HashError::ClientOverShare => FlowError::TooManyRequests {
                 retry_after_secs: 1,
             },

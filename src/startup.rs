@@ -118,7 +118,11 @@ impl Application {
             settings.hash_client_share_percent,
             settings.hash_thread_nice,
         )?;
-        let hasher = hasher.with_metrics(metrics.hashing.clone());
+        let hasher = hasher
+            .with_queue_wait(std::time::Duration::from_millis(
+                settings.hash_queue_wait_ms,
+            ))
+            .with_metrics(metrics.hashing.clone());
         let outbox = Outbox::new(secret.mail_cipher());
         let passkeys = crate::passkeys::Passkeys::new(&settings.passkeys, &secret)
             .map_err(StartupError::Protections)?;

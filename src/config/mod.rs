@@ -176,8 +176,13 @@ pub struct Settings {
     /// Social sign-in (`[oauth]` in the file, `PORTCULLIS_OAUTH__…` variables).
     pub oauth: OAuthSettings,
     /// Argon2 computations allowed to wait for a hashing slot; beyond this a
-    /// request gets 503 with `Retry-After` instead of queueing.
+    /// request gets 503 with `Retry-After` instead of queueing. A waiting
+    /// request holds no Argon2 arena, only its parsed body: this bounds
+    /// memory, `hash_queue_wait_ms` bounds the wait.
     pub hash_queue_limit: usize,
+    /// The longest a request waits for a hashing slot before its 503 (see
+    /// `PasswordHasher::with_queue_wait` for why waiting beats refusing).
+    pub hash_queue_wait_ms: u64,
     /// The most of the hashing slots and queue (percent) that one client
     /// address may hold at once; beyond it, 429.
     pub hash_client_share_percent: u8,
@@ -256,7 +261,8 @@ impl Default for Settings {
             log_format: LogFormat::Json,
             log_level: "info".into(),
             oauth: OAuthSettings::default(),
-            hash_queue_limit: 64,
+            hash_queue_limit: 512,
+            hash_queue_wait_ms: 5_000,
             hash_client_share_percent: 25,
             refresh_reuse_window_secs: 10,
             trusted_proxies: Vec::new(),

@@ -160,6 +160,9 @@ impl Settings {
         if self.hash_queue_limit == 0 {
             return invalid("hash_queue_limit must be at least 1".into());
         }
+        if self.hash_queue_wait_ms == 0 {
+            return invalid("hash_queue_wait_ms must be at least 1".into());
+        }
         Ok(())
     }
 

@@ -179,6 +179,8 @@ pub enum HashRefusal {
     queue_full,
     /// The client already held its share of the slots (429).
     client_share,
+    /// No slot came free within the queue's wait limit (503).
+    waited_too_long,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -199,12 +201,7 @@ impl HashMetrics {
         self.wait.observe(wait.as_secs_f64());
     }
 
-    pub fn refused(&self, queue_full: bool) {
-        let reason = if queue_full {
-            HashRefusal::queue_full
-        } else {
-            HashRefusal::client_share
-        };
+    pub fn refused(&self, reason: HashRefusal) {
         self.refusals
             .get_or_create(&HashRefusalLabels { reason })
             .inc();

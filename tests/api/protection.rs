@@ -19,6 +19,7 @@ backend_tests!(
     a_success_resets_the_count,
     concurrent_wrong_passwords_count_no_more_than_allowed,
     a_hashing_burst_gets_503_while_tokens_keep_working,
+    a_sign_in_waits_for_a_hashing_slot_only_so_long,
     breached_passwords_are_refused_when_the_check_is_on,
     an_unreachable_breach_api_never_blocks_sign_up,
     a_hanging_breach_api_holds_up_only_sign_ups,
@@ -279,6 +280,58 @@ async fn a_hashing_burst_gets_503_while_tokens_keep_working(backend: Backend) {
     let refusals = [("reason", "queue_full")];
     let counted = crate::metrics::value(&metrics, "portcullis_hash_refusals_total", &refusals);
     assert_eq!(counted, overloaded.len() as f64, "{text}");
+}
+
+/// A burst that fits in the queue waits instead of being refused at once,
+/// but no longer than `hash_queue_wait_ms`: then 503 + `Retry-After`,
+/// counted as its own refusal reason, and the place is given back.
+async fn a_sign_in_waits_for_a_hashing_slot_only_so_long(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.hash_concurrency = 1;
+        s.hash_queue_limit = 100;
+        // Shorter than one Argon2 computation (19 MiB): whoever finds both
+        // slots taken cannot get one in time.
+        s.hash_queue_wait_ms = 1;
+        s.metrics_listen = Some("127.0.0.1:0".into());
+    })
+    .await;
+    let email = unique_email();
+    app.register(&email, PASSWORD).await;
+    let strangers: Vec<String> = (0..24).map(|_| unique_email()).collect();
+    let burst = join_all(strangers.iter().map(|e| app.sign_in(e, "wrong password"))).await;
+    let waited_too_long: Vec<&reqwest::Response> = burst
+        .iter()
+        .filter(|r| r.status() == StatusCode::SERVICE_UNAVAILABLE)
+        .collect();
+    assert!(
+        !waited_too_long.is_empty(),
+        "a wait past the limit is refused"
+    );
+    assert!(burst
+        .iter()
+        .all(|r| matches!(r.status().as_u16(), 401 | 503)));
+    assert!(waited_too_long
+        .iter()
+        .all(|r| r.headers().get("retry-after").is_some_and(|v| v == "1")));
+    let (text, metrics) = crate::metrics::scrape(&app).await;
+    let counted = |reason: &str| {
+        crate::metrics::value(
+            &metrics,
+            "portcullis_hash_refusals_total",
+            &[("reason", reason)],
+        )
+    };
+    assert_eq!(
+        counted("waited_too_long"),
+        waited_too_long.len() as f64,
+        "{text}"
+    );
+    assert_eq!(counted("queue_full"), 0.0, "the queue had room: {text}");
+    // Every place came back: with nobody else waiting, a sign-in gets a slot.
+    assert_eq!(
+        app.sign_in(&email, PASSWORD).await.status(),
+        StatusCode::CREATED
+    );
 }
 
 async fn breached_passwords_are_refused_when_the_check_is_on(backend: Backend) {
