@@ -123,15 +123,17 @@ for name, cell, goal in lines:
     print(f"| {name} | {cell('sqlite')} | {cell('postgres')} | {goal} |")
 
 
-def storm(backend, what="burst"):
+def storm(backend, what="burst", goal=True):
     rows = ours.get((backend, what))
     if not rows:
         return "n/a"
     p99 = median(rows, "p99_ms")
-    return f"{p99:.1f} ms ({median(rows, 'rps'):,.0f} req/s)" + (" ✓" if p99 <= 5 else "")
+    return f"{p99:.1f} ms ({median(rows, 'rps'):,.0f} req/s)" + (" ✓" if goal and p99 <= 5 else "")
 
 
 print(f"| validation p99 while {os.environ.get('BURST_CONC', '200')} connections sign in "
       f"| {storm('sqlite')} | {storm('postgres')} | ≤ 5 ms |")
 print(f"| the same while {os.environ.get('BURST_CONC', '200')} connections send invalid tokens (no hashing) "
-      f"| {storm('sqlite', 'flood')} | {storm('postgres', 'flood')} | (beside) |")
+      f"| {storm('sqlite', 'flood', False)} | {storm('postgres', 'flood', False)} | (beside) |")
+print("| the same with nothing else running (8 connections: the machine's own p99) "
+      f"| {storm('sqlite', 'calm', False)} | {storm('postgres', 'calm', False)} | (beside) |")
