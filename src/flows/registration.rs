@@ -45,15 +45,16 @@ pub async fn sign_up(state: &AppState, input: SignUp, client: &Origin) -> Result
             return Err(username_taken());
         }
     }
+    // The hashing slot before the mail's admission: a sign-up turned away
+    // by a busy hasher (503) must not have spent the address's mail
+    // cool-down, or its retry would get 202 and no mail.
+    let slot = state.hasher.slot(client.limit_key().as_deref()).await?;
     // Only a valid sign-up claims the mail slot (one refused for its
     // password can be corrected and sent again at once).
     if !codes::admit_mail(state, &input.email, CodeAction::VerifyEmail, client).await? {
         return Ok(());
     }
-    let password_hash = state
-        .hasher
-        .hash(client.limit_key().as_deref(), input.password.expose())
-        .await?;
+    let password_hash = slot.hash(input.password.expose()).await?;
 
     let now = state.clock.now();
     let email = &input.email;

@@ -10,7 +10,7 @@ use crate::flows::context::Origin;
 use crate::hashing::Verdict;
 use crate::metrics::Outcome;
 use crate::state::AppState;
-use crate::store::Timestamp;
+use crate::store::{Timestamp, User};
 use crate::throttle;
 use serde_json::json;
 
@@ -118,11 +118,15 @@ pub async fn with_password(
         audit::record(state, &client, entry).await;
         return Err(FlowError::InvalidCredentials);
     }
-    let Some(user) = user else {
+    let Some(mut user) = user else {
         return Err(FlowError::InvalidCredentials);
     };
     if verdict == Verdict::MatchNeedsRehash {
-        rehash(state, &user.id, password, now).await;
+        if let Some(upgraded) = rehash(state, &user, password, now).await {
+            // The session is opened for the user as it now is: the check
+            // that the password did not change meanwhile compares with this.
+            user.password_hash = Some(upgraded);
+        }
     }
     let tx = state.store.transaction().await?;
     let method = (
@@ -133,22 +137,39 @@ pub async fn with_password(
     complete_sign_in(state, tx, user, &client, method, now).await
 }
 
-/// Stores the password again with the configured parameters. A failure only
-/// costs the upgrade, never the sign-in.
-async fn rehash(state: &AppState, user_id: &uuid::Uuid, password: &str, now: Timestamp) {
+/// Stores the password again with the configured parameters, and returns
+/// the new hash once stored. Only over the hash that was checked: a
+/// password changed since (a reset in another request) is never put back.
+/// A failure only costs the upgrade, never the sign-in.
+async fn rehash(state: &AppState, user: &User, password: &str, now: Timestamp) -> Option<String> {
+    let checked = user.password_hash.as_deref()?;
+    // Only with a slot free now: under load the upgrade waits for a later
+    // sign-in rather than make this one wait, or take a queue place.
+    let Some(slot) = state.hasher.slot_now() else {
+        tracing::debug!("no free hashing slot: the password is upgraded at a later sign-in");
+        return None;
+    };
     let result = async {
-        let hash = state
-            .hasher
-            .hash(None, password)
-            .await
-            .map_err(FlowError::from)?;
+        let hash = slot.hash(password).await.map_err(FlowError::from)?;
         let mut repo = state.store.connection().await?;
-        repo.set_password_hash(*user_id, &hash, now).await?;
-        Ok::<_, FlowError>(())
+        let stored = repo
+            .upgrade_password_hash(user.id, checked, &hash, now)
+            .await?;
+        Ok::<_, FlowError>(stored.then_some(hash))
     }
     .await;
     match result {
-        Ok(()) => tracing::info!(user_id = %user_id, "password re-hashed with current parameters"),
-        Err(error) => tracing::warn!(user_id = %user_id, error = ?error, "password re-hash failed"),
+        Ok(Some(hash)) => {
+            tracing::info!(user_id = %user.id, "password re-hashed with current parameters");
+            Some(hash)
+        }
+        Ok(None) => {
+            tracing::info!(user_id = %user.id, "password changed meanwhile: not re-hashed");
+            None
+        }
+        Err(error) => {
+            tracing::warn!(user_id = %user.id, error = ?error, "password re-hash failed");
+            None
+        }
     }
 }

@@ -127,11 +127,13 @@ impl PasswordHasher {
     /// and little memory (its parsed request, no Argon2 arena), while a
     /// refusal that a client retries at once costs a whole request. With a
     /// queue of 64, bench/run's storm (200 connections signing in) turned
-    /// into ~39 000 refusals a second that took the cores from token
-    /// validation (p99 10 ms, 7 400 req/s); queued for at most this long
-    /// instead, the same storm left validation p99 at 5.5 ms and 27 000
-    /// req/s, and signed three times as many people in. A client that
-    /// ignores `Retry-After` now gets at most one refusal per wait.
+    /// into ~36 000 refusals a second that took the cores from token
+    /// validation (SQLite: p99 9.3 ms, 8 100 req/s); with a queue of 512
+    /// that holds the storm, each for at most this long, validation kept
+    /// p99 5.1 ms and 28 600 req/s, and more people signed in. A client
+    /// that ignores `Retry-After` gets at most one refusal per wait while
+    /// the queue has room; beyond `queue_limit` (or its share) refusals
+    /// are immediate again.
     pub fn with_queue_wait(mut self, wait: std::time::Duration) -> Self {
         self.queue_wait = Some(wait);
         self
@@ -177,14 +179,14 @@ impl PasswordHasher {
         let place = QueuePlace::take(&self.waiting, self.queue_limit)?;
         let started = std::time::Instant::now();
         let permit = match self.queue_wait {
-            Some(wait) => tokio::time::timeout(wait, self.permits.acquire())
-                .await
-                .map_err(|_| HashError::WaitedTooLong)?,
-            None => self.permits.acquire().await,
+            Some(wait) => tokio::time::timeout(wait, self.permits.acquire()).await,
+            None => Ok(self.permits.acquire().await),
         };
+        // A wait that ran out is recorded too: it is the tail that matters.
         if let Some(metrics) = &self.metrics {
             metrics.waited(started.elapsed());
         }
+        let permit = permit.map_err(|_| HashError::WaitedTooLong)?;
         drop(place);
         let permit = permit.map_err(|_| HashError::Cancelled)?;
         Ok(HashSlot {
@@ -197,6 +199,18 @@ impl PasswordHasher {
     /// Requests waiting for a hashing slot right now (a metric).
     pub fn queue_depth(&self) -> usize {
         self.waiting.load(Ordering::Relaxed)
+    }
+
+    /// A slot only if one is free right now, for work that may be skipped
+    /// (the rehash after a sign-in): it never waits, and a refusal here is
+    /// not counted as one.
+    pub fn slot_now(&self) -> Option<HashSlot<'_>> {
+        let permit = self.permits.try_acquire().ok()?;
+        Some(HashSlot {
+            hasher: self,
+            _permit: permit,
+            _claim: None,
+        })
     }
 
     pub async fn hash(&self, client: Option<&str>, password: &str) -> Result<String, HashError> {
@@ -266,8 +280,10 @@ impl Drop for ClientClaim {
     }
 }
 
-/// A place in the queue for a hashing slot. Given back on drop, so a request
-/// abandoned while it waits (the client went away) does not keep it.
+/// A place in the queue for a hashing slot. Given back on drop: a request
+/// refused after its wait, or dropped while waiting, does not keep it.
+/// (actix-web does not drop a handler whose client went away, so such a
+/// request keeps its place until its wait runs out.)
 struct QueuePlace<'a>(&'a AtomicUsize);
 
 impl<'a> QueuePlace<'a> {
@@ -467,6 +483,42 @@ mod tests {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         drop(running);
         assert!(next.await.unwrap().is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_wait_past_the_limit_gives_the_clients_share_back() {
+        // One thread (2 slots) + 2 queue places, 50 %: 2 per client.
+        let hasher = PasswordHasher::new(1024, 1, 1, 1, 2, 50, 0)
+            .unwrap()
+            .with_queue_wait(std::time::Duration::from_millis(50));
+        let first = hasher.slot(Some("198.51.100.1")).await.unwrap();
+        let second = hasher.slot(Some("198.51.100.1")).await.unwrap();
+        let client = Some("203.0.113.7");
+        assert!(matches!(
+            hasher.slot(client).await.map(|_| ()),
+            Err(HashError::WaitedTooLong)
+        ));
+        // Had the refused wait kept its claim, the second of these would be
+        // over the share at once; both wait, and run out of time.
+        let (a, b) = tokio::join!(hasher.slot(client), hasher.slot(client));
+        for result in [a.map(|_| ()), b.map(|_| ())] {
+            assert!(
+                matches!(result, Err(HashError::WaitedTooLong)),
+                "{result:?}"
+            );
+        }
+        drop((first, second));
+        assert!(hasher.slot(client).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_slot_now_never_waits() {
+        let hasher = PasswordHasher::new(1024, 1, 1, 1, 4, 100, 0).unwrap();
+        let held = hold_every_slot(&hasher, 1).await;
+        assert!(hasher.slot_now().is_none());
+        drop(held);
+        let slot = hasher.slot_now().expect("a free slot");
+        assert!(slot.hash("now").await.is_ok());
     }
 
     #[tokio::test]

@@ -263,6 +263,9 @@ pub struct Metrics {
     /// Live-session lookups of authenticated requests, brought up to the
     /// store's own counts at each scrape.
     pub session_lookups: Family<SessionLookupLabels, Counter>,
+    /// Refresh rotations written in a group commit, brought up to the
+    /// store's own count at each scrape.
+    pub grouped_rotations: Counter,
     /// Waits for a hashing slot and refusals (handed to the hasher).
     pub hashing: HashMetrics,
     /// Second-factor checks (sign-in second step and step-up).
@@ -350,6 +353,13 @@ impl Metrics {
              cache's lease held, or read with it lapsed",
             session_lookups.clone(),
         );
+        let grouped_rotations = Counter::default();
+        registry.register(
+            "refresh_grouped_rotations",
+            "Refresh rotations written by a group commit on the store's own connections \
+             (the rest of portcullis_refreshes_total{result=\"rotated\"} went through the pool)",
+            grouped_rotations.clone(),
+        );
         let signing_keys = Family::<KeyLabels, Gauge>::default();
         registry.register(
             "signing_keys",
@@ -405,6 +415,7 @@ impl Metrics {
             db_connections,
             signing_keys,
             session_lookups,
+            grouped_rotations,
             hashing,
             second_factors,
             backlog,

@@ -62,6 +62,13 @@ async fn scrape(state: web::Data<AppState>) -> HttpResponse {
             .get_or_create(&SessionLookupLabels { result });
         counter.inc_by(count.saturating_sub(counter.get()));
     }
+    let grouped = &metrics.grouped_rotations;
+    grouped.inc_by(
+        state
+            .store
+            .grouped_rotations()
+            .saturating_sub(grouped.get()),
+    );
     let keys = state.tokens.keys().states(state.clock.now());
     for (key_state, count) in [
         (KeyState::pending, keys.pending),

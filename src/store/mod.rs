@@ -128,6 +128,16 @@ pub trait UserRepo {
         now: Timestamp,
     ) -> StoreResult<Option<User>>;
     async fn set_password_hash(&mut self, id: Uuid, hash: &str, now: Timestamp) -> StoreResult<()>;
+    /// Replaces the stored hash `from` with `to` (the same password under
+    /// new parameters); false, with nothing written, when the stored hash
+    /// is no longer `from`: a password changed meanwhile stays changed.
+    async fn upgrade_password_hash(
+        &mut self,
+        id: Uuid,
+        from: &str,
+        to: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
     /// Moves the user to a proven address; `Conflict(UsersEmail)`
     /// when someone else has it by now.
     async fn set_email(&mut self, id: Uuid, email: &Email, now: Timestamp) -> StoreResult<()>;

@@ -89,6 +89,9 @@ async fn counters_move_with_sign_ins_refreshes_and_limits(backend: Backend) {
     );
     let rotated = [("result", "rotated")];
     assert_eq!(value(&metrics, "portcullis_refreshes_total", &rotated), 1.0);
+    // With nothing else writing, the rotation went through a group commit.
+    let grouped = "portcullis_refresh_grouped_rotations_total";
+    assert_eq!(value(&metrics, grouped, &[]), 1.0, "{text}");
     let limit = [("limit", "sign_in")];
     assert_eq!(
         value(&metrics, "portcullis_rate_limited_total", &limit),

@@ -20,6 +20,8 @@ backend_tests!(
     concurrent_wrong_passwords_count_no_more_than_allowed,
     a_hashing_burst_gets_503_while_tokens_keep_working,
     a_sign_in_waits_for_a_hashing_slot_only_so_long,
+    a_sign_up_turned_away_by_the_hasher_can_retry_at_once,
+    a_sign_in_stores_a_hash_of_old_parameters_again,
     breached_passwords_are_refused_when_the_check_is_on,
     an_unreachable_breach_api_never_blocks_sign_up,
     a_hanging_breach_api_holds_up_only_sign_ups,
@@ -332,6 +334,75 @@ async fn a_sign_in_waits_for_a_hashing_slot_only_so_long(backend: Backend) {
         app.sign_in(&email, PASSWORD).await.status(),
         StatusCode::CREATED
     );
+}
+
+/// A sign-up refused by a busy hasher (503) has not spent its address's
+/// mail cool-down: retried at once, it gets its mail. (It used to claim the
+/// cool-down before the hash: the retry got 202 and no mail for a minute.)
+async fn a_sign_up_turned_away_by_the_hasher_can_retry_at_once(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.hash_concurrency = 1;
+        s.hash_queue_limit = 100;
+        s.hash_queue_wait_ms = 1;
+        s.mail_cooldown_secs = 60;
+    })
+    .await;
+    let emails: Vec<String> = (0..12).map(|_| unique_email()).collect();
+    let burst = join_all(emails.iter().map(|e| app.sign_up(e, PASSWORD))).await;
+    assert!(burst
+        .iter()
+        .all(|r| matches!(r.status().as_u16(), 202 | 503)));
+    let turned_away: Vec<&String> = emails
+        .iter()
+        .zip(&burst)
+        .filter(|(_, r)| r.status() == StatusCode::SERVICE_UNAVAILABLE)
+        .map(|(email, _)| email)
+        .collect();
+    assert!(!turned_away.is_empty(), "the hasher turned some away");
+    for email in turned_away {
+        // 202, a mail with a code, and an account once it is confirmed.
+        app.register(email, PASSWORD).await;
+    }
+}
+
+/// A password stored with other Argon2 parameters than the configured ones
+/// is stored again with them at its next sign-in (when a hashing slot is
+/// free at once, as it is here).
+async fn a_sign_in_stores_a_hash_of_old_parameters_again(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.argon2_memory_kib = 8192).await;
+    let email = unique_email();
+    app.register(&email, PASSWORD).await;
+    assert_eq!(stored_with(&app, 8192).await, 1);
+    let upgraded = app
+        .second_instance_with(|s| s.argon2_memory_kib = 19_456)
+        .await;
+    let body = json!({"email": email, "password": PASSWORD});
+    for _ in 0..2 {
+        let response = upgraded.post_json("/v1/sessions", &body).await;
+        let status = response.status();
+        assert_eq!(
+            status,
+            StatusCode::CREATED,
+            "{}",
+            response.text().await.unwrap()
+        );
+    }
+    assert_eq!(stored_with(&app, 8192).await, 0);
+    assert_eq!(stored_with(&app, 19_456).await, 1);
+    // The first instance, on its old parameters, still checks it (and
+    // would store it again with its own).
+    assert_eq!(
+        app.sign_in(&email, PASSWORD).await.status(),
+        StatusCode::CREATED
+    );
+}
+
+/// Users whose password is stored with `m` KiB (and t=2, p=1).
+async fn stored_with(app: &TestApp, m: u32) -> i64 {
+    let sql = format!(
+        "SELECT count(*) FROM users WHERE password_hash LIKE '$argon2id$v=19$m={m},t=2,p=1$%'"
+    );
+    app.db.scalar(&sql).await
 }
 
 async fn breached_passwords_are_refused_when_the_check_is_on(backend: Backend) {

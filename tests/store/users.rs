@@ -11,6 +11,7 @@ store_tests!(
     taken_email_and_username_are_typed_conflicts,
     a_profile_patch_keeps_clears_and_sets,
     password_and_address_changes,
+    a_hash_is_upgraded_only_over_the_one_checked,
 );
 
 async fn inserted_users_are_found_by_id_email_and_username(s: TestStore) {
@@ -156,4 +157,50 @@ async fn password_and_address_changes(s: TestStore) {
         .await
         .unwrap()
         .is_none());
+}
+
+/// The rehash after a sign-in replaces the hash it checked, and nothing
+/// else: a password changed in between stays changed.
+async fn a_hash_is_upgraded_only_over_the_one_checked(s: TestStore) {
+    let user = s.user("upgrade@example.com").await;
+    let mut repo = s.conn().await;
+    let later = s.after(30);
+    repo.set_password_hash(user.id, "$argon2id$m=8192$old", later)
+        .await
+        .unwrap();
+    // A reset lands between the check and the upgrade.
+    repo.set_password_hash(user.id, "$argon2id$m=19456$reset", later)
+        .await
+        .unwrap();
+    let upgraded = repo
+        .upgrade_password_hash(
+            user.id,
+            "$argon2id$m=8192$old",
+            "$argon2id$m=19456$old",
+            later,
+        )
+        .await
+        .unwrap();
+    assert!(!upgraded);
+    let stored = repo.user_by_id(user.id).await.unwrap().unwrap();
+    assert_eq!(
+        stored.password_hash.as_deref(),
+        Some("$argon2id$m=19456$reset")
+    );
+    // Over the hash it checked, it writes.
+    let upgraded = repo
+        .upgrade_password_hash(
+            user.id,
+            "$argon2id$m=19456$reset",
+            "$argon2id$m=65536$reset",
+            later,
+        )
+        .await
+        .unwrap();
+    assert!(upgraded);
+    let stored = repo.user_by_id(user.id).await.unwrap().unwrap();
+    assert_eq!(
+        stored.password_hash.as_deref(),
+        Some("$argon2id$m=65536$reset")
+    );
 }

@@ -108,6 +108,24 @@ impl_for_backends! { impl UserRepo for SqlRepo<DB> {
         Ok(())
     }
 
+    async fn upgrade_password_hash(
+        &mut self,
+        id: Uuid,
+        from: &str,
+        to: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let query = sqlx::query(
+            "UPDATE users SET password_hash = $3, updated_at = $4 \
+             WHERE id = $1 AND password_hash = $2",
+        )
+        .bind(id)
+        .bind(from)
+        .bind(to)
+        .bind(now);
+        Ok(self.execute("upgrade_password_hash", query).await? == 1)
+    }
+
     async fn set_email(&mut self, id: Uuid, email: &Email, now: Timestamp) -> StoreResult<()> {
         // The address was proven by the code that brought us here.
         let query = sqlx::query(

@@ -140,7 +140,15 @@ async fn start_instance(
 impl TestApp {
     /// Another instance on the same database, as in a scaled-out deployment.
     pub async fn second_instance(&self) -> TestApp2 {
-        let (address, metrics_address) = start_instance(&self.settings, &self.clock).await;
+        self.second_instance_with(|_| {}).await
+    }
+
+    /// Another instance on the same database, its settings adjusted (a
+    /// rolling change of configuration).
+    pub async fn second_instance_with(&self, configure: impl FnOnce(&mut Settings)) -> TestApp2 {
+        let mut settings = self.settings.clone();
+        configure(&mut settings);
+        let (address, metrics_address) = start_instance(&settings, &self.clock).await;
         TestApp2 {
             address,
             metrics_address,
