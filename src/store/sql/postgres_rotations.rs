@@ -41,7 +41,17 @@ use std::time::{Duration, Instant};
 /// row another transaction holds before it gives way, and how long its
 /// statement may run at all, which bounds what a revocation waits behind it
 /// (see above). A group usually takes a few milliseconds.
-const SESSION_SETTINGS: &str = "SET lock_timeout = '20ms'; SET statement_timeout = '200ms'";
+///
+/// And a plan for each group, not one cached for the connection's life:
+/// after five runs PostgreSQL switches a prepared statement to a generic
+/// plan, made once with the table's size at that moment. Made while
+/// `refresh_tokens` was small (a new deployment, or any table before its
+/// first ANALYZE), it read the whole table for every group long after the
+/// table had grown: bench/run's refresh did 8 024 sequential scans of it
+/// (294 million rows) and got slower run after run. Planning one group's
+/// statement costs a fraction of a millisecond, shared by its rotations.
+const SESSION_SETTINGS: &str = "SET lock_timeout = '20ms'; SET statement_timeout = '200ms'; \
+     SET plan_cache_mode = force_custom_plan";
 
 /// Groups in flight at once, each on its connection: while one waits for its
 /// commit's flush, the next forms and goes. Groups lock their sessions in

@@ -64,14 +64,20 @@ const ROTATE_AND_ISSUE: &str = concat!(
 /// session is not live has no row and writes nothing. Tokens first, then
 /// their sessions, each by its key: planned as one join, PostgreSQL once
 /// scanned every session for every token (36 ms for 16 tokens, with the
-/// statistics of a young table).
+/// statistics of a young table). Both reads of `refresh_tokens` also name
+/// the tokens as `= ANY($1)`, a condition on its key: joined to `unnest`
+/// alone, the prepared statement's generic plan read the whole table for
+/// every group (bench/run's refresh: 8 024 sequential scans, 294 million
+/// rows read, slower with every run as the table grew, since nothing had
+/// analysed it yet).
 pub(super) const ROTATE_AND_ISSUE_MANY: &str = concat!(
     "WITH input AS (\
        SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[]) \
        AS i(token_hash, successor_hash, at, idle_cutoff)), \
      current AS MATERIALIZED (\
        SELECT i.*, r.session_id FROM input i \
-       JOIN refresh_tokens r ON r.token_hash = i.token_hash WHERE r.rotated_at IS NULL), \
+       JOIN refresh_tokens r ON r.token_hash = i.token_hash \
+       WHERE r.token_hash = ANY($1::text[]) AND r.rotated_at IS NULL), \
      live AS MATERIALIZED (\
        SELECT s.id, c.token_hash, c.successor_hash, c.at \
        FROM current c JOIN sessions s ON s.id = c.session_id \
@@ -79,7 +85,8 @@ pub(super) const ROTATE_AND_ISSUE_MANY: &str = concat!(
        ORDER BY s.id FOR NO KEY UPDATE OF s), \
      rotated AS (\
        UPDATE refresh_tokens r SET rotated_at = l.at FROM live l \
-       WHERE r.token_hash = l.token_hash AND r.rotated_at IS NULL \
+       WHERE r.token_hash = ANY($1::text[]) AND r.token_hash = l.token_hash \
+       AND r.rotated_at IS NULL \
        AND r.session_id = l.id \
        RETURNING r.session_id, l.token_hash AS rotated_token, l.successor_hash, l.at), \
      touched AS (\
