@@ -65,11 +65,12 @@ const ROTATE_AND_ISSUE: &str = concat!(
 /// their sessions, each by its key: planned as one join, PostgreSQL once
 /// scanned every session for every token (36 ms for 16 tokens, with the
 /// statistics of a young table). Both reads of `refresh_tokens` also name
-/// the tokens as `= ANY($1)`, a condition on its key: joined to `unnest`
-/// alone, the prepared statement's generic plan read the whole table for
-/// every group (bench/run's refresh: 8 024 sequential scans, 294 million
-/// rows read, slower with every run as the table grew, since nothing had
-/// analysed it yet).
+/// the tokens as `= ANY($1)`, a condition on its key. The rotated row is
+/// found by its key alone: it is the row `current` read, so its session is
+/// `live`'s by construction, and a condition on `session_id` there let the
+/// planner walk all of a session's tokens (one per refresh it ever made)
+/// by `refresh_tokens_session_id_idx` instead. How the statement is planned
+/// is set on the connections that run it (`postgres_rotations`).
 pub(super) const ROTATE_AND_ISSUE_MANY: &str = concat!(
     "WITH input AS (\
        SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[]) \
@@ -87,7 +88,6 @@ pub(super) const ROTATE_AND_ISSUE_MANY: &str = concat!(
        UPDATE refresh_tokens r SET rotated_at = l.at FROM live l \
        WHERE r.token_hash = ANY($1::text[]) AND r.token_hash = l.token_hash \
        AND r.rotated_at IS NULL \
-       AND r.session_id = l.id \
        RETURNING r.session_id, l.token_hash AS rotated_token, l.successor_hash, l.at), \
      touched AS (\
        UPDATE sessions SET last_used_at = rotated.at FROM rotated \
