@@ -93,9 +93,9 @@ pub async fn authenticate(
         .and_then(|b| String::from_utf8(b).ok())
         .ok_or_else(unauthenticated)?;
     let (client_id, secret) = decoded.split_once(':').ok_or_else(unauthenticated)?;
-    let mut repo = state.store.connection().await?;
-    let client = repo
-        .service_client_by_client_id(client_id)
+    let client = state
+        .store
+        .service_client(client_id)
         .await?
         .ok_or_else(unauthenticated)?;
     // Hashes of a 256-bit secret: comparing them leaks nothing useful.
@@ -107,7 +107,7 @@ pub async fn authenticate(
         .last_used_at
         .is_none_or(|at| at.plus(TOUCH_INTERVAL) <= now)
     {
-        repo.touch_service_client(client.id, now).await?;
+        state.store.service_client_used(&client, now).await?;
     }
     Ok(client)
 }

@@ -22,13 +22,17 @@
 //!   own cache off: a command run with another configuration than the
 //!   servers' could otherwise return before their leases lapse.
 //!
+//! Service clients (the callers of introspection) are remembered the same
+//! way, by `client_id`: deleting one, or changing anything of it but its
+//! last use, moves the counter too (migration `service_client_liveness`).
+//!
 //! If the counter cannot be read (the database is down or slow), the lease
 //! lapses and every request reads the database again, as without the cache.
 //! An entry read from the database is kept only if nothing was forgotten
 //! while it was being read (the generation), so a read that raced a change
 //! cannot put an old row back.
 
-use super::{Session, Timestamp, User};
+use super::{ServiceClient, Session, Timestamp, User};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -73,6 +77,8 @@ pub struct Lookups {
 #[derive(Default)]
 struct State {
     entries: HashMap<Uuid, Entry>,
+    /// Service clients by `client_id`, forgotten with the entries.
+    clients: HashMap<String, (ServiceClient, Instant)>,
     /// Raised whenever entries are forgotten.
     generation: u64,
     /// The counter as last read, and when that read started.
@@ -83,6 +89,15 @@ struct Entry {
     session: Session,
     user: User,
     remembered: Instant,
+}
+
+impl State {
+    /// Forgets every session and client; a miss from before is not kept.
+    fn forget(&mut self) {
+        self.entries.clear();
+        self.clients.clear();
+        self.generation += 1;
+    }
 }
 
 /// A miss that may be remembered once read: the generation it was seen at.
@@ -164,6 +179,49 @@ impl Liveness {
         found
     }
 
+    /// The service client `client_id`, if remembered and the lease holds;
+    /// otherwise a ticket to [`remember_client`](Self::remember_client) what
+    /// the database answers (a client that does not exist is not remembered).
+    pub fn lookup_client(&self, client_id: &str) -> Result<ServiceClient, Ticket> {
+        if !self.is_on() {
+            return Err(Ticket(None));
+        }
+        let state = self.state();
+        if !matches!(state.epoch, Some((_, read)) if read.elapsed() < self.lease) {
+            return Err(Ticket(None));
+        }
+        match state.clients.get(client_id) {
+            Some((client, remembered)) if remembered.elapsed() < MAX_AGE => Ok(client.clone()),
+            _ => Err(Ticket(Some(state.generation))),
+        }
+    }
+
+    /// Keeps a service client read from the database after a miss, unless
+    /// entries were forgotten since the miss.
+    pub fn remember_client(&self, ticket: Ticket, client: &ServiceClient) {
+        let Ticket(Some(generation)) = ticket else {
+            return;
+        };
+        let mut state = self.state();
+        if state.generation != generation {
+            return;
+        }
+        if state.clients.len() >= CAPACITY {
+            state.clients.clear();
+        }
+        let entry = (client.clone(), Instant::now());
+        state.clients.insert(client.client_id.clone(), entry);
+    }
+
+    /// This process recorded a use of the client `client_id` at `at`: the
+    /// remembered copy shows it, so that the next request does not record
+    /// it again.
+    pub fn client_used(&self, client_id: &str, at: Timestamp) {
+        if let Some((client, _)) = self.state().clients.get_mut(client_id) {
+            client.last_used_at = Some(at);
+        }
+    }
+
     pub fn lookups(&self) -> Lookups {
         Lookups {
             remembered: self.remembered.load(Ordering::Relaxed),
@@ -203,9 +261,7 @@ impl Liveness {
 
     /// Forgets every entry (this process changed a user or a session).
     pub fn forget_all(&self) {
-        let mut state = self.state();
-        state.entries.clear();
-        state.generation += 1;
+        self.state().forget();
     }
 
     /// Records a read of the counter that started at `started`: entries
@@ -214,8 +270,7 @@ impl Liveness {
         // One poller per process reads the counter, one read at a time.
         let mut state = self.state();
         if !matches!(state.epoch, Some((known, _)) if known == epoch) {
-            state.entries.clear();
-            state.generation += 1;
+            state.forget();
         }
         state.epoch = Some((epoch, started));
     }

@@ -54,6 +54,12 @@ pub trait Store: Send + Sync {
         user_id: Uuid,
         now: Timestamp,
     ) -> StoreResult<Option<(Session, User)>>;
+    /// The service client `client_id`: the read of every introspection,
+    /// remembered between them as live sessions are (`liveness`).
+    async fn service_client(&self, client_id: &str) -> StoreResult<Option<ServiceClient>>;
+    /// Records a use of `client` at `now` (its `last_used_at`), here and in
+    /// what this process remembers of it.
+    async fn service_client_used(&self, client: &ServiceClient, now: Timestamp) -> StoreResult<()>;
     /// A refresh's rotation, all or nothing: the current token `token_hash`
     /// of a live, unidle session is marked rotated at `now`, the session
     /// touched and `successor_hash` issued in its place. `None`, with nothing

@@ -338,4 +338,24 @@ async fn instances_share_sign_outs_and_rotations(backend: Backend) {
         first.get("/v1/users/me", Some(token)).await.status(),
         StatusCode::OK
     );
+
+    // A service client deleted on one instance is refused by the other at
+    // once, though that one remembers it between introspections.
+    for _ in 0..3 {
+        let response = introspect(&second.address, creds, token).await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let list: Value = first
+        .get_json("/v1/admin/service-clients", Some(&admin.access))
+        .await;
+    let client_uuid = list["clients"][0]["id"].as_str().unwrap();
+    let deleted = first
+        .delete(
+            &format!("/v1/admin/service-clients/{client_uuid}"),
+            &admin.access,
+        )
+        .await;
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let response = introspect(&second.address, creds, token).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }

@@ -7,13 +7,14 @@ use crate::helpers::TestStore;
 use crate::store_tests;
 use portcullis::config::Settings;
 use portcullis::domain::{Role, SecondFactor};
-use portcullis::store::{ProfileUpdate, Session, Store, User};
+use portcullis::store::{ProfileUpdate, ServiceClient, Session, Store, User};
 use std::sync::Arc;
 
 store_tests!(
     another_instance_sees_every_change_to_a_session_or_its_user,
     using_a_session_or_locking_its_user_keeps_what_is_remembered,
-    a_ban_and_a_sign_out_of_one_user_at_once_both_commit
+    a_ban_and_a_sign_out_of_one_user_at_once_both_commit,
+    another_instance_forgets_a_deleted_service_client_but_not_a_used_one
 );
 
 /// Another instance on the same database (the counter is read by the
@@ -138,6 +139,51 @@ async fn using_a_session_or_locking_its_user_keeps_what_is_remembered(s: TestSto
         .await
         .unwrap();
     assert_eq!(epoch(&s).await, before + 1);
+}
+
+/// What `second` answers for the service client `client_id` after reading
+/// the counter, read twice as in [`read`].
+async fn read_client(second: &dyn Store, client_id: &str) -> Option<ServiceClient> {
+    second.renew_liveness().await.unwrap();
+    second.service_client(client_id).await.unwrap();
+    second.service_client(client_id).await.unwrap()
+}
+
+async fn another_instance_forgets_a_deleted_service_client_but_not_a_used_one(s: TestStore) {
+    let second = second_instance(&s).await;
+    let client = ServiceClient {
+        id: uuid::Uuid::now_v7(),
+        client_id: "pc_billing".into(),
+        secret_hash: "ab".repeat(32),
+        name: "billing".into(),
+        created_by: None,
+        created_at: s.now,
+        last_used_at: None,
+    };
+    s.conn().await.insert_service_client(&client).await.unwrap();
+    assert!(read_client(second.as_ref(), "pc_billing").await.is_some());
+
+    // Its use, recorded by either instance, moves nothing.
+    let before = epoch(&s).await;
+    second
+        .service_client_used(&client, s.after(1))
+        .await
+        .unwrap();
+    s.store
+        .service_client_used(&client, s.after(2))
+        .await
+        .unwrap();
+    assert_eq!(epoch(&s).await, before);
+    let seen = read_client(second.as_ref(), "pc_billing").await.unwrap();
+    assert!(seen.last_used_at >= Some(s.after(1)), "its use shows");
+
+    // Deleted in a transaction on the first instance: gone for the second
+    // from its next read of the counter on.
+    let mut tx = s.store.transaction().await.unwrap();
+    assert!(tx.delete_service_client(client.id).await.unwrap());
+    tx.commit().await.unwrap();
+    assert_eq!(epoch(&s).await, before + 1);
+    assert!(read_client(second.as_ref(), "pc_billing").await.is_none());
 }
 
 /// A ban locks the user, then the user's sessions; a sign-out locks one of

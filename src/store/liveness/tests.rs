@@ -179,3 +179,65 @@ fn a_refresh_here_shows_in_the_remembered_session() {
     let (found, _) = cache.lookup(session.id, user.id, now).unwrap();
     assert_eq!(found.last_used_at, used.last_used_at);
 }
+
+fn client() -> ServiceClient {
+    ServiceClient {
+        id: Uuid::now_v7(),
+        client_id: "pc_billing".into(),
+        secret_hash: "ab".repeat(32),
+        name: "billing".into(),
+        created_by: None,
+        created_at: Timestamp::now(),
+        last_used_at: None,
+    }
+}
+
+#[test]
+fn a_service_client_is_remembered_and_forgotten_with_the_sessions() {
+    let (cache, _, _, now) = warm();
+    let client = client();
+    let ticket = cache.lookup_client(&client.client_id).unwrap_err();
+    cache.remember_client(ticket, &client);
+    assert_eq!(cache.lookup_client("pc_billing").unwrap().id, client.id);
+    assert!(cache.lookup_client("pc_other").is_err());
+    cache.client_used("pc_billing", now);
+    assert_eq!(
+        cache.lookup_client("pc_billing").unwrap().last_used_at,
+        Some(now)
+    );
+    // A moved counter (a deletion anywhere) forgets it.
+    cache.observe(8, Instant::now());
+    assert!(cache.lookup_client("pc_billing").is_err());
+    // So does a change here, and a read that raced it is not kept.
+    let ticket = cache.lookup_client("pc_billing").unwrap_err();
+    cache.forget_all();
+    cache.remember_client(ticket, &client);
+    assert!(cache.lookup_client("pc_billing").is_err());
+}
+
+#[test]
+fn a_service_client_is_not_answered_without_a_lease_or_after_a_second() {
+    let cache = Liveness::with_lease(TEST_LEASE);
+    let client = client();
+    let ticket = cache.lookup_client(&client.client_id).unwrap_err();
+    cache.remember_client(ticket, &client);
+    cache.observe(7, Instant::now());
+    assert!(
+        cache.lookup_client("pc_billing").is_err(),
+        "kept without a lease"
+    );
+    let ticket = cache.lookup_client(&client.client_id).unwrap_err();
+    cache.remember_client(ticket, &client);
+    assert!(cache.lookup_client("pc_billing").is_ok());
+    if let Some((_, remembered)) = cache.state().clients.get_mut("pc_billing") {
+        *remembered = Instant::now() - MAX_AGE;
+    }
+    assert!(cache.lookup_client("pc_billing").is_err());
+    cache.observe(7, Instant::now() - TEST_LEASE - Duration::from_millis(1));
+    let ticket = cache.lookup_client(&client.client_id).unwrap_err();
+    cache.remember_client(ticket, &client);
+    assert!(matches!(
+        cache.lookup_client("pc_billing"),
+        Err(Ticket(None))
+    ));
+}

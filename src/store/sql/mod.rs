@@ -419,7 +419,8 @@ impl<DB: Database> SqlRepo<DB> {
 }
 
 /// The statements that change what an authenticated request reads of its
-/// session or user (`Store::live_session_with_user`), by operation name.
+/// session or user (`Store::live_session_with_user`), or an introspection
+/// of its service client (`Store::service_client`), by operation name.
 /// The database raises `liveness.epoch` for these through triggers; the
 /// store waits out the lease after each so that the change holds on every
 /// instance when the caller returns. Locking a user (`updated_at =
@@ -439,6 +440,7 @@ fn changes_liveness(op: &str) -> bool {
             | "update_profile"
             | "set_password_hash"
             | "set_email"
+            | "delete_service_client"
     )
 }
 
@@ -619,6 +621,30 @@ where
             self.liveness.remember(ticket, session, user);
         }
         Ok(found)
+    }
+
+    async fn service_client(&self, client_id: &str) -> StoreResult<Option<super::ServiceClient>> {
+        let ticket = match self.liveness.lookup_client(client_id) {
+            Ok(remembered) => return Ok(Some(remembered)),
+            Err(ticket) => ticket,
+        };
+        let mut repo = self.connection().await?;
+        let found = repo.service_client_by_client_id(client_id).await?;
+        if let Some(client) = &found {
+            self.liveness.remember_client(ticket, client);
+        }
+        Ok(found)
+    }
+
+    async fn service_client_used(
+        &self,
+        client: &super::ServiceClient,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let mut repo = self.connection().await?;
+        repo.touch_service_client(client.id, now).await?;
+        self.liveness.client_used(&client.client_id, now);
+        Ok(())
     }
 
     async fn renew_liveness(&self) -> StoreResult<()> {
