@@ -177,11 +177,14 @@ async fn another_instance_forgets_a_deleted_service_client_but_not_a_used_one(s:
     let seen = read_client(second.as_ref(), "pc_billing").await.unwrap();
     assert!(seen.last_used_at >= Some(s.after(1)), "its use shows");
 
-    // Deleted in a transaction on the first instance: gone for the second
-    // from its next read of the counter on.
+    // Deleted in a transaction on the first instance: the commit returns
+    // only once every instance's lease from before it has lapsed, and the
+    // client is gone for the second from its next read of the counter on.
     let mut tx = s.store.transaction().await.unwrap();
     assert!(tx.delete_service_client(client.id).await.unwrap());
+    let started = std::time::Instant::now();
     tx.commit().await.unwrap();
+    assert!(started.elapsed() >= portcullis::store::liveness::LEASE);
     assert_eq!(epoch(&s).await, before + 1);
     assert!(read_client(second.as_ref(), "pc_billing").await.is_none());
 }

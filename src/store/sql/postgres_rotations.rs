@@ -55,7 +55,7 @@ use std::time::{Duration, Instant};
 /// joins and merge joins are ruled out here (nested loops over the keys
 /// remain, whatever the table's size or statistics), and the plan is made
 /// once per connection and kept.
-pub(super) const SESSION_SETTINGS: &str = "SET lock_timeout = '20ms'; \
+const SESSION_SETTINGS: &str = "SET lock_timeout = '20ms'; \
      SET statement_timeout = '200ms'; SET plan_cache_mode = force_generic_plan; \
      SET enable_seqscan = off; SET enable_hashjoin = off; SET enable_mergejoin = off";
 

@@ -67,9 +67,11 @@ const ROTATE_AND_ISSUE: &str = concat!(
 /// statistics of a young table). Both reads of `refresh_tokens` also name
 /// the tokens as `= ANY($1)`, a condition on its key. The rotated row is
 /// found by its key alone: it is the row `current` read, so its session is
-/// `live`'s by construction, and a condition on `session_id` there let the
-/// planner walk all of a session's tokens (one per refresh it ever made)
-/// by `refresh_tokens_session_id_idx` instead. How the statement is planned
+/// `live`'s by construction (a token never changes session), and a
+/// condition on `session_id` there let the planner walk all of a session's
+/// tokens (one per refresh it ever made) by `refresh_tokens_session_id_idx`
+/// instead. What it answers is `live`'s session, so that the session touched
+/// and given the successor is always the one `live` checked and locked. How the statement is planned
 /// is set on the connections that run it (`postgres_rotations`).
 pub(super) const ROTATE_AND_ISSUE_MANY: &str = concat!(
     "WITH input AS (\
@@ -88,7 +90,7 @@ pub(super) const ROTATE_AND_ISSUE_MANY: &str = concat!(
        UPDATE refresh_tokens r SET rotated_at = l.at FROM live l \
        WHERE r.token_hash = ANY($1::text[]) AND r.token_hash = l.token_hash \
        AND r.rotated_at IS NULL \
-       RETURNING r.session_id, l.token_hash AS rotated_token, l.successor_hash, l.at), \
+       RETURNING l.id AS session_id, l.token_hash AS rotated_token, l.successor_hash, l.at), \
      touched AS (\
        UPDATE sessions SET last_used_at = rotated.at FROM rotated \
        WHERE sessions.id = rotated.session_id \

@@ -9,9 +9,12 @@
 #[path = "../../../../tests/api/helpers/db.rs"]
 mod db;
 
-use super::{ROTATE_AND_ISSUE_MANY, SESSION_SETTINGS};
+use super::{PgRotations, ROTATE_AND_ISSUE_MANY};
 use crate::config::Settings;
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection, Row};
+use std::str::FromStr;
+use std::sync::Mutex;
 
 /// A user with one session and its tokens, one of them current, and
 /// statistics that say the tables are that small: where PostgreSQL's
@@ -36,12 +39,15 @@ async fn kept_plan() -> String {
         ..Settings::default()
     };
     crate::store::sql::migrate(&settings).await.unwrap();
-    let mut conn = PgConnection::connect(&test_db.url).await.unwrap();
-    sqlx::raw_sql(A_FEW_ROWS).execute(&mut conn).await.unwrap();
-    sqlx::raw_sql(SESSION_SETTINGS)
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    let mut seed = PgConnection::connect(&test_db.url).await.unwrap();
+    sqlx::raw_sql(A_FEW_ROWS).execute(&mut seed).await.unwrap();
+    seed.close().await.unwrap();
+    // A connection as the groups open them, with their settings.
+    let rotations = PgRotations {
+        options: PgConnectOptions::from_str(&test_db.url).unwrap(),
+        idle: Mutex::new(Vec::new()),
+    };
+    let mut conn = rotations.connection().await.unwrap();
     let prepare = format!(
         "PREPARE rotate_all(text[], text[], timestamptz[], timestamptz[]) AS {ROTATE_AND_ISSUE_MANY}"
     );
