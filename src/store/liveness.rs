@@ -135,6 +135,26 @@ impl Liveness {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The state, if this process may answer from memory now: the cache is
+    /// on and its last read of the counter started within the lease.
+    fn leased_state(&self) -> Option<std::sync::MutexGuard<'_, State>> {
+        if !self.is_on() {
+            return None;
+        }
+        let state = self.state();
+        matches!(state.epoch, Some((_, read)) if read.elapsed() < self.lease).then_some(state)
+    }
+
+    /// The state, if nothing was forgotten since `ticket`'s miss: a row read
+    /// after that miss may then be kept.
+    fn state_since(&self, ticket: Ticket) -> Option<std::sync::MutexGuard<'_, State>> {
+        let Ticket(Some(generation)) = ticket else {
+            return None;
+        };
+        let state = self.state();
+        (state.generation == generation).then_some(state)
+    }
+
     /// The live session `id` of `user_id` and its user, if remembered and
     /// the lease holds; otherwise a ticket to [`remember`](Self::remember)
     /// what the database answers.
@@ -145,16 +165,10 @@ impl Liveness {
         now: Timestamp,
     ) -> Result<(Session, User), Ticket> {
         let count = |counter: &AtomicU64| counter.fetch_add(1, Ordering::Relaxed);
-        if !self.is_on() {
+        let Some(state) = self.leased_state() else {
             count(&self.unleased);
             return Err(Ticket(None));
-        }
-        let state = self.state();
-        let leased = matches!(state.epoch, Some((_, read)) if read.elapsed() < self.lease);
-        if !leased {
-            count(&self.unleased);
-            return Err(Ticket(None));
-        }
+        };
         let found = match state.entries.get(&id) {
             // What the database query asks, asked of the remembered row. An
             // entry past its expiry is read again (never refused from here).
@@ -183,13 +197,9 @@ impl Liveness {
     /// otherwise a ticket to [`remember_client`](Self::remember_client) what
     /// the database answers (a client that does not exist is not remembered).
     pub fn lookup_client(&self, client_id: &str) -> Result<ServiceClient, Ticket> {
-        if !self.is_on() {
+        let Some(state) = self.leased_state() else {
             return Err(Ticket(None));
-        }
-        let state = self.state();
-        if !matches!(state.epoch, Some((_, read)) if read.elapsed() < self.lease) {
-            return Err(Ticket(None));
-        }
+        };
         match state.clients.get(client_id) {
             Some((client, remembered)) if remembered.elapsed() < MAX_AGE => Ok(client.clone()),
             _ => Err(Ticket(Some(state.generation))),
@@ -199,13 +209,9 @@ impl Liveness {
     /// Keeps a service client read from the database after a miss, unless
     /// entries were forgotten since the miss.
     pub fn remember_client(&self, ticket: Ticket, client: &ServiceClient) {
-        let Ticket(Some(generation)) = ticket else {
+        let Some(mut state) = self.state_since(ticket) else {
             return;
         };
-        let mut state = self.state();
-        if state.generation != generation {
-            return;
-        }
         if state.clients.len() >= CAPACITY {
             state.clients.clear();
         }
@@ -233,13 +239,9 @@ impl Liveness {
     /// Keeps a live session read from the database after a miss, unless
     /// entries were forgotten since the miss (the row may predate that).
     pub fn remember(&self, ticket: Ticket, session: &Session, user: &User) {
-        let Ticket(Some(generation)) = ticket else {
+        let Some(mut state) = self.state_since(ticket) else {
             return;
         };
-        let mut state = self.state();
-        if state.generation != generation {
-            return;
-        }
         if state.entries.len() >= CAPACITY {
             state.entries.clear();
         }

@@ -71,8 +71,9 @@ const ROTATE_AND_ISSUE: &str = concat!(
 /// condition on `session_id` there let the planner walk all of a session's
 /// tokens (one per refresh it ever made) by `refresh_tokens_session_id_idx`
 /// instead. What it answers is `live`'s session, so that the session touched
-/// and given the successor is always the one `live` checked and locked. How the statement is planned
-/// is set on the connections that run it (`postgres_rotations`).
+/// and given the successor is always the one `live` checked and locked. How
+/// the statement is planned is set on the connections that run it
+/// (`postgres_rotations`).
 pub(super) const ROTATE_AND_ISSUE_MANY: &str = concat!(
     "WITH input AS (\
        SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[]) \
