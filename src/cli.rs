@@ -8,6 +8,7 @@ use crate::hashing::PasswordHasher;
 use crate::startup::{self, Application};
 use crate::tokens::KeyRing;
 use crate::{openapi, store, telemetry};
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -64,7 +65,8 @@ pub async fn run() -> anyhow::Result<()> {
         return Ok(());
     }
     let settings = Settings::load(cli.config.as_deref())?;
-    let telemetry = telemetry::init(settings.log_format, &settings.log_level);
+    let telemetry = telemetry::init(settings.log_format, &settings.log_level)
+        .context("cannot start the log writer")?;
     match command {
         Command::Migrate => {
             store::migrate(&settings).await?;

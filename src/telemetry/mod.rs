@@ -1,11 +1,13 @@
 //! Logging and tracing. Logs: JSON lines (default) or human-readable output
-//! on stdout, filtered by `log_level` (or `RUST_LOG` when set). Traces: when
+//! on stdout, filtered by `log_level` (or `RUST_LOG` when set), written by a
+//! thread of their own (see [`batched`]). Traces: when
 //! the standard `OTEL_EXPORTER_OTLP_ENDPOINT` (or
 //! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set, the same `tracing` spans
 //! (requests, password hashing, database transactions, outgoing calls) go
 //! out over OTLP/HTTP (protobuf), batched off the request path; the W3C
 //! `traceparent` of callers is continued and passed on to outgoing calls.
 
+mod batched;
 mod export;
 mod json_lines;
 
@@ -19,15 +21,20 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
-/// The trace pipeline of this process, when one was set up: kept by the
-/// caller of [`init`] and flushed at exit.
-#[must_use = "keep it, and flush it at exit"]
-pub struct Telemetry(Option<SdkTracerProvider>);
+/// The log writer and the trace pipeline of this process: kept by the
+/// caller of [`init`] until exit. Dropping it writes the log lines still
+/// queued.
+#[must_use = "keep it until exit: dropping it stops the log writer"]
+pub struct Telemetry {
+    provider: Option<SdkTracerProvider>,
+    _logs: batched::Flusher,
+}
 
 impl Telemetry {
-    /// Sends the spans still buffered (at shutdown).
+    /// Sends the spans still buffered, then writes the log lines still
+    /// queued (at shutdown).
     pub async fn flush(self) {
-        if let Some(provider) = self.0 {
+        if let Some(provider) = self.provider {
             // The export waits on the runtime: never block a worker on it.
             let _ = tokio::task::spawn_blocking(move || provider.force_flush()).await;
         }
@@ -36,12 +43,17 @@ impl Telemetry {
 
 /// Installs the global subscriber; a second call is a no-op, which lets tests
 /// start several applications in one process. Must run inside the Tokio
-/// runtime when traces are exported (the exporter sends on it).
-pub fn init(format: LogFormat, level: &str) -> Telemetry {
+/// runtime when traces are exported (the exporter sends on it). Fails only
+/// when the log writer's thread cannot start.
+pub fn init(format: LogFormat, level: &str) -> std::io::Result<Telemetry> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let (writer, flusher) = batched::batched(std::io::stdout())?;
     let logs = match format {
-        LogFormat::Json => json_lines::layer(std::io::stdout).boxed(),
-        LogFormat::Pretty => tracing_subscriber::fmt::layer().with_target(true).boxed(),
+        LogFormat::Json => json_lines::layer(writer).boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer()
+            .with_target(true)
+            .with_writer(writer)
+            .boxed(),
     };
     let provider = export::provider();
     let traces = provider.as_ref().map(|provider| {
@@ -55,7 +67,10 @@ pub fn init(format: LogFormat, level: &str) -> Telemetry {
         .with(logs)
         .with(traces)
         .try_init();
-    Telemetry(provider)
+    Ok(Telemetry {
+        provider,
+        _logs: flusher,
+    })
 }
 
 /// Continues the caller's trace (`traceparent`) in `span`.

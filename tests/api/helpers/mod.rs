@@ -52,10 +52,11 @@ macro_rules! backend_tests {
     };
 }
 
-static TRACING: LazyLock<()> = LazyLock::new(|| {
-    if std::env::var("TEST_LOG").is_ok() {
-        let _ = portcullis::telemetry::init(LogFormat::Pretty, "info");
-    }
+/// Kept for the whole run: dropping it would stop the log writer.
+static TRACING: LazyLock<Option<portcullis::telemetry::Telemetry>> = LazyLock::new(|| {
+    std::env::var("TEST_LOG")
+        .is_ok()
+        .then(|| portcullis::telemetry::init(LogFormat::Pretty, "info").unwrap())
 });
 
 pub struct TestApp {
