@@ -10,6 +10,7 @@
 mod batched;
 mod export;
 mod json_lines;
+mod timestamp;
 
 use crate::config::LogFormat;
 use opentelemetry::propagation::{Extractor, Injector};
