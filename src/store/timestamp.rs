@@ -16,8 +16,18 @@ impl Timestamp {
     }
 
     /// Truncates to whole milliseconds so both backends round-trip exactly.
+    /// An instant beyond what `time` holds in UTC (9999-12-31T23:59:59-01:00,
+    /// which a client may send) is held at that range's end, never a panic.
     pub fn from_datetime(at: OffsetDateTime) -> Self {
-        let at = at.to_offset(time::UtcOffset::UTC);
+        let at = at
+            .checked_to_offset(time::UtcOffset::UTC)
+            .unwrap_or_else(|| {
+                if at.offset().is_negative() {
+                    time::PrimitiveDateTime::MAX.assume_utc()
+                } else {
+                    time::PrimitiveDateTime::MIN.assume_utc()
+                }
+            });
         let millis = at.millisecond();
         Self(at.replace_millisecond(millis).unwrap_or(at))
     }
@@ -142,6 +152,22 @@ impl utoipa::ToSchema for Timestamp {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_instant_past_the_range_in_utc_is_held_at_its_end() {
+        use time::format_description::well_known::Rfc3339;
+        let late = OffsetDateTime::parse("9999-12-31T23:59:59-01:00", &Rfc3339).unwrap();
+        let plus_one = time::UtcOffset::from_hms(1, 0, 0).unwrap();
+        let early = time::PrimitiveDateTime::MIN.assume_offset(plus_one);
+        let held = Timestamp::from_datetime(late);
+        assert_eq!(held.datetime().year(), 9999);
+        assert_eq!(
+            serde_json::to_string(&held).unwrap(),
+            "\"9999-12-31T23:59:59.999Z\""
+        );
+        let held = Timestamp::from_datetime(early).datetime();
+        assert_eq!(held, time::PrimitiveDateTime::MIN.assume_utc());
+    }
 
     #[test]
     fn serialises_as_time_writes_rfc3339() {

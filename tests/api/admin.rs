@@ -408,6 +408,27 @@ async fn a_ban_ends_sessions_and_blocks_sign_in_and_refresh(backend: Backend) {
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "an end in the past");
+
+    // The last instant a client can write, in a negative offset, is past
+    // what the service holds in UTC: held at that end, not a dropped
+    // connection (a panic in the worker before).
+    let last = "9999-12-31T23:59:59-01:00";
+    let response = app
+        .call(
+            Method::POST,
+            &ban,
+            &root.access,
+            Some(json!({ "until": last })),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let banned: Value = response.json().await.unwrap();
+    assert!(
+        banned.to_string().contains("9999-12-31T23:59:59.999Z"),
+        "{banned}"
+    );
+    app.get_ok(format!("/v1/admin/audit-events?to={last}"), &root.access)
+        .await;
 }
 
 async fn a_role_change_ends_sessions_and_new_tokens_carry_it(backend: Backend) {
