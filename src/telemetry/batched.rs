@@ -12,7 +12,9 @@
 //!
 //! Never lossy: when the output stalls and the buffer reaches [`LIMIT`], the
 //! threads that log wait for room, as a slow stdout made them wait before.
-//! Dropping the [`Flusher`] writes what is left and stops the thread.
+//! Dropping the [`Flusher`] writes what is left and stops the thread; a line
+//! logged after that (or after the thread ended any other way) is written
+//! by the thread that logs it, as before.
 
 use std::io::{self, Write};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -29,12 +31,15 @@ const LIMIT: usize = 4 * 1024 * 1024;
 #[derive(Default)]
 struct Pending {
     lines: Vec<u8>,
+    /// The writer is asked to stop once the buffer is empty.
     closed: bool,
+    /// The writer has stopped: whoever logs writes the output.
+    stopped: bool,
 }
 
-#[derive(Default)]
 struct Shared {
     pending: Mutex<Pending>,
+    output: Mutex<Box<dyn Write + Send>>,
     /// Lines arrived in an empty buffer, or the writer should stop.
     arrived: Condvar,
     /// The writer took the buffer: there is room again.
@@ -46,6 +51,25 @@ impl Shared {
         // A panic while holding the lock cannot leave the buffer half
         // changed (it only grows or is swapped whole): go on with it.
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write_out(&self, bytes: &[u8]) -> io::Result<()> {
+        let mut output = self.output.lock().unwrap_or_else(|p| p.into_inner());
+        output.write_all(bytes).and_then(|()| output.flush())
+    }
+}
+
+/// Marks the writer stopped however its thread ends, so that nobody waits
+/// for room that it would have made.
+struct Stopped<'a>(&'a Shared);
+
+impl Drop for Stopped<'_> {
+    fn drop(&mut self) {
+        let mut pending = self.0.lock();
+        pending.closed = true;
+        pending.stopped = true;
+        drop(pending);
+        self.0.taken.notify_all();
     }
 }
 
@@ -61,12 +85,17 @@ pub struct Flusher {
 
 /// Starts the writer thread over `output`.
 pub fn batched<W: Write + Send + 'static>(output: W) -> io::Result<(Batched, Flusher)> {
-    let shared = Arc::new(Shared::default());
+    let shared = Arc::new(Shared {
+        pending: Mutex::default(),
+        output: Mutex::new(Box::new(output)),
+        arrived: Condvar::new(),
+        taken: Condvar::new(),
+    });
     let thread = std::thread::Builder::new()
         .name("portcullis-log".into())
         .spawn({
             let shared = shared.clone();
-            move || write_batches(&shared, output)
+            move || write_batches(&shared)
         })?;
     Ok((
         Batched(shared.clone()),
@@ -77,10 +106,12 @@ pub fn batched<W: Write + Send + 'static>(output: W) -> io::Result<(Batched, Flu
     ))
 }
 
-fn write_batches<W: Write>(shared: &Shared, mut output: W) {
+fn write_batches(shared: &Shared) {
+    let _stopped = Stopped(shared);
     let mut batch = Vec::new();
+    let mut failing = false;
     loop {
-        {
+        let closed = {
             let mut pending = shared.lock();
             while pending.lines.is_empty() && !pending.closed {
                 pending = shared
@@ -93,13 +124,22 @@ fn write_batches<W: Write>(shared: &Shared, mut output: W) {
             }
             batch.clear();
             std::mem::swap(&mut batch, &mut pending.lines);
-        }
+            pending.closed
+        };
         shared.taken.notify_all();
-        // Nowhere to report a failing stdout but stderr, once per batch.
-        if let Err(error) = output.write_all(&batch).and_then(|()| output.flush()) {
-            eprintln!("portcullis: cannot write the log: {error}");
+        match shared.write_out(&batch) {
+            Ok(()) => failing = false,
+            // Nowhere to report a failing output but stderr: once, not
+            // for every batch while it fails, and never a panic.
+            Err(error) if !failing => {
+                failing = true;
+                let _ = writeln!(io::stderr(), "portcullis: cannot write the log: {error}");
+            }
+            Err(_) => {}
         }
-        std::thread::sleep(GATHER);
+        if !closed {
+            std::thread::sleep(GATHER);
+        }
     }
 }
 
@@ -122,6 +162,11 @@ impl Write for Batched {
                 .taken
                 .wait(pending)
                 .unwrap_or_else(|p| p.into_inner());
+        }
+        if pending.stopped {
+            drop(pending);
+            self.0.write_out(line)?;
+            return Ok(line.len());
         }
         let was_empty = pending.lines.is_empty();
         pending.lines.extend_from_slice(line);
@@ -211,6 +256,48 @@ mod tests {
             std::thread::sleep(Duration::from_millis(5));
         }
         panic!("the line was not written within a second");
+    }
+
+    #[test]
+    fn a_line_after_the_writer_stopped_is_written_by_its_logger() {
+        let output = Output::default();
+        let (writer, flusher) = batched(output.clone()).unwrap();
+        writer.make_writer().write_all(b"before\n").unwrap();
+        drop(flusher);
+        writer.make_writer().write_all(b"after\n").unwrap();
+        assert_eq!(output.bytes.lock().unwrap().as_slice(), b"before\nafter\n");
+    }
+
+    struct Failing;
+
+    impl Write for Failing {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Err(io::Error::other("the collector is gone"))
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_failing_output_never_makes_loggers_wait_forever() {
+        let (writer, flusher) = batched(Failing).unwrap();
+        let line = vec![b'x'; 1023];
+        let logger = std::thread::spawn(move || {
+            for _ in 0..3 * LIMIT / 1024 {
+                let mut w = writer.make_writer();
+                w.write_all(&line).unwrap();
+            }
+        });
+        for _ in 0..1000 {
+            if logger.is_finished() {
+                logger.join().unwrap();
+                drop(flusher);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("the logger still waits after 10 s");
     }
 
     /// An output that blocks until released, as a stalled pipe does.
