@@ -65,7 +65,7 @@ impl Serialize for Timestamp {
         let text = Rfc3339::of(self.0);
         match text.as_ref().map(|t| std::str::from_utf8(t.as_bytes())) {
             Some(Ok(text)) => serializer.serialize_str(text),
-            // A year outside 0000-9999 (never stored): `time`'s own error.
+            // A year outside 0000-9999 (never stored): `time`'s own answer.
             _ => time::serde::rfc3339::serialize(&self.0, serializer),
         }
     }
@@ -82,7 +82,8 @@ struct Rfc3339 {
 
 impl Rfc3339 {
     fn of(at: OffsetDateTime) -> Option<Self> {
-        let at = at.to_offset(time::UtcOffset::UTC);
+        // Always UTC already; `checked_` so that nothing here can panic.
+        let at = at.checked_to_offset(time::UtcOffset::UTC)?;
         let year = u32::try_from(at.year()).ok().filter(|y| *y <= 9999)?;
         let mut text = Self {
             bytes: [0; 30],
