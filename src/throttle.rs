@@ -2,7 +2,7 @@
 //! per-client request limits on the sensitive endpoints, and a per-account
 //! sign-in lockout with a growing delay and a hard cap.
 
-use crate::config::{LockoutSettings, RateLimit, RateLimits};
+use crate::config::{RateLimit, RateLimits};
 use crate::domain::{CodeAction, Email};
 use crate::error::FlowError;
 use crate::flows::context::Origin;
@@ -266,23 +266,6 @@ fn retry_at(reopens: Timestamp, now: Timestamp) -> FlowError {
     }
 }
 
-/// How long an account stays locked after its `failures`-th attempt without
-/// a success: nothing for the free attempts, then a delay that doubles with
-/// every further failure up to the maximum, and a long lock at the hard cap.
-pub fn lock_after(failures: i64, settings: &LockoutSettings) -> Option<Duration> {
-    let failures = u32::try_from(failures).unwrap_or(u32::MAX);
-    if failures >= settings.hard_cap {
-        return Some(Duration::from_secs(settings.hard_lock_secs));
-    }
-    let beyond = failures.checked_sub(settings.free_attempts)?;
-    let factor = 2u64.saturating_pow(beyond.min(63));
-    let secs = settings
-        .base_delay_secs
-        .saturating_mul(factor)
-        .min(settings.max_delay_secs);
-    Some(Duration::from_secs(secs))
-}
-
 /// Claims a sign-in attempt for an account (`key`: its normalised address).
 /// Counting happens before the password is checked, in the same statement
 /// that checks the lock, so that concurrent guesses cannot get past the
@@ -291,12 +274,15 @@ pub async fn claim_sign_in(state: &AppState, key: &str) -> Result<bool, FlowErro
     let settings = &state.settings.lockout;
     let now = state.clock.now();
     let window_cutoff = now.minus(Duration::from_secs(settings.window_secs));
-    let mut tx = state.store.transaction().await?;
-    let Some(failures) = tx.claim_login_attempt(key, now, window_cutoff).await? else {
+    let claimed = state
+        .store
+        .claim_login_attempt(key, now, window_cutoff, settings)
+        .await?;
+    let Some(failures) = claimed else {
         return Ok(false);
     };
-    if let Some(lock) = lock_after(failures, settings) {
-        tx.lock_login(key, now.plus(lock)).await?;
+    // The store set the lock that this attempt earned, if any, with the count.
+    if let Some(lock) = settings.lock_after(failures) {
         state.metrics.lockouts.inc();
         tracing::info!(
             failures,
@@ -304,7 +290,6 @@ pub async fn claim_sign_in(state: &AppState, key: &str) -> Result<bool, FlowErro
             "sign-in attempts locked for a while"
         );
     }
-    tx.commit().await?;
     Ok(true)
 }
 
@@ -332,22 +317,40 @@ fn second_factor_key(email: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::LockoutSettings;
 
     #[test]
     fn the_delay_grows_then_caps() {
         let settings = LockoutSettings::default();
-        assert_eq!(lock_after(4, &settings), None);
-        assert_eq!(lock_after(5, &settings), Some(Duration::from_secs(2)));
-        assert_eq!(lock_after(6, &settings), Some(Duration::from_secs(4)));
-        assert_eq!(lock_after(10, &settings), Some(Duration::from_secs(64)));
-        assert_eq!(lock_after(30, &settings), Some(Duration::from_secs(900)));
-        assert_eq!(
-            lock_after(100, &settings),
-            Some(Duration::from_secs(86_400))
-        );
-        assert_eq!(
-            lock_after(i64::MAX, &settings),
-            Some(Duration::from_secs(86_400))
-        );
+        let lock_after = |failures| settings.lock_after(failures);
+        assert_eq!(lock_after(4), None);
+        assert_eq!(lock_after(5), Some(Duration::from_secs(2)));
+        assert_eq!(lock_after(6), Some(Duration::from_secs(4)));
+        assert_eq!(lock_after(10), Some(Duration::from_secs(64)));
+        assert_eq!(lock_after(30), Some(Duration::from_secs(900)));
+        assert_eq!(lock_after(100), Some(Duration::from_secs(86_400)));
+        assert_eq!(lock_after(i64::MAX), Some(Duration::from_secs(86_400)));
+        // 2 s doubled 9 times is 1024 s, past the 900 s maximum.
+        assert_eq!(settings.doublings_to_max(), 9);
+    }
+
+    #[test]
+    fn absurd_settings_give_a_century_at_most() {
+        let settings = LockoutSettings {
+            base_delay_secs: u64::MAX,
+            max_delay_secs: u64::MAX,
+            hard_lock_secs: u64::MAX,
+            ..LockoutSettings::default()
+        };
+        let century = Duration::from_secs(100 * 365 * 24 * 3600);
+        assert_eq!(settings.lock_after(5), Some(century));
+        assert_eq!(settings.lock_after(100), Some(century));
+        assert_eq!(settings.doublings_to_max(), 0);
+        let zero = LockoutSettings {
+            base_delay_secs: 0,
+            ..LockoutSettings::default()
+        };
+        assert_eq!(zero.lock_after(7), Some(Duration::ZERO));
+        assert_eq!(zero.doublings_to_max(), 0);
     }
 }

@@ -3,6 +3,7 @@
 
 use super::{ConfigError, Settings};
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
 
 /// At most `limit` requests per `window_secs` from one client address
 /// (one IPv6 /64); `limit = 0` switches the limit off.
@@ -109,6 +110,53 @@ impl Default for LockoutSettings {
             hard_lock_secs: 24 * 3600,
             window_secs: 24 * 3600,
         }
+    }
+}
+
+/// The longest lock the schedule gives, whatever the settings say (about a
+/// century): a lock of that length never ends in practice, and the
+/// database can add it to any date it stores.
+const LONGEST_LOCK_SECS: u64 = 100 * 365 * 24 * 3600;
+
+impl LockoutSettings {
+    /// How long an account stays locked after its `failures`-th attempt
+    /// without a success: nothing for the free attempts, then a delay that
+    /// doubles with every further failure up to the maximum, and a long
+    /// lock at the hard cap.
+    pub fn lock_after(&self, failures: i64) -> Option<Duration> {
+        let failures = u32::try_from(failures.max(0)).unwrap_or(u32::MAX);
+        if failures >= self.hard_cap {
+            return Some(Duration::from_secs(self.hard_lock_secs()));
+        }
+        let beyond = failures.checked_sub(self.free_attempts)?;
+        let factor = 2u64.saturating_pow(beyond.min(63));
+        let secs = self.base_delay_secs().saturating_mul(factor);
+        Some(Duration::from_secs(secs.min(self.max_delay_secs())))
+    }
+
+    /// The first lock's length, in seconds (at most a century).
+    pub fn base_delay_secs(&self) -> u64 {
+        self.base_delay_secs.min(LONGEST_LOCK_SECS)
+    }
+
+    /// The longest delay before the hard cap, in seconds (at most a century).
+    pub fn max_delay_secs(&self) -> u64 {
+        self.max_delay_secs.min(LONGEST_LOCK_SECS)
+    }
+
+    /// The hard cap's lock, in seconds (at most a century).
+    pub fn hard_lock_secs(&self) -> u64 {
+        self.hard_lock_secs.min(LONGEST_LOCK_SECS)
+    }
+
+    /// How many doublings of the first lock reach the longest delay: past
+    /// them every delay is the longest. SQL that computes the schedule
+    /// shifts by no more than this, so its arithmetic never overflows.
+    pub fn doublings_to_max(&self) -> u32 {
+        let (base, max) = (self.base_delay_secs(), self.max_delay_secs());
+        (0..63)
+            .find(|&k| base == 0 || base.saturating_mul(1 << k) >= max)
+            .unwrap_or(63)
     }
 }
 

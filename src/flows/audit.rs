@@ -4,7 +4,7 @@
 
 use crate::flows::context::Origin;
 use crate::state::AppState;
-use crate::store::{AuditEvent, Repo, StoreResult, Timestamp};
+use crate::store::{AuditEvent, Publication, Repo, StoreResult, Timestamp};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -183,9 +183,13 @@ pub async fn record_at(
     at: Timestamp,
 ) -> StoreResult<()> {
     let event = entry.into_event(client, at);
-    repo.insert_audit_event(&event).await?;
-    // Published to webhook endpoints in the same transaction.
-    crate::webhooks::enqueue(repo, &event).await
+    // Published to webhook endpoints in the same unit of work.
+    let published = crate::webhooks::publication(&event);
+    let publication = published.as_ref().map(|(event_type, payload)| Publication {
+        event_type,
+        payload,
+    });
+    repo.record_audit_event(&event, publication).await
 }
 
 /// Records on its own connection (for refusals, which change nothing else).

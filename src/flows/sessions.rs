@@ -36,9 +36,8 @@ pub async fn open_session(
         auth_method: assurance.first,
         second_factor: assurance.second,
     };
-    repo.insert_session(&session).await?;
     let refresh_token = random_token();
-    repo.insert_refresh_token(&sha256_hex(&refresh_token), session.id, now)
+    repo.insert_session_with_refresh_token(&session, &sha256_hex(&refresh_token))
         .await?;
     Ok((session, refresh_token))
 }

@@ -19,6 +19,7 @@ pub use sql::{connect, migrate, ConnectError};
 pub use timestamp::Timestamp;
 pub use unique_key::UniqueKey;
 
+use crate::config::LockoutSettings;
 use crate::domain::{CodeAction, Email, Role, SecondFactor};
 use async_trait::async_trait;
 use uuid::Uuid;
@@ -74,6 +75,16 @@ pub trait Store: Send + Sync {
         now: Timestamp,
         idle_cutoff: Timestamp,
     ) -> StoreResult<Option<Session>>;
+    /// [`ThrottleRepo::claim_login_attempt`] in a unit of work of its own:
+    /// concurrent attempts cannot get past the lock (the count and the lock
+    /// it earns are written together, the key's row locked meanwhile).
+    async fn claim_login_attempt(
+        &self,
+        key: &str,
+        now: Timestamp,
+        window_cutoff: Timestamp,
+        lockout: &LockoutSettings,
+    ) -> StoreResult<Option<i64>>;
     /// A write transaction (SQLite: `BEGIN IMMEDIATE`, so concurrent writers
     /// queue on the busy timeout instead of failing). Dropping it without
     /// [`Repo::commit`] rolls everything back.
@@ -236,6 +247,14 @@ pub trait CodeRepo {
 #[async_trait]
 pub trait SessionRepo {
     async fn insert_session(&mut self, session: &Session) -> StoreResult<()>;
+    /// Inserts a new session with its first refresh token, issued as it is
+    /// created: one statement where the dialect allows, else two in the
+    /// caller's unit of work.
+    async fn insert_session_with_refresh_token(
+        &mut self,
+        session: &Session,
+        token_hash: &str,
+    ) -> StoreResult<()>;
     async fn insert_refresh_token(
         &mut self,
         token_hash: &str,
@@ -393,13 +412,17 @@ pub trait ThrottleRepo {
         window_cutoff: Timestamp,
     ) -> StoreResult<Option<(i64, Timestamp)>>;
     /// Claims a sign-in attempt for `key` unless it is locked: counts it
-    /// (forgetting failures from before `window_cutoff`) and returns the count
-    /// of attempts without a success, this one included. `None`: locked.
+    /// (forgetting failures from before `window_cutoff`), locks `key` for as
+    /// long as `lockout` gives that count, and returns the count of attempts
+    /// without a success, this one included. `None`: locked. One statement
+    /// on PostgreSQL; on SQLite two, which need the caller's transaction
+    /// ([`Store::claim_login_attempt`] picks the unit of work).
     async fn claim_login_attempt(
         &mut self,
         key: &str,
         now: Timestamp,
         window_cutoff: Timestamp,
+        lockout: &LockoutSettings,
     ) -> StoreResult<Option<i64>>;
     /// Locks `key` until `until`, unless it is already locked for longer.
     async fn lock_login(&mut self, key: &str, until: Timestamp) -> StoreResult<()>;
@@ -457,7 +480,15 @@ pub trait ServiceClientRepo {
 
 #[async_trait]
 pub trait AuditRepo {
-    async fn insert_audit_event(&mut self, event: &AuditEvent) -> StoreResult<()>;
+    /// Inserts the event and, with a publication, queues it for every
+    /// enabled endpoint subscribed to its type (a transactional outbox): in
+    /// one statement where the dialect allows, else two in the caller's
+    /// unit of work.
+    async fn record_audit_event(
+        &mut self,
+        event: &AuditEvent,
+        publication: Option<Publication<'_>>,
+    ) -> StoreResult<()>;
     /// Newest first, after the cursor.
     async fn audit_events(&mut self, query: &AuditQuery) -> StoreResult<Vec<AuditEvent>>;
 }
@@ -556,15 +587,6 @@ pub trait FactorRepo {
 /// Webhook endpoints and their deliveries (a transactional outbox).
 #[async_trait]
 pub trait WebhookRepo {
-    /// Queues an event for every enabled endpoint subscribed to its type,
-    /// in one statement; returns how many deliveries were queued.
-    async fn enqueue_webhooks(
-        &mut self,
-        event_id: Uuid,
-        event_type: &str,
-        payload: &str,
-        now: Timestamp,
-    ) -> StoreResult<u64>;
     async fn insert_webhook_delivery(&mut self, delivery: &WebhookDelivery) -> StoreResult<()>;
     async fn insert_webhook_endpoint(&mut self, endpoint: &WebhookEndpoint) -> StoreResult<()>;
     /// Oldest first.

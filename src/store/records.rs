@@ -340,6 +340,14 @@ pub struct AuditEvent {
     pub details: Option<String>,
 }
 
+/// An audit event as webhook endpoints receive it: the published type and
+/// the body, queued for every enabled endpoint subscribed to that type.
+#[derive(Debug, Clone, Copy)]
+pub struct Publication<'a> {
+    pub event_type: &'a str,
+    pub payload: &'a str,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct AuditQuery {
     pub user_id: Option<Uuid>,

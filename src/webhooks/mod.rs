@@ -11,7 +11,7 @@ pub use signature::{new_secret, sign, SecretError};
 pub use target::{TargetError, TargetPolicy};
 pub use worker::{spawn_worker, Webhooks};
 
-use crate::store::{AuditEvent, Repo, StoreResult};
+use crate::store::AuditEvent;
 use serde_json::{json, Map, Value};
 
 /// Every event type an endpoint can subscribe to, with what it means. The
@@ -106,20 +106,13 @@ pub fn payload(event_type: &str, event: &AuditEvent) -> Value {
     })
 }
 
-/// Queues the audit event for every enabled endpoint subscribed to its
-/// type, in the caller's transaction. A sign-in failure of an address with
-/// no account concerns nobody and is not published.
-pub async fn enqueue(repo: &mut dyn Repo, event: &AuditEvent) -> StoreResult<()> {
-    let Some(event_type) = event_type_of(&event.event_type) else {
-        return Ok(());
-    };
-    if event.user_id.is_none() {
-        return Ok(());
-    }
-    let body = payload(event_type, event).to_string();
-    repo.enqueue_webhooks(event.id, event_type, &body, event.occurred_at)
-        .await?;
-    Ok(())
+/// The audit event as endpoints receive it, if it is published: its type
+/// and body. A sign-in failure of an address with no account concerns
+/// nobody and is not published.
+pub fn publication(event: &AuditEvent) -> Option<(&'static str, String)> {
+    let event_type = event_type_of(&event.event_type)?;
+    event.user_id?;
+    Some((event_type, payload(event_type, event).to_string()))
 }
 
 #[cfg(test)]

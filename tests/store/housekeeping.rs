@@ -2,6 +2,7 @@
 
 use crate::helpers::{em, session_of, TestStore};
 use crate::store_tests;
+use portcullis::config::LockoutSettings;
 use portcullis::domain::CodeAction;
 use portcullis::store::{
     AuditEvent, NewCode, OAuthHandoff, OAuthPurpose, OAuthState, PendingLink, PendingRegistration,
@@ -110,10 +111,10 @@ async fn purge_deletes_only_what_can_no_longer_be_used(s: TestStore) {
     repo.hit_rate_limit("live", s.now, s.before(60))
         .await
         .unwrap();
-    repo.claim_login_attempt("old", retention, retention)
+    repo.claim_login_attempt("old", retention, retention, &LockoutSettings::default())
         .await
         .unwrap();
-    repo.claim_login_attempt("locked", retention, retention)
+    repo.claim_login_attempt("locked", retention, retention, &LockoutSettings::default())
         .await
         .unwrap();
     repo.lock_login("locked", s.after(60)).await.unwrap();
@@ -132,7 +133,7 @@ async fn purge_deletes_only_what_can_no_longer_be_used(s: TestStore) {
         .await
         .unwrap();
     for (kind, at) in [("old", s.before(100 * DAY)), ("new", s.now)] {
-        repo.insert_audit_event(&AuditEvent {
+        let event = AuditEvent {
             id: Uuid::now_v7(),
             occurred_at: at,
             event_type: kind.into(),
@@ -142,9 +143,8 @@ async fn purge_deletes_only_what_can_no_longer_be_used(s: TestStore) {
             user_agent: None,
             request_id: None,
             details: None,
-        })
-        .await
-        .unwrap();
+        };
+        repo.record_audit_event(&event, None).await.unwrap();
     }
 
     // Without an audit cutoff the audit log is left alone.

@@ -16,7 +16,45 @@ store_tests!(
     a_refresh_rotates_touches_and_issues_at_once_or_not_at_all,
     a_revocation_racing_a_refresh_leaves_nothing_half_written,
     many_refreshes_at_once_each_token_rotates_once,
+    a_session_opens_with_its_first_refresh_token_or_not_at_all,
 );
+
+/// The session and its first token are one unit of work (one statement on
+/// PostgreSQL): the token is current and issued as the session starts; a
+/// session that cannot be inserted leaves no token behind.
+async fn a_session_opens_with_its_first_refresh_token_or_not_at_all(s: TestStore) {
+    let user = s.user("open@example.com").await;
+    let mut repo = s.conn().await;
+    let session = session_of(user.id, s.now);
+    repo.insert_session_with_refresh_token(&session, "rt-first")
+        .await
+        .unwrap();
+    let read = repo.live_session(session.id, user.id, s.now).await.unwrap();
+    assert_eq!(read.map(|r| r.id), Some(session.id));
+    assert!(repo
+        .is_current_refresh_token("rt-first", session.id)
+        .await
+        .unwrap());
+    let record = repo
+        .refresh_token_record("rt-first")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((record.session_id, record.user_id), (session.id, user.id));
+    assert_eq!(record.rotated_at, None);
+
+    // The same session id again: refused, and its token is not written.
+    let again = repo
+        .insert_session_with_refresh_token(&session, "rt-orphan")
+        .await;
+    assert!(again.is_err());
+    let mut repo = s.conn().await;
+    assert!(repo
+        .refresh_token_record("rt-orphan")
+        .await
+        .unwrap()
+        .is_none());
+}
 
 async fn a_session_keeps_how_and_when_its_user_proved_who_they_are(s: TestStore) {
     let user = s.user("amr@example.com").await;

@@ -2,11 +2,46 @@
 
 use crate::helpers::TestStore;
 use crate::store_tests;
+use portcullis::config::LockoutSettings;
 
 store_tests!(
     hits_count_in_a_window_that_restarts,
     sign_in_attempts_count_lock_and_clear,
+    each_attempt_locks_for_as_long_as_the_schedule_says,
 );
+
+/// The lock an attempt earns is set with its count (on PostgreSQL computed
+/// by the statement itself): for every count, up to and past the hard cap,
+/// the account is locked until exactly `lock_after(count)` later.
+async fn each_attempt_locks_for_as_long_as_the_schedule_says(s: TestStore) {
+    let lockout = LockoutSettings {
+        free_attempts: 2,
+        base_delay_secs: 3,
+        max_delay_secs: 20,
+        hard_cap: 7,
+        hard_lock_secs: 1000,
+        window_secs: 1_000_000,
+    };
+    let key = "schedule@example.com";
+    let window = s.before(1);
+    let claim = |at: u64| {
+        s.store
+            .claim_login_attempt(key, s.after(at), window, &lockout)
+    };
+    let mut at = 0;
+    let mut locks = Vec::new();
+    for count in 1..=9 {
+        assert_eq!(claim(at).await.unwrap(), Some(count), "attempt {count}");
+        let lock = lockout.lock_after(count).map(|d| d.as_secs());
+        locks.push(lock.unwrap_or(0));
+        if let Some(secs) = lock {
+            // Locked until the very end: refused, and not counted.
+            assert_eq!(claim(at + secs - 1).await.unwrap(), None, "attempt {count}");
+        }
+        at += lock.unwrap_or(1);
+    }
+    assert_eq!(locks, [0, 3, 6, 12, 20, 20, 1000, 1000, 1000]);
+}
 
 async fn hits_count_in_a_window_that_restarts(s: TestStore) {
     let mut repo = s.conn().await;
@@ -59,15 +94,19 @@ async fn hits_count_in_a_window_that_restarts(s: TestStore) {
 }
 
 async fn sign_in_attempts_count_lock_and_clear(s: TestStore) {
+    // Five free attempts: no lock but the ones set here.
+    let lockout = LockoutSettings::default();
     let mut repo = s.conn().await;
     let key = "ann@example.com";
     let window = s.before(900);
     assert_eq!(
-        repo.claim_login_attempt(key, s.now, window).await.unwrap(),
+        repo.claim_login_attempt(key, s.now, window, &lockout)
+            .await
+            .unwrap(),
         Some(1)
     );
     assert_eq!(
-        repo.claim_login_attempt(key, s.after(1), window)
+        repo.claim_login_attempt(key, s.after(1), window, &lockout)
             .await
             .unwrap(),
         Some(2)
@@ -77,21 +116,21 @@ async fn sign_in_attempts_count_lock_and_clear(s: TestStore) {
     // A shorter lock does not cut a longer one.
     repo.lock_login(key, s.after(100)).await.unwrap();
     assert_eq!(
-        repo.claim_login_attempt(key, s.after(299), window)
+        repo.claim_login_attempt(key, s.after(299), window, &lockout)
             .await
             .unwrap(),
         None
     );
     // Locked attempts are not counted; at the end of the lock it counts on.
     assert_eq!(
-        repo.claim_login_attempt(key, s.after(300), window)
+        repo.claim_login_attempt(key, s.after(300), window, &lockout)
             .await
             .unwrap(),
         Some(3)
     );
     // Failures from before the window are forgotten.
     assert_eq!(
-        repo.claim_login_attempt(key, s.after(400), s.after(300))
+        repo.claim_login_attempt(key, s.after(400), s.after(300), &lockout)
             .await
             .unwrap(),
         Some(1)
@@ -99,7 +138,7 @@ async fn sign_in_attempts_count_lock_and_clear(s: TestStore) {
     repo.clear_login_attempts(key).await.unwrap();
     assert_eq!(s.db.count_rows("login_throttle").await, 0);
     assert_eq!(
-        repo.claim_login_attempt(key, s.after(401), window)
+        repo.claim_login_attempt(key, s.after(401), window, &lockout)
             .await
             .unwrap(),
         Some(1)

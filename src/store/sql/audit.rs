@@ -1,24 +1,86 @@
 //! The audit log.
 
 use super::SqlRepo;
-use crate::store::{AuditEvent, AuditQuery, AuditRepo, StoreResult};
+use crate::store::{AuditEvent, AuditQuery, AuditRepo, Publication, StoreResult};
+
+/// The event's row; `$1`…`$9` are its columns.
+macro_rules! insert_event {
+    () => {
+        "INSERT INTO audit_events (id, occurred_at, event_type, user_id, actor_id, ip, \
+         user_agent, request_id, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+    };
+}
+
+/// Its deliveries, one per enabled endpoint subscribed to its type (or to
+/// `*`): `$1` the event, `$2` the time, then the type, the body and the
+/// type's `LIKE` pattern at `$type`, `$payload` and `$pattern`.
+macro_rules! enqueue {
+    ($type:literal, $payload:literal, $pattern:literal) => {
+        concat!(
+            "INSERT INTO webhook_deliveries (event_id, endpoint_id, event_type, payload, status, \
+             attempts, next_attempt_at, created_at) SELECT $1, id, ",
+            $type,
+            ", ",
+            $payload,
+            ", 'pending', 0, $2, $2 FROM webhook_endpoints \
+             WHERE enabled AND (events LIKE '% * %' OR events LIKE ",
+            $pattern,
+            ")"
+        )
+    };
+}
+
+/// Both in one statement (PostgreSQL): a data-modifying `WITH` runs even
+/// though nothing reads it.
+const RECORD_AND_ENQUEUE: &str = concat!(
+    "WITH event AS (",
+    insert_event!(),
+    ") ",
+    enqueue!("$10", "$11", "$12")
+);
+
+/// The deliveries alone, after the event's own statement.
+const ENQUEUE: &str = enqueue!("$3", "$4", "$5");
 
 impl_for_backends! { impl AuditRepo for SqlRepo<DB> {
-    async fn insert_audit_event(&mut self, event: &AuditEvent) -> StoreResult<()> {
-        let query = sqlx::query(
-            "INSERT INTO audit_events (id, occurred_at, event_type, user_id, actor_id, ip, \
-             user_agent, request_id, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(event.id)
-        .bind(event.occurred_at)
-        .bind(event.event_type.as_str())
-        .bind(event.user_id)
-        .bind(event.actor_id)
-        .bind(event.ip.as_deref())
-        .bind(event.user_agent.as_deref())
-        .bind(event.request_id.as_deref())
-        .bind(event.details.as_deref());
-        self.execute("insert_audit_event", query).await?;
+    async fn record_audit_event(
+        &mut self,
+        event: &AuditEvent,
+        publication: Option<Publication<'_>>,
+    ) -> StoreResult<()> {
+        let insert = |sql| {
+            sqlx::query(sql)
+                .bind(event.id)
+                .bind(event.occurred_at)
+                .bind(event.event_type.as_str())
+                .bind(event.user_id)
+                .bind(event.actor_id)
+                .bind(event.ip.as_deref())
+                .bind(event.user_agent.as_deref())
+                .bind(event.request_id.as_deref())
+                .bind(event.details.as_deref())
+        };
+        let Some(published) = publication else {
+            self.execute("insert_audit_event", insert(insert_event!())).await?;
+            return Ok(());
+        };
+        let pattern = format!("% {} %", published.event_type);
+        if <DB as crate::store::sql::Dialect>::DATA_MODIFYING_CTE {
+            let query = insert(RECORD_AND_ENQUEUE)
+                .bind(published.event_type)
+                .bind(published.payload)
+                .bind(pattern);
+            self.execute("record_audit_event", query).await?;
+            return Ok(());
+        }
+        self.execute("insert_audit_event", insert(insert_event!())).await?;
+        let query = sqlx::query(ENQUEUE)
+            .bind(event.id)
+            .bind(event.occurred_at)
+            .bind(published.event_type)
+            .bind(published.payload)
+            .bind(pattern);
+        self.execute("enqueue_webhooks", query).await?;
         Ok(())
     }
 

@@ -173,6 +173,9 @@ pub trait Dialect: Database {
     /// yes, SQLite no): then several dependent writes are one statement, one
     /// round trip, atomic without a transaction.
     const DATA_MODIFYING_CTE: bool;
+    /// A sign-in attempt claimed and the lock it earns set in one statement
+    /// (`sql::throttle`), where the dialect can compute the lock's end.
+    const CLAIM_AND_LOCK: Option<&'static str>;
     /// The violated unique index.
     fn unique_key(error: &dyn DatabaseError) -> UniqueKey;
     /// Lock contention or a server going away: a 503, not a 500.
@@ -665,6 +668,27 @@ where
 
     fn liveness_lease(&self) -> Option<Duration> {
         self.liveness.is_on().then(|| self.liveness.lease())
+    }
+
+    async fn claim_login_attempt(
+        &self,
+        key: &str,
+        now: Timestamp,
+        window_cutoff: Timestamp,
+        lockout: &crate::config::LockoutSettings,
+    ) -> StoreResult<Option<i64>> {
+        // One statement is atomic on its own (one round trip); two need a
+        // transaction, and commit is a no-op on a plain connection.
+        let mut repo = if DB::CLAIM_AND_LOCK.is_some() {
+            self.connection().await?
+        } else {
+            self.transaction().await?
+        };
+        let claimed = repo
+            .claim_login_attempt(key, now, window_cutoff, lockout)
+            .await?;
+        repo.commit().await?;
+        Ok(claimed)
     }
 
     async fn rotate_refresh(

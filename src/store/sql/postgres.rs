@@ -14,6 +14,7 @@ impl Dialect for Postgres {
     const SERIALIZE_WRITES: bool = false;
     const BEGIN_WRITE: &'static str = "BEGIN";
     const DATA_MODIFYING_CTE: bool = true;
+    const CLAIM_AND_LOCK: Option<&'static str> = Some(super::throttle::CLAIM_AND_LOCK_POSTGRES);
 
     fn unique_key(error: &dyn DatabaseError) -> UniqueKey {
         UniqueKey::from_index(error.constraint().unwrap_or_default())

@@ -125,26 +125,64 @@ impl SessionOfUser {
     }
 }
 
+/// A session's row; `$1`…`$11` are its columns.
+macro_rules! insert_session {
+    () => {
+        "INSERT INTO sessions (id, user_id, ip, user_agent, created_at, last_used_at, \
+         expires_at, revoked_at, auth_time, auth_method, second_factor) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+    };
+}
+
+/// The session and its first refresh token (`$12`), issued at its creation,
+/// in one statement (PostgreSQL): the token's foreign key is checked at the
+/// end of the statement, when the session's row is there.
+const OPEN_SESSION: &str = concat!(
+    "WITH session AS (",
+    insert_session!(),
+    ") INSERT INTO refresh_tokens (token_hash, session_id, issued_at) VALUES ($12, $1, $5)"
+);
+
+/// Binds `$1`…`$11` of [`insert_session!`] (a macro: one body for both
+/// backends' query types).
+macro_rules! bind_session {
+    ($query:expr, $session:expr) => {{
+        let session: &Session = $session;
+        $query
+            .bind(session.id)
+            .bind(session.user_id)
+            .bind(session.ip.as_deref())
+            .bind(session.user_agent.as_deref())
+            .bind(session.created_at)
+            .bind(session.last_used_at)
+            .bind(session.expires_at)
+            .bind(session.revoked_at)
+            .bind(session.auth_time)
+            .bind(session.auth_method.as_str())
+            .bind(session.second_factor.map(|f| f.as_str()))
+    }};
+}
+
 impl_for_backends! { impl SessionRepo for SqlRepo<DB> {
     async fn insert_session(&mut self, session: &Session) -> StoreResult<()> {
-        let query = sqlx::query(
-            "INSERT INTO sessions (id, user_id, ip, user_agent, created_at, last_used_at, \
-             expires_at, revoked_at, auth_time, auth_method, second_factor) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(session.id)
-        .bind(session.user_id)
-        .bind(session.ip.as_deref())
-        .bind(session.user_agent.as_deref())
-        .bind(session.created_at)
-        .bind(session.last_used_at)
-        .bind(session.expires_at)
-        .bind(session.revoked_at)
-        .bind(session.auth_time)
-        .bind(session.auth_method.as_str())
-        .bind(session.second_factor.map(|f| f.as_str()));
+        let query = bind_session!(sqlx::query(insert_session!()), session);
         self.execute("insert_session", query).await?;
         Ok(())
+    }
+
+    async fn insert_session_with_refresh_token(
+        &mut self,
+        session: &Session,
+        token_hash: &str,
+    ) -> StoreResult<()> {
+        if <DB as crate::store::sql::Dialect>::DATA_MODIFYING_CTE {
+            let query = bind_session!(sqlx::query(OPEN_SESSION), session).bind(token_hash);
+            self.execute("open_session", query).await?;
+            return Ok(());
+        }
+        self.insert_session(session).await?;
+        self.insert_refresh_token(token_hash, session.id, session.created_at)
+            .await
     }
 
     async fn insert_refresh_token(

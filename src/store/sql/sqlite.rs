@@ -24,6 +24,8 @@ impl Dialect for Sqlite {
     const SERIALIZE_WRITES: bool = true;
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
     const DATA_MODIFYING_CTE: bool = false;
+    // Dates are integers here; the lock is set by a second statement.
+    const CLAIM_AND_LOCK: Option<&'static str> = None;
 
     fn unique_key(error: &dyn DatabaseError) -> UniqueKey {
         unique_key_from_message(error.message())

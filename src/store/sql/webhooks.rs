@@ -6,27 +6,6 @@ use crate::store::{
 use uuid::Uuid;
 
 impl_for_backends! { impl WebhookRepo for SqlRepo<DB> {
-    async fn enqueue_webhooks(
-        &mut self,
-        event_id: Uuid,
-        event_type: &str,
-        payload: &str,
-        now: Timestamp,
-    ) -> StoreResult<u64> {
-        let query = sqlx::query(
-            "INSERT INTO webhook_deliveries (event_id, endpoint_id, event_type, payload, status, \
-             attempts, next_attempt_at, created_at) \
-             SELECT $1, id, $2, $3, 'pending', 0, $4, $4 FROM webhook_endpoints \
-             WHERE enabled AND (events LIKE '% * %' OR events LIKE $5)",
-        )
-        .bind(event_id)
-        .bind(event_type)
-        .bind(payload)
-        .bind(now)
-        .bind(format!("% {event_type} %"));
-        self.execute("enqueue_webhooks", query).await
-    }
-
     async fn insert_webhook_delivery(&mut self, delivery: &WebhookDelivery) -> StoreResult<()> {
         let query = sqlx::query(
             "INSERT INTO webhook_deliveries (event_id, endpoint_id, event_type, payload, status, \
