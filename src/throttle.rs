@@ -346,6 +346,12 @@ mod tests {
         assert_eq!(settings.lock_after(5), Some(century));
         assert_eq!(settings.lock_after(100), Some(century));
         assert_eq!(settings.doublings_to_max(), 0);
+        let widest = LockoutSettings {
+            base_delay_secs: 1,
+            max_delay_secs: u64::MAX,
+            ..LockoutSettings::default()
+        };
+        assert_eq!(widest.doublings_to_max(), 32);
         let zero = LockoutSettings {
             base_delay_secs: 0,
             ..LockoutSettings::default()

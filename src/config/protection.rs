@@ -151,7 +151,11 @@ impl LockoutSettings {
 
     /// How many doublings of the first lock reach the longest delay: past
     /// them every delay is the longest. SQL that computes the schedule
-    /// shifts by no more than this, so its arithmetic never overflows.
+    /// shifts by no more than this, so its arithmetic never overflows:
+    /// with both at most a century (under 2^32 s) it is at most 32, and the
+    /// shifted first lock at most two centuries. (PostgreSQL does not
+    /// refuse a shift that overflows a `bigint`; it wraps, which the clamp
+    /// rules out.)
     pub fn doublings_to_max(&self) -> u32 {
         let (base, max) = (self.base_delay_secs(), self.max_delay_secs());
         (0..63)

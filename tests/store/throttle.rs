@@ -41,6 +41,29 @@ async fn each_attempt_locks_for_as_long_as_the_schedule_says(s: TestStore) {
         at += lock.unwrap_or(1);
     }
     assert_eq!(locks, [0, 3, 6, 12, 20, 20, 1000, 1000, 1000]);
+
+    // With one free attempt, a first attempt locks at once (the insert's
+    // lock); a count from before the window starts over, and its lock is
+    // the one of the new count.
+    let lockout = LockoutSettings {
+        free_attempts: 1,
+        window_secs: 60,
+        ..lockout
+    };
+    let key = "first@example.com";
+    let claim = |at: u64, window: u64| {
+        let cutoff = s.after(at).minus(std::time::Duration::from_secs(window));
+        s.store
+            .claim_login_attempt(key, s.after(at), cutoff, &lockout)
+    };
+    assert_eq!(claim(0, 60).await.unwrap(), Some(1));
+    assert_eq!(claim(2, 60).await.unwrap(), None, "locked for 3 s");
+    assert_eq!(claim(3, 60).await.unwrap(), Some(2));
+    assert_eq!(claim(8, 60).await.unwrap(), None, "locked for 6 s");
+    // 100 s later the two failures are out of the window: one again, 3 s.
+    assert_eq!(claim(103, 60).await.unwrap(), Some(1));
+    assert_eq!(claim(105, 60).await.unwrap(), None, "locked for 3 s");
+    assert_eq!(claim(106, 60).await.unwrap(), Some(2));
 }
 
 async fn hits_count_in_a_window_that_restarts(s: TestStore) {
