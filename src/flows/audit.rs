@@ -4,7 +4,7 @@
 
 use crate::flows::context::Origin;
 use crate::state::AppState;
-use crate::store::{AuditEvent, Publication, Repo, StoreResult, Timestamp};
+use crate::store::{AuditEvent, Repo, StoreResult, Timestamp};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -184,12 +184,8 @@ pub async fn record_at(
 ) -> StoreResult<()> {
     let event = entry.into_event(client, at);
     // Published to webhook endpoints in the same unit of work.
-    let published = crate::webhooks::publication(&event);
-    let publication = published.as_ref().map(|(event_type, payload)| Publication {
-        event_type,
-        payload,
-    });
-    repo.record_audit_event(&event, publication).await
+    let publication = crate::webhooks::publication(&event);
+    repo.record_audit_event(&event, publication.as_ref()).await
 }
 
 /// Records on its own connection (for refusals, which change nothing else).

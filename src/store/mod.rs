@@ -487,7 +487,7 @@ pub trait AuditRepo {
     async fn record_audit_event(
         &mut self,
         event: &AuditEvent,
-        publication: Option<Publication<'_>>,
+        publication: Option<&Publication>,
     ) -> StoreResult<()>;
     /// Newest first, after the cursor.
     async fn audit_events(&mut self, query: &AuditQuery) -> StoreResult<Vec<AuditEvent>>;

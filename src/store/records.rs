@@ -342,10 +342,10 @@ pub struct AuditEvent {
 
 /// An audit event as webhook endpoints receive it: the published type and
 /// the body, queued for every enabled endpoint subscribed to that type.
-#[derive(Debug, Clone, Copy)]
-pub struct Publication<'a> {
-    pub event_type: &'a str,
-    pub payload: &'a str,
+#[derive(Debug, Clone)]
+pub struct Publication {
+    pub event_type: &'static str,
+    pub payload: String,
 }
 
 #[derive(Debug, Clone, Default)]

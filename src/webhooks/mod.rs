@@ -11,7 +11,7 @@ pub use signature::{new_secret, sign, SecretError};
 pub use target::{TargetError, TargetPolicy};
 pub use worker::{spawn_worker, Webhooks};
 
-use crate::store::AuditEvent;
+use crate::store::{AuditEvent, Publication};
 use serde_json::{json, Map, Value};
 
 /// Every event type an endpoint can subscribe to, with what it means. The
@@ -109,10 +109,13 @@ pub fn payload(event_type: &str, event: &AuditEvent) -> Value {
 /// The audit event as endpoints receive it, if it is published: its type
 /// and body. A sign-in failure of an address with no account concerns
 /// nobody and is not published.
-pub fn publication(event: &AuditEvent) -> Option<(&'static str, String)> {
+pub fn publication(event: &AuditEvent) -> Option<Publication> {
     let event_type = event_type_of(&event.event_type)?;
     event.user_id?;
-    Some((event_type, payload(event_type, event).to_string()))
+    Some(Publication {
+        event_type,
+        payload: payload(event_type, event).to_string(),
+    })
 }
 
 #[cfg(test)]

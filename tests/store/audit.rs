@@ -125,9 +125,9 @@ async fn a_published_event_is_queued_for_subscribed_endpoints_only(s: TestStore)
     let payload = r#"{"type":"sign_in.succeeded"}"#;
     let publication = Publication {
         event_type: "sign_in.succeeded",
-        payload,
+        payload: payload.into(),
     };
-    repo.record_audit_event(&published, Some(publication))
+    repo.record_audit_event(&published, Some(&publication))
         .await
         .unwrap();
     // Not published: recorded, queued nowhere.

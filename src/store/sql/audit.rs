@@ -46,7 +46,7 @@ impl_for_backends! { impl AuditRepo for SqlRepo<DB> {
     async fn record_audit_event(
         &mut self,
         event: &AuditEvent,
-        publication: Option<Publication<'_>>,
+        publication: Option<&Publication>,
     ) -> StoreResult<()> {
         let insert = |sql| {
             sqlx::query(sql)
@@ -60,27 +60,26 @@ impl_for_backends! { impl AuditRepo for SqlRepo<DB> {
                 .bind(event.request_id.as_deref())
                 .bind(event.details.as_deref())
         };
-        let Some(published) = publication else {
-            self.execute("insert_audit_event", insert(insert_event!())).await?;
-            return Ok(());
-        };
-        let pattern = format!("% {} %", published.event_type);
-        if <DB as crate::store::sql::Dialect>::DATA_MODIFYING_CTE {
+        let pattern = |p: &Publication| format!("% {} %", p.event_type);
+        let together = publication.filter(|_| <DB as crate::store::sql::Dialect>::DATA_MODIFYING_CTE);
+        if let Some(published) = together {
             let query = insert(RECORD_AND_ENQUEUE)
                 .bind(published.event_type)
-                .bind(published.payload)
-                .bind(pattern);
+                .bind(published.payload.as_str())
+                .bind(pattern(published));
             self.execute("record_audit_event", query).await?;
             return Ok(());
         }
         self.execute("insert_audit_event", insert(insert_event!())).await?;
-        let query = sqlx::query(ENQUEUE)
-            .bind(event.id)
-            .bind(event.occurred_at)
-            .bind(published.event_type)
-            .bind(published.payload)
-            .bind(pattern);
-        self.execute("enqueue_webhooks", query).await?;
+        if let Some(published) = publication {
+            let query = sqlx::query(ENQUEUE)
+                .bind(event.id)
+                .bind(event.occurred_at)
+                .bind(published.event_type)
+                .bind(published.payload.as_str())
+                .bind(pattern(published));
+            self.execute("enqueue_webhooks", query).await?;
+        }
         Ok(())
     }
 

@@ -559,6 +559,25 @@ fn db_error<DB: Dialect>(op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreE
     }
 }
 
+impl<DB> SqlStore<DB>
+where
+    DB: Dialect,
+    SqlRepo<DB>: Repo,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+{
+    /// Where an all-or-nothing write runs: one statement is atomic on its
+    /// own (one round trip); several need a transaction. Commit is a no-op
+    /// on a plain connection, so the caller commits either way.
+    async fn unit_of_work(&self, one_statement: bool) -> StoreResult<Box<dyn Repo>> {
+        if one_statement {
+            self.connection().await
+        } else {
+            self.transaction().await
+        }
+    }
+}
+
 #[async_trait]
 impl<DB> Store for SqlStore<DB>
 where
@@ -677,13 +696,7 @@ where
         window_cutoff: Timestamp,
         lockout: &crate::config::LockoutSettings,
     ) -> StoreResult<Option<i64>> {
-        // One statement is atomic on its own (one round trip); two need a
-        // transaction, and commit is a no-op on a plain connection.
-        let mut repo = if DB::CLAIM_AND_LOCK.is_some() {
-            self.connection().await?
-        } else {
-            self.transaction().await?
-        };
+        let mut repo = self.unit_of_work(DB::CLAIM_AND_LOCK.is_some()).await?;
         let claimed = repo
             .claim_login_attempt(key, now, window_cutoff, lockout)
             .await?;
@@ -720,13 +733,7 @@ where
                 Err(rotation_queue::NotHere::Failed) => {}
             }
         }
-        // One statement is atomic on its own (one round trip); several need
-        // a transaction, and commit is a no-op on a plain connection.
-        let mut repo = if DB::DATA_MODIFYING_CTE {
-            self.connection().await?
-        } else {
-            self.transaction().await?
-        };
+        let mut repo = self.unit_of_work(DB::DATA_MODIFYING_CTE).await?;
         let rotated = repo
             .rotate_and_issue_refresh_token(token_hash, successor_hash, now, idle_cutoff)
             .await?;
